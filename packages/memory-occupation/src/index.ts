@@ -1,0 +1,14 @@
+export { DEFAULT_TAGS, MemoryOccupationController } from './memory-occupation-controller.js';
+export { KvPoolList } from './kv-pool-list.js';
+export { selectTags } from './tag-selection.js';
+export type { TagSelection } from './tag-selection.js';
+export type {
+  KvPoolHandle,
+  KvPoolRegistry,
+  MemoryOccupationOptions,
+  MemorySaver,
+  PrefixCache,
+  ReleaseReply,
+  ResumeReply,
+  SleepStatus,
+} from './types.js';

@@ -1,0 +1,1 @@
+export { InMemorySaver } from './in-memory-saver.js';

@@ -1,0 +1,10 @@
+export { PauseController } from './pause-controller.js';
+export type {
+  ControlResult,
+  DrainHandlers,
+  LoopProbe,
+  MemoryGate,
+  PauseMode,
+  PauseResult,
+  PauseState,
+} from './types.js';
