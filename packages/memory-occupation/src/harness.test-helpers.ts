@@ -16,15 +16,27 @@ export function harness(options: { prefixCache?: PrefixCache | null; running?: n
   const cleared: string[] = [];
   const kvPools = new KvPoolList();
   for (const name of ['target', 'draft']) {
-    kvPools.register({ name, clear: () => void cleared.push(name) });
+    kvPools.register({
+      name,
+      clear: () => {
+        cleared.push(name);
+      },
+    });
   }
-  const prefixCache = { resets: 0, reset: () => void (prefixCache.resets += 1) };
+  const prefixCache = {
+    resets: 0,
+    reset: () => {
+      prefixCache.resets += 1;
+    },
+  };
   const events: string[] = [];
   const memory = new MemoryOccupationController(pause.claimMemoryGate(), {
     saver,
     kvPools,
     prefixCache: options.prefixCache === undefined ? prefixCache : options.prefixCache,
-    beforeKvRelease: () => void events.push('retract'),
+    beforeKvRelease: () => {
+      events.push('retract');
+    },
   });
   return { loop, pause, saver, kvPools, cleared, prefixCache, events, memory };
 }

@@ -13,7 +13,10 @@ export class InMemorySaver implements MemorySaver {
   readonly calls: string[] = [];
   synchronizations = 0;
 
-  constructor(sizes: Record<string, number>, private readonly backedUp: readonly string[] = ['weights']) {
+  constructor(
+    sizes: Record<string, number>,
+    private readonly backedUp: readonly string[] = ['weights'],
+  ) {
     for (const [tag, size] of Object.entries(sizes)) {
       this.sizes.set(tag, size);
       this.content.set(tag, new Uint8Array(size));

@@ -1,7 +1,7 @@
-export { DEFAULT_TAGS, MemoryOccupationController } from './memory-occupation-controller.js';
 export { KvPoolList } from './kv-pool-list.js';
-export { selectTags } from './tag-selection.js';
+export { DEFAULT_TAGS, MemoryOccupationController } from './memory-occupation-controller.js';
 export type { TagSelection } from './tag-selection.js';
+export { selectTags } from './tag-selection.js';
 export type {
   KvPoolHandle,
   KvPoolRegistry,

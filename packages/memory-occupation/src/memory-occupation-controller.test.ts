@@ -17,7 +17,10 @@ describe('MemoryOccupationController: the sleep/wake rules', () => {
     loop.forward = false;
     pause.tick();
     const reply = await pending;
-    expect(reply).toMatchObject({ success: true, releasedTags: ['weights', 'kv_cache', 'cuda_graph'] });
+    expect(reply).toMatchObject({
+      success: true,
+      releasedTags: ['weights', 'kv_cache', 'cuda_graph'],
+    });
     expect(reply.freedBytes).toBe(192);
     expect(saver.pausedTags()).toEqual(['cuda_graph', 'kv_cache', 'weights']);
     expect(saver.synchronizations).toBe(1);
@@ -116,13 +119,14 @@ describe('MemoryOccupationController: the sleep/wake rules', () => {
     await memory.release(['weights']);
     let finish: () => void = () => {};
     const original = saver.resume.bind(saver);
-    saver.resume = (tag: string) =>
+    const slowResume = (tag: string) =>
       new Promise<void>((resolve) => {
         finish = () => {
           original(tag);
           resolve();
         };
-      }) as unknown as void;
+      });
+    saver.resume = slowResume as unknown as (tag: string) => void;
     const resuming = memory.resume();
     await flush();
     expect((await memory.resume()).message).toMatch(/resume is in progress/);
@@ -222,7 +226,11 @@ describe('MemoryOccupationController: the sleep/wake rules', () => {
 
   it('isSleeping reports the released tags and the bytes each tag holds', async () => {
     const { memory } = harness();
-    expect(memory.isSleeping()).toMatchObject({ isSleeping: false, message: 'awake', releasedTags: [] });
+    expect(memory.isSleeping()).toMatchObject({
+      isSleeping: false,
+      message: 'awake',
+      releasedTags: [],
+    });
     await memory.release(['kv_cache']);
     expect(memory.isSleeping()).toMatchObject({
       success: true,

@@ -77,13 +77,17 @@ export class MemoryOccupationController {
     if (again.length > 0) return reply(false, `tags already released: ${listTags(again)}`);
     const releasesKv = selection.tags.includes(this.kvTag);
     if (releasesKv && this.prefixCache === null) {
-      return reply(false, `${this.kvTag} cannot be released: this engine's prefix cache cannot be reset`);
+      return reply(
+        false,
+        `${this.kvTag} cannot be released: this engine's prefix cache cannot be reset`,
+      );
     }
 
     this.operation = 'release';
     try {
       const drained = await this.drain();
-      if (!drained.success) return reply(false, `release cancelled, nothing freed: ${drained.message}`);
+      if (!drained.success)
+        return reply(false, `release cancelled, nothing freed: ${drained.message}`);
       return await this.freeTags(selection.tags, releasesKv, reply);
     } finally {
       this.operation = null;
@@ -97,7 +101,12 @@ export class MemoryOccupationController {
    */
   async resume(tags?: readonly string[]): Promise<ResumeReply> {
     const start = this.now();
-    const reply = (success: boolean, message: string, resumedTags: string[] = [], repairedPools: string[] = []): ResumeReply => ({
+    const reply = (
+      success: boolean,
+      message: string,
+      resumedTags: string[] = [],
+      repairedPools: string[] = [],
+    ): ResumeReply => ({
       success,
       message,
       releasedTags: this.releasedTags,
@@ -179,7 +188,11 @@ export class MemoryOccupationController {
     } catch (error) {
       this.gate.setReleased(this.released.size > 0);
       const freed = tags.filter((t) => this.released.has(t));
-      return reply(false, `release failed after freeing ${listTags(freed)}: ${describe(error)}`, freedBytes);
+      return reply(
+        false,
+        `release failed after freeing ${listTags(freed)}: ${describe(error)}`,
+        freedBytes,
+      );
     }
     this.gate.setReleased(true);
     return reply(true, `released ${listTags(tags)}`, freedBytes);

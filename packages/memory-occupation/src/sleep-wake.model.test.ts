@@ -9,7 +9,10 @@ const tagList = fc.option(fc.subarray([...TAGS, 'bogus']), { nil: undefined });
 const action = fc.oneof(
   fc.record({ kind: fc.constant('release' as const), tags: tagList }),
   fc.record({ kind: fc.constant('resume' as const), tags: tagList }),
-  fc.record({ kind: fc.constant('pause' as const), mode: fc.constantFrom('abort', 'wait', 'keep') }),
+  fc.record({
+    kind: fc.constant('pause' as const),
+    mode: fc.constantFrom('abort', 'wait', 'keep'),
+  }),
   fc.record({ kind: fc.constant('continue' as const) }),
   fc.record({ kind: fc.constant('forward' as const), running: fc.nat(3) }),
   fc.record({ kind: fc.constant('finishForward' as const) }),
@@ -109,7 +112,8 @@ describe('sleep/wake model-based test', () => {
           expect(h.memory.releasedTags).toEqual(TAGS.filter((t) => model.released.has(t)));
           expect(h.saver.pausedTags()).toEqual([...model.released].sort());
           expect(h.pause.userPauseMode).toBe(model.userMode);
-          if (model.released.size > 0 || pendingRelease) expect(h.pause.mayRunForward()).toBe(false);
+          if (model.released.size > 0 || pendingRelease)
+            expect(h.pause.mayRunForward()).toBe(false);
           if (model.released.size > 0) expect(h.pause.resume().success).toBe(false);
         }
       }),

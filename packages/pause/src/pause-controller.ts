@@ -50,7 +50,7 @@ export class PauseController {
 
   /** May the loop run a forward pass (including an idle one)? Never while memory is released. */
   mayRunForward(): boolean {
-    if (this.releaseHold) return false;
+    if (this.released || this.releaseHold) return false;
     return this.userMode === null || this.userDrain.active;
   }
 

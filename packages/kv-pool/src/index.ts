@@ -1,0 +1,1 @@
+export { PageAllocator } from './page-allocator.js';

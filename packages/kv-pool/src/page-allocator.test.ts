@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { PageAllocator } from './page-allocator.js';
+
+describe('PageAllocator', () => {
+  it('allocates in order and frees back', () => {
+    const pages = new PageAllocator(4);
+    expect(pages.allocate(2)).toEqual([0, 1]);
+    expect(pages.freePages).toBe(2);
+    expect(pages.usedPages).toBe(2);
+    pages.release([0]);
+    expect(pages.freePages).toBe(3);
+    expect(pages.allocate(0)).toEqual([]);
+  });
+
+  it('pairs a check with the change and refuses what it cannot give', () => {
+    const pages = new PageAllocator(2);
+    expect(pages.canAllocate(3)).toBe(false);
+    expect(() => pages.allocate(3)).toThrow(/out of KV pages: asked for 3, 2 free/);
+    expect(pages.freePages).toBe(2);
+    expect(() => pages.allocate(-1)).toThrow(RangeError);
+  });
+
+  it('shares pages by reference count and frees on the last release', () => {
+    const pages = new PageAllocator(2);
+    const [page] = pages.allocate(1) as [number];
+    pages.retain([page]);
+    expect(pages.references(page)).toBe(2);
+    pages.release([page]);
+    expect(pages.freePages).toBe(1);
+    pages.release([page]);
+    expect(pages.freePages).toBe(2);
+  });
+
+  it('rejects double frees, foreign pages and bad sizes without changing anything', () => {
+    const pages = new PageAllocator(3);
+    const held = pages.allocate(1);
+    expect(() => pages.release([...held, 2])).toThrow(/page 2 is not allocated/);
+    expect(pages.references(0)).toBe(1);
+    expect(() => pages.retain([7])).toThrow(/out of range/);
+    expect(() => new PageAllocator(0)).toThrow(RangeError);
+  });
+});

@@ -1,0 +1,2 @@
+export type { FinishReason, SequenceStatus } from './sequence.js';
+export { Sequence } from './sequence.js';
