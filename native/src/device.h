@@ -1,0 +1,57 @@
+// A device backend: virtual ranges reserved once, physical memory mapped and unmapped in
+// chunks at fixed addresses, host backups, copies and the few kernels the saver needs.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace ts {
+
+struct MemoryInfo {
+  uint64_t free;
+  uint64_t total;
+};
+
+// Physical memory behind one chunk of a reserved range; opaque to the saver.
+struct PhysicalChunk {
+  virtual ~PhysicalChunk() = default;
+};
+
+class Device {
+ public:
+  virtual ~Device() = default;
+  virtual std::string name() const = 0;
+  // Sizes and chunk boundaries are multiples of this.
+  virtual size_t granularity() const = 0;
+
+  virtual uintptr_t reserve(size_t bytes) = 0;
+  virtual void unreserve(uintptr_t address, size_t bytes) = 0;
+  // Backs [address, address + bytes) with physical memory; throws on failure, mapping nothing.
+  virtual std::unique_ptr<PhysicalChunk> map(uintptr_t address, size_t bytes) = 0;
+  // Gives the physical memory back; afterwards an access to the range faults.
+  virtual void unmap(uintptr_t address, size_t bytes, std::unique_ptr<PhysicalChunk> chunk) = 0;
+  // Bytes of [address, address + bytes) physically resident; `mapped` is what the saver mapped
+  // (a backend that cannot ask the OS answers that).
+  virtual size_t residentBytes(uintptr_t address, size_t bytes, size_t mapped) const = 0;
+
+  // Host memory for backups: pinned where the device copies faster from pinned memory.
+  virtual void* allocateHost(size_t bytes) = 0;
+  virtual void freeHost(void* pointer, size_t bytes) = 0;
+
+  // Copies are ordered on the device's stream; `synchronize` waits for all of them.
+  virtual void copyToHost(void* destination, uintptr_t source, size_t bytes) = 0;
+  virtual void copyFromHost(uintptr_t destination, const void* source, size_t bytes) = 0;
+  virtual void fill(uintptr_t address, size_t bytes, uint8_t value) = 0;
+  virtual uint64_t checksum(uintptr_t address, size_t bytes) = 0;
+  virtual void synchronize() = 0;
+  virtual MemoryInfo memoryInfo() const = 0;
+};
+
+std::unique_ptr<Device> createCpuDevice();
+// Throws "no CUDA device: ..." when the build has no CUDA or the machine no GPU.
+std::unique_ptr<Device> createCudaDevice(int deviceIndex);
+bool cudaCompiledIn();
+
+}  // namespace ts

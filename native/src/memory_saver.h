@@ -1,0 +1,112 @@
+// Tagged device memory that can be released and taken back at the same addresses: one
+// allocation table, one state per tag (active | paused), host backups kept across cycles.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "device.h"
+
+namespace ts {
+
+// none: content discarded on pause. always: copied to the host backup on every pause.
+// tracked: copied only when the saver cannot prove the device still equals the backup.
+enum class BackupMode { None, Always, Tracked };
+
+struct TagStats {
+  std::string tag;
+  bool paused;
+  size_t allocations;
+  uint64_t reservedBytes;
+  uint64_t residentBytes;
+  uint64_t backupBytes;
+};
+
+struct TransferReport {
+  uint64_t physicalBytes;  // bytes unmapped (pause) or mapped (resume)
+  uint64_t copiedBytes;    // bytes copied to (pause) or from (resume) host backups
+};
+
+struct HostView {
+  void* data;
+  size_t bytes;
+};
+
+class MemorySaver {
+ public:
+  MemorySaver(std::unique_ptr<Device> device, size_t chunkBytes, bool keepBackups);
+  ~MemorySaver();
+
+  std::string deviceName() const { return device_->name(); }
+  MemoryInfo memoryInfo() const { return device_->memoryInfo(); }
+
+  // An empty tag means untagged: never paused.
+  uint64_t allocate(size_t bytes, const std::string& tag, BackupMode mode, uintptr_t* address);
+  void free(uint64_t id);
+
+  // An empty tag means every tag that is known. Throws, changing nothing, on a wrong state.
+  TransferReport pause(const std::string& tag);
+  TransferReport resume(const std::string& tag);
+
+  void copyFromHost(uint64_t id, size_t offset, const void* source, size_t bytes);
+  void copyToHost(uint64_t id, size_t offset, void* destination, size_t bytes);
+  void fill(uint64_t id, size_t offset, size_t bytes, uint8_t value);
+  uint64_t checksum(uint64_t id, size_t offset, size_t bytes);
+  void markDirty(uint64_t id);
+  // Bytes of the allocation's range physically resident now (the OS's count on the CPU).
+  uint64_t residentBytes(uint64_t id);
+
+  // The backup of a backed-up allocation, opened for writing; `closeBackup(upload=true)`
+  // copies it to the device, after which device and backup are known equal.
+  HostView openBackup(uint64_t id);
+  void closeBackup(uint64_t id, bool upload);
+
+  void synchronize();
+  std::vector<TagStats> stats();
+  // Test switch: the map call after `successes` more successful ones throws.
+  void failMapAfter(int64_t successes);
+
+ private:
+  struct Chunk {
+    size_t offset;
+    size_t bytes;
+    std::unique_ptr<PhysicalChunk> physical;
+  };
+  struct Allocation {
+    std::string tag;
+    uintptr_t address = 0;
+    size_t size = 0;
+    size_t reserved = 0;
+    BackupMode mode = BackupMode::None;
+    std::vector<Chunk> chunks;
+    void* backup = nullptr;
+    bool backupValid = false;  // the backup holds the content as of the last pause or upload
+    bool clean = false;        // the device content equals the backup
+    bool backupOpen = false;
+  };
+
+  Allocation& find(uint64_t id);
+  void checkRange(const Allocation& a, size_t offset, size_t bytes, const char* what) const;
+  void checkMapped(const Allocation& a, const char* what) const;
+  std::vector<std::string> selectTags(const std::string& tag, bool paused);
+  void ensureBackup(Allocation& a);
+  void dropBackup(Allocation& a);
+  void mapChunks(Allocation& a, std::vector<Allocation*>& mapped);
+  void unmapChunks(Allocation& a);
+  std::unique_ptr<PhysicalChunk> mapOne(uintptr_t address, size_t bytes);
+
+  std::unique_ptr<Device> device_;
+  size_t chunkBytes_;
+  bool keepBackups_;
+  std::mutex mutex_;
+  uint64_t nextId_ = 1;
+  std::map<uint64_t, Allocation> allocations_;
+  std::map<std::string, bool> paused_;  // every tag ever used; true while paused
+  int64_t mapsBeforeFailure_ = -1;
+};
+
+}  // namespace ts
