@@ -7,6 +7,7 @@
 #include "async_task.h"
 #include "device.h"
 #include "memory_saver.h"
+#include "raw_copy_bench.h"
 
 namespace ts {
 namespace {
@@ -268,6 +269,7 @@ class NativeMemorySaver : public Napi::ObjectWrap<NativeMemorySaver> {
 static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeMemorySaver", ts::NativeMemorySaver::define(env));
   exports.Set("cudaCompiledIn", Napi::Boolean::New(env, ts::cudaCompiledIn()));
+  exports.Set("rawCopyBench", Napi::Function::New(env, ts::rawCopyBench, "rawCopyBench"));
   return exports;
 }
 

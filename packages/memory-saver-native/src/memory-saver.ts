@@ -1,0 +1,200 @@
+import { Allocation } from './allocation.js';
+import { loadAddon, type NativeMemorySaver } from './native-binding.js';
+import type {
+  AllocateOptions,
+  DeviceKind,
+  DeviceMemory,
+  MemorySaverOptions,
+  TagStats,
+  TransferReport,
+} from './types.js';
+
+const GiB = 1024 ** 3;
+const natives = new WeakMap<MemorySaver, NativeMemorySaver>();
+
+/** @internal the native object behind a saver, for `./testing` and benchmarks. */
+export function nativeOf(saver: MemorySaver): NativeMemorySaver {
+  const native = natives.get(saver);
+  if (!native) throw new Error('not a MemorySaver');
+  return native;
+}
+const BACKUP_MODE = { false: 0, true: 1, tracked: 2 } as const;
+
+/**
+ * Device memory in tagged regions. `pause(tag)` gives a tag's physical memory back (copying
+ * backed-up allocations to host first); `resume(tag)` maps it again at the same addresses and
+ * restores the backups. A resume that fails part-way leaves the tag paused with its backups.
+ */
+export class MemorySaver {
+  readonly device: DeviceKind;
+  readonly #native: NativeMemorySaver;
+  readonly #allocations = new Map<number, Allocation>();
+
+  /** @internal use `createMemorySaver` */
+  constructor(native: NativeMemorySaver, device: DeviceKind) {
+    this.#native = native;
+    this.device = device;
+    natives.set(this, native);
+  }
+
+  /** e.g. `cuda:0` or `cpu`. */
+  get deviceName(): string {
+    return this.#native.deviceName;
+  }
+
+  async allocate(bytes: number, options: AllocateOptions = {}): Promise<Allocation> {
+    const tag = options.tag ?? '';
+    const cpuBackup = options.cpuBackup ?? false;
+    if (options.tag === '')
+      throw new Error('allocate: a tag must not be empty (omit it for untagged memory)');
+    if (!Number.isSafeInteger(bytes) || bytes <= 0) {
+      throw new RangeError(`allocate: bytes must be a positive integer, got ${bytes}`);
+    }
+    const made = await this.#native.allocate(bytes, tag, BACKUP_MODE[`${cpuBackup}`]);
+    const allocation = new Allocation(made.id, made.address, bytes, options.tag, cpuBackup);
+    this.#allocations.set(made.id, allocation);
+    return allocation;
+  }
+
+  async free(allocation: Allocation): Promise<void> {
+    await this.#native.free(this.#own(allocation).id);
+    this.#allocations.delete(allocation.id);
+    allocation.markFreed();
+  }
+
+  /** Pauses `tag`, or every active tag when omitted. */
+  async pause(tag?: string): Promise<TransferReport> {
+    return this.#timed(() => this.#native.pause(tag ?? ''));
+  }
+
+  /** Resumes `tag`, or every paused tag when omitted. */
+  async resume(tag?: string): Promise<TransferReport> {
+    return this.#timed(() => this.#native.resume(tag ?? ''));
+  }
+
+  isPaused(tag: string): boolean {
+    return this.stats()[tag]?.paused ?? false;
+  }
+
+  /** Device bytes the tag physically holds now (the `MemorySaver` port of memory-occupation). */
+  bytes(tag: string): number {
+    return this.stats()[tag]?.residentBytes ?? 0;
+  }
+
+  /** Waits for all work on the device. */
+  async synchronize(): Promise<void> {
+    return this.#native.synchronize();
+  }
+
+  /** Per tag (untagged memory under `''`). */
+  stats(): Record<string, TagStats> {
+    const out: Record<string, TagStats> = {};
+    for (const { tag, ...rest } of this.#native.stats()) out[tag] = rest;
+    return out;
+  }
+
+  /** Free and total memory as the driver (CUDA) or the OS (CPU) reports them. */
+  deviceMemory(): DeviceMemory {
+    return this.#native.memoryInfo();
+  }
+
+  /** Bytes of the allocation's range physically resident now (the OS's own count on the CPU). */
+  residentBytes(allocation: Allocation): number {
+    return this.#native.residentBytes(this.#own(allocation).id);
+  }
+
+  async copyFromHost(allocation: Allocation, buffer: Uint8Array, offset = 0): Promise<void> {
+    return this.#native.copyFromHost(this.#own(allocation).id, offset, buffer);
+  }
+
+  async copyToHost(allocation: Allocation, buffer: Uint8Array, offset = 0): Promise<void> {
+    return this.#native.copyToHost(this.#own(allocation).id, offset, buffer);
+  }
+
+  async fill(
+    allocation: Allocation,
+    value: number,
+    offset = 0,
+    length = allocation.size - offset,
+  ): Promise<void> {
+    return this.#native.fill(this.#own(allocation).id, offset, length, value);
+  }
+
+  async zero(allocation: Allocation): Promise<void> {
+    return this.fill(allocation, 0);
+  }
+
+  /** A content checksum computed on the device (same value on every backend). Offset: multiple of 8. */
+  async checksum(
+    allocation: Allocation,
+    offset = 0,
+    length = allocation.size - offset,
+  ): Promise<bigint> {
+    return this.#native.checksum(this.#own(allocation).id, offset, length);
+  }
+
+  /** Says the device content changed by means the saver cannot see (a kernel wrote to it). */
+  markDirty(allocation: Allocation): void {
+    this.#native.markDirty(this.#own(allocation).id);
+  }
+
+  /**
+   * Lets `write` fill the allocation's host backup, then uploads it: a loader writes weights
+   * once, and the first pause finds them clean. The view is detached when `write` ends; if
+   * `write` throws, nothing is uploaded and the allocation counts as changed.
+   */
+  async loadThroughBackup(
+    allocation: Allocation,
+    write: (backup: Uint8Array) => void | Promise<void>,
+  ): Promise<void> {
+    const id = this.#own(allocation).id;
+    const view = this.#native.openBackup(id);
+    try {
+      await write(new Uint8Array(view, 0, allocation.size));
+    } catch (error) {
+      await this.#native.closeBackup(id, view, false);
+      throw error;
+    }
+    await this.#native.closeBackup(id, view, true);
+  }
+
+  #own(allocation: Allocation): Allocation {
+    if (this.#allocations.get(allocation.id) !== allocation) {
+      throw new Error(
+        `allocation ${allocation.id} is not live in this saver (freed, or another saver's)`,
+      );
+    }
+    return allocation;
+  }
+
+  async #timed(
+    run: () => Promise<{ physicalBytes: number; copiedBytes: number }>,
+  ): Promise<TransferReport> {
+    const start = performance.now();
+    const report = await run();
+    return { ...report, durationMs: performance.now() - start };
+  }
+}
+
+/** Opens a saver on the device; `auto` falls back to the CPU when no GPU can be used. */
+export function createMemorySaver(options: MemorySaverOptions = {}): MemorySaver {
+  const { NativeMemorySaver, cudaCompiledIn } = loadAddon();
+  const device = options.device ?? 'auto';
+  const deviceIndex = options.deviceIndex ?? 0;
+  const chunkBytes = options.chunkBytes ?? GiB;
+  const keepBackups = options.keepBackups ?? true;
+  if (!['auto', 'cuda', 'cpu'].includes(device)) {
+    throw new Error(`device must be 'auto', 'cuda' or 'cpu', got '${device}'`);
+  }
+  const open = (kind: DeviceKind) =>
+    new MemorySaver(new NativeMemorySaver(kind, deviceIndex, chunkBytes, keepBackups), kind);
+  if (device !== 'auto') return open(device);
+  if (cudaCompiledIn) {
+    try {
+      return open('cuda');
+    } catch {
+      // No usable GPU here: the CPU backend keeps the same contract.
+    }
+  }
+  return open('cpu');
+}

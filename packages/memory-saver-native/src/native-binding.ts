@@ -1,0 +1,65 @@
+import { createRequire } from 'node:module';
+
+/** The whole native surface, as `native/src/addon.cc` defines it. */
+export interface NativeTransferReport {
+  physicalBytes: number;
+  copiedBytes: number;
+}
+
+export interface NativeTagStats {
+  tag: string;
+  paused: boolean;
+  allocations: number;
+  reservedBytes: number;
+  residentBytes: number;
+  backupBytes: number;
+}
+
+export interface NativeMemorySaver {
+  readonly deviceName: string;
+  /** mode: 0 no backup, 1 copied on every pause, 2 tracked (copied only when changed). */
+  allocate(bytes: number, tag: string, mode: 0 | 1 | 2): Promise<{ id: number; address: bigint }>;
+  free(id: number): Promise<void>;
+  /** An empty tag means every tag in the needed state. */
+  pause(tag: string): Promise<NativeTransferReport>;
+  resume(tag: string): Promise<NativeTransferReport>;
+  copyFromHost(id: number, offset: number, bytes: Uint8Array): Promise<void>;
+  copyToHost(id: number, offset: number, bytes: Uint8Array): Promise<void>;
+  fill(id: number, offset: number, bytes: number, value: number): Promise<void>;
+  checksum(id: number, offset: number, bytes: number): Promise<bigint>;
+  markDirty(id: number): void;
+  residentBytes(id: number): number;
+  openBackup(id: number): ArrayBuffer;
+  closeBackup(id: number, view: ArrayBuffer, upload: boolean): Promise<void>;
+  synchronize(): Promise<void>;
+  stats(): NativeTagStats[];
+  memoryInfo(): { free: number; total: number };
+  failMapAfter(successes: number): void;
+}
+
+export interface NativeAddon {
+  NativeMemorySaver: new (
+    device: 'cpu' | 'cuda',
+    deviceIndex: number,
+    chunkBytes: number,
+    keepBackups: boolean,
+  ) => NativeMemorySaver;
+  cudaCompiledIn: boolean;
+  /** Plain cudaMallocHost + cudaMemcpy of `bytes`, the benchmark's yardstick (CUDA builds only). */
+  rawCopyBench(
+    deviceIndex: number,
+    bytes: number,
+    repeats: number,
+  ): { pinMs: number; d2hMs: number[]; h2dMs: number[] };
+}
+
+let addon: NativeAddon | undefined;
+
+/** Loads the addon built by cmake-js (build/Release, beside dist/). */
+export function loadAddon(): NativeAddon {
+  if (!addon) {
+    const require = createRequire(import.meta.url);
+    addon = require('../build/Release/ts_memory_saver.node') as NativeAddon;
+  }
+  return addon;
+}

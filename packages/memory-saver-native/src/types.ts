@@ -1,0 +1,49 @@
+export type DeviceKind = 'cuda' | 'cpu';
+
+export interface MemorySaverOptions {
+  /** `auto` takes CUDA when the build has it and a GPU is there, else the CPU. Default `auto`. */
+  device?: DeviceKind | 'auto';
+  deviceIndex?: number;
+  /** Physical memory is mapped in chunks of this size (rounded to the granularity). 1 GiB. */
+  chunkBytes?: number;
+  /** Keep host backups across cycles (default), or free them on resume to save host RAM. */
+  keepBackups?: boolean;
+}
+
+/**
+ * `false`: content is discarded on pause and undefined after resume.
+ * `true`: copied to a host backup on every pause, restored byte for byte on resume.
+ * `'tracked'`: like `true`, but the copy is skipped while the saver knows the device still
+ * equals the backup: nothing wrote to it through this package since the last pause or
+ * `loadThroughBackup`. Code that writes to it by other means must call `markDirty` first.
+ */
+export type CpuBackup = boolean | 'tracked';
+
+export interface AllocateOptions {
+  /** Omitted: untagged memory, which no pause touches (metadata that must survive). */
+  tag?: string;
+  cpuBackup?: CpuBackup;
+}
+
+export interface TagStats {
+  paused: boolean;
+  allocations: number;
+  reservedBytes: number;
+  /** Bytes of device memory physically held now. */
+  residentBytes: number;
+  /** Bytes of host memory held in backups. */
+  backupBytes: number;
+}
+
+export interface TransferReport {
+  /** Bytes unmapped (pause) or mapped (resume). */
+  physicalBytes: number;
+  /** Bytes copied to (pause) or from (resume) host backups. */
+  copiedBytes: number;
+  durationMs: number;
+}
+
+export interface DeviceMemory {
+  free: number;
+  total: number;
+}
