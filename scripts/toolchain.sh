@@ -23,3 +23,4 @@ if [ ! -x "$pnpm_bin/pnpm" ] || [ "$("$pnpm_bin/pnpm" --version)" != "$PNPM_VERS
   npm install --silent --no-save --no-package-lock --prefix "$tools/pnpm" "pnpm@$PNPM_VERSION" >&2
 fi
 export PATH="$pnpm_bin:$PATH"
+export TURBO_TELEMETRY_DISABLED=1 TURBO_NO_UPDATE_NOTIFIER=1

@@ -59,8 +59,9 @@ class CpuDevice final : public Device {
     return resident;
   }
 
+  // Populated now, so the first pause pays no page faults.
   void* allocateHost(size_t bytes) override {
-    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
     if (p == MAP_FAILED) fail("mmap(host backup " + std::to_string(bytes) + " bytes)");
     return p;
   }

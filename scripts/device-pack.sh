@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Packs what a device-machine run needs and cannot build there: Node (.device/node.xz) and the
+# installed modules plus every package's dist (.device/modules.tar.xz). The native addon is
+# built on the device by scripts/device-run.sh. Carry ".device" in the device tool's run.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+source scripts/toolchain.sh
+pnpm exec turbo run build --output-logs=errors-only >/dev/null
+../shared/device/pack-node.sh 24
+tar --exclude='node_modules/.pnpm/@biomejs*' --exclude='node_modules/.pnpm/@turbo*' \
+  --exclude='node_modules/.pnpm/turbo@*' --exclude='node_modules/.pnpm/typescript@*' \
+  --exclude='node_modules/.pnpm/@esbuild*' --exclude='node_modules/.pnpm/@changesets*' \
+  --exclude='*/build' \
+  -cf - node_modules packages/*/node_modules packages/*/dist e2e/node_modules \
+  | xz -T2 -3 > .device/modules.tar.xz
+du -h .device/*
