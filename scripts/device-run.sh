@@ -10,7 +10,7 @@ tar xJf .device/modules.tar.xz
 nvidia-smi --query-gpu=name,driver_version,memory.used,memory.total --format=csv,noheader
 
 pkg=packages/memory-saver-native
-inc="$(cd $pkg && node -p "require('node-api-headers').include_dir");$(cd $pkg && node -p "require('node-addon-api').include_dir")"
+inc="$(cd $pkg && node -p "require('node-api-headers').include_dir");$(cd $pkg && node -p "require('path').resolve(require('node-addon-api').include_dir)")"
 cmake -S $pkg -B $pkg/build -DCMAKE_BUILD_TYPE=Release -DCMAKE_JS_INC="$inc" \
   -DCMAKE_LIBRARY_OUTPUT_DIRECTORY="$PWD/$pkg/build/Release" -DCMAKE_CUDA_ARCHITECTURES=90 > "$out/cmake.log" 2>&1 \
   && cmake --build $pkg/build -j 16 >> "$out/cmake.log" 2>&1 || { tail -40 "$out/cmake.log"; exit 1; }

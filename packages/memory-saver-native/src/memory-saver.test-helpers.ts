@@ -29,3 +29,7 @@ export function patternBytes(size: number, seed: number): Uint8Array {
   }
   return out;
 }
+
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.compare(a, b) === 0;
+}
