@@ -20,6 +20,8 @@ Napi::Value reportOf(Napi::Env env, TransferReport& r) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("physicalBytes", Napi::Number::New(env, static_cast<double>(r.physicalBytes)));
   o.Set("copiedBytes", Napi::Number::New(env, static_cast<double>(r.copiedBytes)));
+  o.Set("copyMs", Napi::Number::New(env, r.copyMs));
+  o.Set("mapMs", Napi::Number::New(env, r.mapMs));
   return o;
 }
 

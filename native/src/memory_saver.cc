@@ -1,6 +1,7 @@
 #include "memory_saver.h"
 
 #include <algorithm>
+#include <chrono>
 #include <stdexcept>
 
 namespace ts {
@@ -9,6 +10,10 @@ namespace {
 size_t roundUp(size_t value, size_t multiple) { return (value + multiple - 1) / multiple * multiple; }
 
 std::string tagName(const std::string& tag) { return tag.empty() ? "(untagged)" : tag; }
+
+double msSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+}
 
 }  // namespace
 
@@ -98,7 +103,8 @@ TransferReport MemorySaver::pause(const std::string& tag) {
     if (a.backupOpen) throw std::runtime_error("pause: a backup of tag " + a.tag + " is open for writing");
     members.push_back(&a);
   }
-  TransferReport report{0, 0};
+  TransferReport report;
+  auto copyStart = std::chrono::steady_clock::now();
   device_->synchronize();
   for (Allocation* a : members) {
     bool upToDate = a->mode == BackupMode::Tracked && a->clean && a->backupValid;
@@ -110,12 +116,15 @@ TransferReport MemorySaver::pause(const std::string& tag) {
     report.copiedBytes += a->size;
   }
   device_->synchronize();
+  report.copyMs = msSince(copyStart);
+  auto unmapStart = std::chrono::steady_clock::now();
   for (Allocation* a : members) {
     if (a->mode != BackupMode::None) a->backupValid = true;
     a->clean = a->backupValid;
     for (const Chunk& c : a->chunks) report.physicalBytes += c.bytes;
     unmapChunks(*a);
   }
+  report.mapMs = msSince(unmapStart);
   for (const std::string& t : tags) paused_[t] = true;
   return report;
 }
@@ -124,23 +133,32 @@ TransferReport MemorySaver::resume(const std::string& tag) {
   std::lock_guard lock(mutex_);
   std::vector<std::string> tags = selectTags(tag, true);
   std::vector<Allocation*> mapped;
-  TransferReport report{0, 0};
+  TransferReport report;
+  auto start = std::chrono::steady_clock::now();
   try {
+    // Each chunk's copy is queued as soon as it is mapped, so mapping overlaps the DMA.
     for (auto& [id, a] : allocations_) {
-      if (std::find(tags.begin(), tags.end(), a.tag) != tags.end()) mapChunks(a, mapped);
-    }
-    for (Allocation* a : mapped) {
-      if (!a->backupValid) continue;
-      for (const Chunk& c : a->chunks) {
-        device_->copyFromHost(a->address + c.offset, static_cast<const char*>(a->backup) + c.offset, c.bytes);
+      if (std::find(tags.begin(), tags.end(), a.tag) == tags.end()) continue;
+      mapped.push_back(&a);
+      for (size_t offset = 0; offset < a.reserved; offset += chunkBytes_) {
+        size_t bytes = std::min(chunkBytes_, a.reserved - offset);
+        auto mapStart = std::chrono::steady_clock::now();
+        a.chunks.push_back(Chunk{offset, bytes, mapOne(a.address + offset, bytes)});
+        report.mapMs += msSince(mapStart);
+        if (a.backupValid) device_->copyFromHost(a.address + offset, static_cast<const char*>(a.backup) + offset, bytes);
       }
-      report.copiedBytes += a->size;
+      if (a.backupValid) report.copiedBytes += a.size;
     }
     device_->synchronize();
   } catch (const std::exception& error) {
+    try {
+      device_->synchronize();
+    } catch (...) {
+    }
     for (Allocation* a : mapped) unmapChunks(*a);
     throw std::runtime_error("resume(" + tagName(tag) + ") failed, the tag stays paused with its backup: " + error.what());
   }
+  report.copyMs = msSince(start);
   for (Allocation* a : mapped) {
     for (const Chunk& c : a->chunks) report.physicalBytes += c.bytes;
     a->clean = a->backupValid;

@@ -27,8 +27,10 @@ struct TagStats {
 };
 
 struct TransferReport {
-  uint64_t physicalBytes;  // bytes unmapped (pause) or mapped (resume)
-  uint64_t copiedBytes;    // bytes copied to (pause) or from (resume) host backups
+  uint64_t physicalBytes = 0;  // bytes unmapped (pause) or mapped (resume)
+  uint64_t copiedBytes = 0;    // bytes copied to (pause) or from (resume) host backups
+  double copyMs = 0;           // pause: the copies to host; resume: maps and copies, overlapped
+  double mapMs = 0;            // pause: unmapping; resume: time spent in map calls
 };
 
 struct HostView {

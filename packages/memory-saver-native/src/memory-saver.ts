@@ -167,9 +167,7 @@ export class MemorySaver {
     return allocation;
   }
 
-  async #timed(
-    run: () => Promise<{ physicalBytes: number; copiedBytes: number }>,
-  ): Promise<TransferReport> {
+  async #timed(run: () => Promise<Omit<TransferReport, 'durationMs'>>): Promise<TransferReport> {
     const start = performance.now();
     const report = await run();
     return { ...report, durationMs: performance.now() - start };

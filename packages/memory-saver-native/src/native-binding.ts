@@ -4,6 +4,8 @@ import { createRequire } from 'node:module';
 export interface NativeTransferReport {
   physicalBytes: number;
   copiedBytes: number;
+  copyMs: number;
+  mapMs: number;
 }
 
 export interface NativeTagStats {

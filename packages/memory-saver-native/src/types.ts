@@ -40,6 +40,11 @@ export interface TransferReport {
   physicalBytes: number;
   /** Bytes copied to (pause) or from (resume) host backups. */
   copiedBytes: number;
+  /** Pause: the copies to host. Resume: mapping and copying, which overlap. */
+  copyMs: number;
+  /** Pause: unmapping. Resume: the time spent in map calls. */
+  mapMs: number;
+  /** The whole call, as the caller sees it. */
   durationMs: number;
 }
 

@@ -24,6 +24,7 @@ interface Row {
   cycle: number;
   pauseMs: number;
   resumeMs: number;
+  detail: string;
   pauseGBs: number;
   resumeGBs: number;
   pauseVsRaw: number | null;
@@ -50,7 +51,10 @@ async function measure(
   const t0 = performance.now();
   const allocation = await saver.allocate(bytes, { tag, cpuBackup: mode });
   const allocMs = performance.now() - t0;
-  if (mode === 'tracked') await saver.loadThroughBackup(allocation, (view) => view.fill(7));
+  if (mode === 'tracked')
+    await saver.loadThroughBackup(allocation, (view) => {
+      view.fill(7);
+    });
   else await saver.fill(allocation, 7);
   const rows: Row[] = [];
   for (let cycle = 1; cycle <= cycles; cycle++) {
@@ -65,6 +69,7 @@ async function measure(
       cycle,
       pauseMs: pause.durationMs,
       resumeMs: resume.durationMs,
+      detail: `${fmt(pause.copyMs, 2)} + ${fmt(pause.mapMs, 2)} / ${fmt(resume.mapMs, 2)} of ${fmt(resume.copyMs, 2)}`,
       pauseGBs: pause.copiedBytes / 1e6 / pause.durationMs,
       resumeGBs: resume.copiedBytes / 1e6 / resume.durationMs,
       pauseVsRaw: raw && copies && mode === true ? pause.durationMs / raw.d2hMs : null,
@@ -82,21 +87,21 @@ async function main(): Promise<void> {
   const saver = createMemorySaver({ device });
   console.log(`# memory bench on ${saver.deviceName}, ${cycles} cycles per row`);
   console.log(
-    '| size | mode | alloc ms | cycle | pause ms | resume ms | pause GB/s | resume GB/s | pause / raw D2H | resume / raw H2D |',
+    '| size | mode | alloc ms | cycle | pause ms | resume ms | pause GB/s | resume GB/s | pause / raw D2H | resume / raw H2D | pause copy + unmap ms / resume map of total ms |',
   );
-  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const gib of sizes) {
     const raw = rawCopy(Math.round(gib * GiB));
     if (raw) {
       const gbs = (ms: number) => (gib * GiB) / 1e6 / ms;
       console.log(
-        `| ${gib} GiB | raw pinned cudaMemcpy | ${fmt(raw.pinMs)} (cudaMallocHost) | - | ${fmt(raw.d2hMs)} (D2H) | ${fmt(raw.h2dMs)} (H2D) | ${fmt(gbs(raw.d2hMs))} | ${fmt(gbs(raw.h2dMs))} | 1.00 | 1.00 |`,
+        `| ${gib} GiB | raw pinned cudaMemcpy | ${fmt(raw.pinMs)} (cudaMallocHost) | - | ${fmt(raw.d2hMs)} (D2H) | ${fmt(raw.h2dMs)} (H2D) | ${fmt(gbs(raw.d2hMs))} | ${fmt(gbs(raw.h2dMs))} | 1.00 | 1.00 | - |`,
       );
     }
     for (const mode of [false, true, 'tracked'] as const) {
       for (const r of await measure(saver, gib, mode, raw)) {
         console.log(
-          `| ${r.size} | ${r.mode} | ${fmt(r.allocMs)} | ${r.cycle} | ${fmt(r.pauseMs, 2)} | ${fmt(r.resumeMs, 2)} | ${fmt(r.pauseGBs)} | ${fmt(r.resumeGBs)} | ${fmt(r.pauseVsRaw, 2)} | ${fmt(r.resumeVsRaw, 2)} |`,
+          `| ${r.size} | ${r.mode} | ${fmt(r.allocMs)} | ${r.cycle} | ${fmt(r.pauseMs, 2)} | ${fmt(r.resumeMs, 2)} | ${fmt(r.pauseGBs)} | ${fmt(r.resumeGBs)} | ${fmt(r.pauseVsRaw, 2)} | ${fmt(r.resumeVsRaw, 2)} | ${r.detail} |`,
         );
       }
     }
