@@ -39,6 +39,19 @@ export interface NativeMemorySaver {
   failMapAfter(successes: number): void;
 }
 
+export interface RawCopyTimes {
+  /** cudaMallocHost of the whole size. */
+  pinMs: number;
+  d2hMs: number[];
+  h2dMs: number[];
+  /** Host-to-device from the same pinned memory in 256 MiB pieces. */
+  h2dPiecesMs: number;
+  /** mmap'd memory pinned with one cudaHostRegister, and copies from and to it in pieces. */
+  registerMs: number;
+  h2dRegisteredMs: number;
+  d2hRegisteredMs: number;
+}
+
 export interface NativeAddon {
   NativeMemorySaver: new (
     device: 'cpu' | 'cuda',
@@ -48,11 +61,7 @@ export interface NativeAddon {
   ) => NativeMemorySaver;
   cudaCompiledIn: boolean;
   /** Plain cudaMallocHost + cudaMemcpy of `bytes`, the benchmark's yardstick (CUDA builds only). */
-  rawCopyBench(
-    deviceIndex: number,
-    bytes: number,
-    repeats: number,
-  ): { pinMs: number; d2hMs: number[]; h2dMs: number[] };
+  rawCopyBench(deviceIndex: number, bytes: number, repeats: number): RawCopyTimes;
 }
 
 let addon: NativeAddon | undefined;

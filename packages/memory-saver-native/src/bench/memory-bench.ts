@@ -37,6 +37,11 @@ const median = (xs: number[]) =>
 function rawCopy(bytes: number): { pinMs: number; d2hMs: number; h2dMs: number } | null {
   if (device !== 'cuda') return null;
   const raw = loadAddon().rawCopyBench(0, bytes, 3);
+  const gbs = (ms: number) => fmt(bytes / 1e6 / ms);
+  console.log(
+    `<!-- raw ${bytes / GiB} GiB: H2D whole ${gbs(median(raw.h2dMs))} GB/s, in pieces ${gbs(raw.h2dPiecesMs)} GB/s; ` +
+      `cudaHostRegister ${fmt(raw.registerMs)} ms, H2D from it ${gbs(raw.h2dRegisteredMs)} GB/s, D2H to it ${gbs(raw.d2hRegisteredMs)} GB/s -->`,
+  );
   return { pinMs: raw.pinMs, d2hMs: median(raw.d2hMs), h2dMs: median(raw.h2dMs) };
 }
 
