@@ -1,5 +1,5 @@
 // The CUDA backend: driver virtual-memory management (reserve once, create + map + set access,
-// unmap + release), pinned host backups registered in parallel pieces, copies on one stream.
+// unmap + release), pinned host backups, copies on one stream.
 // The driver is reached through cudart's entry-point query, so libcuda is loaded at run time
 // and one build works with and without a GPU.
 #include "device.h"
@@ -21,11 +21,8 @@ std::unique_ptr<Device> createCudaDevice(int) {
 #include <cuda_runtime_api.h>
 #include <sys/mman.h>
 
-#include <map>
-#include <mutex>
+#include <algorithm>
 #include <stdexcept>
-#include <thread>
-#include <vector>
 
 #include "cuda_kernels.h"
 
@@ -142,50 +139,31 @@ class CudaDevice final : public Device {
 
   size_t residentBytes(uintptr_t, size_t, size_t mapped) const override { return mapped; }
 
-  // Pinning is the slow part of a backup; pieces are registered by several threads at once.
+  // Pinning is the slow part of a backup. mmap'd huge pages registered with one call pin
+  // 16 GiB in about 3 s on the H100 host, against about 9 s for cudaMallocHost (bench:memory).
   void* allocateHost(size_t bytes) override {
     void* base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (base == MAP_FAILED) throw std::runtime_error("mmap(host backup " + std::to_string(bytes) + " bytes) failed");
-    // Huge pages: fewer pages to fault in and pin, fewer entries for the DMA engine to walk.
     madvise(base, bytes, MADV_HUGEPAGE);
-    size_t piece = pinPiece(bytes);
-    std::vector<size_t> offsets;
-    for (size_t offset = 0; offset < bytes; offset += piece) offsets.push_back(offset);
-    std::vector<cudaError_t> results(offsets.size(), cudaSuccess);
-    std::vector<std::thread> workers;
-    size_t threads = std::min<size_t>(offsets.size(), kPinThreads);
-    for (size_t t = 0; t < threads; ++t) {
-      workers.emplace_back([&, t] {
-        cudaSetDevice(index_);
-        for (size_t i = t; i < offsets.size(); i += threads) {
-          size_t length = std::min(piece, bytes - offsets[i]);
-          results[i] = cudaHostRegister(static_cast<char*>(base) + offsets[i], length, cudaHostRegisterDefault);
-        }
-      });
-    }
-    for (auto& w : workers) w.join();
-    for (size_t i = 0; i < offsets.size(); ++i) {
-      if (results[i] == cudaSuccess) continue;
-      for (size_t j = 0; j < offsets.size(); ++j) {
-        if (results[j] == cudaSuccess) cudaHostUnregister(static_cast<char*>(base) + offsets[j]);
-      }
+    bind();
+    cudaError_t status = cudaHostRegister(base, bytes, cudaHostRegisterDefault);
+    if (status != cudaSuccess) {
       munmap(base, bytes);
-      checkRuntime(results[i], "cudaHostRegister(" + std::to_string(bytes) + " bytes)");
+      checkRuntime(status, "cudaHostRegister(" + std::to_string(bytes) + " bytes)");
     }
     return base;
   }
 
   void freeHost(void* pointer, size_t bytes) override {
-    size_t piece = pinPiece(bytes);
-    for (size_t offset = 0; offset < bytes; offset += piece) cudaHostUnregister(static_cast<char*>(pointer) + offset);
+    cudaHostUnregister(pointer);
     munmap(pointer, bytes);
   }
 
-  // A copy never crosses a pinned piece, so every piece goes at the pinned rate.
+  // In pieces, so a long copy never holds the copy engine in one command.
   void copyToHost(void* destination, uintptr_t source, size_t bytes) override {
     bind();
-    for (size_t done = 0; done < bytes; done += kPinPiece) {
-      size_t length = std::min(kPinPiece, bytes - done);
+    for (size_t done = 0; done < bytes; done += kCopyPiece) {
+      size_t length = std::min(kCopyPiece, bytes - done);
       checkRuntime(cudaMemcpyAsync(static_cast<char*>(destination) + done, reinterpret_cast<const void*>(source + done),
                                    length, cudaMemcpyDeviceToHost, stream_),
                    "cudaMemcpyAsync(device to host)");
@@ -194,8 +172,8 @@ class CudaDevice final : public Device {
 
   void copyFromHost(uintptr_t destination, const void* source, size_t bytes) override {
     bind();
-    for (size_t done = 0; done < bytes; done += kPinPiece) {
-      size_t length = std::min(kPinPiece, bytes - done);
+    for (size_t done = 0; done < bytes; done += kCopyPiece) {
+      size_t length = std::min(kCopyPiece, bytes - done);
       checkRuntime(cudaMemcpyAsync(reinterpret_cast<void*>(destination + done), static_cast<const char*>(source) + done,
                                    length, cudaMemcpyHostToDevice, stream_),
                    "cudaMemcpyAsync(host to device)");
@@ -230,11 +208,7 @@ class CudaDevice final : public Device {
   }
 
  private:
-  static constexpr size_t kPinPiece = size_t(256) << 20;
-  static constexpr size_t kPinThreads = 8;
-
-  // Pieces start at multiples of kPinPiece from the base, as copies assume.
-  static size_t pinPiece(size_t) { return kPinPiece; }
+  static constexpr size_t kCopyPiece = size_t(256) << 20;
 
   void bind() const { checkRuntime(cudaSetDevice(index_), "cudaSetDevice"); }
 

@@ -8,7 +8,13 @@ export default defineConfig({
     coverage: {
       provider: 'v8',
       include: ['src/**/*.ts'],
-      exclude: ['src/**/*.test.ts', 'src/**/*.test-helpers.ts', 'src/index.ts', 'src/types.ts', 'src/bench/**'],
+      exclude: [
+        'src/**/*.test.ts',
+        'src/**/*.test-helpers.ts',
+        'src/index.ts',
+        'src/types.ts',
+        'src/bench/**',
+      ],
       reporter: ['text-summary'],
     },
   },

@@ -1,4 +1,4 @@
-// pnpm bench:memory [--device cuda|cpu] [--sizes 1,4,16] [--cycles 3]
+// pnpm bench:memory [--device cuda|cpu] [--sizes 1,4,16] [--cycles 5]
 // Pause / resume times of the saver beside a plain pinned cudaMemcpy of the same size.
 import { parseArgs } from 'node:util';
 import { createMemorySaver, type MemorySaver } from '../memory-saver.js';
@@ -10,7 +10,7 @@ const { values } = parseArgs({
   options: {
     device: { type: 'string', default: 'cuda' },
     sizes: { type: 'string', default: '1,4,16' },
-    cycles: { type: 'string', default: '3' },
+    cycles: { type: 'string', default: '5' },
   },
 });
 const device = values.device === 'cpu' ? 'cpu' : 'cuda';
