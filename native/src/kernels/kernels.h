@@ -1,0 +1,87 @@
+// The model runtime's kernel interface: one implementation per backend (CPU now, CUDA next),
+// chosen with the device. Every pointer is a device address (host memory on the CPU backend);
+// every tensor is contiguous row-major unless a row stride (in elements) is given. Activations
+// and weights share one dtype per engine; metadata arrays are int32 / float32 / uint64 as named.
+// Calls are ordered on the device's stream; nothing here synchronizes unless it says so.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace ts {
+
+enum class DType : int { F32 = 0, BF16 = 1, F16 = 2 };
+
+size_t dtypeSize(DType dtype);
+
+// Rotary layouts: Hugging Face rotates (x[i], x[i + rotaryDim/2]); llama2.c / Meta rotate
+// adjacent pairs (x[2i], x[2i+1]).
+enum class RotaryLayout : int { HalfSplit = 0, Adjacent = 1 };
+
+struct AttentionBatch {
+  int numSeqs;
+  const int32_t* queryStart;  // [numSeqs + 1] cumulative query-token counts (prefix sums)
+  const int32_t* seqLens;     // [numSeqs] tokens in the KV cache after this step (cached + new)
+  const int32_t* pageTable;   // [numSeqs, pageTableStride] page indices
+  int pageTableStride;
+  int pageSize;               // tokens per page; slot = page * pageSize + offset
+};
+
+class Kernels {
+ public:
+  virtual ~Kernels() = default;
+
+  // out[t, :] = table[ids[t], :]; ids: int32 [tokens].
+  virtual void embedding(uintptr_t out, uintptr_t table, uintptr_t ids, int tokens, int dim, DType dtype) = 0;
+
+  // out[r, :] = x[r, :] / sqrt(mean(x[r, :]^2) + eps) * weight; out may equal x.
+  virtual void rmsNorm(uintptr_t out, uintptr_t x, uintptr_t weight, int rows, int dim, float eps, DType dtype) = 0;
+
+  // out = a + b over n elements; out may equal a or b.
+  virtual void add(uintptr_t out, uintptr_t a, uintptr_t b, size_t n, DType dtype) = 0;
+
+  // Rotates q [tokens, qHeads * headDim] (row stride qStride) and k (kvHeads, row stride kStride)
+  // in place at positions (int32 [tokens]), over the first rotaryDim dims of each head, with
+  // invFreq (float32 [rotaryDim / 2]): angle = position * invFreq[i].
+  virtual void rotary(uintptr_t q, uintptr_t k, uintptr_t positions, int tokens, int qHeads, int kvHeads,
+                      int headDim, int rotaryDim, int qStride, int kStride, uintptr_t invFreq,
+                      RotaryLayout layout, DType dtype) = 0;
+
+  // Writes each token's k and v rows (kvHeads * headDim, row strides kStride / vStride) into
+  // the caches [slots, kvHeads * headDim] at slots (int32 [tokens]).
+  virtual void storeKv(uintptr_t kCache, uintptr_t vCache, uintptr_t k, uintptr_t v, uintptr_t slots, int tokens,
+                       int kvHeads, int headDim, int kStride, int vStride, DType dtype) = 0;
+
+  // Causal attention of a batch of sequences over their paged KV. Query token i of sequence s
+  // (of qLen = queryStart[s+1] - queryStart[s]) sits at position seqLens[s] - qLen + i and sees
+  // keys 0..position. Covers prefill, prefill after a cached prefix, and decode (qLen = 1).
+  // q: [tokens, qHeads * headDim] (row stride qStride); out: [tokens, qHeads * headDim].
+  // Grouped-query: query head h reads kv head h / (qHeads / kvHeads).
+  virtual void attention(uintptr_t out, uintptr_t q, uintptr_t kCache, uintptr_t vCache, const AttentionBatch& batch,
+                         int tokens, int qHeads, int kvHeads, int headDim, int qStride, float scale, DType dtype) = 0;
+
+  // out[r, :] = silu(gateUp[r, :inter]) * gateUp[r, inter:]; gateUp: [rows, 2 * inter].
+  virtual void siluAndMul(uintptr_t out, uintptr_t gateUp, int rows, int inter, DType dtype) = 0;
+
+  // out[m, n] = a[m, k] · w[n, k]ᵀ (+ bias[n] when bias != 0): a Linear with Hugging Face's
+  // [out, in] weight layout. Accumulates in float32.
+  virtual void gemm(uintptr_t out, uintptr_t a, uintptr_t w, uintptr_t bias, int m, int n, int k, DType dtype) = 0;
+
+  // Converts n elements between dtypes (e.g. logits to float32 for the host).
+  virtual void convert(uintptr_t out, DType outType, uintptr_t in, DType inType, size_t n) = 0;
+
+  // One token per row of logits [rows, vocab]: greedy where temperature[r] <= 0, else sampled
+  // from softmax(logits / temperature) restricted to the topK[r] (0 = all) most likely tokens
+  // and to the smallest set whose probability reaches topP[r] (1 = all), with a uniform draw
+  // made from randomKeys[r] (uint64) alone, so a given key always picks the same token.
+  // temperature, topP: float32 [rows]; topK: int32 [rows]; out: int32 [rows].
+  virtual void sample(uintptr_t out, uintptr_t logits, int rows, int vocab, uintptr_t temperature, uintptr_t topK,
+                      uintptr_t topP, uintptr_t randomKeys, DType dtype) = 0;
+
+  // Host <-> device copies of raw ranges (metadata each step, logits for tests); synchronous.
+  virtual void upload(uintptr_t device, const void* host, size_t bytes) = 0;
+  virtual void download(void* host, uintptr_t device, size_t bytes) = 0;
+  virtual void synchronize() = 0;
+};
+
+}  // namespace ts
