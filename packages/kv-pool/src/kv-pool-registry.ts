@@ -5,7 +5,8 @@ export class KvPoolRegistry {
   private readonly pools = new Map<string, KvPool>();
 
   add(pool: KvPool): void {
-    if (this.pools.has(pool.name)) throw new Error(`a KV pool named ${pool.name} is already registered`);
+    if (this.pools.has(pool.name))
+      throw new Error(`a KV pool named ${pool.name} is already registered`);
     this.pools.set(pool.name, pool);
   }
 

@@ -38,10 +38,12 @@ describe('KvPool', () => {
 
   it('rejects bad shapes', async () => {
     const saver = createMemorySaver({ device: 'cpu' });
-    await expect(KvPool.create(saver, { name: 'x', numPages: 0, ...shape })).rejects.toThrow(/numPages/);
-    await expect(KvPool.create(saver, { name: 'x', numPages: 1, ...shape, headDim: 1.5 })).rejects.toThrow(
-      /headDim/,
+    await expect(KvPool.create(saver, { name: 'x', numPages: 0, ...shape })).rejects.toThrow(
+      /numPages/,
     );
+    await expect(
+      KvPool.create(saver, { name: 'x', numPages: 1, ...shape, headDim: 1.5 }),
+    ).rejects.toThrow(/headDim/);
   });
 
   it('the registry lists every pool once', async () => {

@@ -46,7 +46,14 @@ export class KvPool {
   }
 
   static bytesPerPage(shape: KvPoolShape): number {
-    return 2 * shape.numLayers * shape.pageSize * shape.kvHeads * shape.headDim * DTYPE_BYTES[shape.dtype];
+    return (
+      2 *
+      shape.numLayers *
+      shape.pageSize *
+      shape.kvHeads *
+      shape.headDim *
+      DTYPE_BYTES[shape.dtype]
+    );
   }
 
   /** Allocates the pool (zeroed) in the KV tag. */
@@ -57,7 +64,8 @@ export class KvPool {
         throw new RangeError(`KV pool ${name}: ${key} must be a positive integer, got ${value}`);
       }
     }
-    if (!(shape.dtype in DTYPE_BYTES)) throw new Error(`KV pool ${name}: unknown dtype ${shape.dtype}`);
+    if (!(shape.dtype in DTYPE_BYTES))
+      throw new Error(`KV pool ${name}: unknown dtype ${shape.dtype}`);
     const allocation = await saver.allocate(numPages * KvPool.bytesPerPage(shape), { tag });
     const pool = new KvPool(saver, allocation, name, shape, numPages);
     await pool.clear();
