@@ -7,6 +7,7 @@
 #include "async_task.h"
 #include "device.h"
 #include "memory_saver.h"
+#include "ops_addon.h"
 #include "raw_copy_bench.h"
 
 namespace ts {
@@ -46,6 +47,9 @@ Napi::Uint8Array bytesArg(const Napi::CallbackInfo& info, size_t i) {
   return info[i].As<Napi::Uint8Array>();
 }
 
+// Marks NativeMemorySaver objects, so memorySaverOf can tell them from other wrapped objects.
+constexpr napi_type_tag kSaverTag = {0x5a1e5a7e0c0ffee1ull, 0x7e57ab1e5a1e0001ull};
+
 class NativeMemorySaver : public Napi::ObjectWrap<NativeMemorySaver> {
  public:
   static Napi::Function define(Napi::Env env) {
@@ -84,7 +88,10 @@ class NativeMemorySaver : public Napi::ObjectWrap<NativeMemorySaver> {
     } catch (const std::exception& error) {
       throw Napi::Error::New(info.Env(), error.what());
     }
+    info.This().As<Napi::Object>().TypeTag(&kSaverTag);
   }
+
+  std::shared_ptr<MemorySaver> saver() const { return saver_; }
 
  private:
   template <typename Result>
@@ -266,10 +273,19 @@ class NativeMemorySaver : public Napi::ObjectWrap<NativeMemorySaver> {
 };
 
 }  // namespace
+
+std::shared_ptr<MemorySaver> memorySaverOf(const Napi::Value& value) {
+  if (!value.IsObject() || !value.As<Napi::Object>().CheckTypeTag(&kSaverTag)) {
+    throw Napi::TypeError::New(value.Env(), "expected a NativeMemorySaver");
+  }
+  return NativeMemorySaver::Unwrap(value.As<Napi::Object>())->saver();
+}
+
 }  // namespace ts
 
 static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeMemorySaver", ts::NativeMemorySaver::define(env));
+  exports.Set("NativeOps", ts::defineNativeOps(env));
   exports.Set("cudaCompiledIn", Napi::Boolean::New(env, ts::cudaCompiledIn()));
   exports.Set("rawCopyBench", Napi::Function::New(env, ts::rawCopyBench, "rawCopyBench"));
   return exports;

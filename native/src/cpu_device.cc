@@ -13,6 +13,7 @@
 
 #include "checksum.h"
 #include "device.h"
+#include "kernels/cpu/cpu_kernels.h"
 
 namespace ts {
 namespace {
@@ -112,8 +113,11 @@ class CpuDevice final : public Device {
     return info;
   }
 
+  Kernels& kernels() override { return *kernels_; }
+
  private:
   size_t page_;
+  std::unique_ptr<Kernels> kernels_ = cpu::createCpuKernels();
 };
 
 }  // namespace

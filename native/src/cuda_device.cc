@@ -207,6 +207,8 @@ class CudaDevice final : public Device {
     return {free, total};
   }
 
+  Kernels& kernels() override { throw std::runtime_error("the CUDA model kernels are not built yet"); }
+
  private:
   static constexpr size_t kCopyPiece = size_t(256) << 20;
 

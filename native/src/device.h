@@ -9,6 +9,8 @@
 
 namespace ts {
 
+class Kernels;
+
 struct MemoryInfo {
   uint64_t free;
   uint64_t total;
@@ -47,6 +49,8 @@ class Device {
   virtual uint64_t checksum(uintptr_t address, size_t bytes) = 0;
   virtual void synchronize() = 0;
   virtual MemoryInfo memoryInfo() const = 0;
+  // The model kernels of this backend (kernels/kernels.h), owned by the device.
+  virtual Kernels& kernels() = 0;
 };
 
 std::unique_ptr<Device> createCpuDevice();

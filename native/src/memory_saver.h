@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "device.h"
+#include "kernels/kernels.h"
 
 namespace ts {
 
@@ -45,6 +46,8 @@ class MemorySaver {
 
   std::string deviceName() const { return device_->name(); }
   MemoryInfo memoryInfo() const { return device_->memoryInfo(); }
+  // The device's model kernels; they work on raw addresses, outside the allocation table.
+  Kernels& kernels() { return device_->kernels(); }
 
   // An empty tag means untagged: never paused.
   uint64_t allocate(size_t bytes, const std::string& tag, BackupMode mode, uintptr_t* address);

@@ -48,7 +48,7 @@ class Kernels {
                       RotaryLayout layout, DType dtype) = 0;
 
   // Writes each token's k and v rows (kvHeads * headDim, row strides kStride / vStride) into
-  // the caches [slots, kvHeads * headDim] at slots (int32 [tokens]).
+  // the caches [slots, kvHeads * headDim] at slots (int32 [tokens]); a negative slot skips its token.
   virtual void storeKv(uintptr_t kCache, uintptr_t vCache, uintptr_t k, uintptr_t v, uintptr_t slots, int tokens,
                        int kvHeads, int headDim, int kStride, int vStride, DType dtype) = 0;
 
@@ -74,7 +74,8 @@ class Kernels {
   // from softmax(logits / temperature) restricted to the topK[r] (0 = all) most likely tokens
   // and to the smallest set whose probability reaches topP[r] (1 = all), with a uniform draw
   // made from randomKeys[r] (uint64) alone, so a given key always picks the same token.
-  // temperature, topP: float32 [rows]; topK: int32 [rows]; out: int32 [rows].
+  // temperature, topP: float32 [rows]; topK: int32 [rows]; out: int32 [rows]. The exact rules (ranking,
+  // the draw from the key) are in kernels/sampling.h, shared by every backend.
   virtual void sample(uintptr_t out, uintptr_t logits, int rows, int vocab, uintptr_t temperature, uintptr_t topK,
                       uintptr_t topP, uintptr_t randomKeys, DType dtype) = 0;
 

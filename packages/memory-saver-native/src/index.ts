@@ -1,5 +1,20 @@
 export { Allocation } from './allocation.js';
+export { DeviceTransfers } from './device-transfers.js';
+export {
+  decodeBfloat16,
+  decodeFloat16,
+  encodeBfloat16,
+  encodeFloat16,
+} from './half-precision.js';
 export { createMemorySaver, MemorySaver } from './memory-saver.js';
+export { createOps, Ops } from './ops.js';
+export {
+  type AttentionBatch,
+  type DeviceAddress,
+  type DType,
+  dtypeBytes,
+  type RotaryLayout,
+} from './ops-types.js';
 export type {
   AllocateOptions,
   CpuBackup,

@@ -52,6 +52,104 @@ export interface RawCopyTimes {
   d2hRegisteredMs: number;
 }
 
+/**
+ * The model kernels (`native/src/ops_addon.cc`), synchronous, addresses and sizes as numbers,
+ * dtype 0 float32 | 1 bfloat16 | 2 float16, layout 0 half-split | 1 adjacent.
+ */
+export interface NativeOps {
+  embedding(
+    out: number,
+    table: number,
+    ids: number,
+    tokens: number,
+    dim: number,
+    dtype: number,
+  ): void;
+  rmsNorm(
+    out: number,
+    x: number,
+    weight: number,
+    rows: number,
+    dim: number,
+    eps: number,
+    dtype: number,
+  ): void;
+  add(out: number, a: number, b: number, n: number, dtype: number): void;
+  rotary(
+    q: number,
+    k: number,
+    positions: number,
+    tokens: number,
+    qHeads: number,
+    kvHeads: number,
+    headDim: number,
+    rotaryDim: number,
+    qStride: number,
+    kStride: number,
+    invFreq: number,
+    layout: number,
+    dtype: number,
+  ): void;
+  storeKv(
+    kCache: number,
+    vCache: number,
+    k: number,
+    v: number,
+    slots: number,
+    tokens: number,
+    kvHeads: number,
+    headDim: number,
+    kStride: number,
+    vStride: number,
+    dtype: number,
+  ): void;
+  attention(
+    out: number,
+    q: number,
+    kCache: number,
+    vCache: number,
+    queryStart: number,
+    seqLens: number,
+    pageTable: number,
+    numSeqs: number,
+    pageTableStride: number,
+    pageSize: number,
+    tokens: number,
+    qHeads: number,
+    kvHeads: number,
+    headDim: number,
+    qStride: number,
+    scale: number,
+    dtype: number,
+  ): void;
+  siluAndMul(out: number, gateUp: number, rows: number, inter: number, dtype: number): void;
+  gemm(
+    out: number,
+    a: number,
+    w: number,
+    bias: number,
+    m: number,
+    n: number,
+    k: number,
+    dtype: number,
+  ): void;
+  convert(out: number, outType: number, input: number, inType: number, n: number): void;
+  sample(
+    out: number,
+    logits: number,
+    rows: number,
+    vocab: number,
+    temperature: number,
+    topK: number,
+    topP: number,
+    randomKeys: number,
+    dtype: number,
+  ): void;
+  upload(address: number, bytes: Uint8Array): void;
+  download(address: number, bytes: Uint8Array): void;
+  synchronize(): void;
+}
+
 export interface NativeAddon {
   NativeMemorySaver: new (
     device: 'cpu' | 'cuda',
@@ -59,6 +157,7 @@ export interface NativeAddon {
     chunkBytes: number,
     keepBackups: boolean,
   ) => NativeMemorySaver;
+  NativeOps: new (saver: NativeMemorySaver) => NativeOps;
   cudaCompiledIn: boolean;
   /** Plain cudaMallocHost + cudaMemcpy of `bytes`, the benchmark's yardstick (CUDA builds only). */
   rawCopyBench(deviceIndex: number, bytes: number, repeats: number): RawCopyTimes;

@@ -1,0 +1,19 @@
+#include "kernels/cpu/cpu_kernels.h"
+
+#include <cstring>
+
+#include "kernels/checked_kernels.h"
+
+namespace ts::cpu {
+
+void CpuKernels::upload(uintptr_t device, const void* host, size_t bytes) {
+  std::memcpy(reinterpret_cast<void*>(device), host, bytes);
+}
+
+void CpuKernels::download(void* host, uintptr_t device, size_t bytes) {
+  std::memcpy(host, reinterpret_cast<const void*>(device), bytes);
+}
+
+std::unique_ptr<Kernels> createCpuKernels() { return withArgumentChecks(std::make_unique<CpuKernels>()); }
+
+}  // namespace ts::cpu

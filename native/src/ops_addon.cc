@@ -1,0 +1,227 @@
+#include "ops_addon.h"
+
+#include <cmath>
+#include <string>
+
+namespace ts {
+namespace {
+
+constexpr double kMaxSafeInteger = 9007199254740991.0;  // 2^53 - 1
+
+// Reads positional arguments, throwing JS TypeError / RangeError that name the argument.
+class Args {
+ public:
+  Args(const Napi::CallbackInfo& info, const char* method, size_t count) : info_(info), method_(method) {
+    if (info.Length() < count) {
+      throw Napi::TypeError::New(info.Env(), std::string(method) + " expects " + std::to_string(count) +
+                                                 " arguments, got " + std::to_string(info.Length()));
+    }
+  }
+
+  double number(size_t i, const char* name) const {
+    if (!info_[i].IsNumber()) throw Napi::TypeError::New(info_.Env(), prefix(name) + "must be a number");
+    return info_[i].As<Napi::Number>().DoubleValue();
+  }
+
+  uintptr_t address(size_t i, const char* name) const {
+    double value = number(i, name);
+    if (!(value >= 0 && value <= kMaxSafeInteger) || value != std::floor(value)) {
+      throw Napi::RangeError::New(info_.Env(), prefix(name) + "must be an address: an integer in [0, 2^53), got " +
+                                                   Napi::Number::New(info_.Env(), value).ToString().Utf8Value());
+    }
+    return static_cast<uintptr_t>(value);
+  }
+
+  // Any int32; the kernels decide which values they accept.
+  int integer(size_t i, const char* name) const {
+    double value = number(i, name);
+    if (!(value >= -2147483648.0 && value <= 2147483647.0) || value != std::floor(value)) {
+      throw Napi::RangeError::New(info_.Env(), prefix(name) + "must be a 32-bit integer, got " +
+                                                   Napi::Number::New(info_.Env(), value).ToString().Utf8Value());
+    }
+    return static_cast<int>(value);
+  }
+
+  size_t count(size_t i, const char* name) const { return address(i, name); }
+  float real(size_t i, const char* name) const { return static_cast<float>(number(i, name)); }
+  DType dtype(size_t i, const char* name = "dtype") const { return static_cast<DType>(integer(i, name)); }
+
+  Napi::Uint8Array bytes(size_t i, const char* name) const {
+    if (!info_[i].IsTypedArray() || info_[i].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+      throw Napi::TypeError::New(info_.Env(), prefix(name) + "must be a Uint8Array");
+    }
+    return info_[i].As<Napi::Uint8Array>();
+  }
+
+ private:
+  std::string prefix(const char* name) const { return std::string(method_) + ": " + name + " "; }
+  const Napi::CallbackInfo& info_;
+  const char* method_;
+};
+
+class NativeOps : public Napi::ObjectWrap<NativeOps> {
+ public:
+  static Napi::Function define(Napi::Env env) {
+    return DefineClass(env, "NativeOps",
+                       {InstanceMethod<&NativeOps::embedding>("embedding"),
+                        InstanceMethod<&NativeOps::rmsNorm>("rmsNorm"),
+                        InstanceMethod<&NativeOps::add>("add"),
+                        InstanceMethod<&NativeOps::rotary>("rotary"),
+                        InstanceMethod<&NativeOps::storeKv>("storeKv"),
+                        InstanceMethod<&NativeOps::attention>("attention"),
+                        InstanceMethod<&NativeOps::siluAndMul>("siluAndMul"),
+                        InstanceMethod<&NativeOps::gemm>("gemm"),
+                        InstanceMethod<&NativeOps::convert>("convert"),
+                        InstanceMethod<&NativeOps::sample>("sample"),
+                        InstanceMethod<&NativeOps::upload>("upload"),
+                        InstanceMethod<&NativeOps::download>("download"),
+                        InstanceMethod<&NativeOps::synchronize>("synchronize")});
+  }
+
+  // new NativeOps(saver: NativeMemorySaver)
+  explicit NativeOps(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeOps>(info) {
+    saver_ = memorySaverOf(info[0]);
+    run(info, [&] { kernels_ = &saver_->kernels(); });
+  }
+
+ private:
+  // Runs a kernel call, turning C++ exceptions into JS Errors.
+  template <typename F>
+  Napi::Value run(const Napi::CallbackInfo& info, F call) {
+    try {
+      call();
+    } catch (const Napi::Error&) {
+      throw;
+    } catch (const std::exception& error) {
+      throw Napi::Error::New(info.Env(), error.what());
+    }
+    return info.Env().Undefined();
+  }
+
+  // (out, table, ids, tokens, dim, dtype)
+  Napi::Value embedding(const Napi::CallbackInfo& info) {
+    Args a(info, "embedding", 6);
+    return run(info, [&] {
+      kernels_->embedding(a.address(0, "out"), a.address(1, "table"), a.address(2, "ids"), a.integer(3, "tokens"),
+                          a.integer(4, "dim"), a.dtype(5));
+    });
+  }
+
+  // (out, x, weight, rows, dim, eps, dtype)
+  Napi::Value rmsNorm(const Napi::CallbackInfo& info) {
+    Args a(info, "rmsNorm", 7);
+    return run(info, [&] {
+      kernels_->rmsNorm(a.address(0, "out"), a.address(1, "x"), a.address(2, "weight"), a.integer(3, "rows"),
+                        a.integer(4, "dim"), a.real(5, "eps"), a.dtype(6));
+    });
+  }
+
+  // (out, a, b, n, dtype)
+  Napi::Value add(const Napi::CallbackInfo& info) {
+    Args a(info, "add", 5);
+    return run(info, [&] {
+      kernels_->add(a.address(0, "out"), a.address(1, "a"), a.address(2, "b"), a.count(3, "n"), a.dtype(4));
+    });
+  }
+
+  // (q, k, positions, tokens, qHeads, kvHeads, headDim, rotaryDim, qStride, kStride, invFreq, layout, dtype)
+  Napi::Value rotary(const Napi::CallbackInfo& info) {
+    Args a(info, "rotary", 13);
+    return run(info, [&] {
+      kernels_->rotary(a.address(0, "q"), a.address(1, "k"), a.address(2, "positions"), a.integer(3, "tokens"),
+                       a.integer(4, "qHeads"), a.integer(5, "kvHeads"), a.integer(6, "headDim"),
+                       a.integer(7, "rotaryDim"), a.integer(8, "qStride"), a.integer(9, "kStride"),
+                       a.address(10, "invFreq"), static_cast<RotaryLayout>(a.integer(11, "layout")), a.dtype(12));
+    });
+  }
+
+  // (kCache, vCache, k, v, slots, tokens, kvHeads, headDim, kStride, vStride, dtype)
+  Napi::Value storeKv(const Napi::CallbackInfo& info) {
+    Args a(info, "storeKv", 11);
+    return run(info, [&] {
+      kernels_->storeKv(a.address(0, "kCache"), a.address(1, "vCache"), a.address(2, "k"), a.address(3, "v"),
+                        a.address(4, "slots"), a.integer(5, "tokens"), a.integer(6, "kvHeads"),
+                        a.integer(7, "headDim"), a.integer(8, "kStride"), a.integer(9, "vStride"), a.dtype(10));
+    });
+  }
+
+  // (out, q, kCache, vCache, queryStart, seqLens, pageTable, numSeqs, pageTableStride, pageSize,
+  //  tokens, qHeads, kvHeads, headDim, qStride, scale, dtype)
+  Napi::Value attention(const Napi::CallbackInfo& info) {
+    Args a(info, "attention", 17);
+    return run(info, [&] {
+      AttentionBatch batch{a.integer(7, "numSeqs"),
+                           reinterpret_cast<const int32_t*>(a.address(4, "queryStart")),
+                           reinterpret_cast<const int32_t*>(a.address(5, "seqLens")),
+                           reinterpret_cast<const int32_t*>(a.address(6, "pageTable")),
+                           a.integer(8, "pageTableStride"),
+                           a.integer(9, "pageSize")};
+      kernels_->attention(a.address(0, "out"), a.address(1, "q"), a.address(2, "kCache"), a.address(3, "vCache"),
+                          batch, a.integer(10, "tokens"), a.integer(11, "qHeads"), a.integer(12, "kvHeads"),
+                          a.integer(13, "headDim"), a.integer(14, "qStride"), a.real(15, "scale"), a.dtype(16));
+    });
+  }
+
+  // (out, gateUp, rows, inter, dtype)
+  Napi::Value siluAndMul(const Napi::CallbackInfo& info) {
+    Args a(info, "siluAndMul", 5);
+    return run(info, [&] {
+      kernels_->siluAndMul(a.address(0, "out"), a.address(1, "gateUp"), a.integer(2, "rows"), a.integer(3, "inter"),
+                           a.dtype(4));
+    });
+  }
+
+  // (out, a, w, bias (0 = none), m, n, k, dtype)
+  Napi::Value gemm(const Napi::CallbackInfo& info) {
+    Args a(info, "gemm", 8);
+    return run(info, [&] {
+      kernels_->gemm(a.address(0, "out"), a.address(1, "a"), a.address(2, "w"), a.address(3, "bias"),
+                     a.integer(4, "m"), a.integer(5, "n"), a.integer(6, "k"), a.dtype(7));
+    });
+  }
+
+  // (out, outType, in, inType, n)
+  Napi::Value convert(const Napi::CallbackInfo& info) {
+    Args a(info, "convert", 5);
+    return run(info, [&] {
+      kernels_->convert(a.address(0, "out"), a.dtype(1, "outType"), a.address(2, "in"), a.dtype(3, "inType"),
+                        a.count(4, "n"));
+    });
+  }
+
+  // (out, logits, rows, vocab, temperature, topK, topP, randomKeys, dtype)
+  Napi::Value sample(const Napi::CallbackInfo& info) {
+    Args a(info, "sample", 9);
+    return run(info, [&] {
+      kernels_->sample(a.address(0, "out"), a.address(1, "logits"), a.integer(2, "rows"), a.integer(3, "vocab"),
+                       a.address(4, "temperature"), a.address(5, "topK"), a.address(6, "topP"),
+                       a.address(7, "randomKeys"), a.dtype(8));
+    });
+  }
+
+  // (address, bytes: Uint8Array)
+  Napi::Value upload(const Napi::CallbackInfo& info) {
+    Args a(info, "upload", 2);
+    Napi::Uint8Array bytes = a.bytes(1, "bytes");
+    return run(info, [&] { kernels_->upload(a.address(0, "address"), bytes.Data(), bytes.ByteLength()); });
+  }
+
+  Napi::Value download(const Napi::CallbackInfo& info) {
+    Args a(info, "download", 2);
+    Napi::Uint8Array bytes = a.bytes(1, "bytes");
+    return run(info, [&] { kernels_->download(bytes.Data(), a.address(0, "address"), bytes.ByteLength()); });
+  }
+
+  Napi::Value synchronize(const Napi::CallbackInfo& info) {
+    return run(info, [&] { kernels_->synchronize(); });
+  }
+
+  std::shared_ptr<MemorySaver> saver_;  // keeps the device, and so the kernels, alive
+  Kernels* kernels_ = nullptr;
+};
+
+}  // namespace
+
+Napi::Function defineNativeOps(Napi::Env env) { return NativeOps::define(env); }
+
+}  // namespace ts

@@ -1,0 +1,20 @@
+/** One sequence's share of a forward pass. */
+export interface ForwardSequence {
+  /** The tokens to compute now: a whole prompt, a chunk of one, or the last sampled token. */
+  tokens: readonly number[];
+  /** Tokens of this sequence already in the KV cache (computed or from the prefix cache). */
+  cachedTokens: number;
+  /** KV pages of the sequence, covering cachedTokens + tokens.length slots. */
+  pageTable: readonly number[];
+}
+
+/** How the next token of a sequence is chosen; temperature 0 means greedy. */
+export interface SamplingSpec {
+  temperature: number;
+  topK: number;
+  topP: number;
+  /** Drawn from (seed, index of the token being sampled) alone, so a seed replays. */
+  seed: bigint;
+}
+
+export const GREEDY: SamplingSpec = { temperature: 0, topK: 0, topP: 1, seed: 0n };

@@ -1,0 +1,137 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { KvPool } from '@ts/kv-pool';
+import { createMemorySaver, createOps, type MemorySaver } from '@ts/memory-saver-native';
+import type { ForwardSequence } from './forward-batch.js';
+import { GREEDY } from './forward-batch.js';
+import type { OpenedCheckpoint } from './loader/open-checkpoint.js';
+import { openCheckpoint } from './loader/open-checkpoint.js';
+import type { TensorDtype } from './loader/tensor-source.js';
+import { ModelRunner } from './model-runner.js';
+import { loadWeights } from './weights/load-weights.js';
+
+const repo = resolve(import.meta.dirname, '../../../..');
+export const FIXTURES = resolve(repo, 'e2e/fixtures/models');
+export const STORIES_260K = resolve(
+  process.env.TS_SHARED_MODELS ?? resolve(repo, '../shared/models'),
+  'stories260K/stories260K.bin',
+);
+
+export interface FixtureCase {
+  prompt: number[];
+  logits: Float32Array;
+  greedy: number[];
+}
+
+export function readExpected(dir: string, file = 'expected.json'): FixtureCase[] {
+  const json = JSON.parse(readFileSync(resolve(dir, file), 'utf8')) as {
+    cases: { prompt: number[]; logits: string; greedy: number[] }[];
+  };
+  return json.cases.map((c) => {
+    const bytes = Buffer.from(c.logits, 'base64');
+    const logits = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4).slice();
+    return { prompt: c.prompt, logits, greedy: c.greedy };
+  });
+}
+
+/** max |a - b| / max |b|: one number per comparison, insensitive to tiny reference values. */
+export function relativeError(actual: Float32Array, expected: Float32Array): number {
+  if (actual.length !== expected.length)
+    throw new Error(`lengths differ: ${actual.length} vs ${expected.length}`);
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < expected.length; i++) {
+    diff = Math.max(diff, Math.abs((actual[i] as number) - (expected[i] as number)));
+    scale = Math.max(scale, Math.abs(expected[i] as number));
+  }
+  return diff / scale;
+}
+
+export interface Loaded {
+  saver: MemorySaver;
+  runner: ModelRunner;
+  kv: KvPool;
+  checkpoint: OpenedCheckpoint;
+}
+
+/** A runner over a checkpoint on the CPU backend, with a small-paged KV pool. */
+export async function loadRunner(
+  path: string,
+  dtype: TensorDtype = 'float32',
+  pageSize = 4,
+): Promise<Loaded> {
+  const saver = createMemorySaver({ device: 'cpu' });
+  const checkpoint = await openCheckpoint(path);
+  const weights = await loadWeights(saver, checkpoint.tensors, dtype);
+  await checkpoint.close();
+  const c = checkpoint.config;
+  const kv = await KvPool.create(saver, {
+    name: 'target',
+    numLayers: c.numLayers,
+    kvHeads: c.numKvHeads,
+    headDim: c.headDim,
+    pageSize,
+    numPages: 256,
+    dtype,
+  });
+  const runner = await ModelRunner.create(saver, createOps(saver), c, weights, {
+    maxTokens: 128,
+    maxSeqs: 8,
+    maxPagesPerSeq: 64,
+    maxLogitRows: 128,
+  });
+  return { saver, runner, kv, checkpoint };
+}
+
+/** A sequence being generated greedily, holding its own pages. */
+export class GreedySequence {
+  readonly pages: number[] = [];
+  readonly output: number[] = [];
+  cached = 0;
+  private pending: number[];
+
+  constructor(
+    private readonly kv: KvPool,
+    prompt: readonly number[],
+  ) {
+    this.pending = [...prompt];
+  }
+
+  /** The next step's input; `limit` caps how many pending tokens go in (chunked prefill). */
+  step(limit = Number.POSITIVE_INFINITY): ForwardSequence {
+    const tokens = this.pending.slice(0, limit);
+    const needed = Math.ceil((this.cached + tokens.length) / this.kv.shape.pageSize);
+    if (needed > this.pages.length)
+      this.pages.push(...this.kv.pages.allocate(needed - this.pages.length));
+    return { tokens, cachedTokens: this.cached, pageTable: this.pages };
+  }
+
+  /** After a pass: `sampled` is this sequence's new token when its whole input went in. */
+  advance(computed: number, sampled?: number): void {
+    this.cached += computed;
+    this.pending = this.pending.slice(computed);
+    if (this.pending.length === 0 && sampled !== undefined) {
+      this.output.push(sampled);
+      this.pending = [sampled];
+    }
+  }
+
+  release(): void {
+    this.kv.pages.release(this.pages);
+    this.pages.length = 0;
+  }
+}
+
+/** Greedy generation of `count` tokens for each prompt, all in one batch per step. */
+export function generateGreedy(l: Loaded, prompts: readonly number[][], count: number): number[][] {
+  const seqs = prompts.map((p) => new GreedySequence(l.kv, p));
+  while (seqs.some((s) => s.output.length < count)) {
+    const active = seqs.filter((s) => s.output.length < count);
+    const steps = active.map((s) => s.step());
+    l.runner.forward(steps, l.kv);
+    const ids = l.runner.sample(active.map((s) => ({ spec: GREEDY, tokenIndex: s.output.length })));
+    for (const [i, s] of active.entries()) s.advance(steps[i]?.tokens.length ?? 0, ids[i]);
+  }
+  for (const s of seqs) s.release();
+  return seqs.map((s) => s.output);
+}

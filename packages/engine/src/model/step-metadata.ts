@@ -1,0 +1,69 @@
+import type { ForwardSequence } from './forward-batch.js';
+
+/** The int32 arrays one forward pass reads, built on the host and uploaded in one copy. */
+export interface StepMetadata {
+  tokens: number;
+  numSeqs: number;
+  pageTableStride: number;
+  /** ids | positions | slots | queryStart | seqLens | lastTokenRows | pageTable, back to back. */
+  data: Int32Array;
+  offsets: {
+    ids: number;
+    positions: number;
+    slots: number;
+    queryStart: number;
+    seqLens: number;
+    lastRows: number;
+    pageTable: number;
+  };
+}
+
+/** Lays out a batch's metadata; validates what the kernels would otherwise trust. */
+export function buildStepMetadata(
+  sequences: readonly ForwardSequence[],
+  pageSize: number,
+  vocabSize: number,
+): StepMetadata {
+  const numSeqs = sequences.length;
+  if (numSeqs === 0) throw new Error('a forward pass needs at least one sequence');
+  const tokens = sequences.reduce((n, s) => n + s.tokens.length, 0);
+  const pageTableStride = Math.max(...sequences.map((s) => s.pageTable.length));
+  const offsets = {
+    ids: 0,
+    positions: tokens,
+    slots: 2 * tokens,
+    queryStart: 3 * tokens,
+    seqLens: 3 * tokens + numSeqs + 1,
+    lastRows: 3 * tokens + 2 * numSeqs + 1,
+    pageTable: 3 * tokens + 3 * numSeqs + 1,
+  };
+  const data = new Int32Array(offsets.pageTable + numSeqs * pageTableStride);
+  let row = 0;
+  for (const [s, seq] of sequences.entries()) {
+    const seqLen = seq.cachedTokens + seq.tokens.length;
+    if (seq.tokens.length === 0) throw new Error(`sequence ${s} has no tokens to compute`);
+    if (seq.pageTable.length * pageSize < seqLen) {
+      throw new Error(
+        `sequence ${s} needs ${Math.ceil(seqLen / pageSize)} pages, has ${seq.pageTable.length}`,
+      );
+    }
+    data[offsets.queryStart + s] = row;
+    data[offsets.seqLens + s] = seqLen;
+    data.set(seq.pageTable, offsets.pageTable + s * pageTableStride);
+    for (const [i, token] of seq.tokens.entries()) {
+      if (!Number.isInteger(token) || token < 0 || token >= vocabSize) {
+        throw new RangeError(`token id ${token} is outside the vocabulary [0, ${vocabSize})`);
+      }
+      const position = seq.cachedTokens + i;
+      data[offsets.ids + row] = token;
+      data[offsets.positions + row] = position;
+      data[offsets.slots + row] =
+        (seq.pageTable[Math.floor(position / pageSize)] as number) * pageSize +
+        (position % pageSize);
+      row += 1;
+    }
+    data[offsets.lastRows + s] = row - 1;
+  }
+  data[offsets.queryStart + numSeqs] = tokens;
+  return { tokens, numSeqs, pageTableStride, data, offsets };
+}

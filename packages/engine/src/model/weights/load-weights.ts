@@ -1,0 +1,81 @@
+import type { Allocation, MemorySaver } from '@ts/memory-saver-native';
+import { convertInto } from '../loader/dtype-convert.js';
+import type { TensorDtype, TensorSource } from '../loader/tensor-source.js';
+import { layOutWeights, slotOf, type WeightLayout } from './weight-layout.js';
+
+export interface LoadProgress {
+  tensors: number;
+  totalTensors: number;
+  bytes: number;
+  totalBytes: number;
+}
+
+/** A model's weights, all in one allocation of the `weights` tag. */
+export class LoadedWeights {
+  constructor(
+    readonly allocation: Allocation,
+    readonly layout: WeightLayout,
+  ) {}
+
+  /** Device address of the named tensor. */
+  address(name: string): number {
+    return Number(this.allocation.address) + slotOf(this.layout, name).offset;
+  }
+
+  has(name: string): boolean {
+    return this.layout.slots.has(name);
+  }
+}
+
+/**
+ * Streams every tensor of the checkpoint (already checked against the model) into one
+ * `weights` allocation through its host backup, so the first release needs no copy,
+ * converting dtypes on the way. On any failure nothing stays allocated.
+ */
+export async function loadWeights(
+  saver: MemorySaver,
+  sources: readonly TensorSource[],
+  dtype: TensorDtype,
+  onProgress: (progress: LoadProgress) => void = () => {},
+  tag = 'weights',
+): Promise<LoadedWeights> {
+  const layout = layOutWeights(sources, dtype);
+  const allocation = await saver.allocate(layout.totalBytes, { tag, cpuBackup: 'tracked' });
+  try {
+    await saver.loadThroughBackup(allocation, (backup) =>
+      fill(backup, layout, sources, onProgress),
+    );
+  } catch (error) {
+    await saver.free(allocation);
+    throw error;
+  }
+  return new LoadedWeights(allocation, layout);
+}
+
+async function fill(
+  backup: Uint8Array,
+  layout: WeightLayout,
+  sources: readonly TensorSource[],
+  onProgress: (progress: LoadProgress) => void,
+): Promise<void> {
+  const progress = {
+    tensors: 0,
+    totalTensors: sources.length,
+    bytes: 0,
+    totalBytes: layout.totalBytes,
+  };
+  for (const source of sources) {
+    const slot = slotOf(layout, source.name);
+    const target = backup.subarray(slot.offset, slot.offset + slot.byteLength);
+    if (source.dtype === layout.dtype) {
+      await source.read(target);
+    } else {
+      const staged = new Uint8Array(source.byteLength);
+      await source.read(staged);
+      convertInto(target, layout.dtype, staged, source.dtype);
+    }
+    progress.tensors += 1;
+    progress.bytes += slot.byteLength;
+    onProgress({ ...progress });
+  }
+}

@@ -1,0 +1,87 @@
+import type { Allocation, MemorySaver } from '@ts/memory-saver-native';
+import { DTYPE_BYTES, type TensorDtype } from './loader/tensor-source.js';
+
+export interface WorkspaceDims {
+  hiddenSize: number;
+  /** Columns of the fused q/k/v projection: (heads + 2 * kvHeads) * headDim. */
+  qkvWidth: number;
+  /** Columns of the attention output: heads * headDim. */
+  attentionWidth: number;
+  intermediateSize: number;
+  vocabSize: number;
+  /** Most tokens one forward pass computes. */
+  maxTokens: number;
+  /** Most sequences in one forward pass. */
+  maxSeqs: number;
+  /** Most pages one sequence holds. */
+  maxPagesPerSeq: number;
+  /** Rows of logits one pass can produce: maxSeqs normally, maxTokens to see every position. */
+  maxLogitRows: number;
+  dtype: TensorDtype;
+}
+
+export type BufferName =
+  | 'hidden'
+  | 'residual'
+  | 'normed'
+  | 'qkv'
+  | 'attention'
+  | 'gateUp'
+  | 'activation'
+  | 'lastHidden'
+  | 'logits'
+  | 'logitsFloat32'
+  | 'metadata'
+  | 'temperature'
+  | 'topK'
+  | 'topP'
+  | 'randomKeys'
+  | 'sampled';
+
+const ALIGN = 256;
+
+/**
+ * Scratch memory of one forward pass: activations and per-step metadata, carved out of one
+ * untagged allocation, so it survives every release and its addresses never change.
+ */
+export class Workspace {
+  private constructor(
+    readonly allocation: Allocation,
+    readonly dims: WorkspaceDims,
+    private readonly offsets: Map<BufferName, number>,
+  ) {}
+
+  static async create(saver: MemorySaver, dims: WorkspaceDims): Promise<Workspace> {
+    const e = DTYPE_BYTES[dims.dtype];
+    const { maxTokens: t, maxSeqs: s, maxLogitRows: l } = dims;
+    const sizes: [BufferName, number][] = [
+      ['hidden', t * dims.hiddenSize * e],
+      ['residual', t * dims.hiddenSize * e],
+      ['normed', t * dims.hiddenSize * e],
+      ['qkv', t * dims.qkvWidth * e],
+      ['attention', t * dims.attentionWidth * e],
+      ['gateUp', t * 2 * dims.intermediateSize * e],
+      ['activation', t * dims.intermediateSize * e],
+      ['lastHidden', l * dims.hiddenSize * e],
+      ['logits', l * dims.vocabSize * e],
+      ['logitsFloat32', l * dims.vocabSize * 4],
+      ['metadata', (3 * t + 3 * s + 1 + s * dims.maxPagesPerSeq) * 4],
+      ['temperature', s * 4],
+      ['topK', s * 4],
+      ['topP', s * 4],
+      ['randomKeys', s * 8],
+      ['sampled', s * 4],
+    ];
+    const offsets = new Map<BufferName, number>();
+    let offset = 0;
+    for (const [name, bytes] of sizes) {
+      offsets.set(name, offset);
+      offset += Math.ceil(bytes / ALIGN) * ALIGN;
+    }
+    return new Workspace(await saver.allocate(offset), dims, offsets);
+  }
+
+  address(name: BufferName): number {
+    return Number(this.allocation.address) + (this.offsets.get(name) as number);
+  }
+}

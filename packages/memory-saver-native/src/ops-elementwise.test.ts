@@ -1,0 +1,108 @@
+import { expect, it } from 'vitest';
+import { encodeBfloat16, encodeFloat16 } from './half-precision.js';
+import {
+  DTYPES,
+  describeKernels,
+  expectClose,
+  randomTensor,
+  roundTo,
+  seeded,
+  Workspace,
+} from './ops.test-helpers.js';
+import { rmsNormReference, siluAndMulReference } from './ops-reference.test-helpers.js';
+import type { DType } from './ops-types.js';
+
+describeKernels.each(DTYPES)('row and element kernels in %s', (dtype: DType) => {
+  it('embedding gathers rows of the table', async () => {
+    const w = new Workspace();
+    const random = seeded(1);
+    const vocab = 11;
+    const dim = 37;
+    const table = randomTensor(random, vocab * dim, dtype);
+    const ids = new Int32Array([3, 0, 10, 3, 7]);
+    const out = await w.allocate(ids.length * dim * 4);
+    w.ops.embedding(out, await w.tensor(table, dtype), await w.upload(ids), ids.length, dim, dtype);
+    const expected = Array.from(ids).flatMap((id) =>
+      Array.from(table.subarray(id * dim, (id + 1) * dim)),
+    );
+    expect(Array.from(w.read(out, ids.length * dim, dtype))).toEqual(expected);
+  });
+
+  it('rmsNorm normalizes each row, also in place', async () => {
+    const w = new Workspace();
+    const random = seeded(2);
+    const rows = 5;
+    const dim = 67;
+    const x = randomTensor(random, rows * dim, dtype, 3);
+    const weight = randomTensor(random, dim, dtype);
+    const expected = rmsNormReference(x, weight, rows, 1e-5);
+    const xAddress = await w.tensor(x, dtype);
+    const out = await w.allocate(rows * dim * 4);
+    w.ops.rmsNorm(out, xAddress, await w.tensor(weight, dtype), rows, dim, 1e-5, dtype);
+    expectClose(w.read(out, rows * dim, dtype), expected, dtype);
+    w.ops.rmsNorm(xAddress, xAddress, await w.tensor(weight, dtype), rows, dim, 1e-5, dtype);
+    expectClose(w.read(xAddress, rows * dim, dtype), expected, dtype);
+  });
+
+  it('add sums elementwise, in place too', async () => {
+    const w = new Workspace();
+    const random = seeded(3);
+    const n = 100_003;
+    const a = randomTensor(random, n, dtype);
+    const b = randomTensor(random, n, dtype);
+    const expected = a.map((x, i) => x + (b[i] as number));
+    const aAddress = await w.tensor(a, dtype);
+    const out = await w.allocate(n * 4);
+    w.ops.add(out, aAddress, await w.tensor(b, dtype), n, dtype);
+    expectClose(w.read(out, n, dtype), expected, dtype);
+    w.ops.add(aAddress, aAddress, await w.tensor(b, dtype), n, dtype);
+    expectClose(w.read(aAddress, n, dtype), expected, dtype);
+  });
+
+  it('siluAndMul gates the up half with silu of the gate half', async () => {
+    const w = new Workspace();
+    const random = seeded(4);
+    const rows = 3;
+    const inter = 45;
+    const gateUp = randomTensor(random, rows * 2 * inter, dtype, 4);
+    const out = await w.allocate(rows * inter * 4);
+    w.ops.siluAndMul(out, await w.tensor(gateUp, dtype), rows, inter, dtype);
+    expectClose(w.read(out, rows * inter, dtype), siluAndMulReference(gateUp, rows, inter), dtype);
+  });
+
+  it('convert to every dtype rounds like the TypeScript encoders', async () => {
+    const w = new Workspace();
+    const random = seeded(5);
+    const n = 4099;
+    const values = randomTensor(random, n, dtype, 1000);
+    const input = await w.tensor(values, dtype);
+    for (const outType of DTYPES) {
+      const out = await w.allocate(n * 4);
+      w.ops.convert(out, outType, input, dtype, n);
+      expect(Array.from(w.read(out, n, outType))).toEqual(Array.from(roundTo(values, outType)));
+    }
+  });
+});
+
+describeKernels('conversions', () => {
+  it('float32 to bfloat16 and float16 match the TypeScript encoders bit for bit', async () => {
+    const w = new Workspace();
+    const special = [0, -0, 1, -1.5, 65504, 65519.99, 65520, 1e-8, -3e-7, 6.1e-5, 1e30, -1e-40];
+    const random = seeded(6);
+    const values = new Float32Array(4000 + special.length);
+    values.set(special);
+    for (let i = special.length; i < values.length; i++) {
+      values[i] = (random() * 2 - 1) * 2 ** Math.floor(random() * 60 - 30);
+    }
+    values.set([Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY], values.length - 3);
+    const input = await w.tensor(values, 'float32');
+    const out = await w.allocate(values.length * 2);
+    const half = new Uint16Array(values.length);
+    w.ops.convert(out, 'bfloat16', input, 'float32', values.length);
+    w.ops.download(out, half);
+    expect(Array.from(half)).toEqual(Array.from(encodeBfloat16(values)));
+    w.ops.convert(out, 'float16', input, 'float32', values.length);
+    w.ops.download(out, half);
+    expect(Array.from(half)).toEqual(Array.from(encodeFloat16(values)));
+  });
+});

@@ -1,0 +1,71 @@
+import { expect, it } from 'vitest';
+import { nativeOf } from './memory-saver.js';
+import { loadAddon } from './native-binding.js';
+import { describeKernels, Workspace } from './ops.test-helpers.js';
+import type { DType } from './ops-types.js';
+
+describeKernels('kernel argument errors', () => {
+  it('rejects bad dtypes, sizes, addresses and shapes with clear messages', async () => {
+    const w = new Workspace();
+    const a = await w.allocate(4096);
+    expect(() => w.ops.add(a, a, a, 4, 'int8' as DType)).toThrow(
+      /dtype must be 'float32', 'bfloat16' or 'float16'/,
+    );
+    expect(() => w.ops.add(a, a, a, 0, 'float32')).toThrow('add: n must be positive, got 0');
+    expect(() => w.ops.gemm(a, 0, a, 0, 1, 1, 1, 'float32')).toThrow(
+      'gemm: a must be a device address, got 0',
+    );
+    expect(() => w.ops.gemm(a, a, a, 0, 1, -2, 1, 'float32')).toThrow(
+      'gemm: n must be positive, got -2',
+    );
+    expect(() => w.ops.add(2 ** 53, a, a, 1, 'float32')).toThrow(/add: out must be an address/);
+    expect(() => w.ops.rmsNorm(a, a, a, 1.5, 4, 1e-5, 'float32')).toThrow(
+      /rows must be a 32-bit integer/,
+    );
+    expect(() => w.ops.rmsNorm(a, a, a, 1, 4, Number.NaN, 'float32')).toThrow(/eps must be finite/);
+    expect(() => w.ops.rotary(a, a, a, 1, 2, 2, 8, 9, 16, 16, a, 'adjacent', 'float32')).toThrow(
+      /rotaryDim must be even and at most headDim/,
+    );
+    expect(() =>
+      w.ops.rotary(a, a, a, 1, 2, 2, 8, 8, 16, 16, a, 'diagonal' as never, 'float32'),
+    ).toThrow(/layout must be 'half-split' or 'adjacent'/);
+    expect(() => w.ops.storeKv(a, a, a, a, a, 1, 2, 8, 15, 16, 'float32')).toThrow(
+      'storeKv: kStride must be at least 16, got 15',
+    );
+  });
+
+  it('rejects attention shapes and batch metadata that do not fit', async () => {
+    const w = new Workspace();
+    const a = await w.allocate(4096);
+    const batch = {
+      numSeqs: 1,
+      queryStart: await w.upload(Int32Array.of(0, 2)),
+      seqLens: await w.upload(Int32Array.of(1)),
+      pageTable: await w.upload(Int32Array.of(0)),
+      pageTableStride: 1,
+      pageSize: 4,
+    };
+    const attend = (tokens: number, qHeads: number) =>
+      w.ops.attention(a, a, a, a, batch, tokens, qHeads, 2, 4, 16, 0.5, 'float32');
+    expect(() => attend(2, 3)).toThrow('attention: qHeads (3) must be a multiple of kvHeads (2)');
+    expect(() => attend(3, 4)).toThrow(
+      'attention: queryStart[numSeqs] must equal tokens (3), got 2',
+    );
+    expect(() => attend(2, 4)).toThrow(/sequence 0 has more query tokens \(2\) than seqLen/);
+  });
+
+  it('checks the native arguments themselves', async () => {
+    const { NativeOps } = loadAddon();
+    expect(() => new NativeOps({} as never)).toThrow('expected a NativeMemorySaver');
+    const w = new Workspace();
+    const a = await w.allocate(4096);
+    const native = new NativeOps(nativeOf(w.saver));
+    expect(() => native.add(a, a, a, 4, 7)).toThrow(
+      'add: dtype must be 0 (float32), 1 (bfloat16) or 2 (float16), got 7',
+    );
+    expect(() => (native.add as (...args: number[]) => void)(a, a, a)).toThrow(
+      'add expects 5 arguments, got 3',
+    );
+    expect(() => native.upload(a, [1, 2] as never)).toThrow('upload: bytes must be a Uint8Array');
+  });
+});

@@ -1,0 +1,239 @@
+import { DeviceTransfers } from './device-transfers.js';
+import { type MemorySaver, nativeOf } from './memory-saver.js';
+import { loadAddon, type NativeOps } from './native-binding.js';
+import {
+  type AttentionBatch,
+  type DeviceAddress,
+  type DType,
+  dtypeCode,
+  layoutCode,
+  type RotaryLayout,
+} from './ops-types.js';
+
+/**
+ * The model kernels of a saver's device (`native/src/kernels/kernels.h`). Calls are
+ * synchronous and may take long: run them off the event loop (a worker thread). Addresses are
+ * `Number(allocation.address)`; tensors are row-major and contiguous unless a row stride (in
+ * elements) is given; activations and weights are `dtype`, metadata int32 / float32 / uint64
+ * as named; all math is float32. Bad arguments throw, naming the kernel and the argument.
+ */
+export class Ops extends DeviceTransfers {
+  readonly #native: NativeOps;
+
+  /** @internal use `createOps` */
+  constructor(native: NativeOps) {
+    super(native);
+    this.#native = native;
+  }
+
+  /** out[t, :] = table[ids[t], :]; ids: int32 [tokens]. */
+  embedding(
+    out: DeviceAddress,
+    table: DeviceAddress,
+    ids: DeviceAddress,
+    tokens: number,
+    dim: number,
+    dtype: DType,
+  ): void {
+    this.#native.embedding(out, table, ids, tokens, dim, dtypeCode(dtype));
+  }
+
+  /** out[r, :] = x[r, :] / sqrt(mean(x[r, :]²) + eps) * weight; `out` may be `x`. */
+  rmsNorm(
+    out: DeviceAddress,
+    x: DeviceAddress,
+    weight: DeviceAddress,
+    rows: number,
+    dim: number,
+    eps: number,
+    dtype: DType,
+  ): void {
+    this.#native.rmsNorm(out, x, weight, rows, dim, eps, dtypeCode(dtype));
+  }
+
+  /** out = a + b over n elements; `out` may be `a` or `b`. */
+  add(out: DeviceAddress, a: DeviceAddress, b: DeviceAddress, n: number, dtype: DType): void {
+    this.#native.add(out, a, b, n, dtypeCode(dtype));
+  }
+
+  /**
+   * Rotates q [tokens, qHeads * headDim] (row stride qStride) and k [tokens, kvHeads * headDim]
+   * (row stride kStride) in place, over the first rotaryDim dims of each head, at int32
+   * `positions` [tokens]: angle = position * invFreq[i], invFreq float32 [rotaryDim / 2].
+   */
+  rotary(
+    q: DeviceAddress,
+    k: DeviceAddress,
+    positions: DeviceAddress,
+    tokens: number,
+    qHeads: number,
+    kvHeads: number,
+    headDim: number,
+    rotaryDim: number,
+    qStride: number,
+    kStride: number,
+    invFreq: DeviceAddress,
+    layout: RotaryLayout,
+    dtype: DType,
+  ): void {
+    this.#native.rotary(
+      q,
+      k,
+      positions,
+      tokens,
+      qHeads,
+      kvHeads,
+      headDim,
+      rotaryDim,
+      qStride,
+      kStride,
+      invFreq,
+      layoutCode(layout),
+      dtypeCode(dtype),
+    );
+  }
+
+  /**
+   * Writes token t's k and v rows (kvHeads * headDim; row strides kStride, vStride) into the
+   * caches [slots, kvHeads * headDim] at slot `slots[t]` (int32 [tokens]; negative: skipped).
+   */
+  storeKv(
+    kCache: DeviceAddress,
+    vCache: DeviceAddress,
+    k: DeviceAddress,
+    v: DeviceAddress,
+    slots: DeviceAddress,
+    tokens: number,
+    kvHeads: number,
+    headDim: number,
+    kStride: number,
+    vStride: number,
+    dtype: DType,
+  ): void {
+    this.#native.storeKv(
+      kCache,
+      vCache,
+      k,
+      v,
+      slots,
+      tokens,
+      kvHeads,
+      headDim,
+      kStride,
+      vStride,
+      dtypeCode(dtype),
+    );
+  }
+
+  /**
+   * Causal attention of a batch of sequences over their paged KV caches (see `AttentionBatch`).
+   * q: [tokens, qHeads * headDim] (row stride qStride); out: [tokens, qHeads * headDim];
+   * query head h reads kv head h / (qHeads / kvHeads); scores are q·k * scale.
+   */
+  attention(
+    out: DeviceAddress,
+    q: DeviceAddress,
+    kCache: DeviceAddress,
+    vCache: DeviceAddress,
+    batch: AttentionBatch,
+    tokens: number,
+    qHeads: number,
+    kvHeads: number,
+    headDim: number,
+    qStride: number,
+    scale: number,
+    dtype: DType,
+  ): void {
+    this.#native.attention(
+      out,
+      q,
+      kCache,
+      vCache,
+      batch.queryStart,
+      batch.seqLens,
+      batch.pageTable,
+      batch.numSeqs,
+      batch.pageTableStride,
+      batch.pageSize,
+      tokens,
+      qHeads,
+      kvHeads,
+      headDim,
+      qStride,
+      scale,
+      dtypeCode(dtype),
+    );
+  }
+
+  /** out[r, :] = silu(gateUp[r, :inter]) * gateUp[r, inter:]; gateUp: [rows, 2 * inter]. */
+  siluAndMul(
+    out: DeviceAddress,
+    gateUp: DeviceAddress,
+    rows: number,
+    inter: number,
+    dtype: DType,
+  ): void {
+    this.#native.siluAndMul(out, gateUp, rows, inter, dtypeCode(dtype));
+  }
+
+  /** out[m, n] = a[m, k] · w[n, k]ᵀ (+ bias[n] unless bias is 0): a Linear, [out, in] weights. */
+  gemm(
+    out: DeviceAddress,
+    a: DeviceAddress,
+    w: DeviceAddress,
+    bias: DeviceAddress,
+    m: number,
+    n: number,
+    k: number,
+    dtype: DType,
+  ): void {
+    this.#native.gemm(out, a, w, bias, m, n, k, dtypeCode(dtype));
+  }
+
+  /** Converts n elements from `inType` to `outType`. */
+  convert(
+    out: DeviceAddress,
+    outType: DType,
+    input: DeviceAddress,
+    inType: DType,
+    n: number,
+  ): void {
+    this.#native.convert(out, dtypeCode(outType), input, dtypeCode(inType), n);
+  }
+
+  /**
+   * One token id per row of logits [rows, vocab] into out (int32 [rows]): argmax (lowest id on
+   * ties) where temperature[r] <= 0, else drawn from softmax(logits / temperature) restricted
+   * to the topK[r] (0 = all) highest logits and to the smallest set reaching probability
+   * topP[r] (1 = all), with a draw made from randomKeys[r] alone: one key, one token.
+   * temperature, topP: float32 [rows]; topK: int32 [rows]; randomKeys: uint64 [rows].
+   */
+  sample(
+    out: DeviceAddress,
+    logits: DeviceAddress,
+    rows: number,
+    vocab: number,
+    temperature: DeviceAddress,
+    topK: DeviceAddress,
+    topP: DeviceAddress,
+    randomKeys: DeviceAddress,
+    dtype: DType,
+  ): void {
+    this.#native.sample(
+      out,
+      logits,
+      rows,
+      vocab,
+      temperature,
+      topK,
+      topP,
+      randomKeys,
+      dtypeCode(dtype),
+    );
+  }
+}
+
+/** The kernels of `saver`'s device; throws where that backend has none yet (CUDA for now). */
+export function createOps(saver: MemorySaver): Ops {
+  return new Ops(new (loadAddon().NativeOps)(nativeOf(saver)));
+}
