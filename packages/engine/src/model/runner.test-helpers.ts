@@ -21,16 +21,18 @@ export interface FixtureCase {
   prompt: number[];
   logits: Float32Array;
   greedy: number[];
+  /** The reference's gap between its two best logits at each greedy step. */
+  margins: number[];
 }
 
 export function readExpected(dir: string, file = 'expected.json'): FixtureCase[] {
   const json = JSON.parse(readFileSync(resolve(dir, file), 'utf8')) as {
-    cases: { prompt: number[]; logits: string; greedy: number[] }[];
+    cases: { prompt: number[]; logits: string; greedy: number[]; greedy_margins: number[] }[];
   };
   return json.cases.map((c) => {
     const bytes = Buffer.from(c.logits, 'base64');
     const logits = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4).slice();
-    return { prompt: c.prompt, logits, greedy: c.greedy };
+    return { prompt: c.prompt, logits, greedy: c.greedy, margins: c.greedy_margins };
   });
 }
 

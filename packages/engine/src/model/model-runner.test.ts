@@ -1,0 +1,129 @@
+import { KvPool } from '@ts/kv-pool';
+import { createMemorySaver, createOps } from '@ts/memory-saver-native';
+import { describe, expect, it } from 'vitest';
+import { ByteTokenizer } from '../tokenizer/byte-tokenizer.js';
+import { openBuiltinTiny } from './builtin-tiny.js';
+import type { SamplingSpec } from './forward-batch.js';
+import type { TensorSource } from './loader/tensor-source.js';
+import { ModelRunner } from './model-runner.js';
+import { GreedySequence } from './runner.test-helpers.js';
+import { loadWeights } from './weights/load-weights.js';
+
+async function tinyRunner() {
+  const saver = createMemorySaver({ device: 'cpu' });
+  const checkpoint = openBuiltinTiny();
+  const c = checkpoint.config;
+  const weights = await loadWeights(saver, checkpoint.tensors, 'float32');
+  const kv = await KvPool.create(saver, {
+    name: 'target',
+    numLayers: c.numLayers,
+    kvHeads: c.numKvHeads,
+    headDim: c.headDim,
+    pageSize: 16,
+    numPages: 64,
+    dtype: 'float32',
+  });
+  const runner = await ModelRunner.create(saver, createOps(saver), c, weights, {
+    maxTokens: 256,
+    maxSeqs: 8,
+    maxPagesPerSeq: 16,
+  });
+  return { saver, weights, kv, runner, config: c };
+}
+
+/** Samples `count` tokens for one prompt with `spec`. */
+function generate(
+  t: Awaited<ReturnType<typeof tinyRunner>>,
+  prompt: number[],
+  spec: SamplingSpec,
+  count: number,
+) {
+  const seq = new GreedySequence(t.kv, prompt);
+  while (seq.output.length < count) {
+    const step = seq.step();
+    t.runner.forward([step], t.kv);
+    const [id] = t.runner.sample([{ spec, tokenIndex: seq.output.length }]);
+    seq.advance(step.tokens.length, id);
+  }
+  seq.release();
+  return seq.output;
+}
+
+describe('builtin:tiny', () => {
+  it('is a seeded Llama over byte tokens whose weights load into the weights tag with a clean backup', async () => {
+    const t = await tinyRunner();
+    expect(t.config.vocabSize).toBe(new ByteTokenizer().vocabSize);
+    expect(t.saver.stats().weights?.backupBytes).toBeGreaterThan(0);
+    const report = await t.saver.pause('weights');
+    expect(report.copiedBytes).toBe(0);
+    await t.saver.resume('weights');
+    const again = await tinyRunner();
+    expect(await again.saver.checksum(again.weights.allocation)).toBe(
+      await t.saver.checksum(t.weights.allocation),
+    );
+  });
+
+  it('samples the same tokens for the same seed, other tokens for another seed, greedy when temperature is 0', async () => {
+    const t = await tinyRunner();
+    const prompt = new ByteTokenizer().encode('Once upon a time');
+    const hot = (seed: bigint): SamplingSpec => ({ temperature: 1.5, topK: 0, topP: 1, seed });
+    const a = generate(t, prompt, hot(7n), 24);
+    expect(generate(t, prompt, hot(7n), 24)).toEqual(a);
+    expect(generate(t, prompt, hot(8n), 24)).not.toEqual(a);
+    const greedy = generate(t, prompt, { temperature: 0, topK: 0, topP: 1, seed: 1n }, 12);
+    expect(generate(t, prompt, { temperature: 0, topK: 0, topP: 1, seed: 2n }, 12)).toEqual(greedy);
+    expect(generate(t, prompt, { temperature: 2, topK: 1, topP: 1, seed: 3n }, 12)).toEqual(greedy);
+    expect(t.kv.pages.freePages).toBe(64);
+  });
+
+  it('rejects batches beyond its limits and tokens outside the vocabulary', async () => {
+    const t = await tinyRunner();
+    const pages = t.kv.pages.allocate(2);
+    const seq = (tokens: number[]) => ({ tokens, cachedTokens: 0, pageTable: pages });
+    expect(() => t.runner.forward([seq([1, 999])], t.kv)).toThrow(/outside the vocabulary/);
+    expect(() =>
+      t.runner.forward(
+        Array.from({ length: 9 }, () => seq([1])),
+        t.kv,
+      ),
+    ).toThrow(/maxSeqs/);
+    expect(() =>
+      t.runner.forward([{ tokens: Array(40).fill(1), cachedTokens: 0, pageTable: pages }], t.kv),
+    ).toThrow(/needs 3 pages/);
+    expect(() => t.runner.logits()).toThrow(/no forward pass/);
+    expect(() => t.runner.forward([], t.kv)).toThrow(/at least one sequence/);
+  });
+});
+
+describe('loadWeights', () => {
+  it('frees everything when a tensor cannot be read', async () => {
+    const saver = createMemorySaver({ device: 'cpu' });
+    const good = openBuiltinTiny().tensors;
+    const broken: TensorSource[] = good.map((t, i) =>
+      i === 5
+        ? {
+            ...t,
+            read: async () => {
+              throw new Error(`${t.name} is truncated`);
+            },
+          }
+        : t,
+    );
+    await expect(loadWeights(saver, broken, 'float32')).rejects.toThrow(/is truncated/);
+    expect(saver.stats().weights?.allocations ?? 0).toBe(0);
+  });
+
+  it('packs q/k/v and gate/up back to back so each group is one matrix', () => {
+    const { tensors } = openBuiltinTiny();
+    return loadWeights(createMemorySaver({ device: 'cpu' }), tensors, 'bfloat16').then((w) => {
+      const q = w.address('model.layers.0.self_attn.q_proj.weight');
+      const k = w.address('model.layers.0.self_attn.k_proj.weight');
+      const v = w.address('model.layers.0.self_attn.v_proj.weight');
+      expect(k - q).toBe(128 * 128 * 2);
+      expect(v - k).toBe(64 * 128 * 2);
+      const gate = w.address('model.layers.0.mlp.gate_proj.weight');
+      expect(w.address('model.layers.0.mlp.up_proj.weight') - gate).toBe(256 * 128 * 2);
+      expect(() => w.address('lm_head.weight')).toThrow(/no weight named lm_head.weight/);
+    });
+  });
+});
