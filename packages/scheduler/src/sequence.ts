@@ -1,3 +1,5 @@
+import type { SamplingParams } from './sampling-params.js';
+
 export type SequenceStatus = 'waiting' | 'running' | 'finished';
 export type FinishReason = 'stop' | 'length' | 'abort';
 
@@ -10,24 +12,22 @@ export class Sequence {
   finishReason: FinishReason | null = null;
   /** Pages holding this sequence's KV, in token order. */
   pageTable: number[] = [];
-  /** Tokens whose KV is in the pages (computed or taken from the prefix cache). */
+  /** Tokens whose KV is in the pages (computed, or shared from the prefix cache). */
   computedTokens = 0;
+  /** Times this sequence went back to the queue (for metrics and tests). */
+  retractions = 0;
+  readonly promptLength: number;
   private readonly tokens: number[];
 
   constructor(
     readonly id: string,
     promptTokens: readonly number[],
-    readonly maxNewTokens: number,
+    readonly params: SamplingParams,
   ) {
     if (promptTokens.length === 0) throw new Error(`sequence ${id}: the prompt is empty`);
-    if (!Number.isInteger(maxNewTokens) || maxNewTokens < 0) {
-      throw new RangeError(`sequence ${id}: maxNewTokens must be a non-negative integer`);
-    }
     this.tokens = [...promptTokens];
     this.promptLength = promptTokens.length;
   }
-
-  readonly promptLength: number;
 
   get length(): number {
     return this.tokens.length;
@@ -41,19 +41,14 @@ export class Sequence {
     return this.tokens;
   }
 
-  get lastToken(): number {
-    return this.tokens[this.tokens.length - 1] as number;
-  }
-
-  /** Pages needed to hold every token so far, at `pageSize` tokens a page. */
-  pagesNeeded(pageSize: number): number {
-    return Math.ceil(this.tokens.length / pageSize);
+  /** Tokens still to run through the model before the next one can be sampled. */
+  get pendingTokens(): number {
+    return this.tokens.length - this.computedTokens;
   }
 
   appendToken(token: number): void {
     if (this.status !== 'running') throw new Error(`sequence ${this.id} is ${this.status}`);
     this.tokens.push(token);
-    if (this.outputTokens.length >= this.maxNewTokens) this.finish('length');
   }
 
   finish(reason: FinishReason): void {
@@ -61,12 +56,18 @@ export class Sequence {
     this.finishReason = reason;
   }
 
-  /** Back to waiting with no KV: generated tokens are kept and recomputed as prompt. */
-  retract(): number[] {
+  /** Hands back the pages (to be released by the caller) and forgets the computed KV. */
+  dropKv(): number[] {
     const pages = this.pageTable;
     this.pageTable = [];
     this.computedTokens = 0;
-    this.status = 'waiting';
     return pages;
+  }
+
+  /** Back to waiting with no KV: generated tokens are kept and recomputed as prompt. */
+  retract(): number[] {
+    this.status = 'waiting';
+    this.retractions += 1;
+    return this.dropKv();
   }
 }

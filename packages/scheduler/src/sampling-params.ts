@@ -1,0 +1,46 @@
+/** How one request samples and when it stops; validated once, at submission. */
+export interface SamplingParams {
+  maxNewTokens: number;
+  /** 0 means greedy. */
+  temperature: number;
+  /** 0 means no top-k limit. */
+  topK: number;
+  /** 1 means no top-p limit. */
+  topP: number;
+  /** Per-request seed: the same seed and prompt give the same tokens. */
+  seed: bigint;
+  /** Token ids that end the request (the stop token is kept in the output). */
+  stopTokenIds: readonly number[];
+  /** Generate past end-of-sequence tokens. */
+  ignoreEos: boolean;
+}
+
+export const DEFAULT_SAMPLING: SamplingParams = {
+  maxNewTokens: 128,
+  temperature: 0,
+  topK: 0,
+  topP: 1,
+  seed: 0n,
+  stopTokenIds: [],
+  ignoreEos: false,
+};
+
+/** Fills defaults and checks ranges; throws a message naming the bad field. */
+export function samplingParams(partial: Partial<SamplingParams> = {}): SamplingParams {
+  const p = { ...DEFAULT_SAMPLING, ...partial };
+  const check = (ok: boolean, message: string) => {
+    if (!ok) throw new RangeError(message);
+  };
+  check(
+    Number.isInteger(p.maxNewTokens) && p.maxNewTokens >= 1,
+    'maxNewTokens must be an integer >= 1',
+  );
+  check(Number.isFinite(p.temperature) && p.temperature >= 0, 'temperature must be >= 0');
+  check(Number.isInteger(p.topK) && p.topK >= 0, 'topK must be an integer >= 0');
+  check(Number.isFinite(p.topP) && p.topP > 0 && p.topP <= 1, 'topP must be in (0, 1]');
+  check(
+    p.stopTokenIds.every((t) => Number.isInteger(t) && t >= 0),
+    'stopTokenIds must be token ids',
+  );
+  return p;
+}

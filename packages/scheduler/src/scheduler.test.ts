@@ -1,0 +1,145 @@
+import { describe, expect, it } from 'vitest';
+import { drain, expectedOutput, request, setup } from './scheduler.test-helpers.js';
+
+const prompt = (n: number, seed = 1) =>
+  Array.from({ length: n }, (_, i) => (i * 13 + seed * 7) % 90);
+
+describe('Scheduler', () => {
+  it('runs a batch to completion with the same tokens as each request alone, and frees every page', async () => {
+    const { scheduler, pages, cache } = setup({ cache: false });
+    const prompts = Array.from({ length: 12 }, (_, i) => prompt(3 + i, i));
+    for (const [i, p] of prompts.entries()) scheduler.add(request(`r${i}`, p, 10));
+    const out = await drain(scheduler);
+    for (const [i, p] of prompts.entries()) expect(out.get(`r${i}`)).toEqual(expectedOutput(p, 10));
+    expect(pages.freePages).toBe(pages.totalPages);
+    expect(cache).toBeNull();
+  });
+
+  it('chunks a long prefill under the token budget and admits at most maxRunning', () => {
+    const { scheduler } = setup({ maxBatchTokens: 8, maxRunning: 2 });
+    scheduler.add(request('long', prompt(20)));
+    scheduler.add(request('b', prompt(3)));
+    scheduler.add(request('c', prompt(3)));
+    const first = scheduler.schedule(true);
+    expect(first.map((i) => [i.seq.id, i.tokens.length, i.samples])).toEqual([['long', 8, false]]);
+    scheduler.postprocess(first, [0]);
+    const second = scheduler.schedule(true);
+    expect(second.map((i) => [i.seq.id, i.cachedTokens, i.tokens.length])).toEqual([
+      ['long', 8, 8],
+    ]);
+    scheduler.postprocess(second, [0]);
+    const third = scheduler.schedule(true);
+    expect(third.map((i) => [i.seq.id, i.tokens.length, i.samples])).toEqual([
+      ['long', 4, true],
+      ['b', 3, true],
+    ]);
+    expect(scheduler.running).toHaveLength(2);
+    expect(scheduler.schedule(false).map((i) => i.seq.id)).toEqual(['long', 'b']);
+  });
+
+  it('retracts the newest requests when pages run short; they finish later with the right tokens', async () => {
+    const { scheduler, pages } = setup({ pages: 12, pageSize: 2, cache: false });
+    const prompts = [prompt(5, 1), prompt(5, 2), prompt(5, 3)];
+    const seqs = prompts.map((p, i) => request(`r${i}`, p, 12));
+    for (const s of seqs) scheduler.add(s);
+    const out = await drain(scheduler);
+    for (const [i, p] of prompts.entries()) expect(out.get(`r${i}`)).toEqual(expectedOutput(p, 12));
+    expect(seqs.some((s) => s.retractions > 0)).toBe(true);
+    expect(pages.freePages).toBe(12);
+  });
+
+  it('reuses cached prefix pages, and the cache gives them back on reset', async () => {
+    const { scheduler, pages, cache } = setup({ pageSize: 4 });
+    const shared = prompt(10, 5);
+    scheduler.add(request('a', shared, 4));
+    await drain(scheduler);
+    expect(cache?.size).toBe(3);
+    const b = request('b', [...shared, 1, 2], 4);
+    scheduler.add(b);
+    const [item] = scheduler.schedule(true);
+    expect(item?.cachedTokens).toBe(8);
+    scheduler.postprocess(item ? [item] : [], [0]);
+    const out = await drain(scheduler);
+    expect(out.get('b')?.slice(1)).toEqual(expectedOutput([...shared, 1, 2, 0], 3));
+    cache?.reset();
+    expect(cache?.size).toBe(0);
+    expect(pages.freePages).toBe(pages.totalPages);
+  });
+
+  it('never serves the whole prompt from the cache: the last token is always computed', async () => {
+    const { scheduler } = setup({ pageSize: 4 });
+    const p = prompt(8, 9);
+    scheduler.add(request('a', p, 1));
+    await drain(scheduler);
+    scheduler.add(request('again', p, 1));
+    const [item] = scheduler.schedule(true);
+    expect(item?.cachedTokens).toBe(4);
+    expect(item?.tokens).toEqual(p.slice(4));
+  });
+
+  it('evicts cached pages before retracting anything, least recently used first', async () => {
+    const { scheduler, pages, cache } = setup({ pages: 8, pageSize: 2 });
+    scheduler.add(request('a', prompt(6, 1), 2));
+    await drain(scheduler);
+    const held = cache?.size ?? 0;
+    expect(held).toBeGreaterThan(0);
+    const big = request('big', prompt(13, 2), 2);
+    scheduler.add(big);
+    await drain(scheduler);
+    expect(big.retractions).toBe(0);
+    expect(pages.freePages + (cache?.size ?? 0)).toBe(8);
+  });
+
+  it('flush drops what no running request uses, also while requests wait', async () => {
+    const { scheduler, cache, pages } = setup({ pageSize: 2 });
+    scheduler.add(request('a', prompt(8, 3), 2));
+    await drain(scheduler);
+    scheduler.add(request('waiting', prompt(4), 2));
+    expect(cache?.flush()).toBeGreaterThan(0);
+    expect(cache?.size).toBe(0);
+    expect(pages.freePages).toBe(pages.totalPages);
+  });
+
+  it('stops at eos, at stop tokens (kept in the output), at max tokens; ignoreEos goes on', async () => {
+    const p = prompt(4, 4);
+    const [first, second] = expectedOutput(p, 2);
+    const eos = setup({ eosTokenIds: [first as number] });
+    eos.scheduler.add(request('e', p, 5));
+    expect((await drain(eos.scheduler)).get('e')).toEqual([first]);
+    const stop = setup();
+    const s = request('s', p, 5);
+    Object.assign(s, { params: { ...s.params, stopTokenIds: [second] } });
+    stop.scheduler.add(s);
+    expect((await drain(stop.scheduler)).get('s')).toEqual([first, second]);
+    expect(s.finishReason).toBe('stop');
+    const ignore = setup({ eosTokenIds: [first as number] });
+    const i = request('i', p, 3);
+    Object.assign(i, { params: { ...i.params, ignoreEos: true } });
+    ignore.scheduler.add(i);
+    expect((await drain(ignore.scheduler)).get('i')).toHaveLength(3);
+    expect(i.finishReason).toBe('length');
+  });
+
+  it('aborts running and waiting requests and rejects what could never fit', () => {
+    const { scheduler, pages } = setup({ pages: 4, pageSize: 4 });
+    scheduler.add(request('a', prompt(4)));
+    scheduler.add(request('b', prompt(4)));
+    scheduler.schedule(true);
+    expect(scheduler.abort('a')?.finishReason).toBe('abort');
+    expect(scheduler.abort('nope')).toBeNull();
+    expect(scheduler.abortAll().map((s) => s.id)).toEqual(['b']);
+    expect(pages.freePages).toBe(4);
+    expect(() => scheduler.add(request('huge', prompt(10), 8))).toThrow(/needs 5 KV pages/);
+  });
+
+  it('retractAll puts running requests back at the front, in order', () => {
+    const { scheduler, pages } = setup();
+    for (const id of ['a', 'b', 'c']) scheduler.add(request(id, prompt(3)));
+    scheduler.schedule(true);
+    scheduler.add(request('d', prompt(3)));
+    scheduler.retractAll();
+    expect(scheduler.waiting.map((s) => s.id)).toEqual(['a', 'b', 'c', 'd']);
+    expect(scheduler.running).toHaveLength(0);
+    expect(pages.freePages).toBe(pages.totalPages);
+  });
+});

@@ -1,0 +1,188 @@
+import type { PageAllocator } from '@ts/kv-pool';
+import type { PrefixCache } from './prefix-cache.js';
+import type { FinishReason, Sequence } from './sequence.js';
+
+export interface SchedulerOptions {
+  pageSize: number;
+  /** Most sequences in the running batch. */
+  maxRunning: number;
+  /** Most tokens one forward pass computes (prefill chunks and decodes together). */
+  maxBatchTokens: number;
+  eosTokenIds: readonly number[];
+}
+
+/** One sequence's share of a step: the tokens it computes now, and whether it then samples. */
+export interface StepItem {
+  seq: Sequence;
+  tokens: number[];
+  cachedTokens: number;
+  pageTable: readonly number[];
+  /** True when this step consumes the sequence's whole pending input, so a token is sampled. */
+  samples: boolean;
+}
+
+export interface TokenEvent {
+  seq: Sequence;
+  token: number;
+  finishReason: FinishReason | null;
+}
+
+/**
+ * Continuous batching for one rank: running sequences first (decodes and unfinished prefill
+ * chunks), then admissions from the waiting queue, under a token budget. When pages run short
+ * the prefix cache is evicted first, then the newest running sequences are retracted.
+ */
+export class Scheduler {
+  readonly waiting: Sequence[] = [];
+  readonly running: Sequence[] = [];
+
+  constructor(
+    private readonly pages: PageAllocator,
+    private readonly cache: PrefixCache | null,
+    private readonly options: SchedulerOptions,
+  ) {}
+
+  get hasWork(): boolean {
+    return this.waiting.length > 0 || this.running.length > 0;
+  }
+
+  /** Queues a sequence; fails if it could never fit in the KV pool. */
+  add(seq: Sequence): void {
+    const pagesNeeded = Math.ceil((seq.length + seq.params.maxNewTokens) / this.options.pageSize);
+    if (pagesNeeded > this.pages.totalPages) {
+      throw new Error(
+        `request ${seq.id} needs ${pagesNeeded} KV pages (prompt ${seq.length} + ${seq.params.maxNewTokens} new tokens), the pool has ${this.pages.totalPages}`,
+      );
+    }
+    this.waiting.push(seq);
+  }
+
+  /** Plans the next forward pass; `mayAdmit` is the pause controller's answer. */
+  schedule(mayAdmit: boolean): StepItem[] {
+    const items: StepItem[] = [];
+    let budget = this.options.maxBatchTokens;
+    for (let i = 0; i < this.running.length && budget > 0; ) {
+      const seq = this.running[i] as Sequence;
+      const n = Math.min(seq.pendingTokens, budget);
+      if (!this.makeRoom(seq, seq.computedTokens + n)) continue;
+      items.push(this.item(seq, n));
+      budget -= n;
+      i += 1;
+    }
+    while (
+      mayAdmit &&
+      budget > 0 &&
+      this.running.length < this.options.maxRunning &&
+      this.waiting.length > 0
+    ) {
+      const seq = this.waiting[0] as Sequence;
+      if (seq.computedTokens === 0 && this.cache) {
+        seq.pageTable = this.cache.match(seq.allTokens, seq.length - 1);
+        seq.computedTokens = seq.pageTable.length * this.options.pageSize;
+      }
+      const n = Math.min(seq.pendingTokens, budget);
+      if (!this.ensurePages(seq, seq.computedTokens + n)) {
+        this.pages.release(seq.dropKv());
+        break;
+      }
+      this.waiting.shift();
+      seq.status = 'running';
+      this.running.push(seq);
+      items.push(this.item(seq, n));
+      budget -= n;
+    }
+    return items;
+  }
+
+  /** Applies a pass's results: `sampled[i]` is the token of `items[i]` when it samples. */
+  postprocess(items: readonly StepItem[], sampled: readonly number[]): TokenEvent[] {
+    const events: TokenEvent[] = [];
+    for (const [i, item] of items.entries()) {
+      const { seq } = item;
+      seq.computedTokens += item.tokens.length;
+      if (!item.samples || seq.status !== 'running') continue;
+      const token = sampled[i] as number;
+      seq.appendToken(token);
+      const reason = this.finishReason(seq, token);
+      if (reason) this.finish(seq, reason);
+      events.push({ seq, token, finishReason: reason });
+    }
+    return events;
+  }
+
+  /** Ends a request wherever it is; its pages go back. */
+  abort(id: string): Sequence | null {
+    const seq = this.running.find((s) => s.id === id) ?? this.waiting.find((s) => s.id === id);
+    if (!seq) return null;
+    this.remove(seq);
+    this.pages.release(seq.dropKv());
+    seq.finish('abort');
+    return seq;
+  }
+
+  /** Aborts every request, running and waiting (pause mode `abort`). */
+  abortAll(): Sequence[] {
+    return [...this.running, ...this.waiting].map((s) => this.abort(s.id) as Sequence);
+  }
+
+  /** Puts every running sequence back at the front of the queue, in order (their KV is going). */
+  retractAll(): void {
+    const retracted = this.running.splice(0);
+    for (const seq of retracted) this.pages.release(seq.retract());
+    this.waiting.unshift(...retracted);
+  }
+
+  private item(seq: Sequence, n: number): StepItem {
+    const start = seq.computedTokens;
+    return {
+      seq,
+      tokens: seq.allTokens.slice(start, start + n),
+      cachedTokens: start,
+      pageTable: seq.pageTable,
+      samples: n === seq.pendingTokens,
+    };
+  }
+
+  /** Pages for `tokens` tokens of a running sequence, retracting the newest others if needed. */
+  private makeRoom(seq: Sequence, tokens: number): boolean {
+    while (!this.ensurePages(seq, tokens)) {
+      const victim = this.running.at(-1) as Sequence;
+      this.running.pop();
+      this.pages.release(victim.retract());
+      this.waiting.unshift(victim);
+      if (victim === seq) return false;
+    }
+    return true;
+  }
+
+  private ensurePages(seq: Sequence, tokens: number): boolean {
+    const needed = Math.ceil(tokens / this.options.pageSize) - seq.pageTable.length;
+    if (needed <= 0) return true;
+    if (!this.pages.canAllocate(needed)) this.cache?.evict(needed - this.pages.freePages);
+    if (!this.pages.canAllocate(needed)) return false;
+    seq.pageTable.push(...this.pages.allocate(needed));
+    return true;
+  }
+
+  private finishReason(seq: Sequence, token: number): FinishReason | null {
+    const { params } = seq;
+    if (!params.ignoreEos && this.options.eosTokenIds.includes(token)) return 'stop';
+    if (params.stopTokenIds.includes(token)) return 'stop';
+    if (seq.outputTokens.length >= params.maxNewTokens) return 'length';
+    return null;
+  }
+
+  private finish(seq: Sequence, reason: FinishReason): void {
+    this.remove(seq);
+    this.cache?.insert(seq.allTokens.slice(0, seq.computedTokens), seq.pageTable);
+    this.pages.release(seq.dropKv());
+    seq.finish(reason);
+  }
+
+  private remove(seq: Sequence): void {
+    for (const list of [this.running, this.waiting]) {
+      const at = list.indexOf(seq);
+      if (at >= 0) list.splice(at, 1);
+    }
+  }
+}
