@@ -7,12 +7,12 @@ import type { ControlResult } from '@ts/pause';
  * must leave the tag paused with its backup intact (spec rule 13).
  */
 export interface MemorySaver {
-  pause(tag: string): void | Promise<void>;
-  resume(tag: string): void | Promise<void>;
+  pause(tag: string): void | Promise<unknown>;
+  resume(tag: string): void | Promise<unknown>;
   /** Bytes of device memory the tag physically holds now. */
   bytes(tag: string): number;
   /** Waits for every stream that may touch tagged memory; called before any unmap. */
-  synchronize?(): void | Promise<void>;
+  synchronize?(): void | Promise<unknown>;
 }
 
 /** A KV pool that can be zeroed after its memory comes back. */

@@ -130,6 +130,8 @@ describe('Scheduler', () => {
     expect(scheduler.abortAll().map((s) => s.id)).toEqual(['b']);
     expect(pages.freePages).toBe(4);
     expect(() => scheduler.add(request('huge', prompt(10), 8))).toThrow(/needs 5 KV pages/);
+    const limited = setup({ maxSequenceLength: 12 });
+    expect(() => limited.scheduler.add(request('long', prompt(10), 3))).toThrow(/may reach 13 tokens/);
   });
 
   it('retractAll puts running requests back at the front, in order', () => {

@@ -8,6 +8,8 @@ export interface SchedulerOptions {
   maxRunning: number;
   /** Most tokens one forward pass computes (prefill chunks and decodes together). */
   maxBatchTokens: number;
+  /** Longest sequence (prompt + new tokens) a request may reach; unlimited when omitted. */
+  maxSequenceLength?: number;
   eosTokenIds: readonly number[];
 }
 
@@ -48,6 +50,11 @@ export class Scheduler {
 
   /** Queues a sequence; fails if it could never fit in the KV pool. */
   add(seq: Sequence): void {
+    const longest = seq.length + seq.params.maxNewTokens;
+    const limit = this.options.maxSequenceLength ?? Number.POSITIVE_INFINITY;
+    if (longest > limit) {
+      throw new Error(`request ${seq.id} may reach ${longest} tokens, more than the maximum sequence length ${limit}`);
+    }
     const pagesNeeded = Math.ceil((seq.length + seq.params.maxNewTokens) / this.options.pageSize);
     if (pagesNeeded > this.pages.totalPages) {
       throw new Error(

@@ -1,0 +1,90 @@
+import { KvPool, KvPoolRegistry } from '@ts/kv-pool';
+import { createOps, type MemorySaver } from '@ts/memory-saver-native';
+import { type LoopEvent, PrefixCache, RankLoop, Scheduler } from '@ts/scheduler';
+import type { OpenedCheckpoint } from '../model/loader/open-checkpoint.js';
+import type { TensorDtype } from '../model/loader/tensor-source.js';
+import { ModelRunner } from '../model/model-runner.js';
+import {
+  type LoadedWeights,
+  type LoadProgress,
+  loadWeights,
+} from '../model/weights/load-weights.js';
+import { RunnerExecutor } from './runner-executor.js';
+
+export interface RankOptions {
+  dtype: TensorDtype;
+  pageSize: number;
+  /** KV pages; when omitted, `kvMemoryFraction` of the free device memory after the weights. */
+  numPages?: number;
+  kvMemoryFraction?: number;
+  maxRunning: number;
+  maxBatchTokens: number;
+  /** Longest sequence (prompt + output) a request may reach. */
+  maxContext: number;
+  prefixCache: boolean;
+  onProgress?(progress: LoadProgress): void;
+}
+
+/** Everything one data-parallel rank owns, wired together. */
+export interface Rank {
+  loop: RankLoop;
+  scheduler: Scheduler;
+  kv: KvPool;
+  kvPools: KvPoolRegistry;
+  cache: PrefixCache | null;
+  weights: LoadedWeights;
+  runner: ModelRunner;
+  /** Starts the loop; resolves when it stops. */
+  run(): Promise<void>;
+}
+
+/** Loads the model into `saver` (weights tag), sizes the KV pool (kv_cache tag), builds the loop. */
+export async function createRank(
+  saver: MemorySaver,
+  checkpoint: OpenedCheckpoint,
+  options: RankOptions,
+  onEvent: (event: LoopEvent) => void,
+): Promise<Rank> {
+  const config = checkpoint.config;
+  const weights = await loadWeights(saver, checkpoint.tensors, options.dtype, options.onProgress);
+  const shape = {
+    numLayers: config.numLayers,
+    kvHeads: config.numKvHeads,
+    headDim: config.headDim,
+    pageSize: options.pageSize,
+    dtype: options.dtype,
+  };
+  const numPages =
+    options.numPages ??
+    Math.floor(
+      (saver.deviceMemory().free * (options.kvMemoryFraction ?? 0.5)) / KvPool.bytesPerPage(shape),
+    );
+  const kv = await KvPool.create(saver, { name: 'target', numPages, ...shape });
+  const kvPools = new KvPoolRegistry();
+  kvPools.add(kv);
+  const maxPagesPerSeq = Math.ceil(options.maxContext / options.pageSize);
+  const runner = await ModelRunner.create(saver, createOps(saver), config, weights, {
+    maxTokens: options.maxBatchTokens,
+    maxSeqs: options.maxRunning,
+    maxPagesPerSeq,
+  });
+  const cache = options.prefixCache ? new PrefixCache(kv.pages, options.pageSize) : null;
+  const scheduler = new Scheduler(kv.pages, cache, {
+    pageSize: options.pageSize,
+    maxRunning: options.maxRunning,
+    maxBatchTokens: options.maxBatchTokens,
+    maxSequenceLength: options.maxContext,
+    eosTokenIds: config.eosTokenIds,
+  });
+  const loop = new RankLoop({
+    scheduler,
+    executor: new RunnerExecutor(runner, kv),
+    saver,
+    kvPools,
+    prefixCache: cache,
+    // cuda_graph joins the tags once decode steps are captured as CUDA graphs.
+    tags: ['weights', 'kv_cache'],
+    onEvent,
+  });
+  return { loop, scheduler, kv, kvPools, cache, weights, runner, run: () => loop.run() };
+}
