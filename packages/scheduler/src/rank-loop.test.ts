@@ -161,3 +161,25 @@ describe('RankLoop: the sleep/wake rules against a running loop', () => {
     expect(h.loop.abort('nope')).toBe(false);
   });
 });
+
+describe('RankLoop.exclusive', () => {
+  it('waits for the forward pass in flight and holds new ones until it ends', async () => {
+    const h = start();
+    h.holdForward();
+    h.submit('a', prompt(5), 8);
+    await h.settle(5);
+    const order: string[] = [];
+    const done = h.loop.exclusive(async () => {
+      order.push(`update after ${h.loop.passes} passes`);
+      await h.settle(5);
+      order.push(`still ${h.loop.passes}`);
+    });
+    await h.settle(5);
+    expect(order).toEqual([]);
+    h.open();
+    await done;
+    expect(order).toEqual(['update after 1 passes', 'still 1']);
+    await h.settle();
+    expect(h.finished.get('a')).toEqual(expectedOutput(prompt(5), 8));
+  });
+});

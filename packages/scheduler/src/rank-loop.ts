@@ -41,6 +41,8 @@ export class RankLoop {
   readonly memory: MemoryOccupationController;
   private readonly scheduler: Scheduler;
   private forwardInFlight = false;
+  private holds = 0;
+  private stepDone: Promise<void> = Promise.resolve();
   private stopped = false;
   private wakeUp: (() => void) | null = null;
   private forwardPasses = 0;
@@ -120,6 +122,21 @@ export class RankLoop {
     return this.memory.isSleeping();
   }
 
+  /**
+   * Runs `fn` with no forward pass in flight and none starting until it ends (a weight
+   * update writes the weights in place). The user's pause state is untouched.
+   */
+  async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    this.holds += 1;
+    try {
+      while (this.forwardInFlight) await this.stepDone;
+      return await fn();
+    } finally {
+      this.holds -= 1;
+      this.wake();
+    }
+  }
+
   /** Drops every cached prefix page no running request uses; fine while requests wait. */
   flushCache(): ControlResult & { freedPages: number } {
     const freedPages = this.options.prefixCache?.flush() ?? 0;
@@ -129,15 +146,15 @@ export class RankLoop {
   async run(): Promise<void> {
     while (!this.stopped) {
       this.pause.tick();
-      const items =
-        this.scheduler.hasWork && this.pause.mayRunForward()
-          ? this.scheduler.schedule(this.pause.mayAdmit())
-          : [];
+      const mayRun = this.holds === 0 && this.scheduler.hasWork && this.pause.mayRunForward();
+      const items = mayRun ? this.scheduler.schedule(this.pause.mayAdmit()) : [];
       if (items.length === 0) {
         await this.idle();
         continue;
       }
-      await this.step(items);
+      const step = this.step(items);
+      this.stepDone = step;
+      await step;
       await new Promise((resolve) => setImmediate(resolve));
     }
   }

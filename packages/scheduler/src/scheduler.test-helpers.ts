@@ -33,6 +33,7 @@ export function setup(
     maxRunning: options.maxRunning ?? 8,
     maxBatchTokens: options.maxBatchTokens ?? 64,
     eosTokenIds: options.eosTokenIds ?? [],
+    ...(options.maxSequenceLength ? { maxSequenceLength: options.maxSequenceLength } : {}),
   });
   return { pages, cache, scheduler };
 }

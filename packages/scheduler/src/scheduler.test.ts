@@ -131,7 +131,9 @@ describe('Scheduler', () => {
     expect(pages.freePages).toBe(4);
     expect(() => scheduler.add(request('huge', prompt(10), 8))).toThrow(/needs 5 KV pages/);
     const limited = setup({ maxSequenceLength: 12 });
-    expect(() => limited.scheduler.add(request('long', prompt(10), 3))).toThrow(/may reach 13 tokens/);
+    expect(() => limited.scheduler.add(request('long', prompt(10), 3))).toThrow(
+      /may reach 13 tokens/,
+    );
   });
 
   it('retractAll puts running requests back at the front, in order', () => {

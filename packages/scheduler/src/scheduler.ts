@@ -53,7 +53,9 @@ export class Scheduler {
     const longest = seq.length + seq.params.maxNewTokens;
     const limit = this.options.maxSequenceLength ?? Number.POSITIVE_INFINITY;
     if (longest > limit) {
-      throw new Error(`request ${seq.id} may reach ${longest} tokens, more than the maximum sequence length ${limit}`);
+      throw new Error(
+        `request ${seq.id} may reach ${longest} tokens, more than the maximum sequence length ${limit}`,
+      );
     }
     const pagesNeeded = Math.ceil((seq.length + seq.params.maxNewTokens) / this.options.pageSize);
     if (pagesNeeded > this.pages.totalPages) {
