@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -14,12 +15,35 @@
 #include "checksum.h"
 #include "device.h"
 #include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/thread_pool.h"
 
 namespace ts {
 namespace {
 
 [[noreturn]] void fail(const std::string& call) {
   throw std::runtime_error(call + " failed: " + std::strerror(errno));
+}
+
+// x86-64-v4 (AVX-512) has a vector 64-bit multiply; without it the mixing, not memory, bounds
+// the checksum's rate (measured here: 10 GB/s per thread on the baseline, 34 GB/s with it).
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define TS_CHECKSUM_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define TS_CHECKSUM_CLONES
+#endif
+
+// Ranges shorter than this many words are summed on the calling thread alone.
+constexpr size_t kChecksumGrainWords = size_t{1} << 17;
+
+// The checksum of words [begin, end) of data (whole 8-byte words, mixed with their index).
+TS_CHECKSUM_CLONES uint64_t checksumWords(const unsigned char* data, size_t begin, size_t end) {
+  uint64_t sum = 0;
+  for (size_t i = begin; i < end; ++i) {
+    uint64_t word;
+    std::memcpy(&word, data + i * 8, 8);
+    sum += mixWord(word, i);
+  }
+  return sum;
 }
 
 class CpuDevice final : public Device {
@@ -81,15 +105,16 @@ class CpuDevice final : public Device {
     std::memset(reinterpret_cast<void*>(address), value, bytes);
   }
 
+  // Pieces of the range on the kernels' threads; the sum wraps mod 2^64, so the partial sums
+  // add up to the same value in any order and on any number of threads.
   uint64_t checksum(uintptr_t address, size_t bytes) override {
     const auto* data = reinterpret_cast<const unsigned char*>(address);
-    uint64_t sum = 0;
     size_t words = bytes / 8;
-    for (size_t i = 0; i < words; ++i) {
-      uint64_t word;
-      std::memcpy(&word, data + i * 8, 8);
-      sum += mixWord(word, i);
-    }
+    std::atomic<uint64_t> total{0};
+    cpu::ThreadPool::shared().parallelRanges(words, kChecksumGrainWords, [&](size_t begin, size_t end) {
+      total.fetch_add(checksumWords(data, begin, end), std::memory_order_relaxed);
+    });
+    uint64_t sum = total.load();
     if (bytes % 8 != 0) {
       uint64_t word = 0;
       std::memcpy(&word, data + words * 8, bytes % 8);

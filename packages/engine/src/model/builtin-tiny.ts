@@ -52,11 +52,23 @@ function syntheticTensor(name: string, shape: readonly number[], seed: number): 
   };
 }
 
-/** `builtin:tiny`: seeded random weights built in memory; no file, no download. */
-export function openBuiltinTiny(seed = 0): OpenedCheckpoint {
-  const config: ModelConfig = parseModelConfig(BUILTIN_TINY_CONFIG, 'builtin:tiny');
+/**
+ * A checkpoint of seeded random float32 weights for a Hugging Face config (as parsed from
+ * config.json), built in memory as each tensor is read; `source` names it in config errors.
+ */
+export function syntheticCheckpoint(
+  configJson: Readonly<Record<string, unknown>>,
+  seed: number,
+  source = 'synthetic checkpoint',
+): OpenedCheckpoint {
+  const config: ModelConfig = parseModelConfig(configJson, source);
   const tensors = expectedLlamaTensors(config).required.map((t) =>
     syntheticTensor(t.name, t.shape, seed),
   );
   return { format: 'hf-safetensors', config, tensors, warnings: [], close: async () => {} };
+}
+
+/** `builtin:tiny`: seeded random weights built in memory; no file, no download. */
+export function openBuiltinTiny(seed = 0): OpenedCheckpoint {
+  return syntheticCheckpoint(BUILTIN_TINY_CONFIG, seed, 'builtin:tiny');
 }

@@ -1,0 +1,93 @@
+import type { KvPool } from '@ts/kv-pool';
+import { GREEDY } from '../model/forward-batch.js';
+import type { ModelRunner, RunnerLimits } from '../model/model-runner.js';
+
+/** One batch's work: `batch` prompts of `promptTokens` tokens, then `newTokens` decode steps. */
+export interface DecodeWorkload {
+  batch: number;
+  promptTokens: number;
+  newTokens: number;
+}
+
+export interface DecodeTimes {
+  /** The prefill pass: one forward of all prompts and the sampling of their first tokens. */
+  prefillMs: number;
+  /** `newTokens` steps of one token per sequence, all sequences in every step. */
+  decodeMs: number;
+  /** The tokens each sequence generated (the prefill's first, then one per decode step). */
+  generated: number[][];
+}
+
+export const pagesPerSequence = (w: DecodeWorkload, pageSize: number): number =>
+  Math.ceil((w.promptTokens + w.newTokens) / pageSize);
+
+/** Runner limits that fit every workload (prefill in one pass, logits of the last rows only). */
+export function limitsFor(workloads: readonly DecodeWorkload[], pageSize: number): RunnerLimits {
+  const max = (f: (w: DecodeWorkload) => number) => Math.max(...workloads.map(f));
+  const maxSeqs = max((w) => w.batch);
+  return {
+    maxTokens: max((w) => w.batch * w.promptTokens),
+    maxSeqs,
+    maxPagesPerSeq: max((w) => pagesPerSequence(w, pageSize)),
+    maxLogitRows: maxSeqs,
+  };
+}
+
+/** `count` prompts of seeded random token ids in [0, vocabSize), different for each prompt. */
+export function randomPrompts(
+  count: number,
+  length: number,
+  vocabSize: number,
+  seed = 1,
+): number[][] {
+  let state = seed >>> 0 || 1;
+  const next = () => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    return state;
+  };
+  return Array.from({ length: count }, () => Array.from({ length }, () => next() % vocabSize));
+}
+
+/**
+ * Runs one workload greedily and times its prefill and its decode steps apart. The KV pages it
+ * takes are given back before it returns.
+ */
+export function timePrefillAndDecode(
+  runner: ModelRunner,
+  kv: KvPool,
+  prompts: readonly (readonly number[])[],
+  newTokens: number,
+): DecodeTimes {
+  const promptTokens = prompts[0]?.length ?? 0;
+  const workload = { batch: prompts.length, promptTokens, newTokens };
+  const pageTables = prompts.map(() =>
+    kv.pages.allocate(pagesPerSequence(workload, kv.shape.pageSize)),
+  );
+  try {
+    const requests = (index: number) => prompts.map(() => ({ spec: GREEDY, tokenIndex: index }));
+    let start = performance.now();
+    runner.forward(
+      prompts.map((tokens, i) => ({ tokens, cachedTokens: 0, pageTable: pageTables[i] ?? [] })),
+      kv,
+    );
+    let last = runner.sample(requests(0));
+    const prefillMs = performance.now() - start;
+    const generated = last.map((token) => [token]);
+    start = performance.now();
+    for (let step = 0; step < newTokens; step++) {
+      runner.forward(
+        last.map((token, i) => ({
+          tokens: [token],
+          cachedTokens: promptTokens + step,
+          pageTable: pageTables[i] ?? [],
+        })),
+        kv,
+      );
+      last = runner.sample(requests(step + 1));
+      for (const [i, token] of last.entries()) generated[i]?.push(token);
+    }
+    return { prefillMs, decodeMs: performance.now() - start, generated };
+  } finally {
+    for (const pages of pageTables) kv.pages.release(pages);
+  }
+}
