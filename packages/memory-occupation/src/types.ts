@@ -3,16 +3,16 @@ import type { ControlResult } from '@ts/pause';
 /**
  * The narrow port to whatever owns the device memory (the native saver, or an RL stack's own).
  * `pause` frees the physical memory of a tag (keeping a backup where the tag wants one) and
- * `resume` takes it back at the same addresses. Either may throw; a `resume` that throws
+ * `resume` takes it back at the same addresses (either may return a promise, which is awaited). Either may throw; a `resume` that throws
  * must leave the tag paused with its backup intact (spec rule 13).
  */
 export interface MemorySaver {
-  pause(tag: string): void | Promise<unknown>;
-  resume(tag: string): void | Promise<unknown>;
+  pause(tag: string): unknown;
+  resume(tag: string): unknown;
   /** Bytes of device memory the tag physically holds now. */
   bytes(tag: string): number;
   /** Waits for every stream that may touch tagged memory; called before any unmap. */
-  synchronize?(): void | Promise<unknown>;
+  synchronize?(): unknown;
 }
 
 /** A KV pool that can be zeroed after its memory comes back. */

@@ -52,6 +52,22 @@ export async function loadWeights(
   return new LoadedWeights(allocation, layout);
 }
 
+/**
+ * Overwrites loaded weights in place from another checkpoint of the same shapes (checked by the
+ * caller); the backup is written first and uploaded at the end, so a read that fails part-way
+ * leaves the device weights as they were.
+ */
+export async function overwriteWeights(
+  saver: MemorySaver,
+  weights: LoadedWeights,
+  sources: readonly TensorSource[],
+  onProgress: (progress: LoadProgress) => void = () => {},
+): Promise<void> {
+  await saver.loadThroughBackup(weights.allocation, (backup) =>
+    fill(backup, weights.layout, sources, onProgress),
+  );
+}
+
 async function fill(
   backup: Uint8Array,
   layout: WeightLayout,
