@@ -11,6 +11,22 @@ export { DEFAULT_TAGS, MemoryOccupationController } from '@ts/memory-occupation'
 export { createMemorySaver, createOps, MemorySaver, Ops } from '@ts/memory-saver-native';
 export type { ControlResult, PauseMode, PauseState } from '@ts/pause';
 export { PauseController } from '@ts/pause';
+export { Engine } from './engine/engine.js';
+export type { DeviceChoice, LaunchOptions } from './engine/launch-options.js';
+export { InvalidInputError } from './engine/validate-input.js';
+export type {
+  ChatMessageInput,
+  EngineApi,
+  EngineMetrics,
+  GenerateChunk,
+  GenerateInput,
+  GenerateMeta,
+  GenerateOutput,
+  MemoryReply,
+  ModelInfo,
+  SamplingInput,
+  SleepReply,
+} from './engine-api.js';
 export { BUILTIN_TINY_CONFIG, openBuiltinTiny } from './model/builtin-tiny.js';
 export type { ForwardSequence, SamplingSpec } from './model/forward-batch.js';
 export { GREEDY } from './model/forward-batch.js';

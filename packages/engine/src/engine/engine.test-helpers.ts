@@ -1,0 +1,18 @@
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/**
+ * A second checkpoint of the same shapes as `dir`: every float32 weight has its sign flipped,
+ * so it is valid and generates differently. Returns its directory.
+ */
+export function flippedCheckpoint(dir: string): string {
+  const out = mkdtempSync(join(tmpdir(), 'ts-flipped-'));
+  copyFileSync(join(dir, 'config.json'), join(out, 'config.json'));
+  const bytes = readFileSync(join(dir, 'model.safetensors'));
+  const headerLength = Number(bytes.readBigUInt64LE(0));
+  for (let at = 8 + headerLength + 3; at < bytes.length; at += 4)
+    bytes[at] = (bytes[at] as number) ^ 0x80;
+  writeFileSync(join(out, 'model.safetensors'), bytes);
+  return out;
+}

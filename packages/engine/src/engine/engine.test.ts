@@ -1,0 +1,139 @@
+import { resolve } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { FIXTURES } from '../model/runner.test-helpers.js';
+import { Engine } from './engine.js';
+import { flippedCheckpoint } from './engine.test-helpers.js';
+import type { LaunchOptions } from './launch-options.js';
+
+const engines: Engine[] = [];
+async function launch(options: Partial<LaunchOptions> = {}): Promise<Engine> {
+  const engine = await Engine.launch({
+    model: 'builtin:tiny',
+    device: 'cpu',
+    numPages: 128,
+    maxContext: 512,
+    ...options,
+  });
+  engines.push(engine);
+  return engine;
+}
+afterEach(async () => {
+  await Promise.all(engines.splice(0).map((e) => e.shutdown()));
+});
+
+const greedy = (n: number) => ({ maxNewTokens: n, ignoreEos: true });
+
+describe('Engine on builtin:tiny (CPU, worker threads)', () => {
+  it('generates from text and from ids alike, and streams cumulative updates', async () => {
+    const engine = await launch();
+    const fromText = await engine.generate({ text: 'Hello', samplingParams: greedy(12) });
+    expect(fromText.outputIds).toHaveLength(12);
+    expect(fromText.metaInfo).toMatchObject({
+      promptTokens: 6,
+      completionTokens: 12,
+      finishReason: { type: 'length' },
+    });
+    const ids = [256, ...Buffer.from('Hello')];
+    const fromIds = await engine.generate({ inputIds: ids, samplingParams: greedy(12) });
+    expect(fromIds.outputIds).toEqual(fromText.outputIds);
+    const chunks = [];
+    for await (const chunk of engine.generateStream({ text: 'Hello', samplingParams: greedy(12) }))
+      chunks.push(chunk);
+    expect(chunks.at(-1)?.outputIds).toEqual(fromText.outputIds);
+    expect(chunks.length).toBeGreaterThan(2);
+    expect(chunks.at(-1)?.metaInfo.finishReason?.type).toBe('length');
+  });
+
+  it('rejects bad input with clear messages', async () => {
+    const engine = await launch();
+    await expect(engine.generate({})).rejects.toThrow(/exactly one of text and input_ids/);
+    await expect(engine.generate({ inputIds: [1, 999] })).rejects.toThrow(/outside the vocabulary/);
+    await expect(
+      engine.generate({ text: 'x', samplingParams: { maxNewTokens: 0 } }),
+    ).rejects.toThrow(/max_new_tokens/);
+    await expect(
+      engine.generate({ text: 'x', samplingParams: { maxNewTokens: 600 } }),
+    ).rejects.toThrow(/context length/);
+    await expect(engine.generate({ inputIds: [] })).rejects.toThrow(/empty/);
+  });
+
+  it('ends at a stop string, leaving it out of the text', async () => {
+    const engine = await launch();
+    const full = await engine.generate({ text: 'Once', samplingParams: greedy(16) });
+    const stop = full.text.slice(3, 5);
+    const stopped = await engine.generate({
+      text: 'Once',
+      samplingParams: { ...greedy(16), stop },
+    });
+    expect(stopped.metaInfo.finishReason).toEqual({ type: 'stop', matched: stop });
+    expect(full.text.startsWith(stopped.text)).toBe(true);
+    expect(stopped.text.includes(stop)).toBe(false);
+  });
+
+  it('sleeps and wakes through the control API, serving requests that arrived asleep after wake', async () => {
+    const engine = await launch();
+    const before = await engine.generate({ text: 'abc', samplingParams: greedy(8) });
+    expect(await engine.releaseMemoryOccupation()).toMatchObject({
+      success: true,
+      releasedTags: ['weights', 'kv_cache'],
+    });
+    expect(await engine.isSleeping()).toMatchObject({ isSleeping: true });
+    expect((await engine.continueGeneration()).success).toBe(false);
+    const asleep = engine.generate({ text: 'abc', samplingParams: greedy(8) });
+    expect((await engine.releaseMemoryOccupation({ tags: ['weights'] })).message).toMatch(
+      /already released/,
+    );
+    expect((await engine.resumeMemoryOccupation({ tags: ['weights'] })).releasedTags).toEqual([
+      'kv_cache',
+    ]);
+    expect((await engine.resumeMemoryOccupation()).success).toBe(true);
+    expect((await asleep).outputIds).toEqual(before.outputIds);
+    expect(await engine.isSleeping()).toMatchObject({ isSleeping: false });
+    const metrics = await engine.metrics();
+    expect(metrics.releaseSeconds).toHaveLength(1);
+    expect(metrics.residentBytesByTag.weights).toBeGreaterThan(0);
+  });
+
+  it('dp-size 2: every control call reaches both ranks and their replies merge (rule 11)', async () => {
+    const engine = await launch({ dpSize: 2 });
+    const outputs = await Promise.all(
+      Array.from({ length: 6 }, (_, i) =>
+        engine.generate({ text: `p${i}`, samplingParams: greedy(6) }),
+      ),
+    );
+    expect(outputs.every((o) => o.outputIds.length === 6)).toBe(true);
+    const released = await engine.releaseMemoryOccupation({ tags: ['kv_cache'] });
+    expect(released).toMatchObject({ success: true, releasedTags: ['kv_cache'] });
+    const failed = await engine.releaseMemoryOccupation({ tags: ['kv_cache'] });
+    expect(failed.message).toMatch(/failed on 2 of 2 ranks: rank 0: .*; rank 1: /);
+    expect(await engine.isSleeping()).toMatchObject({ isSleeping: true });
+    expect((await engine.resumeMemoryOccupation()).success).toBe(true);
+    const again = await engine.generate({ text: 'p0', samplingParams: greedy(6) });
+    expect(again.outputIds).toEqual(outputs[0]?.outputIds);
+  });
+});
+
+describe('the RL loop on the llama fixture', () => {
+  it('release all, resume weights, update weights from disk, resume kv_cache: output equals a fresh engine on the new weights', async () => {
+    const dir = resolve(FIXTURES, 'llama');
+    const second = flippedCheckpoint(dir);
+    const request = { inputIds: [1, 5, 9, 33, 2], samplingParams: greedy(16) };
+    const engine = await launch({ model: dir, pageSize: 4 });
+    const first = await engine.generate(request);
+    expect((await engine.releaseMemoryOccupation()).success).toBe(true);
+    expect((await engine.updateWeightsFromDisk({ modelPath: second })).message).toMatch(
+      /resume them/,
+    );
+    expect((await engine.resumeMemoryOccupation({ tags: ['weights'] })).success).toBe(true);
+    const wrong = resolve(FIXTURES, 'qwen3');
+    expect((await engine.updateWeightsFromDisk({ modelPath: wrong })).message).toMatch(
+      /old weights stay/,
+    );
+    expect((await engine.updateWeightsFromDisk({ modelPath: second })).success).toBe(true);
+    expect((await engine.resumeMemoryOccupation({ tags: ['kv_cache'] })).success).toBe(true);
+    const updated = await engine.generate(request);
+    const fresh = await launch({ model: second, pageSize: 4 });
+    expect(updated.outputIds).toEqual((await fresh.generate(request)).outputIds);
+    expect(updated.outputIds).not.toEqual(first.outputIds);
+  });
+});

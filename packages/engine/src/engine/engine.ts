@@ -1,0 +1,254 @@
+import { randomUUID } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+import type { ControlResult, PauseMode } from '@ts/pause';
+import type {
+  ChatMessageInput,
+  EngineApi,
+  EngineMetrics,
+  GenerateChunk,
+  GenerateInput,
+  GenerateOutput,
+  MemoryReply,
+  ModelInfo,
+  SleepReply,
+} from '../engine-api.js';
+import { type LaunchOptions, type ResolvedOptions, resolveOptions } from './launch-options.js';
+import { mergeReplies } from './merge-replies.js';
+import { loadModelTokenizer, type ModelTokenizer } from './model-tokenizer.js';
+import { RankHandle } from './rank-handle.js';
+import { RequestState } from './request-state.js';
+import { toWireSampling, validateInput } from './validate-input.js';
+import type { ControlOp, ControlReplyData, FromWorker, ReadyInfo } from './worker-protocol.js';
+
+/** The rank worker's entry, resolved through this package's exports (dist/rank-worker.js). */
+function workerUrl(): URL {
+  return pathToFileURL(createRequire(import.meta.url).resolve('@ts/engine/rank-worker'));
+}
+
+/**
+ * A running engine: one worker thread per data-parallel rank, the tokenizer here. Control
+ * calls go to every rank and wait for exactly as many replies (spec rule 11).
+ */
+export class Engine implements EngineApi {
+  private readonly requests = new Map<string, { state: RequestState; rank: RankHandle }>();
+  private readonly releaseSeconds: number[] = [];
+  private readonly resumeSeconds: number[] = [];
+  private totals = { requests: 0, promptTokens: 0, generatedTokens: 0 };
+  private ranks: RankHandle[] = [];
+  private info: ReadyInfo | null = null;
+  private closed = false;
+
+  private constructor(
+    readonly options: ResolvedOptions,
+    private readonly model: ModelTokenizer,
+  ) {}
+
+  static async launch(launch: LaunchOptions): Promise<Engine> {
+    const options = resolveOptions(launch);
+    const engine = new Engine(options, await loadModelTokenizer(options.model));
+    const url = workerUrl();
+    engine.ranks = Array.from(
+      { length: options.dpSize },
+      (_, r) =>
+        new RankHandle(
+          r,
+          options,
+          url,
+          (m) => engine.onToken(m),
+          (loaded, total) => launch.onProgress?.(r, loaded, total),
+        ),
+    );
+    try {
+      const infos = await Promise.all(engine.ranks.map((r) => r.ready));
+      engine.info = infos[0] ?? null;
+    } catch (error) {
+      await engine.shutdown();
+      throw error;
+    }
+    return engine;
+  }
+
+  async generate(input: GenerateInput): Promise<GenerateOutput> {
+    return this.submit(input).result();
+  }
+
+  async *generateStream(input: GenerateInput): AsyncIterable<GenerateChunk> {
+    yield* this.submit(input).updates();
+  }
+
+  async abortRequest(rid: string): Promise<ControlResult> {
+    const request = this.requests.get(rid);
+    if (!request) return { success: false, message: `no request ${rid} in flight` };
+    request.rank.post({ type: 'abort', rid });
+    return { success: true, message: `aborting ${rid}` };
+  }
+
+  applyChatTemplate(messages: ChatMessageInput[], addGenerationPrompt: boolean): string {
+    if (!this.model.applyChatTemplate) throw new Error('this model has no chat template');
+    return this.model.applyChatTemplate(messages, addGenerationPrompt);
+  }
+
+  async releaseMemoryOccupation(input: { tags?: string[] } = {}): Promise<MemoryReply> {
+    const reply = await this.control({
+      op: 'release',
+      ...(input.tags ? { tags: input.tags } : {}),
+    });
+    if (reply.success) this.releaseSeconds.push((reply.durationMs ?? 0) / 1000);
+    return {
+      success: reply.success,
+      message: reply.message,
+      releasedTags: reply.releasedTags ?? [],
+    };
+  }
+
+  async resumeMemoryOccupation(input: { tags?: string[] } = {}): Promise<MemoryReply> {
+    const reply = await this.control({ op: 'resume', ...(input.tags ? { tags: input.tags } : {}) });
+    if (reply.success) this.resumeSeconds.push((reply.durationMs ?? 0) / 1000);
+    return {
+      success: reply.success,
+      message: reply.message,
+      releasedTags: reply.releasedTags ?? [],
+    };
+  }
+
+  async isSleeping(): Promise<SleepReply> {
+    const reply = await this.control({ op: 'isSleeping' });
+    return {
+      success: reply.success,
+      message: reply.message,
+      isSleeping: reply.isSleeping ?? false,
+      releasedTags: reply.releasedTags ?? [],
+    };
+  }
+
+  async pauseGeneration(input: { mode?: PauseMode } = {}): Promise<ControlResult> {
+    return this.result(await this.control({ op: 'pause', mode: input.mode ?? 'abort' }));
+  }
+
+  async continueGeneration(): Promise<ControlResult> {
+    return this.result(await this.control({ op: 'continue' }));
+  }
+
+  async flushCache(): Promise<ControlResult> {
+    return this.result(await this.control({ op: 'flush' }));
+  }
+
+  async updateWeightsFromDisk(input: { modelPath: string }): Promise<ControlResult> {
+    if (typeof input?.modelPath !== 'string' || input.modelPath === '') {
+      return { success: false, message: 'modelPath must be a checkpoint path' };
+    }
+    return this.result(await this.control({ op: 'updateWeightsFromDisk', path: input.modelPath }));
+  }
+
+  modelInfo(): ModelInfo {
+    return {
+      modelPath: this.options.model,
+      architecture: this.info?.architecture ?? 'unknown',
+      vocabSize: this.info?.vocabSize ?? 0,
+      maxContext: this.options.maxContext,
+      dtype: this.options.dtype,
+      device: this.info?.device ?? 'unknown',
+      dpSize: this.options.dpSize,
+      hasChatTemplate: this.model.applyChatTemplate !== null,
+    };
+  }
+
+  async metrics(): Promise<EngineMetrics> {
+    const [stats, sleep] = await Promise.all([
+      this.control({ op: 'stats' }),
+      this.control({ op: 'isSleeping' }),
+    ]);
+    return {
+      isSleeping: sleep.isSleeping ?? false,
+      residentBytesByTag: stats.residentBytes ?? {},
+      releaseSeconds: [...this.releaseSeconds],
+      resumeSeconds: [...this.resumeSeconds],
+      waitingRequests: stats.waiting ?? 0,
+      runningRequests: stats.running ?? 0,
+      promptTokensTotal: this.totals.promptTokens,
+      generatedTokensTotal: this.totals.generatedTokens,
+      requestsTotal: this.totals.requests,
+    };
+  }
+
+  async shutdown(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const { state } of this.requests.values())
+      state.end('abort', undefined, 'the engine shut down');
+    this.requests.clear();
+    await Promise.all(this.ranks.map((r) => r.shutdown()));
+  }
+
+  private submit(input: GenerateInput): RequestState {
+    if (this.closed) throw new Error('the engine is shut down');
+    const tokenizer = this.model.tokenizer;
+    const valid = validateInput(
+      input,
+      tokenizer,
+      this.info?.vocabSize ?? 0,
+      this.options.maxContext,
+    );
+    const rid = input.rid ?? randomUUID();
+    if (this.requests.has(rid)) throw new Error(`a request with rid ${rid} is already in flight`);
+    const state = new RequestState(
+      rid,
+      valid.inputIds.length,
+      tokenizer,
+      valid.stops,
+      valid.skipSpecialTokens,
+    );
+    const rank = this.ranks.reduce((best, r) => (r.inFlight < best.inFlight ? r : best));
+    rank.inFlight += 1;
+    this.requests.set(rid, { state, rank });
+    this.totals.requests += 1;
+    this.totals.promptTokens += valid.inputIds.length;
+    rank.post({
+      type: 'submit',
+      rid,
+      inputIds: valid.inputIds,
+      sampling: toWireSampling(valid, tokenizer, this.info),
+    });
+    return state;
+  }
+
+  private onToken(message: Extract<FromWorker, { type: 'token' }>): void {
+    const request = this.requests.get(message.rid);
+    if (!request) return;
+    const { state, rank } = request;
+    if (message.token !== null) {
+      this.totals.generatedTokens += 1;
+      const stop = state.push(message.token);
+      if (stop !== null) {
+        rank.post({ type: 'abort', rid: message.rid });
+        this.finish(message.rid, () => state.end('stop', stop));
+        return;
+      }
+    }
+    if (message.finishReason) {
+      const matched =
+        message.finishReason === 'stop' && message.token !== null ? message.token : undefined;
+      this.finish(message.rid, () =>
+        state.end(message.finishReason ?? 'abort', matched, message.error),
+      );
+    }
+  }
+
+  private finish(rid: string, end: () => void): void {
+    const request = this.requests.get(rid);
+    if (!request) return;
+    this.requests.delete(rid);
+    request.rank.inFlight -= 1;
+    end();
+  }
+
+  private async control(op: ControlOp): Promise<ControlReplyData> {
+    if (this.closed) return { success: false, message: 'the engine is shut down' };
+    return mergeReplies(await Promise.all(this.ranks.map((r) => r.control(op))));
+  }
+
+  private result(reply: ControlReplyData): ControlResult {
+    return { success: reply.success, message: reply.message };
+  }
+}

@@ -1,0 +1,76 @@
+import type { TensorDtype } from '../model/loader/tensor-source.js';
+
+export type DeviceChoice = 'auto' | 'cuda' | 'cpu';
+
+export interface LaunchOptions {
+  /** A Hugging Face model directory, a llama2.c `.bin`, or `builtin:tiny`. */
+  model: string;
+  device?: DeviceChoice;
+  /** Data-parallel ranks, one worker each. */
+  dpSize?: number;
+  /** GPU of rank r: `gpuIds[r]`; by default rank r on GPU r (or all on GPU 0 when fewer GPUs). */
+  gpuIds?: number[];
+  dtype?: TensorDtype;
+  pageSize?: number;
+  /** Fraction of the device memory left after the weights that the KV cache takes. */
+  kvMemoryFraction?: number;
+  /** KV pages per rank; overrides kvMemoryFraction. */
+  numPages?: number;
+  maxRunning?: number;
+  maxBatchTokens?: number;
+  maxContext?: number;
+  prefixCache?: boolean;
+  /** Free host backups on wake instead of keeping them (saves host RAM, slower next release). */
+  freeBackupsOnWake?: boolean;
+  /** Load progress, per rank. */
+  onProgress?(rank: number, loadedBytes: number, totalBytes: number): void;
+}
+
+export type ResolvedOptions = Required<
+  Omit<LaunchOptions, 'onProgress' | 'numPages' | 'gpuIds'>
+> & {
+  numPages: number | null;
+  gpuIds: number[];
+};
+
+/** Fills defaults and rejects impossible settings with a message naming the option. */
+export function resolveOptions(options: LaunchOptions): ResolvedOptions {
+  const dpSize = options.dpSize ?? 1;
+  const resolved: ResolvedOptions = {
+    model: options.model,
+    device: options.device ?? 'auto',
+    dpSize,
+    gpuIds: options.gpuIds ?? Array.from({ length: dpSize }, (_, r) => r),
+    dtype: options.dtype ?? 'float32',
+    pageSize: options.pageSize ?? 16,
+    kvMemoryFraction: options.kvMemoryFraction ?? 0.3,
+    numPages: options.numPages ?? null,
+    maxRunning: options.maxRunning ?? 32,
+    maxBatchTokens: options.maxBatchTokens ?? 2048,
+    maxContext: options.maxContext ?? 2048,
+    prefixCache: options.prefixCache ?? true,
+    freeBackupsOnWake: options.freeBackupsOnWake ?? false,
+  };
+  const positiveInts: (keyof ResolvedOptions)[] = [
+    'dpSize',
+    'pageSize',
+    'maxRunning',
+    'maxBatchTokens',
+    'maxContext',
+  ];
+  for (const key of positiveInts) {
+    const value = resolved[key];
+    if (!Number.isInteger(value) || (value as number) < 1)
+      throw new RangeError(`${key} must be a positive integer`);
+  }
+  if (!(resolved.kvMemoryFraction > 0 && resolved.kvMemoryFraction < 1)) {
+    throw new RangeError('kvMemoryFraction must be in (0, 1)');
+  }
+  if (!['auto', 'cuda', 'cpu'].includes(resolved.device))
+    throw new RangeError("device must be 'auto', 'cuda' or 'cpu'");
+  if (resolved.gpuIds.length !== dpSize)
+    throw new RangeError(`gpuIds must name one GPU per rank (${dpSize})`);
+  if (typeof resolved.model !== 'string' || resolved.model === '')
+    throw new RangeError('model must be a path or builtin:tiny');
+  return resolved;
+}

@@ -1,0 +1,86 @@
+import { Worker } from 'node:worker_threads';
+import type { ResolvedOptions } from './launch-options.js';
+import type {
+  ControlOp,
+  ControlReplyData,
+  FromWorker,
+  ReadyInfo,
+  ToWorker,
+  WorkerInit,
+} from './worker-protocol.js';
+
+type TokenMessage = Extract<FromWorker, { type: 'token' }>;
+
+/** The main side of one rank's worker: start-up, control calls with replies, token events. */
+export class RankHandle {
+  readonly ready: Promise<ReadyInfo>;
+  /** Requests submitted to this rank and not finished: the router's load measure. */
+  inFlight = 0;
+  private readonly worker: Worker;
+  private readonly replies = new Map<number, (reply: ControlReplyData) => void>();
+  private nextId = 1;
+  private exited: string | null = null;
+
+  constructor(
+    readonly rank: number,
+    options: ResolvedOptions,
+    workerUrl: URL,
+    onToken: (message: TokenMessage) => void,
+    onProgress: (loaded: number, total: number) => void,
+  ) {
+    const init: WorkerInit = { rank, options };
+    this.worker = new Worker(workerUrl, { workerData: init });
+    this.ready = new Promise((resolve, reject) => {
+      this.worker.on('message', (message: FromWorker) => {
+        if (message.type === 'ready') resolve(message.info);
+        else if (message.type === 'failed')
+          reject(new Error(`rank ${rank} failed to start: ${message.message}`));
+        else if (message.type === 'progress') onProgress(message.loadedBytes, message.totalBytes);
+        else if (message.type === 'token') onToken(message);
+        else if (message.type === 'reply') this.replies.get(message.id)?.(message.reply);
+      });
+      this.worker.on('error', (error) => {
+        this.fail(`rank ${rank} crashed: ${error.message}`);
+        reject(error);
+      });
+      this.worker.on('exit', (code) => {
+        this.fail(`rank ${rank} exited (code ${code})`);
+        reject(new Error(`rank ${rank} exited before it was ready (code ${code})`));
+      });
+    });
+  }
+
+  post(message: ToWorker): void {
+    if (!this.exited) this.worker.postMessage(message);
+  }
+
+  /** Sends a control message; resolves with this rank's reply (a failure if the rank is gone). */
+  control(control: ControlOp): Promise<ControlReplyData> {
+    if (this.exited) return Promise.resolve({ success: false, message: this.exited });
+    const id = this.nextId++;
+    return new Promise((resolve) => {
+      this.replies.set(id, (reply) => {
+        this.replies.delete(id);
+        resolve(reply);
+      });
+      this.worker.postMessage({ type: 'control', id, control } satisfies ToWorker);
+    });
+  }
+
+  async shutdown(): Promise<void> {
+    if (this.exited) return;
+    const exited = new Promise((resolve) => this.worker.once('exit', resolve));
+    this.post({ type: 'shutdown' });
+    const timeout = setTimeout(() => void this.worker.terminate(), 5000);
+    await exited;
+    clearTimeout(timeout);
+  }
+
+  private fail(reason: string): void {
+    this.exited ??= reason;
+    for (const [id, resolve] of this.replies) {
+      this.replies.delete(id);
+      resolve({ success: false, message: reason });
+    }
+  }
+}

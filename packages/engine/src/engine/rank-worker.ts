@@ -1,0 +1,169 @@
+// The entry of one data-parallel rank's worker thread: its own device context, model, KV
+// pool and scheduler loop; messages from the engine between loop iterations.
+import { parentPort, workerData } from 'node:worker_threads';
+import { createMemorySaver, type MemorySaver } from '@ts/memory-saver-native';
+import { type LoopEvent, Sequence, samplingParams } from '@ts/scheduler';
+import { openBuiltinTiny } from '../model/builtin-tiny.js';
+import { openCheckpoint } from '../model/loader/open-checkpoint.js';
+import { createRank, type Rank } from '../rank/rank.js';
+import { updateWeightsFromDisk } from './update-weights.js';
+import type {
+  ControlOp,
+  ControlReplyData,
+  FromWorker,
+  ToWorker,
+  WorkerInit,
+} from './worker-protocol.js';
+
+if (!parentPort) throw new Error('rank-worker must run in a worker thread');
+const port = parentPort;
+const { rank: rankIndex, options } = workerData as WorkerInit;
+const send = (message: FromWorker) => port.postMessage(message);
+
+function onEvent(event: LoopEvent): void {
+  const error = 'error' in event ? event.error : undefined;
+  send({
+    type: 'token',
+    rid: event.seq.id,
+    token: event.token,
+    finishReason: event.finishReason,
+    ...(error ? { error } : {}),
+  });
+}
+
+async function control(
+  saver: MemorySaver,
+  rank: Rank,
+  c: ControlOp,
+  config: Parameters<typeof updateWeightsFromDisk>[2],
+): Promise<ControlReplyData> {
+  const loop = rank.loop;
+  switch (c.op) {
+    case 'release':
+    case 'resume': {
+      const reply =
+        c.op === 'release' ? await loop.releaseMemory(c.tags) : await loop.resumeMemory(c.tags);
+      return {
+        success: reply.success,
+        message: reply.message,
+        releasedTags: reply.releasedTags,
+        durationMs: reply.durationMs,
+      };
+    }
+    case 'isSleeping': {
+      const s = loop.isSleeping();
+      return {
+        success: true,
+        message: s.message,
+        isSleeping: s.isSleeping,
+        releasedTags: s.releasedTags,
+      };
+    }
+    case 'pause':
+      return loop.pauseGeneration(c.mode);
+    case 'continue':
+      return loop.continueGeneration();
+    case 'flush':
+      return loop.flushCache();
+    case 'updateWeightsFromDisk':
+      return updateWeightsFromDisk(saver, rank, config, c.path);
+    case 'stats': {
+      const residentBytes: Record<string, number> = {};
+      for (const [tag, stats] of Object.entries(saver.stats()))
+        if (tag) residentBytes[tag] = stats.residentBytes;
+      return {
+        success: true,
+        message: 'ok',
+        residentBytes,
+        waiting: rank.scheduler.waiting.length,
+        running: rank.scheduler.running.length,
+      };
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  const saver = createMemorySaver({
+    device: options.device,
+    deviceIndex: options.gpuIds[rankIndex] ?? 0,
+    keepBackups: !options.freeBackupsOnWake,
+  });
+  const checkpoint =
+    options.model === 'builtin:tiny' ? openBuiltinTiny() : await openCheckpoint(options.model);
+  const config = checkpoint.config;
+  const rank = await createRank(
+    saver,
+    checkpoint,
+    {
+      dtype: options.dtype,
+      pageSize: options.pageSize,
+      ...(options.numPages ? { numPages: options.numPages } : {}),
+      kvMemoryFraction: options.kvMemoryFraction,
+      maxRunning: options.maxRunning,
+      maxBatchTokens: options.maxBatchTokens,
+      maxContext: options.maxContext,
+      prefixCache: options.prefixCache,
+      onProgress: (p) => send({ type: 'progress', loadedBytes: p.bytes, totalBytes: p.totalBytes }),
+    },
+    onEvent,
+  ).finally(() => checkpoint.close());
+  port.on('message', (message: ToWorker) => {
+    switch (message.type) {
+      case 'submit': {
+        const s = message.sampling;
+        try {
+          rank.loop.submit(
+            new Sequence(
+              message.rid,
+              message.inputIds,
+              samplingParams({ ...s, seed: BigInt(s.seed) }),
+            ),
+          );
+        } catch (error) {
+          send({
+            type: 'token',
+            rid: message.rid,
+            token: null,
+            finishReason: 'abort',
+            error: String((error as Error).message ?? error),
+          });
+        }
+        break;
+      }
+      case 'abort':
+        rank.loop.abort(message.rid);
+        break;
+      case 'control':
+        void control(saver, rank, message.control, config).then(
+          (reply) => send({ type: 'reply', id: message.id, reply }),
+          (error: unknown) =>
+            send({
+              type: 'reply',
+              id: message.id,
+              reply: { success: false, message: String(error) },
+            }),
+        );
+        break;
+      case 'shutdown':
+        rank.loop.stop();
+        break;
+    }
+  });
+  send({
+    type: 'ready',
+    info: {
+      architecture: config.architecture,
+      vocabSize: config.vocabSize,
+      device: saver.deviceName,
+      numPages: rank.kv.numPages,
+      eosTokenIds: [...config.eosTokenIds],
+      bosTokenId: config.bosTokenId,
+    },
+  });
+  await rank.run();
+  port.close();
+}
+
+main().catch((error: unknown) =>
+  send({ type: 'failed', message: error instanceof Error ? error.message : String(error) }),
+);

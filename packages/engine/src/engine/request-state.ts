@@ -1,0 +1,104 @@
+import type { FinishReason } from '@ts/scheduler';
+import type { GenerateChunk, GenerateMeta, GenerateOutput } from '../engine-api.js';
+import type { Tokenizer } from '../tokenizer/tokenizer.js';
+
+/**
+ * One request on the main side: its output ids and text, stop strings (checked here, where the
+ * tokenizer is), and the callers waiting for updates or the end.
+ */
+export class RequestState {
+  readonly ids: number[] = [];
+  text = '';
+  finish: GenerateMeta['finishReason'] = null;
+  private readonly started = performance.now();
+  private readonly listeners = new Set<() => void>();
+
+  constructor(
+    readonly rid: string,
+    readonly promptTokens: number,
+    private readonly tokenizer: Tokenizer | null,
+    private readonly stops: readonly string[],
+    private readonly skipSpecialTokens: boolean,
+  ) {}
+
+  get done(): boolean {
+    return this.finish !== null;
+  }
+
+  /** Adds a token; returns the stop string it completed, if any (the caller then aborts). */
+  push(token: number): string | null {
+    this.ids.push(token);
+    if (!this.tokenizer) return null;
+    const text = this.tokenizer.decode(this.ids, { skipSpecialTokens: this.skipSpecialTokens });
+    for (const stop of this.stops) {
+      const at = text.indexOf(stop);
+      if (at >= 0) {
+        this.text = text.slice(0, at);
+        return stop;
+      }
+    }
+    this.text = text;
+    this.notify();
+    return null;
+  }
+
+  end(reason: FinishReason, matched?: number | string, message?: string): void {
+    if (this.done) return;
+    this.finish = {
+      type: reason,
+      ...(matched !== undefined ? { matched } : {}),
+      ...(message ? { message } : {}),
+    };
+    this.notify();
+  }
+
+  snapshot(): GenerateOutput {
+    return {
+      text: this.text,
+      outputIds: [...this.ids],
+      metaInfo: {
+        id: this.rid,
+        promptTokens: this.promptTokens,
+        completionTokens: this.ids.length,
+        finishReason: this.finish,
+        e2eLatency: (performance.now() - this.started) / 1000,
+      },
+    };
+  }
+
+  /** Resolves with the final output. */
+  result(): Promise<GenerateOutput> {
+    return new Promise((resolve) => {
+      const check = () => {
+        if (!this.done) return;
+        this.listeners.delete(check);
+        resolve(this.snapshot());
+      };
+      this.listeners.add(check);
+      check();
+    });
+  }
+
+  /** Yields a snapshot after every change, the last one with `finishReason` set. */
+  async *updates(): AsyncGenerator<GenerateChunk> {
+    let seen = -1;
+    while (true) {
+      if (this.ids.length !== seen || this.done) {
+        seen = this.ids.length;
+        yield this.snapshot();
+        if (this.done) return;
+      }
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          this.listeners.delete(wake);
+          resolve();
+        };
+        this.listeners.add(wake);
+      });
+    }
+  }
+
+  private notify(): void {
+    for (const listener of [...this.listeners]) listener();
+  }
+}

@@ -1,0 +1,109 @@
+import type { GenerateInput } from '../engine-api.js';
+import type { Tokenizer } from '../tokenizer/tokenizer.js';
+import type { ReadyInfo, WireSampling } from './worker-protocol.js';
+
+export interface ValidInput {
+  inputIds: number[];
+  stops: string[];
+  skipSpecialTokens: boolean;
+  maxNewTokens: number;
+  temperature: number;
+  topK: number;
+  topP: number;
+  seed: number;
+  stopTokenIds: number[];
+  ignoreEos: boolean;
+}
+
+export class InvalidInputError extends Error {}
+
+function fail(message: string): never {
+  throw new InvalidInputError(message);
+}
+
+/** Checks a generate request and turns it into token ids; throws InvalidInputError (a 400). */
+export function validateInput(
+  input: GenerateInput,
+  tokenizer: Tokenizer | null,
+  vocabSize: number,
+  maxContext: number,
+): ValidInput {
+  if (typeof input !== 'object' || input === null) fail('the request must be an object');
+  const hasText = input.text !== undefined;
+  if (hasText === (input.inputIds !== undefined)) fail('give exactly one of text and input_ids');
+  let inputIds: number[];
+  if (hasText) {
+    if (typeof input.text !== 'string') fail('text must be a string');
+    if (!tokenizer) fail('this model has no tokenizer: send input_ids');
+    inputIds = tokenizer.encode(input.text);
+  } else {
+    inputIds = input.inputIds as number[];
+    if (!Array.isArray(inputIds)) fail('input_ids must be a list of token ids');
+    const bad = inputIds.find((t) => !Number.isInteger(t) || t < 0 || t >= vocabSize);
+    if (bad !== undefined) fail(`input_ids holds ${bad}, outside the vocabulary [0, ${vocabSize})`);
+  }
+  if (inputIds.length === 0) fail('the prompt is empty');
+  const s = input.samplingParams ?? {};
+  const maxNewTokens = s.maxNewTokens ?? 128;
+  const checks: [boolean, string][] = [
+    [Number.isInteger(maxNewTokens) && maxNewTokens >= 1, 'max_new_tokens must be an integer >= 1'],
+    [
+      s.temperature === undefined || (Number.isFinite(s.temperature) && s.temperature >= 0),
+      'temperature must be >= 0',
+    ],
+    [s.topP === undefined || (s.topP > 0 && s.topP <= 1), 'top_p must be in (0, 1]'],
+    [
+      s.topK === undefined || s.topK === -1 || (Number.isInteger(s.topK) && s.topK >= 0),
+      'top_k must be an integer >= 0 (or -1)',
+    ],
+    [s.seed === undefined || Number.isSafeInteger(s.seed), 'sampling_seed must be an integer'],
+    [
+      s.stopTokenIds === undefined ||
+        (Array.isArray(s.stopTokenIds) &&
+          s.stopTokenIds.every((t) => Number.isInteger(t) && t >= 0)),
+      'stop_token_ids must be token ids',
+    ],
+  ];
+  for (const [ok, message] of checks) if (!ok) fail(message);
+  if (inputIds.length + maxNewTokens > maxContext) {
+    fail(
+      `prompt (${inputIds.length} tokens) + max_new_tokens (${maxNewTokens}) exceeds the context length ${maxContext}`,
+    );
+  }
+  const stops = s.stop === undefined ? [] : Array.isArray(s.stop) ? s.stop : [s.stop];
+  if (!stops.every((x) => typeof x === 'string' && x.length > 0))
+    fail('stop must be a non-empty string or a list of them');
+  if (stops.length > 0 && !tokenizer) fail('stop strings need a tokenizer: use stop_token_ids');
+  return {
+    inputIds,
+    stops,
+    skipSpecialTokens: s.skipSpecialTokens ?? true,
+    maxNewTokens,
+    temperature: s.temperature ?? 0,
+    topK: s.topK === undefined || s.topK === -1 ? 0 : s.topK,
+    topP: s.topP ?? 1,
+    seed: s.seed ?? 0,
+    stopTokenIds: s.stopTokenIds ?? [],
+    ignoreEos: s.ignoreEos ?? false,
+  };
+}
+
+/** The sampling a worker gets; the tokenizer's end tokens (e.g. <|eot_id|>) join the model's EOS. */
+export function toWireSampling(
+  valid: ValidInput,
+  tokenizer: Tokenizer | null,
+  info: ReadyInfo | null,
+): WireSampling {
+  const eos = valid.ignoreEos
+    ? []
+    : (tokenizer?.eosTokenIds ?? []).filter((t) => !info?.eosTokenIds.includes(t));
+  return {
+    maxNewTokens: valid.maxNewTokens,
+    temperature: valid.temperature,
+    topK: valid.topK,
+    topP: valid.topP,
+    seed: String(valid.seed),
+    stopTokenIds: [...new Set([...valid.stopTokenIds, ...eos])],
+    ignoreEos: valid.ignoreEos,
+  };
+}

@@ -1,0 +1,68 @@
+import type { FinishReason } from '@ts/scheduler';
+import type { ResolvedOptions } from './launch-options.js';
+
+/** What a rank worker starts with (as `workerData`). */
+export interface WorkerInit {
+  rank: number;
+  options: ResolvedOptions;
+}
+
+export interface WireSampling {
+  maxNewTokens: number;
+  temperature: number;
+  topK: number;
+  topP: number;
+  seed: string;
+  stopTokenIds: number[];
+  ignoreEos: boolean;
+}
+
+export type ControlOp =
+  | { op: 'release'; tags?: string[] }
+  | { op: 'resume'; tags?: string[] }
+  | { op: 'isSleeping' }
+  | { op: 'pause'; mode: 'abort' | 'wait' | 'keep' }
+  | { op: 'continue' }
+  | { op: 'flush' }
+  | { op: 'updateWeightsFromDisk'; path: string }
+  | { op: 'stats' };
+
+export type ToWorker =
+  | { type: 'submit'; rid: string; inputIds: number[]; sampling: WireSampling }
+  | { type: 'abort'; rid: string }
+  | { type: 'control'; id: number; control: ControlOp }
+  | { type: 'shutdown' };
+
+/** Every control reply: `{ success, message }` plus op-specific data. */
+export interface ControlReplyData {
+  success: boolean;
+  message: string;
+  isSleeping?: boolean;
+  releasedTags?: string[];
+  durationMs?: number;
+  residentBytes?: Record<string, number>;
+  waiting?: number;
+  running?: number;
+}
+
+export interface ReadyInfo {
+  architecture: string;
+  vocabSize: number;
+  device: string;
+  numPages: number;
+  eosTokenIds: number[];
+  bosTokenId: number | null;
+}
+
+export type FromWorker =
+  | { type: 'progress'; loadedBytes: number; totalBytes: number }
+  | { type: 'ready'; info: ReadyInfo }
+  | { type: 'failed'; message: string }
+  | {
+      type: 'token';
+      rid: string;
+      token: number | null;
+      finishReason: FinishReason | null;
+      error?: string;
+    }
+  | { type: 'reply'; id: number; reply: ControlReplyData };
