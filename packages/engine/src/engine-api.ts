@@ -1,0 +1,112 @@
+import type { ControlResult, PauseMode } from '@ts/pause';
+
+/** Sampling as a caller states it; every field optional (defaults: greedy, 128 new tokens). */
+export interface SamplingInput {
+  maxNewTokens?: number;
+  temperature?: number;
+  topP?: number;
+  topK?: number;
+  /** Per-request seed for sampled (temperature > 0) generation. */
+  seed?: number;
+  /** Strings that end the output; the matched string is not part of the text. */
+  stop?: string | string[];
+  stopTokenIds?: number[];
+  ignoreEos?: boolean;
+  skipSpecialTokens?: boolean;
+}
+
+export interface GenerateInput {
+  /** Exactly one of text and inputIds. */
+  text?: string;
+  inputIds?: number[];
+  samplingParams?: SamplingInput;
+  /** Request id; generated when omitted. */
+  rid?: string;
+}
+
+export type FinishReasonType = 'stop' | 'length' | 'abort';
+
+export interface GenerateMeta {
+  id: string;
+  promptTokens: number;
+  completionTokens: number;
+  /** null while streaming; `matched` is the stop token id or stop string. */
+  finishReason: { type: FinishReasonType; matched?: number | string; message?: string } | null;
+  /** Seconds from submission to the last token. */
+  e2eLatency: number;
+}
+
+export interface GenerateOutput {
+  text: string;
+  outputIds: number[];
+  metaInfo: GenerateMeta;
+}
+
+/** One streamed update: the text and ids so far (cumulative, as SGLang streams them). */
+export type GenerateChunk = GenerateOutput;
+
+export interface MemoryReply extends ControlResult {
+  releasedTags: string[];
+}
+
+export interface SleepReply extends ControlResult {
+  isSleeping: boolean;
+  releasedTags: string[];
+}
+
+export interface ModelInfo {
+  modelPath: string;
+  architecture: string;
+  vocabSize: number;
+  maxContext: number;
+  dtype: string;
+  device: string;
+  dpSize: number;
+  /** True when a chat template is available (`/v1/chat/completions`). */
+  hasChatTemplate: boolean;
+}
+
+export interface ChatMessageInput {
+  role: 'system' | 'user' | 'assistant' | 'tool';
+  content: string;
+}
+
+/** A snapshot for `/metrics`. */
+export interface EngineMetrics {
+  isSleeping: boolean;
+  /** Bytes each memory tag physically holds, summed over ranks. */
+  residentBytesByTag: Record<string, number>;
+  releaseSeconds: number[];
+  resumeSeconds: number[];
+  waitingRequests: number;
+  runningRequests: number;
+  promptTokensTotal: number;
+  generatedTokensTotal: number;
+  requestsTotal: number;
+}
+
+/**
+ * The in-process API of a running engine; the HTTP server is a thin layer over it. Every
+ * control call answers `{ success, message }` and never throws; `generate` rejects only on
+ * bad input (with a message fit for a 400).
+ */
+export interface EngineApi {
+  generate(input: GenerateInput): Promise<GenerateOutput>;
+  /** Yields cumulative updates; the last one has `metaInfo.finishReason` set. */
+  generateStream(input: GenerateInput): AsyncIterable<GenerateChunk>;
+  abortRequest(rid: string): Promise<ControlResult>;
+  /** Renders a chat with the model's template (throws if it has none). */
+  applyChatTemplate(messages: ChatMessageInput[], addGenerationPrompt: boolean): string;
+
+  releaseMemoryOccupation(input?: { tags?: string[] }): Promise<MemoryReply>;
+  resumeMemoryOccupation(input?: { tags?: string[] }): Promise<MemoryReply>;
+  isSleeping(): Promise<SleepReply>;
+  pauseGeneration(input?: { mode?: PauseMode }): Promise<ControlResult>;
+  continueGeneration(): Promise<ControlResult>;
+  flushCache(): Promise<ControlResult>;
+  updateWeightsFromDisk(input: { modelPath: string }): Promise<ControlResult>;
+
+  modelInfo(): ModelInfo;
+  metrics(): Promise<EngineMetrics>;
+  shutdown(): Promise<void>;
+}
