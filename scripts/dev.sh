@@ -15,8 +15,8 @@ case "${1:-}" in
     ;;
   serve)
     shift
-    echo "not yet: the serving engine (ts-engine serve --model builtin:tiny) lands with the engine issue" >&2
-    exit 1
+    pnpm exec turbo run build --filter=@ts/engine... --output-logs=errors-only
+    exec node packages/engine/dist/cli/main.js serve --model builtin:tiny "$@"
     ;;
   *)
     echo "usage: scripts/dev.sh test | serve [options]" >&2

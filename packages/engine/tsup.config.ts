@@ -1,7 +1,12 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: ['src/index.ts', 'src/engine/rank-worker.ts', 'src/bench/decode-bench.ts'],
+  entry: [
+    'src/index.ts',
+    'src/engine/rank-worker.ts',
+    'src/cli/main.ts',
+    'src/bench/decode-bench.ts',
+  ],
   format: ['esm'],
   dts: { entry: ['src/index.ts'] },
   sourcemap: true,

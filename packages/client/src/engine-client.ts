@@ -1,97 +1,122 @@
+import { Transport, type TransportOptions } from './transport.js';
 import type {
+  AbortRequestRequest,
+  BatchGenerateChunk,
+  BatchGenerateRequest,
   ControlReply,
+  GenerateReply,
   IsSleepingReply,
   MemoryOccupationRequest,
+  ModelInfoReply,
   PauseGenerationRequest,
   ReleaseMemoryReply,
   ResumeMemoryReply,
+  SingleGenerateRequest,
+  UpdateWeightsFromDiskRequest,
 } from './wire.js';
+import type { ModelList } from './wire-openai.js';
 
-export interface EngineClientOptions {
-  /** e.g. `http://127.0.0.1:30000` */
-  baseUrl: string;
-  /** Sent as `Authorization: Bearer <key>` to the control endpoints. */
-  apiKey?: string;
-  fetch?: typeof fetch;
+export type EngineClientOptions = TransportOptions;
+
+export interface RequestOptions {
+  /** Aborting it closes the connection; the server then aborts the request. */
+  signal?: AbortSignal;
 }
 
 /**
- * A typed client of the engine's HTTP API. Control calls never throw: a transport failure
- * or an error status comes back as `{ success: false, message }` with the server's message.
+ * A typed client of the engine's HTTP API (SGLang's names and shapes), for Node and
+ * browsers. Control calls never throw: a transport failure or an error status comes back as
+ * `{ success: false, message }` with the server's message. Generation and info calls throw
+ * `EngineClientError` (the server's message and the HTTP status). For `/v1/...` use the
+ * official `openai` package with `baseURL: <baseUrl>/v1`.
  */
 export class EngineClient {
-  private readonly baseUrl: string;
-  private readonly fetchFn: typeof fetch;
+  private readonly http: Transport;
 
-  constructor(private readonly options: EngineClientOptions) {
-    this.baseUrl = options.baseUrl.replace(/\/+$/, '');
-    this.fetchFn = options.fetch ?? globalThis.fetch;
+  constructor(options: EngineClientOptions) {
+    this.http = new Transport(options);
+  }
+
+  /** `POST /generate` for one prompt. */
+  generate(body: SingleGenerateRequest, options: RequestOptions = {}): Promise<GenerateReply> {
+    return this.http.json('POST', '/generate', { ...body, stream: false }, options.signal);
+  }
+
+  /** `POST /generate` for a list of prompts, run concurrently; replies in prompt order. */
+  generateBatch(
+    body: BatchGenerateRequest,
+    options: RequestOptions = {},
+  ): Promise<GenerateReply[]> {
+    return this.http.json('POST', '/generate', { ...body, stream: false }, options.signal);
+  }
+
+  /**
+   * `POST /generate` with `stream: true`: cumulative updates (text and ids so far); the last
+   * has `meta_info.finish_reason` set. Breaking out of the loop aborts the request.
+   */
+  generateStream(
+    body: SingleGenerateRequest,
+    options: RequestOptions = {},
+  ): AsyncGenerator<GenerateReply> {
+    return this.http.events('/generate', { ...body, stream: true }, options.signal);
+  }
+
+  /** A streamed batch: each update names its prompt by `index`. */
+  generateBatchStream(
+    body: BatchGenerateRequest,
+    options: RequestOptions = {},
+  ): AsyncGenerator<BatchGenerateChunk> {
+    return this.http.events('/generate', { ...body, stream: true }, options.signal);
   }
 
   releaseMemoryOccupation(body: MemoryOccupationRequest = {}): Promise<ReleaseMemoryReply> {
-    return this.control('POST', '/release_memory_occupation', body);
+    return this.http.control('POST', '/release_memory_occupation', body);
   }
 
   resumeMemoryOccupation(body: MemoryOccupationRequest = {}): Promise<ResumeMemoryReply> {
-    return this.control('POST', '/resume_memory_occupation', body);
+    return this.http.control('POST', '/resume_memory_occupation', body);
   }
 
-  async isSleeping(): Promise<IsSleepingReply & ControlReply> {
-    return this.control('GET', '/is_sleeping');
+  isSleeping(): Promise<IsSleepingReply & ControlReply> {
+    return this.http.control('GET', '/is_sleeping');
   }
 
   pauseGeneration(body: PauseGenerationRequest = {}): Promise<ControlReply> {
-    return this.control('POST', '/pause_generation', body);
+    return this.http.control('POST', '/pause_generation', body);
   }
 
   continueGeneration(): Promise<ControlReply> {
-    return this.control('POST', '/continue_generation', {});
+    return this.http.control('POST', '/continue_generation', {});
+  }
+
+  updateWeightsFromDisk(body: UpdateWeightsFromDiskRequest): Promise<ControlReply> {
+    return this.http.control('POST', '/update_weights_from_disk', body);
   }
 
   flushCache(): Promise<ControlReply> {
-    return this.control('POST', '/flush_cache', {});
+    return this.http.control('POST', '/flush_cache', {});
   }
 
+  abortRequest(body: AbortRequestRequest): Promise<ControlReply> {
+    return this.http.control('POST', '/abort_request', body);
+  }
+
+  /** `GET /health`: success while the server serves (503 while it shuts down). */
   health(): Promise<ControlReply> {
-    return this.control('GET', '/health');
+    return this.http.control('GET', '/health');
   }
 
-  private async control<T>(
-    method: 'GET' | 'POST',
-    path: string,
-    body?: unknown,
-  ): Promise<T & ControlReply> {
-    const headers: Record<string, string> = {};
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    if (this.options.apiKey) headers.authorization = `Bearer ${this.options.apiKey}`;
-    let response: Response;
-    try {
-      response = await this.fetchFn(`${this.baseUrl}${path}`, {
-        method,
-        headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-    } catch (error) {
-      return failure(
-        `${method} ${path}: ${error instanceof Error ? error.message : String(error)}`,
-      );
-    }
-    const text = await response.text();
-    let parsed: unknown;
-    try {
-      parsed = text === '' ? {} : JSON.parse(text);
-    } catch {
-      return failure(`${method} ${path}: HTTP ${response.status}: ${text.slice(0, 200)}`);
-    }
-    const reply = (
-      typeof parsed === 'object' && parsed !== null ? parsed : {}
-    ) as Partial<ControlReply>;
-    const success = response.ok && reply.success !== false;
-    const message = reply.message ?? (response.ok ? 'ok' : `HTTP ${response.status}`);
-    return { ...reply, success, message } as T & ControlReply;
+  modelInfo(options: RequestOptions = {}): Promise<ModelInfoReply> {
+    return this.http.json('GET', '/model_info', undefined, options.signal);
   }
-}
 
-function failure<T>(message: string): T & ControlReply {
-  return { success: false, message } as T & ControlReply;
+  /** `GET /v1/models`. */
+  listModels(options: RequestOptions = {}): Promise<ModelList> {
+    return this.http.json('GET', '/v1/models', undefined, options.signal);
+  }
+
+  /** `GET /metrics`: Prometheus text. */
+  metrics(options: RequestOptions = {}): Promise<string> {
+    return this.http.text('/metrics', options.signal);
+  }
 }

@@ -1,5 +1,9 @@
-/** Bodies and replies of the engine's HTTP control API, as SGLang's server has them. */
+/**
+ * Bodies and replies of the engine's HTTP API, as SGLang's server has them (snake_case), so
+ * an RL framework written against SGLang needs no adapter. The server imports these too.
+ */
 
+/** Every control reply: a failure answers a 4xx with `success: false` and the reason. */
 export interface ControlReply {
   success: boolean;
   message: string;
@@ -8,17 +12,19 @@ export interface ControlReply {
 export type MemoryTag = 'weights' | 'kv_cache' | 'cuda_graph' | (string & {});
 
 export interface MemoryOccupationRequest {
-  /** Omitted: every tag on release, the released tags on resume. */
-  tags?: MemoryTag[];
+  /** Omitted (or null): every tag on release, the released tags on resume. */
+  tags?: MemoryTag[] | null;
 }
 
 export interface ReleaseMemoryReply extends ControlReply {
+  /** The tags released after the call (all of them, not only this call's). */
   released_tags?: string[];
   freed_bytes?: number;
   duration_ms?: number;
 }
 
 export interface ResumeMemoryReply extends ControlReply {
+  /** The tags still released after the call. */
   released_tags?: string[];
   resumed_tags?: string[];
   duration_ms?: number;
@@ -32,5 +38,113 @@ export interface IsSleepingReply {
 export type PauseGenerationMode = 'abort' | 'wait' | 'keep';
 
 export interface PauseGenerationRequest {
+  /** Default `abort`, as SGLang. */
   mode?: PauseGenerationMode;
+}
+
+export interface UpdateWeightsFromDiskRequest {
+  /** A checkpoint directory or file the engine can read. */
+  model_path: string;
+}
+
+export interface AbortRequestRequest {
+  rid: string;
+}
+
+/** `sampling_params` of `/generate`; every field optional (engine defaults: greedy). */
+export interface SamplingParams {
+  max_new_tokens?: number;
+  temperature?: number;
+  top_p?: number;
+  top_k?: number;
+  /** Strings that end the output; the matched string is not part of the text. */
+  stop?: string | string[];
+  stop_token_ids?: number[];
+  ignore_eos?: boolean;
+  skip_special_tokens?: boolean;
+  /** Per-request seed for sampled (temperature > 0) generation. */
+  sampling_seed?: number;
+}
+
+/** `POST /generate`: exactly one of `text` and `input_ids`; a list of either is a batch. */
+export interface GenerateRequest {
+  text?: string | string[];
+  input_ids?: number[] | number[][];
+  /** For a batch, one object for all or one per prompt. */
+  sampling_params?: SamplingParams | SamplingParams[];
+  /** Server-Sent Events of cumulative replies, then `data: [DONE]`. */
+  stream?: boolean;
+  /** Request id (one per prompt for a batch); generated when omitted. */
+  rid?: string | string[];
+}
+
+export interface SingleGenerateRequest extends GenerateRequest {
+  text?: string;
+  input_ids?: number[];
+  sampling_params?: SamplingParams;
+  rid?: string;
+}
+
+export interface BatchGenerateRequest extends GenerateRequest {
+  text?: string[];
+  input_ids?: number[][];
+  rid?: string[];
+}
+
+export type FinishReasonType = 'stop' | 'length' | 'abort';
+
+export interface FinishReason {
+  type: FinishReasonType;
+  /** The stop token id or stop string that ended the output. */
+  matched?: number | string;
+  message?: string;
+}
+
+export interface GenerateMetaInfo {
+  /** The request id. */
+  id: string;
+  prompt_tokens: number;
+  completion_tokens: number;
+  /** null while streaming, until the last update. */
+  finish_reason: FinishReason | null;
+  /** Seconds from submission to the last token. */
+  e2e_latency: number;
+}
+
+/** The reply of `/generate`, and each streamed update (text and ids so far, cumulative). */
+export interface GenerateReply {
+  text: string;
+  output_ids: number[];
+  meta_info: GenerateMetaInfo;
+}
+
+/** A streamed update of a batch: `index` is the prompt's position in the batch. */
+export interface BatchGenerateChunk extends GenerateReply {
+  index: number;
+}
+
+/** `GET /model_info`. */
+export interface ModelInfoReply {
+  model_path: string;
+  tokenizer_path: string;
+  is_generation: true;
+  /** The name `/v1/models` lists and the OpenAI routes answer with. */
+  served_model_name: string;
+  architecture: string;
+  vocab_size: number;
+  max_context: number;
+  dtype: string;
+  device: string;
+  dp_size: number;
+  has_chat_template: boolean;
+}
+
+/** The error body of the OpenAI-compatible routes (`/v1/...`). */
+export interface OpenAIErrorReply {
+  error: {
+    message: string;
+    type: string;
+    param: string | null;
+    code: string | number | null;
+  };
 }

@@ -54,7 +54,7 @@ export class RequestState {
 
   snapshot(): GenerateOutput {
     return {
-      text: this.text,
+      text: this.done ? this.text : this.withoutPartialStop(),
       outputIds: [...this.ids],
       metaInfo: {
         id: this.rid,
@@ -96,6 +96,20 @@ export class RequestState {
         this.listeners.add(wake);
       });
     }
+  }
+
+  /** Holds back a tail that may be the start of a stop string, so streamed text only grows. */
+  private withoutPartialStop(): string {
+    let keep = this.text.length;
+    for (const stop of this.stops) {
+      for (let n = Math.min(stop.length - 1, this.text.length); n > 0; n--) {
+        if (this.text.endsWith(stop.slice(0, n))) {
+          keep = Math.min(keep, this.text.length - n);
+          break;
+        }
+      }
+    }
+    return this.text.slice(0, keep);
   }
 
   private notify(): void {

@@ -1,0 +1,115 @@
+/**
+ * The subset of OpenAI's API that the engine serves under `/v1`, in the shapes the official
+ * `openai` package reads. Use that package as the client; these types are for the server
+ * and for callers who want plain fetch.
+ */
+
+/** OpenAI's two, plus `abort` (as SGLang) when the request was aborted. */
+export type OpenAIFinishReason = 'stop' | 'length' | 'abort';
+
+export interface OpenAIUsage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+}
+
+export interface OpenAIStreamOptions {
+  /** A last chunk with empty `choices` and the `usage`; other chunks carry `usage: null`. */
+  include_usage?: boolean | null;
+}
+
+/** Sampling fields both request kinds take; nulls mean omitted. */
+export interface OpenAISamplingRequest {
+  model?: string;
+  max_tokens?: number | null;
+  temperature?: number | null;
+  top_p?: number | null;
+  /** An SGLang extension. */
+  top_k?: number | null;
+  stop?: string | string[] | null;
+  seed?: number | null;
+  /** Only 1. */
+  n?: number | null;
+  stream?: boolean | null;
+  stream_options?: OpenAIStreamOptions | null;
+}
+
+export interface CompletionRequest extends OpenAISamplingRequest {
+  /** One prompt: a string or token ids (a list of one of either is accepted too). */
+  prompt: string | number[] | string[] | number[][];
+}
+
+export interface ChatMessageParam {
+  role: 'system' | 'developer' | 'user' | 'assistant' | 'tool';
+  /** A string or text parts; null for an assistant turn with no text. */
+  content?: string | Array<{ type: 'text'; text: string }> | null;
+}
+
+export interface ChatCompletionRequest extends OpenAISamplingRequest {
+  messages: ChatMessageParam[];
+  max_completion_tokens?: number | null;
+}
+
+export interface CompletionChoice {
+  index: number;
+  text: string;
+  logprobs: null;
+  finish_reason: OpenAIFinishReason | null;
+}
+
+/** The reply of `/v1/completions`, and each streamed chunk (where `text` is the delta). */
+export interface Completion {
+  id: string;
+  object: 'text_completion';
+  created: number;
+  model: string;
+  choices: CompletionChoice[];
+  usage?: OpenAIUsage | null;
+}
+
+export interface ChatCompletionChoice {
+  index: number;
+  message: { role: 'assistant'; content: string; refusal: null };
+  logprobs: null;
+  finish_reason: OpenAIFinishReason;
+}
+
+export interface ChatCompletion {
+  id: string;
+  object: 'chat.completion';
+  created: number;
+  model: string;
+  choices: ChatCompletionChoice[];
+  usage: OpenAIUsage;
+}
+
+export interface ChatCompletionChunkChoice {
+  index: number;
+  delta: { role?: 'assistant'; content?: string };
+  logprobs: null;
+  finish_reason: OpenAIFinishReason | null;
+}
+
+export interface ChatCompletionChunk {
+  id: string;
+  object: 'chat.completion.chunk';
+  created: number;
+  model: string;
+  choices: ChatCompletionChunkChoice[];
+  usage?: OpenAIUsage | null;
+}
+
+export interface ModelCard {
+  id: string;
+  object: 'model';
+  created: number;
+  owned_by: string;
+  root: string;
+  max_model_len: number;
+}
+
+/** `GET /v1/models`. */
+export interface ModelList {
+  object: 'list';
+  data: ModelCard[];
+}

@@ -1,0 +1,74 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { Engine } from '../engine/engine.js';
+import { createServer } from '../server/index.js';
+import { loadProgress } from './load-progress.js';
+import { type ServeFlags, serveSettings } from './serve-options.js';
+
+async function serve(flags: ServeFlags): Promise<void> {
+  const settings = serveSettings(flags);
+  const progress = loadProgress();
+  const started = performance.now();
+  const engine = await Engine.launch({
+    ...settings.launch,
+    onProgress: (r, loaded, total) => progress.update(r, loaded, total),
+  });
+  progress.stop();
+  const info = engine.modelInfo();
+  const app = createServer(engine, {
+    ...(settings.adminKey ? { adminKey: settings.adminKey } : {}),
+    modelName: settings.launch.model,
+  });
+  const address = await app.listen({ host: settings.host, port: settings.port });
+  console.error(
+    `ts-engine: ${info.architecture} (${settings.launch.model}) on ${info.device} x${info.dpSize}, ${info.dtype}, ` +
+      `ready in ${((performance.now() - started) / 1000).toFixed(1)} s, serving ${address}`,
+  );
+  let closing = false;
+  const close = async (signal: string) => {
+    if (closing) return;
+    closing = true;
+    console.error(`ts-engine: ${signal}: shutting down`);
+    await app.close();
+    await engine.shutdown();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void close('SIGINT'));
+  process.on('SIGTERM', () => void close('SIGTERM'));
+}
+
+const program = new Command('ts-engine').description(
+  'An LLM inference engine that sleeps and wakes without stopping.',
+);
+program
+  .command('serve')
+  .description('serve a model over HTTP (SGLang- and OpenAI-compatible)')
+  .option(
+    '--model <path>',
+    'Hugging Face model directory, llama2.c .bin, or builtin:tiny',
+    'builtin:tiny',
+  )
+  .option('--device <device>', 'auto, cuda or cpu', 'auto')
+  .option('--host <host>', 'address to bind', '127.0.0.1')
+  .option('--port <port>', 'port to listen on', '30000')
+  .option('--dp-size <n>', 'data-parallel ranks (one worker each)', '1')
+  .option('--dtype <dtype>', 'float32, bfloat16 or float16', 'float32')
+  .option('--page-size <tokens>', 'tokens per KV page', '16')
+  .option('--max-running <n>', 'most requests in the running batch', '32')
+  .option('--max-batch-tokens <n>', 'most tokens in one forward pass', '2048')
+  .option('--context-length <n>', 'longest prompt + output', '2048')
+  .option('--kv-memory-fraction <f>', 'share of free device memory for the KV cache', '0.3')
+  .option('--num-pages <n>', 'KV pages per rank (overrides --kv-memory-fraction)')
+  .option('--admin-key <key>', 'bearer key for the control endpoints (or TS_ENGINE_ADMIN_KEY)')
+  .option('--no-prefix-cache', 'turn the radix prefix cache off')
+  .option('--free-backups-on-wake', 'free host weight backups on wake (saves host RAM)')
+  .action(async (flags: ServeFlags) => {
+    try {
+      await serve(flags);
+    } catch (error) {
+      console.error(`ts-engine: ${error instanceof Error ? error.message : String(error)}`);
+      process.exit(1);
+    }
+  });
+
+await program.parseAsync(process.argv);

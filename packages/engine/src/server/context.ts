@@ -1,0 +1,25 @@
+import type { FastifyReply, RouteShorthandOptions } from 'fastify';
+import type { EngineApi } from '../engine-api.js';
+
+/** What each route group is given. */
+export interface RouteContext {
+  engine: EngineApi;
+  /** The name the OpenAI routes answer with. */
+  modelName(): string;
+  /** Route options that require the admin key (empty when no key is set). */
+  admin: RouteShorthandOptions;
+}
+
+/** snake_case keys, one level deep: `releasedTags` → `released_tags`. */
+export function snakeKeys(value: object): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(value)) {
+    out[key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)] = v;
+  }
+  return out;
+}
+
+/** A control reply: 200 on success, 400 with `{ success: false, message }` on failure. */
+export function sendControl(reply: FastifyReply, result: { success: boolean; message: string }) {
+  return reply.code(result.success ? 200 : 400).send(snakeKeys(result));
+}

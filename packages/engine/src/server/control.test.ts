@@ -1,0 +1,175 @@
+import type { FastifyInstance, InjectOptions } from 'fastify';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createServer } from './create-server.js';
+import { FakeEngine } from './server.test-helpers.js';
+
+let app: FastifyInstance | undefined;
+afterEach(() => app?.close());
+
+function serve(adminKey?: string) {
+  const engine = new FakeEngine();
+  app = createServer(engine, { adminKey });
+  const inject = (method: 'GET' | 'POST', url: string, payload?: unknown, headers = {}) =>
+    (app as FastifyInstance).inject({ method, url, payload, headers } as InjectOptions);
+  return { engine, inject };
+}
+
+describe('memory routes', () => {
+  it('releases and resumes by tag, with SGLang bodies and snake_case replies', async () => {
+    const { engine, inject } = serve();
+    const release = await inject('POST', '/release_memory_occupation', { tags: ['weights'] });
+    expect(release.statusCode).toBe(200);
+    expect(release.json()).toEqual({
+      success: true,
+      message: 'released [weights]',
+      released_tags: ['weights'],
+    });
+    const sleeping = await inject('GET', '/is_sleeping');
+    expect(sleeping.json()).toEqual({
+      success: true,
+      message: 'ok',
+      is_sleeping: true,
+      released_tags: ['weights'],
+    });
+    const resume = await inject('POST', '/resume_memory_occupation', { tags: null });
+    expect(resume.json()).toMatchObject({ success: true, released_tags: [] });
+    expect(engine.calls).toEqual([
+      ['release', { tags: ['weights'] }],
+      ['resume', {}],
+    ]);
+    expect((await inject('GET', '/is_sleeping')).json().is_sleeping).toBe(false);
+  });
+
+  it('reads no body, an empty body and {} as tags omitted', async () => {
+    const { engine, inject } = serve();
+    expect((await inject('POST', '/release_memory_occupation')).statusCode).toBe(200);
+    const empty = await inject('POST', '/resume_memory_occupation', '', {
+      'content-type': 'application/json',
+    });
+    expect(empty.statusCode).toBe(200);
+    expect((await inject('POST', '/release_memory_occupation', {})).statusCode).toBe(200);
+    expect(engine.calls.map(([, input]) => input)).toEqual([{}, {}, {}]);
+  });
+
+  it("answers the engine's failures as 400 { success: false, message }", async () => {
+    const { inject } = serve();
+    const resume = await inject('POST', '/resume_memory_occupation', { tags: ['kv_cache'] });
+    expect(resume.statusCode).toBe(400);
+    expect(resume.json()).toEqual({
+      success: false,
+      message: 'tags not released: [kv_cache]',
+      released_tags: [],
+    });
+    const empty = await inject('POST', '/release_memory_occupation', { tags: [] });
+    expect(empty.statusCode).toBe(400);
+    expect(empty.json().message).toContain('tags is empty');
+    const unknown = await inject('POST', '/release_memory_occupation', { tags: ['gpu'] });
+    expect(unknown.json().message).toContain('valid: weights, kv_cache, cuda_graph');
+  });
+
+  it.each([
+    [{ tags: 'weights' }, 'tags: Invalid input: expected array, received string'],
+    [{ tags: [1] }, 'tags[0]: Invalid input: expected string, received number'],
+    ['"weights"', 'body: Invalid input: expected object, received string'],
+  ])('answers 400 for a bad body %j', async (payload, message) => {
+    const { engine, inject } = serve();
+    const res = await inject('POST', '/release_memory_occupation', payload, {
+      'content-type': 'application/json',
+    });
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toEqual({ success: false, message });
+    expect(engine.calls).toEqual([]);
+  });
+});
+
+describe('control routes', () => {
+  it('pauses (abort by default), continues, flushes, updates weights, aborts', async () => {
+    const { engine, inject } = serve();
+    expect((await inject('POST', '/pause_generation')).json()).toEqual({
+      success: true,
+      message: 'paused (abort)',
+    });
+    await inject('POST', '/pause_generation', { mode: 'keep' });
+    expect((await inject('POST', '/continue_generation')).statusCode).toBe(200);
+    expect((await inject('POST', '/flush_cache')).json().message).toBe('cache flushed');
+    expect((await inject('GET', '/flush_cache')).statusCode).toBe(200);
+    const update = await inject('POST', '/update_weights_from_disk', { model_path: '/ckpt/2' });
+    expect(update.json()).toEqual({ success: true, message: 'loaded /ckpt/2' });
+    const abort = await inject('POST', '/abort_request', { rid: 'nobody' });
+    expect(abort.statusCode).toBe(400);
+    expect(abort.json()).toEqual({ success: false, message: 'no request nobody' });
+    expect(engine.calls).toEqual([
+      ['pause', { mode: 'abort' }],
+      ['pause', { mode: 'keep' }],
+      ['continue', undefined],
+      ['flush', undefined],
+      ['flush', undefined],
+      ['updateWeights', { modelPath: '/ckpt/2' }],
+      ['abortRequest', 'nobody'],
+    ]);
+  });
+
+  it('answers failures and bad bodies with 400 and a message', async () => {
+    const { inject } = serve();
+    await inject('POST', '/release_memory_occupation');
+    const cont = await inject('POST', '/continue_generation');
+    expect(cont.statusCode).toBe(400);
+    expect(cont.json().message).toBe('memory is released: resume it first');
+    const mode = await inject('POST', '/pause_generation', { mode: 'later' });
+    expect(mode.json()).toEqual({
+      success: false,
+      message: "mode: must be one of 'abort', 'wait', 'keep'",
+    });
+    const path = await inject('POST', '/update_weights_from_disk', {});
+    expect(path.json().message).toBe('model_path: a checkpoint path (string) is required');
+    expect((await inject('POST', '/update_weights_from_disk')).json().message).toBe(
+      'body: expected an object with model_path',
+    );
+    const missing = await inject('POST', '/update_weights_from_disk', { model_path: '/missing/x' });
+    expect(missing.statusCode).toBe(400);
+    expect((await inject('POST', '/abort_request', { rid: 3 })).json().message).toBe(
+      'rid: a request id (string) is required',
+    );
+  });
+});
+
+describe('admin key', () => {
+  const control: Array<['GET' | 'POST', string, unknown]> = [
+    ['POST', '/release_memory_occupation', {}],
+    ['POST', '/resume_memory_occupation', {}],
+    ['POST', '/pause_generation', {}],
+    ['POST', '/continue_generation', undefined],
+    ['POST', '/update_weights_from_disk', { model_path: '/x' }],
+    ['POST', '/flush_cache', undefined],
+    ['GET', '/flush_cache', undefined],
+    ['POST', '/abort_request', { rid: 'r' }],
+  ];
+
+  it('guards every control endpoint with 401 { success: false, message }', async () => {
+    const { engine, inject } = serve('s3cret');
+    for (const [method, url, body] of control) {
+      for (const auth of [undefined, 'Bearer wrong', 'Basic s3cret', 'Bearer ']) {
+        const res = await inject(method, url, body, auth ? { authorization: auth } : {});
+        expect(res.statusCode, `${method} ${url} ${auth}`).toBe(401);
+        expect(res.headers['www-authenticate']).toBe('Bearer');
+        expect(res.json()).toEqual({
+          success: false,
+          message: 'admin key required: send Authorization: Bearer <key>',
+        });
+      }
+    }
+    expect(engine.calls).toEqual([]);
+    for (const [method, url, body] of control) {
+      const res = await inject(method, url, body, { authorization: 'bearer  s3cret' });
+      expect(res.statusCode, `${method} ${url}`).not.toBe(401);
+    }
+  });
+
+  it('leaves generation and info open', async () => {
+    const { inject } = serve('s3cret');
+    expect((await inject('POST', '/generate', { text: 'a' })).statusCode).toBe(200);
+    for (const url of ['/health', '/model_info', '/is_sleeping', '/metrics', '/v1/models']) {
+      expect((await inject('GET', url)).statusCode, url).toBe(200);
+    }
+  });
+});

@@ -1,0 +1,56 @@
+import type { FastifyInstance } from 'fastify';
+import * as z from 'zod';
+import type { RouteContext } from './context.js';
+import { sendControl } from './context.js';
+import { parseBody } from './errors.js';
+
+const pauseSchema = z
+  .object({
+    mode: z
+      .enum(['abort', 'wait', 'keep'], { error: "must be one of 'abort', 'wait', 'keep'" })
+      .nullish(),
+  })
+  .nullish()
+  .transform((body) => ({ mode: body?.mode ?? 'abort' }));
+
+const updateWeightsSchema = z.object(
+  { model_path: z.string({ error: 'a checkpoint path (string) is required' }).min(1) },
+  { error: 'expected an object with model_path' },
+);
+
+const abortSchema = z.object(
+  { rid: z.string({ error: 'a request id (string) is required' }).min(1) },
+  { error: 'expected an object with rid' },
+);
+
+/**
+ * The scheduler's control plane, all behind the admin key: pause / continue, weight
+ * updates from disk, cache flush, request abort. Failures are 400 `{ success: false }`.
+ */
+export function registerControlRoutes(app: FastifyInstance, { engine, admin }: RouteContext): void {
+  app.post('/pause_generation', admin, async (request, reply) => {
+    const input = parseBody(pauseSchema, request.body);
+    return sendControl(reply, await engine.pauseGeneration(input));
+  });
+
+  app.post('/continue_generation', admin, async (_request, reply) => {
+    return sendControl(reply, await engine.continueGeneration());
+  });
+
+  app.post('/update_weights_from_disk', admin, async (request, reply) => {
+    const { model_path } = parseBody(updateWeightsSchema, request.body);
+    return sendControl(reply, await engine.updateWeightsFromDisk({ modelPath: model_path }));
+  });
+
+  app.route({
+    method: ['GET', 'POST'],
+    url: '/flush_cache',
+    ...admin,
+    handler: async (_request, reply) => sendControl(reply, await engine.flushCache()),
+  });
+
+  app.post('/abort_request', admin, async (request, reply) => {
+    const { rid } = parseBody(abortSchema, request.body);
+    return sendControl(reply, await engine.abortRequest(rid));
+  });
+}

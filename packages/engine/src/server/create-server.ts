@@ -1,0 +1,64 @@
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { EngineApi } from '../engine-api.js';
+import { adminOnly } from './auth.js';
+import type { RouteContext } from './context.js';
+import { registerControlRoutes } from './control.js';
+import { errorHandler, RequestError, sendError } from './errors.js';
+import { registerGenerateRoutes } from './generate.js';
+import { registerInfoRoutes } from './info.js';
+import { registerMemoryRoutes } from './memory.js';
+import { registerMetricsRoute } from './metrics.js';
+import { registerChatRoute } from './openai-chat.js';
+import { registerCompletionsRoute } from './openai-completions.js';
+
+export interface ServerOptions {
+  /** When set, the control endpoints need `Authorization: Bearer <adminKey>` (else 401). */
+  adminKey?: string;
+  /** The model name of the OpenAI routes; default: the model path. */
+  modelName?: string;
+  /** Largest request body in bytes; default 64 MiB (batches of token ids are large). */
+  bodyLimit?: number;
+  /** Fastify's logger option; default off. */
+  logger?: FastifyServerOptions['logger'];
+}
+
+/**
+ * The engine's HTTP API (SGLang- and OpenAI-compatible) over an `EngineApi`. Not listening:
+ * the caller picks the address (`await app.listen({ host: '127.0.0.1', port })`) and closes
+ * it; the engine's lifetime stays the caller's.
+ */
+export function createServer(engine: EngineApi, options: ServerOptions = {}): FastifyInstance {
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: options.bodyLimit ?? 64 * 1024 * 1024,
+  });
+
+  // Any content type is read as JSON (curl -d sends form-encoded); an empty body is no body.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, text, done) => {
+    if (typeof text !== 'string' || text.trim() === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch (error) {
+      done(new RequestError(400, `body: invalid JSON: ${(error as Error).message}`), undefined);
+    }
+  });
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((request, reply) =>
+    sendError(request, reply, 404, `no route ${request.method} ${request.url}`),
+  );
+
+  const ctx: RouteContext = {
+    engine,
+    modelName: () => options.modelName ?? engine.modelInfo().modelPath,
+    admin: adminOnly(options.adminKey),
+  };
+  registerGenerateRoutes(app, ctx);
+  registerMemoryRoutes(app, ctx);
+  registerControlRoutes(app, ctx);
+  registerCompletionsRoute(app, ctx);
+  registerChatRoute(app, ctx);
+  registerMetricsRoute(app, ctx);
+  registerInfoRoutes(app, ctx);
+  return app;
+}

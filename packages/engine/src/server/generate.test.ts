@@ -1,0 +1,217 @@
+import type { FastifyInstance } from 'fastify';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createServer } from './create-server.js';
+import { FakeEngine, sseData } from './server.test-helpers.js';
+
+let engine: FakeEngine;
+let app: FastifyInstance;
+
+beforeEach(() => {
+  engine = new FakeEngine();
+  app = createServer(engine);
+});
+afterEach(() => app.close());
+
+const post = (payload: unknown) =>
+  app.inject({ method: 'POST', url: '/generate', payload: payload as object });
+
+describe('POST /generate', () => {
+  it('answers SGLang shape for a text prompt and passes sampling params through', async () => {
+    const res = await post({
+      text: 'hello',
+      rid: 'r1',
+      sampling_params: {
+        max_new_tokens: 2,
+        temperature: 0,
+        top_p: 0.9,
+        top_k: 5,
+        stop: ['\n'],
+        stop_token_ids: [2],
+        ignore_eos: true,
+        skip_special_tokens: false,
+        sampling_seed: 7,
+        unknown_knob: 1,
+        min_p: null,
+      },
+    });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({
+      text: 'w0 w1',
+      output_ids: [100, 101],
+      meta_info: {
+        id: 'r1',
+        prompt_tokens: 5,
+        completion_tokens: 2,
+        finish_reason: { type: 'length' },
+        e2e_latency: expect.any(Number),
+      },
+    });
+    expect(engine.calls[0]).toEqual([
+      'generate',
+      {
+        text: 'hello',
+        rid: 'r1',
+        samplingParams: {
+          maxNewTokens: 2,
+          temperature: 0,
+          topP: 0.9,
+          topK: 5,
+          stop: ['\n'],
+          stopTokenIds: [2],
+          ignoreEos: true,
+          skipSpecialTokens: false,
+          seed: 7,
+        },
+      },
+    ]);
+  });
+
+  it('takes input_ids, drops null fields and makes up a rid', async () => {
+    const res = await post({
+      input_ids: [1, 2, 3, 4],
+      sampling_params: null,
+      rid: null,
+      stream: null,
+    });
+    expect(res.json().meta_info.prompt_tokens).toBe(4);
+    const input = engine.calls[0]?.[1] as {
+      rid: string;
+      inputIds: number[];
+      samplingParams: object;
+    };
+    expect(input.inputIds).toEqual([1, 2, 3, 4]);
+    expect(input.samplingParams).toEqual({});
+    expect(input.rid).toMatch(/^[0-9a-f]{32}$/);
+  });
+
+  it('runs a batch of texts or of input_ids and answers a list in order', async () => {
+    const texts = await post({
+      text: ['a', 'bb'],
+      rid: ['x', 'y'],
+      sampling_params: [{ max_new_tokens: 1 }, { max_new_tokens: 2 }],
+    });
+    expect(texts.statusCode).toBe(200);
+    expect(texts.json().map((r: { text: string }) => r.text)).toEqual(['w0', 'w0 w1']);
+    expect(texts.json()[1].meta_info).toMatchObject({ id: 'y', prompt_tokens: 2 });
+    const ids = await post({ input_ids: [[1], [1, 2, 3]], sampling_params: { max_new_tokens: 1 } });
+    expect(
+      ids.json().map((r: { meta_info: { prompt_tokens: number } }) => r.meta_info.prompt_tokens),
+    ).toEqual([1, 3]);
+  });
+
+  it.each([
+    [{}, 'body: give exactly one of text and input_ids'],
+    [{ text: 'a', input_ids: [1] }, 'body: give exactly one of text and input_ids'],
+    [{ text: 5 }, 'text: must be a string or a list of strings'],
+    [{ input_ids: [1, -2] }, 'input_ids[1]: Too small'],
+    [{ input_ids: 'abc' }, 'input_ids: must be a list of token ids, or a list of such lists'],
+    [{ input_ids: [] }, 'input_ids'],
+    [{ text: 'a', sampling_params: { temperature: 'hot' } }, 'sampling_params.temperature:'],
+    [{ text: 'a', sampling_params: { max_new_tokens: 1.5 } }, 'sampling_params.max_new_tokens:'],
+    [{ text: 'a', sampling_params: { top_p: 0 } }, 'sampling_params.top_p:'],
+    [
+      { text: 'a', sampling_params: { stop_token_ids: ['x'] } },
+      'sampling_params.stop_token_ids[0]:',
+    ],
+    [{ text: 'a', stream: 'yes' }, 'stream:'],
+    [{ text: 'a', rid: ['x'] }, 'rid: must be a string for one prompt'],
+    [{ text: 'a', sampling_params: [{}] }, 'sampling_params: must be an object for one prompt'],
+    [{ text: ['a', 'b'], rid: ['x'] }, 'rid: must be a list of 2 strings, one per prompt'],
+    [{ text: ['a', 'b'], rid: 'x' }, 'rid: must be a list of 2 strings, one per prompt'],
+    [
+      { text: ['a', 'b'], sampling_params: [{}] },
+      'sampling_params: must be one object, or a list of 2',
+    ],
+    [[1, 2], 'body: Invalid input: expected object'],
+  ])('answers 400 naming the field for %j', async (body, message) => {
+    const res = await post(body);
+    expect(res.statusCode).toBe(400);
+    expect(res.json().success).toBe(false);
+    expect(res.json().message).toContain(message);
+    expect(engine.calls).toEqual([]);
+  });
+
+  it("answers the engine's refusal as a 400 (or the status it names) and aborts siblings", async () => {
+    const refused = await post({ text: 'refuse' });
+    expect(refused.statusCode).toBe(400);
+    expect(refused.json()).toEqual({ success: false, message: 'text: unknown special token' });
+    const tooLong = await post({ text: ['fine', 'bad'], rid: ['a', 'b'] });
+    expect(tooLong.statusCode).toBe(413);
+    expect(tooLong.json().message).toBe('prompt is too long');
+    expect(engine.calls).toContainEqual(['abortRequest', 'a']);
+  });
+
+  it('answers 400 for malformed JSON and for an empty body, 404 JSON for unknown routes', async () => {
+    const bad = await app.inject({
+      method: 'POST',
+      url: '/generate',
+      headers: { 'content-type': 'application/json' },
+      payload: '{"text": ',
+    });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().message).toMatch(/^body: invalid JSON/);
+    const empty = await app.inject({ method: 'POST', url: '/generate' });
+    expect(empty.statusCode).toBe(400);
+    const missing = await app.inject({ method: 'GET', url: '/nope' });
+    expect(missing.statusCode).toBe(404);
+    expect(missing.json()).toEqual({ success: false, message: 'no route GET /nope' });
+  });
+
+  it('reads a JSON body sent as form or plain text (curl -d)', async () => {
+    const res = await app.inject({
+      method: 'POST',
+      url: '/generate',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: '{"text":"hi","sampling_params":{"max_new_tokens":1}}',
+    });
+    expect(res.json().text).toBe('w0');
+  });
+});
+
+describe('POST /generate with stream: true', () => {
+  it('sends cumulative updates as SSE, then [DONE]', async () => {
+    const res = await post({ text: 'hi', stream: true, rid: 's' });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toBe('text/event-stream; charset=utf-8');
+    const data = sseData(res.payload);
+    expect(data.at(-1)).toBe('[DONE]');
+    const events = data.slice(0, -1).map((d) => JSON.parse(d));
+    expect(events.map((e) => e.text)).toEqual(['w0', 'w0 w1', 'w0 w1 w2']);
+    expect(events.map((e) => e.meta_info.finish_reason)).toEqual([null, null, { type: 'length' }]);
+    expect(events[2].output_ids).toEqual([100, 101, 102]);
+  });
+
+  it('streams a batch with the index of each prompt', async () => {
+    const res = await post({
+      text: ['a', 'b'],
+      stream: true,
+      sampling_params: { max_new_tokens: 2 },
+    });
+    const events = sseData(res.payload)
+      .slice(0, -1)
+      .map((d) => JSON.parse(d));
+    expect(events).toHaveLength(4);
+    for (const index of [0, 1]) {
+      const mine = events.filter((e) => e.index === index);
+      expect(mine.map((e) => e.text)).toEqual(['w0', 'w0 w1']);
+    }
+  });
+
+  it('answers a refusal before the first update as a plain 400', async () => {
+    const res = await post({ text: 'refuse', stream: true });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().message).toBe('text: unknown special token');
+    const batch = await post({ text: ['ok', 'refuse'], stream: true });
+    expect(batch.statusCode).toBe(400);
+  });
+
+  it('sends a failure after the first update as an error event, then [DONE]', async () => {
+    const res = await post({ text: 'crash', stream: true });
+    expect(res.statusCode).toBe(200);
+    const data = sseData(res.payload);
+    expect(JSON.parse(data[1] as string)).toEqual({
+      error: { message: 'rank 0 died', type: 'server_error' },
+    });
+    expect(data.slice(2)).toEqual(['[DONE]']);
+  });
+});

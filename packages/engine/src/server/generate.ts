@@ -1,0 +1,134 @@
+import { randomUUID } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import * as z from 'zod';
+import type { GenerateChunk, GenerateInput } from '../engine-api.js';
+import type { RouteContext } from './context.js';
+import { asRequestError, parseBody, RequestError } from './errors.js';
+import { samplingParamsSchema, toGenerateReply, tokenId, toSamplingInput } from './sampling.js';
+import { mergeIndexed, onClientGone, type Peeked, peek, sendSse } from './sse.js';
+
+const generateSchema = z.object({
+  text: z
+    .union([z.string(), z.array(z.string()).min(1)], {
+      error: 'must be a string or a list of strings',
+    })
+    .nullish(),
+  input_ids: z
+    .union([z.array(tokenId).min(1), z.array(z.array(tokenId).min(1)).min(1)], {
+      error: 'must be a list of token ids, or a list of such lists',
+    })
+    .nullish(),
+  sampling_params: z
+    .union([samplingParamsSchema, z.array(samplingParamsSchema)], {
+      error: 'must be an object, or a list of objects for a batch',
+    })
+    .nullish(),
+  stream: z.boolean().nullish(),
+  rid: z
+    .union([z.string().min(1), z.array(z.string().min(1))], {
+      error: 'must be a string, or a list of strings for a batch',
+    })
+    .nullish(),
+});
+
+type GenerateBody = z.infer<typeof generateSchema>;
+
+export function newRid(): string {
+  return randomUUID().replaceAll('-', '');
+}
+
+/** The engine inputs a body asks for (one per prompt) and whether it is a batch. */
+export function toInputs(body: GenerateBody): { inputs: GenerateInput[]; batch: boolean } {
+  const { text, input_ids: ids, sampling_params: sampling, rid } = body;
+  if ((text == null) === (ids == null)) {
+    throw new RequestError(400, 'body: give exactly one of text and input_ids');
+  }
+  const prompts: Array<{ text: string } | { inputIds: number[] }> =
+    text == null
+      ? isBatchIds(ids)
+        ? ids.map((inputIds) => ({ inputIds }))
+        : [{ inputIds: ids as number[] }]
+      : Array.isArray(text)
+        ? text.map((t) => ({ text: t }))
+        : [{ text }];
+  const batch = Array.isArray(text) || isBatchIds(ids);
+  const n = prompts.length;
+  if (!batch && Array.isArray(rid)) {
+    throw new RequestError(400, 'rid: must be a string for one prompt');
+  }
+  if (!batch && Array.isArray(sampling)) {
+    throw new RequestError(400, 'sampling_params: must be an object for one prompt');
+  }
+  if (batch && rid != null && (!Array.isArray(rid) || rid.length !== n)) {
+    throw new RequestError(400, `rid: must be a list of ${n} strings, one per prompt`);
+  }
+  if (Array.isArray(sampling) && sampling.length !== n) {
+    throw new RequestError(400, `sampling_params: must be one object, or a list of ${n}`);
+  }
+  return {
+    batch,
+    inputs: prompts.map((prompt, i) => ({
+      ...prompt,
+      samplingParams: toSamplingInput(Array.isArray(sampling) ? sampling[i] : sampling),
+      rid: (Array.isArray(rid) ? rid[i] : rid) ?? newRid(),
+    })),
+  };
+}
+
+function isBatchIds(ids: number[] | number[][] | null | undefined): ids is number[][] {
+  return Array.isArray(ids) && Array.isArray(ids[0]);
+}
+
+/** `POST /generate` (SGLang): one prompt or a batch, whole or streamed. */
+export function registerGenerateRoutes(app: FastifyInstance, { engine }: RouteContext): void {
+  app.post('/generate', async (request, reply) => {
+    const body = parseBody(generateSchema, request.body);
+    const { inputs, batch } = toInputs(body);
+    const abortAll = () => {
+      for (const input of inputs) {
+        void engine.abortRequest(input.rid as string).catch(() => undefined);
+      }
+    };
+    onClientGone(reply, abortAll);
+
+    if (body.stream) {
+      const settled = await Promise.allSettled(
+        inputs.map((input) => peek(() => engine.generateStream(input))),
+      );
+      const failed = settled.find((s) => s.status === 'rejected');
+      if (failed) {
+        for (const s of settled) {
+          if (s.status === 'fulfilled') void s.value.close();
+        }
+        abortAll();
+        throw asRequestError(failed.reason);
+      }
+      const streams = settled.map(
+        (s) => (s as PromiseFulfilledResult<Peeked<GenerateChunk>>).value.stream,
+      );
+      await sendSse(reply, batch ? batchEvents(streams) : singleEvents(streams[0] as Stream));
+      return reply;
+    }
+
+    try {
+      const outputs = await Promise.all(inputs.map((input) => engine.generate(input)));
+      const replies = outputs.map(toGenerateReply);
+      return batch ? replies : replies[0];
+    } catch (error) {
+      abortAll();
+      throw asRequestError(error);
+    }
+  });
+}
+
+type Stream = AsyncIterable<GenerateChunk>;
+
+async function* singleEvents(stream: Stream) {
+  for await (const chunk of stream) yield toGenerateReply(chunk);
+}
+
+async function* batchEvents(streams: Stream[]) {
+  for await (const { index, value } of mergeIndexed(streams)) {
+    yield { ...toGenerateReply(value), index };
+  }
+}

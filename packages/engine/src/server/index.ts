@@ -1,0 +1,3 @@
+export type { ServerOptions } from './create-server.js';
+export { createServer } from './create-server.js';
+export { EngineMetricsExporter } from './metrics.js';

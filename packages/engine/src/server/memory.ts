@@ -1,0 +1,33 @@
+import type { FastifyInstance } from 'fastify';
+import * as z from 'zod';
+import type { RouteContext } from './context.js';
+import { sendControl, snakeKeys } from './context.js';
+import { parseBody } from './errors.js';
+
+/** `{ tags?: string[] }`; an empty body, no body or `tags: null` mean tags omitted. */
+const tagsSchema = z
+  .object({ tags: z.array(z.string()).nullish() })
+  .nullish()
+  .transform((body) => (body?.tags == null ? {} : { tags: body.tags }));
+
+/**
+ * Sleep / wake: `/release_memory_occupation`, `/resume_memory_occupation` (admin) and
+ * `GET /is_sleeping` (open: it reads state only). Tag checks (unknown, empty list, double
+ * release) are the engine's, whose message is passed on.
+ */
+export function registerMemoryRoutes(app: FastifyInstance, { engine, admin }: RouteContext): void {
+  app.post('/release_memory_occupation', admin, async (request, reply) => {
+    const input = parseBody(tagsSchema, request.body);
+    return sendControl(reply, await engine.releaseMemoryOccupation(input));
+  });
+
+  app.post('/resume_memory_occupation', admin, async (request, reply) => {
+    const input = parseBody(tagsSchema, request.body);
+    return sendControl(reply, await engine.resumeMemoryOccupation(input));
+  });
+
+  app.get('/is_sleeping', async (_request, reply) => {
+    const status = await engine.isSleeping();
+    return reply.code(status.success ? 200 : 400).send(snakeKeys(status));
+  });
+}

@@ -1,0 +1,114 @@
+import type { ChatCompletion, ChatCompletionChunk } from '@ts/client';
+import type { FastifyInstance } from 'fastify';
+import * as z from 'zod';
+import type { ChatMessageInput } from '../engine-api.js';
+import type { RouteContext } from './context.js';
+import { asRequestError, parseBody } from './errors.js';
+import {
+  finishReasonOf,
+  openAIId,
+  openAISamplingShape,
+  serveOpenAI,
+  toOpenAISampling,
+  usageOf,
+} from './openai-common.js';
+
+const textPart = z.object({
+  type: z.literal('text', { error: 'only text content parts are supported' }),
+  text: z.string(),
+});
+
+const messageSchema = z.object({
+  role: z.enum(['system', 'developer', 'user', 'assistant', 'tool'], {
+    error: "must be one of 'system', 'developer', 'user', 'assistant', 'tool'",
+  }),
+  content: z
+    .union([z.string(), z.array(textPart)], { error: 'must be a string or a list of text parts' })
+    .nullish(),
+});
+
+const chatSchema = z.object({
+  ...openAISamplingShape,
+  messages: z.array(messageSchema).min(1),
+  max_completion_tokens: z.number().int().nonnegative().nullish(),
+});
+
+type ChatMessageBody = z.infer<typeof messageSchema>;
+
+/** OpenAI messages as the chat template takes them: `developer` is a system turn. */
+export function toChatMessages(messages: ChatMessageBody[]): ChatMessageInput[] {
+  return messages.map((m) => ({
+    role: m.role === 'developer' ? 'system' : m.role,
+    content:
+      typeof m.content === 'string' ? m.content : (m.content ?? []).map((p) => p.text).join(''),
+  }));
+}
+
+/** `POST /v1/chat/completions` (OpenAI): the model's chat template, then one generation. */
+export function registerChatRoute(app: FastifyInstance, ctx: RouteContext): void {
+  app.post('/v1/chat/completions', async (request, reply) => {
+    const body = parseBody(chatSchema, request.body);
+    let prompt: string;
+    try {
+      prompt = ctx.engine.applyChatTemplate(toChatMessages(body.messages), true);
+    } catch (error) {
+      throw asRequestError(error);
+    }
+    const id = openAIId('chatcmpl');
+    const model = body.model ?? ctx.modelName();
+    const created = Math.floor(Date.now() / 1000);
+    return serveOpenAI(
+      ctx,
+      reply,
+      {
+        text: prompt,
+        samplingParams: toOpenAISampling(body, body.max_completion_tokens ?? body.max_tokens),
+        rid: id,
+      },
+      { on: body.stream ?? false, includeUsage: body.stream_options?.include_usage ?? false },
+      {
+        full: (text, meta): ChatCompletion => ({
+          id,
+          object: 'chat.completion',
+          created,
+          model,
+          choices: [
+            {
+              index: 0,
+              message: { role: 'assistant', content: text, refusal: null },
+              logprobs: null,
+              finish_reason: finishReasonOf(meta) ?? 'stop',
+            },
+          ],
+          usage: usageOf(meta),
+        }),
+        chunk: (delta, finish, first): ChatCompletionChunk => ({
+          id,
+          object: 'chat.completion.chunk',
+          created,
+          model,
+          choices: [
+            {
+              index: 0,
+              delta: first
+                ? { role: 'assistant', content: delta }
+                : delta
+                  ? { content: delta }
+                  : {},
+              logprobs: null,
+              finish_reason: finish,
+            },
+          ],
+        }),
+        usage: (usage): ChatCompletionChunk => ({
+          id,
+          object: 'chat.completion.chunk',
+          created,
+          model,
+          choices: [],
+          usage,
+        }),
+      },
+    );
+  });
+}

@@ -1,0 +1,117 @@
+import { randomUUID } from 'node:crypto';
+import type { OpenAIFinishReason, OpenAIUsage } from '@ts/client';
+import type { FastifyReply } from 'fastify';
+import * as z from 'zod';
+import type { GenerateChunk, GenerateInput, GenerateMeta, SamplingInput } from '../engine-api.js';
+import type { RouteContext } from './context.js';
+import { asRequestError } from './errors.js';
+import { compact, stopSchema } from './sampling.js';
+import { onClientGone, peek, sendSse } from './sse.js';
+
+/** Fields both `/v1/completions` and `/v1/chat/completions` take; unknown keys are dropped. */
+export const openAISamplingShape = {
+  model: z.string().nullish(),
+  max_tokens: z.number().int().nonnegative().nullish(),
+  temperature: z.number().min(0).max(2).nullish(),
+  top_p: z.number().gt(0).lte(1).nullish(),
+  top_k: z.number().int().nullish(),
+  stop: stopSchema.nullish(),
+  seed: z.number().int().nullish(),
+  n: z.literal(1, { error: 'only n=1 is supported' }).nullish(),
+  stream: z.boolean().nullish(),
+  stream_options: z.object({ include_usage: z.boolean().nullish() }).nullish(),
+  logprobs: z
+    .union([z.literal(false), z.literal(0), z.null()], { error: 'logprobs are not supported' })
+    .optional(),
+};
+
+type OpenAISampling = z.infer<z.ZodObject<typeof openAISamplingShape>>;
+
+/** OpenAI's defaults (temperature 1, top_p 1), unlike `/generate`'s greedy default. */
+export function toOpenAISampling(
+  body: OpenAISampling,
+  maxTokens: number | null | undefined,
+): SamplingInput {
+  return compact<SamplingInput>({
+    maxNewTokens: maxTokens,
+    temperature: body.temperature ?? 1,
+    topP: body.top_p ?? 1,
+    topK: body.top_k,
+    seed: body.seed,
+    stop: body.stop,
+  });
+}
+
+export function finishReasonOf(meta: GenerateMeta): OpenAIFinishReason | null {
+  return meta.finishReason?.type ?? null;
+}
+
+export function usageOf(meta: GenerateMeta): OpenAIUsage {
+  return {
+    prompt_tokens: meta.promptTokens,
+    completion_tokens: meta.completionTokens,
+    total_tokens: meta.promptTokens + meta.completionTokens,
+  };
+}
+
+export function openAIId(prefix: string): string {
+  return `${prefix}-${randomUUID().replaceAll('-', '')}`;
+}
+
+/** How a route renders replies; `delta` is the text added since the previous chunk. */
+export interface OpenAIRenderer<Full, Chunk> {
+  full(text: string, meta: GenerateMeta): Full;
+  chunk(delta: string, finish: OpenAIFinishReason | null, first: boolean): Chunk;
+  /** The last chunk when `stream_options.include_usage`: empty choices and the usage. */
+  usage(usage: OpenAIUsage): Chunk;
+}
+
+/**
+ * Runs one generation for an OpenAI route: a whole reply, or SSE chunks of text deltas
+ * (then a usage chunk when asked, then `[DONE]`). The client going away aborts it.
+ */
+export async function serveOpenAI<Full, Chunk>(
+  { engine }: RouteContext,
+  reply: FastifyReply,
+  input: GenerateInput & { rid: string },
+  stream: { on: boolean; includeUsage: boolean },
+  render: OpenAIRenderer<Full, Chunk>,
+): Promise<Full | FastifyReply> {
+  onClientGone(reply, () => void engine.abortRequest(input.rid).catch(() => undefined));
+  if (!stream.on) {
+    try {
+      const out = await engine.generate(input);
+      return render.full(out.text, out.metaInfo);
+    } catch (error) {
+      throw asRequestError(error);
+    }
+  }
+  const peeked = await peek(() => engine.generateStream(input));
+  await sendSse(reply, chunks(peeked.stream, stream.includeUsage, render));
+  return reply;
+}
+
+async function* chunks<Chunk>(
+  source: AsyncIterable<GenerateChunk>,
+  includeUsage: boolean,
+  render: OpenAIRenderer<unknown, Chunk>,
+): AsyncGenerator<Chunk> {
+  let sent = '';
+  let first = true;
+  let last: GenerateMeta | undefined;
+  for await (const update of source) {
+    last = update.metaInfo;
+    // Cumulative text only grows; if it ever does not, nothing is resent.
+    const delta = update.text.startsWith(sent) ? update.text.slice(sent.length) : '';
+    sent += delta;
+    const finish = finishReasonOf(update.metaInfo);
+    if (delta === '' && finish === null && !first) continue;
+    yield withUsage(render.chunk(delta, finish, first), includeUsage);
+    first = false;
+  }
+  if (includeUsage && last) yield render.usage(usageOf(last));
+}
+
+function withUsage<Chunk>(chunk: Chunk, includeUsage: boolean): Chunk {
+  return includeUsage ? { ...chunk, usage: null } : chunk;
+}

@@ -1,0 +1,65 @@
+import type { Completion } from '@ts/client';
+import type { FastifyInstance } from 'fastify';
+import * as z from 'zod';
+import type { RouteContext } from './context.js';
+import { parseBody } from './errors.js';
+import {
+  finishReasonOf,
+  openAIId,
+  openAISamplingShape,
+  serveOpenAI,
+  toOpenAISampling,
+  usageOf,
+} from './openai-common.js';
+import { tokenId } from './sampling.js';
+
+const completionSchema = z.object({
+  ...openAISamplingShape,
+  prompt: z.union(
+    [
+      z.string(),
+      z.array(tokenId).min(1),
+      z.array(z.string()).length(1),
+      z.array(z.array(tokenId).min(1)).length(1),
+    ],
+    { error: 'must be one prompt: a string or a list of token ids' },
+  ),
+  echo: z.literal(false, { error: 'echo is not supported' }).nullish(),
+  suffix: z.null({ error: 'suffix is not supported' }).optional(),
+});
+
+/** `POST /v1/completions` (OpenAI): one prompt, n = 1, streamed or whole, with usage. */
+export function registerCompletionsRoute(app: FastifyInstance, ctx: RouteContext): void {
+  app.post('/v1/completions', async (request, reply) => {
+    const body = parseBody(completionSchema, request.body);
+    const prompt =
+      Array.isArray(body.prompt) && body.prompt.length === 1 ? body.prompt[0] : body.prompt;
+    const id = openAIId('cmpl');
+    const model = body.model ?? ctx.modelName();
+    const created = Math.floor(Date.now() / 1000);
+    const base = { id, object: 'text_completion' as const, created, model };
+    return serveOpenAI(
+      ctx,
+      reply,
+      {
+        ...(typeof prompt === 'string' ? { text: prompt } : { inputIds: prompt as number[] }),
+        // OpenAI's default for completions is 16 tokens.
+        samplingParams: toOpenAISampling(body, body.max_tokens ?? 16),
+        rid: id,
+      },
+      { on: body.stream ?? false, includeUsage: body.stream_options?.include_usage ?? false },
+      {
+        full: (text, meta): Completion => ({
+          ...base,
+          choices: [{ index: 0, text, logprobs: null, finish_reason: finishReasonOf(meta) }],
+          usage: usageOf(meta),
+        }),
+        chunk: (delta, finish): Completion => ({
+          ...base,
+          choices: [{ index: 0, text: delta, logprobs: null, finish_reason: finish }],
+        }),
+        usage: (usage): Completion => ({ ...base, choices: [], usage }),
+      },
+    );
+  });
+}

@@ -1,0 +1,242 @@
+import type { FastifyInstance } from 'fastify';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createServer } from './create-server.js';
+import { FakeEngine, sseData } from './server.test-helpers.js';
+
+let engine: FakeEngine;
+let app: FastifyInstance;
+
+beforeEach(() => {
+  engine = new FakeEngine();
+  app = createServer(engine, { modelName: 'tiny' });
+});
+afterEach(() => app.close());
+
+const post = (url: string, payload: unknown) =>
+  app.inject({ method: 'POST', url, payload: payload as object });
+
+function events(payload: string) {
+  const data = sseData(payload);
+  expect(data.at(-1)).toBe('[DONE]');
+  return data.slice(0, -1).map((d) => JSON.parse(d));
+}
+
+describe('POST /v1/completions', () => {
+  it("answers OpenAI's text_completion with usage, with OpenAI's sampling defaults", async () => {
+    const res = await post('/v1/completions', {
+      model: 'x',
+      prompt: 'hey',
+      max_tokens: 2,
+      seed: 3,
+    });
+    expect(res.statusCode).toBe(200);
+    const body = res.json();
+    expect(body).toEqual({
+      id: expect.stringMatching(/^cmpl-[0-9a-f]{32}$/),
+      object: 'text_completion',
+      created: expect.any(Number),
+      model: 'x',
+      choices: [{ index: 0, text: 'w0 w1', logprobs: null, finish_reason: 'length' }],
+      usage: { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 },
+    });
+    expect(engine.calls[0]?.[1]).toEqual({
+      text: 'hey',
+      samplingParams: { maxNewTokens: 2, temperature: 1, topP: 1, seed: 3 },
+      rid: body.id,
+    });
+  });
+
+  it('takes token ids (or a list of one prompt) and defaults to 16 tokens', async () => {
+    const res = await post('/v1/completions', { prompt: [[5, 6]], temperature: 0, stop: 'x' });
+    expect(res.json().model).toBe('tiny');
+    expect(res.json().usage.completion_tokens).toBe(16);
+    expect(engine.calls[0]?.[1]).toMatchObject({
+      inputIds: [5, 6],
+      samplingParams: { maxNewTokens: 16, temperature: 0, stop: 'x' },
+    });
+    expect((await post('/v1/completions', { prompt: ['one'] })).statusCode).toBe(200);
+  });
+
+  it('streams text deltas, then the usage when asked, then [DONE]', async () => {
+    const res = await post('/v1/completions', {
+      prompt: 'hey',
+      max_tokens: 3,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    const chunks = events(res.payload);
+    expect(chunks.map((c) => c.choices[0]?.text)).toEqual(['w0', ' w1', ' w2', undefined]);
+    expect(chunks.map((c) => c.choices[0]?.finish_reason)).toEqual([
+      null,
+      null,
+      'length',
+      undefined,
+    ]);
+    expect(chunks[0]).toMatchObject({ object: 'text_completion', model: 'tiny', usage: null });
+    expect(chunks[3]).toMatchObject({ choices: [], usage: { total_tokens: 6 } });
+    const plain = events((await post('/v1/completions', { prompt: 'a', stream: true })).payload);
+    expect(plain.every((c) => !('usage' in c))).toBe(true);
+  });
+
+  it.each([
+    [{ prompt: 'a', n: 2 }, 'n: only n=1 is supported'],
+    [{ prompt: ['a', 'b'] }, 'prompt: must be one prompt: a string or a list of token ids'],
+    [{}, 'prompt: must be one prompt'],
+    [{ prompt: 'a', echo: true }, 'echo: echo is not supported'],
+    [{ prompt: 'a', logprobs: 2 }, 'logprobs: logprobs are not supported'],
+    [{ prompt: 'a', temperature: 3 }, 'temperature:'],
+    [{ prompt: 'a', stop: [1] }, 'stop[0]: Invalid input: expected string'],
+    [{ prompt: 'a', stop: 1 }, 'stop: must be a string or a list of strings'],
+  ])('answers 400 in OpenAI error shape for %j', async (body, message) => {
+    const res = await post('/v1/completions', body);
+    expect(res.statusCode).toBe(400);
+    expect(res.json().error).toMatchObject({ type: 'invalid_request_error', code: 400 });
+    expect(res.json().error.message).toContain(message);
+  });
+
+  it("answers the engine's refusal in OpenAI error shape, streaming or not", async () => {
+    for (const stream of [false, true]) {
+      const res = await post('/v1/completions', { prompt: 'refuse', stream });
+      expect(res.statusCode).toBe(400);
+      expect(res.json().error.message).toBe('text: unknown special token');
+    }
+  });
+});
+
+describe('POST /v1/chat/completions', () => {
+  const messages = [
+    { role: 'developer', content: 'be brief' },
+    {
+      role: 'user',
+      content: [
+        { type: 'text', text: 'hi' },
+        { type: 'text', text: '!' },
+      ],
+    },
+    { role: 'assistant', content: null },
+  ];
+
+  it('renders the chat template and answers chat.completion with usage', async () => {
+    const res = await post('/v1/chat/completions', { messages, max_completion_tokens: 2 });
+    expect(res.json()).toEqual({
+      id: expect.stringMatching(/^chatcmpl-/),
+      object: 'chat.completion',
+      created: expect.any(Number),
+      model: 'tiny',
+      choices: [
+        {
+          index: 0,
+          message: { role: 'assistant', content: 'w0 w1', refusal: null },
+          logprobs: null,
+          finish_reason: 'length',
+        },
+      ],
+      usage: { prompt_tokens: 47, completion_tokens: 2, total_tokens: 49 },
+    });
+    expect(engine.calls[0]?.[1]).toMatchObject({
+      text: '<system>be brief<user>hi!<assistant><assistant>',
+      samplingParams: { maxNewTokens: 2 },
+    });
+  });
+
+  it('streams chat.completion.chunk deltas, the role first', async () => {
+    const res = await post('/v1/chat/completions', {
+      messages: [{ role: 'user', content: 'x' }],
+      max_tokens: 2,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    const chunks = events(res.payload);
+    expect(chunks.map((c) => c.choices[0]?.delta)).toEqual([
+      { role: 'assistant', content: 'w0' },
+      { content: ' w1' },
+      undefined,
+    ]);
+    expect(chunks[1]).toMatchObject({
+      object: 'chat.completion.chunk',
+      choices: [{ finish_reason: 'length' }],
+    });
+    expect(chunks[2]).toMatchObject({ choices: [], usage: { completion_tokens: 2 } });
+  });
+
+  it('answers 400 for bad messages and for a model with no chat template', async () => {
+    const role = await post('/v1/chat/completions', {
+      messages: [{ role: 'robot', content: 'x' }],
+    });
+    expect(role.json().error.message).toContain('messages[0].role: must be one of');
+    const image = await post('/v1/chat/completions', {
+      messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'x' } }] }],
+    });
+    expect(image.json().error.message).toContain('only text content parts are supported');
+    expect((await post('/v1/chat/completions', { messages: [] })).statusCode).toBe(400);
+    engine.hasChatTemplate = false;
+    const none = await post('/v1/chat/completions', { messages: [{ role: 'user', content: 'x' }] });
+    expect(none.statusCode).toBe(400);
+    expect(none.json().error.message).toBe('the model has no chat template');
+  });
+});
+
+describe('info and metrics', () => {
+  it('serves /health, /model_info, /v1/models and OpenAI-shaped 404s under /v1', async () => {
+    expect((await app.inject({ url: '/health' })).json()).toEqual({});
+    const info = (await app.inject({ url: '/model_info' })).json();
+    expect(info).toEqual({
+      model_path: 'builtin:tiny',
+      tokenizer_path: 'builtin:tiny',
+      is_generation: true,
+      served_model_name: 'tiny',
+      architecture: 'LlamaForCausalLM',
+      vocab_size: 512,
+      max_context: 256,
+      dtype: 'f32',
+      device: 'cpu',
+      dp_size: 1,
+      has_chat_template: true,
+    });
+    expect((await app.inject({ url: '/get_model_info' })).json()).toEqual(info);
+    expect((await app.inject({ url: '/v1/models' })).json()).toEqual({
+      object: 'list',
+      data: [
+        {
+          id: 'tiny',
+          object: 'model',
+          created: expect.any(Number),
+          owned_by: 'ts-engine',
+          root: 'builtin:tiny',
+          max_model_len: 256,
+        },
+      ],
+    });
+    const missing = await app.inject({ url: '/v1/embeddings', method: 'POST' });
+    expect(missing.statusCode).toBe(404);
+    expect(missing.json().error).toMatchObject({ type: 'not_found_error' });
+  });
+
+  it('serves Prometheus text from engine.metrics()', async () => {
+    await app.inject({
+      method: 'POST',
+      url: '/release_memory_occupation',
+      payload: { tags: ['weights'] },
+    });
+    await app.inject({ url: '/metrics' });
+    const res = await app.inject({ url: '/metrics' });
+    expect(res.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
+    const text = res.payload;
+    for (const line of [
+      'ts_engine_is_sleeping 1',
+      'ts_engine_resident_bytes{tag="weights"} 0',
+      'ts_engine_resident_bytes{tag="kv_cache"} 8192',
+      'ts_engine_release_duration_seconds_count 2',
+      'ts_engine_release_duration_seconds_bucket{le="0.025"} 1',
+      'ts_engine_resume_duration_seconds_sum 0.4',
+      'ts_engine_waiting_requests 2',
+      'ts_engine_running_requests 1',
+      'ts_engine_prompt_tokens_total 10',
+      'ts_engine_generated_tokens_total 30',
+      'ts_engine_requests_total 4',
+      'ts_engine_generation_tokens_per_second 0',
+    ]) {
+      expect(text).toContain(`${line}\n`);
+    }
+  });
+});

@@ -1,0 +1,59 @@
+import type { GenerateReply } from '@ts/client';
+import * as z from 'zod';
+import type { GenerateOutput, SamplingInput } from '../engine-api.js';
+
+export const tokenId = z.number().int().nonnegative();
+export const stopSchema = z.union([z.string(), z.array(z.string())], {
+  error: 'must be a string or a list of strings',
+});
+
+/** SGLang's `sampling_params`; nulls (Python's None) mean omitted, unknown keys are dropped. */
+export const samplingParamsSchema = z.object({
+  max_new_tokens: z.number().int().nonnegative().nullish(),
+  temperature: z.number().nonnegative().nullish(),
+  top_p: z.number().gt(0).lte(1).nullish(),
+  top_k: z.number().int().nullish(),
+  stop: stopSchema.nullish(),
+  stop_token_ids: z.array(tokenId).nullish(),
+  ignore_eos: z.boolean().nullish(),
+  skip_special_tokens: z.boolean().nullish(),
+  sampling_seed: z.number().int().nullish(),
+});
+
+export type SamplingParamsBody = z.infer<typeof samplingParamsSchema>;
+
+/** The engine's sampling input, without the fields left out. */
+export function toSamplingInput(p: SamplingParamsBody | null | undefined): SamplingInput {
+  if (!p) return {};
+  return compact({
+    maxNewTokens: p.max_new_tokens,
+    temperature: p.temperature,
+    topP: p.top_p,
+    topK: p.top_k,
+    seed: p.sampling_seed,
+    stop: p.stop,
+    stopTokenIds: p.stop_token_ids,
+    ignoreEos: p.ignore_eos,
+    skipSpecialTokens: p.skip_special_tokens,
+  });
+}
+
+/** Drops the keys whose value is null or undefined. */
+export function compact<T extends object>(value: { [K in keyof T]: T[K] | null | undefined }): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v != null)) as T;
+}
+
+export function toGenerateReply(out: GenerateOutput): GenerateReply {
+  const m = out.metaInfo;
+  return {
+    text: out.text,
+    output_ids: out.outputIds,
+    meta_info: {
+      id: m.id,
+      prompt_tokens: m.promptTokens,
+      completion_tokens: m.completionTokens,
+      finish_reason: m.finishReason,
+      e2e_latency: m.e2eLatency,
+    },
+  };
+}

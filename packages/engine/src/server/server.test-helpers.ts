@@ -1,0 +1,194 @@
+import type { ControlResult, PauseMode } from '@ts/pause';
+import type {
+  ChatMessageInput,
+  EngineApi,
+  EngineMetrics,
+  GenerateChunk,
+  GenerateInput,
+  GenerateOutput,
+  MemoryReply,
+  ModelInfo,
+  SleepReply,
+} from '../engine-api.js';
+
+const TAGS = ['weights', 'kv_cache', 'cuda_graph'];
+
+/**
+ * A small in-test `EngineApi` for the HTTP layer's tests: word `w<i>` is token `100 + i`,
+ * the prompt `bad` is refused, `crash` fails after the first update, a request whose rid
+ * starts with `hang` waits for its abort. The memory calls follow the spec's tag rules.
+ */
+export class FakeEngine implements EngineApi {
+  readonly calls: Array<[string, unknown]> = [];
+  released = new Set<string>();
+  hasChatTemplate = true;
+  private readonly hanging = new Map<string, () => void>();
+
+  async generate(input: GenerateInput): Promise<GenerateOutput> {
+    let last: GenerateOutput | undefined;
+    for await (const chunk of this.generateStream(input)) last = chunk;
+    return last as GenerateOutput;
+  }
+
+  async *generateStream(input: GenerateInput): AsyncGenerator<GenerateChunk> {
+    this.calls.push(['generate', input]);
+    if (input.text === 'bad') throw Object.assign(new Error('prompt is too long'), { status: 413 });
+    if (input.text === 'refuse') throw new Error('text: unknown special token');
+    const rid = input.rid ?? 'generated';
+    const promptTokens = input.inputIds?.length ?? input.text?.length ?? 0;
+    const n = input.samplingParams?.maxNewTokens ?? 3;
+    const started = performance.now();
+    const ids: number[] = [];
+    for (let i = 0; i < n; i++) {
+      ids.push(100 + i);
+      const finished = i === n - 1;
+      yield this.output(rid, promptTokens, ids, finished ? { type: 'length' } : null, started);
+      if (input.text === 'crash') throw new Error('rank 0 died');
+      if (rid.startsWith('hang') && !finished) {
+        const aborted = await new Promise<boolean>((resolve) => {
+          this.hanging.set(rid, () => resolve(true));
+        });
+        if (aborted) {
+          yield this.output(rid, promptTokens, ids, { type: 'abort' }, started);
+          return;
+        }
+      }
+    }
+  }
+
+  private output(
+    rid: string,
+    promptTokens: number,
+    ids: number[],
+    finishReason: GenerateOutput['metaInfo']['finishReason'],
+    started: number,
+  ): GenerateOutput {
+    return {
+      text: ids.map((id) => `w${id - 100}`).join(' '),
+      outputIds: [...ids],
+      metaInfo: {
+        id: rid,
+        promptTokens,
+        completionTokens: ids.length,
+        finishReason,
+        e2eLatency: (performance.now() - started) / 1000,
+      },
+    };
+  }
+
+  async abortRequest(rid: string): Promise<ControlResult> {
+    this.calls.push(['abortRequest', rid]);
+    const wake = this.hanging.get(rid);
+    this.hanging.delete(rid);
+    wake?.();
+    return wake ? ok(`aborted ${rid}`) : fail(`no request ${rid}`);
+  }
+
+  applyChatTemplate(messages: ChatMessageInput[], addGenerationPrompt: boolean): string {
+    if (!this.hasChatTemplate) throw new Error('the model has no chat template');
+    const turns = messages.map((m) => `<${m.role}>${m.content}`).join('');
+    return addGenerationPrompt ? `${turns}<assistant>` : turns;
+  }
+
+  async releaseMemoryOccupation(input: { tags?: string[] } = {}): Promise<MemoryReply> {
+    this.calls.push(['release', input]);
+    const tags = input.tags ?? TAGS;
+    const problem = this.checkTags(tags, (t) => this.released.has(t), 'already released');
+    if (problem) return { ...fail(problem), releasedTags: [...this.released] };
+    for (const t of tags) this.released.add(t);
+    return { ...ok(`released [${tags.join(', ')}]`), releasedTags: [...this.released] };
+  }
+
+  async resumeMemoryOccupation(input: { tags?: string[] } = {}): Promise<MemoryReply> {
+    this.calls.push(['resume', input]);
+    const tags = input.tags ?? [...this.released];
+    const problem = this.checkTags(tags, (t) => !this.released.has(t), 'tags not released');
+    if (problem) return { ...fail(problem), releasedTags: [...this.released] };
+    for (const t of tags) this.released.delete(t);
+    return { ...ok(`resumed [${tags.join(', ')}]`), releasedTags: [...this.released] };
+  }
+
+  private checkTags(tags: string[], bad: (t: string) => boolean, what: string): string | null {
+    if (tags.length === 0) return 'tags is empty: omit it for every tag';
+    const unknown = tags.filter((t) => !TAGS.includes(t));
+    if (unknown.length > 0)
+      return `unknown tags [${unknown.join(', ')}]; valid: ${TAGS.join(', ')}`;
+    const wrong = tags.filter(bad);
+    return wrong.length > 0 ? `${what}: [${wrong.join(', ')}]` : null;
+  }
+
+  async isSleeping(): Promise<SleepReply> {
+    return { ...ok('ok'), isSleeping: this.released.size > 0, releasedTags: [...this.released] };
+  }
+
+  async pauseGeneration(input: { mode?: PauseMode } = {}): Promise<ControlResult> {
+    this.calls.push(['pause', input]);
+    return ok(`paused (${input.mode})`);
+  }
+
+  async continueGeneration(): Promise<ControlResult> {
+    this.calls.push(['continue', undefined]);
+    return this.released.size > 0 ? fail('memory is released: resume it first') : ok('running');
+  }
+
+  async flushCache(): Promise<ControlResult> {
+    this.calls.push(['flush', undefined]);
+    return ok('cache flushed');
+  }
+
+  async updateWeightsFromDisk(input: { modelPath: string }): Promise<ControlResult> {
+    this.calls.push(['updateWeights', input]);
+    return input.modelPath.startsWith('/missing')
+      ? fail(`no checkpoint at ${input.modelPath}`)
+      : ok(`loaded ${input.modelPath}`);
+  }
+
+  modelInfo(): ModelInfo {
+    return {
+      modelPath: 'builtin:tiny',
+      architecture: 'LlamaForCausalLM',
+      vocabSize: 512,
+      maxContext: 256,
+      dtype: 'f32',
+      device: 'cpu',
+      dpSize: 1,
+      hasChatTemplate: this.hasChatTemplate,
+    };
+  }
+
+  async metrics(): Promise<EngineMetrics> {
+    return {
+      isSleeping: this.released.size > 0,
+      residentBytesByTag: { weights: this.released.has('weights') ? 0 : 4096, kv_cache: 8192 },
+      releaseSeconds: [0.012, 0.3],
+      resumeSeconds: [0.4],
+      waitingRequests: 2,
+      runningRequests: 1,
+      promptTokensTotal: 10,
+      generatedTokensTotal: 30,
+      requestsTotal: 4,
+    };
+  }
+
+  async shutdown(): Promise<void> {}
+}
+
+function ok(message: string): ControlResult {
+  return { success: true, message };
+}
+
+function fail(message: string): ControlResult {
+  return { success: false, message };
+}
+
+/** The `data:` payloads of an SSE body, in order; throws on anything that is not one. */
+export function sseData(payload: string): string[] {
+  if (!payload.endsWith('\n\n')) throw new Error(`SSE body not terminated: ${payload}`);
+  return payload
+    .split('\n\n')
+    .filter((event) => event !== '')
+    .map((event) => {
+      if (!event.startsWith('data: ')) throw new Error(`not a data event: ${event}`);
+      return event.slice(6);
+    });
+}
