@@ -1,0 +1,93 @@
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { EngineClient } from '@ts/client';
+import OpenAI from 'openai';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type ServerProcess, startServer } from './server-process.js';
+
+const LLAMA = resolve(import.meta.dirname, '../fixtures/models/llama');
+const servers: ServerProcess[] = [];
+async function serve(args: string[]): Promise<{ server: ServerProcess; client: EngineClient }> {
+  const server = await startServer(args);
+  servers.push(server);
+  return { server, client: new EngineClient({ baseUrl: server.url }) };
+}
+afterEach(async () => {
+  const codes = await Promise.all(servers.splice(0).map((s) => s.stop()));
+  expect(codes.every((c) => c === 0)).toBe(true);
+});
+
+/** The llama fixture with every weight's sign flipped: same shapes, other outputs. */
+function secondCheckpoint(): string {
+  const out = mkdtempSync(join(tmpdir(), 'ts-second-'));
+  copyFileSync(join(LLAMA, 'config.json'), join(out, 'config.json'));
+  const bytes = readFileSync(join(LLAMA, 'model.safetensors'));
+  const header = Number(bytes.readBigUInt64LE(0));
+  for (let at = 8 + header + 3; at < bytes.length; at += 4)
+    bytes[at] = (bytes[at] as number) ^ 0x80;
+  writeFileSync(join(out, 'model.safetensors'), bytes);
+  return out;
+}
+
+describe('ts-engine serve, driven over HTTP', () => {
+  it('serves builtin:tiny to the official openai package: completions, streamed and not', async () => {
+    const { server, client } = await serve(['--model', 'builtin:tiny']);
+    const openai = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused' });
+    expect((await openai.models.list()).data[0]?.id).toBe('builtin:tiny');
+    const completion = await openai.completions.create({
+      model: 'builtin:tiny',
+      prompt: 'Hello',
+      max_tokens: 8,
+      temperature: 0,
+    });
+    expect(completion.usage?.completion_tokens).toBe(8);
+    let streamed = '';
+    const stream = await openai.completions.create({
+      model: 'builtin:tiny',
+      prompt: 'Hello',
+      max_tokens: 8,
+      temperature: 0,
+      stream: true,
+    });
+    for await (const chunk of stream) streamed += chunk.choices[0]?.text ?? '';
+    expect(streamed).toBe(completion.choices[0]?.text);
+    const native = await client.generate({
+      text: 'Hello',
+      sampling_params: { max_new_tokens: 8, temperature: 0 },
+    });
+    expect(native.text).toBe(completion.choices[0]?.text);
+    expect((await client.health()).success).toBe(true);
+  });
+
+  for (const dpSize of ['1', '2']) {
+    it(`runs the RL loop (dp-size ${dpSize}): output after a weight update equals a fresh server on the new weights`, async () => {
+      const second = secondCheckpoint();
+      const request = {
+        input_ids: [1, 5, 9, 33, 2],
+        sampling_params: { max_new_tokens: 16, temperature: 0, ignore_eos: true },
+      };
+      const { client } = await serve([
+        '--model',
+        LLAMA,
+        '--page-size',
+        '4',
+        '--num-pages',
+        '256',
+        '--dp-size',
+        dpSize,
+      ]);
+      const before = await client.generate(request);
+      expect((await client.releaseMemoryOccupation()).success).toBe(true);
+      expect(await client.isSleeping()).toMatchObject({ is_sleeping: true });
+      expect((await client.resumeMemoryOccupation({ tags: ['weights'] })).success).toBe(true);
+      expect((await client.updateWeightsFromDisk({ model_path: second })).success).toBe(true);
+      expect((await client.resumeMemoryOccupation({ tags: ['kv_cache'] })).success).toBe(true);
+      expect(await client.isSleeping()).toMatchObject({ is_sleeping: false });
+      const after = await client.generate(request);
+      expect(after.output_ids).not.toEqual(before.output_ids);
+      const fresh = await serve(['--model', second, '--page-size', '4', '--num-pages', '256']);
+      expect((await fresh.client.generate(request)).output_ids).toEqual(after.output_ids);
+    });
+  }
+});
