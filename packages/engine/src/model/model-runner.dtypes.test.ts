@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
+  DEVICE,
   FIXTURES,
   GreedySequence,
   generateGreedy,
@@ -16,7 +17,7 @@ function confidentPrefix(tokens: number[], margins: number[], minMargin: number)
 }
 
 describe.each(['llama', 'mistral', 'qwen2', 'qwen3'])(
-  '%s fixture in half precision on the CPU backend',
+  `%s fixture in half precision on ${DEVICE}`,
   (name) => {
     const dir = resolve(FIXTURES, name);
 

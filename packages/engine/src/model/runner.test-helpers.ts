@@ -11,6 +11,11 @@ import { ModelRunner } from './model-runner.js';
 import { loadWeights } from './weights/load-weights.js';
 
 const repo = resolve(import.meta.dirname, '../../../..');
+
+/** The backend under test: the CPU in CI; the device machine sets TS_DEVICE=cuda. */
+export const DEVICE = process.env.TS_DEVICE === 'cuda' ? 'cuda' : 'cpu';
+/** float32 logits: 1e-4 relative on the CPU; 1e-3 on CUDA (other summation orders). */
+export const F32_TOLERANCE = DEVICE === 'cuda' ? 1e-3 : 1e-4;
 export const FIXTURES = resolve(repo, 'e2e/fixtures/models');
 export const STORIES_260K = resolve(
   process.env.TS_SHARED_MODELS ?? resolve(repo, '../shared/models'),
@@ -56,13 +61,13 @@ export interface Loaded {
   checkpoint: OpenedCheckpoint;
 }
 
-/** A runner over a checkpoint on the CPU backend, with a small-paged KV pool. */
+/** A runner over a checkpoint on the backend under test, with a small-paged KV pool. */
 export async function loadRunner(
   path: string,
   dtype: TensorDtype = 'float32',
   pageSize = 4,
 ): Promise<Loaded> {
-  const saver = createMemorySaver({ device: 'cpu' });
+  const saver = createMemorySaver({ device: DEVICE });
   const checkpoint = await openCheckpoint(path);
   const weights = await loadWeights(saver, checkpoint.tensors, dtype);
   await checkpoint.close();

@@ -2,10 +2,13 @@ import { createMemorySaver, type MemorySaver } from '@ts/memory-saver-native';
 import { type LoopEvent, Sequence, samplingParams } from '@ts/scheduler';
 import { openBuiltinTiny } from '../model/builtin-tiny.js';
 import type { OpenedCheckpoint } from '../model/loader/open-checkpoint.js';
+import { DEVICE } from '../model/runner.test-helpers.js';
 import { createRank, type Rank, type RankOptions } from './rank.js';
 
 export interface RankHarness {
   saver: MemorySaver;
+  /** Free device memory before the rank allocated anything. */
+  freeAtStart: number;
   rank: Rank;
   running: Promise<void>;
   /** Submits a greedy request; resolves with its output tokens when it finishes. */
@@ -18,7 +21,8 @@ export async function startRank(
   options: Partial<RankOptions> = {},
   checkpoint: OpenedCheckpoint = openBuiltinTiny(),
 ): Promise<RankHarness> {
-  const saver = createMemorySaver({ device: 'cpu' });
+  const saver = createMemorySaver({ device: DEVICE });
+  const freeAtStart = saver.deviceMemory().free;
   const waiters = new Map<string, (tokens: number[]) => void>();
   const events: LoopEvent[] = [];
   const rank = await createRank(
@@ -42,6 +46,7 @@ export async function startRank(
   const running = rank.run();
   return {
     saver,
+    freeAtStart,
     rank,
     running,
     events,

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openCheckpoint } from '../model/loader/open-checkpoint.js';
-import { FIXTURES, readExpected } from '../model/runner.test-helpers.js';
+import { DEVICE, FIXTURES, readExpected } from '../model/runner.test-helpers.js';
 import { promptOf, type RankHarness, startRank } from './rank.test-helpers.js';
 
 let h: RankHarness | undefined;
@@ -15,7 +15,7 @@ function rssBytes(): number {
   return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1]) * 1024;
 }
 
-describe('a rank serving builtin:tiny on the CPU backend', () => {
+describe(`a rank serving builtin:tiny on ${DEVICE}`, () => {
   it('gives the same greedy tokens alone, in a batch of 16, from the prefix cache, after retraction, and after sleep/wake (rule 12)', async () => {
     h = await startRank();
     const prompt = promptOf(40, 1);
@@ -104,6 +104,18 @@ describe('a rank serving builtin:tiny on the CPU backend', () => {
     h.rank.cache?.reset();
     expect(kv.pages.freePages).toBe(kv.numPages);
     expect(rssBytes() - rssAfterWarmup).toBeLessThan(32 * 1024 * 1024);
+  });
+});
+
+describe.runIf(DEVICE === 'cuda')('a rank on CUDA: the driver sees the memory go back', () => {
+  it('after releasing every tag, free device memory is within 64 MiB of where it was before the engine allocated', async () => {
+    h = await startRank({ numPages: 4096, pageSize: 16 });
+    const before = await h.generate('a', promptOf(64, 1), 32);
+    expect(h.freeAtStart - h.saver.deviceMemory().free).toBeGreaterThan(64 * 1024 * 1024);
+    expect((await h.rank.loop.releaseMemory()).success).toBe(true);
+    expect(Math.abs(h.freeAtStart - h.saver.deviceMemory().free)).toBeLessThan(64 * 1024 * 1024);
+    expect((await h.rank.loop.resumeMemory()).success).toBe(true);
+    expect(await h.generate('b', promptOf(64, 1), 32)).toEqual(before);
   });
 });
 
