@@ -25,6 +25,7 @@ std::unique_ptr<Device> createCudaDevice(int) {
 #include <stdexcept>
 
 #include "cuda_kernels.h"
+#include "kernels/cuda/cuda_kernels.h"
 
 namespace ts {
 namespace {
@@ -93,10 +94,12 @@ class CudaDevice final : public Device {
     check(driver_.granularity(&granularity_, &prop_, CU_MEM_ALLOC_GRANULARITY_RECOMMENDED), "cuMemGetAllocationGranularity");
     checkRuntime(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
     checkRuntime(cudaMalloc(reinterpret_cast<void**>(&checksum_), sizeof(unsigned long long)), "cudaMalloc(checksum)");
+    kernels_ = cuda::createCudaKernels(index, stream_);
   }
 
   ~CudaDevice() override {
     bind();
+    kernels_.reset();
     cudaDeviceSynchronize();
     cudaFree(checksum_);
     cudaStreamDestroy(stream_);
@@ -207,7 +210,7 @@ class CudaDevice final : public Device {
     return {free, total};
   }
 
-  Kernels& kernels() override { throw std::runtime_error("the CUDA model kernels are not built yet"); }
+  Kernels& kernels() override { return *kernels_; }
 
  private:
   static constexpr size_t kCopyPiece = size_t(256) << 20;
@@ -228,6 +231,7 @@ class CudaDevice final : public Device {
   size_t granularity_ = 0;
   cudaStream_t stream_ = nullptr;
   unsigned long long* checksum_ = nullptr;
+  std::unique_ptr<Kernels> kernels_;
 };
 
 }  // namespace

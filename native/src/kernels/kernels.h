@@ -1,8 +1,10 @@
-// The model runtime's kernel interface: one implementation per backend (CPU now, CUDA next),
-// chosen with the device. Every pointer is a device address (host memory on the CPU backend);
+// The model runtime's kernel interface: one implementation per backend (CPU, CUDA), chosen
+// with the device. Every pointer is a device address (host memory on the CPU backend);
 // every tensor is contiguous row-major unless a row stride (in elements) is given. Activations
 // and weights share one dtype per engine; metadata arrays are int32 / float32 / uint64 as named.
 // Calls are ordered on the device's stream; nothing here synchronizes unless it says so.
+// Bad arguments throw at the call; bad content of device arrays (a negative id, attention
+// metadata) throws there on the CPU, and on CUDA at the next upload, download or synchronize.
 #pragma once
 
 #include <cstddef>

@@ -26,68 +26,105 @@ function scatteredPageTable(seqLens: number[], pageSize: number, stride: number,
   return table;
 }
 
+interface Shape {
+  qHeads: number;
+  kvHeads: number;
+  headDim: number;
+  pageSize: number;
+  qLens: number[];
+  seqLens: number[];
+}
+
+/** Runs attention over random q and caches in `dtype` and compares with the reference. */
+async function expectAttention(dtype: DType, shape: Shape, seed: number): Promise<void> {
+  const w = new Workspace();
+  const random = seeded(seed);
+  const { qHeads, kvHeads, headDim, pageSize, qLens, seqLens } = shape;
+  const pageTableStride = Math.ceil(Math.max(...seqLens) / pageSize) + 1;
+  const pages = seqLens.reduce((sum, len) => sum + Math.ceil(len / pageSize), 0) + 3;
+  const c: AttentionCase = {
+    ...shape,
+    qStride: qHeads * headDim + 8,
+    pageTableStride,
+    pageTable: scatteredPageTable(seqLens, pageSize, pageTableStride, pages),
+    scale: 1 / Math.sqrt(headDim),
+  };
+  const tokens = qLens.reduce((sum, n) => sum + n, 0);
+  const cacheSize = pages * pageSize * kvHeads * headDim;
+  const q = randomTensor(random, tokens * c.qStride, dtype, 2);
+  const kCache = randomTensor(random, cacheSize, dtype, 2);
+  const vCache = randomTensor(random, cacheSize, dtype);
+  let total = 0;
+  const queryStart = Int32Array.from([0, ...qLens.map((n) => (total += n))]);
+  const batch = {
+    numSeqs: qLens.length,
+    queryStart: await w.upload(queryStart),
+    seqLens: await w.upload(Int32Array.from(seqLens)),
+    pageTable: await w.upload(c.pageTable),
+    pageTableStride,
+    pageSize,
+  };
+  const outSize = tokens * qHeads * headDim;
+  const out = await w.allocate(outSize * 4);
+  const [qAddress, kAddress, vAddress] = [
+    await w.tensor(q, dtype),
+    await w.tensor(kCache, dtype),
+    await w.tensor(vCache, dtype),
+  ];
+  w.ops.attention(
+    out,
+    qAddress,
+    kAddress,
+    vAddress,
+    batch,
+    tokens,
+    qHeads,
+    kvHeads,
+    headDim,
+    c.qStride,
+    c.scale,
+    dtype,
+  );
+  expectClose(w.read(out, outSize, dtype), attentionReference(c, q, kCache, vCache), dtype);
+}
+
 const shapes = DTYPES.flatMap((dtype) => [16, 20].map((headDim) => [dtype, headDim] as const));
 
 describeKernels.each(shapes)('attention in %s, headDim %i', (dtype: DType, headDim: number) => {
   it('matches the reference over a mixed batch: cached prefixes, decode rows, GQA, scattered pages', async () => {
-    const w = new Workspace();
-    const random = seeded(21 + headDim);
     // prefill after a cached prefix, decode, fresh prefill, decode of a first token, long prefill
-    const qLens = [3, 1, 5, 1, 40];
-    const seqLens = [7, 10, 5, 1, 70];
-    const pageSize = 3;
-    const pageTableStride = Math.ceil(70 / pageSize) + 1;
-    const pages = 40;
-    const c: AttentionCase = {
-      qHeads: 4,
-      kvHeads: 2,
-      headDim,
-      qStride: 4 * headDim + 8,
-      pageSize,
-      pageTableStride,
-      qLens,
-      seqLens,
-      pageTable: scatteredPageTable(seqLens, pageSize, pageTableStride, pages),
-      scale: 1 / Math.sqrt(headDim),
-    };
-    const tokens = qLens.reduce((sum, n) => sum + n, 0);
-    const cacheSize = pages * pageSize * c.kvHeads * headDim;
-    const q = randomTensor(random, tokens * c.qStride, dtype, 2);
-    const kCache = randomTensor(random, cacheSize, dtype, 2);
-    const vCache = randomTensor(random, cacheSize, dtype);
-    const queryStart = Int32Array.from([
-      0,
-      ...qLens.map((_, s) => qLens.slice(0, s + 1).reduce((a, b) => a + b)),
-    ]);
-    const batch = {
-      numSeqs: qLens.length,
-      queryStart: await w.upload(queryStart),
-      seqLens: await w.upload(Int32Array.from(seqLens)),
-      pageTable: await w.upload(c.pageTable),
-      pageTableStride,
-      pageSize,
-    };
-    const outSize = tokens * c.qHeads * headDim;
-    const out = await w.allocate(outSize * 4);
-    const [qAddress, kAddress, vAddress] = [
-      await w.tensor(q, dtype),
-      await w.tensor(kCache, dtype),
-      await w.tensor(vCache, dtype),
-    ];
-    w.ops.attention(
-      out,
-      qAddress,
-      kAddress,
-      vAddress,
-      batch,
-      tokens,
-      c.qHeads,
-      c.kvHeads,
-      headDim,
-      c.qStride,
-      c.scale,
+    const shape = { qHeads: 4, kvHeads: 2, headDim, pageSize: 3 };
+    await expectAttention(
       dtype,
+      { ...shape, qLens: [3, 1, 5, 1, 40], seqLens: [7, 10, 5, 1, 70] },
+      21 + headDim,
     );
-    expectClose(w.read(out, outSize, dtype), attentionReference(c, q, kCache, vCache), dtype);
+  });
+});
+
+// Shapes that take the CUDA backend's other paths: many sequences (one pass over the keys per
+// item) and few long ones (keys split over blocks), larger heads.
+describeKernels.each(DTYPES)('attention in %s over larger batches', (dtype: DType) => {
+  const lengths = (count: number, seed: number, most: number) => {
+    const random = seeded(seed);
+    return Array.from({ length: count }, () => 1 + Math.floor(random() * most));
+  };
+
+  it('decodes 150 sequences, headDim 128, 4 query heads per kv head', async () => {
+    const seqLens = lengths(150, 5, 60);
+    const shape = { qHeads: 8, kvHeads: 2, headDim: 128, pageSize: 16 };
+    await expectAttention(dtype, { ...shape, qLens: seqLens.map(() => 1), seqLens }, 41);
+  });
+
+  it('prefills 140 sequences after cached prefixes, headDim 64', async () => {
+    const qLens = lengths(140, 6, 12);
+    const seqLens = qLens.map((qLen, s) => qLen + ((s * 7) % 25));
+    const shape = { qHeads: 4, kvHeads: 2, headDim: 64, pageSize: 16 };
+    await expectAttention(dtype, { ...shape, qLens, seqLens }, 42);
+  });
+
+  it('decodes and prefills a few long sequences', async () => {
+    const shape = { qHeads: 4, kvHeads: 1, headDim: 64, pageSize: 16 };
+    await expectAttention(dtype, { ...shape, qLens: [1, 100, 1], seqLens: [3000, 600, 33] }, 43);
   });
 });

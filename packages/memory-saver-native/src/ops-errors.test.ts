@@ -45,13 +45,39 @@ describeKernels('kernel argument errors', () => {
       pageTableStride: 1,
       pageSize: 4,
     };
-    const attend = (tokens: number, qHeads: number) =>
+    // Metadata lives on the device: CUDA finds it bad in a kernel and throws at the next wait.
+    const attend = (tokens: number, qHeads: number) => {
       w.ops.attention(a, a, a, a, batch, tokens, qHeads, 2, 4, 16, 0.5, 'float32');
+      w.ops.synchronize();
+    };
     expect(() => attend(2, 3)).toThrow('attention: qHeads (3) must be a multiple of kvHeads (2)');
     expect(() => attend(3, 4)).toThrow(
       'attention: queryStart[numSeqs] must equal tokens (3), got 2',
     );
     expect(() => attend(2, 4)).toThrow(/sequence 0 has more query tokens \(2\) than seqLen/);
+    const twoPages = {
+      ...batch,
+      seqLens: await w.upload(Int32Array.of(6)),
+      pageTable: await w.upload(Int32Array.of(0, -1, 5, -1)),
+      pageTableStride: 4,
+    };
+    expect(() => {
+      w.ops.attention(a, a, a, a, twoPages, 2, 4, 2, 4, 16, 0.5, 'float32');
+      w.ops.synchronize();
+    }).toThrow('attention: sequence 0 has a negative page index at 1');
+    w.ops.synchronize(); // reported once
+  });
+
+  it('rejects negative token ids, naming the first', async () => {
+    const w = new Workspace();
+    const table = await w.allocate(4096);
+    const out = await w.allocate(4096);
+    const ids = await w.upload(Int32Array.of(2, -3, 1, -1));
+    expect(() => {
+      w.ops.embedding(out, table, ids, 4, 8, 'float32');
+      w.ops.synchronize();
+    }).toThrow('embedding: ids[1] is negative (-3)');
+    w.ops.synchronize();
   });
 
   it('checks the native arguments themselves', async () => {

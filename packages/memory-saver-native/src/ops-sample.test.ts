@@ -8,7 +8,14 @@ import {
   Workspace,
 } from './ops.test-helpers.js';
 import type { DType } from './ops-types.js';
-import { type SampleParams, sampleReference } from './sample-reference.test-helpers.js';
+import {
+  drawInterval,
+  drawReference,
+  keptTokens,
+  type SampleParams,
+  sampleReference,
+  uniformFromKey,
+} from './sample-reference.test-helpers.js';
 
 const VOCAB = 50;
 
@@ -175,6 +182,37 @@ describeKernels.each(DTYPES)('sample in %s', (dtype: DType) => {
       drawKeys.forEach((key, i) => {
         const expected = sampleReference(logits, p, key);
         if (expected.margin > 1e-4) expect(got[i]).toBe(expected.token);
+      });
+    }
+  });
+
+  it('picks the predicted tokens over a 100k vocabulary, with and without a peak', async () => {
+    const w = new Workspace();
+    const vocab = 100_000;
+    const flat = randomTensor(seeded(32), vocab, dtype, 10);
+    const peaked = roundTo(
+      flat.map((x, i) => (i % 5000 === 17 ? 12 + x / 10 : x - 10)),
+      dtype,
+    );
+    const cases: [Float32Array, SampleParams][] = [
+      [flat, { temperature: 1, topK: 0, topP: 1 }],
+      [flat, { temperature: 0.8, topK: 50, topP: 1 }],
+      [flat, { temperature: 1.5, topK: 0, topP: 0.9 }],
+      [flat, { temperature: 1, topK: 3000, topP: 0.5 }],
+      [peaked, { temperature: 1, topK: 0, topP: 0.95 }],
+      [peaked, { temperature: 0.7, topK: 10, topP: 0.8 }],
+    ];
+    for (const [logits, p] of cases) {
+      const drawKeys = keys(48, 101n);
+      const got = await sampleKeys(w, logits, p, drawKeys, dtype);
+      const kept = keptTokens(logits, p);
+      drawKeys.forEach((key, i) => {
+        const expected = drawReference(kept, key);
+        if (expected.margin > 1e-4) expect(got[i]).toBe(expected.token);
+        // Over many small shares, float sums (the CPU sums in order) move the draw by a few tokens.
+        const share = drawInterval(kept, got[i] as number);
+        const u = uniformFromKey(key);
+        expect(share !== null && u > share.start - 5e-4 && u < share.end + 5e-4).toBe(true);
       });
     }
   });

@@ -15,7 +15,9 @@ import {
  * synchronous and may take long: run them off the event loop (a worker thread). Addresses are
  * `Number(allocation.address)`; tensors are row-major and contiguous unless a row stride (in
  * elements) is given; activations and weights are `dtype`, metadata int32 / float32 / uint64
- * as named; all math is float32. Bad arguments throw, naming the kernel and the argument.
+ * as named; all math is float32. Bad arguments throw, naming the kernel and the argument; bad
+ * content of device arrays (a negative id, attention metadata) throws at the call on the CPU
+ * and at the next `upload`, `download` or `synchronize` on CUDA.
  */
 export class Ops extends DeviceTransfers {
   readonly #native: NativeOps;

@@ -23,7 +23,7 @@ export function keptTokens(
   logits: Float32Array,
   p: SampleParams,
 ): { ids: number[]; probs: number[] } {
-  const max = Math.max(...logits);
+  const max = logits.reduce((a, b) => Math.max(a, b), Number.NEGATIVE_INFINITY);
   const weights = Array.from(logits, (x) => Math.exp((x - max) / p.temperature));
   const total = weights.reduce((sum, w) => sum + w, 0);
   const ranked = weights.map((_, i) => i);
@@ -42,7 +42,11 @@ export function keptTokens(
 
 /** The token the draw of `key` picks, and how far the draw is from the nearest boundary. */
 export function sampleReference(logits: Float32Array, p: SampleParams, key: bigint) {
-  const { ids, probs } = keptTokens(logits, p);
+  return drawReference(keptTokens(logits, p), key);
+}
+
+/** The draw of `key` over kept tokens (as `keptTokens` returns them). */
+export function drawReference({ ids, probs }: { ids: number[]; probs: number[] }, key: bigint) {
   const mass = probs.reduce((sum, x) => sum + x, 0);
   const target = uniformFromKey(key) * mass;
   let running = 0;
@@ -58,4 +62,16 @@ export function sampleReference(logits: Float32Array, p: SampleParams, key: bigi
     running = next;
   }
   return { token, margin: margin / mass };
+}
+
+/** Where `token` sits in the draw: its share [start, end) of [0, 1) in ascending id; null if dropped. */
+export function drawInterval({ ids, probs }: { ids: number[]; probs: number[] }, token: number) {
+  const mass = probs.reduce((sum, x) => sum + x, 0);
+  let start = 0;
+  for (let i = 0; i < ids.length; i++) {
+    const end = start + (probs[i] as number) / mass;
+    if (ids[i] === token) return { start, end };
+    start = end;
+  }
+  return null;
 }

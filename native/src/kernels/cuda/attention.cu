@@ -1,0 +1,240 @@
+// Paged causal attention on the device, in three launches on the stream:
+//  1. planItems (one block) checks the batch metadata like the CPU backend (a bad batch is a
+//     content error and plans no work) and lists the work items (sequence, first row);
+//  2. attendTiles (attention_tile.cuh) runs a block per (item, kv head, split of the keys);
+//  3. with more than one split, combineSplits merges the splits' partial softmaxes.
+// The host does not read the metadata: it sizes the grid from upper bounds, and blocks past the
+// planned item count return at once. Decode-like batches (few query rows per sequence) take
+// 16-row items; longer queries take 64-row items (32 for head sizes above 128). Keys are split
+// when the items alone would not fill the GPU twice over.
+#include <algorithm>
+
+#include "kernels/cuda/attention_tile.cuh"
+#include "kernels/cuda/content_error.h"
+#include "kernels/cuda/cuda_kernels.h"
+
+namespace ts::cuda {
+namespace {
+
+constexpr int kPlanThreads = 1024;
+constexpr int kMaxSplits = 16;
+constexpr size_t kMaxPartialBytes = size_t(64) << 20;
+
+struct PlanArgs {
+  const int32_t* queryStart;
+  const int32_t* seqLens;
+  const int32_t* pageTable;
+  int numSeqs, pageTableStride, pageSize, tokens, group, rowsPerItem;
+  long long itemBound;
+  int2* items;
+  int* itemCount;
+  ContentError* error;
+};
+
+// Orders failures as the CPU backend finds them: batch-wide checks, then by sequence and check.
+__device__ unsigned long long failureKey(int seq, int check, int index) {
+  return (static_cast<unsigned long long>(seq + 1) << 33) | (static_cast<unsigned long long>(check) << 31) |
+         static_cast<unsigned>(index);
+}
+
+__device__ void reportFailure(const PlanArgs& a, unsigned long long key) {
+  int seq = static_cast<int>(key >> 33) - 1, check = static_cast<int>((key >> 31) & 3), index = key & 0x7fffffff;
+  if (seq < 0) {
+    if (check == 0) reportContentError(a.error, kQueryStartFirst, a.queryStart[0], 0);
+    else reportContentError(a.error, kQueryStartLast, a.tokens, a.queryStart[a.numSeqs]);
+    return;
+  }
+  int qLen = a.queryStart[seq + 1] - a.queryStart[seq];
+  int codes[4] = {kQueryStartDecreases, kQueryLongerThanSeq, kTooManyPages, kNegativePage};
+  reportContentError(a.error, codes[check], seq, check == 1 ? qLen : index);
+}
+
+__global__ void __launch_bounds__(kPlanThreads) planItems(PlanArgs a) {
+  __shared__ unsigned long long firstFailure;
+  __shared__ int warpTotals[32];
+  __shared__ long long carry;
+  int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  if (threadIdx.x == 0) {
+    carry = 0;
+    firstFailure = a.queryStart[0] != 0                  ? failureKey(-1, 0, 0)
+                   : a.queryStart[a.numSeqs] != a.tokens ? failureKey(-1, 1, 0)
+                                                         : ~0ull;
+  }
+  __syncthreads();
+  for (int s = warp; s < a.numSeqs; s += kPlanThreads / 32) {
+    int qLen = a.queryStart[s + 1] - a.queryStart[s], seqLen = a.seqLens[s];
+    long long pagesNeeded = (static_cast<long long>(seqLen) + a.pageSize - 1) / a.pageSize;
+    int check = qLen < 0 ? 0 : qLen > seqLen ? 1 : pagesNeeded > a.pageTableStride ? 2 : 3;
+    if (check < 3) {
+      if (lane == 0) atomicMin(&firstFailure, failureKey(s, check, 0));
+      continue;
+    }
+    const int32_t* pages = a.pageTable + static_cast<size_t>(s) * a.pageTableStride;
+    for (int i = lane; i < pagesNeeded; i += 32) {
+      if (pages[i] < 0) {
+        atomicMin(&firstFailure, failureKey(s, 3, i));
+        break;
+      }
+    }
+  }
+  __syncthreads();
+  if (firstFailure != ~0ull) {
+    if (threadIdx.x == 0) {
+      reportFailure(a, firstFailure);
+      *a.itemCount = 0;
+    }
+    return;
+  }
+  for (int base = 0; base < a.numSeqs; base += kPlanThreads) {
+    int s = base + threadIdx.x;
+    int count = 0;
+    if (s < a.numSeqs) {
+      long long rows = static_cast<long long>(a.queryStart[s + 1] - a.queryStart[s]) * a.group;
+      count = static_cast<int>((rows + a.rowsPerItem - 1) / a.rowsPerItem);
+    }
+    int inclusive = count;
+    for (int offset = 1; offset < 32; offset *= 2) {
+      int other = __shfl_up_sync(0xffffffffu, inclusive, offset);
+      if (lane >= offset) inclusive += other;
+    }
+    if (lane == 31) warpTotals[warp] = inclusive;
+    __syncthreads();
+    if (warp == 0) {
+      int total = warpTotals[lane];
+      for (int offset = 1; offset < 32; offset *= 2) {
+        int other = __shfl_up_sync(0xffffffffu, total, offset);
+        if (lane >= offset) total += other;
+      }
+      warpTotals[lane] = total;
+    }
+    __syncthreads();
+    long long first = carry + (warp > 0 ? warpTotals[warp - 1] : 0) + inclusive - count;
+    for (int k = 0; k < count && first + k < a.itemBound; ++k) a.items[first + k] = make_int2(s, k * a.rowsPerItem);
+    __syncthreads();
+    if (threadIdx.x == 0) carry += warpTotals[31];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) *a.itemCount = static_cast<int>(min(carry, a.itemBound));
+}
+
+template <typename T>
+__global__ void combineSplits(AttentionParams p) {
+  if (*p.itemCount == 0) return;
+  long long row = blockIdx.x * static_cast<long long>(blockDim.x / 32) + threadIdx.x / 32;
+  if (row >= p.rowsAll) return;
+  float maxScore = -INFINITY;
+  for (int s = 0; s < p.splits; ++s) maxScore = fmaxf(maxScore, p.partialStats[s * p.rowsAll + row].x);
+  float total = 0.0f;
+  for (int s = 0; s < p.splits; ++s) {
+    float2 stats = p.partialStats[s * p.rowsAll + row];
+    if (stats.x != -INFINITY) total += exp2f(stats.x - maxScore) * stats.y;
+  }
+  float inverse = 1.0f / total;
+  for (int c = threadIdx.x % 32; c < p.headDim; c += 32) {
+    float value = 0.0f;
+    for (int s = 0; s < p.splits; ++s) {
+      float2 stats = p.partialStats[s * p.rowsAll + row];
+      if (stats.x == -INFINITY) continue;
+      value += exp2f(stats.x - maxScore) * p.partialAcc[(s * p.rowsAll + row) * p.headDim + c];
+    }
+    static_cast<T*>(p.out)[row * p.headDim + c] = fromFloat<T>(value * inverse);
+  }
+}
+
+template <typename T, int D, int RT>
+void launchTiles(const AttentionParams& p, dim3 grid, cudaStream_t stream) {
+  constexpr size_t bytes = TileShape<D, RT>::kBytes;
+  if (bytes > 48 * 1024) {
+    cudaFuncSetAttribute(attendTiles<T, D, RT>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
+  }
+  attendTiles<T, D, RT><<<grid, kAttentionThreads, bytes, stream>>>(p);
+}
+
+template <typename T, int D>
+void launchForDim(const AttentionParams& p, dim3 grid, bool decode, cudaStream_t stream) {
+  if (decode) {
+    launchTiles<T, D, 1>(p, grid, stream);
+  } else {
+    launchTiles<T, D, (D > 128 ? 2 : 4)>(p, grid, stream);
+  }
+}
+
+size_t aligned(size_t bytes) { return (bytes + 255) / 256 * 256; }
+
+}  // namespace
+
+void CudaKernels::attention(uintptr_t out, uintptr_t q, uintptr_t kCache, uintptr_t vCache, const AttentionBatch& batch,
+                            int tokens, int qHeads, int kvHeads, int headDim, int qStride, float scale, DType dtype) {
+  if (headDim > 256) {
+    throw std::invalid_argument("attention: headDim above 256 is not supported on CUDA, got " +
+                                std::to_string(headDim));
+  }
+  cudaStream_t stream = enter();
+  int group = qHeads / kvHeads;
+  int dim = headDim <= 32 ? 32 : headDim <= 64 ? 64 : headDim <= 128 ? 128 : 256;
+  long long rowsTotal = static_cast<long long>(tokens) * group;
+  bool decode = rowsTotal <= 16LL * batch.numSeqs;
+  int rowsPerItem = decode ? 16 : dim > 128 ? 32 : 64;
+  long long itemBound =
+      std::min(rowsTotal, (rowsTotal + static_cast<long long>(batch.numSeqs) * (rowsPerItem - 1)) / rowsPerItem);
+  if (itemBound >= (1LL << 31)) throw std::invalid_argument("attention: too many query rows for one launch");
+  long long rowsAll = static_cast<long long>(tokens) * qHeads;
+  long long blocks = itemBound * kvHeads;
+  int splits = static_cast<int>(std::clamp<long long>((2LL * multiprocessors_ + blocks - 1) / blocks, 1, kMaxSplits));
+  while (splits > 1 && splits * rowsAll * (headDim + 2) * sizeof(float) > kMaxPartialBytes) splits /= 2;
+
+  size_t itemBytes = aligned(itemBound * sizeof(int2)), countBytes = aligned(sizeof(int));
+  size_t accBytes = splits > 1 ? aligned(splits * rowsAll * headDim * sizeof(float)) : 0;
+  size_t statsBytes = splits > 1 ? aligned(splits * rowsAll * sizeof(float2)) : 0;
+  char* base = static_cast<char*>(scratch(itemBytes + countBytes + accBytes + statsBytes));
+  auto* items = reinterpret_cast<int2*>(base);
+  auto* itemCount = reinterpret_cast<int*>(base + itemBytes);
+
+  PlanArgs plan{batch.queryStart, batch.seqLens, batch.pageTable, batch.numSeqs, batch.pageTableStride, batch.pageSize,
+                tokens, group, rowsPerItem, itemBound, items, itemCount, error_};
+  planItems<<<1, kPlanThreads, 0, stream>>>(plan);
+  checkLaunch("attention (plan)");
+
+  size_t vector = 16 / dtypeSize(dtype);
+  AttentionParams p{};
+  p.out = reinterpret_cast<void*>(out);
+  p.q = reinterpret_cast<const void*>(q);
+  p.kCache = reinterpret_cast<const void*>(kCache);
+  p.vCache = reinterpret_cast<const void*>(vCache);
+  p.queryStart = batch.queryStart;
+  p.seqLens = batch.seqLens;
+  p.pageTable = batch.pageTable;
+  p.pageTableStride = batch.pageTableStride;
+  p.pageSize = batch.pageSize;
+  p.qHeads = qHeads;
+  p.kvHeads = kvHeads;
+  p.headDim = headDim;
+  p.qStride = qStride;
+  p.group = group;
+  p.splits = splits;
+  p.scaleLog2 = scale * 1.4426950408889634f;
+  p.vectorKv = headDim % vector == 0 && kCache % 16 == 0 && vCache % 16 == 0;
+  p.rowsAll = rowsAll;
+  p.items = items;
+  p.itemCount = itemCount;
+  p.partialAcc = splits > 1 ? reinterpret_cast<float*>(base + itemBytes + countBytes) : nullptr;
+  p.partialStats = splits > 1 ? reinterpret_cast<float2*>(base + itemBytes + countBytes + accBytes) : nullptr;
+
+  dim3 grid(static_cast<unsigned>(itemBound), kvHeads, splits);
+  withElementType(dtype, [&](auto type) {
+    using T = typename decltype(type)::type;
+    switch (dim) {
+      case 32: launchForDim<T, 32>(p, grid, decode, stream); break;
+      case 64: launchForDim<T, 64>(p, grid, decode, stream); break;
+      case 128: launchForDim<T, 128>(p, grid, decode, stream); break;
+      default: launchForDim<T, 256>(p, grid, decode, stream); break;
+    }
+    checkLaunch("attention");
+    if (splits > 1) {
+      combineSplits<T><<<gridFor(rowsAll, 4, 0x7fffffffu), 128, 0, stream>>>(p);
+      checkLaunch("attention (combine)");
+    }
+  });
+}
+
+}  // namespace ts::cuda

@@ -1,0 +1,35 @@
+// cuBLAS, loaded at run time (dlopen), so that the addon builds and runs where it is absent;
+// only the few declarations used are written out here (from the public cuBLAS API).
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+#include "kernels/kernels.h"
+
+namespace ts::cuda {
+
+class Blas {
+ public:
+  // Loads libcublas.so.13 (else .so.12; TS_CUBLAS_LIBRARY names a file to try first), creates a
+  // handle on `stream` with its own workspace. Throws std::runtime_error naming the library.
+  explicit Blas(cudaStream_t stream);
+  ~Blas();
+  Blas(const Blas&) = delete;
+  Blas& operator=(const Blas&) = delete;
+
+  // out[m, n] = a[m, k] · w[n, k]ᵀ (+ out[m, n] when accumulate), all row-major of `dtype`,
+  // float32 accumulation, one rounding to `dtype` at the end.
+  void gemm(uintptr_t out, uintptr_t a, uintptr_t w, bool accumulate, int m, int n, int k, DType dtype);
+
+ private:
+  struct Api;
+  void release();
+  Api* api_ = nullptr;
+  void* library_ = nullptr;
+  void* handle_ = nullptr;
+  void* workspace_ = nullptr;
+};
+
+}  // namespace ts::cuda

@@ -1,0 +1,87 @@
+#include "kernels/cuda/cuda_kernels.h"
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+#include "kernels/checked_kernels.h"
+#include "kernels/cuda/blas.h"
+#include "kernels/cuda/content_error.h"
+
+namespace ts::cuda {
+namespace {
+
+void check(cudaError_t status, const std::string& call) {
+  if (status != cudaSuccess) {
+    throw std::runtime_error(call + " failed: " + cudaGetErrorName(status) + " (" + cudaGetErrorString(status) + ")");
+  }
+}
+
+}  // namespace
+
+CudaKernels::CudaKernels(int device, cudaStream_t stream) : device_(device), stream_(stream) {
+  enter();
+  check(cudaDeviceGetAttribute(&multiprocessors_, cudaDevAttrMultiProcessorCount, device), "cudaDeviceGetAttribute");
+  check(cudaMalloc(reinterpret_cast<void**>(&error_), sizeof(ContentError)), "cudaMalloc(content error)");
+  check(cudaMallocHost(reinterpret_cast<void**>(&errorHost_), sizeof(ContentError)), "cudaMallocHost(content error)");
+  check(cudaMemsetAsync(error_, 0, sizeof(ContentError), stream_), "cudaMemsetAsync(content error)");
+}
+
+CudaKernels::~CudaKernels() {
+  cudaSetDevice(device_);
+  cudaStreamSynchronize(stream_);
+  blas_.reset();
+  cudaFree(scratch_);
+  cudaFreeHost(errorHost_);
+  cudaFree(error_);
+}
+
+cudaStream_t CudaKernels::enter() const {
+  check(cudaSetDevice(device_), "cudaSetDevice");
+  return stream_;
+}
+
+void* CudaKernels::scratch(size_t bytes) {
+  if (bytes <= scratchBytes_) return scratch_;
+  size_t grown = std::max(bytes, scratchBytes_ * 2);
+  if (scratch_) check(cudaFreeAsync(scratch_, stream_), "cudaFreeAsync(scratch)");
+  scratch_ = nullptr;
+  scratchBytes_ = 0;
+  check(cudaMallocAsync(&scratch_, grown, stream_), "cudaMallocAsync(scratch of " + std::to_string(grown) + " bytes)");
+  scratchBytes_ = grown;
+  return scratch_;
+}
+
+void CudaKernels::finish(const char* call) {
+  check(cudaMemcpyAsync(errorHost_, error_, sizeof(ContentError), cudaMemcpyDeviceToHost, stream_),
+        std::string(call) + ": cudaMemcpyAsync(content error)");
+  check(cudaStreamSynchronize(stream_), std::string(call) + ": cudaStreamSynchronize");
+  if (errorHost_->code == kNoError) return;
+  std::string message = describe(*errorHost_);
+  check(cudaMemsetAsync(error_, 0, sizeof(ContentError), stream_), "cudaMemsetAsync(content error)");
+  check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+  throw std::invalid_argument(message);
+}
+
+void CudaKernels::upload(uintptr_t device, const void* host, size_t bytes) {
+  check(cudaMemcpyAsync(reinterpret_cast<void*>(device), host, bytes, cudaMemcpyHostToDevice, enter()),
+        "upload: cudaMemcpyAsync");
+  finish("upload");
+}
+
+void CudaKernels::download(void* host, uintptr_t device, size_t bytes) {
+  check(cudaMemcpyAsync(host, reinterpret_cast<const void*>(device), bytes, cudaMemcpyDeviceToHost, enter()),
+        "download: cudaMemcpyAsync");
+  finish("download");
+}
+
+void CudaKernels::synchronize() {
+  enter();
+  finish("synchronize");
+}
+
+std::unique_ptr<Kernels> createCudaKernels(int device, cudaStream_t stream) {
+  return withArgumentChecks(std::make_unique<CudaKernels>(device, stream));
+}
+
+}  // namespace ts::cuda

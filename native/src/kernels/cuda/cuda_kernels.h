@@ -1,0 +1,65 @@
+// The CUDA backend of the model kernels: every launch on the owning device's one stream.
+// Each operation lives in its own .cu file (embedding.cu, rms_norm.cu, ...); GEMM goes through
+// cuBLAS, loaded at run time (blas.h). Arguments are assumed checked by withArgumentChecks;
+// content errors (ids, attention metadata) are found on the device and thrown by the next call
+// that waits for the stream (content_error.h).
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <memory>
+
+#include "kernels/kernels.h"
+
+namespace ts::cuda {
+
+struct ContentError;
+class Blas;
+
+class CudaKernels final : public Kernels {
+ public:
+  CudaKernels(int device, cudaStream_t stream);
+  ~CudaKernels() override;
+  CudaKernels(const CudaKernels&) = delete;
+  CudaKernels& operator=(const CudaKernels&) = delete;
+
+  void embedding(uintptr_t out, uintptr_t table, uintptr_t ids, int tokens, int dim, DType dtype) override;
+  void rmsNorm(uintptr_t out, uintptr_t x, uintptr_t weight, int rows, int dim, float eps, DType dtype) override;
+  void add(uintptr_t out, uintptr_t a, uintptr_t b, size_t n, DType dtype) override;
+  void rotary(uintptr_t q, uintptr_t k, uintptr_t positions, int tokens, int qHeads, int kvHeads, int headDim,
+              int rotaryDim, int qStride, int kStride, uintptr_t invFreq, RotaryLayout layout, DType dtype) override;
+  void storeKv(uintptr_t kCache, uintptr_t vCache, uintptr_t k, uintptr_t v, uintptr_t slots, int tokens, int kvHeads,
+               int headDim, int kStride, int vStride, DType dtype) override;
+  void attention(uintptr_t out, uintptr_t q, uintptr_t kCache, uintptr_t vCache, const AttentionBatch& batch,
+                 int tokens, int qHeads, int kvHeads, int headDim, int qStride, float scale, DType dtype) override;
+  void siluAndMul(uintptr_t out, uintptr_t gateUp, int rows, int inter, DType dtype) override;
+  void gemm(uintptr_t out, uintptr_t a, uintptr_t w, uintptr_t bias, int m, int n, int k, DType dtype) override;
+  void convert(uintptr_t out, DType outType, uintptr_t in, DType inType, size_t n) override;
+  void sample(uintptr_t out, uintptr_t logits, int rows, int vocab, uintptr_t temperature, uintptr_t topK,
+              uintptr_t topP, uintptr_t randomKeys, DType dtype) override;
+  void upload(uintptr_t device, const void* host, size_t bytes) override;
+  void download(void* host, uintptr_t device, size_t bytes) override;
+  void synchronize() override;
+
+ private:
+  // Makes the device current on this thread and returns the stream to launch on.
+  cudaStream_t enter() const;
+  // Device memory for one call's intermediates, valid until the next call (stream-ordered).
+  void* scratch(size_t bytes);
+  // Waits for the stream, then throws the first content error the kernels recorded, if any.
+  void finish(const char* call);
+
+  int device_;
+  cudaStream_t stream_;
+  int multiprocessors_ = 0;
+  ContentError* error_ = nullptr;      // device memory
+  ContentError* errorHost_ = nullptr;  // pinned copy read after each wait
+  void* scratch_ = nullptr;
+  size_t scratchBytes_ = 0;
+  std::unique_ptr<Blas> blas_;
+};
+
+// CudaKernels behind the shared argument checks, launching on `stream` of `device`.
+std::unique_ptr<Kernels> createCudaKernels(int device, cudaStream_t stream);
+
+}  // namespace ts::cuda

@@ -1,0 +1,68 @@
+// add, siluAndMul and convert: grid-stride loops over the elements.
+#include "kernels/cuda/common.cuh"
+#include "kernels/cuda/cuda_kernels.h"
+
+namespace ts::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+
+#define TS_FOR_EACH(i, n) \
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < (n); i += size_t(gridDim.x) * blockDim.x)
+
+template <typename T>
+__global__ void addElements(T* out, const T* a, const T* b, size_t n) {
+  TS_FOR_EACH(i, n) { out[i] = fromFloat<T>(toFloat(a[i]) + toFloat(b[i])); }
+}
+
+template <typename T>
+__global__ void siluAndMulElements(T* out, const T* gateUp, int inter, size_t n) {
+  TS_FOR_EACH(i, n) {
+    size_t row = i / inter, column = i % inter;
+    float gate = toFloat(gateUp[row * 2 * inter + column]);
+    float up = toFloat(gateUp[row * 2 * inter + inter + column]);
+    out[i] = fromFloat<T>(gate / (1.0f + expf(-gate)) * up);
+  }
+}
+
+template <typename Out, typename In>
+__global__ void convertElements(Out* out, const In* in, size_t n) {
+  TS_FOR_EACH(i, n) { out[i] = fromFloat<Out>(toFloat(in[i])); }
+}
+
+#undef TS_FOR_EACH
+
+}  // namespace
+
+void CudaKernels::add(uintptr_t out, uintptr_t a, uintptr_t b, size_t n, DType dtype) {
+  cudaStream_t stream = enter();
+  withElementType(dtype, [&](auto type) {
+    using T = typename decltype(type)::type;
+    addElements<<<gridFor(n, kThreads), kThreads, 0, stream>>>(at<T>(out), at<const T>(a), at<const T>(b), n);
+  });
+  checkLaunch("add");
+}
+
+void CudaKernels::siluAndMul(uintptr_t out, uintptr_t gateUp, int rows, int inter, DType dtype) {
+  cudaStream_t stream = enter();
+  size_t n = static_cast<size_t>(rows) * inter;
+  withElementType(dtype, [&](auto type) {
+    using T = typename decltype(type)::type;
+    siluAndMulElements<<<gridFor(n, kThreads), kThreads, 0, stream>>>(at<T>(out), at<const T>(gateUp), inter, n);
+  });
+  checkLaunch("siluAndMul");
+}
+
+void CudaKernels::convert(uintptr_t out, DType outType, uintptr_t in, DType inType, size_t n) {
+  cudaStream_t stream = enter();
+  withElementType(outType, [&](auto outTag) {
+    withElementType(inType, [&](auto inTag) {
+      using Out = typename decltype(outTag)::type;
+      using In = typename decltype(inTag)::type;
+      convertElements<<<gridFor(n, kThreads), kThreads, 0, stream>>>(at<Out>(out), at<const In>(in), n);
+    });
+  });
+  checkLaunch("convert");
+}
+
+}  // namespace ts::cuda
