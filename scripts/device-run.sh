@@ -22,12 +22,12 @@ for step in "$@"; do
   echo "=== $step"
   case "$step" in
     test-native)
-      (cd $pkg && TS_DEVICE=cuda node node_modules/vitest/vitest.mjs run 2>&1) | tee "$out/test-native-cuda.log"
+      (cd $pkg && TS_DEVICE=cuda node node_modules/vitest/vitest.mjs run --no-file-parallelism 2>&1) | tee "$out/test-native-cuda.log"
       [ "${PIPESTATUS[0]}" = 0 ] || status=1
       (cd $pkg && node node_modules/vitest/vitest.mjs run 2>&1) | tail -6 | tee "$out/test-native-cpu.log"
       ;;
     test-engine)
-      (cd packages/engine && TS_DEVICE=cuda node node_modules/vitest/vitest.mjs run \
+      (cd packages/engine && TS_DEVICE=cuda node node_modules/vitest/vitest.mjs run --no-file-parallelism \
         src/model/model-runner.fixtures.test.ts src/model/model-runner.dtypes.test.ts src/rank/rank.test.ts 2>&1) \
         | tee "$out/test-engine-cuda.log"
       [ "${PIPESTATUS[0]}" = 0 ] || status=1
