@@ -16,6 +16,8 @@ export interface RunnerLimits {
   maxPagesPerSeq: number;
   /** Rows of logits one pass may return: maxSeqs, or maxTokens to read every position. */
   maxLogitRows?: number;
+  /** The memory tag of the scratch workspace (untagged when omitted). */
+  workspaceTag?: string;
 }
 
 /** The sampling of one row: its spec and the index of the token it samples (for the seed). */
@@ -48,18 +50,22 @@ export class ModelRunner {
     limits: RunnerLimits,
   ): Promise<ModelRunner> {
     const dtype = weights.layout.dtype;
-    const workspace = await Workspace.create(saver, {
-      hiddenSize: config.hiddenSize,
-      qkvWidth: (config.numHeads + 2 * config.numKvHeads) * config.headDim,
-      attentionWidth: config.numHeads * config.headDim,
-      intermediateSize: config.intermediateSize,
-      vocabSize: config.vocabSize,
-      maxTokens: limits.maxTokens,
-      maxSeqs: limits.maxSeqs,
-      maxPagesPerSeq: limits.maxPagesPerSeq,
-      maxLogitRows: limits.maxLogitRows ?? limits.maxSeqs,
-      dtype,
-    });
+    const workspace = await Workspace.create(
+      saver,
+      {
+        hiddenSize: config.hiddenSize,
+        qkvWidth: (config.numHeads + 2 * config.numKvHeads) * config.headDim,
+        attentionWidth: config.numHeads * config.headDim,
+        intermediateSize: config.intermediateSize,
+        vocabSize: config.vocabSize,
+        maxTokens: limits.maxTokens,
+        maxSeqs: limits.maxSeqs,
+        maxPagesPerSeq: limits.maxPagesPerSeq,
+        maxLogitRows: limits.maxLogitRows ?? limits.maxSeqs,
+        dtype,
+      },
+      limits.workspaceTag,
+    );
     const frequencies = inverseFrequencies(config);
     const constants = await saver.allocate(frequencies.byteLength);
     await saver.copyFromHost(constants, new Uint8Array(frequencies.buffer));

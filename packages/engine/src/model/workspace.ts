@@ -42,7 +42,9 @@ const ALIGN = 256;
 
 /**
  * Scratch memory of one forward pass: activations and per-step metadata, carved out of one
- * untagged allocation, so it survives every release and its addresses never change.
+ * allocation whose addresses never change. Nothing in it outlives a step (metadata is uploaded
+ * every step), so it may sit in a releasable tag: the engine puts it in `kv_cache`, and a
+ * release frees it with the KV (no forward pass runs while that tag is released).
  */
 export class Workspace {
   private constructor(
@@ -51,7 +53,7 @@ export class Workspace {
     private readonly offsets: Map<BufferName, number>,
   ) {}
 
-  static async create(saver: MemorySaver, dims: WorkspaceDims): Promise<Workspace> {
+  static async create(saver: MemorySaver, dims: WorkspaceDims, tag?: string): Promise<Workspace> {
     const e = DTYPE_BYTES[dims.dtype];
     const { maxTokens: t, maxSeqs: s, maxLogitRows: l } = dims;
     const sizes: [BufferName, number][] = [
@@ -78,7 +80,7 @@ export class Workspace {
       offsets.set(name, offset);
       offset += Math.ceil(bytes / ALIGN) * ALIGN;
     }
-    return new Workspace(await saver.allocate(offset), dims, offsets);
+    return new Workspace(await saver.allocate(offset, tag ? { tag } : {}), dims, offsets);
   }
 
   address(name: BufferName): number {

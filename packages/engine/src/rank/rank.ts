@@ -67,6 +67,7 @@ export async function createRank(
     maxTokens: options.maxBatchTokens,
     maxSeqs: options.maxRunning,
     maxPagesPerSeq,
+    workspaceTag: 'kv_cache',
   });
   const cache = options.prefixCache ? new PrefixCache(kv.pages, options.pageSize) : null;
   const scheduler = new Scheduler(kv.pages, cache, {
