@@ -211,6 +211,7 @@ class CudaDevice final : public Device {
   }
 
   Kernels& kernels() override { return *kernels_; }
+  void trimScratch() override { kernels_->trimScratch(); }
 
  private:
   static constexpr size_t kCopyPiece = size_t(256) << 20;

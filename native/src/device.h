@@ -51,6 +51,8 @@ class Device {
   virtual MemoryInfo memoryInfo() const = 0;
   // The model kernels of this backend (kernels/kernels.h), owned by the device.
   virtual Kernels& kernels() = 0;
+  // Lets the kernels give back their scratch memory (called after every pause).
+  virtual void trimScratch() {}
 };
 
 std::unique_ptr<Device> createCpuDevice();

@@ -125,6 +125,10 @@ TransferReport MemorySaver::pause(const std::string& tag) {
     unmapChunks(*a);
   }
   report.mapMs = msSince(unmapStart);
+  try {
+    device_->trimScratch();  // best effort: the tags are already free
+  } catch (...) {
+  }
   for (const std::string& t : tags) paused_[t] = true;
   return report;
 }

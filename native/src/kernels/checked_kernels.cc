@@ -152,6 +152,7 @@ class CheckedKernels final : public Kernels {
   }
 
   void synchronize() override { inner_->synchronize(); }
+  void trimScratch() override { inner_->trimScratch(); }
 
  private:
   std::unique_ptr<Kernels> inner_;

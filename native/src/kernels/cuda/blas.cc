@@ -110,7 +110,8 @@ void Blas::release() {
   workspace_ = nullptr;
   delete api_;
   api_ = nullptr;
-  if (library_) dlclose(library_);
+  // The library stays loaded: a trimmed engine loads it again on its next GEMM, and cuBLAS
+  // is not written to be unloaded.
   library_ = nullptr;
 }
 

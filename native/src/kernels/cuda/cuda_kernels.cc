@@ -75,6 +75,18 @@ void CudaKernels::download(void* host, uintptr_t device, size_t bytes) {
   finish("download");
 }
 
+void CudaKernels::trimScratch() {
+  check(cudaStreamSynchronize(enter()), "trimScratch: cudaStreamSynchronize");
+  blas_.reset();
+  if (scratch_) check(cudaFreeAsync(scratch_, stream_), "trimScratch: cudaFreeAsync");
+  scratch_ = nullptr;
+  scratchBytes_ = 0;
+  check(cudaStreamSynchronize(stream_), "trimScratch: cudaStreamSynchronize");
+  cudaMemPool_t pool;
+  check(cudaDeviceGetDefaultMemPool(&pool, device_), "cudaDeviceGetDefaultMemPool");
+  check(cudaMemPoolTrimTo(pool, 0), "cudaMemPoolTrimTo");
+}
+
 void CudaKernels::synchronize() {
   enter();
   finish("synchronize");

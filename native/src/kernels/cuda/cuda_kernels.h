@@ -40,6 +40,7 @@ class CudaKernels final : public Kernels {
   void upload(uintptr_t device, const void* host, size_t bytes) override;
   void download(void* host, uintptr_t device, size_t bytes) override;
   void synchronize() override;
+  void trimScratch() override;
 
  private:
   // Makes the device current on this thread and returns the stream to launch on.
