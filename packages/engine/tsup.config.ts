@@ -6,6 +6,7 @@ export default defineConfig({
     'src/engine/rank-worker.ts',
     'src/cli/main.ts',
     'src/bench/decode-bench.ts',
+    'src/bench/sleep-bench.ts',
   ],
   format: ['esm'],
   dts: { entry: ['src/index.ts'] },

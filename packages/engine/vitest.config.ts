@@ -12,6 +12,7 @@ export default defineConfig({
         'src/**/*.test.ts',
         'src/types.ts',
         'src/bench/decode-bench.ts',
+        'src/bench/sleep-bench.ts',
         'src/engine/rank-worker.ts',
         'src/cli/main.ts',
         'src/cli/load-progress.ts',
