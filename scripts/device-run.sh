@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Runs on the device machine (after scripts/device-pack.sh here): unpacks Node and the modules,
 # builds the native addon with the machine's own cmake and nvcc, then runs the given steps.
-#   scripts/device-run.sh test-native test-engine bench-memory bench-decode
+#   scripts/device-run.sh test-native test-engine bench-memory model-1b bench-decode bench-sleep
+# model-1b makes the Llama-3.2-1B-shaped checkpoint (random bf16 weights, $MODEL_1B), times
+# transformers on it and writes its reference logits; the steps after it use that checkpoint.
 set -uo pipefail
 out="${OUT:-/tmp/out}"
 mkdir -p "$out"
 xz -dc .device/node.xz > /usr/local/bin/node && chmod +x /usr/local/bin/node
 tar xJf .device/modules.tar.xz
 export TS_SHARED_MODELS="$PWD/.device/models"
+MODEL_1B="${MODEL_1B:-/tmp/llama-1b}"
 nvidia-smi --query-gpu=name,driver_version,memory.used,memory.total --format=csv,noheader
 
 pkg=packages/memory-saver-native
@@ -28,12 +31,29 @@ for step in "$@"; do
       ;;
     test-engine)
       (cd packages/engine && TS_DEVICE=cuda node node_modules/vitest/vitest.mjs run --no-file-parallelism \
-        src/model/model-runner.fixtures.test.ts src/model/model-runner.dtypes.test.ts src/rank/rank.test.ts 2>&1) \
+        src/model/model-runner.fixtures.test.ts src/model/model-runner.dtypes.test.ts \
+        src/model/model-runner.graphs.test.ts src/rank/rank.test.ts 2>&1) \
         | tee "$out/test-engine-cuda.log"
       [ "${PIPESTATUS[0]}" = 0 ] || status=1
       ;;
+    model-1b)
+      PYTHONUNBUFFERED=1 python3 e2e/bench/hf_generate_bench.py --out "$MODEL_1B" 2>&1 | tee "$out/bench-transformers.md"
+      PYTHONUNBUFFERED=1 python3 e2e/bench/reference_logits.py --model "$MODEL_1B" 2>&1 | tail -8
+      (cd packages/engine && TS_DEVICE=cuda TS_REFERENCE_MODEL="$MODEL_1B" node node_modules/vitest/vitest.mjs run \
+        src/model/model-runner.reference.test.ts 2>&1) | tee "$out/test-reference-1b.log"
+      [ "${PIPESTATUS[0]}" = 0 ] || status=1
+      ;;
     bench-decode)
-      (cd packages/engine && node dist/bench/decode-bench.js --device cuda 2>&1) | tee "$out/bench-decode.md"
+      model=random:1b
+      [ -f "$MODEL_1B/config.json" ] && model="$MODEL_1B"
+      (cd packages/engine && node dist/bench/decode-bench.js --device cuda --model "$model" --reps 3 2>&1) | tee "$out/bench-decode.md"
+      ;;
+    bench-sleep)
+      (cd packages/engine && node dist/bench/sleep-bench.js --device cuda --model "$MODEL_1B" 2>&1) | tee "$out/bench-sleep.md"
+      [ "${PIPESTATUS[0]}" = 0 ] || status=1
+      ;;
+    llama-cpp)
+      bash e2e/bench/llama_cpp_bench.sh "$MODEL_1B" 2>&1 | tee "$out/bench-llama-cpp.md"
       ;;
     bench-memory)
       (cd $pkg && node dist/bench/memory-bench.js --device cuda 2>&1) | tee "$out/bench-memory.md"

@@ -75,7 +75,12 @@ class NativeOps : public Napi::ObjectWrap<NativeOps> {
                         InstanceMethod<&NativeOps::sample>("sample"),
                         InstanceMethod<&NativeOps::upload>("upload"),
                         InstanceMethod<&NativeOps::download>("download"),
-                        InstanceMethod<&NativeOps::synchronize>("synchronize")});
+                        InstanceMethod<&NativeOps::synchronize>("synchronize"),
+                        InstanceMethod<&NativeOps::canCapture>("canCapture"),
+                        InstanceMethod<&NativeOps::beginCapture>("beginCapture"),
+                        InstanceMethod<&NativeOps::endCapture>("endCapture"),
+                        InstanceMethod<&NativeOps::replay>("replay"),
+                        InstanceMethod<&NativeOps::dropGraphs>("dropGraphs")});
   }
 
   // new NativeOps(saver: NativeMemorySaver)
@@ -214,6 +219,33 @@ class NativeOps : public Napi::ObjectWrap<NativeOps> {
 
   Napi::Value synchronize(const Napi::CallbackInfo& info) {
     return run(info, [&] { kernels_->synchronize(); });
+  }
+
+  Napi::Value canCapture(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), kernels_->canCapture());
+  }
+
+  Napi::Value beginCapture(const Napi::CallbackInfo& info) {
+    return run(info, [&] { kernels_->beginCapture(); });
+  }
+
+  Napi::Value endCapture(const Napi::CallbackInfo& info) {
+    int graph = -1;
+    run(info, [&] { graph = kernels_->endCapture(); });
+    return Napi::Number::New(info.Env(), graph);
+  }
+
+  // (graph: number) → false when the graph was dropped
+  Napi::Value replay(const Napi::CallbackInfo& info) {
+    Args a(info, "replay", 1);
+    int graph = a.integer(0, "graph");
+    bool replayed = false;
+    run(info, [&] { replayed = kernels_->replay(graph); });
+    return Napi::Boolean::New(info.Env(), replayed);
+  }
+
+  Napi::Value dropGraphs(const Napi::CallbackInfo& info) {
+    return run(info, [&] { kernels_->dropGraphs(); });
   }
 
   std::shared_ptr<MemorySaver> saver_;  // keeps the device, and so the kernels, alive

@@ -153,6 +153,11 @@ class CheckedKernels final : public Kernels {
 
   void synchronize() override { inner_->synchronize(); }
   void trimScratch() override { inner_->trimScratch(); }
+  bool canCapture() const override { return inner_->canCapture(); }
+  void beginCapture() override { inner_->beginCapture(); }
+  int endCapture() override { return inner_->endCapture(); }
+  bool replay(int graph) override { return inner_->replay(graph); }
+  void dropGraphs() override { inner_->dropGraphs(); }
 
  private:
   std::unique_ptr<Kernels> inner_;

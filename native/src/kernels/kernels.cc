@@ -17,4 +17,8 @@ size_t dtypeSize(DType dtype) {
                               std::to_string(static_cast<int>(dtype)));
 }
 
+void Kernels::beginCapture() {
+  throw std::logic_error("beginCapture: this backend has no graphs (check canCapture first)");
+}
+
 }  // namespace ts

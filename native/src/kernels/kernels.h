@@ -90,6 +90,19 @@ class Kernels {
   // attention scratch), after synchronizing; it is taken again on the next call that needs it.
   // The saver calls it on every pause, so a released engine holds as little as it can.
   virtual void trimScratch() {}
+
+  // Captured graphs (CUDA): the kernel calls between beginCapture and endCapture are recorded,
+  // not run, and replay(graph) runs them again with the arguments they were given, reading
+  // device arrays (metadata) as they are at replay. endCapture returns the graph's id, or -1
+  // when the capture failed (nothing is kept, the stream is usable again). A graph stays valid
+  // while every address it read stays valid: scratch that moves and trimScratch drop every
+  // graph, and replay of a dropped id returns false (capture again). Ids are never reused.
+  // Backends without graphs answer canCapture() false and throw on beginCapture.
+  virtual bool canCapture() const { return false; }
+  virtual void beginCapture();
+  virtual int endCapture() { return -1; }
+  virtual bool replay(int graph) { return false; }
+  virtual void dropGraphs() {}
 };
 
 }  // namespace ts

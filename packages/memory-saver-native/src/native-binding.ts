@@ -148,6 +148,11 @@ export interface NativeOps {
   upload(address: number, bytes: Uint8Array): void;
   download(address: number, bytes: Uint8Array): void;
   synchronize(): void;
+  canCapture(): boolean;
+  beginCapture(): void;
+  endCapture(): number;
+  replay(graph: number): boolean;
+  dropGraphs(): void;
 }
 
 export interface NativeAddon {

@@ -233,6 +233,39 @@ export class Ops extends DeviceTransfers {
       dtypeCode(dtype),
     );
   }
+
+  /** Whether this device records graphs (CUDA); without them every call runs as it comes. */
+  get canCapture(): boolean {
+    return this.#native.canCapture();
+  }
+
+  /**
+   * Records, without running, every kernel call up to `endCapture` (no uploads, downloads or
+   * synchronizes in between). Run the same calls once before capturing them, so the scratch
+   * they need already exists. Throws where `canCapture` is false.
+   */
+  beginCapture(): void {
+    this.#native.beginCapture();
+  }
+
+  /** Closes the capture; the graph's id, or -1 when the capture failed (nothing kept). */
+  endCapture(): number {
+    return this.#native.endCapture();
+  }
+
+  /**
+   * Runs a captured graph again: the same kernels and arguments, reading device arrays as they
+   * are now. False when the graph was dropped (scratch moved, or a pause trimmed it): capture
+   * again. Ids are never reused.
+   */
+  replay(graph: number): boolean {
+    return this.#native.replay(graph);
+  }
+
+  /** Drops every captured graph. */
+  dropGraphs(): void {
+    this.#native.dropGraphs();
+  }
 }
 
 /** The kernels of `saver`'s device; throws where that backend has none yet (CUDA for now). */

@@ -30,6 +30,7 @@ CudaKernels::CudaKernels(int device, cudaStream_t stream) : device_(device), str
 CudaKernels::~CudaKernels() {
   cudaSetDevice(device_);
   cudaStreamSynchronize(stream_);
+  dropGraphs();
   blas_.reset();
   cudaFree(scratch_);
   cudaFreeHost(errorHost_);
@@ -43,6 +44,8 @@ cudaStream_t CudaKernels::enter() const {
 
 void* CudaKernels::scratch(size_t bytes) {
   if (bytes <= scratchBytes_) return scratch_;
+  if (capturing_) throw std::logic_error("scratch cannot grow during a capture: run the step once before capturing it");
+  dropGraphs();  // they read the scratch that is about to move
   size_t grown = std::max(bytes, scratchBytes_ * 2);
   if (scratch_) check(cudaFreeAsync(scratch_, stream_), "cudaFreeAsync(scratch)");
   scratch_ = nullptr;
@@ -53,6 +56,7 @@ void* CudaKernels::scratch(size_t bytes) {
 }
 
 void CudaKernels::finish(const char* call) {
+  if (capturing_) throw std::logic_error(std::string(call) + ": cannot wait for the stream during a capture");
   check(cudaMemcpyAsync(errorHost_, error_, sizeof(ContentError), cudaMemcpyDeviceToHost, stream_),
         std::string(call) + ": cudaMemcpyAsync(content error)");
   check(cudaStreamSynchronize(stream_), std::string(call) + ": cudaStreamSynchronize");
@@ -64,12 +68,14 @@ void CudaKernels::finish(const char* call) {
 }
 
 void CudaKernels::upload(uintptr_t device, const void* host, size_t bytes) {
+  if (capturing_) throw std::logic_error("upload: no host copies during a capture");
   check(cudaMemcpyAsync(reinterpret_cast<void*>(device), host, bytes, cudaMemcpyHostToDevice, enter()),
         "upload: cudaMemcpyAsync");
   finish("upload");
 }
 
 void CudaKernels::download(void* host, uintptr_t device, size_t bytes) {
+  if (capturing_) throw std::logic_error("download: no host copies during a capture");
   check(cudaMemcpyAsync(host, reinterpret_cast<const void*>(device), bytes, cudaMemcpyDeviceToHost, enter()),
         "download: cudaMemcpyAsync");
   finish("download");
@@ -77,6 +83,7 @@ void CudaKernels::download(void* host, uintptr_t device, size_t bytes) {
 
 void CudaKernels::trimScratch() {
   check(cudaStreamSynchronize(enter()), "trimScratch: cudaStreamSynchronize");
+  dropGraphs();
   blas_.reset();
   if (scratch_) check(cudaFreeAsync(scratch_, stream_), "trimScratch: cudaFreeAsync");
   scratch_ = nullptr;

@@ -7,6 +7,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include <map>
 #include <memory>
 
 #include "kernels/kernels.h"
@@ -41,6 +42,11 @@ class CudaKernels final : public Kernels {
   void download(void* host, uintptr_t device, size_t bytes) override;
   void synchronize() override;
   void trimScratch() override;
+  bool canCapture() const override { return true; }
+  void beginCapture() override;
+  int endCapture() override;
+  bool replay(int graph) override;
+  void dropGraphs() override;
 
  private:
   // Makes the device current on this thread and returns the stream to launch on.
@@ -58,6 +64,9 @@ class CudaKernels final : public Kernels {
   void* scratch_ = nullptr;
   size_t scratchBytes_ = 0;
   std::unique_ptr<Blas> blas_;
+  bool capturing_ = false;
+  int nextGraph_ = 0;
+  std::map<int, cudaGraphExec_t> graphs_;
 };
 
 // CudaKernels behind the shared argument checks, launching on `stream` of `device`.

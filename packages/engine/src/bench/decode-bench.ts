@@ -109,10 +109,10 @@ function printHeader(
       '(weights only, KV reads not counted).\n',
   );
   console.log(
-    '| device | model | params | dtype | batch | prefill tok/s | decode tok/s | ' +
+    '| device | model | params | dtype | decode steps | batch | prefill tok/s | decode tok/s | ' +
       'floor decode tok/s | decode / floor |',
   );
-  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
 }
 
 async function main(): Promise<void> {
@@ -136,15 +136,25 @@ async function main(): Promise<void> {
   );
   timePrefillAndDecode(m.runner, m.kv, warmPrompts, 1);
   const stepsPerSecond = (bandwidth.gbPerS * 1e9) / m.size.bytesPerDecodeStep;
+  // Decode steps as captured graphs (where the device has them) and as single launches, side by side.
+  const modes = m.runner.graphsEnabled ? [true, false] : [false];
   for (const batch of o.batches) {
-    const rate = measureBatch(m, o, batch);
-    const floor = batch * stepsPerSecond;
-    console.log(
-      `| ${saver.deviceName} | ${benchModelLabel(o.model)} | ${formatCount(m.size.parameters / 1e6)}M | ` +
-        `${o.dtype} | ${batch} | ${formatRate(rate.prefill)} | ${formatRate(rate.decode)} | ` +
-        `${formatRate(floor)} | ${(rate.decode / floor).toFixed(2)} |`,
-    );
+    for (const graphs of modes) {
+      m.runner.graphsEnabled = graphs;
+      const rate = measureBatch(m, o, batch);
+      const floor = batch * stepsPerSecond;
+      console.log(
+        `| ${saver.deviceName} | ${benchModelLabel(o.model)} | ${formatCount(m.size.parameters / 1e6)}M | ` +
+          `${o.dtype} | ${graphs ? 'graph' : 'launches'} | ${batch} | ${formatRate(rate.prefill)} | ` +
+          `${formatRate(rate.decode)} | ${formatRate(floor)} | ${(rate.decode / floor).toFixed(2)} |`,
+      );
+    }
   }
+  const g = m.runner.graphStats;
+  console.log(
+    `\ngraphs: ${g.captures} captured, ${g.replays} replayed, ${g.failures} failed` +
+      (g.lastFailure ? ` (last: ${g.lastFailure})` : ''),
+  );
   console.log(`\ntotal ${((performance.now() - started) / 1000).toFixed(0)} s`);
   await m.runner.free(saver);
 }

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
+  confidentPrefix,
   DEVICE,
   FIXTURES,
   GreedySequence,
@@ -11,11 +12,6 @@ import {
 } from './runner.test-helpers.js';
 
 /** Greedy tokens up to the first step where the reference itself nearly tied. */
-function confidentPrefix(tokens: number[], margins: number[], minMargin: number): number[] {
-  const cut = margins.findIndex((m) => m < minMargin);
-  return tokens.slice(0, cut === -1 ? tokens.length : cut);
-}
-
 describe.each(['llama', 'mistral', 'qwen2', 'qwen3'])(
   `%s fixture in half precision on ${DEVICE}`,
   (name) => {

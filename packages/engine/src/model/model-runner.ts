@@ -26,12 +26,23 @@ export interface SampleRequest {
   tokenIndex: number;
 }
 
+export interface GraphStats {
+  captures: number;
+  replays: number;
+  failures: number;
+  lastFailure?: string;
+}
+
 /**
  * Runs forward passes of one model on one device: builds each step's metadata, uploads it in
  * one copy, runs the model, and samples on the device so only token ids come back.
  */
 export class ModelRunner {
   private lastRowCount: number | null = null;
+  private useGraphs: boolean;
+  private readonly graphCounts: GraphStats = { captures: 0, replays: 0, failures: 0 };
+  /** Per KV pool (graphs hold its addresses): padded batch size → graph id, -1 for "no graph". */
+  private readonly graphs = new WeakMap<KvPool, Map<number, number>>();
 
   private constructor(
     readonly config: ModelConfig,
@@ -40,7 +51,9 @@ export class ModelRunner {
     private readonly model: LlamaModel,
     private readonly workspace: Workspace,
     private readonly constants: Allocation,
-  ) {}
+  ) {
+    this.useGraphs = ops.canCapture;
+  }
 
   static async create(
     saver: MemorySaver,
@@ -83,7 +96,11 @@ export class ModelRunner {
     };
   }
 
-  /** One forward pass; logits stay on the device for `sample` or `logits`. */
+  /**
+   * One forward pass; logits stay on the device for `sample` or `logits`. Decode steps (one
+   * token per sequence) run as captured graphs where the device has them: the first step of
+   * each padded batch size runs as it comes and is captured, later ones replay the capture.
+   */
   forward(sequences: readonly ForwardSequence[], kv: KvPool, allPositions = false): void {
     const d = this.workspace.dims;
     const meta = buildStepMetadata(sequences, kv.shape.pageSize, this.config.vocabSize);
@@ -99,9 +116,28 @@ export class ModelRunner {
     const rows = allPositions ? meta.tokens : meta.numSeqs;
     if (rows > d.maxLogitRows)
       throw new Error(`${rows} rows of logits exceed maxLogitRows ${d.maxLogitRows}`);
-    this.ops.upload(this.workspace.address('metadata'), new Uint8Array(meta.data.buffer));
-    this.model.forward(this.workspace, meta, kv, allPositions);
+    const bucket = allPositions ? null : this.decodeBucket(sequences);
+    if (bucket === null) {
+      this.ops.upload(this.workspace.address('metadata'), new Uint8Array(meta.data.buffer));
+      this.model.forward(this.workspace, meta, kv, allPositions);
+    } else {
+      this.forwardDecode(sequences, kv, bucket);
+    }
     this.lastRowCount = rows;
+  }
+
+  /** How decode graphs have fared: captures, replays, failed captures (and the last reason). */
+  get graphStats(): Readonly<GraphStats> {
+    return this.graphCounts;
+  }
+
+  /** Whether decode steps run as captured graphs (where the device can capture). */
+  get graphsEnabled(): boolean {
+    return this.useGraphs;
+  }
+
+  set graphsEnabled(on: boolean) {
+    this.useGraphs = on && this.ops.canCapture;
   }
 
   /** The last pass's logits as float32 [rows, vocab]. */
@@ -121,27 +157,17 @@ export class ModelRunner {
     if (requests.length !== rows)
       throw new Error(`sample needs ${rows} requests, got ${requests.length}`);
     const ws = this.workspace;
-    const upload = (name: Parameters<Workspace['address']>[0], data: ArrayBufferView) =>
-      this.ops.upload(
-        ws.address(name),
-        new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
-      );
-    upload(
-      'temperature',
-      Float32Array.from(requests, (r) => r.spec.temperature),
+    // randomKeys, temperature, topK, topP lie back to back in the workspace: one upload.
+    const base = ws.address('randomKeys');
+    const block = new ArrayBuffer(ws.address('topP') + rows * 4 - base);
+    const at = (name: Parameters<Workspace['address']>[0]) => ws.address(name) - base;
+    new BigUint64Array(block, 0, rows).set(
+      requests.map((r) => samplingKey(r.spec.seed, r.tokenIndex)),
     );
-    upload(
-      'topK',
-      Int32Array.from(requests, (r) => r.spec.topK),
-    );
-    upload(
-      'topP',
-      Float32Array.from(requests, (r) => r.spec.topP),
-    );
-    upload(
-      'randomKeys',
-      BigUint64Array.from(requests, (r) => samplingKey(r.spec.seed, r.tokenIndex)),
-    );
+    new Float32Array(block, at('temperature'), rows).set(requests.map((r) => r.spec.temperature));
+    new Int32Array(block, at('topK'), rows).set(requests.map((r) => r.spec.topK));
+    new Float32Array(block, at('topP'), rows).set(requests.map((r) => r.spec.topP));
+    this.ops.upload(base, new Uint8Array(block));
     this.ops.sample(
       ws.address('sampled'),
       ws.address('logits'),
@@ -161,6 +187,45 @@ export class ModelRunner {
   async free(saver: MemorySaver): Promise<void> {
     await saver.free(this.workspace.allocation);
     await saver.free(this.constants);
+  }
+
+  /** The padded batch size a decode step runs at, or null when it runs without a graph. */
+  private decodeBucket(sequences: readonly ForwardSequence[]): number | null {
+    if (!this.useGraphs || sequences.some((s) => s.tokens.length !== 1)) return null;
+    const d = this.workspace.dims;
+    const cap = Math.min(d.maxSeqs, d.maxTokens, d.maxLogitRows);
+    const n = sequences.length;
+    const bucket = n <= 8 ? 2 ** Math.ceil(Math.log2(n)) : Math.ceil(n / 8) * 8;
+    return Math.min(bucket, cap);
+  }
+
+  private forwardDecode(sequences: readonly ForwardSequence[], kv: KvPool, bucket: number): void {
+    const padding = { seqs: bucket, pageTableStride: this.workspace.dims.maxPagesPerSeq };
+    const meta = buildStepMetadata(sequences, kv.shape.pageSize, this.config.vocabSize, padding);
+    this.ops.upload(this.workspace.address('metadata'), new Uint8Array(meta.data.buffer));
+    const graphs = this.graphs.get(kv) ?? new Map<number, number>();
+    this.graphs.set(kv, graphs);
+    const graph = graphs.get(bucket);
+    if (graph !== undefined && graph >= 0 && this.ops.replay(graph)) {
+      this.graphCounts.replays += 1;
+      return;
+    }
+    this.model.forward(this.workspace, meta, kv);
+    if (graph === -1) return;
+    // The pass above ran the step and sized the scratch the capture records.
+    this.ops.beginCapture();
+    let captured = -1;
+    try {
+      this.model.forward(this.workspace, meta, kv);
+    } catch (error) {
+      // The step itself already ran; this batch size runs without a graph from now on.
+      this.graphCounts.lastFailure = error instanceof Error ? error.message : String(error);
+    } finally {
+      captured = this.ops.endCapture();
+    }
+    graphs.set(bucket, captured);
+    if (captured >= 0) this.graphCounts.captures += 1;
+    else this.graphCounts.failures += 1;
   }
 
   private lastRows(): number {

@@ -41,6 +41,12 @@ export function readExpected(dir: string, file = 'expected.json'): FixtureCase[]
   });
 }
 
+/** The greedy tokens up to the first step where the reference's top two were closer than minMargin. */
+export function confidentPrefix(tokens: number[], margins: number[], minMargin: number): number[] {
+  const cut = margins.findIndex((m) => m < minMargin);
+  return tokens.slice(0, cut === -1 ? tokens.length : cut);
+}
+
 /** max |a - b| / max |b|: one number per comparison, insensitive to tiny reference values. */
 export function relativeError(actual: Float32Array, expected: Float32Array): number {
   if (actual.length !== expected.length)

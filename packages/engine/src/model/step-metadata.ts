@@ -18,16 +18,29 @@ export interface StepMetadata {
   };
 }
 
+/**
+ * A fixed shape for a decode step (one token per sequence), so one captured graph serves every
+ * batch up to `seqs`: the batch is padded with one-token sequences whose KV write is skipped
+ * (slot -1) and whose rows nobody reads, and page tables are `pageTableStride` wide.
+ */
+export interface DecodePadding {
+  seqs: number;
+  pageTableStride: number;
+}
+
 /** Lays out a batch's metadata; validates what the kernels would otherwise trust. */
 export function buildStepMetadata(
   sequences: readonly ForwardSequence[],
   pageSize: number,
   vocabSize: number,
+  padding?: DecodePadding,
 ): StepMetadata {
-  const numSeqs = sequences.length;
-  if (numSeqs === 0) throw new Error('a forward pass needs at least one sequence');
-  const tokens = sequences.reduce((n, s) => n + s.tokens.length, 0);
-  const pageTableStride = Math.max(...sequences.map((s) => s.pageTable.length));
+  if (sequences.length === 0) throw new Error('a forward pass needs at least one sequence');
+  const widest = Math.max(...sequences.map((s) => s.pageTable.length));
+  if (padding) checkPadding(sequences, widest, padding);
+  const numSeqs = padding?.seqs ?? sequences.length;
+  const tokens = numSeqs - sequences.length + sequences.reduce((n, s) => n + s.tokens.length, 0);
+  const pageTableStride = padding?.pageTableStride ?? widest;
   const offsets = {
     ids: 0,
     positions: tokens,
@@ -64,6 +77,22 @@ export function buildStepMetadata(
     }
     data[offsets.lastRows + s] = row - 1;
   }
+  for (let s = sequences.length; s < numSeqs; s++) {
+    data[offsets.queryStart + s] = row;
+    data[offsets.seqLens + s] = 1;
+    data[offsets.slots + row] = -1;
+    data[offsets.lastRows + s] = row;
+    row += 1;
+  }
   data[offsets.queryStart + numSeqs] = tokens;
   return { tokens, numSeqs, pageTableStride, data, offsets };
+}
+
+function checkPadding(sequences: readonly ForwardSequence[], widest: number, p: DecodePadding) {
+  if (sequences.some((s) => s.tokens.length !== 1))
+    throw new Error('decode padding needs exactly one token per sequence');
+  if (p.seqs < sequences.length)
+    throw new Error(`cannot pad ${sequences.length} sequences down to ${p.seqs}`);
+  if (widest > p.pageTableStride)
+    throw new Error(`a sequence holds ${widest} pages, more than the padded ${p.pageTableStride}`);
 }

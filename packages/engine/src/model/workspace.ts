@@ -68,10 +68,10 @@ export class Workspace {
       ['logits', l * dims.vocabSize * e],
       ['logitsFloat32', l * dims.vocabSize * 4],
       ['metadata', (3 * t + 3 * s + 1 + s * dims.maxPagesPerSeq) * 4],
+      ['randomKeys', s * 8],
       ['temperature', s * 4],
       ['topK', s * 4],
       ['topP', s * 4],
-      ['randomKeys', s * 8],
       ['sampled', s * 4],
     ];
     const offsets = new Map<BufferName, number>();

@@ -1,0 +1,70 @@
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { GREEDY } from './forward-batch.js';
+import {
+  DEVICE,
+  F32_TOLERANCE,
+  FIXTURES,
+  GreedySequence,
+  type Loaded,
+  loadRunner,
+  relativeError,
+} from './runner.test-helpers.js';
+
+/** Greedy decode of prompts that stop at different lengths, so the batch shrinks as it goes. */
+function generate(l: Loaded, prompts: number[][], counts: number[]) {
+  const seqs = prompts.map((p) => new GreedySequence(l.kv, p));
+  let lastLogits = new Float32Array();
+  for (;;) {
+    const active = seqs.filter((s, i) => s.output.length < (counts[i] as number));
+    if (active.length === 0) break;
+    const steps = active.map((s) => s.step());
+    l.runner.forward(steps, l.kv);
+    if (active.length === 1) lastLogits = l.runner.logits();
+    const ids = l.runner.sample(active.map((s) => ({ spec: GREEDY, tokenIndex: s.output.length })));
+    for (const [i, s] of active.entries()) s.advance(steps[i]?.tokens.length ?? 0, ids[i]);
+  }
+  for (const s of seqs) s.release();
+  return { outputs: seqs.map((s) => s.output), lastLogits };
+}
+
+const prompts = [
+  [1, 15, 27, 3],
+  [1, 9, 9, 40, 2, 7],
+  [1, 33],
+];
+const counts = [12, 5, 9];
+
+describe(`decode graphs (${DEVICE})`, () => {
+  it('are on exactly where the device can capture them', async () => {
+    const l = await loadRunner(resolve(FIXTURES, 'llama'));
+    expect(l.runner.graphsEnabled).toBe(DEVICE === 'cuda');
+    l.runner.graphsEnabled = true;
+    expect(l.runner.graphsEnabled).toBe(DEVICE === 'cuda');
+    generate(l, prompts, counts);
+    const stats = l.runner.graphStats;
+    if (DEVICE === 'cpu') expect(stats).toEqual({ captures: 0, replays: 0, failures: 0 });
+  });
+
+  it.runIf(DEVICE === 'cuda')(
+    'give the tokens and logits of eager steps as the batch shrinks, and survive a release',
+    async () => {
+      const l = await loadRunner(resolve(FIXTURES, 'llama'));
+      l.runner.graphsEnabled = false;
+      const eager = generate(l, prompts, counts);
+      l.runner.graphsEnabled = true;
+      const graphed = generate(l, prompts, counts);
+      expect(graphed.outputs).toEqual(eager.outputs);
+      expect(relativeError(graphed.lastLogits, eager.lastLogits)).toBeLessThan(F32_TOLERANCE);
+      const stats = { ...l.runner.graphStats };
+      // batches of 3, 2 and 1 sequences pad to 4, 2 and 1: three captures, replays after
+      expect(stats).toMatchObject({ captures: 3, failures: 0 });
+      expect(stats.replays).toBeGreaterThan(10);
+      await l.saver.pause('kv_cache');
+      await l.saver.resume('kv_cache');
+      const again = generate(l, prompts, counts);
+      expect(again.outputs).toEqual(eager.outputs);
+      expect(l.runner.graphStats.captures).toBe(6);
+    },
+  );
+});

@@ -1,0 +1,163 @@
+import { describe, expect, it } from 'vitest';
+import { DEVICE } from './memory-saver.test-helpers.js';
+import { expectClose, randomTensor, seeded, Workspace } from './ops.test-helpers.js';
+import { type AttentionCase, attentionReference } from './ops-reference.test-helpers.js';
+
+describe.runIf(DEVICE === 'cpu')('graphs on the CPU backend', () => {
+  it('says it cannot capture, refuses to begin, and has nothing to replay', () => {
+    const w = new Workspace();
+    expect(w.ops.canCapture).toBe(false);
+    expect(() => w.ops.beginCapture()).toThrow(/no graphs/);
+    expect(w.ops.replay(0)).toBe(false);
+    expect(w.ops.endCapture()).toBe(-1);
+    w.ops.dropGraphs();
+  });
+});
+
+describe.runIf(DEVICE === 'cuda')('captured graphs on CUDA', () => {
+  it('records without running, then replays reading the inputs as they are at replay', async () => {
+    const w = new Workspace();
+    const n = 1000;
+    const a = await w.tensor(new Float32Array(n).fill(1), 'float32');
+    const b = await w.tensor(new Float32Array(n).fill(2), 'float32');
+    const out = await w.tensor(new Float32Array(n), 'float32');
+    expect(w.ops.canCapture).toBe(true);
+    w.ops.beginCapture();
+    w.ops.add(out, a, b, n, 'float32');
+    w.ops.add(out, out, b, n, 'float32');
+    const graph = w.ops.endCapture();
+    expect(graph).toBeGreaterThanOrEqual(0);
+    expect(w.read(out, n, 'float32').every((x) => x === 0)).toBe(true);
+    expect(w.ops.replay(graph)).toBe(true);
+    expect(w.read(out, n, 'float32').every((x) => x === 5)).toBe(true);
+    w.ops.uploadTensor(a, new Float32Array(n).fill(10), 'float32');
+    expect(w.ops.replay(graph)).toBe(true);
+    expect(w.read(out, n, 'float32').every((x) => x === 14)).toBe(true);
+  });
+
+  it('refuses host copies and nested captures inside a capture, and closes cleanly after', async () => {
+    const w = new Workspace();
+    const x = await w.tensor(new Float32Array(8).fill(1), 'float32');
+    expect(() => w.ops.endCapture()).toThrow(/no capture is open/);
+    w.ops.beginCapture();
+    expect(() => w.ops.beginCapture()).toThrow(/already open/);
+    expect(() => w.ops.upload(x, new Float32Array(8))).toThrow(/during a capture/);
+    expect(() => w.ops.synchronize()).toThrow(/during a capture/);
+    w.ops.add(x, x, x, 8, 'float32');
+    const graph = w.ops.endCapture();
+    expect(graph).toBeGreaterThanOrEqual(0);
+    expect(w.ops.replay(graph)).toBe(true);
+    expect(Array.from(w.read(x, 8, 'float32'))).toEqual(new Array(8).fill(2));
+  });
+
+  it('drops every graph on a pause (ids are never reused) and on dropGraphs', async () => {
+    const w = new Workspace();
+    const tagged = await w.saver.allocate(64, { tag: 'kv_cache' });
+    const x = await w.tensor(new Float32Array(4).fill(1), 'float32');
+    const capture = () => {
+      w.ops.beginCapture();
+      w.ops.add(x, x, x, 4, 'float32');
+      return w.ops.endCapture();
+    };
+    const first = capture();
+    await w.saver.pause('kv_cache');
+    expect(w.ops.replay(first)).toBe(false);
+    await w.saver.resume('kv_cache');
+    const second = capture();
+    expect(second).not.toBe(first);
+    expect(w.ops.replay(second)).toBe(true);
+    w.ops.dropGraphs();
+    expect(w.ops.replay(second)).toBe(false);
+    await w.saver.free(tagged);
+  });
+
+  it('replays decode attention with new lengths, and is dropped when the scratch grows', async () => {
+    const w = new Workspace();
+    const random = seeded(5);
+    const [qHeads, kvHeads, headDim, pageSize, stride, pages] = [4, 2, 64, 4, 8, 16];
+    const pageTable = Int32Array.from({ length: 2 * stride }, (_, i) => (i * 5) % pages);
+    const c = (seqLens: number[]): AttentionCase => ({
+      qHeads,
+      kvHeads,
+      headDim,
+      qStride: qHeads * headDim,
+      pageSize,
+      pageTableStride: stride,
+      qLens: [1, 1],
+      seqLens,
+      pageTable,
+      scale: 0.125,
+    });
+    const cacheSize = pages * pageSize * kvHeads * headDim;
+    const q = randomTensor(random, 2 * qHeads * headDim, 'float32');
+    const kCache = randomTensor(random, cacheSize, 'float32');
+    const vCache = randomTensor(random, cacheSize, 'float32');
+    const seqLens = await w.upload(Int32Array.from([3, 9]));
+    const batch = {
+      numSeqs: 2,
+      queryStart: await w.upload(Int32Array.from([0, 1, 2])),
+      seqLens,
+      pageTable: await w.upload(pageTable),
+      pageTableStride: stride,
+      pageSize,
+    };
+    const out = await w.allocate(q.length * 4);
+    const [qa, ka, va] = [
+      await w.tensor(q, 'float32'),
+      await w.tensor(kCache, 'float32'),
+      await w.tensor(vCache, 'float32'),
+    ];
+    const attend = (tokens: number) =>
+      w.ops.attention(
+        out,
+        qa,
+        ka,
+        va,
+        batch,
+        tokens,
+        qHeads,
+        kvHeads,
+        headDim,
+        qHeads * headDim,
+        0.125,
+        'float32',
+      );
+    attend(2);
+    w.ops.beginCapture();
+    attend(2);
+    const graph = w.ops.endCapture();
+    w.ops.upload(seqLens, Int32Array.from([17, 30]));
+    expect(w.ops.replay(graph)).toBe(true);
+    const read = w.read(out, q.length, 'float32');
+    expectClose(read, attentionReference(c([17, 30]), q, kCache, vCache), 'float32');
+    // 32 sequences of 32 query heads per kv head split their keys: far more scratch than the
+    // captured pass needed, so the scratch moves and the graph must go.
+    const many = 32;
+    const wide = {
+      numSeqs: many,
+      queryStart: await w.upload(Int32Array.from({ length: many + 1 }, (_, i) => i)),
+      seqLens: await w.upload(new Int32Array(many).fill(1)),
+      pageTable: await w.upload(new Int32Array(many)),
+      pageTableStride: 1,
+      pageSize,
+    };
+    const rows = many * 64 * headDim;
+    const [wideQ, wideOut] = [await w.allocate(rows * 4), await w.allocate(rows * 4)];
+    w.ops.attention(
+      wideOut,
+      wideQ,
+      ka,
+      va,
+      wide,
+      many,
+      64,
+      kvHeads,
+      headDim,
+      64 * headDim,
+      0.125,
+      'float32',
+    );
+    w.ops.synchronize();
+    expect(w.ops.replay(graph)).toBe(false);
+  });
+});
