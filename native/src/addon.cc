@@ -63,6 +63,11 @@ class NativeMemorySaver : public Napi::ObjectWrap<NativeMemorySaver> {
                         InstanceMethod<&NativeMemorySaver::fill>("fill"),
                         InstanceMethod<&NativeMemorySaver::checksum>("checksum"),
                         InstanceMethod<&NativeMemorySaver::markDirty>("markDirty"),
+                        InstanceMethod<&NativeMemorySaver::setDeferredRestore>("setDeferredRestore"),
+                        InstanceMethod<&NativeMemorySaver::restorePending>("restorePending"),
+                        InstanceMethod<&NativeMemorySaver::restore>("restore"),
+                        InstanceMethod<&NativeMemorySaver::beginOverwrite>("beginOverwrite"),
+                        InstanceMethod<&NativeMemorySaver::endOverwrite>("endOverwrite"),
                         InstanceMethod<&NativeMemorySaver::residentBytes>("residentBytes"),
                         InstanceMethod<&NativeMemorySaver::openBackup>("openBackup"),
                         InstanceMethod<&NativeMemorySaver::closeBackup>("closeBackup"),
@@ -201,6 +206,43 @@ class NativeMemorySaver : public Napi::ObjectWrap<NativeMemorySaver> {
       saver_->markDirty(sizeArg(info, 0, "id"));
       return info.Env().Undefined();
     });
+  }
+
+  // setDeferredRestore(id, deferred: boolean)
+  Napi::Value setDeferredRestore(const Napi::CallbackInfo& info) {
+    return sync(info, [&] {
+      saver_->setDeferredRestore(sizeArg(info, 0, "id"), info[1].ToBoolean().Value());
+      return info.Env().Undefined();
+    });
+  }
+
+  Napi::Value restorePending(const Napi::CallbackInfo& info) {
+    return sync(info, [&]() -> Napi::Value {
+      return Napi::Boolean::New(info.Env(), saver_->restorePending(sizeArg(info, 0, "id")));
+    });
+  }
+
+  // restore(id) → Promise<boolean>: whether it copied
+  Napi::Value restore(const Napi::CallbackInfo& info) {
+    uint64_t id = sizeArg(info, 0, "id");
+    return async<bool>(
+        info, [=](MemorySaver& s) { return s.restore(id); },
+        [](Napi::Env env, bool& copied) -> Napi::Value { return Napi::Boolean::New(env, copied); });
+  }
+
+  Napi::Value beginOverwrite(const Napi::CallbackInfo& info) {
+    return sync(info, [&] {
+      saver_->beginOverwrite(sizeArg(info, 0, "id"));
+      return info.Env().Undefined();
+    });
+  }
+
+  // endOverwrite(id, complete: boolean) → Promise<void>
+  Napi::Value endOverwrite(const Napi::CallbackInfo& info) {
+    uint64_t id = sizeArg(info, 0, "id");
+    bool complete = info[1].ToBoolean().Value();
+    return async<Done>(
+        info, [=](MemorySaver& s) { return s.endOverwrite(id, complete), Done{}; }, undefinedOf);
   }
 
   Napi::Value residentBytes(const Napi::CallbackInfo& info) {

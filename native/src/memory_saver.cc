@@ -101,13 +101,14 @@ TransferReport MemorySaver::pause(const std::string& tag) {
   for (auto& [id, a] : allocations_) {
     if (std::find(tags.begin(), tags.end(), a.tag) == tags.end()) continue;
     if (a.backupOpen) throw std::runtime_error("pause: a backup of tag " + a.tag + " is open for writing");
+    if (a.overwriting) throw std::runtime_error("pause: an allocation of tag " + a.tag + " is being overwritten");
     members.push_back(&a);
   }
   TransferReport report;
   auto copyStart = std::chrono::steady_clock::now();
   device_->synchronize();
   for (Allocation* a : members) {
-    bool upToDate = a->mode == BackupMode::Tracked && a->clean && a->backupValid;
+    bool upToDate = (a->mode == BackupMode::Tracked && a->clean && a->backupValid) || a->restorePending;
     if (a->mode == BackupMode::None || upToDate) continue;
     ensureBackup(*a);
     for (const Chunk& c : a->chunks) {
@@ -121,6 +122,7 @@ TransferReport MemorySaver::pause(const std::string& tag) {
   for (Allocation* a : members) {
     if (a->mode != BackupMode::None) a->backupValid = true;
     a->clean = a->backupValid;
+    a->restorePending = false;
     for (const Chunk& c : a->chunks) report.physicalBytes += c.bytes;
     unmapChunks(*a);
   }
@@ -149,9 +151,11 @@ TransferReport MemorySaver::resume(const std::string& tag) {
         auto mapStart = std::chrono::steady_clock::now();
         a.chunks.push_back(Chunk{offset, bytes, mapOne(a.address + offset, bytes)});
         report.mapMs += msSince(mapStart);
-        if (a.backupValid) device_->copyFromHost(a.address + offset, static_cast<const char*>(a.backup) + offset, bytes);
+        if (a.backupValid && !a.deferRestore) {
+          device_->copyFromHost(a.address + offset, static_cast<const char*>(a.backup) + offset, bytes);
+        }
       }
-      if (a.backupValid) report.copiedBytes += a.size;
+      if (a.backupValid && !a.deferRestore) report.copiedBytes += a.size;
     }
     device_->synchronize();
   } catch (const std::exception& error) {
@@ -165,8 +169,9 @@ TransferReport MemorySaver::resume(const std::string& tag) {
   report.copyMs = msSince(start);
   for (Allocation* a : mapped) {
     for (const Chunk& c : a->chunks) report.physicalBytes += c.bytes;
-    a->clean = a->backupValid;
-    if (!keepBackups_) dropBackup(*a);
+    a->restorePending = a->backupValid && a->deferRestore;
+    a->clean = a->backupValid && !a->restorePending;
+    if (!keepBackups_ && !a->restorePending) dropBackup(*a);
   }
   for (const std::string& t : tags) paused_[t] = false;
   return report;
@@ -177,6 +182,7 @@ void MemorySaver::copyFromHost(uint64_t id, size_t offset, const void* source, s
   Allocation& a = find(id);
   checkRange(a, offset, bytes, "copyFromHost");
   checkMapped(a, "copyFromHost");
+  if (!a.overwriting) restoreIfPending(a);
   a.clean = false;
   device_->copyFromHost(a.address + offset, source, bytes);
   device_->synchronize();
@@ -187,6 +193,7 @@ void MemorySaver::copyToHost(uint64_t id, size_t offset, void* destination, size
   Allocation& a = find(id);
   checkRange(a, offset, bytes, "copyToHost");
   checkMapped(a, "copyToHost");
+  restoreIfPending(a);
   device_->copyToHost(destination, a.address + offset, bytes);
   device_->synchronize();
 }
@@ -196,6 +203,7 @@ void MemorySaver::fill(uint64_t id, size_t offset, size_t bytes, uint8_t value) 
   Allocation& a = find(id);
   checkRange(a, offset, bytes, "fill");
   checkMapped(a, "fill");
+  restoreIfPending(a);
   a.clean = false;
   device_->fill(a.address + offset, bytes, value);
   device_->synchronize();
@@ -206,8 +214,68 @@ uint64_t MemorySaver::checksum(uint64_t id, size_t offset, size_t bytes) {
   Allocation& a = find(id);
   checkRange(a, offset, bytes, "checksum");
   checkMapped(a, "checksum");
+  restoreIfPending(a);
   if (offset % 8 != 0) throw std::invalid_argument("checksum: offset must be a multiple of 8");
   return device_->checksum(a.address + offset, bytes);
+}
+
+void MemorySaver::setDeferredRestore(uint64_t id, bool deferred) {
+  std::lock_guard lock(mutex_);
+  Allocation& a = find(id);
+  if (deferred && a.mode == BackupMode::None) {
+    throw std::invalid_argument("setDeferredRestore: the allocation has no backup to restore from");
+  }
+  a.deferRestore = deferred;
+}
+
+bool MemorySaver::restorePending(uint64_t id) {
+  std::lock_guard lock(mutex_);
+  return find(id).restorePending;
+}
+
+bool MemorySaver::restore(uint64_t id) {
+  std::lock_guard lock(mutex_);
+  Allocation& a = find(id);
+  if (a.overwriting) throw std::runtime_error("restore: the allocation is being overwritten");
+  return restoreIfPending(a);
+}
+
+void MemorySaver::beginOverwrite(uint64_t id) {
+  std::lock_guard lock(mutex_);
+  Allocation& a = find(id);
+  checkMapped(a, "beginOverwrite");
+  if (a.overwriting) throw std::runtime_error("beginOverwrite: an overwrite is already under way");
+  if (a.backupOpen) throw std::runtime_error("beginOverwrite: the allocation's backup is open for writing");
+  if (!a.restorePending) throw std::runtime_error("beginOverwrite: no restore is pending (write through the backup instead)");
+  a.overwriting = true;
+}
+
+void MemorySaver::endOverwrite(uint64_t id, bool complete) {
+  std::lock_guard lock(mutex_);
+  Allocation& a = find(id);
+  if (!a.overwriting) throw std::runtime_error("endOverwrite: no overwrite is under way");
+  a.overwriting = false;
+  device_->synchronize();
+  if (!complete) {
+    restoreIfPending(a);
+    return;
+  }
+  // The device holds the new content; the backup still holds the old, until the next pause.
+  a.restorePending = false;
+  a.backupValid = false;
+  a.clean = false;
+}
+
+bool MemorySaver::restoreIfPending(Allocation& a) {
+  if (!a.restorePending) return false;
+  for (const Chunk& c : a.chunks) {
+    device_->copyFromHost(a.address + c.offset, static_cast<const char*>(a.backup) + c.offset, c.bytes);
+  }
+  device_->synchronize();
+  a.restorePending = false;
+  a.clean = true;
+  if (!keepBackups_) dropBackup(a);
+  return true;
 }
 
 void MemorySaver::markDirty(uint64_t id) {
@@ -229,6 +297,7 @@ HostView MemorySaver::openBackup(uint64_t id) {
   if (a.mode == BackupMode::None) throw std::runtime_error("openBackup: the allocation has no backup");
   if (a.backupOpen) throw std::runtime_error("openBackup: the backup is already open");
   checkMapped(a, "openBackup");
+  restoreIfPending(a);
   ensureBackup(a);
   a.backupOpen = true;
   a.backupValid = false;

@@ -62,6 +62,17 @@ class MemorySaver {
   void fill(uint64_t id, size_t offset, size_t bytes, uint8_t value);
   uint64_t checksum(uint64_t id, size_t offset, size_t bytes);
   void markDirty(uint64_t id);
+
+  // Deferred restore (backed-up allocations): a resume maps the memory but leaves the copy from
+  // the backup pending until something needs the content: restore(), any read or partial write
+  // through the saver, or a pause (which then needs no copy: the backup is the content).
+  // A caller that rewrites the whole allocation skips the copy: beginOverwrite, copyFromHost
+  // as often as needed, then endOverwrite(true); endOverwrite(false) restores the old content.
+  void setDeferredRestore(uint64_t id, bool deferred);
+  bool restorePending(uint64_t id);
+  bool restore(uint64_t id);  // true when it copied
+  void beginOverwrite(uint64_t id);
+  void endOverwrite(uint64_t id, bool complete);
   // Bytes of the allocation's range physically resident now (the OS's count on the CPU).
   uint64_t residentBytes(uint64_t id);
 
@@ -92,6 +103,9 @@ class MemorySaver {
     bool backupValid = false;  // the backup holds the content as of the last pause or upload
     bool clean = false;        // the device content equals the backup
     bool backupOpen = false;
+    bool deferRestore = false;
+    bool restorePending = false;  // mapped, but the content is still only in the backup
+    bool overwriting = false;     // a whole rewrite is under way: writes skip the restore
   };
 
   Allocation& find(uint64_t id);
@@ -99,6 +113,7 @@ class MemorySaver {
   void checkMapped(const Allocation& a, const char* what) const;
   std::vector<std::string> selectTags(const std::string& tag, bool paused);
   void ensureBackup(Allocation& a);
+  bool restoreIfPending(Allocation& a);
   void dropBackup(Allocation& a);
   void mapChunks(Allocation& a, std::vector<Allocation*>& mapped);
   void unmapChunks(Allocation& a);

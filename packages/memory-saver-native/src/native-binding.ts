@@ -30,6 +30,11 @@ export interface NativeMemorySaver {
   fill(id: number, offset: number, bytes: number, value: number): Promise<void>;
   checksum(id: number, offset: number, bytes: number): Promise<bigint>;
   markDirty(id: number): void;
+  setDeferredRestore(id: number, deferred: boolean): void;
+  restorePending(id: number): boolean;
+  restore(id: number): Promise<boolean>;
+  beginOverwrite(id: number): void;
+  endOverwrite(id: number, complete: boolean): Promise<void>;
   residentBytes(id: number): number;
   openBackup(id: number): ArrayBuffer;
   closeBackup(id: number, view: ArrayBuffer, upload: boolean): Promise<void>;

@@ -2,7 +2,7 @@ import type { MemorySaver } from '@ts/memory-saver-native';
 import { checkTensors, expectedLlamaTensors } from '../model/loader/llama-weights.js';
 import type { ModelConfig } from '../model/loader/model-config.js';
 import { openCheckpoint } from '../model/loader/open-checkpoint.js';
-import { overwriteWeights } from '../model/weights/load-weights.js';
+import { overwritePendingWeights, overwriteWeights } from '../model/weights/load-weights.js';
 import type { Rank } from '../rank/rank.js';
 import type { ControlReplyData } from './worker-protocol.js';
 
@@ -35,7 +35,11 @@ export async function updateWeightsFromDisk(
   }
   try {
     checkTensors(expectedLlamaTensors(config), checkpoint.tensors, path);
-    await rank.loop.exclusive(() => overwriteWeights(saver, rank.weights, checkpoint.tensors));
+    await rank.loop.exclusive(() =>
+      saver.restorePending(rank.weights.allocation)
+        ? overwritePendingWeights(saver, rank.weights, checkpoint.tensors)
+        : overwriteWeights(saver, rank.weights, checkpoint.tensors),
+    );
     const flushed = rank.loop.flushCache();
     return { success: true, message: `weights updated from ${path}; ${flushed.message}` };
   } catch (error) {

@@ -14,7 +14,7 @@ import {
 /** Greedy decode of prompts that stop at different lengths, so the batch shrinks as it goes. */
 function generate(l: Loaded, prompts: number[][], counts: number[]) {
   const seqs = prompts.map((p) => new GreedySequence(l.kv, p));
-  let lastLogits = new Float32Array();
+  let lastLogits: Float32Array = new Float32Array();
   for (;;) {
     const active = seqs.filter((s, i) => s.output.length < (counts[i] as number));
     if (active.length === 0) break;
@@ -57,9 +57,9 @@ describe(`decode graphs (${DEVICE})`, () => {
       expect(graphed.outputs).toEqual(eager.outputs);
       expect(relativeError(graphed.lastLogits, eager.lastLogits)).toBeLessThan(F32_TOLERANCE);
       const stats = { ...l.runner.graphStats };
-      // batches of 3, 2 and 1 sequences pad to 4, 2 and 1: three captures, replays after
-      expect(stats).toMatchObject({ captures: 3, failures: 0 });
-      expect(stats.replays).toBeGreaterThan(10);
+      // 4 decode steps of 3 sequences (padded to 4), 4 of 2, 3 of 1: each size runs its
+      // first step as launches and captures it, then replays
+      expect(stats).toEqual({ captures: 3, replays: 3 + 3 + 2, failures: 0 });
       await l.saver.pause('kv_cache');
       await l.saver.resume('kv_cache');
       const again = generate(l, prompts, counts);

@@ -47,6 +47,7 @@ export async function createRank(
 ): Promise<Rank> {
   const config = checkpoint.config;
   const weights = await loadWeights(saver, checkpoint.tensors, options.dtype, options.onProgress);
+  saver.setDeferredRestore(weights.allocation, true);
   const shape = {
     numLayers: config.numLayers,
     kvHeads: config.numKvHeads,
@@ -79,11 +80,12 @@ export async function createRank(
   });
   const loop = new RankLoop({
     scheduler,
-    executor: new RunnerExecutor(runner, kv),
+    executor: new RunnerExecutor(runner, kv, saver, weights),
     saver,
     kvPools,
     prefixCache: cache,
-    // cuda_graph joins the tags once decode steps are captured as CUDA graphs.
+    // Decode graphs hold no memory of their own: every pause drops them, the next step after
+    // a wake captures them again, so no cuda_graph tag is needed.
     tags: ['weights', 'kv_cache'],
     onEvent,
   });

@@ -1,15 +1,25 @@
 import type { KvPool } from '@ts/kv-pool';
+import type { MemorySaver } from '@ts/memory-saver-native';
 import type { StepExecutor, StepItem } from '@ts/scheduler';
 import type { ModelRunner } from '../model/model-runner.js';
+import type { LoadedWeights } from '../model/weights/load-weights.js';
 
-/** Runs the scheduler's steps on the model runner: forward, then sample on the device. */
+/**
+ * Runs the scheduler's steps on the model runner: forward, then sample on the device. The
+ * weights' restore after a resume is deferred (an update may replace them first), so the first
+ * step after a wake copies them back before any kernel reads them.
+ */
 export class RunnerExecutor implements StepExecutor {
   constructor(
     private readonly runner: ModelRunner,
     private readonly kv: KvPool,
+    private readonly saver: MemorySaver,
+    private readonly weights: LoadedWeights,
   ) {}
 
-  execute(items: readonly StepItem[]): number[] {
+  async execute(items: readonly StepItem[]): Promise<number[]> {
+    if (this.saver.restorePending(this.weights.allocation))
+      await this.saver.restore(this.weights.allocation);
     this.runner.forward(
       items.map((item) => ({
         tokens: item.tokens,

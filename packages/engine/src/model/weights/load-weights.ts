@@ -68,6 +68,33 @@ export async function overwriteWeights(
   );
 }
 
+/**
+ * Overwrites weights whose restore is still pending after a resume (see
+ * `MemorySaver.setDeferredRestore`) straight on the device, so the old weights are never copied
+ * back only to be replaced. A read that fails part-way restores the old weights.
+ */
+export async function overwritePendingWeights(
+  saver: MemorySaver,
+  weights: LoadedWeights,
+  sources: readonly TensorSource[],
+): Promise<void> {
+  const { layout } = weights;
+  await saver.overwrite(weights.allocation, async (put) => {
+    for (const source of sources) {
+      const slot = slotOf(layout, source.name);
+      const staged = new Uint8Array(source.byteLength);
+      await source.read(staged);
+      if (source.dtype === layout.dtype) {
+        await put(slot.offset, staged);
+      } else {
+        const converted = new Uint8Array(slot.byteLength);
+        convertInto(converted, layout.dtype, staged, source.dtype);
+        await put(slot.offset, converted);
+      }
+    }
+  });
+}
+
 async function fill(
   backup: Uint8Array,
   layout: WeightLayout,

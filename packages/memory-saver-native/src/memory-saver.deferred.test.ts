@@ -1,0 +1,101 @@
+import { describe, expect, it } from 'vitest';
+import type { MemorySaver } from './memory-saver.js';
+import { DEVICE, MiB, openSaver, patternBytes, sameBytes } from './memory-saver.test-helpers.js';
+
+async function loaded(s: MemorySaver, size: number, seed: number) {
+  const w = await s.allocate(size, { tag: 'weights', cpuBackup: 'tracked' });
+  const content = patternBytes(size, seed);
+  await s.loadThroughBackup(w, (backup) => backup.set(content));
+  s.setDeferredRestore(w, true);
+  return { w, content };
+}
+
+async function read(s: MemorySaver, w: Parameters<MemorySaver['free']>[0]) {
+  const out = new Uint8Array(w.size);
+  await s.copyToHost(w, out);
+  return out;
+}
+
+describe(`deferred restore on ${DEVICE}`, () => {
+  it('a resume maps without copying; the first read restores the content byte for byte', async () => {
+    const s = openSaver();
+    const size = 9 * MiB + 123;
+    const { w, content } = await loaded(s, size, 1);
+    await s.pause('weights');
+    const report = await s.resume('weights');
+    expect(report.copiedBytes).toBe(0);
+    expect(s.restorePending(w)).toBe(true);
+    expect(sameBytes(await read(s, w), content)).toBe(true);
+    expect(s.restorePending(w)).toBe(false);
+    expect(await s.restore(w)).toBe(false);
+  });
+
+  it('restore copies once; a pause while pending copies nothing and the next resume still has it all', async () => {
+    const s = openSaver();
+    const { w, content } = await loaded(s, 5 * MiB, 2);
+    await s.pause('weights');
+    await s.resume('weights');
+    expect((await s.pause('weights')).copiedBytes).toBe(0);
+    await s.resume('weights');
+    expect(await s.restore(w)).toBe(true);
+    expect(await s.restore(w)).toBe(false);
+    expect(sameBytes(await read(s, w), content)).toBe(true);
+    expect((await s.pause('weights')).copiedBytes).toBe(0);
+  });
+
+  it('a complete overwrite skips the restore; the next pause saves the new content', async () => {
+    const s = openSaver();
+    const { w } = await loaded(s, 6 * MiB, 3);
+    await s.pause('weights');
+    await s.resume('weights');
+    const fresh = patternBytes(w.size, 4);
+    const half = w.size / 2;
+    await s.overwrite(w, async (put) => {
+      await put(half, fresh.subarray(half));
+      await put(0, fresh.subarray(0, half));
+    });
+    expect(s.restorePending(w)).toBe(false);
+    expect(sameBytes(await read(s, w), fresh)).toBe(true);
+    expect((await s.pause('weights')).copiedBytes).toBe(w.size);
+    await s.resume('weights');
+    expect(sameBytes(await read(s, w), fresh)).toBe(true);
+  });
+
+  it('an overwrite that fails part-way restores the old content', async () => {
+    const s = openSaver();
+    const { w, content } = await loaded(s, 4 * MiB, 5);
+    await s.pause('weights');
+    await s.resume('weights');
+    await expect(
+      s.overwrite(w, async (put) => {
+        await put(0, patternBytes(MiB, 6));
+        throw new Error('the checkpoint ended early');
+      }),
+    ).rejects.toThrow('the checkpoint ended early');
+    expect(s.restorePending(w)).toBe(false);
+    expect(sameBytes(await read(s, w), content)).toBe(true);
+  });
+
+  it('partial writes and backups restore first; misuse is refused clearly', async () => {
+    const s = openSaver();
+    const { w, content } = await loaded(s, 3 * MiB, 7);
+    await expect(s.overwrite(w, async () => {})).rejects.toThrow(/no restore is pending/);
+    await s.pause('weights');
+    await s.resume('weights');
+    await s.copyFromHost(w, new Uint8Array([1, 2, 3]), 8);
+    const expected = content.slice();
+    expected.set([1, 2, 3], 8);
+    expect(sameBytes(await read(s, w), expected)).toBe(true);
+    const untracked = await s.allocate(MiB, { tag: 'kv_cache' });
+    expect(() => s.setDeferredRestore(untracked, true)).toThrow(/no backup/);
+    await s.pause('weights');
+    await s.resume('weights');
+    let paused: Promise<unknown> | undefined;
+    await s.overwrite(w, async (put) => {
+      paused = s.pause('weights');
+      await expect(paused).rejects.toThrow(/being overwritten/);
+      await expect(s.restore(w)).rejects.toThrow(/being overwritten/);
+      await put(0, content);
+    });
+  });
+});
