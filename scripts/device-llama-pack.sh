@@ -25,3 +25,21 @@ else
   echo "device-llama-pack: $dest already present, skipping" >&2
 fi
 du -h "$dest"
+
+# The bundle (35 MB) does not fit beside Node and the modules in one device call (64 MiB), so the
+# source also goes as a tarball without what the two benchmark tools never build (models, docs,
+# tests, examples, other GPU backends): about 6 MB. Carry ".device-llama/llama.cpp-src.*" with ".device".
+tarball="$root/.device-llama/llama.cpp-src.tar.xz"
+if [[ ! -s "$tarball" ]]; then
+  src="$(mktemp -d)"
+  git -c advice.detachedHead=false clone -q "$dest" "$src/llama.cpp"
+  skip=(models docs tests benches examples media .github)
+  for backend in vulkan sycl opencl cann metal musa hip webgpu zdnn hexagon openvino et zendnn virtgpu; do
+    skip+=("ggml/src/ggml-$backend")
+  done
+  git -C "$src/llama.cpp" archive --format=tar HEAD -- . "${skip[@]/#/:!}" | xz -T2 -6 >"$tarball.part"
+  git -C "$src/llama.cpp" rev-parse HEAD >"${tarball%.tar.xz}.commit"
+  mv "$tarball.part" "$tarball"
+  rm -rf "$src"
+fi
+du -h "$tarball"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs on the device machine (after scripts/device-pack.sh here): unpacks Node and the modules,
 # builds the native addon with the machine's own cmake and nvcc, then runs the given steps.
-#   scripts/device-run.sh test-native test-engine bench-memory model-1b bench-decode bench-sleep
+#   scripts/device-run.sh llama-cpp-build test-native test-engine bench-memory model-1b reference-1b \
+#     bench-decode bench-sleep llama-cpp
 # model-1b makes the Llama-3.2-1B-shaped checkpoint (random bf16 weights, $MODEL_1B), times
 # transformers on it and writes its reference logits; the steps after it use that checkpoint.
 set -uo pipefail
@@ -12,6 +13,14 @@ tar xJf .device/modules.tar.xz
 export TS_SHARED_MODELS="$PWD/.device/models"
 MODEL_1B="${MODEL_1B:-/tmp/llama-1b}"
 nvidia-smi --query-gpu=name,driver_version,memory.used,memory.total --format=csv,noheader
+
+# llama.cpp's build is CPU work of minutes: started first, nice'd, in the background.
+for step in "$@"; do
+  if [ "$step" = llama-cpp-build ]; then
+    nice -n 15 bash e2e/bench/llama_cpp_bench.sh --build-only > "$out/llama-build.log" 2>&1 &
+    llama_build=$!
+  fi
+done
 
 pkg=packages/memory-saver-native
 inc="$(cd $pkg && node -p "require('node-api-headers').include_dir");$(cd $pkg && node -p "require('path').resolve(require('node-addon-api').include_dir)")"
@@ -38,6 +47,8 @@ for step in "$@"; do
       ;;
     model-1b)
       PYTHONUNBUFFERED=1 python3 e2e/bench/hf_generate_bench.py --out "$MODEL_1B" 2>&1 | tee "$out/bench-transformers.md"
+      ;;
+    reference-1b)
       PYTHONUNBUFFERED=1 python3 e2e/bench/reference_logits.py --model "$MODEL_1B" 2>&1 | tail -8
       (cd packages/engine && TS_DEVICE=cuda TS_REFERENCE_MODEL="$MODEL_1B" node node_modules/vitest/vitest.mjs run \
         src/model/model-runner.reference.test.ts 2>&1) | tee "$out/test-reference-1b.log"
@@ -53,8 +64,11 @@ for step in "$@"; do
       [ "${PIPESTATUS[0]}" = 0 ] || status=1
       ;;
     llama-cpp)
+      # The build may have started in the background already (llama-cpp-build, first in the list).
+      [ -n "${llama_build:-}" ] && { wait "$llama_build" || echo "llama.cpp background build failed: see $out/llama-build.log"; }
       bash e2e/bench/llama_cpp_bench.sh "$MODEL_1B" 2>&1 | tee "$out/bench-llama-cpp.md"
       ;;
+    llama-cpp-build) ;;  # started before the addon's build, above
     bench-memory)
       (cd $pkg && node dist/bench/memory-bench.js --device cuda 2>&1) | tee "$out/bench-memory.md"
       ;;

@@ -27,10 +27,15 @@ set -euo pipefail
 die() { echo "llama_cpp_bench: error: $*" >&2; exit 1; }
 log() { echo "llama_cpp_bench: $*" >&2; }
 
-[[ $# -eq 1 ]] || die "usage: $0 MODEL_DIR"
-MODEL_DIR="$(cd "$1" 2>/dev/null && pwd)" || die "model dir '$1' not found"
-[[ -f "$MODEL_DIR/config.json" ]] || die "$MODEL_DIR/config.json missing"
-compgen -G "$MODEL_DIR/*.safetensors" >/dev/null || die "no *.safetensors in $MODEL_DIR"
+# `--build-only` runs step 1 alone (the device run starts the build early, in the background).
+BUILD_ONLY=0
+[[ "${1:-}" == --build-only ]] && { BUILD_ONLY=1; shift; }
+[[ $# -eq 1 || $BUILD_ONLY == 1 ]] || die "usage: $0 [--build-only] MODEL_DIR"
+if [[ $BUILD_ONLY == 0 ]]; then
+  MODEL_DIR="$(cd "$1" 2>/dev/null && pwd)" || die "model dir '$1' not found"
+  [[ -f "$MODEL_DIR/config.json" ]] || die "$MODEL_DIR/config.json missing"
+  compgen -G "$MODEL_DIR/*.safetensors" >/dev/null || die "no *.safetensors in $MODEL_DIR"
+fi
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
@@ -65,16 +70,31 @@ q() { local a out=(); for a in "$@"; do [[ "$a" =~ ^[A-Za-z0-9_,./=:+@%-]+$ ]] &
 run() { echo "+ $(q "$@")" >&3; q "$@" >>"$CMDS"; "$@"; }
 
 # ---------------------------------------------------------------- 1. source + build
-[[ -s "$BUNDLE" ]] || die "$BUNDLE missing: run scripts/device-llama-pack.sh on the dev machine and carry .device-llama"
-want_head="$(git bundle list-heads "$BUNDLE" | awk '$2=="HEAD"{print $1}')"
-[[ -n "$want_head" ]] || want_head="$(git bundle list-heads "$BUNDLE" | awk 'NR==1{print $1}')"
-if [[ -d "$SRC/.git" ]] && [[ "$(git -C "$SRC" rev-parse HEAD 2>/dev/null)" == "$want_head" ]]; then
-  log "reusing source in $SRC (${want_head:0:8})"
+# The source comes as the trimmed tarball (scripts/device-llama-pack.sh: small enough to travel
+# beside Node and the modules) or as node-llama-cpp's whole bundle.
+TARBALL="${TARBALL:-$ROOT/.device-llama/llama.cpp-src.tar.xz}"
+if [[ -s "$TARBALL" ]]; then
+  want_head="$(cat "${TARBALL%.tar.xz}.commit")"
+  if [[ -f "$SRC/.src-commit" ]] && [[ "$(cat "$SRC/.src-commit")" == "$want_head" ]]; then
+    log "reusing source in $SRC (${want_head:0:8})"
+  else
+    rm -rf "$SRC" && mkdir -p "$SRC"
+    log "extracting $TARBALL into $SRC"
+    tar xJf "$TARBALL" -C "$SRC"
+    echo "$want_head" >"$SRC/.src-commit"
+  fi
 else
-  rm -rf "$SRC"
-  log "cloning $BUNDLE into $SRC"
-  git -c advice.detachedHead=false clone -q "$BUNDLE" "$SRC"
-  git -C "$SRC" -c advice.detachedHead=false checkout -q "$want_head"
+  [[ -s "$BUNDLE" ]] || die "$BUNDLE missing: run scripts/device-llama-pack.sh on the dev machine and carry .device-llama"
+  want_head="$(git bundle list-heads "$BUNDLE" | awk '$2=="HEAD"{print $1}')"
+  [[ -n "$want_head" ]] || want_head="$(git bundle list-heads "$BUNDLE" | awk 'NR==1{print $1}')"
+  if [[ -d "$SRC/.git" ]] && [[ "$(git -C "$SRC" rev-parse HEAD 2>/dev/null)" == "$want_head" ]]; then
+    log "reusing source in $SRC (${want_head:0:8})"
+  else
+    rm -rf "$SRC"
+    log "cloning $BUNDLE into $SRC"
+    git -c advice.detachedHead=false clone -q "$BUNDLE" "$SRC"
+    git -C "$SRC" -c advice.detachedHead=false checkout -q "$want_head"
+  fi
 fi
 
 if [[ "$LLAMA_CUDA" == 1 ]]; then
@@ -120,6 +140,8 @@ else
   echo "$stamp_want" >"$BUILD/.bench-stamp"
 fi
 "$BIN/llama-bench" --version 2>&1 | tail -n 3 >&2 || true
+
+[[ $BUILD_ONLY == 1 ]] && exit 0
 
 # ---------------------------------------------------------------- 2. tokenizer + GGUF
 gguf_want="$MODEL_DIR $(cksum <"$MODEL_DIR/config.json") $(stat -c "%n %s %Y" "$MODEL_DIR"/*.safetensors | cksum)"
