@@ -244,7 +244,7 @@ done
 grep -h -E 'ggml_cuda_init|Device 0|offloaded|using device' "$OUT/llama_batched_bench.1.err" | head -n 12 >&2 || true
 
 # ---------------------------------------------------------------- 4. table
-commit="$(git -C "$SRC" rev-parse --short=7 HEAD)"
+commit="${want_head:0:7}"
 tag=""
 [[ -f "$ROOT/.device-llama/llama.cpp.info.json" ]] && \
   tag="$("$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1])).get("tag",""))' "$ROOT/.device-llama/llama.cpp.info.json")"
