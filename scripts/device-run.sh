@@ -48,6 +48,9 @@ for step in "$@"; do
     model-1b)
       PYTHONUNBUFFERED=1 python3 e2e/bench/hf_generate_bench.py --out "$MODEL_1B" 2>&1 | tee "$out/bench-transformers.md"
       ;;
+    make-1b)
+      PYTHONUNBUFFERED=1 python3 e2e/bench/hf_generate_bench.py --out "$MODEL_1B" --make-only 2>&1 | tail -2
+      ;;
     reference-1b)
       PYTHONUNBUFFERED=1 python3 e2e/bench/reference_logits.py --model "$MODEL_1B" 2>&1 | tail -8
       (cd packages/engine && TS_DEVICE=cuda TS_REFERENCE_MODEL="$MODEL_1B" node node_modules/vitest/vitest.mjs run \

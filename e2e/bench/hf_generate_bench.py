@@ -46,8 +46,11 @@ def main() -> None:
     parser.add_argument("--batches", default="1,8,64")
     parser.add_argument("--prompt", type=int, default=128)
     parser.add_argument("--new", type=int, default=128)
+    parser.add_argument("--make-only", action="store_true", help="write the model and stop")
     args = parser.parse_args()
     make_model(args.out)
+    if args.make_only:
+        return
     model = LlamaForCausalLM.from_pretrained(args.out, dtype=torch.bfloat16).cuda().eval()
     model.generation_config.eos_token_id = None
     model.generation_config.pad_token_id = 0

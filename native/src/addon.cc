@@ -65,6 +65,7 @@ class NativeMemorySaver : public Napi::ObjectWrap<NativeMemorySaver> {
                         InstanceMethod<&NativeMemorySaver::markDirty>("markDirty"),
                         InstanceMethod<&NativeMemorySaver::setDeferredRestore>("setDeferredRestore"),
                         InstanceMethod<&NativeMemorySaver::restorePending>("restorePending"),
+                        InstanceMethod<&NativeMemorySaver::setZeroOnResume>("setZeroOnResume"),
                         InstanceMethod<&NativeMemorySaver::restore>("restore"),
                         InstanceMethod<&NativeMemorySaver::beginOverwrite>("beginOverwrite"),
                         InstanceMethod<&NativeMemorySaver::endOverwrite>("endOverwrite"),
@@ -212,6 +213,14 @@ class NativeMemorySaver : public Napi::ObjectWrap<NativeMemorySaver> {
   Napi::Value setDeferredRestore(const Napi::CallbackInfo& info) {
     return sync(info, [&] {
       saver_->setDeferredRestore(sizeArg(info, 0, "id"), info[1].ToBoolean().Value());
+      return info.Env().Undefined();
+    });
+  }
+
+  // setZeroOnResume(id, zero: boolean)
+  Napi::Value setZeroOnResume(const Napi::CallbackInfo& info) {
+    return sync(info, [&] {
+      saver_->setZeroOnResume(sizeArg(info, 0, "id"), info[1].ToBoolean().Value());
       return info.Env().Undefined();
     });
   }

@@ -153,6 +153,8 @@ TransferReport MemorySaver::resume(const std::string& tag) {
         report.mapMs += msSince(mapStart);
         if (a.backupValid && !a.deferRestore) {
           device_->copyFromHost(a.address + offset, static_cast<const char*>(a.backup) + offset, bytes);
+        } else if (a.zeroOnResume) {
+          device_->fill(a.address + offset, bytes, 0);
         }
       }
       if (a.backupValid && !a.deferRestore) report.copiedBytes += a.size;
@@ -226,6 +228,15 @@ void MemorySaver::setDeferredRestore(uint64_t id, bool deferred) {
     throw std::invalid_argument("setDeferredRestore: the allocation has no backup to restore from");
   }
   a.deferRestore = deferred;
+}
+
+void MemorySaver::setZeroOnResume(uint64_t id, bool zero) {
+  std::lock_guard lock(mutex_);
+  Allocation& a = find(id);
+  if (zero && a.mode != BackupMode::None) {
+    throw std::invalid_argument("setZeroOnResume: the allocation is restored from its backup, not zeroed");
+  }
+  a.zeroOnResume = zero;
 }
 
 bool MemorySaver::restorePending(uint64_t id) {

@@ -72,6 +72,9 @@ class MemorySaver {
   bool restorePending(uint64_t id);
   bool restore(uint64_t id);  // true when it copied
   void beginOverwrite(uint64_t id);
+  // Discarded memory (no backup) that a resume zeroes chunk by chunk as it maps them, so the
+  // fill overlaps the mapping instead of following it (the KV pools' repair, spec rule 10).
+  void setZeroOnResume(uint64_t id, bool zero);
   void endOverwrite(uint64_t id, bool complete);
   // Bytes of the allocation's range physically resident now (the OS's count on the CPU).
   uint64_t residentBytes(uint64_t id);
@@ -104,6 +107,7 @@ class MemorySaver {
     bool clean = false;        // the device content equals the backup
     bool backupOpen = false;
     bool deferRestore = false;
+    bool zeroOnResume = false;
     bool restorePending = false;  // mapped, but the content is still only in the backup
     bool overwriting = false;     // a whole rewrite is under way: writes skip the restore
   };

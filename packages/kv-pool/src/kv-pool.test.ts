@@ -36,6 +36,18 @@ describe('KvPool', () => {
     expect(saver.stats().kv_cache?.allocations).toBe(0);
   });
 
+  it('its repair after a resume leaves it zeroed (the saver zeroes it as it maps it again)', async () => {
+    const saver = createMemorySaver({ device: 'cpu' });
+    const pool = await KvPool.create(saver, { name: 'target', numPages: 3, ...shape });
+    const zeros = await saver.allocate(pool.bytes);
+    await saver.zero(zeros);
+    await saver.fill(pool.allocation, 0x5a);
+    await saver.pause('kv_cache');
+    await saver.resume('kv_cache');
+    await pool.repair();
+    expect(await saver.checksum(pool.allocation)).toBe(await saver.checksum(zeros));
+  });
+
   it('rejects bad shapes', async () => {
     const saver = createMemorySaver({ device: 'cpu' });
     await expect(KvPool.create(saver, { name: 'x', numPages: 0, ...shape })).rejects.toThrow(

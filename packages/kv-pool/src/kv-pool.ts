@@ -69,6 +69,7 @@ export class KvPool {
     const allocation = await saver.allocate(numPages * KvPool.bytesPerPage(shape), { tag });
     const pool = new KvPool(saver, allocation, name, shape, numPages);
     await pool.clear();
+    saver.setZeroOnResume(allocation, true);
     return pool;
   }
 
@@ -85,10 +86,16 @@ export class KvPool {
     return this.address(2 * this.checkLayer(layer) + 1);
   }
 
-  /** Zeroes every buffer: the repair after the KV tag comes back (spec rule 10). */
+  /** Zeroes every buffer now. */
   clear(): Promise<void> {
     return this.saver.zero(this.allocation);
   }
+
+  /**
+   * The repair right after the KV tag comes back (spec rule 10): nothing left to do, since the
+   * saver zeroes the pool's memory as it maps it again (`setZeroOnResume`).
+   */
+  repair(): void {}
 
   free(): Promise<void> {
     return this.saver.free(this.allocation);

@@ -18,7 +18,7 @@ export function harness(options: { prefixCache?: PrefixCache | null; running?: n
   for (const name of ['target', 'draft']) {
     kvPools.register({
       name,
-      clear: () => {
+      repair: () => {
         cleared.push(name);
       },
     });

@@ -186,7 +186,7 @@ describe('MemoryOccupationController: the sleep/wake rules', () => {
     const { memory, kvPools, saver } = harness();
     kvPools.register({
       name: 'broken',
-      clear: () => {
+      repair: () => {
         throw new Error('memset failed');
       },
     });

@@ -201,7 +201,7 @@ export class MemoryOccupationController {
   private async repairKvPools(): Promise<string[]> {
     const repaired: string[] = [];
     for (const pool of this.kvPools.list()) {
-      await pool.clear();
+      await pool.repair();
       repaired.push(pool.name);
     }
     return repaired;

@@ -15,10 +15,11 @@ export interface MemorySaver {
   synchronize?(): unknown;
 }
 
-/** A KV pool that can be zeroed after its memory comes back. */
+/** A KV pool, repaired right after its memory comes back. */
 export interface KvPoolHandle {
   readonly name: string;
-  clear(): void | Promise<void>;
+  /** Called right after a `kv_cache` resume; leaves every buffer of the pool zeroed. */
+  repair(): void | Promise<void>;
 }
 
 /** Lists every KV pool (target and draft), so a repair can never miss one (spec rule 10). */

@@ -99,3 +99,19 @@ describe(`deferred restore on ${DEVICE}`, () => {
     });
   });
 });
+
+describe(`zero on resume on ${DEVICE}`, () => {
+  it('a resume hands the memory back all zero, and only memory without a backup may ask', async () => {
+    const s = openSaver();
+    const kv = await s.allocate(10 * MiB + 7, { tag: 'kv_cache' });
+    const zeros = await s.allocate(kv.size);
+    await s.zero(zeros);
+    s.setZeroOnResume(kv, true);
+    await s.fill(kv, 0xab);
+    await s.pause('kv_cache');
+    await s.resume('kv_cache');
+    expect(await s.checksum(kv)).toBe(await s.checksum(zeros));
+    const backed = await s.allocate(MiB, { tag: 'weights', cpuBackup: true });
+    expect(() => s.setZeroOnResume(backed, true)).toThrow(/restored from its backup/);
+  });
+});

@@ -148,6 +148,14 @@ export class MemorySaver {
     this.#native.setDeferredRestore(this.#own(allocation).id, deferred);
   }
 
+  /**
+   * For memory without a backup: every resume zeroes it chunk by chunk as it maps them, the
+   * fills overlapping the mapping, and returns only when it is all zero.
+   */
+  setZeroOnResume(allocation: Allocation, zero: boolean): void {
+    this.#native.setZeroOnResume(this.#own(allocation).id, zero);
+  }
+
   /** Whether the allocation's content still waits in its backup (see `setDeferredRestore`). */
   restorePending(allocation: Allocation): boolean {
     return this.#native.restorePending(this.#own(allocation).id);

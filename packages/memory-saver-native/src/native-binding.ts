@@ -32,6 +32,7 @@ export interface NativeMemorySaver {
   markDirty(id: number): void;
   setDeferredRestore(id: number, deferred: boolean): void;
   restorePending(id: number): boolean;
+  setZeroOnResume(id: number, zero: boolean): void;
   restore(id: number): Promise<boolean>;
   beginOverwrite(id: number): void;
   endOverwrite(id: number, complete: boolean): Promise<void>;

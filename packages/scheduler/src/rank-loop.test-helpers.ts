@@ -15,7 +15,7 @@ export function loopHarness(options: { pages?: number } = {}) {
   for (const name of ['target', 'draft']) {
     kvPools.register({
       name,
-      clear: () => {
+      repair: () => {
         cleared.push(name);
       },
     });

@@ -7,7 +7,7 @@ import type { SamplingSpec } from './forward-batch.js';
 import type { TensorSource } from './loader/tensor-source.js';
 import { ModelRunner } from './model-runner.js';
 import { GreedySequence } from './runner.test-helpers.js';
-import { loadWeights } from './weights/load-weights.js';
+import { loadWeights, overwritePendingWeights } from './weights/load-weights.js';
 
 async function tinyRunner() {
   const saver = createMemorySaver({ device: 'cpu' });
@@ -111,6 +111,49 @@ describe('loadWeights', () => {
     );
     await expect(loadWeights(saver, broken, 'float32')).rejects.toThrow(/is truncated/);
     expect(saver.stats().weights?.allocations ?? 0).toBe(0);
+  });
+
+  it('after a deferred resume, an overwrite replaces the weights, and one that fails part-way keeps the old', async () => {
+    const saver = createMemorySaver({ device: 'cpu' });
+    const tensors = openBuiltinTiny().tensors;
+    const weights = await loadWeights(saver, tensors, 'float32');
+    saver.setDeferredRestore(weights.allocation, true);
+    const contents = async () => {
+      const out = new Uint8Array(weights.allocation.size);
+      await saver.copyToHost(weights.allocation, out);
+      return Buffer.from(out).toString('base64');
+    };
+    const original = await contents();
+    const negated: TensorSource[] = tensors.map((t) => ({
+      ...t,
+      read: async (into) => {
+        await t.read(into);
+        const values = new Float32Array(into.buffer, into.byteOffset, into.byteLength / 4);
+        for (let i = 0; i < values.length; i++) values[i] = -(values[i] as number);
+      },
+    }));
+    const failing: TensorSource[] = negated.map((t, i) =>
+      i === 7 ? { ...t, read: async () => Promise.reject(new Error('disk gone')) } : t,
+    );
+    await saver.pause('weights');
+    await saver.resume('weights');
+    expect(saver.restorePending(weights.allocation)).toBe(true);
+    await expect(overwritePendingWeights(saver, weights, failing)).rejects.toThrow('disk gone');
+    expect(saver.restorePending(weights.allocation)).toBe(false);
+    expect(await contents()).toBe(original);
+    await saver.pause('weights');
+    await saver.resume('weights');
+    await overwritePendingWeights(saver, weights, negated);
+    const replaced = await contents();
+    expect(replaced).not.toBe(original);
+    await saver.pause('weights');
+    await saver.resume('weights');
+    expect(await contents()).toBe(replaced);
+    const other = createMemorySaver({ device: 'cpu' });
+    const direct = await loadWeights(other, negated, 'float32');
+    const expected = new Uint8Array(direct.allocation.size);
+    await other.copyToHost(direct.allocation, expected);
+    expect(replaced).toBe(Buffer.from(expected).toString('base64'));
   });
 
   it('packs q/k/v and gate/up back to back so each group is one matrix', () => {

@@ -79,19 +79,30 @@ export async function overwritePendingWeights(
   sources: readonly TensorSource[],
 ): Promise<void> {
   const { layout } = weights;
+  const largest = Math.max(...sources.map((source) => slotOf(layout, source.name).byteLength));
+  // Two staging buffers: the next tensor is read while the last one is copied to the device.
+  const staging = [Buffer.allocUnsafeSlow(largest), Buffer.allocUnsafeSlow(largest)];
   await saver.overwrite(weights.allocation, async (put) => {
-    for (const source of sources) {
-      const slot = slotOf(layout, source.name);
-      const staged = new Uint8Array(source.byteLength);
-      await source.read(staged);
-      if (source.dtype === layout.dtype) {
-        await put(slot.offset, staged);
-      } else {
-        const converted = new Uint8Array(slot.byteLength);
-        convertInto(converted, layout.dtype, staged, source.dtype);
-        await put(slot.offset, converted);
+    let copying: Promise<void> = Promise.resolve();
+    try {
+      for (const [i, source] of sources.entries()) {
+        const slot = slotOf(layout, source.name);
+        const target = (staging[i % 2] as Buffer).subarray(0, slot.byteLength);
+        if (source.dtype === layout.dtype) {
+          await source.read(target);
+        } else {
+          const raw = new Uint8Array(source.byteLength);
+          await source.read(raw);
+          convertInto(target, layout.dtype, raw, source.dtype);
+        }
+        await copying;
+        copying = put(slot.offset, target);
       }
+    } finally {
+      // A copy still in flight must land before a failure restores the old weights.
+      await copying.catch(() => {});
     }
+    await copying;
   });
 }
 
