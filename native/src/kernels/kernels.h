@@ -86,8 +86,8 @@ class Kernels {
   virtual void download(void* host, uintptr_t device, size_t bytes) = 0;
   virtual void synchronize() = 0;
 
-  // Gives back scratch memory the kernels keep between calls (cuBLAS workspace, attention
-  // scratch), after synchronizing; it is taken again on the next call that needs it.
+  // Gives back scratch memory the kernels keep between calls (cuBLAS handle and workspace,
+  // attention scratch), after synchronizing; it is taken again on the next call that needs it.
   // The saver calls it on every pause, so a released engine holds as little as it can.
   virtual void trimScratch() {}
 

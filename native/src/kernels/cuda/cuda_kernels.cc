@@ -84,7 +84,7 @@ void CudaKernels::download(void* host, uintptr_t device, size_t bytes) {
 void CudaKernels::trimScratch() {
   check(cudaStreamSynchronize(enter()), "trimScratch: cudaStreamSynchronize");
   dropGraphs();
-  if (blas_) blas_->releaseWorkspace();
+  blas_.reset();  // its handle holds device memory too: a released engine keeps none of it
   if (scratch_) check(cudaFreeAsync(scratch_, stream_), "trimScratch: cudaFreeAsync");
   scratch_ = nullptr;
   scratchBytes_ = 0;
