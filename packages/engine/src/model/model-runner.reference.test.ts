@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   confidentPrefix,
   DEVICE,
+  expectBfloat16AsReference,
   F32_TOLERANCE,
   GreedySequence,
   generateGreedy,
@@ -34,28 +35,9 @@ describe.runIf(dir)(`reference checkpoint ${dir} on ${DEVICE}`, () => {
     }
   }, 300_000);
 
-  it('bfloat16: no further from float32 than transformers in bfloat16; greedy equal while the reference is sure', async () => {
-    const l = await loadRunner(path, 'bfloat16');
-    const exact = readExpected(path);
-    for (const [i, c] of readExpected(path, 'expected.bfloat16.json').entries()) {
-      const reference = exact[i]?.logits ?? new Float32Array();
-      const seq = new GreedySequence(l.kv, c.prompt);
-      l.runner.forward([seq.step()], l.kv, true);
-      const logits = l.runner.logits();
-      const [ours, theirs, between] = [
-        relativeError(logits, reference),
-        relativeError(c.logits, reference),
-        relativeError(logits, c.logits),
-      ];
-      console.log(
-        `bfloat16, prompt of ${c.prompt.length}: vs float32 ours ${ours.toExponential(2)}, ` +
-          `transformers ${theirs.toExponential(2)}; ours vs transformers' bfloat16 ${between.toExponential(2)}`,
-      );
-      expect(ours).toBeLessThan(1.25 * theirs + 0.005);
-      seq.release();
-      const expected = confidentPrefix(c.greedy, c.margins, 0.25 * Math.max(...c.margins));
-      const [got] = generateGreedy(l, [c.prompt], c.greedy.length);
-      expect(got?.slice(0, expected.length)).toEqual(expected);
-    }
-  }, 300_000);
+  it(
+    'bfloat16: no further from float32 than transformers in bfloat16; greedy equal while the reference is sure',
+    () => expectBfloat16AsReference(path, (c) => 0.25 * Math.max(...c.margins), console.log),
+    300_000,
+  );
 });

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { KvPool } from '@ts/kv-pool';
 import { createMemorySaver, createOps, type MemorySaver } from '@ts/memory-saver-native';
+import { expect } from 'vitest';
 import type { ForwardSequence } from './forward-batch.js';
 import { GREEDY } from './forward-batch.js';
 import type { OpenedCheckpoint } from './loader/open-checkpoint.js';
@@ -45,6 +46,39 @@ export function readExpected(dir: string, file = 'expected.json'): FixtureCase[]
 export function confidentPrefix(tokens: number[], margins: number[], minMargin: number): number[] {
   const cut = margins.findIndex((m) => m < minMargin);
   return tokens.slice(0, cut === -1 ? tokens.length : cut);
+}
+
+/**
+ * bfloat16 rounds every activation to 8 bits of mantissa: two bfloat16 runs differ from each
+ * other by about as much as each differs from float32 (1-3% on these models), so the check is
+ * that ours is no further from float32 than transformers' own bfloat16 run is, and that greedy
+ * tokens agree while the reference's top two are at least `minMargin(case)` apart.
+ */
+export async function expectBfloat16AsReference(
+  dir: string,
+  minMargin: (c: FixtureCase) => number,
+  report: (line: string) => void = () => {},
+): Promise<void> {
+  const l = await loadRunner(dir, 'bfloat16');
+  const exact = readExpected(dir);
+  for (const [i, c] of readExpected(dir, 'expected.bfloat16.json').entries()) {
+    const reference = exact[i]?.logits ?? new Float32Array();
+    const seq = new GreedySequence(l.kv, c.prompt);
+    l.runner.forward([seq.step()], l.kv, true);
+    const logits = l.runner.logits();
+    const ours = relativeError(logits, reference);
+    const theirs = relativeError(c.logits, reference);
+    report(
+      `bfloat16, prompt of ${c.prompt.length}: vs float32 ours ${ours.toExponential(2)}, ` +
+        `transformers ${theirs.toExponential(2)}; ours vs transformers' bfloat16 ` +
+        `${relativeError(logits, c.logits).toExponential(2)}`,
+    );
+    expect(ours).toBeLessThan(1.25 * theirs + 0.005);
+    seq.release();
+    const expected = confidentPrefix(c.greedy, c.margins, minMargin(c));
+    const [got] = generateGreedy(l, [c.prompt], c.greedy.length);
+    expect(got?.slice(0, expected.length)).toEqual(expected);
+  }
 }
 
 /** max |a - b| / max |b|: one number per comparison, insensitive to tiny reference values. */

@@ -88,13 +88,7 @@ export async function overwritePendingWeights(
       for (const [i, source] of sources.entries()) {
         const slot = slotOf(layout, source.name);
         const target = (staging[i % 2] as Buffer).subarray(0, slot.byteLength);
-        if (source.dtype === layout.dtype) {
-          await source.read(target);
-        } else {
-          const raw = new Uint8Array(source.byteLength);
-          await source.read(raw);
-          convertInto(target, layout.dtype, raw, source.dtype);
-        }
+        await readAs(source, target, layout.dtype);
         await copying;
         copying = put(slot.offset, target);
       }
@@ -120,16 +114,17 @@ async function fill(
   };
   for (const source of sources) {
     const slot = slotOf(layout, source.name);
-    const target = backup.subarray(slot.offset, slot.offset + slot.byteLength);
-    if (source.dtype === layout.dtype) {
-      await source.read(target);
-    } else {
-      const staged = new Uint8Array(source.byteLength);
-      await source.read(staged);
-      convertInto(target, layout.dtype, staged, source.dtype);
-    }
+    await readAs(source, backup.subarray(slot.offset, slot.offset + slot.byteLength), layout.dtype);
     progress.tensors += 1;
     progress.bytes += slot.byteLength;
     onProgress({ ...progress });
   }
+}
+
+/** Reads a tensor into `target` as `dtype`, converting on the way when the file holds another. */
+async function readAs(source: TensorSource, target: Uint8Array, dtype: TensorDtype): Promise<void> {
+  if (source.dtype === dtype) return source.read(target);
+  const raw = new Uint8Array(source.byteLength);
+  await source.read(raw);
+  convertInto(target, dtype, raw, source.dtype);
 }
