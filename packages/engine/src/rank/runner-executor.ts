@@ -4,6 +4,9 @@ import type { StepExecutor, StepItem } from '@ts/scheduler';
 import type { ModelRunner } from '../model/model-runner.js';
 import type { LoadedWeights } from '../model/weights/load-weights.js';
 
+/** TS_STEP_TRACE=1 prints each step's host-side timings to stderr (the GPU work is waited for in sample). */
+const TRACE = process.env.TS_STEP_TRACE === '1';
+
 /**
  * Runs the scheduler's steps on the model runner: forward, then sample on the device. The
  * weights' restore after a resume is deferred (an update may replace them first), so the first
@@ -18,8 +21,10 @@ export class RunnerExecutor implements StepExecutor {
   ) {}
 
   async execute(items: readonly StepItem[]): Promise<number[]> {
+    const start = performance.now();
     if (this.saver.restorePending(this.weights.allocation))
       await this.saver.restore(this.weights.allocation);
+    const restored = performance.now();
     this.runner.forward(
       items.map((item) => ({
         tokens: item.tokens,
@@ -28,7 +33,8 @@ export class RunnerExecutor implements StepExecutor {
       })),
       this.kv,
     );
-    return this.runner.sample(
+    const forwarded = performance.now();
+    const sampled = this.runner.sample(
       items.map(({ seq }) => ({
         spec: {
           temperature: seq.params.temperature,
@@ -39,5 +45,14 @@ export class RunnerExecutor implements StepExecutor {
         tokenIndex: seq.outputTokens.length,
       })),
     );
+    if (TRACE) {
+      const tokens = items.reduce((n, item) => n + item.tokens.length, 0);
+      const ms = (a: number, b: number) => (b - a).toFixed(2);
+      console.error(
+        `[step] ${items.length} seqs, ${tokens} tokens: restore ${ms(start, restored)} ms, ` +
+          `forward ${ms(restored, forwarded)} ms, sample + wait ${ms(forwarded, performance.now())} ms`,
+      );
+    }
+    return sampled;
   }
 }
