@@ -112,13 +112,16 @@ class NativeOps : public Napi::ObjectWrap<NativeOps> {
     });
   }
 
-  // (out, x, weight, rows, dim, eps, dtype)
+  // (out, x, weight, rows, dim, rowsPerGroup, groupStride, eps, dtype)
   Napi::Value rmsNorm(const Napi::CallbackInfo& info) {
-    Args a(info, "rmsNorm", 7);
-    return run(info, [&] {
-      kernels_->rmsNorm(a.address(0, "out"), a.address(1, "x"), a.address(2, "weight"), a.integer(3, "rows"),
-                        a.integer(4, "dim"), a.real(5, "eps"), a.dtype(6));
-    });
+    Args a(info, "rmsNorm", 9);
+    // Read in order, so the first bad argument is the one named.
+    uintptr_t out = a.address(0, "out"), x = a.address(1, "x"), weight = a.address(2, "weight");
+    int rows = a.integer(3, "rows"), dim = a.integer(4, "dim"), rowsPerGroup = a.integer(5, "rowsPerGroup");
+    size_t groupStride = a.count(6, "groupStride");
+    float eps = a.real(7, "eps");
+    DType dtype = a.dtype(8);
+    return run(info, [&] { kernels_->rmsNorm(out, x, weight, rows, dim, rowsPerGroup, groupStride, eps, dtype); });
   }
 
   // (out, a, b, n, dtype)

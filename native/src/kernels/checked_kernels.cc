@@ -58,10 +58,15 @@ class CheckedKernels final : public Kernels {
     inner_->embedding(out, table, ids, tokens, dim, dtype);
   }
 
-  void rmsNorm(uintptr_t out, uintptr_t x, uintptr_t weight, int rows, int dim, float eps, DType dtype) override {
+  void rmsNorm(uintptr_t out, uintptr_t x, uintptr_t weight, int rows, int dim, int rowsPerGroup, size_t groupStride,
+               float eps, DType dtype) override {
     Check("rmsNorm").address(out, "out").address(x, "x").address(weight, "weight");
     Check("rmsNorm").positive(rows, "rows").positive(dim, "dim").finite(eps, "eps").dtype(dtype);
-    inner_->rmsNorm(out, x, weight, rows, dim, eps, dtype);
+    Check("rmsNorm")
+        .positive(rowsPerGroup, "rowsPerGroup")
+        .that(groupStride >= static_cast<size_t>(rowsPerGroup) * dim,
+              "groupStride must hold a group: at least rowsPerGroup * dim elements");
+    inner_->rmsNorm(out, x, weight, rows, dim, rowsPerGroup, groupStride, eps, dtype);
   }
 
   void add(uintptr_t out, uintptr_t a, uintptr_t b, size_t n, DType dtype) override {

@@ -36,8 +36,12 @@ class Kernels {
   // out[t, :] = table[ids[t], :]; ids: int32 [tokens].
   virtual void embedding(uintptr_t out, uintptr_t table, uintptr_t ids, int tokens, int dim, DType dtype) = 0;
 
-  // out[r, :] = x[r, :] / sqrt(mean(x[r, :]^2) + eps) * weight; out may equal x.
-  virtual void rmsNorm(uintptr_t out, uintptr_t x, uintptr_t weight, int rows, int dim, float eps, DType dtype) = 0;
+  // out[r, :] = x[r, :] / sqrt(mean(x[r, :]^2) + eps) * weight; out may equal x. Rows come in
+  // groups of rowsPerGroup contiguous rows, groupStride elements apart (row r starts at
+  // (r / rowsPerGroup) * groupStride + (r % rowsPerGroup) * dim; contiguous rows: rowsPerGroup =
+  // rows, groupStride = rows * dim). Per-head norms of q inside a fused qkv row use it.
+  virtual void rmsNorm(uintptr_t out, uintptr_t x, uintptr_t weight, int rows, int dim, int rowsPerGroup,
+                       size_t groupStride, float eps, DType dtype) = 0;
 
   // out = a + b over n elements; out may equal a or b.
   virtual void add(uintptr_t out, uintptr_t a, uintptr_t b, size_t n, DType dtype) = 0;

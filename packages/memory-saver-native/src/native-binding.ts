@@ -77,6 +77,8 @@ export interface NativeOps {
     weight: number,
     rows: number,
     dim: number,
+    rowsPerGroup: number,
+    groupStride: number,
     eps: number,
     dtype: number,
   ): void;

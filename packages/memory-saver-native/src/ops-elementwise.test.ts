@@ -44,6 +44,41 @@ describeKernels.each(DTYPES)('row and element kernels in %s', (dtype: DType) => 
     expectClose(w.read(xAddress, rows * dim, dtype), expected, dtype);
   });
 
+  it('rmsNorm normalizes rows in strided groups in place, and leaves the gaps alone', async () => {
+    const w = new Workspace();
+    const random = seeded(12);
+    // 3 tokens, each a row of 50: heads 0-3 (dim 8) at the start, then 18 other values
+    const [tokens, heads, dim, stride] = [3, 4, 8, 50];
+    const x = randomTensor(random, tokens * stride, dtype, 3);
+    const weight = randomTensor(random, dim, dtype);
+    const xAddress = await w.tensor(x, dtype);
+    w.ops.rmsNorm(
+      xAddress,
+      xAddress,
+      await w.tensor(weight, dtype),
+      tokens * heads,
+      dim,
+      1e-5,
+      dtype,
+      {
+        rowsPerGroup: heads,
+        groupStride: stride,
+      },
+    );
+    const expected = Float32Array.from(x);
+    for (let t = 0; t < tokens; t++) {
+      const head = x.subarray(t * stride, t * stride + heads * dim);
+      expected.set(rmsNormReference(head, weight, heads, 1e-5), t * stride);
+    }
+    expectClose(w.read(xAddress, tokens * stride, dtype), expected, dtype);
+    expect(() =>
+      w.ops.rmsNorm(xAddress, xAddress, xAddress, 4, dim, 1e-5, dtype, {
+        rowsPerGroup: 4,
+        groupStride: 31,
+      }),
+    ).toThrow(/groupStride must hold a group/);
+  });
+
   it('add sums elementwise, in place too', async () => {
     const w = new Workspace();
     const random = seeded(3);

@@ -40,7 +40,11 @@ export class Ops extends DeviceTransfers {
     this.#native.embedding(out, table, ids, tokens, dim, dtypeCode(dtype));
   }
 
-  /** out[r, :] = x[r, :] / sqrt(mean(x[r, :]²) + eps) * weight; `out` may be `x`. */
+  /**
+   * out[r, :] = x[r, :] / sqrt(mean(x[r, :]²) + eps) * weight; `out` may be `x`. Rows are
+   * contiguous unless `groups` says they come `rowsPerGroup` at a time, `groupStride` elements
+   * apart (the heads of q inside each token's fused q/k/v row, say).
+   */
   rmsNorm(
     out: DeviceAddress,
     x: DeviceAddress,
@@ -49,8 +53,22 @@ export class Ops extends DeviceTransfers {
     dim: number,
     eps: number,
     dtype: DType,
+    groups: { rowsPerGroup: number; groupStride: number } = {
+      rowsPerGroup: rows,
+      groupStride: rows * dim,
+    },
   ): void {
-    this.#native.rmsNorm(out, x, weight, rows, dim, eps, dtypeCode(dtype));
+    this.#native.rmsNorm(
+      out,
+      x,
+      weight,
+      rows,
+      dim,
+      groups.rowsPerGroup,
+      groups.groupStride,
+      eps,
+      dtypeCode(dtype),
+    );
   }
 
   /** out = a + b over n elements; `out` may be `a` or `b`. */

@@ -186,16 +186,14 @@ export class LlamaModel {
     return rows;
   }
 
-  /** Qwen3's per-head RMSNorm of q and k, one token row at a time (q and k are strided). */
+  /** Qwen3's per-head RMSNorm of q and k, each a group of head rows in every token's qkv row. */
   private normalizeHeads(q: number, k: number, tokens: number, prefix: string, dtype: DType): void {
     const c = this.config;
-    const bytes = dtype === 'float32' ? 4 : 2;
-    const qNorm = this.weights.address(`${prefix}self_attn.q_norm.weight`);
-    const kNorm = this.weights.address(`${prefix}self_attn.k_norm.weight`);
-    for (let i = 0; i < tokens; i++) {
-      const row = i * this.qkvWidth * bytes;
-      this.ops.rmsNorm(q + row, q + row, qNorm, c.numHeads, c.headDim, c.rmsNormEps, dtype);
-      this.ops.rmsNorm(k + row, k + row, kNorm, c.numKvHeads, c.headDim, c.rmsNormEps, dtype);
-    }
+    const w = (name: string) => this.weights.address(`${prefix}self_attn.${name}.weight`);
+    const groups = (heads: number) => ({ rowsPerGroup: heads, groupStride: this.qkvWidth });
+    const [qRows, kRows] = [tokens * c.numHeads, tokens * c.numKvHeads];
+    const eps = c.rmsNormEps;
+    this.ops.rmsNorm(q, q, w('q_norm'), qRows, c.headDim, eps, dtype, groups(c.numHeads));
+    this.ops.rmsNorm(k, k, w('k_norm'), kRows, c.headDim, eps, dtype, groups(c.numKvHeads));
   }
 }
