@@ -275,6 +275,7 @@ void MemorySaver::endOverwrite(uint64_t id, bool complete) {
   a.restorePending = false;
   a.backupValid = false;
   a.clean = false;
+  if (!keepBackups_) dropBackup(a);
 }
 
 bool MemorySaver::restoreIfPending(Allocation& a) {

@@ -76,6 +76,25 @@ describe(`deferred restore on ${DEVICE}`, () => {
     expect(sameBytes(await read(s, w), content)).toBe(true);
   });
 
+  it('with backups freed on wake, a pending restore keeps its backup until it has copied it', async () => {
+    const s = openSaver(4 * MiB, false);
+    const { w, content } = await loaded(s, 5 * MiB, 8);
+    await s.pause('weights');
+    await s.resume('weights');
+    expect(s.stats().weights?.backupBytes).toBeGreaterThan(0);
+    expect(await s.restore(w)).toBe(true);
+    expect(s.stats().weights?.backupBytes).toBe(0);
+    expect(sameBytes(await read(s, w), content)).toBe(true);
+    await s.pause('weights');
+    await s.resume('weights');
+    const fresh = patternBytes(w.size, 9);
+    await s.overwrite(w, (put) => put(0, fresh));
+    expect(s.stats().weights?.backupBytes).toBe(0);
+    expect((await s.pause('weights')).copiedBytes).toBe(w.size);
+    await s.resume('weights');
+    expect(sameBytes(await read(s, w), fresh)).toBe(true);
+  });
+
   it('partial writes and backups restore first; misuse is refused clearly', async () => {
     const s = openSaver();
     const { w, content } = await loaded(s, 3 * MiB, 7);

@@ -62,6 +62,7 @@ program
   .option('--admin-key <key>', 'bearer key for the control endpoints (or TS_ENGINE_ADMIN_KEY)')
   .option('--no-prefix-cache', 'turn the radix prefix cache off')
   .option('--free-backups-on-wake', 'free host weight backups on wake (saves host RAM)')
+  .option('--disable-cuda-graph', 'run decode steps kernel by kernel, without CUDA graphs')
   .action(async (flags: ServeFlags) => {
     try {
       await serve(flags);

@@ -24,7 +24,9 @@ describe('serveSettings', () => {
       numPages: '64',
       adminKey: 'k',
       freeBackupsOnWake: true,
+      disableCudaGraph: true,
     });
+    expect(serveSettings(defaults).launch.cudaGraphs).toBe(true);
     expect(s).toMatchObject({ host: '127.0.0.1', port: 30000, adminKey: 'k' });
     expect(s.launch).toMatchObject({
       model: 'builtin:tiny',
@@ -32,6 +34,7 @@ describe('serveSettings', () => {
       numPages: 64,
       maxContext: 2048,
       freeBackupsOnWake: true,
+      cudaGraphs: false,
     });
   });
 

@@ -18,6 +18,7 @@ export interface ServeFlags {
   adminKey?: string;
   prefixCache: boolean;
   freeBackupsOnWake?: boolean;
+  disableCudaGraph?: boolean;
 }
 
 export interface ServeSettings {
@@ -58,6 +59,7 @@ export function serveSettings(flags: ServeFlags): ServeSettings {
       ...(flags.numPages ? { numPages: integer('num-pages', flags.numPages) } : {}),
       prefixCache: flags.prefixCache,
       freeBackupsOnWake: flags.freeBackupsOnWake ?? false,
+      cudaGraphs: !flags.disableCudaGraph,
     },
   };
 }

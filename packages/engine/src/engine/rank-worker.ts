@@ -103,6 +103,7 @@ async function main(): Promise<void> {
       maxBatchTokens: options.maxBatchTokens,
       maxContext: options.maxContext,
       prefixCache: options.prefixCache,
+      cudaGraphs: options.cudaGraphs,
       onProgress: (p) => send({ type: 'progress', loadedBytes: p.bytes, totalBytes: p.totalBytes }),
     },
     onEvent,

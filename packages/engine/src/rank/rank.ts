@@ -22,6 +22,8 @@ export interface RankOptions {
   /** Longest sequence (prompt + output) a request may reach. */
   maxContext: number;
   prefixCache: boolean;
+  /** Decode steps as captured CUDA graphs where the device can capture (default true). */
+  cudaGraphs?: boolean;
   onProgress?(progress: LoadProgress): void;
 }
 
@@ -70,6 +72,7 @@ export async function createRank(
     maxPagesPerSeq,
     workspaceTag: 'kv_cache',
   });
+  runner.graphsEnabled = options.cudaGraphs ?? true;
   const cache = options.prefixCache ? new PrefixCache(kv.pages, options.pageSize) : null;
   const scheduler = new Scheduler(kv.pages, cache, {
     pageSize: options.pageSize,
