@@ -1,4 +1,5 @@
 import type { ControlResult, PauseMode } from '@ts/pause';
+import type { NamedTensor } from './model/weights/named-tensors.js';
 
 /** Sampling as a caller states it; every field optional (defaults: greedy, 128 new tokens). */
 export interface SamplingInput {
@@ -105,6 +106,8 @@ export interface EngineApi {
   continueGeneration(): Promise<ControlResult>;
   flushCache(): Promise<ControlResult>;
   updateWeightsFromDisk(input: { modelPath: string }): Promise<ControlResult>;
+  /** Replaces the named weights (all or some) with tensors from memory; checked before any write. */
+  updateWeightsFromTensors(input: { tensors: NamedTensor[] }): Promise<ControlResult>;
 
   modelInfo(): ModelInfo;
   metrics(): Promise<EngineMetrics>;

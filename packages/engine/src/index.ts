@@ -41,6 +41,7 @@ export type { RunnerLimits, SampleRequest } from './model/model-runner.js';
 export { ModelRunner } from './model/model-runner.js';
 export type { LoadProgress } from './model/weights/load-weights.js';
 export { LoadedWeights, loadWeights } from './model/weights/load-weights.js';
+export type { NamedTensor } from './model/weights/named-tensors.js';
 export { createServer } from './server/index.js';
 export { ByteTokenizer } from './tokenizer/byte-tokenizer.js';
 export type { ChatMessage, ChatTemplateOptions } from './tokenizer/chat-template.js';

@@ -1,6 +1,8 @@
 import { resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { openCheckpoint } from '../model/loader/open-checkpoint.js';
 import { FIXTURES } from '../model/runner.test-helpers.js';
+import type { NamedTensor } from '../model/weights/named-tensors.js';
 import { Engine } from './engine.js';
 import { flippedCheckpoint } from './engine.test-helpers.js';
 import type { LaunchOptions } from './launch-options.js';
@@ -22,6 +24,22 @@ afterEach(async () => {
 });
 
 const greedy = (n: number) => ({ maxNewTokens: n, ignoreEos: true });
+
+/** Every tensor of a checkpoint on disk, read into memory as a trainer would push it. */
+async function tensorsOf(dir: string): Promise<NamedTensor[]> {
+  const checkpoint = await openCheckpoint(dir);
+  try {
+    return await Promise.all(
+      checkpoint.tensors.map(async (t) => {
+        const data = new Uint8Array(t.byteLength);
+        await t.read(data);
+        return { name: t.name, dtype: t.dtype, shape: [...t.shape], data };
+      }),
+    );
+  } finally {
+    await checkpoint.close();
+  }
+}
 
 describe('Engine on builtin:tiny (CPU, worker threads)', () => {
   it('generates from text and from ids alike, and streams cumulative updates', async () => {
@@ -135,5 +153,62 @@ describe('the RL loop on the llama fixture', () => {
     const fresh = await launch({ model: second, pageSize: 4 });
     expect(updated.outputIds).toEqual((await fresh.generate(request)).outputIds);
     expect(updated.outputIds).not.toEqual(first.outputIds);
+  });
+
+  it('updates weights from tensors in memory: all while kv_cache is released, some in place; mismatches keep the old', async () => {
+    const dir = resolve(FIXTURES, 'llama');
+    const request = { inputIds: [1, 5, 9, 33, 2], samplingParams: greedy(16) };
+    const engine = await launch({ model: dir, pageSize: 4, dpSize: 2 });
+    const first = await engine.generate(request);
+    const original = await tensorsOf(dir);
+    const flipped = await tensorsOf(flippedCheckpoint(dir));
+    const embed = original.find((t) => t.name === 'model.embed_tokens.weight') as NamedTensor;
+    const bad: [NamedTensor[], RegExp][] = [
+      [
+        [{ ...embed, name: 'model.embed_tokens.weights' }],
+        /no parameter model.embed_tokens.weights/,
+      ],
+      [[{ ...embed, shape: [embed.shape[1] as number, embed.shape[0] as number] }], /has shape/],
+      [[{ ...embed, data: embed.data.subarray(4) }], /holds \d+ bytes/],
+      [[{ ...embed, dtype: 'int8' as never }], /has dtype int8/],
+      [[embed, embed], /given twice/],
+      [[], /at least one/],
+    ];
+    for (const [tensors, message] of bad) {
+      const reply = await engine.updateWeightsFromTensors({ tensors });
+      expect(reply.success).toBe(false);
+      expect(reply.message).toMatch(message);
+      expect(reply.message).toMatch(/old weights stay/);
+    }
+    expect((await engine.generate(request)).outputIds).toEqual(first.outputIds);
+
+    expect((await engine.releaseMemoryOccupation()).success).toBe(true);
+    expect((await engine.updateWeightsFromTensors({ tensors: flipped })).message).toMatch(
+      /resume them/,
+    );
+    expect((await engine.resumeMemoryOccupation({ tags: ['weights'] })).success).toBe(true);
+    const all = await engine.updateWeightsFromTensors({ tensors: flipped });
+    expect(all).toMatchObject({ success: true });
+    expect(all.message).toMatch(/every weight/);
+    expect((await engine.resumeMemoryOccupation({ tags: ['kv_cache'] })).success).toBe(true);
+    const fresh = await launch({ model: flippedCheckpoint(dir), pageSize: 4 });
+    const expected = (await fresh.generate(request)).outputIds;
+    expect((await engine.generate(request)).outputIds).toEqual(expected);
+
+    // Some tensors: the flipped model with the original embedding is neither model.
+    const someReply = await engine.updateWeightsFromTensors({ tensors: [embed] });
+    expect(someReply).toMatchObject({
+      success: true,
+      message: expect.stringMatching(/^1 tensors/),
+    });
+    const mixed = (await engine.generate(request)).outputIds;
+    expect(mixed).not.toEqual(expected);
+    expect(mixed).not.toEqual(first.outputIds);
+    expect((await engine.updateWeightsFromTensors({ tensors: original })).success).toBe(true);
+    expect((await engine.generate(request)).outputIds).toEqual(first.outputIds);
+    // and the pushed weights survive a full sleep/wake cycle byte for byte
+    expect((await engine.releaseMemoryOccupation()).success).toBe(true);
+    expect((await engine.resumeMemoryOccupation()).success).toBe(true);
+    expect((await engine.generate(request)).outputIds).toEqual(first.outputIds);
   });
 });

@@ -13,6 +13,7 @@ import type {
   ModelInfo,
   SleepReply,
 } from '../engine-api.js';
+import type { NamedTensor } from '../model/weights/named-tensors.js';
 import { type LaunchOptions, type ResolvedOptions, resolveOptions } from './launch-options.js';
 import { mergeReplies } from './merge-replies.js';
 import { loadModelTokenizer, type ModelTokenizer } from './model-tokenizer.js';
@@ -139,6 +140,19 @@ export class Engine implements EngineApi {
       return { success: false, message: 'modelPath must be a checkpoint path' };
     }
     return this.result(await this.control({ op: 'updateWeightsFromDisk', path: input.modelPath }));
+  }
+
+  /**
+   * Replaces the named weights (all of them, or some) with tensors from memory, on every rank
+   * (each gets a copy). Names, shapes and dtypes are checked before anything is written; a
+   * mismatch fails and keeps the old weights. Allowed while kv_cache is released.
+   */
+  async updateWeightsFromTensors(input: { tensors: NamedTensor[] }): Promise<ControlResult> {
+    if (!Array.isArray(input?.tensors))
+      return { success: false, message: 'tensors must be an array of named tensors' };
+    return this.result(
+      await this.control({ op: 'updateWeightsFromTensors', tensors: input.tensors }),
+    );
   }
 
   modelInfo(): ModelInfo {

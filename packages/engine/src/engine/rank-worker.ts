@@ -6,7 +6,7 @@ import { type LoopEvent, Sequence, samplingParams } from '@ts/scheduler';
 import { openBuiltinTiny } from '../model/builtin-tiny.js';
 import { openCheckpoint } from '../model/loader/open-checkpoint.js';
 import { createRank, type Rank } from '../rank/rank.js';
-import { updateWeightsFromDisk } from './update-weights.js';
+import { updateWeightsFromDisk, updateWeightsFromTensors } from './update-weights.js';
 import type {
   ControlOp,
   ControlReplyData,
@@ -67,6 +67,8 @@ async function control(
       return loop.flushCache();
     case 'updateWeightsFromDisk':
       return updateWeightsFromDisk(saver, rank, config, c.path);
+    case 'updateWeightsFromTensors':
+      return updateWeightsFromTensors(saver, rank, config, c.tensors);
     case 'stats': {
       const residentBytes: Record<string, number> = {};
       for (const [tag, stats] of Object.entries(saver.stats()))

@@ -2,20 +2,28 @@ import type { MemorySaver } from '@ts/memory-saver-native';
 import { checkTensors, expectedLlamaTensors } from '../model/loader/llama-weights.js';
 import type { ModelConfig } from '../model/loader/model-config.js';
 import { openCheckpoint } from '../model/loader/open-checkpoint.js';
-import { overwritePendingWeights, overwriteWeights } from '../model/weights/load-weights.js';
+import type { TensorSource } from '../model/loader/tensor-source.js';
+import {
+  overwritePendingWeights,
+  overwriteWeights,
+  writeWeightsInPlace,
+} from '../model/weights/load-weights.js';
+import { type NamedTensor, tensorSources } from '../model/weights/named-tensors.js';
 import type { Rank } from '../rank/rank.js';
 import type { ControlReplyData } from './worker-protocol.js';
 
+const describe = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
 /**
- * Replaces the weights of a rank in place from a checkpoint on disk (spec: weight updates
- * between wake-ups). Allowed while kv_cache is released; the weights must be resumed. Names
- * and shapes are checked before anything is written, and no forward pass runs meanwhile.
+ * The shared frame of a weight update (spec: weight updates between wake-ups): the weights
+ * must be resumed (kv_cache need not be), `write` runs with no forward pass in flight, and the
+ * prefix cache is flushed after. A failure answers `{ success: false }` with the old weights kept.
  */
-export async function updateWeightsFromDisk(
+async function update(
   saver: MemorySaver,
+  what: string,
   rank: Rank,
-  config: ModelConfig,
-  path: string,
+  write: () => Promise<string>,
 ): Promise<ControlReplyData> {
   if (saver.isPaused('weights')) {
     return {
@@ -23,28 +31,57 @@ export async function updateWeightsFromDisk(
       message: 'weights are released: resume them (tags: ["weights"]) before updating them',
     };
   }
-  const fail = (error: unknown): ControlReplyData => ({
-    success: false,
-    message: `update_weights_from_disk(${path}) failed, the old weights stay: ${error instanceof Error ? error.message : String(error)}`,
-  });
-  let checkpoint: Awaited<ReturnType<typeof openCheckpoint>>;
   try {
-    checkpoint = await openCheckpoint(path);
-  } catch (error) {
-    return fail(error);
-  }
-  try {
-    checkTensors(expectedLlamaTensors(config), checkpoint.tensors, path);
-    await rank.loop.exclusive(() =>
-      saver.restorePending(rank.weights.allocation)
-        ? overwritePendingWeights(saver, rank.weights, checkpoint.tensors)
-        : overwriteWeights(saver, rank.weights, checkpoint.tensors),
-    );
+    const done = await write();
     const flushed = rank.loop.flushCache();
-    return { success: true, message: `weights updated from ${path}; ${flushed.message}` };
+    return { success: true, message: `${done}; ${flushed.message}` };
   } catch (error) {
-    return fail(error);
-  } finally {
-    await checkpoint.close();
+    return { success: false, message: `${what} failed, the old weights stay: ${describe(error)}` };
   }
+}
+
+/** Writes whole-model sources: straight to the device while a restore is pending, else through the backup. */
+function writeAll(saver: MemorySaver, rank: Rank, sources: readonly TensorSource[]): Promise<void> {
+  return rank.loop.exclusive(() =>
+    saver.restorePending(rank.weights.allocation)
+      ? overwritePendingWeights(saver, rank.weights, sources)
+      : overwriteWeights(saver, rank.weights, sources),
+  );
+}
+
+/** Replaces every weight of a rank in place from a checkpoint on disk; names and shapes are checked first. */
+export function updateWeightsFromDisk(
+  saver: MemorySaver,
+  rank: Rank,
+  config: ModelConfig,
+  path: string,
+): Promise<ControlReplyData> {
+  return update(saver, `update_weights_from_disk(${path})`, rank, async () => {
+    const checkpoint = await openCheckpoint(path);
+    try {
+      checkTensors(expectedLlamaTensors(config), checkpoint.tensors, path);
+      await writeAll(saver, rank, checkpoint.tensors);
+    } finally {
+      await checkpoint.close();
+    }
+    return `weights updated from ${path}`;
+  });
+}
+
+/**
+ * Replaces the named weights (all or some) with tensors pushed from memory, checked by name,
+ * shape and dtype before anything is written.
+ */
+export function updateWeightsFromTensors(
+  saver: MemorySaver,
+  rank: Rank,
+  config: ModelConfig,
+  tensors: readonly NamedTensor[],
+): Promise<ControlReplyData> {
+  return update(saver, 'update_weights_from_tensors', rank, async () => {
+    const { sources, complete } = tensorSources(expectedLlamaTensors(config), tensors);
+    if (complete) await writeAll(saver, rank, sources);
+    else await rank.loop.exclusive(() => writeWeightsInPlace(saver, rank.weights, sources));
+    return `${sources.length} tensors updated${complete ? ' (every weight)' : ''}`;
+  });
 }

@@ -1,4 +1,5 @@
 import type { FinishReason } from '@ts/scheduler';
+import type { NamedTensor } from '../model/weights/named-tensors.js';
 import type { ResolvedOptions } from './launch-options.js';
 
 /** What a rank worker starts with (as `workerData`). */
@@ -25,6 +26,7 @@ export type ControlOp =
   | { op: 'continue' }
   | { op: 'flush' }
   | { op: 'updateWeightsFromDisk'; path: string }
+  | { op: 'updateWeightsFromTensors'; tensors: NamedTensor[] }
   | { op: 'stats' };
 
 export type ToWorker =

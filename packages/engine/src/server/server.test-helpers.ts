@@ -143,6 +143,11 @@ export class FakeEngine implements EngineApi {
       : ok(`loaded ${input.modelPath}`);
   }
 
+  async updateWeightsFromTensors(input: { tensors: unknown[] }): Promise<ControlResult> {
+    this.calls.push(['updateWeightsFromTensors', input]);
+    return ok(`${input.tensors.length} tensors updated`);
+  }
+
   modelInfo(): ModelInfo {
     return {
       modelPath: 'builtin:tiny',

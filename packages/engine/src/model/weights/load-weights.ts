@@ -100,6 +100,25 @@ export async function overwritePendingWeights(
   });
 }
 
+/**
+ * Writes some of the weights in place, straight to the device (each tensor converted to the
+ * weights' dtype); a pending restore is done first, since the rest must be the old weights.
+ */
+export async function writeWeightsInPlace(
+  saver: MemorySaver,
+  weights: LoadedWeights,
+  sources: readonly TensorSource[],
+): Promise<void> {
+  const { layout } = weights;
+  await saver.restore(weights.allocation);
+  for (const source of sources) {
+    const slot = slotOf(layout, source.name);
+    const bytes = new Uint8Array(slot.byteLength);
+    await readAs(source, bytes, layout.dtype);
+    await saver.copyFromHost(weights.allocation, bytes, slot.offset);
+  }
+}
+
 async function fill(
   backup: Uint8Array,
   layout: WeightLayout,
