@@ -139,6 +139,7 @@ class CpuDevice final : public Device {
   }
 
   Kernels& kernels() override { return *kernels_; }
+  void trimScratch() override { kernels_->trimScratch(); }
 
  private:
   size_t page_;

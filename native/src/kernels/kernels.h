@@ -101,7 +101,8 @@ class Kernels {
   // when the capture failed (nothing is kept, the stream is usable again). A graph stays valid
   // while every address it read stays valid: scratch that moves and trimScratch drop every
   // graph, and replay of a dropped id returns false (capture again). Ids are never reused.
-  // Backends without graphs answer canCapture() false and throw on beginCapture.
+  // Backends without graphs answer canCapture() false and throw on beginCapture (the CPU
+  // backend records its calls: kernels/cpu/recording_kernels.h).
   virtual bool canCapture() const { return false; }
   virtual void beginCapture();
   virtual int endCapture() { return -1; }

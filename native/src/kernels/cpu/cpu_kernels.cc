@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "kernels/checked_kernels.h"
+#include "kernels/cpu/recording_kernels.h"
 
 namespace ts::cpu {
 
@@ -14,6 +15,8 @@ void CpuKernels::download(void* host, uintptr_t device, size_t bytes) {
   std::memcpy(host, reinterpret_cast<const void*>(device), bytes);
 }
 
-std::unique_ptr<Kernels> createCpuKernels() { return withArgumentChecks(std::make_unique<CpuKernels>()); }
+std::unique_ptr<Kernels> createCpuKernels() {
+  return withArgumentChecks(withRecording(std::make_unique<CpuKernels>()));
+}
 
 }  // namespace ts::cpu

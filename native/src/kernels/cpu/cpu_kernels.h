@@ -31,7 +31,7 @@ class CpuKernels final : public Kernels {
   void synchronize() override {}
 };
 
-// CpuKernels behind the shared argument checks.
+// CpuKernels, recordable as graphs, behind the shared argument checks.
 std::unique_ptr<Kernels> createCpuKernels();
 
 }  // namespace ts::cpu

@@ -7,7 +7,11 @@ import type { SamplingSpec } from './forward-batch.js';
 import type { TensorSource } from './loader/tensor-source.js';
 import { ModelRunner } from './model-runner.js';
 import { GreedySequence } from './runner.test-helpers.js';
-import { loadWeights, overwritePendingWeights } from './weights/load-weights.js';
+import {
+  loadWeights,
+  overwritePendingWeights,
+  writeWeightsInPlace,
+} from './weights/load-weights.js';
 
 async function tinyRunner() {
   const saver = createMemorySaver({ device: 'cpu' });
@@ -154,6 +158,32 @@ describe('loadWeights', () => {
     const expected = new Uint8Array(direct.allocation.size);
     await other.copyToHost(direct.allocation, expected);
     expect(replaced).toBe(Buffer.from(expected).toString('base64'));
+  });
+
+  it('writes some weights in place, restoring the rest first when a restore is pending', async () => {
+    const saver = createMemorySaver({ device: 'cpu' });
+    const tensors = openBuiltinTiny().tensors;
+    const weights = await loadWeights(saver, tensors, 'bfloat16');
+    saver.setDeferredRestore(weights.allocation, true);
+    const norm = tensors.find((t) => t.name === 'model.norm.weight') as TensorSource;
+    const ones: TensorSource = {
+      ...norm,
+      read: async (into) => {
+        new Float32Array(into.buffer, into.byteOffset, into.byteLength / 4).fill(1);
+      },
+    };
+    const before = new Uint8Array(weights.allocation.size);
+    await saver.copyToHost(weights.allocation, before);
+    await saver.pause('weights');
+    await saver.resume('weights');
+    await writeWeightsInPlace(saver, weights, [ones]);
+    const after = new Uint8Array(weights.allocation.size);
+    await saver.copyToHost(weights.allocation, after);
+    const offset = weights.address(norm.name) - Number(weights.allocation.address);
+    const bytes = norm.byteLength / 2;
+    expect(new Uint16Array(after.buffer, offset, bytes / 2).every((x) => x === 0x3f80)).toBe(true);
+    after.set(before.subarray(offset, offset + bytes), offset);
+    expect(Buffer.compare(after, before)).toBe(0);
   });
 
   it('packs q/k/v and gate/up back to back so each group is one matrix', () => {

@@ -1,0 +1,119 @@
+#include "kernels/cpu/recording_kernels.h"
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace ts::cpu {
+namespace {
+
+using Graph = std::vector<std::function<void()>>;
+
+class RecordingKernels final : public Kernels {
+ public:
+  explicit RecordingKernels(std::unique_ptr<Kernels> inner) : inner_(std::move(inner)) {}
+
+  void embedding(uintptr_t out, uintptr_t table, uintptr_t ids, int tokens, int dim, DType dtype) override {
+    run([=, this] { inner_->embedding(out, table, ids, tokens, dim, dtype); });
+  }
+  void rmsNorm(uintptr_t out, uintptr_t x, uintptr_t weight, int rows, int dim, int rowsPerGroup, size_t groupStride,
+               float eps, DType dtype) override {
+    run([=, this] { inner_->rmsNorm(out, x, weight, rows, dim, rowsPerGroup, groupStride, eps, dtype); });
+  }
+  void add(uintptr_t out, uintptr_t a, uintptr_t b, size_t n, DType dtype) override {
+    run([=, this] { inner_->add(out, a, b, n, dtype); });
+  }
+  void rotary(uintptr_t q, uintptr_t k, uintptr_t positions, int tokens, int qHeads, int kvHeads, int headDim,
+              int rotaryDim, int qStride, int kStride, uintptr_t invFreq, RotaryLayout layout, DType dtype) override {
+    run([=, this] {
+      inner_->rotary(q, k, positions, tokens, qHeads, kvHeads, headDim, rotaryDim, qStride, kStride, invFreq, layout,
+                     dtype);
+    });
+  }
+  void storeKv(uintptr_t kCache, uintptr_t vCache, uintptr_t k, uintptr_t v, uintptr_t slots, int tokens, int kvHeads,
+               int headDim, int kStride, int vStride, DType dtype) override {
+    run([=, this] { inner_->storeKv(kCache, vCache, k, v, slots, tokens, kvHeads, headDim, kStride, vStride, dtype); });
+  }
+  void attention(uintptr_t out, uintptr_t q, uintptr_t kCache, uintptr_t vCache, const AttentionBatch& batch,
+                 int tokens, int qHeads, int kvHeads, int headDim, int qStride, float scale, DType dtype) override {
+    run([=, this] {
+      inner_->attention(out, q, kCache, vCache, batch, tokens, qHeads, kvHeads, headDim, qStride, scale, dtype);
+    });
+  }
+  void siluAndMul(uintptr_t out, uintptr_t gateUp, int rows, int inter, DType dtype) override {
+    run([=, this] { inner_->siluAndMul(out, gateUp, rows, inter, dtype); });
+  }
+  void gemm(uintptr_t out, uintptr_t a, uintptr_t w, uintptr_t bias, int m, int n, int k, DType dtype) override {
+    run([=, this] { inner_->gemm(out, a, w, bias, m, n, k, dtype); });
+  }
+  void convert(uintptr_t out, DType outType, uintptr_t in, DType inType, size_t n) override {
+    run([=, this] { inner_->convert(out, outType, in, inType, n); });
+  }
+  void sample(uintptr_t out, uintptr_t logits, int rows, int vocab, uintptr_t temperature, uintptr_t topK,
+              uintptr_t topP, uintptr_t randomKeys, DType dtype) override {
+    run([=, this] { inner_->sample(out, logits, rows, vocab, temperature, topK, topP, randomKeys, dtype); });
+  }
+
+  void upload(uintptr_t device, const void* host, size_t bytes) override {
+    idle("upload");
+    inner_->upload(device, host, bytes);
+  }
+  void download(void* host, uintptr_t device, size_t bytes) override {
+    idle("download");
+    inner_->download(host, device, bytes);
+  }
+  void synchronize() override {
+    idle("synchronize");
+    inner_->synchronize();
+  }
+  void trimScratch() override {
+    dropGraphs();
+    inner_->trimScratch();
+  }
+
+  bool canCapture() const override { return true; }
+  void beginCapture() override {
+    if (recording_) throw std::logic_error("beginCapture: a capture is already open");
+    recording_.emplace();
+  }
+  int endCapture() override {
+    if (!recording_) throw std::logic_error("endCapture: no capture is open");
+    int id = nextGraph_++;
+    graphs_.emplace(id, std::move(*recording_));
+    recording_.reset();
+    return id;
+  }
+  bool replay(int graph) override {
+    auto found = graphs_.find(graph);
+    if (found == graphs_.end()) return false;
+    for (const auto& call : found->second) call();
+    return true;
+  }
+  void dropGraphs() override { graphs_.clear(); }
+
+ private:
+  template <typename F>
+  void run(F call) {
+    if (recording_) recording_->push_back(std::move(call));
+    else call();
+  }
+  void idle(const char* call) const {
+    if (recording_) throw std::logic_error(std::string(call) + ": no host copies or waits during a capture");
+  }
+
+  std::unique_ptr<Kernels> inner_;
+  std::optional<Graph> recording_;
+  std::map<int, Graph> graphs_;
+  int nextGraph_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Kernels> withRecording(std::unique_ptr<Kernels> inner) {
+  return std::make_unique<RecordingKernels>(std::move(inner));
+}
+
+}  // namespace ts::cpu
