@@ -204,7 +204,15 @@ describe('the RL loop on the llama fixture', () => {
     const mixed = (await engine.generate(request)).outputIds;
     expect(mixed).not.toEqual(expected);
     expect(mixed).not.toEqual(first.outputIds);
-    expect((await engine.updateWeightsFromTensors({ tensors: original })).success).toBe(true);
+    // views into one flat buffer, as a trainer's flattened parameters would be
+    const flat = new Uint8Array(original.reduce((n, t) => n + t.data.byteLength, 0));
+    let at = 0;
+    const views = original.map((t) => {
+      flat.set(t.data, at);
+      at += t.data.byteLength;
+      return { ...t, data: flat.subarray(at - t.data.byteLength, at) };
+    });
+    expect((await engine.updateWeightsFromTensors({ tensors: views })).success).toBe(true);
     expect((await engine.generate(request)).outputIds).toEqual(first.outputIds);
     // and the pushed weights survive a full sleep/wake cycle byte for byte
     expect((await engine.releaseMemoryOccupation()).success).toBe(true);

@@ -150,9 +150,14 @@ export class Engine implements EngineApi {
   async updateWeightsFromTensors(input: { tensors: NamedTensor[] }): Promise<ControlResult> {
     if (!Array.isArray(input?.tensors))
       return { success: false, message: 'tensors must be an array of named tensors' };
-    return this.result(
-      await this.control({ op: 'updateWeightsFromTensors', tensors: input.tensors }),
+    // A view is sent with its whole buffer: views into one flat buffer are cut out first, or
+    // every tensor would carry (and every rank receive) all of it.
+    const tensors = input.tensors.map((t) =>
+      t?.data instanceof Uint8Array && t.data.byteLength !== t.data.buffer.byteLength
+        ? { ...t, data: t.data.slice() }
+        : t,
     );
+    return this.result(await this.control({ op: 'updateWeightsFromTensors', tensors }));
   }
 
   modelInfo(): ModelInfo {
