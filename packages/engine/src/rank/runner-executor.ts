@@ -49,7 +49,8 @@ export class RunnerExecutor implements StepExecutor {
       const tokens = items.reduce((n, item) => n + item.tokens.length, 0);
       const ms = (a: number, b: number) => (b - a).toFixed(2);
       console.error(
-        `[step] ${items.length} seqs, ${tokens} tokens: restore ${ms(start, restored)} ms, ` +
+        `[step at ${(performance.timeOrigin + start).toFixed(2)}] ${items.length} seqs, ${tokens} tokens: ` +
+          `restore ${ms(start, restored)} ms, ` +
           `forward ${ms(restored, forwarded)} ms, sample + wait ${ms(forwarded, performance.now())} ms`,
       );
     }
