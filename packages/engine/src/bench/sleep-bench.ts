@@ -1,4 +1,5 @@
 // pnpm bench:sleep --model PATH [--device cuda|cpu] [--dtype bfloat16] [--cycles 3]
+//   [--kv-memory-fraction 0.3]
 // The RL loop's steps, timed, with the driver's free memory after each, beside a cold start.
 import { parseArgs } from 'node:util';
 import { createMemorySaver } from '@ts/memory-saver-native';
@@ -12,6 +13,7 @@ const { values } = parseArgs({
     device: { type: 'string', default: 'cuda' },
     dtype: { type: 'string', default: 'bfloat16' },
     cycles: { type: 'string', default: '3' },
+    'kv-memory-fraction': { type: 'string', default: '0.3' },
   },
 });
 if (!values.model)
@@ -23,7 +25,7 @@ const launch: LaunchOptions = {
   model: values.model,
   device,
   dtype: values.dtype as TensorDtype,
-  kvMemoryFraction: 0.3,
+  kvMemoryFraction: Number(values['kv-memory-fraction']),
   maxContext: 1024,
 };
 const probe = createMemorySaver({ device });
@@ -90,7 +92,10 @@ for (let cycle = 1; cycle <= Number(values.cycles); cycle++) {
 const info = engine.modelInfo();
 await engine.shutdown();
 const bestWake = Math.min(...wakes);
-console.log(`# sleep bench: ${info.architecture} ${values.model} on ${info.device}, ${info.dtype}`);
+console.log(
+  `# sleep bench: ${info.architecture} ${values.model} on ${info.device}, ${info.dtype}, ` +
+    `KV cache ${values['kv-memory-fraction']} of free memory`,
+);
 console.log(
   `free device memory: ${freeBefore.toFixed(2)} GiB before the engine, ${freeAwake.toFixed(2)} GiB awake`,
 );
