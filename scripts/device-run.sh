@@ -66,6 +66,12 @@ for step in "$@"; do
       (cd packages/engine && node dist/bench/sleep-bench.js --device cuda --model "$MODEL_1B" 2>&1) | tee "$out/bench-sleep.md"
       [ "${PIPESTATUS[0]}" = 0 ] || status=1
       ;;
+    sleep-trace)
+      # One cycle with every step's timings, to see where a first token's milliseconds go.
+      (cd packages/engine && TS_STEP_TRACE=1 node dist/bench/sleep-bench.js --device cuda --model "$MODEL_1B" \
+        --cycles 1 > "$out/sleep-trace.log" 2>&1)
+      tail -40 "$out/sleep-trace.log"
+      ;;
     llama-cpp)
       # The build may have started in the background already (llama-cpp-build, first in the list).
       [ -n "${llama_build:-}" ] && { wait "$llama_build" || echo "llama.cpp background build failed: see $out/llama-build.log"; }
