@@ -1,5 +1,6 @@
 import type { KvPool } from '@ts/kv-pool';
 import type { Allocation, MemorySaver, Ops } from '@ts/memory-saver-native';
+import { DecodeGraphs, decodeBucket, type GraphStats } from './decode-graphs.js';
 import type { ForwardSequence, SamplingSpec } from './forward-batch.js';
 import { LlamaModel } from './llama-model.js';
 import type { ModelConfig } from './loader/model-config.js';
@@ -26,13 +27,6 @@ export interface SampleRequest {
   tokenIndex: number;
 }
 
-export interface GraphStats {
-  captures: number;
-  replays: number;
-  failures: number;
-  lastFailure?: string;
-}
-
 /**
  * Runs forward passes of one model on one device: builds each step's metadata, uploads it in
  * one copy, runs the model, and samples on the device so only token ids come back.
@@ -40,9 +34,7 @@ export interface GraphStats {
 export class ModelRunner {
   private lastRowCount: number | null = null;
   private useGraphs: boolean;
-  private readonly graphCounts: GraphStats = { captures: 0, replays: 0, failures: 0 };
-  /** Per KV pool (graphs hold its addresses): padded batch size → graph id, -1 for "no graph". */
-  private readonly graphs = new WeakMap<KvPool, Map<number, number>>();
+  private readonly graphs: DecodeGraphs;
 
   private constructor(
     readonly config: ModelConfig,
@@ -53,6 +45,7 @@ export class ModelRunner {
     private readonly constants: Allocation,
   ) {
     this.useGraphs = ops.canCapture;
+    this.graphs = new DecodeGraphs(ops);
   }
 
   static async create(
@@ -128,7 +121,7 @@ export class ModelRunner {
 
   /** How decode graphs have fared: captures, replays, failed captures (and the last reason). */
   get graphStats(): Readonly<GraphStats> {
-    return this.graphCounts;
+    return this.graphs.stats;
   }
 
   /** Whether decode steps run as captured graphs (where the device can capture). */
@@ -193,39 +186,14 @@ export class ModelRunner {
   private decodeBucket(sequences: readonly ForwardSequence[]): number | null {
     if (!this.useGraphs || sequences.some((s) => s.tokens.length !== 1)) return null;
     const d = this.workspace.dims;
-    const cap = Math.min(d.maxSeqs, d.maxTokens, d.maxLogitRows);
-    const n = sequences.length;
-    const bucket = n <= 8 ? 2 ** Math.ceil(Math.log2(n)) : Math.ceil(n / 8) * 8;
-    return Math.min(bucket, cap);
+    return decodeBucket(sequences.length, Math.min(d.maxSeqs, d.maxTokens, d.maxLogitRows));
   }
 
   private forwardDecode(sequences: readonly ForwardSequence[], kv: KvPool, bucket: number): void {
     const padding = { seqs: bucket, pageTableStride: this.workspace.dims.maxPagesPerSeq };
     const meta = buildStepMetadata(sequences, kv.shape.pageSize, this.config.vocabSize, padding);
     this.ops.upload(this.workspace.address('metadata'), new Uint8Array(meta.data.buffer));
-    const graphs = this.graphs.get(kv) ?? new Map<number, number>();
-    this.graphs.set(kv, graphs);
-    const graph = graphs.get(bucket);
-    if (graph !== undefined && graph >= 0 && this.ops.replay(graph)) {
-      this.graphCounts.replays += 1;
-      return;
-    }
-    this.model.forward(this.workspace, meta, kv);
-    if (graph === -1) return;
-    // The pass above ran the step and sized the scratch the capture records.
-    this.ops.beginCapture();
-    let captured = -1;
-    try {
-      this.model.forward(this.workspace, meta, kv);
-    } catch (error) {
-      // The step itself already ran; this batch size runs without a graph from now on.
-      this.graphCounts.lastFailure = error instanceof Error ? error.message : String(error);
-    } finally {
-      captured = this.ops.endCapture();
-    }
-    graphs.set(bucket, captured);
-    if (captured >= 0) this.graphCounts.captures += 1;
-    else this.graphCounts.failures += 1;
+    this.graphs.run(kv, bucket, () => this.model.forward(this.workspace, meta, kv));
   }
 
   private lastRows(): number {
