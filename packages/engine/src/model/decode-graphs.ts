@@ -38,15 +38,17 @@ export class DecodeGraphs {
     step();
     if (graph === -1) return;
     this.ops.beginCapture();
-    let captured = -1;
+    let failed = false;
     try {
       step();
     } catch (error) {
       // The step itself already ran; this batch size runs without a graph from now on.
+      failed = true;
       this.stats.lastFailure = error instanceof Error ? error.message : String(error);
-    } finally {
-      captured = this.ops.endCapture();
     }
+    const recorded = this.ops.endCapture();
+    // A capture cut short by an error holds part of a step: never replay it.
+    const captured = failed ? -1 : recorded;
     graphs.set(bucket, captured);
     if (captured >= 0) this.stats.captures += 1;
     else this.stats.failures += 1;
