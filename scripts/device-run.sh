@@ -63,7 +63,9 @@ for step in "$@"; do
       (cd packages/engine && node dist/bench/decode-bench.js --device cuda --model "$model" --reps 3 2>&1) | tee "$out/bench-decode.md"
       ;;
     bench-sleep)
-      (cd packages/engine && node dist/bench/sleep-bench.js --device cuda --model "$MODEL_1B" 2>&1) | tee "$out/bench-sleep.md"
+      # SLEEP_ARGS adds flags, e.g. SLEEP_ARGS="--kv-memory-fraction 0.05".
+      (cd packages/engine && node dist/bench/sleep-bench.js --device cuda --model "$MODEL_1B" ${SLEEP_ARGS:-} 2>&1) \
+        | tee -a "$out/bench-sleep.md"
       [ "${PIPESTATUS[0]}" = 0 ] || status=1
       ;;
     sleep-trace)
