@@ -280,14 +280,18 @@ void MemorySaver::endOverwrite(uint64_t id, bool complete) {
 
 bool MemorySaver::restoreIfPending(Allocation& a) {
   if (!a.restorePending) return false;
+  uploadBackup(a);
+  a.restorePending = false;
+  if (!keepBackups_) dropBackup(a);
+  return true;
+}
+
+void MemorySaver::uploadBackup(Allocation& a) {
   for (const Chunk& c : a.chunks) {
     device_->copyFromHost(a.address + c.offset, static_cast<const char*>(a.backup) + c.offset, c.bytes);
   }
   device_->synchronize();
-  a.restorePending = false;
   a.clean = true;
-  if (!keepBackups_) dropBackup(a);
-  return true;
 }
 
 void MemorySaver::markDirty(uint64_t id) {
@@ -323,12 +327,8 @@ void MemorySaver::closeBackup(uint64_t id, bool upload) {
   if (!a.backupOpen) throw std::runtime_error("closeBackup: the backup is not open");
   a.backupOpen = false;
   if (!upload) return;
-  for (const Chunk& c : a.chunks) {
-    device_->copyFromHost(a.address + c.offset, static_cast<const char*>(a.backup) + c.offset, c.bytes);
-  }
-  device_->synchronize();
+  uploadBackup(a);
   a.backupValid = true;
-  a.clean = true;
 }
 
 void MemorySaver::synchronize() {

@@ -72,10 +72,10 @@ class MemorySaver {
   bool restorePending(uint64_t id);
   bool restore(uint64_t id);  // true when it copied
   void beginOverwrite(uint64_t id);
+  void endOverwrite(uint64_t id, bool complete);
   // Discarded memory (no backup) that a resume zeroes chunk by chunk as it maps them, so the
   // fill overlaps the mapping instead of following it (the KV pools' repair, spec rule 10).
   void setZeroOnResume(uint64_t id, bool zero);
-  void endOverwrite(uint64_t id, bool complete);
   // Bytes of the allocation's range physically resident now (the OS's count on the CPU).
   uint64_t residentBytes(uint64_t id);
 
@@ -118,6 +118,8 @@ class MemorySaver {
   std::vector<std::string> selectTags(const std::string& tag, bool paused);
   void ensureBackup(Allocation& a);
   bool restoreIfPending(Allocation& a);
+  // Copies the whole backup to the device and waits; the device then equals the backup.
+  void uploadBackup(Allocation& a);
   void dropBackup(Allocation& a);
   void mapChunks(Allocation& a, std::vector<Allocation*>& mapped);
   void unmapChunks(Allocation& a);

@@ -252,7 +252,7 @@ export class Ops extends DeviceTransfers {
     );
   }
 
-  /** Whether this device records graphs (CUDA); without them every call runs as it comes. */
+  /** Whether this device records graphs (both backends do: CUDA graphs, recorded calls on the CPU). */
   get canCapture(): boolean {
     return this.#native.canCapture();
   }
@@ -286,7 +286,7 @@ export class Ops extends DeviceTransfers {
   }
 }
 
-/** The kernels of `saver`'s device; throws where that backend has none yet (CUDA for now). */
+/** The kernels of `saver`'s device. */
 export function createOps(saver: MemorySaver): Ops {
   return new Ops(new (loadAddon().NativeOps)(nativeOf(saver)));
 }

@@ -92,7 +92,9 @@ Blas::Blas(cudaStream_t stream) {
     check(api_->create(&handle_), "cublasCreate");
     check(api_->setStream(handle_, stream), "cublasSetStream");
     check(api_->setMathMode(handle_, kDisallowReducedPrecision), "cublasSetMathMode");
-    ensureWorkspace();
+    cudaError_t allocated = cudaMalloc(&workspace_, kWorkspaceBytes);
+    if (allocated != cudaSuccess) throw std::runtime_error("gemm: cudaMalloc(cuBLAS workspace) failed");
+    check(api_->setWorkspace(handle_, workspace_, kWorkspaceBytes), "cublasSetWorkspace");
   } catch (...) {
     release();
     throw;
@@ -100,23 +102,6 @@ Blas::Blas(cudaStream_t stream) {
 }
 
 Blas::~Blas() { release(); }
-
-void Blas::ensureWorkspace() {
-  if (workspace_) return;
-  cudaError_t allocated = cudaMalloc(&workspace_, kWorkspaceBytes);
-  if (allocated != cudaSuccess) {
-    workspace_ = nullptr;
-    throw std::runtime_error("gemm: cudaMalloc(cuBLAS workspace) failed");
-  }
-  Status status = api_->setWorkspace(handle_, workspace_, kWorkspaceBytes);
-  if (status != kSuccess) throw std::runtime_error("gemm: cublasSetWorkspace failed");
-}
-
-void Blas::releaseWorkspace() {
-  if (!workspace_) return;
-  cudaFree(workspace_);
-  workspace_ = nullptr;
-}
 
 void Blas::release() {
   if (handle_) api_->destroy(handle_);
@@ -134,7 +119,6 @@ void Blas::release() {
 // So the buffers are aᵀ (k×m, ld k), wᵀ (k×n, ld k) and outᵀ (n×m, ld n), and
 // outᵀ = (a · wᵀ)ᵀ = w · aᵀ = (wᵀ)ᵀ · aᵀ: C(n×m) = op_T(A = w buffer) · op_N(B = a buffer).
 void Blas::gemm(uintptr_t out, uintptr_t a, uintptr_t w, bool accumulate, int m, int n, int k, DType dtype) {
-  ensureWorkspace();
   cudaDataType type = dtype == DType::F32 ? CUDA_R_32F : dtype == DType::BF16 ? CUDA_R_16BF : CUDA_R_16F;
   float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
   Status status = api_->gemmEx(handle_, kOpT, kOpN, n, m, k, &alpha, reinterpret_cast<const void*>(w), type, k,

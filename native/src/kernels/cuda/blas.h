@@ -23,14 +23,9 @@ class Blas {
   // float32 accumulation, one rounding to `dtype` at the end.
   void gemm(uintptr_t out, uintptr_t a, uintptr_t w, bool accumulate, int m, int n, int k, DType dtype);
 
-  // Frees the workspace (the stream must be idle); the handle stays, so the next GEMM only
-  // allocates the workspace again instead of creating a handle (milliseconds after a wake).
-  void releaseWorkspace();
-
  private:
   struct Api;
   void release();
-  void ensureWorkspace();
   Api* api_ = nullptr;
   void* library_ = nullptr;
   void* handle_ = nullptr;

@@ -96,26 +96,27 @@ export class ModelRunner {
    */
   forward(sequences: readonly ForwardSequence[], kv: KvPool, allPositions = false): void {
     const d = this.workspace.dims;
-    const meta = buildStepMetadata(sequences, kv.shape.pageSize, this.config.vocabSize);
-    if (meta.tokens > d.maxTokens)
-      throw new Error(`batch of ${meta.tokens} tokens exceeds maxTokens ${d.maxTokens}`);
-    if (meta.numSeqs > d.maxSeqs)
-      throw new Error(`batch of ${meta.numSeqs} sequences exceeds maxSeqs ${d.maxSeqs}`);
-    if (meta.pageTableStride > d.maxPagesPerSeq) {
+    const bucket = allPositions ? null : this.decodeBucket(sequences);
+    const padding =
+      bucket === null ? undefined : { seqs: bucket, pageTableStride: d.maxPagesPerSeq };
+    const meta = buildStepMetadata(sequences, kv.shape.pageSize, this.config.vocabSize, padding);
+    const tokens = sequences.reduce((n, s) => n + s.tokens.length, 0);
+    const widest = Math.max(...sequences.map((s) => s.pageTable.length));
+    if (tokens > d.maxTokens)
+      throw new Error(`batch of ${tokens} tokens exceeds maxTokens ${d.maxTokens}`);
+    if (sequences.length > d.maxSeqs)
+      throw new Error(`batch of ${sequences.length} sequences exceeds maxSeqs ${d.maxSeqs}`);
+    if (widest > d.maxPagesPerSeq) {
       throw new Error(
-        `a sequence holds ${meta.pageTableStride} pages, more than maxPagesPerSeq ${d.maxPagesPerSeq}`,
+        `a sequence holds ${widest} pages, more than maxPagesPerSeq ${d.maxPagesPerSeq}`,
       );
     }
-    const rows = allPositions ? meta.tokens : meta.numSeqs;
+    const rows = allPositions ? tokens : sequences.length;
     if (rows > d.maxLogitRows)
       throw new Error(`${rows} rows of logits exceed maxLogitRows ${d.maxLogitRows}`);
-    const bucket = allPositions ? null : this.decodeBucket(sequences);
-    if (bucket === null) {
-      this.ops.upload(this.workspace.address('metadata'), new Uint8Array(meta.data.buffer));
-      this.model.forward(this.workspace, meta, kv, allPositions);
-    } else {
-      this.forwardDecode(sequences, kv, bucket);
-    }
+    this.ops.upload(this.workspace.address('metadata'), new Uint8Array(meta.data.buffer));
+    if (bucket === null) this.model.forward(this.workspace, meta, kv, allPositions);
+    else this.graphs.run(kv, bucket, () => this.model.forward(this.workspace, meta, kv));
     this.lastRowCount = rows;
   }
 
@@ -182,18 +183,18 @@ export class ModelRunner {
     await saver.free(this.constants);
   }
 
-  /** The padded batch size a decode step runs at, or null when it runs without a graph. */
+  /**
+   * The padded batch size a decode step runs at, or null when it runs without a graph: not a
+   * decode step, or one past the runner's limits (which the plain path then reports).
+   */
   private decodeBucket(sequences: readonly ForwardSequence[]): number | null {
-    if (!this.useGraphs || sequences.some((s) => s.tokens.length !== 1)) return null;
     const d = this.workspace.dims;
-    return decodeBucket(sequences.length, Math.min(d.maxSeqs, d.maxTokens, d.maxLogitRows));
-  }
-
-  private forwardDecode(sequences: readonly ForwardSequence[], kv: KvPool, bucket: number): void {
-    const padding = { seqs: bucket, pageTableStride: this.workspace.dims.maxPagesPerSeq };
-    const meta = buildStepMetadata(sequences, kv.shape.pageSize, this.config.vocabSize, padding);
-    this.ops.upload(this.workspace.address('metadata'), new Uint8Array(meta.data.buffer));
-    this.graphs.run(kv, bucket, () => this.model.forward(this.workspace, meta, kv));
+    const cap = Math.min(d.maxSeqs, d.maxTokens, d.maxLogitRows);
+    const decode =
+      sequences.length > 0 &&
+      sequences.length <= cap &&
+      sequences.every((s) => s.tokens.length === 1 && s.pageTable.length <= d.maxPagesPerSeq);
+    return this.useGraphs && decode ? decodeBucket(sequences.length, cap) : null;
   }
 
   private lastRows(): number {

@@ -54,7 +54,7 @@ export function expectedLlamaTensors(config: ModelConfig): ExpectedTensors {
   return { required, ignored };
 }
 
-function sameShape(a: readonly number[], b: readonly number[]): boolean {
+export function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((size, i) => size === b[i]);
 }
 

@@ -102,7 +102,8 @@ export async function overwritePendingWeights(
 
 /**
  * Writes some of the weights in place, straight to the device (each tensor converted to the
- * weights' dtype); a pending restore is done first, since the rest must be the old weights.
+ * weights' dtype); the saver finishes a pending restore before the first write, since the rest
+ * must be the old weights.
  */
 export async function writeWeightsInPlace(
   saver: MemorySaver,
@@ -110,7 +111,6 @@ export async function writeWeightsInPlace(
   sources: readonly TensorSource[],
 ): Promise<void> {
   const { layout } = weights;
-  await saver.restore(weights.allocation);
   for (const source of sources) {
     const slot = slotOf(layout, source.name);
     const bytes = new Uint8Array(slot.byteLength);

@@ -1,5 +1,5 @@
 import { CheckpointError } from '../loader/checkpoint-error.js';
-import type { ExpectedTensors } from '../loader/llama-weights.js';
+import { type ExpectedTensors, sameShape } from '../loader/llama-weights.js';
 import {
   DTYPE_BYTES,
   elementCount,
@@ -40,7 +40,7 @@ export function tensorSources(
       : undefined;
     if (shape === undefined) problems.push(`the model has no parameter ${String(t?.name)}`);
     else if (seen.has(t.name)) problems.push(`${t.name} is given twice`);
-    else if (!Array.isArray(t.shape) || formatShape(t.shape) !== formatShape(shape))
+    else if (!Array.isArray(t.shape) || !sameShape(t.shape, shape))
       problems.push(
         `${t.name} has shape ${formatShape(t.shape ?? [])}, expected ${formatShape(shape)}`,
       );
