@@ -9,7 +9,7 @@ import {
   loadRunner,
   readExpected,
   relativeError,
-  STORIES_260K,
+  stories260K,
 } from './runner.test-helpers.js';
 
 const ARCHITECTURES = ['llama', 'mistral', 'qwen2', 'qwen3'];
@@ -63,7 +63,7 @@ describe('stories260K (llama2.c checkpoint, adjacent-pair rotary)', () => {
   it('continues BOS greedily exactly as the reference, for 64 tokens', async () => {
     const [c] = readExpected(resolve(FIXTURES, 'stories260K'));
     if (!c) throw new Error('no case');
-    const l = await loadRunner(STORIES_260K);
+    const l = await loadRunner(stories260K());
     const seq = new GreedySequence(l.kv, c.prompt);
     l.runner.forward([seq.step()], l.kv, true);
     expect(relativeError(l.runner.logits(), c.logits)).toBeLessThan(F32_TOLERANCE);

@@ -18,10 +18,7 @@ export const DEVICE = process.env.TS_DEVICE === 'cuda' ? 'cuda' : 'cpu';
 /** float32 logits: 1e-4 relative on the CPU; 1e-3 on CUDA (other summation orders). */
 export const F32_TOLERANCE = DEVICE === 'cuda' ? 1e-3 : 1e-4;
 export const FIXTURES = resolve(repo, 'e2e/fixtures/models');
-export const STORIES_260K = resolve(
-  process.env.TS_SHARED_MODELS ?? resolve(repo, '../shared/models'),
-  'stories260K/stories260K.bin',
-);
+export { stories260K } from './loader/loader.test-helpers.js';
 
 export interface FixtureCase {
   prompt: number[];

@@ -3,10 +3,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkTensors, expectedLlamaTensors } from './llama-weights.js';
 import { type Llama2cHeader, openLlama2c } from './llama2c.js';
-import { encodeLlama2c, testValue, withTempDir } from './loader.test-helpers.js';
+import { encodeLlama2c, stories260K, testValue, withTempDir } from './loader.test-helpers.js';
 import type { TensorSource } from './tensor-source.js';
-
-const STORIES = '/work/shared/models/stories260K/stories260K.bin';
 
 const tiny: Llama2cHeader = {
   dim: 8,
@@ -29,7 +27,7 @@ async function floats(tensors: readonly TensorSource[], name: string): Promise<F
 
 describe('openLlama2c on stories260K', () => {
   it('presents the checkpoint as a Llama with adjacent rotary pairs', async () => {
-    const checkpoint = await openLlama2c(STORIES);
+    const checkpoint = await openLlama2c(stories260K());
     try {
       expect(checkpoint.header).toEqual({
         dim: 64,

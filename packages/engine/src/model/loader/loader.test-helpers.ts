@@ -1,12 +1,30 @@
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { convertInto } from './dtype-convert.js';
 import { expectedLlamaTensors } from './llama-weights.js';
 import type { Llama2cHeader } from './llama2c.js';
 import { llama2cLayout } from './llama2c.js';
 import { parseModelConfig } from './model-config.js';
 import { elementCount, type TensorDtype } from './tensor-source.js';
+
+/**
+ * The real llama2.c checkpoint the tests run: ../shared/models beside the checkout (it is not
+ * copied into the repo), or TS_SHARED_MODELS. Throws, saying so, when it is not there.
+ */
+export function stories260K(): string {
+  const models =
+    process.env.TS_SHARED_MODELS ?? resolve(import.meta.dirname, '../../../../../../shared/models');
+  const path = resolve(models, 'stories260K/stories260K.bin');
+  if (!existsSync(path)) {
+    throw new Error(
+      `${path} is missing: the tests read stories260K from ../shared/models beside the checkout; ` +
+        'set TS_SHARED_MODELS to the folder that holds stories260K/',
+    );
+  }
+  return path;
+}
 
 export interface TestTensor {
   readonly name: string;

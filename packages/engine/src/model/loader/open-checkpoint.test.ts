@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { CheckpointError } from './checkpoint-error.js';
 import {
   modelTensors,
+  stories260K,
   testTensor,
   tinyConfigJson,
   withTempDir,
@@ -100,7 +101,7 @@ describe('openCheckpoint: Hugging Face directories', () => {
 
 describe('openCheckpoint: other paths', () => {
   it('opens a llama2.c .bin file', async () => {
-    const checkpoint = await openCheckpoint('/work/shared/models/stories260K/stories260K.bin');
+    const checkpoint = await openCheckpoint(stories260K());
     expect(checkpoint.format).toBe('llama2c');
     expect(checkpoint.config.rotaryLayout).toBe('adjacent');
     expect(checkpoint.tensors).toHaveLength(1 + 5 * 9 + 1);
