@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { MemorySaver } from './memory-saver.js';
 import { DEVICE, MiB, openSaver, patternBytes, sameBytes } from './memory-saver.test-helpers.js';
+import { failMapAfter } from './testing.js';
 
 async function loaded(s: MemorySaver, size: number, seed: number) {
   const w = await s.allocate(size, { tag: 'weights', cpuBackup: 'tracked' });
@@ -93,6 +94,19 @@ describe(`deferred restore on ${DEVICE}`, () => {
     expect((await s.pause('weights')).copiedBytes).toBe(w.size);
     await s.resume('weights');
     expect(sameBytes(await read(s, w), fresh)).toBe(true);
+  });
+
+  it('rule 13: a deferred resume that fails part-way stays paused with its backup; a retry still restores it', async () => {
+    const s = openSaver(MiB);
+    const { w, content } = await loaded(s, 3 * MiB, 10);
+    await s.pause('weights');
+    failMapAfter(s, 1);
+    await expect(s.resume('weights')).rejects.toThrow(/stays paused with its backup/);
+    expect(s.stats().weights).toMatchObject({ paused: true, residentBytes: 0 });
+    expect(s.stats().weights?.backupBytes).toBeGreaterThan(0);
+    await s.resume('weights');
+    expect(s.restorePending(w)).toBe(true);
+    expect(sameBytes(await read(s, w), content)).toBe(true);
   });
 
   it('partial writes and backups restore first; misuse is refused clearly', async () => {
