@@ -93,7 +93,7 @@ export interface EngineMetrics {
  */
 export interface EngineApi {
   generate(input: GenerateInput): Promise<GenerateOutput>;
-  /** Yields cumulative updates; the last one has `metaInfo.finishReason` set. */
+  /** Yields cumulative updates, the last with `metaInfo.finishReason`; stopping early aborts. */
   generateStream(input: GenerateInput): AsyncIterable<GenerateChunk>;
   abortRequest(rid: string): Promise<ControlResult>;
   /** Renders a chat with the model's template (throws if it has none). */

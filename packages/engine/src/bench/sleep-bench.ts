@@ -6,6 +6,7 @@ import { createMemorySaver } from '@ts/memory-saver-native';
 import { Engine } from '../engine/engine.js';
 import type { LaunchOptions } from '../engine/launch-options.js';
 import type { TensorDtype } from '../model/loader/tensor-source.js';
+import { stepTrace } from '../trace/step-trace.js';
 
 const { values } = parseArgs({
   options: {
@@ -32,10 +33,13 @@ const probe = createMemorySaver({ device });
 const GiB = 1024 ** 3;
 const free = () => probe.deviceMemory().free / GiB;
 
-async function timed<T>(run: () => Promise<T>): Promise<[number, T]> {
+async function timed<T>(label: string, run: () => Promise<T>): Promise<[number, T]> {
+  stepTrace(`${label} starts`);
   const start = performance.now();
   const result = await run();
-  return [performance.now() - start, result];
+  const ms = performance.now() - start;
+  stepTrace(`${label} ends`);
+  return [ms, result];
 }
 
 function promptFor(engine: Engine) {
@@ -48,7 +52,7 @@ function promptFor(engine: Engine) {
 
 async function firstToken(engine: Engine): Promise<number> {
   const prompt = promptFor(engine);
-  const [ms] = await timed(async () => {
+  const [ms] = await timed('first token', async () => {
     for await (const chunk of engine.generateStream(prompt)) if (chunk.outputIds.length > 0) break;
   });
   await engine.flushCache();
@@ -60,7 +64,7 @@ function expectOk(step: string, reply: { success: boolean; message: string }): v
 }
 
 const freeBefore = free();
-const [launchMs, engine] = await timed(() => Engine.launch(launch));
+const [launchMs, engine] = await timed('launch', () => Engine.launch(launch));
 const coldMs = launchMs + (await firstToken(engine));
 const freeAwake = free();
 const awakeFirstMs = await firstToken(engine);
@@ -79,7 +83,7 @@ for (let cycle = 1; cycle <= Number(values.cycles); cycle++) {
   ];
   let wake = 0;
   for (const [name, run] of steps) {
-    const [ms, reply] = await timed(run);
+    const [ms, reply] = await timed(name, run);
     expectOk(name, reply);
     if (name.startsWith('resume')) wake += ms;
     rows.push(`| ${cycle} | ${name} | ${ms.toFixed(1)} | ${free().toFixed(2)} |`);

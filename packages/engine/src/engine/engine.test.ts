@@ -62,6 +62,15 @@ describe('Engine on builtin:tiny (CPU, worker threads)', () => {
     expect(chunks.at(-1)?.metaInfo.finishReason?.type).toBe('length');
   });
 
+  it('aborts a streamed request when the caller stops reading', async () => {
+    const engine = await launch();
+    const stream = engine.generateStream({ text: 'Hello', samplingParams: greedy(400) });
+    for await (const chunk of stream) if (chunk.outputIds.length > 0) break;
+    const metrics = await engine.metrics();
+    expect(metrics.runningRequests + metrics.waitingRequests).toBe(0);
+    expect(metrics.generatedTokensTotal).toBeLessThan(400);
+  });
+
   it('rejects bad input with clear messages', async () => {
     const engine = await launch();
     await expect(engine.generate({})).rejects.toThrow(/exactly one of text and input_ids/);

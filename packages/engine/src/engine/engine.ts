@@ -14,6 +14,7 @@ import type {
   SleepReply,
 } from '../engine-api.js';
 import type { NamedTensor } from '../model/weights/named-tensors.js';
+import { stepTrace } from '../trace/step-trace.js';
 import { type LaunchOptions, type ResolvedOptions, resolveOptions } from './launch-options.js';
 import { mergeReplies } from './merge-replies.js';
 import { loadModelTokenizer, type ModelTokenizer } from './model-tokenizer.js';
@@ -75,7 +76,12 @@ export class Engine implements EngineApi {
   }
 
   async *generateStream(input: GenerateInput): AsyncIterable<GenerateChunk> {
-    yield* this.submit(input).updates();
+    const state = this.submit(input);
+    try {
+      yield* state.updates();
+    } finally {
+      if (!state.done) await this.abortRequest(state.rid);
+    }
   }
 
   async abortRequest(rid: string): Promise<ControlResult> {
@@ -223,6 +229,7 @@ export class Engine implements EngineApi {
     this.requests.set(rid, { state, rank });
     this.totals.requests += 1;
     this.totals.promptTokens += valid.inputIds.length;
+    stepTrace(`submit ${rid}`);
     rank.post({
       type: 'submit',
       rid,
@@ -237,6 +244,7 @@ export class Engine implements EngineApi {
     if (!request) return;
     const { state, rank } = request;
     if (message.token !== null) {
+      if (state.ids.length === 0) stepTrace(`first token of ${message.rid}`);
       this.totals.generatedTokens += 1;
       const stop = state.push(message.token);
       if (stop !== null) {

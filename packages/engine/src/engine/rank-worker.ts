@@ -6,6 +6,7 @@ import { type LoopEvent, Sequence, samplingParams } from '@ts/scheduler';
 import { openBuiltinTiny } from '../model/builtin-tiny.js';
 import { openCheckpoint } from '../model/loader/open-checkpoint.js';
 import { createRank, type Rank } from '../rank/rank.js';
+import { stepTrace } from '../trace/step-trace.js';
 import { updateWeightsFromDisk, updateWeightsFromTensors } from './update-weights.js';
 import type {
   ControlOp,
@@ -113,6 +114,7 @@ async function main(): Promise<void> {
   port.on('message', (message: ToWorker) => {
     switch (message.type) {
       case 'submit': {
+        stepTrace(`rank ${rankIndex} received ${message.rid}`);
         const s = message.sampling;
         try {
           rank.loop.submit(
@@ -137,6 +139,7 @@ async function main(): Promise<void> {
         rank.loop.abort(message.rid);
         break;
       case 'control':
+        stepTrace(`rank ${rankIndex} control ${message.control.op}`);
         void control(saver, rank, message.control, config).then(
           (reply) => send({ type: 'reply', id: message.id, reply }),
           (error: unknown) =>

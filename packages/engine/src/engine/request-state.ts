@@ -28,7 +28,10 @@ export class RequestState {
   /** Adds a token; returns the stop string it completed, if any (the caller then aborts). */
   push(token: number): string | null {
     this.ids.push(token);
-    if (!this.tokenizer) return null;
+    if (!this.tokenizer) {
+      this.notify();
+      return null;
+    }
     const text = this.tokenizer.decode(this.ids, { skipSpecialTokens: this.skipSpecialTokens });
     for (const stop of this.stops) {
       const at = text.indexOf(stop);
@@ -85,8 +88,10 @@ export class RequestState {
     while (true) {
       if (this.ids.length !== seen || this.done) {
         seen = this.ids.length;
-        yield this.snapshot();
-        if (this.done) return;
+        const snapshot = this.snapshot();
+        yield snapshot;
+        if (snapshot.metaInfo.finishReason) return;
+        continue;
       }
       await new Promise<void>((resolve) => {
         const wake = () => {

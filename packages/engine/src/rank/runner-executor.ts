@@ -3,9 +3,7 @@ import type { MemorySaver } from '@ts/memory-saver-native';
 import type { StepExecutor, StepItem } from '@ts/scheduler';
 import type { ModelRunner } from '../model/model-runner.js';
 import type { LoadedWeights } from '../model/weights/load-weights.js';
-
-/** TS_STEP_TRACE=1 prints each step's host-side timings to stderr (the GPU work is waited for in sample). */
-const TRACE = process.env.TS_STEP_TRACE === '1';
+import { stepTraceOn, traceNow } from '../trace/step-trace.js';
 
 /**
  * Runs the scheduler's steps on the model runner: forward, then sample on the device. The
@@ -21,10 +19,10 @@ export class RunnerExecutor implements StepExecutor {
   ) {}
 
   async execute(items: readonly StepItem[]): Promise<number[]> {
-    const start = performance.now();
+    const start = traceNow();
     if (this.saver.restorePending(this.weights.allocation))
       await this.saver.restore(this.weights.allocation);
-    const restored = performance.now();
+    const restored = traceNow();
     this.runner.forward(
       items.map((item) => ({
         tokens: item.tokens,
@@ -33,7 +31,7 @@ export class RunnerExecutor implements StepExecutor {
       })),
       this.kv,
     );
-    const forwarded = performance.now();
+    const forwarded = traceNow();
     const sampled = this.runner.sample(
       items.map(({ seq }) => ({
         spec: {
@@ -45,13 +43,13 @@ export class RunnerExecutor implements StepExecutor {
         tokenIndex: seq.outputTokens.length,
       })),
     );
-    if (TRACE) {
+    if (stepTraceOn) {
       const tokens = items.reduce((n, item) => n + item.tokens.length, 0);
       const ms = (a: number, b: number) => (b - a).toFixed(2);
       console.error(
-        `[step at ${(performance.timeOrigin + start).toFixed(2)}] ${items.length} seqs, ${tokens} tokens: ` +
+        `[step at ${start.toFixed(2)}] ${items.length} seqs, ${tokens} tokens: ` +
           `restore ${ms(start, restored)} ms, ` +
-          `forward ${ms(restored, forwarded)} ms, sample + wait ${ms(forwarded, performance.now())} ms`,
+          `forward ${ms(restored, forwarded)} ms, sample + wait ${ms(forwarded, traceNow())} ms`,
       );
     }
     return sampled;
