@@ -70,6 +70,9 @@ class CpuDevice final : public Device {
     return std::make_unique<PhysicalChunk>();
   }
 
+  // Private anonymous pages, new or dropped with MADV_DONTNEED, fault back in as zeros.
+  bool mapsZeroed() const override { return true; }
+
   void unmap(uintptr_t address, size_t bytes, std::unique_ptr<PhysicalChunk>) override {
     void* p = reinterpret_cast<void*>(address);
     if (madvise(p, bytes, MADV_DONTNEED) != 0) fail("madvise(MADV_DONTNEED)");

@@ -32,6 +32,8 @@ class Device {
   virtual void unreserve(uintptr_t address, size_t bytes) = 0;
   // Backs [address, address + bytes) with physical memory; throws on failure, mapping nothing.
   virtual std::unique_ptr<PhysicalChunk> map(uintptr_t address, size_t bytes) = 0;
+  // True where freshly mapped memory always reads as zeros (the saver then never zeroes it).
+  virtual bool mapsZeroed() const { return false; }
   // Gives the physical memory back; afterwards an access to the range faults.
   virtual void unmap(uintptr_t address, size_t bytes, std::unique_ptr<PhysicalChunk> chunk) = 0;
   // Bytes of [address, address + bytes) physically resident; `mapped` is what the saver mapped

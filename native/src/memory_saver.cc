@@ -142,7 +142,10 @@ TransferReport MemorySaver::resume(const std::string& tag) {
   TransferReport report;
   auto start = std::chrono::steady_clock::now();
   try {
-    // Each chunk's copy is queued as soon as it is mapped, so mapping overlaps the DMA.
+    // Each chunk's copy or fill is queued as soon as it is mapped, so mapping overlaps the DMA.
+    // Only copies are waited for (their host backup may be dropped next); fills stay queued
+    // ahead of every later kernel on the device's stream.
+    bool copied = false;
     for (auto& [id, a] : allocations_) {
       if (std::find(tags.begin(), tags.end(), a.tag) == tags.end()) continue;
       mapped.push_back(&a);
@@ -153,13 +156,14 @@ TransferReport MemorySaver::resume(const std::string& tag) {
         report.mapMs += msSince(mapStart);
         if (a.backupValid && !a.deferRestore) {
           device_->copyFromHost(a.address + offset, static_cast<const char*>(a.backup) + offset, bytes);
-        } else if (a.zeroOnResume) {
+          copied = true;
+        } else if (a.zeroOnResume && !device_->mapsZeroed()) {
           device_->fill(a.address + offset, bytes, 0);
         }
       }
       if (a.backupValid && !a.deferRestore) report.copiedBytes += a.size;
     }
-    device_->synchronize();
+    if (copied) device_->synchronize();
   } catch (const std::exception& error) {
     try {
       device_->synchronize();
