@@ -31,7 +31,7 @@ describe('bad input over HTTP: a clear 4xx each time, and the server keeps servi
       [
         '/release_memory_occupation',
         '{"tags": ["weights", "gpu"]}',
-        /unknown tags: \[gpu\]; valid tags: \[weights, kv_cache\]/,
+        /unknown tags: \[gpu\]; valid tags: \[weights, kv_cache, cuda_graph\]/,
       ],
       ['/release_memory_occupation', '{"tags": []}', /empty/],
       ['/resume_memory_occupation', '{"tags": ["kv_cache"]}', /tags not released: \[kv_cache\]/],

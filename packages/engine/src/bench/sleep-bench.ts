@@ -79,7 +79,10 @@ for (let cycle = 1; cycle <= Number(values.cycles); cycle++) {
       'update weights from disk',
       () => engine.updateWeightsFromDisk({ modelPath: values.model as string }),
     ],
-    ['resume kv_cache', () => engine.resumeMemoryOccupation({ tags: ['kv_cache'] })],
+    [
+      'resume kv_cache + cuda_graph',
+      () => engine.resumeMemoryOccupation({ tags: ['kv_cache', 'cuda_graph'] }),
+    ],
   ];
   let wake = 0;
   for (const [name, run] of steps) {

@@ -102,7 +102,7 @@ describe('Engine on builtin:tiny (CPU, worker threads)', () => {
     const before = await engine.generate({ text: 'abc', samplingParams: greedy(8) });
     expect(await engine.releaseMemoryOccupation()).toMatchObject({
       success: true,
-      releasedTags: ['weights', 'kv_cache'],
+      releasedTags: ['weights', 'kv_cache', 'cuda_graph'],
     });
     expect(await engine.isSleeping()).toMatchObject({ isSleeping: true });
     expect((await engine.continueGeneration()).success).toBe(false);
@@ -112,6 +112,7 @@ describe('Engine on builtin:tiny (CPU, worker threads)', () => {
     );
     expect((await engine.resumeMemoryOccupation({ tags: ['weights'] })).releasedTags).toEqual([
       'kv_cache',
+      'cuda_graph',
     ]);
     expect((await engine.resumeMemoryOccupation()).success).toBe(true);
     expect((await asleep).outputIds).toEqual(before.outputIds);
@@ -119,6 +120,28 @@ describe('Engine on builtin:tiny (CPU, worker threads)', () => {
     const metrics = await engine.metrics();
     expect(metrics.releaseSeconds).toHaveLength(1);
     expect(metrics.residentBytesByTag.weights).toBeGreaterThan(0);
+  });
+
+  it("holds the steps' workspace in cuda_graph: requests wait until it is resumed too", async () => {
+    const engine = await launch();
+    const before = await engine.generate({ text: 'abc', samplingParams: greedy(8) });
+    expect((await engine.metrics()).residentBytesByTag.cuda_graph).toBeGreaterThan(0);
+    await engine.releaseMemoryOccupation({ tags: ['weights', 'kv_cache', 'cuda_graph'] });
+    expect((await engine.metrics()).residentBytesByTag.cuda_graph).toBe(0);
+    await engine.resumeMemoryOccupation({ tags: ['weights'] });
+    await engine.resumeMemoryOccupation({ tags: ['kv_cache'] });
+    expect(await engine.isSleeping()).toMatchObject({
+      isSleeping: true,
+      releasedTags: ['cuda_graph'],
+    });
+    let served = false;
+    const asleep = engine.generate({ text: 'abc', samplingParams: greedy(8) }).finally(() => {
+      served = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(served).toBe(false);
+    expect((await engine.resumeMemoryOccupation({ tags: ['cuda_graph'] })).success).toBe(true);
+    expect((await asleep).outputIds).toEqual(before.outputIds);
   });
 
   it('dp-size 2: every control call reaches both ranks and their replies merge (rule 11)', async () => {
@@ -157,7 +180,7 @@ describe('the RL loop on the llama fixture', () => {
       /old weights stay/,
     );
     expect((await engine.updateWeightsFromDisk({ modelPath: second })).success).toBe(true);
-    expect((await engine.resumeMemoryOccupation({ tags: ['kv_cache'] })).success).toBe(true);
+    expect((await engine.resumeMemoryOccupation({ tags: ['kv_cache', 'cuda_graph'] })).success).toBe(true);
     const updated = await engine.generate(request);
     const fresh = await launch({ model: second, pageSize: 4 });
     expect(updated.outputIds).toEqual((await fresh.generate(request)).outputIds);
@@ -199,7 +222,7 @@ describe('the RL loop on the llama fixture', () => {
     const all = await engine.updateWeightsFromTensors({ tensors: flipped });
     expect(all).toMatchObject({ success: true });
     expect(all.message).toMatch(/every weight/);
-    expect((await engine.resumeMemoryOccupation({ tags: ['kv_cache'] })).success).toBe(true);
+    expect((await engine.resumeMemoryOccupation({ tags: ['kv_cache', 'cuda_graph'] })).success).toBe(true);
     const fresh = await launch({ model: flippedCheckpoint(dir), pageSize: 4 });
     const expected = (await fresh.generate(request)).outputIds;
     expect((await engine.generate(request)).outputIds).toEqual(expected);

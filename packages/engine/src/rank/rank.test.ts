@@ -59,7 +59,7 @@ describe(`a rank serving builtin:tiny on ${DEVICE}`, () => {
     await new Promise((r) => setTimeout(r, 5));
     await h.rank.loop.releaseMemory();
     await h.rank.loop.resumeMemory(['weights']);
-    await h.rank.loop.resumeMemory(['kv_cache']);
+    await h.rank.loop.resumeMemory(['kv_cache', 'cuda_graph']);
     expect(await inFlight).toEqual(expected);
   });
 

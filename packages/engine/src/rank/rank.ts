@@ -70,7 +70,7 @@ export async function createRank(
     maxTokens: options.maxBatchTokens,
     maxSeqs: options.maxRunning,
     maxPagesPerSeq,
-    workspaceTag: 'kv_cache',
+    workspaceTag: 'cuda_graph',
   });
   runner.graphsEnabled = options.cudaGraphs ?? true;
   const cache = options.prefixCache ? new PrefixCache(kv.pages, options.pageSize) : null;
@@ -87,9 +87,9 @@ export async function createRank(
     saver,
     kvPools,
     prefixCache: cache,
-    // Decode graphs hold no memory of their own: every pause drops them, the next step after
-    // a wake captures them again, so no cuda_graph tag is needed.
-    tags: ['weights', 'kv_cache'],
+    // cuda_graph holds the workspace the steps (and so the captured graphs) read and write:
+    // discarded on release, mapped again at the same addresses on resume.
+    tags: ['weights', 'kv_cache', 'cuda_graph'],
     onEvent,
   });
   return { loop, scheduler, kv, kvPools, cache, weights, runner, run: () => loop.run() };
