@@ -180,7 +180,9 @@ describe('the RL loop on the llama fixture', () => {
       /old weights stay/,
     );
     expect((await engine.updateWeightsFromDisk({ modelPath: second })).success).toBe(true);
-    expect((await engine.resumeMemoryOccupation({ tags: ['kv_cache', 'cuda_graph'] })).success).toBe(true);
+    expect(
+      (await engine.resumeMemoryOccupation({ tags: ['kv_cache', 'cuda_graph'] })).success,
+    ).toBe(true);
     const updated = await engine.generate(request);
     const fresh = await launch({ model: second, pageSize: 4 });
     expect(updated.outputIds).toEqual((await fresh.generate(request)).outputIds);
@@ -222,7 +224,9 @@ describe('the RL loop on the llama fixture', () => {
     const all = await engine.updateWeightsFromTensors({ tensors: flipped });
     expect(all).toMatchObject({ success: true });
     expect(all.message).toMatch(/every weight/);
-    expect((await engine.resumeMemoryOccupation({ tags: ['kv_cache', 'cuda_graph'] })).success).toBe(true);
+    expect(
+      (await engine.resumeMemoryOccupation({ tags: ['kv_cache', 'cuda_graph'] })).success,
+    ).toBe(true);
     const fresh = await launch({ model: flippedCheckpoint(dir), pageSize: 4 });
     const expected = (await fresh.generate(request)).outputIds;
     expect((await engine.generate(request)).outputIds).toEqual(expected);

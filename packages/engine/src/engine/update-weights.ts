@@ -2,12 +2,7 @@ import type { MemorySaver } from '@ts/memory-saver-native';
 import { checkTensors, expectedLlamaTensors } from '../model/loader/llama-weights.js';
 import type { ModelConfig } from '../model/loader/model-config.js';
 import { openCheckpoint } from '../model/loader/open-checkpoint.js';
-import type { TensorSource } from '../model/loader/tensor-source.js';
-import {
-  overwritePendingWeights,
-  overwriteWeights,
-  writeWeightsInPlace,
-} from '../model/weights/load-weights.js';
+import { replaceWeights, writeWeightsInPlace } from '../model/weights/load-weights.js';
 import { type NamedTensor, tensorSources } from '../model/weights/named-tensors.js';
 import type { Rank } from '../rank/rank.js';
 import type { ControlReplyData } from './worker-protocol.js';
@@ -40,15 +35,6 @@ async function update(
   }
 }
 
-/** Writes whole-model sources: straight to the device while a restore is pending, else through the backup. */
-function writeAll(saver: MemorySaver, rank: Rank, sources: readonly TensorSource[]): Promise<void> {
-  return rank.loop.exclusive(() =>
-    saver.restorePending(rank.weights.allocation)
-      ? overwritePendingWeights(saver, rank.weights, sources)
-      : overwriteWeights(saver, rank.weights, sources),
-  );
-}
-
 /** Replaces every weight of a rank in place from a checkpoint on disk; names and shapes are checked first. */
 export function updateWeightsFromDisk(
   saver: MemorySaver,
@@ -60,7 +46,7 @@ export function updateWeightsFromDisk(
     const checkpoint = await openCheckpoint(path);
     try {
       checkTensors(expectedLlamaTensors(config), checkpoint.tensors, path);
-      await writeAll(saver, rank, checkpoint.tensors);
+      await rank.loop.exclusive(() => replaceWeights(saver, rank.weights, checkpoint.tensors));
     } finally {
       await checkpoint.close();
     }
@@ -80,7 +66,7 @@ export function updateWeightsFromTensors(
 ): Promise<ControlReplyData> {
   return update(saver, 'update_weights_from_tensors', rank, async () => {
     const { sources, complete } = tensorSources(expectedLlamaTensors(config), tensors);
-    if (complete) await writeAll(saver, rank, sources);
+    if (complete) await rank.loop.exclusive(() => replaceWeights(saver, rank.weights, sources));
     else await rank.loop.exclusive(() => writeWeightsInPlace(saver, rank.weights, sources));
     return `${sources.length} tensors updated${complete ? ' (every weight)' : ''}`;
   });

@@ -7,11 +7,7 @@ import type { SamplingSpec } from './forward-batch.js';
 import type { TensorSource } from './loader/tensor-source.js';
 import { ModelRunner } from './model-runner.js';
 import { GreedySequence } from './runner.test-helpers.js';
-import {
-  loadWeights,
-  overwritePendingWeights,
-  writeWeightsInPlace,
-} from './weights/load-weights.js';
+import { loadWeights, replaceWeights, writeWeightsInPlace } from './weights/load-weights.js';
 
 async function tinyRunner() {
   const saver = createMemorySaver({ device: 'cpu' });
@@ -117,7 +113,7 @@ describe('loadWeights', () => {
     expect(saver.stats().weights?.allocations ?? 0).toBe(0);
   });
 
-  it('after a deferred resume, an overwrite replaces the weights, and one that fails part-way keeps the old', async () => {
+  it('after a deferred resume, a replacement writes new weights and a clean backup; one that fails part-way keeps the old', async () => {
     const saver = createMemorySaver({ device: 'cpu' });
     const tensors = openBuiltinTiny().tensors;
     const weights = await loadWeights(saver, tensors, 'float32');
@@ -142,15 +138,16 @@ describe('loadWeights', () => {
     await saver.pause('weights');
     await saver.resume('weights');
     expect(saver.restorePending(weights.allocation)).toBe(true);
-    await expect(overwritePendingWeights(saver, weights, failing)).rejects.toThrow('disk gone');
+    await expect(replaceWeights(saver, weights, failing)).rejects.toThrow('disk gone');
     expect(saver.restorePending(weights.allocation)).toBe(false);
     expect(await contents()).toBe(original);
-    await saver.pause('weights');
+    expect((await saver.pause('weights')).copiedBytes).toBe(weights.allocation.size);
     await saver.resume('weights');
-    await overwritePendingWeights(saver, weights, negated);
+    expect(await contents()).toBe(original);
+    await replaceWeights(saver, weights, negated);
     const replaced = await contents();
     expect(replaced).not.toBe(original);
-    await saver.pause('weights');
+    expect((await saver.pause('weights')).copiedBytes).toBe(0);
     await saver.resume('weights');
     expect(await contents()).toBe(replaced);
     const other = createMemorySaver({ device: 'cpu' });

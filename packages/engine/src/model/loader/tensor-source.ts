@@ -30,6 +30,8 @@ export interface TensorSource extends TensorInfo {
 
 /** Positional reads are issued in pieces of this many bytes. */
 export const READ_CHUNK_BYTES = 4 * 1024 * 1024;
+/** Pieces read at once: libuv's default thread pool has four threads. */
+const READS_IN_FLIGHT = 4;
 
 export function elementCount(shape: readonly number[]): number {
   return shape.reduce((product, size) => product * size, 1);
@@ -60,13 +62,33 @@ export class CheckpointFile {
     }
   }
 
-  /** Fills `into` from byte `position` of the file; a file that ends first is truncated. */
+  /**
+   * Fills `into` from byte `position` of the file; a file that ends first is truncated. Pieces
+   * are read a few at a time (libuv's thread pool copies them from the page cache in parallel).
+   */
   async readAt(position: number, into: Uint8Array, what: string): Promise<void> {
     if (this.closed) throw new CheckpointError(`${this.path}: cannot read ${what}: file is closed`);
-    let done = 0;
-    while (done < into.byteLength) {
-      const length = Math.min(READ_CHUNK_BYTES, into.byteLength - done);
-      const { bytesRead } = await this.handle.read(into, done, length, position + done);
+    let next = 0;
+    const worker = async () => {
+      while (next < into.byteLength) {
+        const start = next;
+        next = Math.min(start + READ_CHUNK_BYTES, into.byteLength);
+        await this.readPiece(position, into, start, next, what);
+      }
+    };
+    const pieces = Math.ceil(into.byteLength / READ_CHUNK_BYTES);
+    await Promise.all(Array.from({ length: Math.min(READS_IN_FLIGHT, pieces) }, worker));
+  }
+
+  private async readPiece(
+    position: number,
+    into: Uint8Array,
+    start: number,
+    end: number,
+    what: string,
+  ): Promise<void> {
+    for (let done = start; done < end; ) {
+      const { bytesRead } = await this.handle.read(into, done, end - done, position + done);
       if (bytesRead === 0) {
         throw new CheckpointError(
           `${this.path}: ${what} is truncated: needed ${into.byteLength} bytes at offset ` +

@@ -69,35 +69,18 @@ export async function overwriteWeights(
 }
 
 /**
- * Overwrites weights whose restore is still pending after a resume (see
- * `MemorySaver.setDeferredRestore`) straight on the device, so the old weights are never copied
- * back only to be replaced. A read that fails part-way restores the old weights.
+ * Replaces every weight (sources checked by the caller) through the pinned backup, so the next
+ * release copies nothing. A restore still pending after a resume is done first: if a read fails
+ * part-way, the old weights are still on the device (and the stale backup is refreshed from it
+ * at the next release).
  */
-export async function overwritePendingWeights(
+export async function replaceWeights(
   saver: MemorySaver,
   weights: LoadedWeights,
   sources: readonly TensorSource[],
 ): Promise<void> {
-  const { layout } = weights;
-  const largest = Math.max(...sources.map((source) => slotOf(layout, source.name).byteLength));
-  // Two staging buffers: the next tensor is read while the last one is copied to the device.
-  const staging = [Buffer.allocUnsafeSlow(largest), Buffer.allocUnsafeSlow(largest)];
-  await saver.overwrite(weights.allocation, async (put) => {
-    let copying: Promise<void> = Promise.resolve();
-    try {
-      for (const [i, source] of sources.entries()) {
-        const slot = slotOf(layout, source.name);
-        const target = (staging[i % 2] as Buffer).subarray(0, slot.byteLength);
-        await readAs(source, target, layout.dtype);
-        await copying;
-        copying = put(slot.offset, target);
-      }
-    } finally {
-      // A copy still in flight must land before a failure restores the old weights.
-      await copying.catch(() => {});
-    }
-    await copying;
-  });
+  await saver.restore(weights.allocation);
+  await overwriteWeights(saver, weights, sources);
 }
 
 /**
