@@ -334,10 +334,15 @@ std::shared_ptr<MemorySaver> memorySaverOf(const Napi::Value& value) {
 
 }  // namespace ts
 
+static Napi::Value cudaDeviceCount(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), ts::cudaDeviceCount());
+}
+
 static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeMemorySaver", ts::NativeMemorySaver::define(env));
   exports.Set("NativeOps", ts::defineNativeOps(env));
   exports.Set("cudaCompiledIn", Napi::Boolean::New(env, ts::cudaCompiledIn()));
+  exports.Set("cudaDeviceCount", Napi::Function::New(env, cudaDeviceCount, "cudaDeviceCount"));
   exports.Set("rawCopyBench", Napi::Function::New(env, ts::rawCopyBench, "rawCopyBench"));
   return exports;
 }

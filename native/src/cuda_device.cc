@@ -10,6 +10,7 @@
 
 namespace ts {
 bool cudaCompiledIn() { return false; }
+int cudaDeviceCount() { return 0; }
 std::unique_ptr<Device> createCudaDevice(int) {
   throw std::runtime_error("no CUDA device: this build has no CUDA backend (nvcc was not found when it was built)");
 }
@@ -238,6 +239,11 @@ class CudaDevice final : public Device {
 }  // namespace
 
 bool cudaCompiledIn() { return true; }
+
+int cudaDeviceCount() {
+  int count = 0;
+  return cudaGetDeviceCount(&count) == cudaSuccess ? count : 0;
+}
 
 std::unique_ptr<Device> createCudaDevice(int deviceIndex) { return std::make_unique<CudaDevice>(deviceIndex); }
 

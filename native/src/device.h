@@ -61,5 +61,7 @@ std::unique_ptr<Device> createCpuDevice();
 // Throws "no CUDA device: ..." when the build has no CUDA or the machine no GPU.
 std::unique_ptr<Device> createCudaDevice(int deviceIndex);
 bool cudaCompiledIn();
+// GPUs the CUDA runtime sees; 0 without CUDA in the build, a driver or a GPU.
+int cudaDeviceCount();
 
 }  // namespace ts

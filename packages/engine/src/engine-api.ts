@@ -84,6 +84,8 @@ export interface EngineMetrics {
   promptTokensTotal: number;
   generatedTokensTotal: number;
   requestsTotal: number;
+  /** Forward passes of all ranks: flat while the engine sleeps. */
+  forwardPassesTotal: number;
 }
 
 /**

@@ -6,7 +6,7 @@ export {
   encodeBfloat16,
   encodeFloat16,
 } from './half-precision.js';
-export { createMemorySaver, MemorySaver } from './memory-saver.js';
+export { createMemorySaver, cudaDeviceCount, MemorySaver } from './memory-saver.js';
 export { createOps, Ops } from './ops.js';
 export {
   type AttentionBatch,

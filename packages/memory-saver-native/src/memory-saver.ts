@@ -223,6 +223,11 @@ export class MemorySaver {
   }
 }
 
+/** GPUs this machine has that the CUDA build can use (0 on a build or machine without). */
+export function cudaDeviceCount(): number {
+  return loadAddon().cudaDeviceCount();
+}
+
 /** Opens a saver on the device; `auto` falls back to the CPU when no GPU can be used. */
 export function createMemorySaver(options: MemorySaverOptions = {}): MemorySaver {
   const { NativeMemorySaver, cudaCompiledIn } = loadAddon();

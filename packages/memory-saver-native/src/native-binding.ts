@@ -172,6 +172,8 @@ export interface NativeAddon {
   ) => NativeMemorySaver;
   NativeOps: new (saver: NativeMemorySaver) => NativeOps;
   cudaCompiledIn: boolean;
+  /** GPUs the CUDA runtime sees (0 without CUDA). */
+  cudaDeviceCount(): number;
   /** Plain cudaMallocHost + cudaMemcpy of `bytes`, the benchmark's yardstick (CUDA builds only). */
   rawCopyBench(deviceIndex: number, bytes: number, repeats: number): RawCopyTimes;
 }

@@ -154,12 +154,16 @@ describe('Engine on builtin:tiny (CPU, worker threads)', () => {
     expect(outputs.every((o) => o.outputIds.length === 6)).toBe(true);
     const released = await engine.releaseMemoryOccupation({ tags: ['kv_cache'] });
     expect(released).toMatchObject({ success: true, releasedTags: ['kv_cache'] });
+    const passes = (await engine.metrics()).forwardPassesTotal;
+    expect(passes).toBeGreaterThan(0);
     const failed = await engine.releaseMemoryOccupation({ tags: ['kv_cache'] });
     expect(failed.message).toMatch(/failed on 2 of 2 ranks: rank 0: .*; rank 1: /);
     expect(await engine.isSleeping()).toMatchObject({ isSleeping: true });
+    const asleep = engine.generate({ text: 'p0', samplingParams: greedy(6) });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect((await engine.metrics()).forwardPassesTotal).toBe(passes);
     expect((await engine.resumeMemoryOccupation()).success).toBe(true);
-    const again = await engine.generate({ text: 'p0', samplingParams: greedy(6) });
-    expect(again.outputIds).toEqual(outputs[0]?.outputIds);
+    expect((await asleep).outputIds).toEqual(outputs[0]?.outputIds);
   });
 });
 

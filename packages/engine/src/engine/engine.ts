@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
+import { cudaDeviceCount } from '@ts/memory-saver-native';
 import type { ControlResult, PauseMode } from '@ts/pause';
 import type {
   ChatMessageInput,
@@ -47,7 +48,7 @@ export class Engine implements EngineApi {
   ) {}
 
   static async launch(launch: LaunchOptions): Promise<Engine> {
-    const options = resolveOptions(launch);
+    const options = resolveOptions(launch, launch.device === 'cpu' ? 0 : cudaDeviceCount());
     const engine = new Engine(options, await loadModelTokenizer(options.model));
     const url = workerUrl();
     engine.ranks = Array.from(
@@ -194,6 +195,7 @@ export class Engine implements EngineApi {
       promptTokensTotal: this.totals.promptTokens,
       generatedTokensTotal: this.totals.generatedTokens,
       requestsTotal: this.totals.requests,
+      forwardPassesTotal: stats.forwardPasses ?? 0,
     };
   }
 

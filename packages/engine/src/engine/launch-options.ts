@@ -8,7 +8,7 @@ export interface LaunchOptions {
   device?: DeviceChoice;
   /** Data-parallel ranks, one worker each. */
   dpSize?: number;
-  /** GPU of rank r: `gpuIds[r]`; by default rank r on GPU r (or all on GPU 0 when fewer GPUs). */
+  /** GPU of rank r: `gpuIds[r]`; by default GPU r mod the number of GPUs (several ranks share one when fewer). */
   gpuIds?: number[];
   dtype?: TensorDtype;
   pageSize?: number;
@@ -35,14 +35,17 @@ export type ResolvedOptions = Required<
   gpuIds: number[];
 };
 
-/** Fills defaults and rejects impossible settings with a message naming the option. */
-export function resolveOptions(options: LaunchOptions): ResolvedOptions {
+/**
+ * Fills defaults and rejects impossible settings with a message naming the option. `gpuCount`
+ * is how many GPUs the machine has (0 on a CPU-only one).
+ */
+export function resolveOptions(options: LaunchOptions, gpuCount: number): ResolvedOptions {
   const dpSize = options.dpSize ?? 1;
   const resolved: ResolvedOptions = {
     model: options.model,
     device: options.device ?? 'auto',
     dpSize,
-    gpuIds: options.gpuIds ?? Array.from({ length: dpSize }, (_, r) => r),
+    gpuIds: options.gpuIds ?? Array.from({ length: dpSize }, (_, r) => r % Math.max(gpuCount, 1)),
     dtype: options.dtype ?? 'float32',
     pageSize: options.pageSize ?? 16,
     kvMemoryFraction: options.kvMemoryFraction ?? 0.3,

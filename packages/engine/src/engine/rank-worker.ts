@@ -80,6 +80,7 @@ async function control(
         residentBytes,
         waiting: rank.scheduler.waiting.length,
         running: rank.scheduler.running.length,
+        forwardPasses: loop.passes,
       };
     }
   }

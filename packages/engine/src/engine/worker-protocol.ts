@@ -45,6 +45,8 @@ export interface ControlReplyData {
   residentBytes?: Record<string, number>;
   waiting?: number;
   running?: number;
+  /** Forward passes run so far (none runs while a tag is released: spec rules 1 and 11). */
+  forwardPasses?: number;
 }
 
 export interface ReadyInfo {

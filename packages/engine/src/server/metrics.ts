@@ -37,6 +37,10 @@ export class EngineMetricsExporter {
     'Tokens generated',
   );
   private readonly requests = this.counter('ts_engine_requests_total', 'Requests received');
+  private readonly forwardPasses = this.counter(
+    'ts_engine_forward_passes_total',
+    'Forward passes of all ranks (flat while sleeping)',
+  );
   private readonly throughput = this.gauge(
     'ts_engine_generation_tokens_per_second',
     'Tokens generated per second since the previous scrape',
@@ -58,6 +62,7 @@ export class EngineMetricsExporter {
     setCounter(this.promptTokens, m.promptTokensTotal);
     setCounter(this.generatedTokens, m.generatedTokensTotal);
     setCounter(this.requests, m.requestsTotal);
+    setCounter(this.forwardPasses, m.forwardPassesTotal);
     const previous = this.last;
     const seconds = previous ? (now - previous.at) / 1000 : 0;
     const delta = previous ? m.generatedTokensTotal - previous.tokens : 0;

@@ -234,6 +234,7 @@ describe('info and metrics', () => {
       'ts_engine_prompt_tokens_total 10',
       'ts_engine_generated_tokens_total 30',
       'ts_engine_requests_total 4',
+      'ts_engine_forward_passes_total 30',
       'ts_engine_generation_tokens_per_second 0',
     ]) {
       expect(text).toContain(`${line}\n`);

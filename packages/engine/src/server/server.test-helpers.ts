@@ -172,6 +172,7 @@ export class FakeEngine implements EngineApi {
       promptTokensTotal: 10,
       generatedTokensTotal: 30,
       requestsTotal: 4,
+      forwardPassesTotal: 30,
     };
   }
 

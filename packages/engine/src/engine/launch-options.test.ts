@@ -1,0 +1,23 @@
+import { describe, expect, it } from 'vitest';
+import { resolveOptions } from './launch-options.js';
+
+describe('resolveOptions', () => {
+  it('spreads ranks over the GPUs there are, several to a GPU when fewer', () => {
+    expect(resolveOptions({ model: 'builtin:tiny', dpSize: 4 }, 2).gpuIds).toEqual([0, 1, 0, 1]);
+    expect(resolveOptions({ model: 'builtin:tiny', dpSize: 2 }, 1).gpuIds).toEqual([0, 0]);
+    expect(resolveOptions({ model: 'builtin:tiny', dpSize: 2 }, 0).gpuIds).toEqual([0, 0]);
+    expect(resolveOptions({ model: 'builtin:tiny', dpSize: 2 }, 8).gpuIds).toEqual([0, 1]);
+  });
+
+  it('names the option that is wrong', () => {
+    expect(() => resolveOptions({ model: 'builtin:tiny', dpSize: 2, gpuIds: [0] }, 2)).toThrow(
+      'gpuIds must name one GPU per rank (2)',
+    );
+    expect(() => resolveOptions({ model: 'builtin:tiny', dpSize: 0 }, 1)).toThrow(
+      'dpSize must be a positive integer',
+    );
+    expect(() => resolveOptions({ model: 'builtin:tiny', kvMemoryFraction: 1 }, 1)).toThrow(
+      'kvMemoryFraction must be in (0, 1)',
+    );
+  });
+});
