@@ -1,5 +1,6 @@
-// pnpm bench:memory [--device cuda|cpu] [--sizes 1,4,16] [--cycles 5]
-// Pause / resume times of the saver beside a plain pinned cudaMemcpy of the same size.
+// pnpm bench:memory [--device cuda|cpu] [--sizes 1,4,16] [--cycles 5] [--zeroed-only]
+// Pause / resume times of the saver beside a plain pinned cudaMemcpy of the same size, then
+// resumes that zero discarded memory (the KV cache's) beside one plain fill of it.
 import { parseArgs } from 'node:util';
 import { createMemorySaver, type MemorySaver } from '../memory-saver.js';
 import { loadAddon } from '../native-binding.js';
@@ -11,6 +12,7 @@ const { values } = parseArgs({
     device: { type: 'string', default: 'cuda' },
     sizes: { type: 'string', default: '1,4,16' },
     cycles: { type: 'string', default: '5' },
+    'zeroed-only': { type: 'boolean', default: false },
   },
 });
 const device = values.device === 'cpu' ? 'cpu' : 'cuda';
@@ -85,6 +87,33 @@ async function measure(
   return rows;
 }
 
+/**
+ * Discarded memory zeroed on resume (the KV cache): when the resume returns (the fills are
+ * only queued), when the zeros have landed, the mapping's share, and one plain fill of it all.
+ */
+async function measureZeroed(saver: MemorySaver, gib: number): Promise<string[]> {
+  const bytes = Math.round(gib * GiB);
+  const allocation = await saver.allocate(bytes, { tag: 'bench-zeroed', cpuBackup: false });
+  saver.setZeroOnResume(allocation, true);
+  const rows: string[] = [];
+  for (let cycle = 1; cycle <= cycles; cycle++) {
+    await saver.pause('bench-zeroed');
+    const start = performance.now();
+    const resume = await saver.resume('bench-zeroed');
+    const returned = performance.now() - start;
+    await saver.checksum(allocation, bytes - 8, 8);
+    const landed = performance.now() - start;
+    const fillStart = performance.now();
+    await saver.fill(allocation, 0);
+    const fillMs = performance.now() - fillStart;
+    rows.push(
+      `| ${gib} GiB | ${cycle} | ${fmt(returned, 2)} | ${fmt(resume.mapMs, 2)} | ${fmt(landed, 2)} | ${fmt(fillMs, 2)} (${fmt(bytes / 1e6 / fillMs)} GB/s) |`,
+    );
+  }
+  await saver.free(allocation);
+  return rows;
+}
+
 const fmt = (x: number | null, digits = 1) =>
   x === null || Number.isNaN(x) ? '-' : x.toFixed(digits);
 
@@ -113,4 +142,14 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+async function zeroedTable(): Promise<void> {
+  const saver = createMemorySaver({ device });
+  console.log(
+    '\n| size | cycle | resume returns ms | of which mapping ms | zeros landed ms | plain fill ms |',
+  );
+  console.log('| --- | --- | --- | --- | --- | --- |');
+  for (const gib of sizes) for (const row of await measureZeroed(saver, gib)) console.log(row);
+}
+
+if (!values['zeroed-only']) await main();
+await zeroedTable();
