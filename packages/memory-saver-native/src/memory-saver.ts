@@ -20,6 +20,9 @@ export function nativeOf(saver: MemorySaver): NativeMemorySaver {
 }
 const BACKUP_MODE = { false: 0, true: 1, tracked: 2 } as const;
 
+/** TS_STEP_TRACE=1 prints every pause and resume with its report (stderr). */
+const TRACE = process.env.TS_STEP_TRACE === '1';
+
 /**
  * Device memory in tagged regions. `pause(tag)` gives a tag's physical memory back (copying
  * backed-up allocations to host first); `resume(tag)` maps it again at the same addresses and
@@ -64,12 +67,12 @@ export class MemorySaver {
 
   /** Pauses `tag`, or every active tag when omitted. */
   async pause(tag?: string): Promise<TransferReport> {
-    return this.#timed(() => this.#native.pause(tag ?? ''));
+    return this.#timed(`pause ${tag ?? 'all'}`, () => this.#native.pause(tag ?? ''));
   }
 
   /** Resumes `tag`, or every paused tag when omitted. */
   async resume(tag?: string): Promise<TransferReport> {
-    return this.#timed(() => this.#native.resume(tag ?? ''));
+    return this.#timed(`resume ${tag ?? 'all'}`, () => this.#native.resume(tag ?? ''));
   }
 
   isPaused(tag: string): boolean {
@@ -216,10 +219,20 @@ export class MemorySaver {
     return allocation;
   }
 
-  async #timed(run: () => Promise<Omit<TransferReport, 'durationMs'>>): Promise<TransferReport> {
+  async #timed(
+    what: string,
+    run: () => Promise<Omit<TransferReport, 'durationMs'>>,
+  ): Promise<TransferReport> {
     const start = performance.now();
     const report = await run();
-    return { ...report, durationMs: performance.now() - start };
+    const durationMs = performance.now() - start;
+    if (TRACE) {
+      console.error(
+        `[saver ${what} at ${(performance.timeOrigin + start).toFixed(2)}] ${durationMs.toFixed(2)} ms: ` +
+          `map/unmap ${report.mapMs.toFixed(2)} ms, copy ${report.copyMs.toFixed(2)} ms, ${report.copiedBytes} bytes copied`,
+      );
+    }
+    return { ...report, durationMs };
   }
 }
 
