@@ -64,6 +64,7 @@ void bind(void* library, F& function, const char* symbol) {
 }  // namespace
 
 Blas::Blas(cudaStream_t stream) {
+  setenv("CUBLAS_WORKSPACE_CONFIG", ":0:0", 0);  // before cuBLAS is loaded; a user's setting wins
   std::string tried;
   for (const std::string& name : candidates()) {
     library_ = dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL);
@@ -92,9 +93,7 @@ Blas::Blas(cudaStream_t stream) {
     check(api_->create(&handle_), "cublasCreate");
     check(api_->setStream(handle_, stream), "cublasSetStream");
     check(api_->setMathMode(handle_, kDisallowReducedPrecision), "cublasSetMathMode");
-    cudaError_t allocated = cudaMalloc(&workspace_, kWorkspaceBytes);
-    if (allocated != cudaSuccess) throw std::runtime_error("gemm: cudaMalloc(cuBLAS workspace) failed");
-    check(api_->setWorkspace(handle_, workspace_, kWorkspaceBytes), "cublasSetWorkspace");
+    ensureWorkspace();
   } catch (...) {
     release();
     throw;
@@ -102,6 +101,30 @@ Blas::Blas(cudaStream_t stream) {
 }
 
 Blas::~Blas() { release(); }
+
+void Blas::ensureWorkspace() {
+  if (workspace_) return;
+  cudaError_t allocated = cudaMalloc(&workspace_, kWorkspaceBytes);
+  if (allocated != cudaSuccess) {
+    workspace_ = nullptr;
+    throw std::runtime_error(std::string("gemm: cudaMalloc(cuBLAS workspace) failed: ") + cudaGetErrorName(allocated));
+  }
+  Status status = api_->setWorkspace(handle_, workspace_, kWorkspaceBytes);
+  if (status != kSuccess) {
+    cudaFree(workspace_);
+    workspace_ = nullptr;
+    std::string name = api_->statusName ? api_->statusName(status) : std::to_string(status);
+    throw std::runtime_error("gemm: cublasSetWorkspace failed: " + name);
+  }
+}
+
+void Blas::releaseWorkspace() {
+  if (!workspace_) return;
+  // cuBLAS must not keep a pointer to freed memory: no workspace until the next GEMM.
+  api_->setWorkspace(handle_, nullptr, 0);
+  cudaFree(workspace_);
+  workspace_ = nullptr;
+}
 
 void Blas::release() {
   if (handle_) api_->destroy(handle_);
@@ -119,6 +142,7 @@ void Blas::release() {
 // So the buffers are aᵀ (k×m, ld k), wᵀ (k×n, ld k) and outᵀ (n×m, ld n), and
 // outᵀ = (a · wᵀ)ᵀ = w · aᵀ = (wᵀ)ᵀ · aᵀ: C(n×m) = op_T(A = w buffer) · op_N(B = a buffer).
 void Blas::gemm(uintptr_t out, uintptr_t a, uintptr_t w, bool accumulate, int m, int n, int k, DType dtype) {
+  ensureWorkspace();
   cudaDataType type = dtype == DType::F32 ? CUDA_R_32F : dtype == DType::BF16 ? CUDA_R_16BF : CUDA_R_16F;
   float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
   Status status = api_->gemmEx(handle_, kOpT, kOpN, n, m, k, &alpha, reinterpret_cast<const void*>(w), type, k,

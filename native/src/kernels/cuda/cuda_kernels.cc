@@ -84,7 +84,7 @@ void CudaKernels::download(void* host, uintptr_t device, size_t bytes) {
 void CudaKernels::trimScratch() {
   check(cudaStreamSynchronize(enter()), "trimScratch: cudaStreamSynchronize");
   dropGraphs();
-  blas_.reset();  // its handle holds device memory too: a released engine keeps none of it
+  if (blas_) blas_->releaseWorkspace();  // the handle itself keeps 2 MiB (see blas.h)
   if (scratch_) check(cudaFreeAsync(scratch_, stream_), "trimScratch: cudaFreeAsync");
   scratch_ = nullptr;
   scratchBytes_ = 0;
