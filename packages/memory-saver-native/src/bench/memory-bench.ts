@@ -1,4 +1,5 @@
 // pnpm bench:memory [--device cuda|cpu] [--sizes 1,4,16] [--cycles 5] [--zeroed-only]
+//   [--idle-ms 0] (an idle gap between each zeroed row's pause and resume, as in the RL loop)
 // Pause / resume times of the saver beside a plain pinned cudaMemcpy of the same size, then
 // resumes that zero discarded memory (the KV cache's) beside one plain fill of it.
 import { parseArgs } from 'node:util';
@@ -13,6 +14,7 @@ const { values } = parseArgs({
     sizes: { type: 'string', default: '1,4,16' },
     cycles: { type: 'string', default: '5' },
     'zeroed-only': { type: 'boolean', default: false },
+    'idle-ms': { type: 'string', default: '0' },
   },
 });
 const device = values.device === 'cpu' ? 'cpu' : 'cuda';
@@ -98,10 +100,11 @@ async function measureZeroed(saver: MemorySaver, gib: number): Promise<string[]>
   const rows: string[] = [];
   for (let cycle = 1; cycle <= cycles; cycle++) {
     await saver.pause('bench-zeroed');
+    await new Promise((resolve) => setTimeout(resolve, Number(values['idle-ms'])));
     const start = performance.now();
     const resume = await saver.resume('bench-zeroed');
     const returned = performance.now() - start;
-    await saver.checksum(allocation, bytes - 8, 8);
+    await saver.checksum(allocation, 0, 8); // stream-ordered after every fill
     const landed = performance.now() - start;
     const fillStart = performance.now();
     await saver.fill(allocation, 0);
