@@ -82,7 +82,9 @@ describe('ts-engine serve, driven over HTTP', () => {
       expect(await client.isSleeping()).toMatchObject({ is_sleeping: true });
       expect((await client.resumeMemoryOccupation({ tags: ['weights'] })).success).toBe(true);
       expect((await client.updateWeightsFromDisk({ model_path: second })).success).toBe(true);
-      expect((await client.resumeMemoryOccupation({ tags: ['kv_cache', 'cuda_graph'] })).success).toBe(true);
+      expect(
+        (await client.resumeMemoryOccupation({ tags: ['kv_cache', 'cuda_graph'] })).success,
+      ).toBe(true);
       expect(await client.isSleeping()).toMatchObject({ is_sleeping: false });
       const after = await client.generate(request);
       expect(after.output_ids).not.toEqual(before.output_ids);
