@@ -60,8 +60,11 @@ describe('ts-engine serve, driven over HTTP', () => {
     expect((await client.health()).success).toBe(true);
   });
 
-  for (const dpSize of ['1', '2']) {
-    it(`runs the RL loop (dp-size ${dpSize}): output after a weight update equals a fresh server on the new weights`, async () => {
+  for (const [dpSize, from] of [
+    ['1', 'disk'],
+    ['2', 'tensor'],
+  ] as const) {
+    it(`runs the RL loop (dp-size ${dpSize}, weights from ${from}): output after the update equals a fresh server on the new weights`, async () => {
       const second = secondCheckpoint();
       const request = {
         input_ids: [1, 5, 9, 33, 2],
@@ -81,7 +84,11 @@ describe('ts-engine serve, driven over HTTP', () => {
       expect((await client.releaseMemoryOccupation()).success).toBe(true);
       expect(await client.isSleeping()).toMatchObject({ is_sleeping: true });
       expect((await client.resumeMemoryOccupation({ tags: ['weights'] })).success).toBe(true);
-      expect((await client.updateWeightsFromDisk({ model_path: second })).success).toBe(true);
+      const updated =
+        from === 'disk'
+          ? await client.updateWeightsFromDisk({ model_path: second })
+          : await client.updateWeightsFromTensor(readFileSync(join(second, 'model.safetensors')));
+      expect(updated.success, updated.message).toBe(true);
       expect(
         (await client.resumeMemoryOccupation({ tags: ['kv_cache', 'cuda_graph'] })).success,
       ).toBe(true);

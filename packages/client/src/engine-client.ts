@@ -93,6 +93,14 @@ export class EngineClient {
     return this.http.control('POST', '/update_weights_from_disk', body);
   }
 
+  /**
+   * Pushes weights (all or some) as one safetensors file, e.g. the bytes of
+   * `safetensors.torch.save(named_tensors)`; names, shapes and dtypes are checked first.
+   */
+  updateWeightsFromTensor(safetensors: Uint8Array): Promise<ControlReply> {
+    return this.http.control('POST', '/update_weights_from_tensor', safetensors);
+  }
+
   flushCache(): Promise<ControlReply> {
     return this.http.control('POST', '/flush_cache', {});
   }

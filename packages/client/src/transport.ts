@@ -24,16 +24,21 @@ export class Transport {
     this.fetchFn = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
   }
 
-  /** Sends a request; a transport failure throws `EngineClientError` with no status. */
+  /**
+   * Sends a request (a `Uint8Array` body as bytes, anything else as JSON); a transport failure
+   * throws `EngineClientError` with no status.
+   */
   async send(method: Method, path: string, body?: unknown, signal?: AbortSignal) {
     const headers: Record<string, string> = {};
-    if (body !== undefined) headers['content-type'] = 'application/json';
+    const bytes = body instanceof Uint8Array;
+    if (body !== undefined)
+      headers['content-type'] = bytes ? 'application/octet-stream' : 'application/json';
     if (this.options.apiKey) headers.authorization = `Bearer ${this.options.apiKey}`;
     try {
       return await this.fetchFn(`${this.baseUrl}${path}`, {
         method,
         headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
+        body: body === undefined ? undefined : bytes ? (body as Uint8Array<ArrayBuffer>) : JSON.stringify(body),
         signal,
       });
     } catch (error) {

@@ -1,5 +1,6 @@
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
+import { encodeSafetensors, testTensor } from '../model/loader/loader.test-helpers.js';
 import { createServer } from './create-server.js';
 import { FakeEngine } from './server.test-helpers.js';
 
@@ -133,6 +134,48 @@ describe('control routes', () => {
   });
 });
 
+describe('update_weights_from_tensor', () => {
+  const octet = { 'content-type': 'application/octet-stream' };
+
+  it('takes the tensors as one safetensors body and hands them to the engine', async () => {
+    const { engine, inject } = serve();
+    const norm = testTensor('model.norm.weight', [8], 'bfloat16', 3);
+    const body = Buffer.from(encodeSafetensors([norm]));
+    const res = await inject('POST', '/update_weights_from_tensor', body, octet);
+    expect(res.json()).toEqual({ success: true, message: '1 tensors updated' });
+    const [[call, input]] = engine.calls as [[string, { tensors: NamedTensorLike[] }]];
+    expect(call).toBe('updateWeightsFromTensors');
+    expect(input.tensors.map(({ name, dtype, shape }) => ({ name, dtype, shape }))).toEqual([
+      { name: 'model.norm.weight', dtype: 'bfloat16', shape: [8] },
+    ]);
+    expect(Buffer.from(input.tensors[0]?.data ?? [])).toEqual(Buffer.from(norm.data));
+  });
+
+  it("answers a JSON body (SGLang's pickled tensors) or bytes that are not safetensors with 400", async () => {
+    const { engine, inject } = serve();
+    const json = await inject('POST', '/update_weights_from_tensor', {
+      serialized_named_tensors: ['gASV...'],
+    });
+    expect(json.statusCode).toBe(400);
+    expect(json.json().message).toMatch(
+      /one safetensors file with Content-Type: application\/octet-stream/,
+    );
+    const junk = await inject('POST', '/update_weights_from_tensor', Buffer.from('nope'), octet);
+    expect(junk.statusCode).toBe(400);
+    expect(junk.json().message).toBe(
+      'the request body: too short for a safetensors header (4 bytes)',
+    );
+    expect(engine.calls).toEqual([]);
+  });
+});
+
+interface NamedTensorLike {
+  name: string;
+  dtype: string;
+  shape: number[];
+  data: Uint8Array;
+}
+
 describe('admin key', () => {
   const control: Array<['GET' | 'POST', string, unknown]> = [
     ['POST', '/release_memory_occupation', {}],
@@ -140,6 +183,7 @@ describe('admin key', () => {
     ['POST', '/pause_generation', {}],
     ['POST', '/continue_generation', undefined],
     ['POST', '/update_weights_from_disk', { model_path: '/x' }],
+    ['POST', '/update_weights_from_tensor', { serialized_named_tensors: [] }],
     ['POST', '/flush_cache', undefined],
     ['GET', '/flush_cache', undefined],
     ['POST', '/abort_request', { rid: 'r' }],

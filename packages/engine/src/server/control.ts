@@ -1,8 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import * as z from 'zod';
+import { namedTensorsFromSafetensors } from '../model/weights/named-tensors.js';
 import type { RouteContext } from './context.js';
 import { sendControl } from './context.js';
-import { parseBody } from './errors.js';
+import { parseBody, RequestError } from './errors.js';
 
 const pauseSchema = z
   .object({
@@ -25,7 +26,8 @@ const abortSchema = z.object(
 
 /**
  * The scheduler's control plane, all behind the admin key: pause / continue, weight
- * updates from disk, cache flush, request abort. Failures are 400 `{ success: false }`.
+ * updates (from disk, or pushed as safetensors), cache flush, request abort. Failures are 400
+ * `{ success: false }`.
  */
 export function registerControlRoutes(app: FastifyInstance, { engine, admin }: RouteContext): void {
   app.post('/pause_generation', admin, async (request, reply) => {
@@ -40,6 +42,25 @@ export function registerControlRoutes(app: FastifyInstance, { engine, admin }: R
   app.post('/update_weights_from_disk', admin, async (request, reply) => {
     const { model_path } = parseBody(updateWeightsSchema, request.body);
     return sendControl(reply, await engine.updateWeightsFromDisk({ modelPath: model_path }));
+  });
+
+  // SGLang sends pickled torch tensors here, which only Python can read; this engine takes
+  // the tensors as one safetensors file (`safetensors.torch.save(named_tensors)`).
+  app.post('/update_weights_from_tensor', admin, async (request, reply) => {
+    if (!(request.body instanceof Uint8Array)) {
+      throw new RequestError(
+        400,
+        'send the tensors as one safetensors file with Content-Type: application/octet-stream ' +
+          '(e.g. safetensors.torch.save(named_tensors)); serialized torch tensors cannot be read here',
+      );
+    }
+    let tensors: ReturnType<typeof namedTensorsFromSafetensors>;
+    try {
+      tensors = namedTensorsFromSafetensors(request.body, 'the request body');
+    } catch (error) {
+      throw new RequestError(400, (error as Error).message);
+    }
+    return sendControl(reply, await engine.updateWeightsFromTensors({ tensors }));
   });
 
   app.route({

@@ -18,6 +18,8 @@ export interface ServerOptions {
   modelName?: string;
   /** Largest request body in bytes; default 64 MiB (batches of token ids are large). */
   bodyLimit?: number;
+  /** Largest safetensors body of `/update_weights_from_tensor`; default 16 GiB. */
+  tensorBodyLimit?: number;
   /** Fastify's logger option; default off. */
   logger?: FastifyServerOptions['logger'];
 }
@@ -43,6 +45,12 @@ export function createServer(engine: EngineApi, options: ServerOptions = {}): Fa
       done(new RequestError(400, `body: invalid JSON: ${(error as Error).message}`), undefined);
     }
   });
+  // Weights pushed over HTTP come as one safetensors file, kept as bytes.
+  app.addContentTypeParser(
+    'application/octet-stream',
+    { parseAs: 'buffer', bodyLimit: options.tensorBodyLimit ?? 16 * 1024 ** 3 },
+    (_request, bytes, done) => done(null, bytes),
+  );
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) =>
     sendError(request, reply, 404, `no route ${request.method} ${request.url}`),

@@ -100,6 +100,35 @@ export function parseSafetensorsHeader(
   return { entries, metadata };
 }
 
+/**
+ * Reads safetensors bytes held in memory (a request body, say): the validated entries and
+ * where the data region starts. `what` names the bytes in errors.
+ */
+export function parseSafetensorsBytes(
+  bytes: Uint8Array,
+  what: string,
+): { entries: SafetensorsEntry[]; dataStart: number } {
+  if (bytes.byteLength < 8)
+    throw new CheckpointError(
+      `${what}: too short for a safetensors header (${bytes.byteLength} bytes)`,
+    );
+  const length = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
+  if (length > BigInt(Math.min(MAX_HEADER_BYTES, bytes.byteLength - 8))) {
+    throw new CheckpointError(
+      `${what}: header length ${length} does not fit in ${bytes.byteLength} bytes (is it safetensors?)`,
+    );
+  }
+  const dataStart = 8 + Number(length);
+  let header: unknown;
+  try {
+    header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, dataStart)));
+  } catch (error) {
+    throw new CheckpointError(`${what}: header is not valid JSON`, { cause: error });
+  }
+  const { entries } = parseSafetensorsHeader(what, header, bytes.byteLength - dataStart);
+  return { entries, dataStart };
+}
+
 async function readHeader(file: CheckpointFile): Promise<{ header: unknown; dataStart: number }> {
   if (file.size < 8) {
     throw new CheckpointError(

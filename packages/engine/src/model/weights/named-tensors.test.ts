@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { openBuiltinTiny } from '../builtin-tiny.js';
 import { expectedLlamaTensors } from '../loader/llama-weights.js';
-import { type NamedTensor, tensorSources } from './named-tensors.js';
+import { encodeSafetensors, testTensor } from '../loader/loader.test-helpers.js';
+import { type NamedTensor, namedTensorsFromSafetensors, tensorSources } from './named-tensors.js';
 
 const config = openBuiltinTiny().config;
 const expected = expectedLlamaTensors(config);
@@ -62,5 +63,31 @@ describe('tensorSources', () => {
     );
     expect(() => tensorSources(expected, [])).toThrow(/at least one/);
     expect(() => tensorSources(expected, 'x' as never)).toThrow(/at least one/);
+  });
+});
+
+describe('namedTensorsFromSafetensors', () => {
+  it('reads every tensor of safetensors bytes as a named tensor viewing them', () => {
+    const a = testTensor('a', [2, 3], 'bfloat16', 1);
+    const b = testTensor('b', [4], 'float32', 2);
+    const tensors = namedTensorsFromSafetensors(encodeSafetensors([a, b]), 'the body');
+    expect(tensors.map(({ name, dtype, shape }) => ({ name, dtype, shape }))).toEqual([
+      { name: 'a', dtype: 'bfloat16', shape: [2, 3] },
+      { name: 'b', dtype: 'float32', shape: [4] },
+    ]);
+    expect(tensors[0]?.data).toEqual(a.data);
+    expect(tensors[1]?.data).toEqual(b.data);
+  });
+
+  it('names the bytes and what is wrong with them', () => {
+    expect(() => namedTensorsFromSafetensors(new Uint8Array(3), 'the body')).toThrow(
+      'the body: too short for a safetensors header (3 bytes)',
+    );
+    const json = new TextEncoder().encode('{"text": "hello"}');
+    expect(() => namedTensorsFromSafetensors(json, 'the body')).toThrow(/does not fit/);
+    const cut = encodeSafetensors([testTensor('a', [64], 'float32')]).subarray(0, 100);
+    expect(() => namedTensorsFromSafetensors(cut, 'the body')).toThrow(
+      /the body: tensor a has data_offsets \[0, 256\] outside the data region/,
+    );
   });
 });

@@ -1,5 +1,6 @@
 import { CheckpointError } from '../loader/checkpoint-error.js';
 import { type ExpectedTensors, sameShape } from '../loader/llama-weights.js';
+import { parseSafetensorsBytes } from '../loader/safetensors.js';
 import {
   DTYPE_BYTES,
   elementCount,
@@ -64,4 +65,18 @@ export function tensorSources(
     }),
   );
   return { sources, complete: seen.size === shapes.size };
+}
+
+/**
+ * The tensors of a safetensors file held in memory (what `safetensors.torch.save` returns), as
+ * named tensors viewing those bytes; `what` names the bytes in errors.
+ */
+export function namedTensorsFromSafetensors(bytes: Uint8Array, what: string): NamedTensor[] {
+  const { entries, dataStart } = parseSafetensorsBytes(bytes, what);
+  return entries.map((e) => ({
+    name: e.name,
+    dtype: e.dtype,
+    shape: [...e.shape],
+    data: bytes.subarray(dataStart + e.begin, dataStart + e.end),
+  }));
 }
