@@ -73,6 +73,7 @@ void MemorySaver::free(uint64_t id) {
   Allocation& a = find(id);
   if (a.backupOpen) throw std::runtime_error("free: the allocation's backup is open for writing");
   device_->synchronize();
+  device_->kernels().forgetScratch(a.address, a.address + a.reserved);
   unmapChunks(a);
   dropBackup(a);
   device_->unreserve(a.address, a.reserved);

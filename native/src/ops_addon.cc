@@ -80,7 +80,9 @@ class NativeOps : public Napi::ObjectWrap<NativeOps> {
                         InstanceMethod<&NativeOps::beginCapture>("beginCapture"),
                         InstanceMethod<&NativeOps::endCapture>("endCapture"),
                         InstanceMethod<&NativeOps::replay>("replay"),
-                        InstanceMethod<&NativeOps::dropGraphs>("dropGraphs")});
+                        InstanceMethod<&NativeOps::dropGraphs>("dropGraphs"),
+                        InstanceMethod<&NativeOps::scratchBytes>("scratchBytes"),
+                        InstanceMethod<&NativeOps::useScratch>("useScratch")});
   }
 
   // new NativeOps(saver: NativeMemorySaver)
@@ -249,6 +251,23 @@ class NativeOps : public Napi::ObjectWrap<NativeOps> {
 
   Napi::Value dropGraphs(const Napi::CallbackInfo& info) {
     return run(info, [&] { kernels_->dropGraphs(); });
+  }
+
+  // (maxTokens, group) → bytes
+  Napi::Value scratchBytes(const Napi::CallbackInfo& info) {
+    Args a(info, "scratchBytes", 2);
+    int maxTokens = a.integer(0, "maxTokens"), group = a.integer(1, "group");
+    size_t bytes = 0;
+    run(info, [&] { bytes = kernels_->scratchBytes(maxTokens, group); });
+    return Napi::Number::New(info.Env(), static_cast<double>(bytes));
+  }
+
+  // (address, bytes)
+  Napi::Value useScratch(const Napi::CallbackInfo& info) {
+    Args a(info, "useScratch", 2);
+    uintptr_t address = a.address(0, "address");
+    size_t bytes = a.count(1, "bytes");
+    return run(info, [&] { kernels_->useScratch(address, bytes); });
   }
 
   std::shared_ptr<MemorySaver> saver_;  // keeps the device, and so the kernels, alive

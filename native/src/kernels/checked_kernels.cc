@@ -158,6 +158,15 @@ class CheckedKernels final : public Kernels {
 
   void synchronize() override { inner_->synchronize(); }
   void trimScratch() override { inner_->trimScratch(); }
+  size_t scratchBytes(int maxTokens, int group) const override {
+    Check("scratchBytes").positive(maxTokens, "maxTokens").positive(group, "group");
+    return inner_->scratchBytes(maxTokens, group);
+  }
+  void useScratch(uintptr_t address, size_t bytes) override {
+    if (address == 0 && bytes > 0) throw std::invalid_argument("useScratch: address is 0");
+    inner_->useScratch(address, bytes);
+  }
+  void forgetScratch(uintptr_t begin, uintptr_t end) override { inner_->forgetScratch(begin, end); }
   bool canCapture() const override { return inner_->canCapture(); }
   void beginCapture() override { inner_->beginCapture(); }
   int endCapture() override { return inner_->endCapture(); }

@@ -90,23 +90,35 @@ class Kernels {
   virtual void download(void* host, uintptr_t device, size_t bytes) = 0;
   virtual void synchronize() = 0;
 
-  // Gives back scratch memory the kernels keep between calls (cuBLAS handle and workspace,
-  // attention scratch), after synchronizing; it is taken again on the next call that needs it.
-  // The saver calls it on every pause, so a released engine holds as little as it can.
+  // Gives back scratch memory the kernels keep between calls (the cuBLAS workspace, attention
+  // scratch), after synchronizing; it is taken again on the next call that needs it. The saver
+  // calls it on every pause, so a released engine holds as little as it can.
   virtual void trimScratch() {}
+
+  // The most scratch the kernels use for batches of up to `maxTokens` tokens with `group` query
+  // heads per KV head (0 where they keep none between calls).
+  virtual size_t scratchBytes(int /*maxTokens*/, int /*group*/) const { return 0; }
+  // Scratch at a fixed place from now on (`bytes` at least scratchBytes of the largest batch to
+  // come), e.g. memory of a releasable tag that a resume maps again at the same address: then
+  // trimScratch leaves it, and every graph, alone. A call that would need more throws.
+  // forgetScratch(begin, end) goes back to the kernels' own scratch when it lay in that range
+  // (the saver calls it before freeing the memory), dropping every graph.
+  virtual void useScratch(uintptr_t /*address*/, size_t /*bytes*/) {}
+  virtual void forgetScratch(uintptr_t /*begin*/, uintptr_t /*end*/) {}
 
   // Captured graphs (CUDA): the kernel calls between beginCapture and endCapture are recorded,
   // not run, and replay(graph) runs them again with the arguments they were given, reading
   // device arrays (metadata) as they are at replay. endCapture returns the graph's id, or -1
   // when the capture failed (nothing is kept, the stream is usable again). A graph stays valid
-  // while every address it read stays valid: scratch that moves and trimScratch drop every
-  // graph, and replay of a dropped id returns false (capture again). Ids are never reused.
+  // while every address it read stays valid: scratch that moves, and trimScratch unless the
+  // scratch was given with useScratch, drop every graph, and replay of a dropped id returns
+  // false (capture again). Ids are never reused.
   // Backends without graphs answer canCapture() false and throw on beginCapture (the CPU
   // backend records its calls: kernels/cpu/recording_kernels.h).
   virtual bool canCapture() const { return false; }
   virtual void beginCapture();
   virtual int endCapture() { return -1; }
-  virtual bool replay(int graph) { return false; }
+  virtual bool replay(int /*graph*/) { return false; }
   virtual void dropGraphs() {}
 };
 

@@ -38,7 +38,12 @@ export class Transport {
       return await this.fetchFn(`${this.baseUrl}${path}`, {
         method,
         headers,
-        body: body === undefined ? undefined : bytes ? (body as Uint8Array<ArrayBuffer>) : JSON.stringify(body),
+        body:
+          body === undefined
+            ? undefined
+            : bytes
+              ? (body as Uint8Array<ArrayBuffer>)
+              : JSON.stringify(body),
         signal,
       });
     } catch (error) {

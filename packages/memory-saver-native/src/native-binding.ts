@@ -161,6 +161,8 @@ export interface NativeOps {
   endCapture(): number;
   replay(graph: number): boolean;
   dropGraphs(): void;
+  scratchBytes(maxTokens: number, group: number): number;
+  useScratch(address: number, bytes: number): void;
 }
 
 export interface NativeAddon {

@@ -60,6 +60,35 @@ describe(`captured graphs on ${DEVICE}`, () => {
     await w.saver.free(tagged);
   });
 
+  it('keeps graphs across a pause once the kernels have fixed scratch (useScratch); freeing it drops them', async () => {
+    const w = new Workspace();
+    const bytes = w.ops.scratchBytes(64, 2);
+    if (DEVICE === 'cuda') expect(bytes).toBeGreaterThan(32 * 2 ** 20);
+    else expect(bytes).toBe(0);
+    expect(() => w.ops.scratchBytes(0, 2)).toThrow(/maxTokens must be positive/);
+    const scratch = await w.saver.allocate(Math.max(bytes, 4096), { tag: 'cuda_graph' });
+    w.ops.useScratch(Number(scratch.address), bytes);
+    const x = await w.tensor(new Float32Array(4).fill(1), 'float32');
+    w.ops.beginCapture();
+    w.ops.add(x, x, x, 4, 'float32');
+    const graph = w.ops.endCapture();
+    await w.saver.pause('cuda_graph');
+    await w.saver.resume('cuda_graph');
+    expect(w.ops.replay(graph)).toBe(true);
+    expect(Array.from(w.read(x, 4, 'float32'))).toEqual([2, 2, 2, 2]);
+    await w.saver.free(scratch);
+    expect(w.ops.replay(graph)).toBe(false);
+  });
+
+  it.runIf(DEVICE === 'cuda')('refuses fixed scratch smaller than the GEMM workspace', async () => {
+    const w = new Workspace();
+    const scratch = await w.saver.allocate(4096, { tag: 'cuda_graph' });
+    expect(() => w.ops.useScratch(Number(scratch.address), 4096)).toThrow(
+      /less than the GEMM workspace/,
+    );
+    await w.saver.free(scratch);
+  });
+
   it('replays decode attention with new lengths; on CUDA it is dropped when the scratch grows', async () => {
     const w = new Workspace();
     const random = seeded(5);

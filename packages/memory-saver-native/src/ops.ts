@@ -284,6 +284,26 @@ export class Ops extends DeviceTransfers {
   dropGraphs(): void {
     this.#native.dropGraphs();
   }
+
+  /**
+   * The most scratch the kernels use for batches of up to `maxTokens` tokens with `group`
+   * query heads per KV head (the cuBLAS workspace and attention's partial results on CUDA;
+   * 0 on the CPU).
+   */
+  scratchBytes(maxTokens: number, group: number): number {
+    return this.#native.scratchBytes(maxTokens, group);
+  }
+
+  /**
+   * Puts the kernels' scratch at `address` (at least `scratchBytes` of the largest batch to
+   * come) from now on, e.g. in memory of a releasable tag: a pause then leaves it, and every
+   * captured graph, in place, and a resume maps it again at the same address, so graphs
+   * replay after a wake without a new capture. Freeing that memory gives the kernels their
+   * own scratch back (and drops every graph). A call that would need more scratch throws.
+   */
+  useScratch(address: number, bytes: number): void {
+    this.#native.useScratch(address, bytes);
+  }
 }
 
 /** The kernels of `saver`'s device. */

@@ -69,9 +69,19 @@ class RecordingKernels final : public Kernels {
     idle("synchronize");
     inner_->synchronize();
   }
+  // The CPU kernels keep no scratch between calls: once the owner has said where scratch
+  // lives (useScratch, as on CUDA), graphs survive a pause as they do there.
   void trimScratch() override {
-    dropGraphs();
+    if (!scratchFixed_) dropGraphs();
     inner_->trimScratch();
+  }
+  void useScratch(uintptr_t, size_t) override {
+    if (recording_) throw std::logic_error("useScratch: not during a capture");
+    scratchFixed_ = true;
+  }
+  void forgetScratch(uintptr_t, uintptr_t) override {
+    scratchFixed_ = false;
+    dropGraphs();
   }
 
   bool canCapture() const override { return true; }
@@ -108,6 +118,7 @@ class RecordingKernels final : public Kernels {
   std::optional<Graph> recording_;
   std::map<int, Graph> graphs_;
   int nextGraph_ = 0;
+  bool scratchFixed_ = false;
 };
 
 }  // namespace

@@ -163,6 +163,13 @@ size_t aligned(size_t bytes) { return (bytes + 255) / 256 * 256; }
 
 }  // namespace
 
+// What attention() below takes at most: items for every query row, the item count, and
+// partial results capped at kMaxPartialBytes.
+size_t CudaKernels::attentionScratchBound(int maxTokens, int group) {
+  size_t rows = static_cast<size_t>(maxTokens) * group;
+  return aligned(rows * sizeof(int2)) + aligned(sizeof(int)) + kMaxPartialBytes + 2 * 256;
+}
+
 void CudaKernels::attention(uintptr_t out, uintptr_t q, uintptr_t kCache, uintptr_t vCache, const AttentionBatch& batch,
                             int tokens, int qHeads, int kvHeads, int headDim, int qStride, float scale, DType dtype) {
   if (headDim > 256) {

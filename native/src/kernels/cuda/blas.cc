@@ -19,7 +19,6 @@ constexpr int kOpN = 0, kOpT = 1;
 constexpr int kComputeF32 = 68;                 // CUBLAS_COMPUTE_32F
 constexpr int kGemmDefault = -1;                // CUBLAS_GEMM_DEFAULT
 constexpr int kDisallowReducedPrecision = 16;  // CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION
-constexpr size_t kWorkspaceBytes = size_t(32) << 20;  // cuBLAS's recommendation for Hopper
 
 using Handle = void*;
 
@@ -93,7 +92,6 @@ Blas::Blas(cudaStream_t stream) {
     check(api_->create(&handle_), "cublasCreate");
     check(api_->setStream(handle_, stream), "cublasSetStream");
     check(api_->setMathMode(handle_, kDisallowReducedPrecision), "cublasSetMathMode");
-    ensureWorkspace();
   } catch (...) {
     release();
     throw;
@@ -118,8 +116,26 @@ void Blas::ensureWorkspace() {
   }
 }
 
+void Blas::useWorkspace(void* workspace, size_t bytes) {
+  releaseWorkspace();
+  Status status = api_->setWorkspace(handle_, workspace, bytes);
+  if (status != kSuccess) {
+    std::string name = api_->statusName ? api_->statusName(status) : std::to_string(status);
+    throw std::runtime_error("gemm: cublasSetWorkspace failed: " + name);
+  }
+  workspace_ = workspace;
+  givenWorkspace_ = true;
+}
+
+void Blas::useOwnWorkspace() {
+  if (!givenWorkspace_) return;
+  api_->setWorkspace(handle_, nullptr, 0);
+  workspace_ = nullptr;
+  givenWorkspace_ = false;
+}
+
 void Blas::releaseWorkspace() {
-  if (!workspace_) return;
+  if (!workspace_ || givenWorkspace_) return;
   // cuBLAS must not keep a pointer to freed memory: no workspace until the next GEMM.
   api_->setWorkspace(handle_, nullptr, 0);
   cudaFree(workspace_);
@@ -129,7 +145,7 @@ void Blas::releaseWorkspace() {
 void Blas::release() {
   if (handle_) api_->destroy(handle_);
   handle_ = nullptr;
-  if (workspace_) cudaFree(workspace_);
+  if (workspace_ && !givenWorkspace_) cudaFree(workspace_);
   workspace_ = nullptr;
   delete api_;
   api_ = nullptr;

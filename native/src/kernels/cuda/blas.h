@@ -25,9 +25,17 @@ class Blas {
   // float32 accumulation, one rounding to `dtype` at the end.
   void gemm(uintptr_t out, uintptr_t a, uintptr_t w, bool accumulate, int m, int n, int k, DType dtype);
 
+  // The workspace cuBLAS is given (its recommendation for Hopper).
+  static constexpr size_t kWorkspaceBytes = size_t(32) << 20;
+
   // Frees the workspace (a pause); the next GEMM allocates it again. The handle, and the
-  // algorithm choices cuBLAS cached in it, stay.
+  // algorithm choices cuBLAS cached in it, stay. Does nothing to a workspace given with
+  // useWorkspace.
   void releaseWorkspace();
+  // A workspace of kWorkspaceBytes owned by the caller, from now on (its own is freed), or
+  // back to one of its own.
+  void useWorkspace(void* workspace, size_t bytes);
+  void useOwnWorkspace();
 
  private:
   struct Api;
@@ -37,6 +45,7 @@ class Blas {
   void* library_ = nullptr;
   void* handle_ = nullptr;
   void* workspace_ = nullptr;
+  bool givenWorkspace_ = false;
 };
 
 }  // namespace ts::cuda

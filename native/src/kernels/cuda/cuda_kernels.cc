@@ -43,6 +43,14 @@ cudaStream_t CudaKernels::enter() const {
 }
 
 void* CudaKernels::scratch(size_t bytes) {
+  if (given_) {
+    size_t room = givenBytes_ - Blas::kWorkspaceBytes;
+    if (bytes > room) {
+      throw std::length_error("scratch: a call needs " + std::to_string(bytes) + " bytes, the scratch given with " +
+                              "useScratch holds " + std::to_string(room) + " after the GEMM workspace");
+    }
+    return reinterpret_cast<void*>(given_ + Blas::kWorkspaceBytes);
+  }
   if (bytes <= scratchBytes_) return scratch_;
   if (capturing_) throw std::logic_error("scratch cannot grow during a capture: run the step once before capturing it");
   dropGraphs();  // they read the scratch that is about to move
@@ -81,14 +89,45 @@ void CudaKernels::download(void* host, uintptr_t device, size_t bytes) {
   finish("download");
 }
 
-void CudaKernels::trimScratch() {
-  check(cudaStreamSynchronize(enter()), "trimScratch: cudaStreamSynchronize");
-  dropGraphs();
-  if (blas_) blas_->releaseWorkspace();  // the handle itself keeps 2 MiB (see blas.h)
-  if (scratch_) check(cudaFreeAsync(scratch_, stream_), "trimScratch: cudaFreeAsync");
+size_t CudaKernels::scratchBytes(int maxTokens, int group) const {
+  return Blas::kWorkspaceBytes + attentionScratchBound(maxTokens, group);
+}
+
+void CudaKernels::useScratch(uintptr_t address, size_t bytes) {
+  if (capturing_) throw std::logic_error("useScratch: not during a capture");
+  if (bytes < Blas::kWorkspaceBytes) {
+    throw std::invalid_argument("useScratch: " + std::to_string(bytes) + " bytes is less than the GEMM workspace (" +
+                                std::to_string(Blas::kWorkspaceBytes) + ")");
+  }
+  check(cudaStreamSynchronize(enter()), "useScratch: cudaStreamSynchronize");
+  dropGraphs();  // they read the scratch being replaced
+  if (scratch_) check(cudaFreeAsync(scratch_, stream_), "useScratch: cudaFreeAsync");
   scratch_ = nullptr;
   scratchBytes_ = 0;
-  check(cudaStreamSynchronize(stream_), "trimScratch: cudaStreamSynchronize");
+  given_ = address;
+  givenBytes_ = bytes;
+  if (blas_) blas_->useWorkspace(reinterpret_cast<void*>(address), Blas::kWorkspaceBytes);
+}
+
+void CudaKernels::forgetScratch(uintptr_t begin, uintptr_t end) {
+  if (!given_ || given_ < begin || given_ >= end) return;
+  check(cudaStreamSynchronize(enter()), "forgetScratch: cudaStreamSynchronize");
+  dropGraphs();
+  given_ = 0;
+  givenBytes_ = 0;
+  if (blas_) blas_->useOwnWorkspace();
+}
+
+void CudaKernels::trimScratch() {
+  check(cudaStreamSynchronize(enter()), "trimScratch: cudaStreamSynchronize");
+  if (!given_) {  // scratch given with useScratch stays: its owner unmaps it, graphs stay valid
+    dropGraphs();
+    if (blas_) blas_->releaseWorkspace();  // the handle itself keeps 2 MiB (see blas.h)
+    if (scratch_) check(cudaFreeAsync(scratch_, stream_), "trimScratch: cudaFreeAsync");
+    scratch_ = nullptr;
+    scratchBytes_ = 0;
+    check(cudaStreamSynchronize(stream_), "trimScratch: cudaStreamSynchronize");
+  }
   cudaMemPool_t pool;
   check(cudaDeviceGetDefaultMemPool(&pool, device_), "cudaDeviceGetDefaultMemPool");
   check(cudaMemPoolTrimTo(pool, 0), "cudaMemPoolTrimTo");

@@ -43,6 +43,9 @@ class CudaKernels final : public Kernels {
   void download(void* host, uintptr_t device, size_t bytes) override;
   void synchronize() override;
   void trimScratch() override;
+  size_t scratchBytes(int maxTokens, int group) const override;
+  void useScratch(uintptr_t address, size_t bytes) override;
+  void forgetScratch(uintptr_t begin, uintptr_t end) override;
   bool canCapture() const override { return true; }
   void beginCapture() override;
   int endCapture() override;
@@ -54,6 +57,8 @@ class CudaKernels final : public Kernels {
   cudaStream_t enter() const;
   // Device memory for one call's intermediates, valid until the next call (stream-ordered).
   void* scratch(size_t bytes);
+  // The most attention scratch for batches of up to `maxTokens` tokens (attention.cu).
+  static size_t attentionScratchBound(int maxTokens, int group);
   // Waits for the stream, then throws the first content error the kernels recorded, if any.
   void finish(const char* call);
 
@@ -64,6 +69,9 @@ class CudaKernels final : public Kernels {
   ContentError* errorHost_ = nullptr;  // pinned copy read after each wait
   void* scratch_ = nullptr;
   size_t scratchBytes_ = 0;
+  // Scratch given with useScratch: the cuBLAS workspace first, then the attention scratch.
+  uintptr_t given_ = 0;
+  size_t givenBytes_ = 0;
   std::unique_ptr<Blas> blas_;
   bool capturing_ = false;
   int nextGraph_ = 0;

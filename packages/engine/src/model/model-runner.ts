@@ -69,9 +69,11 @@ export class ModelRunner {
         maxPagesPerSeq: limits.maxPagesPerSeq,
         maxLogitRows: limits.maxLogitRows ?? limits.maxSeqs,
         dtype,
+        kernelScratchBytes: ops.scratchBytes(limits.maxTokens, config.numHeads / config.numKvHeads),
       },
       limits.workspaceTag,
     );
+    ops.useScratch(workspace.address('kernelScratch'), workspace.dims.kernelScratchBytes ?? 0);
     const frequencies = inverseFrequencies(config);
     const constants = await saver.allocate(frequencies.byteLength);
     await saver.copyFromHost(constants, new Uint8Array(frequencies.buffer));

@@ -123,6 +123,7 @@ export async function loadRunner(
     maxSeqs: 8,
     maxPagesPerSeq: 64,
     maxLogitRows: 128,
+    workspaceTag: 'cuda_graph',
   });
   return { saver, runner, kv, checkpoint };
 }

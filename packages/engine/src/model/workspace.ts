@@ -18,6 +18,8 @@ export interface WorkspaceDims {
   /** Rows of logits one pass can produce: maxSeqs normally, maxTokens to see every position. */
   maxLogitRows: number;
   dtype: TensorDtype;
+  /** The kernels' own scratch (`Ops.scratchBytes`), kept here so that it never moves. */
+  kernelScratchBytes?: number;
 }
 
 export type BufferName =
@@ -36,15 +38,17 @@ export type BufferName =
   | 'topK'
   | 'topP'
   | 'randomKeys'
-  | 'sampled';
+  | 'sampled'
+  | 'kernelScratch';
 
 const ALIGN = 256;
 
 /**
- * Scratch memory of one forward pass: activations and per-step metadata, carved out of one
- * allocation whose addresses never change. Nothing in it outlives a step (metadata is uploaded
- * every step), so it may sit in a releasable tag: the engine puts it in `kv_cache`, and a
- * release frees it with the KV (no forward pass runs while that tag is released).
+ * Scratch memory of one forward pass: activations, per-step metadata and the kernels' own
+ * scratch, carved out of one allocation whose addresses never change, so captured graphs stay
+ * valid. Nothing in it outlives a step (metadata is uploaded every step), so it may sit in a
+ * releasable tag: the engine puts it in `cuda_graph`, which a release frees and a resume maps
+ * again at the same addresses (no forward pass runs while a tag is released).
  */
 export class Workspace {
   private constructor(
@@ -73,6 +77,7 @@ export class Workspace {
       ['topK', s * 4],
       ['topP', s * 4],
       ['sampled', s * 4],
+      ['kernelScratch', dims.kernelScratchBytes ?? 0],
     ];
     const offsets = new Map<BufferName, number>();
     let offset = 0;
