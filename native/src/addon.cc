@@ -76,7 +76,8 @@ class NativeMemorySaver : public Napi::ObjectWrap<NativeMemorySaver> {
                         InstanceMethod<&NativeMemorySaver::stats>("stats"),
                         InstanceMethod<&NativeMemorySaver::memoryInfo>("memoryInfo"),
                         InstanceMethod<&NativeMemorySaver::failMapAfter>("failMapAfter"),
-                        InstanceAccessor<&NativeMemorySaver::deviceName>("deviceName")});
+                        InstanceAccessor<&NativeMemorySaver::deviceName>("deviceName"),
+                        InstanceAccessor<&NativeMemorySaver::mapsZeroed>("mapsZeroed")});
   }
 
   // new NativeMemorySaver(device: 'cpu' | 'cuda', deviceIndex, chunkBytes, keepBackups)
@@ -319,6 +320,7 @@ class NativeMemorySaver : public Napi::ObjectWrap<NativeMemorySaver> {
   }
 
   Napi::Value deviceName(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), saver_->deviceName()); }
+  Napi::Value mapsZeroed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), saver_->mapsZeroed()); }
 
   std::shared_ptr<MemorySaver> saver_;
 };

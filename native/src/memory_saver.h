@@ -45,6 +45,7 @@ class MemorySaver {
   ~MemorySaver();
 
   std::string deviceName() const { return device_->name(); }
+  bool mapsZeroed() const { return device_->mapsZeroed(); }
   MemoryInfo memoryInfo() const { return device_->memoryInfo(); }
   // The device's model kernels; they work on raw addresses, outside the allocation table.
   Kernels& kernels() { return device_->kernels(); }

@@ -68,7 +68,8 @@ export class KvPool {
       throw new Error(`KV pool ${name}: unknown dtype ${shape.dtype}`);
     const allocation = await saver.allocate(numPages * KvPool.bytesPerPage(shape), { tag });
     const pool = new KvPool(saver, allocation, name, shape, numPages);
-    await pool.clear();
+    // Where new memory is zero already, touching it all would only fault every page in.
+    if (!saver.mapsZeroed) await pool.clear();
     saver.setZeroOnResume(allocation, true);
     return pool;
   }

@@ -45,6 +45,11 @@ export class MemorySaver {
     return this.#native.deviceName;
   }
 
+  /** Whether newly allocated memory always reads as zeros here (the CPU backend's does). */
+  get mapsZeroed(): boolean {
+    return this.#native.mapsZeroed;
+  }
+
   async allocate(bytes: number, options: AllocateOptions = {}): Promise<Allocation> {
     const tag = options.tag ?? '';
     const cpuBackup = options.cpuBackup ?? false;

@@ -19,6 +19,7 @@ export interface NativeTagStats {
 
 export interface NativeMemorySaver {
   readonly deviceName: string;
+  readonly mapsZeroed: boolean;
   /** mode: 0 no backup, 1 copied on every pause, 2 tracked (copied only when changed). */
   allocate(bytes: number, tag: string, mode: 0 | 1 | 2): Promise<{ id: number; address: bigint }>;
   free(id: number): Promise<void>;
