@@ -5,6 +5,7 @@
 import { availableParallelism } from 'node:os';
 import { KvPool } from '@ts/kv-pool';
 import { createMemorySaver, createOps, type MemorySaver } from '@ts/memory-saver-native';
+import { sizeIoThreads } from '../io-threads.js';
 import type { ModelConfig } from '../model/loader/model-config.js';
 import { ModelRunner } from '../model/model-runner.js';
 import { loadWeights } from '../model/weights/load-weights.js';
@@ -116,6 +117,7 @@ function printHeader(
 }
 
 async function main(): Promise<void> {
+  sizeIoThreads();
   const started = performance.now();
   const args = process.argv.slice(2);
   const saver = createMemorySaver({ device: requestedDevice(args) });

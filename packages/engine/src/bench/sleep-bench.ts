@@ -7,9 +7,11 @@ import { parseArgs } from 'node:util';
 import { createMemorySaver, cudaDeviceCount } from '@ts/memory-saver-native';
 import { Engine } from '../engine/engine.js';
 import type { LaunchOptions } from '../engine/launch-options.js';
+import { sizeIoThreads } from '../io-threads.js';
 import type { TensorDtype } from '../model/loader/tensor-source.js';
 import { stepTrace } from '../trace/step-trace.js';
 
+sizeIoThreads();
 const { values } = parseArgs({
   options: {
     model: { type: 'string' },

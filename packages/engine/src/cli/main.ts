@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { Engine } from '../engine/engine.js';
+import { sizeIoThreads } from '../io-threads.js';
 import { createServer } from '../server/index.js';
 import { loadProgress } from './load-progress.js';
 import { type ServeFlags, serveSettings } from './serve-options.js';
 
 async function serve(flags: ServeFlags): Promise<void> {
+  sizeIoThreads();
   const settings = serveSettings(flags);
   const progress = loadProgress();
   const started = performance.now();

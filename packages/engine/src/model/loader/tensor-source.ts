@@ -30,8 +30,8 @@ export interface TensorSource extends TensorInfo {
 
 /** Positional reads are issued in pieces of this many bytes. */
 export const READ_CHUNK_BYTES = 4 * 1024 * 1024;
-/** Pieces read at once: libuv's default thread pool has four threads. */
-const READS_IN_FLIGHT = 4;
+/** Pieces read at once: one per thread of libuv's pool (four unless UV_THREADPOOL_SIZE says). */
+const readsInFlight = () => Math.max(1, Number(process.env.UV_THREADPOOL_SIZE) || 4);
 
 export function elementCount(shape: readonly number[]): number {
   return shape.reduce((product, size) => product * size, 1);
@@ -77,7 +77,7 @@ export class CheckpointFile {
       }
     };
     const pieces = Math.ceil(into.byteLength / READ_CHUNK_BYTES);
-    await Promise.all(Array.from({ length: Math.min(READS_IN_FLIGHT, pieces) }, worker));
+    await Promise.all(Array.from({ length: Math.min(readsInFlight(), pieces) }, worker));
   }
 
   private async readPiece(
