@@ -4,7 +4,7 @@
 // and weights share one dtype per engine; metadata arrays are int32 / float32 / uint64 as named.
 // Calls are ordered on the device's stream; nothing here synchronizes unless it says so.
 // Bad arguments throw at the call; bad content of device arrays (a negative id, attention
-// metadata) throws there on the CPU, and on CUDA at the next upload, download or synchronize.
+// metadata) throws there on the CPU, and on CUDA at the next download or synchronize.
 #pragma once
 
 #include <cstddef>
@@ -85,7 +85,9 @@ class Kernels {
   virtual void sample(uintptr_t out, uintptr_t logits, int rows, int vocab, uintptr_t temperature, uintptr_t topK,
                       uintptr_t topP, uintptr_t randomKeys, DType dtype) = 0;
 
-  // Host <-> device copies of raw ranges (metadata each step, logits for tests); synchronous.
+  // Host <-> device copies of raw ranges (metadata each step, logits for tests). The host
+  // memory may be reused at once; a download returns with the data, an upload may only be
+  // queued (ahead of the kernels that read it).
   virtual void upload(uintptr_t device, const void* host, size_t bytes) = 0;
   virtual void download(void* host, uintptr_t device, size_t bytes) = 0;
   virtual void synchronize() = 0;

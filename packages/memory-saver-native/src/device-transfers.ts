@@ -6,7 +6,11 @@ function bytesOf(view: ArrayBufferView): Uint8Array {
   return new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
 }
 
-/** Synchronous host <-> device copies of raw ranges, and of float tensors in any dtype. */
+/**
+ * Host <-> device copies of raw ranges, and of float tensors in any dtype. The host memory may
+ * be reused as soon as a call returns; a download returns with the data, a small upload may
+ * only be queued, ahead of every later kernel.
+ */
 export class DeviceTransfers {
   readonly #native: NativeOps;
 

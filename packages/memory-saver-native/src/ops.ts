@@ -17,7 +17,7 @@ import {
  * elements) is given; activations and weights are `dtype`, metadata int32 / float32 / uint64
  * as named; all math is float32. Bad arguments throw, naming the kernel and the argument; bad
  * content of device arrays (a negative id, attention metadata) throws at the call on the CPU
- * and at the next `upload`, `download` or `synchronize` on CUDA.
+ * and at the next `download` or `synchronize` on CUDA.
  */
 export class Ops extends DeviceTransfers {
   readonly #native: NativeOps;

@@ -1,6 +1,7 @@
 #include "kernels/cuda/cuda_kernels.h"
 
 #include <algorithm>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 
@@ -10,6 +11,9 @@
 
 namespace ts::cuda {
 namespace {
+
+// Uploads up to this size (step metadata) go through pinned staging without a wait.
+constexpr size_t kStagedUploadBytes = size_t(1) << 20;
 
 void check(cudaError_t status, const std::string& call) {
   if (status != cudaSuccess) {
@@ -25,6 +29,7 @@ CudaKernels::CudaKernels(int device, cudaStream_t stream) : device_(device), str
   check(cudaMalloc(reinterpret_cast<void**>(&error_), sizeof(ContentError)), "cudaMalloc(content error)");
   check(cudaMallocHost(reinterpret_cast<void**>(&errorHost_), sizeof(ContentError)), "cudaMallocHost(content error)");
   check(cudaMemsetAsync(error_, 0, sizeof(ContentError), stream_), "cudaMemsetAsync(content error)");
+  check(cudaEventCreateWithFlags(&stagingFree_, cudaEventDisableTiming), "cudaEventCreate(staging)");
 }
 
 CudaKernels::~CudaKernels() {
@@ -35,6 +40,8 @@ CudaKernels::~CudaKernels() {
   cudaFree(scratch_);
   cudaFreeHost(errorHost_);
   cudaFree(error_);
+  cudaFreeHost(staging_);
+  cudaEventDestroy(stagingFree_);
 }
 
 cudaStream_t CudaKernels::enter() const {
@@ -77,9 +84,21 @@ void CudaKernels::finish(const char* call) {
 
 void CudaKernels::upload(uintptr_t device, const void* host, size_t bytes) {
   if (capturing_) throw std::logic_error("upload: no host copies during a capture");
-  check(cudaMemcpyAsync(reinterpret_cast<void*>(device), host, bytes, cudaMemcpyHostToDevice, enter()),
+  cudaStream_t stream = enter();
+  if (bytes > kStagedUploadBytes) {
+    check(cudaMemcpyAsync(reinterpret_cast<void*>(device), host, bytes, cudaMemcpyHostToDevice, stream),
+          "upload: cudaMemcpyAsync");
+    finish("upload");
+    return;
+  }
+  // A step's metadata: copied to pinned staging and only queued, so the step's launches need
+  // not wait for work still on the stream (a resume's KV zeroing).
+  check(cudaEventSynchronize(stagingFree_), "upload: cudaEventSynchronize(staging)");
+  if (!staging_) check(cudaMallocHost(&staging_, kStagedUploadBytes), "upload: cudaMallocHost(staging)");
+  std::memcpy(staging_, host, bytes);
+  check(cudaMemcpyAsync(reinterpret_cast<void*>(device), staging_, bytes, cudaMemcpyHostToDevice, stream),
         "upload: cudaMemcpyAsync");
-  finish("upload");
+  check(cudaEventRecord(stagingFree_, stream), "upload: cudaEventRecord(staging)");
 }
 
 void CudaKernels::download(void* host, uintptr_t device, size_t bytes) {

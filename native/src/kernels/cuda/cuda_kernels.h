@@ -73,6 +73,9 @@ class CudaKernels final : public Kernels {
   uintptr_t given_ = 0;
   size_t givenBytes_ = 0;
   std::unique_ptr<Blas> blas_;
+  // Pinned staging for small uploads, free again once `stagingFree_` has passed.
+  void* staging_ = nullptr;
+  cudaEvent_t stagingFree_ = nullptr;
   bool capturing_ = false;
   int nextGraph_ = 0;
   std::map<int, cudaGraphExec_t> graphs_;
