@@ -175,6 +175,7 @@ TransferReport MemorySaver::resume(const std::string& tag) {
   }
   report.copyMs = msSince(start);
   for (Allocation* a : mapped) {
+    device_->kernels().scratchMapped(a->address, a->address + a->reserved, true);
     for (const Chunk& c : a->chunks) report.physicalBytes += c.bytes;
     a->restorePending = a->backupValid && a->deferRestore;
     a->clean = a->backupValid && !a->restorePending;
@@ -401,6 +402,7 @@ void MemorySaver::mapChunks(Allocation& a, std::vector<Allocation*>& mapped) {
 }
 
 void MemorySaver::unmapChunks(Allocation& a) {
+  device_->kernels().scratchMapped(a.address, a.address + a.reserved, false);
   while (!a.chunks.empty()) {
     Chunk& c = a.chunks.back();
     device_->unmap(a.address + c.offset, c.bytes, std::move(c.physical));

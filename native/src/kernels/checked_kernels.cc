@@ -167,6 +167,9 @@ class CheckedKernels final : public Kernels {
     inner_->useScratch(address, bytes);
   }
   void forgetScratch(uintptr_t begin, uintptr_t end) override { inner_->forgetScratch(begin, end); }
+  void scratchMapped(uintptr_t begin, uintptr_t end, bool mapped) override {
+    inner_->scratchMapped(begin, end, mapped);
+  }
   bool canCapture() const override { return inner_->canCapture(); }
   void beginCapture() override { inner_->beginCapture(); }
   int endCapture() override { return inner_->endCapture(); }

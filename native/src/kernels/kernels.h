@@ -107,6 +107,9 @@ class Kernels {
   // (the saver calls it before freeing the memory), dropping every graph.
   virtual void useScratch(uintptr_t /*address*/, size_t /*bytes*/) {}
   virtual void forgetScratch(uintptr_t /*begin*/, uintptr_t /*end*/) {}
+  // Whether [begin, end) is mapped (the saver says so as it unmaps and maps memory): a call
+  // that needs scratch given with useScratch while it is unmapped throws instead of faulting.
+  virtual void scratchMapped(uintptr_t /*begin*/, uintptr_t /*end*/, bool /*mapped*/) {}
 
   // Captured graphs (CUDA): the kernel calls between beginCapture and endCapture are recorded,
   // not run, and replay(graph) runs them again with the arguments they were given, reading

@@ -80,6 +80,30 @@ describe(`captured graphs on ${DEVICE}`, () => {
     expect(w.ops.replay(graph)).toBe(false);
   });
 
+  it.runIf(DEVICE === 'cuda')(
+    'refuses to run what needs fixed scratch while it is released',
+    async () => {
+      const w = new Workspace();
+      const bytes = w.ops.scratchBytes(16, 1);
+      const scratch = await w.saver.allocate(bytes, { tag: 'cuda_graph' });
+      w.ops.useScratch(Number(scratch.address), bytes);
+      const a = await w.tensor(new Float32Array(16).fill(1), 'float32');
+      const out = await w.tensor(new Float32Array(16), 'float32');
+      const gemm = () => w.ops.gemm(out, a, a, 0, 4, 4, 4, 'float32');
+      gemm();
+      w.ops.beginCapture();
+      gemm();
+      const graph = w.ops.endCapture();
+      await w.saver.pause('cuda_graph');
+      expect(gemm).toThrow(/scratch \(useScratch\) is released with its tag: resume it first/);
+      expect(() => w.ops.replay(graph)).toThrow(/released with its tag/);
+      await w.saver.resume('cuda_graph');
+      expect(w.ops.replay(graph)).toBe(true);
+      expect(Array.from(w.read(out, 16, 'float32'))).toEqual(new Array(16).fill(4));
+      await w.saver.free(scratch);
+    },
+  );
+
   it.runIf(DEVICE === 'cuda')('refuses fixed scratch smaller than the GEMM workspace', async () => {
     const w = new Workspace();
     const scratch = await w.saver.allocate(4096, { tag: 'cuda_graph' });

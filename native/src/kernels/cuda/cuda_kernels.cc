@@ -49,8 +49,16 @@ cudaStream_t CudaKernels::enter() const {
   return stream_;
 }
 
+void CudaKernels::needGivenScratch(const char* call) const {
+  if (given_ && !givenMapped_) {
+    throw std::logic_error(std::string(call) +
+                           ": the kernels' scratch (useScratch) is released with its tag: resume it first");
+  }
+}
+
 void* CudaKernels::scratch(size_t bytes) {
   if (given_) {
+    needGivenScratch("scratch");
     size_t room = givenBytes_ - Blas::kWorkspaceBytes;
     if (bytes > room) {
       throw std::length_error("scratch: a call needs " + std::to_string(bytes) + " bytes, the scratch given with " +
@@ -125,6 +133,7 @@ void CudaKernels::useScratch(uintptr_t address, size_t bytes) {
   scratchBytes_ = 0;
   given_ = address;
   givenBytes_ = bytes;
+  givenMapped_ = true;
   if (blas_) blas_->useWorkspace(reinterpret_cast<void*>(address), Blas::kWorkspaceBytes);
 }
 
@@ -135,6 +144,10 @@ void CudaKernels::forgetScratch(uintptr_t begin, uintptr_t end) {
   given_ = 0;
   givenBytes_ = 0;
   if (blas_) blas_->useOwnWorkspace();
+}
+
+void CudaKernels::scratchMapped(uintptr_t begin, uintptr_t end, bool mapped) {
+  if (given_ && given_ >= begin && given_ < end) givenMapped_ = mapped;
 }
 
 void CudaKernels::trimScratch() {

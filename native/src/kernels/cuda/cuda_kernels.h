@@ -46,6 +46,7 @@ class CudaKernels final : public Kernels {
   size_t scratchBytes(int maxTokens, int group) const override;
   void useScratch(uintptr_t address, size_t bytes) override;
   void forgetScratch(uintptr_t begin, uintptr_t end) override;
+  void scratchMapped(uintptr_t begin, uintptr_t end, bool mapped) override;
   bool canCapture() const override { return true; }
   void beginCapture() override;
   int endCapture() override;
@@ -72,6 +73,9 @@ class CudaKernels final : public Kernels {
   // Scratch given with useScratch: the cuBLAS workspace first, then the attention scratch.
   uintptr_t given_ = 0;
   size_t givenBytes_ = 0;
+  bool givenMapped_ = true;
+  // Throws when the given scratch is unmapped (its tag released): `call` needs it.
+  void needGivenScratch(const char* call) const;
   std::unique_ptr<Blas> blas_;
   // Pinned staging for small uploads, free again once `stagingFree_` has passed.
   void* staging_ = nullptr;

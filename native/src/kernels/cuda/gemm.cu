@@ -20,6 +20,7 @@ __global__ void broadcastRows(T* out, const T* row, int rows, int n) {
 
 void CudaKernels::gemm(uintptr_t out, uintptr_t a, uintptr_t w, uintptr_t bias, int m, int n, int k, DType dtype) {
   cudaStream_t stream = enter();
+  needGivenScratch("gemm");
   if (!blas_) {
     blas_ = std::make_unique<Blas>(stream);
     if (given_) blas_->useWorkspace(reinterpret_cast<void*>(given_), Blas::kWorkspaceBytes);

@@ -38,6 +38,7 @@ int CudaKernels::endCapture() {
 bool CudaKernels::replay(int graph) {
   auto found = graphs_.find(graph);
   if (found == graphs_.end()) return false;
+  needGivenScratch("replay");
   cudaError_t status = cudaGraphLaunch(found->second, enter());
   if (status != cudaSuccess) {
     throw std::runtime_error(std::string("replay: cudaGraphLaunch failed: ") + cudaGetErrorName(status));
