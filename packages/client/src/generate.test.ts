@@ -12,17 +12,23 @@ afterEach(() => server?.close());
 /** A loopback server answering each path with a handler; records the bodies it got. */
 async function serve(routes: Record<string, Handler>) {
   const bodies: Array<[string, string]> = [];
+  const contentTypes: Array<string | undefined> = [];
   server = createServer(async (req, res) => {
     let body = '';
     for await (const chunk of req) body += chunk;
     bodies.push([`${req.method} ${req.url}`, body]);
+    contentTypes.push(req.headers['content-type']);
     const route = routes[req.url ?? ''];
     if (route) route(body, res);
     else res.writeHead(404).end('{"success":false,"message":"no route"}');
   });
   await new Promise<void>((resolve) => server?.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
-  return { client: new EngineClient({ baseUrl: `http://127.0.0.1:${port}` }), bodies };
+  return {
+    client: new EngineClient({ baseUrl: `http://127.0.0.1:${port}` }),
+    bodies,
+    contentTypes,
+  };
 }
 
 const json =
@@ -157,6 +163,21 @@ describe('control calls added', () => {
       ['POST /update_weights_from_disk', '{"model_path":"/m"}'],
       ['POST /abort_request', '{"rid":"r"}'],
     ]);
+  });
+
+  it('sends abort_all, and weights as raw safetensors bytes', async () => {
+    const { client, bodies, contentTypes } = await serve({
+      '/abort_request': json(200, { success: true, message: 'aborting 2 requests' }),
+      '/update_weights_from_tensor': json(200, { success: true, message: '1 tensors updated' }),
+    });
+    expect((await client.abortRequest({ abort_all: true })).message).toBe('aborting 2 requests');
+    const bytes = new TextEncoder().encode('safetensors bytes');
+    expect((await client.updateWeightsFromTensor(bytes)).success).toBe(true);
+    expect(bodies).toEqual([
+      ['POST /abort_request', '{"abort_all":true}'],
+      ['POST /update_weights_from_tensor', 'safetensors bytes'],
+    ]);
+    expect(contentTypes).toEqual(['application/json', 'application/octet-stream']);
   });
 
   it('answers a failure for a reply that is JSON but not an object', async () => {

@@ -47,9 +47,8 @@ export interface UpdateWeightsFromDiskRequest {
   model_path: string;
 }
 
-export interface AbortRequestRequest {
-  rid: string;
-}
+/** One request by id, or (as SGLang has it) every request in flight with `abort_all`. */
+export type AbortRequestRequest = { rid: string; abort_all?: false } | { abort_all: true };
 
 /** `sampling_params` of `/generate`; every field optional (engine defaults: greedy). */
 export interface SamplingParams {

@@ -98,6 +98,8 @@ export interface EngineApi {
   /** Yields cumulative updates, the last with `metaInfo.finishReason`; stopping early aborts. */
   generateStream(input: GenerateInput): AsyncIterable<GenerateChunk>;
   abortRequest(rid: string): Promise<ControlResult>;
+  /** Ends every request in flight with finish reason `abort`. */
+  abortAllRequests(): Promise<ControlResult>;
   /** Renders a chat with the model's template (throws if it has none). */
   applyChatTemplate(messages: ChatMessageInput[], addGenerationPrompt: boolean): string;
 

@@ -71,6 +71,20 @@ describe('Engine on builtin:tiny (CPU, worker threads)', () => {
     expect(metrics.generatedTokensTotal).toBeLessThan(400);
   });
 
+  it('aborts every request in flight at once (SGLang abort_all)', async () => {
+    const engine = await launch({ dpSize: 2 });
+    const running = Array.from({ length: 4 }, (_, i) =>
+      engine.generate({ text: `p${i}`, samplingParams: greedy(400) }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect((await engine.abortAllRequests()).message).toBe('aborting 4 requests');
+    const outputs = await Promise.all(running);
+    expect(outputs.map((o) => o.metaInfo.finishReason?.type)).toEqual(new Array(4).fill('abort'));
+    expect(
+      (await engine.generate({ text: 'p0', samplingParams: greedy(4) })).outputIds,
+    ).toHaveLength(4);
+  });
+
   it('rejects bad input with clear messages', async () => {
     const engine = await launch();
     await expect(engine.generate({})).rejects.toThrow(/exactly one of text and input_ids/);

@@ -85,6 +85,12 @@ export class Engine implements EngineApi {
     }
   }
 
+  async abortAllRequests(): Promise<ControlResult> {
+    const rids = [...this.requests.keys()];
+    await Promise.all(rids.map((rid) => this.abortRequest(rid)));
+    return { success: true, message: `aborting ${rids.length} requests` };
+  }
+
   async abortRequest(rid: string): Promise<ControlResult> {
     const request = this.requests.get(rid);
     if (!request) return { success: false, message: `no request ${rid} in flight` };

@@ -99,6 +99,8 @@ describe('control routes', () => {
     const abort = await inject('POST', '/abort_request', { rid: 'nobody' });
     expect(abort.statusCode).toBe(400);
     expect(abort.json()).toEqual({ success: false, message: 'no request nobody' });
+    const all = await inject('POST', '/abort_request', { abort_all: true });
+    expect(all.json()).toEqual({ success: true, message: 'aborting 0 requests' });
     expect(engine.calls).toEqual([
       ['pause', { mode: 'abort' }],
       ['pause', { mode: 'keep' }],
@@ -107,6 +109,7 @@ describe('control routes', () => {
       ['flush', undefined],
       ['updateWeights', { modelPath: '/ckpt/2' }],
       ['abortRequest', 'nobody'],
+      ['abortAllRequests', undefined],
     ]);
   });
 
@@ -130,6 +133,9 @@ describe('control routes', () => {
     expect(missing.statusCode).toBe(400);
     expect((await inject('POST', '/abort_request', { rid: 3 })).json().message).toBe(
       'rid: a request id (string) is required',
+    );
+    expect((await inject('POST', '/abort_request', {})).json().message).toBe(
+      'body: give a request id (rid), or abort_all: true',
     );
   });
 });

@@ -19,10 +19,17 @@ const updateWeightsSchema = z.object(
   { error: 'expected an object with model_path' },
 );
 
-const abortSchema = z.object(
-  { rid: z.string({ error: 'a request id (string) is required' }).min(1) },
-  { error: 'expected an object with rid' },
-);
+const abortSchema = z
+  .object(
+    {
+      rid: z.string({ error: 'a request id (string) is required' }).min(1).optional(),
+      abort_all: z.boolean({ error: 'must be true or false' }).optional(),
+    },
+    { error: 'expected an object with rid, or abort_all: true' },
+  )
+  .refine((body) => body.abort_all === true || body.rid !== undefined, {
+    error: 'give a request id (rid), or abort_all: true',
+  });
 
 /**
  * The scheduler's control plane, all behind the admin key: pause / continue, weight
@@ -71,7 +78,8 @@ export function registerControlRoutes(app: FastifyInstance, { engine, admin }: R
   });
 
   app.post('/abort_request', admin, async (request, reply) => {
-    const { rid } = parseBody(abortSchema, request.body);
-    return sendControl(reply, await engine.abortRequest(rid));
+    const { rid, abort_all } = parseBody(abortSchema, request.body);
+    if (abort_all) return sendControl(reply, await engine.abortAllRequests());
+    return sendControl(reply, await engine.abortRequest(rid as string));
   });
 }

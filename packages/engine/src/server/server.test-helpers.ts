@@ -76,6 +76,11 @@ export class FakeEngine implements EngineApi {
     };
   }
 
+  async abortAllRequests(): Promise<ControlResult> {
+    this.calls.push(['abortAllRequests', undefined]);
+    return ok('aborting 0 requests');
+  }
+
   async abortRequest(rid: string): Promise<ControlResult> {
     this.calls.push(['abortRequest', rid]);
     const wake = this.hanging.get(rid);
