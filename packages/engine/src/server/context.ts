@@ -8,6 +8,8 @@ export interface RouteContext {
   modelName(): string;
   /** Route options that require the admin key (empty when no key is set). */
   admin: RouteShorthandOptions;
+  /** How long `/health_generate` waits for its token. */
+  healthGenerateMs: number;
 }
 
 /** snake_case keys, one level deep: `releasedTags` → `released_tags`. */

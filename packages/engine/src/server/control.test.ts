@@ -140,6 +140,24 @@ describe('control routes', () => {
   });
 });
 
+describe('health_generate', () => {
+  it('answers 200 when a token comes, and 503 at once while a tag is released', async () => {
+    const { engine, inject } = serve();
+    const awake = await inject('GET', '/health_generate');
+    expect(awake.statusCode).toBe(200);
+    expect(engine.calls[0]?.[0]).toBe('generate');
+    expect(engine.calls[0]?.[1]).toMatchObject({
+      inputIds: [0],
+      samplingParams: { maxNewTokens: 1 },
+    });
+    await inject('POST', '/release_memory_occupation', { tags: ['kv_cache'] });
+    const asleep = await inject('GET', '/health_generate');
+    expect(asleep.statusCode).toBe(503);
+    expect(asleep.json()).toEqual({ success: false, message: 'sleeping: released [kv_cache]' });
+    expect(engine.calls.filter(([call]) => call === 'generate')).toHaveLength(1);
+  });
+});
+
 describe('update_weights_from_tensor', () => {
   const octet = { 'content-type': 'application/octet-stream' };
 
@@ -218,7 +236,14 @@ describe('admin key', () => {
   it('leaves generation and info open', async () => {
     const { inject } = serve('s3cret');
     expect((await inject('POST', '/generate', { text: 'a' })).statusCode).toBe(200);
-    for (const url of ['/health', '/model_info', '/is_sleeping', '/metrics', '/v1/models']) {
+    for (const url of [
+      '/health',
+      '/health_generate',
+      '/model_info',
+      '/is_sleeping',
+      '/metrics',
+      '/v1/models',
+    ]) {
       expect((await inject('GET', url)).statusCode, url).toBe(200);
     }
   });

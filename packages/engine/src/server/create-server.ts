@@ -20,6 +20,8 @@ export interface ServerOptions {
   bodyLimit?: number;
   /** Largest safetensors body of `/update_weights_from_tensor`; default 16 GiB. */
   tensorBodyLimit?: number;
+  /** How long `/health_generate` waits for its one token; default 10 s. */
+  healthGenerateMs?: number;
   /** Fastify's logger option; default off. */
   logger?: FastifyServerOptions['logger'];
 }
@@ -60,6 +62,7 @@ export function createServer(engine: EngineApi, options: ServerOptions = {}): Fa
     engine,
     modelName: () => options.modelName ?? engine.modelInfo().modelPath,
     admin: adminOnly(options.adminKey),
+    healthGenerateMs: options.healthGenerateMs ?? 10_000,
   };
   registerGenerateRoutes(app, ctx);
   registerMemoryRoutes(app, ctx);
