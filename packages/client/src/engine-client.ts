@@ -114,6 +114,11 @@ export class EngineClient {
     return this.http.control('GET', '/health');
   }
 
+  /** Generates one token: a failure while asleep, paused or broken. */
+  healthGenerate(): Promise<ControlReply> {
+    return this.http.control('GET', '/health_generate');
+  }
+
   modelInfo(options: RequestOptions = {}): Promise<ModelInfoReply> {
     return this.http.json('GET', '/model_info', undefined, options.signal);
   }

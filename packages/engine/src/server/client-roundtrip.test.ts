@@ -78,6 +78,7 @@ describe('@ts/client against createServer', () => {
 
   it('drives the RL loop control calls with the admin key', async () => {
     expect(await client.health()).toEqual({ success: true, message: 'ok' });
+    expect(await client.healthGenerate()).toEqual({ success: true, message: 'ok' });
     expect(await client.releaseMemoryOccupation()).toMatchObject({
       success: true,
       released_tags: ['weights', 'kv_cache', 'cuda_graph'],
