@@ -207,6 +207,34 @@ describe('the RL loop on the llama fixture', () => {
     expect(updated.outputIds).not.toEqual(first.outputIds);
   });
 
+  it('soak: 40 RL cycles at dp-size 2 pushing two checkpoints in turn: each cycle serves its own, memory stays flat', async () => {
+    const dir = resolve(FIXTURES, 'llama');
+    const request = { inputIds: [1, 5, 9, 33, 2], samplingParams: greedy(8) };
+    const engine = await launch({ model: dir, pageSize: 4, dpSize: 2 });
+    const checkpoints = [await tensorsOf(dir), await tensorsOf(flippedCheckpoint(dir))];
+    const expected = [(await engine.generate(request)).outputIds];
+    let rssAfterWarmup = 0;
+    for (let cycle = 0; cycle < 40; cycle++) {
+      const next = (cycle + 1) % 2;
+      expect((await engine.releaseMemoryOccupation()).success).toBe(true);
+      expect((await engine.resumeMemoryOccupation({ tags: ['weights'] })).success).toBe(true);
+      const pushed = await engine.updateWeightsFromTensors({
+        tensors: checkpoints[next] as NamedTensor[],
+      });
+      expect(pushed.success, pushed.message).toBe(true);
+      expect(
+        (await engine.resumeMemoryOccupation({ tags: ['kv_cache', 'cuda_graph'] })).success,
+      ).toBe(true);
+      const [a, b] = await Promise.all([engine.generate(request), engine.generate(request)]);
+      expected[next] ??= a.outputIds;
+      expect(a.outputIds).toEqual(expected[next]);
+      expect(b.outputIds).toEqual(expected[next]);
+      if (cycle === 4) rssAfterWarmup = process.memoryUsage().rss;
+    }
+    expect(expected[0]).not.toEqual(expected[1]);
+    expect(process.memoryUsage().rss - rssAfterWarmup).toBeLessThan(64 * 1024 * 1024);
+  });
+
   it('updates weights from tensors in memory: all while kv_cache is released, some in place; mismatches keep the old', async () => {
     const dir = resolve(FIXTURES, 'llama');
     const request = { inputIds: [1, 5, 9, 33, 2], samplingParams: greedy(16) };
