@@ -13,6 +13,7 @@ import type {
   ResumeMemoryReply,
   SingleGenerateRequest,
   UpdateWeightsFromDiskRequest,
+  WeightVersionReply,
 } from './wire.js';
 import type { ModelList } from './wire-openai.js';
 
@@ -97,8 +98,19 @@ export class EngineClient {
    * Pushes weights (all or some) as one safetensors file, e.g. the bytes of
    * `safetensors.torch.save(named_tensors)`; names, shapes and dtypes are checked first.
    */
-  updateWeightsFromTensor(safetensors: Uint8Array): Promise<ControlReply> {
-    return this.http.control('POST', '/update_weights_from_tensor', safetensors);
+  updateWeightsFromTensor(
+    safetensors: Uint8Array,
+    options: { weight_version?: string } = {},
+  ): Promise<ControlReply> {
+    const query = options.weight_version
+      ? `?weight_version=${encodeURIComponent(options.weight_version)}`
+      : '';
+    return this.http.control('POST', `/update_weights_from_tensor${query}`, safetensors);
+  }
+
+  /** The version the last successful update named. */
+  getWeightVersion(): Promise<WeightVersionReply> {
+    return this.http.json('GET', '/get_weight_version');
   }
 
   flushCache(): Promise<ControlReply> {

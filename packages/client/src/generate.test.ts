@@ -180,6 +180,25 @@ describe('control calls added', () => {
     expect(contentTypes).toEqual(['application/json', 'application/octet-stream']);
   });
 
+  it('names weight versions and reads the current one', async () => {
+    const { client, bodies } = await serve({
+      '/update_weights_from_tensor?weight_version=step%201': json(200, {
+        success: true,
+        message: 'ok',
+      }),
+      '/get_weight_version': json(200, { weight_version: 'step 1' }),
+    });
+    const bytes = new TextEncoder().encode('st');
+    expect(
+      (await client.updateWeightsFromTensor(bytes, { weight_version: 'step 1' })).success,
+    ).toBe(true);
+    expect(await client.getWeightVersion()).toEqual({ weight_version: 'step 1' });
+    expect(bodies.map(([route]) => route)).toEqual([
+      'POST /update_weights_from_tensor?weight_version=step%201',
+      'GET /get_weight_version',
+    ]);
+  });
+
   it('answers a failure for a reply that is JSON but not an object', async () => {
     const { client } = await serve({ '/health': json(200, 42) });
     expect(await client.health()).toEqual({ success: false, message: 'GET /health: HTTP 200: 42' });

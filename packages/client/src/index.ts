@@ -24,6 +24,7 @@ export type {
   SamplingParams,
   SingleGenerateRequest,
   UpdateWeightsFromDiskRequest,
+  WeightVersionReply,
 } from './wire.js';
 export type {
   ChatCompletion,

@@ -45,6 +45,13 @@ export interface PauseGenerationRequest {
 export interface UpdateWeightsFromDiskRequest {
   /** A checkpoint directory or file the engine can read. */
   model_path: string;
+  /** Names the new weights; generate replies carry it in `meta_info.weight_version`. */
+  weight_version?: string;
+}
+
+/** `GET /get_weight_version`. */
+export interface WeightVersionReply {
+  weight_version: string;
 }
 
 /** One request by id, or (as SGLang has it) every request in flight with `abort_all`. */
@@ -108,6 +115,8 @@ export interface GenerateMetaInfo {
   finish_reason: FinishReason | null;
   /** Seconds from submission to the last token. */
   e2e_latency: number;
+  /** The weights' version when it ended (`default` before any named update). */
+  weight_version: string;
 }
 
 /** The reply of `/generate`, and each streamed update (text and ids so far, cumulative). */

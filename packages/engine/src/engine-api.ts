@@ -35,6 +35,8 @@ export interface GenerateMeta {
   finishReason: { type: FinishReasonType; matched?: number | string; message?: string } | null;
   /** Seconds from submission to the last token. */
   e2eLatency: number;
+  /** The weights' version (`weightVersion` of the last update; `default` before any) when it ended. */
+  weightVersion: string;
 }
 
 export interface GenerateOutput {
@@ -109,9 +111,17 @@ export interface EngineApi {
   pauseGeneration(input?: { mode?: PauseMode }): Promise<ControlResult>;
   continueGeneration(): Promise<ControlResult>;
   flushCache(): Promise<ControlResult>;
-  updateWeightsFromDisk(input: { modelPath: string }): Promise<ControlResult>;
+  updateWeightsFromDisk(input: {
+    modelPath: string;
+    weightVersion?: string;
+  }): Promise<ControlResult>;
   /** Replaces the named weights (all or some) with tensors from memory; checked before any write. */
-  updateWeightsFromTensors(input: { tensors: NamedTensor[] }): Promise<ControlResult>;
+  updateWeightsFromTensors(input: {
+    tensors: NamedTensor[];
+    weightVersion?: string;
+  }): Promise<ControlResult>;
+  /** The version the last successful update named (`default` before any). */
+  weightVersion(): string;
 
   modelInfo(): ModelInfo;
   metrics(): Promise<EngineMetrics>;

@@ -205,6 +205,21 @@ describe('the RL loop on the llama fixture', () => {
     const fresh = await launch({ model: second, pageSize: 4 });
     expect(updated.outputIds).toEqual((await fresh.generate(request)).outputIds);
     expect(updated.outputIds).not.toEqual(first.outputIds);
+    expect(first.metaInfo.weightVersion).toBe('default');
+    expect(updated.metaInfo.weightVersion).toBe('default');
+    const named = await engine.updateWeightsFromDisk({ modelPath: dir, weightVersion: 'step-2' });
+    expect(named.success).toBe(true);
+    expect(engine.weightVersion()).toBe('step-2');
+    expect((await engine.generate(request)).metaInfo.weightVersion).toBe('step-2');
+    const failed = await engine.updateWeightsFromDisk({
+      modelPath: wrong,
+      weightVersion: 'step-3',
+    });
+    expect(failed.success).toBe(false);
+    expect(engine.weightVersion()).toBe('step-2');
+    expect(
+      (await engine.updateWeightsFromDisk({ modelPath: dir, weightVersion: '' })).message,
+    ).toBe('weightVersion must be a non-empty string');
   });
 
   it('soak: 40 RL cycles at dp-size 2 pushing two checkpoints in turn: each cycle serves its own, memory stays flat', async () => {

@@ -29,11 +29,18 @@ function workerUrl(): URL {
   return pathToFileURL(createRequire(import.meta.url).resolve('@ts/engine/rank-worker'));
 }
 
+/** A weight version, when given, is a non-empty string. */
+function checkWeightVersion(version: unknown): ControlResult | null {
+  if (version === undefined || (typeof version === 'string' && version !== '')) return null;
+  return { success: false, message: 'weightVersion must be a non-empty string' };
+}
+
 /**
  * A running engine: one worker thread per data-parallel rank, the tokenizer here. Control
  * calls go to every rank and wait for exactly as many replies (spec rule 11).
  */
 export class Engine implements EngineApi {
+  private version = 'default';
   private readonly requests = new Map<string, { state: RequestState; rank: RankHandle }>();
   private readonly releaseSeconds: number[] = [];
   private readonly resumeSeconds: number[] = [];
@@ -148,11 +155,21 @@ export class Engine implements EngineApi {
     return this.result(await this.control({ op: 'flush' }));
   }
 
-  async updateWeightsFromDisk(input: { modelPath: string }): Promise<ControlResult> {
+  async updateWeightsFromDisk(input: {
+    modelPath: string;
+    weightVersion?: string;
+  }): Promise<ControlResult> {
     if (typeof input?.modelPath !== 'string' || input.modelPath === '') {
       return { success: false, message: 'modelPath must be a checkpoint path' };
     }
-    return this.result(await this.control({ op: 'updateWeightsFromDisk', path: input.modelPath }));
+    const bad = checkWeightVersion(input.weightVersion);
+    if (bad) return bad;
+    const reply = await this.control({ op: 'updateWeightsFromDisk', path: input.modelPath });
+    return this.versioned(reply, input.weightVersion);
+  }
+
+  weightVersion(): string {
+    return this.version;
   }
 
   /**
@@ -160,9 +177,14 @@ export class Engine implements EngineApi {
    * (each gets a copy). Names, shapes and dtypes are checked before anything is written; a
    * mismatch fails and keeps the old weights. Allowed while kv_cache is released.
    */
-  async updateWeightsFromTensors(input: { tensors: NamedTensor[] }): Promise<ControlResult> {
+  async updateWeightsFromTensors(input: {
+    tensors: NamedTensor[];
+    weightVersion?: string;
+  }): Promise<ControlResult> {
     if (!Array.isArray(input?.tensors))
       return { success: false, message: 'tensors must be an array of named tensors' };
+    const bad = checkWeightVersion(input.weightVersion);
+    if (bad) return bad;
     // A view is sent with its whole buffer: views into one flat buffer are cut out first, or
     // every tensor would carry (and every rank receive) all of it.
     const tensors = input.tensors.map((t) =>
@@ -170,7 +192,8 @@ export class Engine implements EngineApi {
         ? { ...t, data: t.data.slice() }
         : t,
     );
-    return this.result(await this.control({ op: 'updateWeightsFromTensors', tensors }));
+    const reply = await this.control({ op: 'updateWeightsFromTensors', tensors });
+    return this.versioned(reply, input.weightVersion);
   }
 
   modelInfo(): ModelInfo {
@@ -231,6 +254,7 @@ export class Engine implements EngineApi {
       tokenizer,
       valid.stops,
       valid.skipSpecialTokens,
+      () => this.version,
     );
     const rank = this.ranks.reduce((best, r) => (r.inFlight < best.inFlight ? r : best));
     rank.inFlight += 1;
@@ -281,6 +305,12 @@ export class Engine implements EngineApi {
   private async control(op: ControlOp): Promise<ControlReplyData> {
     if (this.closed) return { success: false, message: 'the engine is shut down' };
     return mergeReplies(await Promise.all(this.ranks.map((r) => r.control(op))));
+  }
+
+  /** An update's reply; when every rank took it, its version (if named) becomes current. */
+  private versioned(reply: ControlReplyData, version: string | undefined): ControlResult {
+    if (reply.success && version !== undefined) this.version = version;
+    return this.result(reply);
   }
 
   private result(reply: ControlReplyData): ControlResult {

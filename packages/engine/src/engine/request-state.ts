@@ -12,6 +12,7 @@ export class RequestState {
   finish: GenerateMeta['finishReason'] = null;
   private readonly started = performance.now();
   private readonly listeners = new Set<() => void>();
+  private endedWeightVersion: string | null = null;
 
   constructor(
     readonly rid: string,
@@ -19,6 +20,7 @@ export class RequestState {
     private readonly tokenizer: Tokenizer | null,
     private readonly stops: readonly string[],
     private readonly skipSpecialTokens: boolean,
+    private readonly currentWeightVersion: () => string = () => 'default',
   ) {}
 
   get done(): boolean {
@@ -47,6 +49,7 @@ export class RequestState {
 
   end(reason: FinishReason, matched?: number | string, message?: string): void {
     if (this.done) return;
+    this.endedWeightVersion = this.currentWeightVersion();
     this.finish = {
       type: reason,
       ...(matched !== undefined ? { matched } : {}),
@@ -65,6 +68,7 @@ export class RequestState {
         completionTokens: this.ids.length,
         finishReason: this.finish,
         e2eLatency: (performance.now() - this.started) / 1000,
+        weightVersion: this.endedWeightVersion ?? this.currentWeightVersion(),
       },
     };
   }

@@ -140,6 +140,38 @@ describe('control routes', () => {
   });
 });
 
+describe('weight versions', () => {
+  it('takes weight_version with either update, reports it, and stamps generate replies', async () => {
+    const { engine, inject } = serve();
+    expect((await inject('GET', '/get_weight_version')).json()).toEqual({
+      weight_version: 'default',
+    });
+    const disk = await inject('POST', '/update_weights_from_disk', {
+      model_path: '/ckpt/7',
+      weight_version: 'step-7',
+    });
+    expect(disk.json().success).toBe(true);
+    expect(engine.calls[0]).toEqual([
+      'updateWeights',
+      { modelPath: '/ckpt/7', weightVersion: 'step-7' },
+    ]);
+    expect((await inject('GET', '/get_weight_version')).json().weight_version).toBe('step-7');
+    const body = Buffer.from(encodeSafetensors([testTensor('model.norm.weight', [8], 'float32')]));
+    const pushed = await inject('POST', '/update_weights_from_tensor?weight_version=step-8', body, {
+      'content-type': 'application/octet-stream',
+    });
+    expect(pushed.json().success).toBe(true);
+    const generated = await inject('POST', '/generate', { text: 'x' });
+    expect(generated.json().meta_info.weight_version).toBe('step-8');
+    const empty = await inject('POST', '/update_weights_from_disk', {
+      model_path: '/ckpt/9',
+      weight_version: '',
+    });
+    expect(empty.statusCode).toBe(400);
+    expect(empty.json().message).toBe('weight_version: must be a non-empty string');
+  });
+});
+
 describe('health_generate', () => {
   it('answers 200 when a token comes, and 503 at once while a tag is released', async () => {
     const { engine, inject } = serve();

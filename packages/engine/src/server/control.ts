@@ -14,10 +14,20 @@ const pauseSchema = z
   .nullish()
   .transform((body) => ({ mode: body?.mode ?? 'abort' }));
 
+const weightVersion = z
+  .string({ error: 'must be a non-empty string' })
+  .min(1, { error: 'must be a non-empty string' })
+  .optional();
+
 const updateWeightsSchema = z.object(
-  { model_path: z.string({ error: 'a checkpoint path (string) is required' }).min(1) },
+  {
+    model_path: z.string({ error: 'a checkpoint path (string) is required' }).min(1),
+    weight_version: weightVersion,
+  },
   { error: 'expected an object with model_path' },
 );
+
+const tensorQuerySchema = z.object({ weight_version: weightVersion }).nullish();
 
 const abortSchema = z
   .object(
@@ -47,8 +57,12 @@ export function registerControlRoutes(app: FastifyInstance, { engine, admin }: R
   });
 
   app.post('/update_weights_from_disk', admin, async (request, reply) => {
-    const { model_path } = parseBody(updateWeightsSchema, request.body);
-    return sendControl(reply, await engine.updateWeightsFromDisk({ modelPath: model_path }));
+    const { model_path, weight_version } = parseBody(updateWeightsSchema, request.body);
+    const update = {
+      modelPath: model_path,
+      ...(weight_version ? { weightVersion: weight_version } : {}),
+    };
+    return sendControl(reply, await engine.updateWeightsFromDisk(update));
   });
 
   // SGLang sends pickled torch tensors here, which only Python can read; this engine takes
@@ -67,8 +81,12 @@ export function registerControlRoutes(app: FastifyInstance, { engine, admin }: R
     } catch (error) {
       throw new RequestError(400, (error as Error).message);
     }
-    return sendControl(reply, await engine.updateWeightsFromTensors({ tensors }));
+    const version = parseBody(tensorQuerySchema, request.query)?.weight_version;
+    const update = { tensors, ...(version ? { weightVersion: version } : {}) };
+    return sendControl(reply, await engine.updateWeightsFromTensors(update));
   });
+
+  app.get('/get_weight_version', async () => ({ weight_version: engine.weightVersion() }));
 
   app.route({
     method: ['GET', 'POST'],

@@ -44,6 +44,7 @@ describe('POST /generate', () => {
         completion_tokens: 2,
         finish_reason: { type: 'length' },
         e2e_latency: expect.any(Number),
+        weight_version: 'default',
       },
     });
     expect(engine.calls[0]).toEqual([

@@ -54,6 +54,7 @@ export function toGenerateReply(out: GenerateOutput): GenerateReply {
       completion_tokens: m.completionTokens,
       finish_reason: m.finishReason,
       e2e_latency: m.e2eLatency,
+      weight_version: m.weightVersion,
     },
   };
 }

@@ -19,6 +19,7 @@ const TAGS = ['weights', 'kv_cache', 'cuda_graph'];
  * starts with `hang` waits for its abort. The memory calls follow the spec's tag rules.
  */
 export class FakeEngine implements EngineApi {
+  private version = 'default';
   readonly calls: Array<[string, unknown]> = [];
   released = new Set<string>();
   hasChatTemplate = true;
@@ -72,6 +73,7 @@ export class FakeEngine implements EngineApi {
         completionTokens: ids.length,
         finishReason,
         e2eLatency: (performance.now() - started) / 1000,
+        weightVersion: this.version,
       },
     };
   }
@@ -141,16 +143,27 @@ export class FakeEngine implements EngineApi {
     return ok('cache flushed');
   }
 
-  async updateWeightsFromDisk(input: { modelPath: string }): Promise<ControlResult> {
+  async updateWeightsFromDisk(input: {
+    modelPath: string;
+    weightVersion?: string;
+  }): Promise<ControlResult> {
     this.calls.push(['updateWeights', input]);
-    return input.modelPath.startsWith('/missing')
-      ? fail(`no checkpoint at ${input.modelPath}`)
-      : ok(`loaded ${input.modelPath}`);
+    if (input.modelPath.startsWith('/missing')) return fail(`no checkpoint at ${input.modelPath}`);
+    this.version = input.weightVersion ?? this.version;
+    return ok(`loaded ${input.modelPath}`);
   }
 
-  async updateWeightsFromTensors(input: { tensors: unknown[] }): Promise<ControlResult> {
+  async updateWeightsFromTensors(input: {
+    tensors: unknown[];
+    weightVersion?: string;
+  }): Promise<ControlResult> {
     this.calls.push(['updateWeightsFromTensors', input]);
+    this.version = input.weightVersion ?? this.version;
     return ok(`${input.tensors.length} tensors updated`);
+  }
+
+  weightVersion(): string {
+    return this.version;
   }
 
   modelInfo(): ModelInfo {
