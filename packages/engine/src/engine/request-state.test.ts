@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { ByteTokenizer } from '../tokenizer/byte-tokenizer.js';
 import { RequestState } from './request-state.js';
 
 async function nextIds(updates: AsyncIterator<{ outputIds: number[] }>): Promise<number[]> {
@@ -20,5 +21,19 @@ describe('RequestState', () => {
     expect(await second).toEqual([7, 9]);
     state.end('length');
     expect((await updates.next()).value?.metaInfo.finishReason).toEqual({ type: 'length' });
+  });
+
+  it('finds a stop string across tokens and ends with the text of one whole decode', async () => {
+    const tokenizer = new ByteTokenizer();
+    const ids = [...Buffer.from('hello wor')];
+    const plain = new RequestState('a', 1, tokenizer, [], true);
+    for (const id of ids) expect(plain.push(id)).toBeNull();
+    plain.end('length');
+    expect(plain.text).toBe(tokenizer.decode(ids, { skipSpecialTokens: true }));
+    const stopping = new RequestState('b', 1, tokenizer, ['o w'], true);
+    const stops = ids.map((id) => stopping.push(id));
+    expect(stops.filter((x) => x !== null)).toEqual(['o w']);
+    stopping.end('stop', 'o w');
+    expect(stopping.text).toBe('hell');
   });
 });

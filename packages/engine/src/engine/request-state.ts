@@ -1,6 +1,6 @@
 import type { FinishReason } from '@ts/scheduler';
 import type { GenerateChunk, GenerateMeta, GenerateOutput } from '../engine-api.js';
-import type { Tokenizer } from '../tokenizer/tokenizer.js';
+import type { StreamDecoder, Tokenizer } from '../tokenizer/tokenizer.js';
 
 /**
  * One request on the main side: its output ids and text, stop strings (checked here, where the
@@ -14,6 +14,11 @@ export class RequestState {
   private readonly listeners = new Set<() => void>();
   private endedWeightVersion: string | null = null;
 
+  /** Text as tokens arrive, a short window decoded each time (not every id again). */
+  private readonly decoder: StreamDecoder | null;
+  private readonly longestStop: number;
+  private stopped = false;
+
   constructor(
     readonly rid: string,
     readonly promptTokens: number,
@@ -21,7 +26,10 @@ export class RequestState {
     private readonly stops: readonly string[],
     private readonly skipSpecialTokens: boolean,
     private readonly currentWeightVersion: () => string = () => 'default',
-  ) {}
+  ) {
+    this.decoder = tokenizer?.createStreamDecoder({ skipSpecialTokens }) ?? null;
+    this.longestStop = Math.max(0, ...stops.map((stop) => stop.length));
+  }
 
   get done(): boolean {
     return this.finish !== null;
@@ -29,20 +37,22 @@ export class RequestState {
 
   /** Adds a token; returns the stop string it completed, if any (the caller then aborts). */
   push(token: number): string | null {
+    if (this.stopped) return null;
     this.ids.push(token);
-    if (!this.tokenizer) {
-      this.notify();
-      return null;
-    }
-    const text = this.tokenizer.decode(this.ids, { skipSpecialTokens: this.skipSpecialTokens });
-    for (const stop of this.stops) {
-      const at = text.indexOf(stop);
-      if (at >= 0) {
-        this.text = text.slice(0, at);
-        return stop;
+    if (this.decoder) {
+      const before = this.text.length;
+      this.text += this.decoder.push(token);
+      // Only the new text, and the tail before it that a stop string could start in.
+      const from = Math.max(0, before - this.longestStop + 1);
+      for (const stop of this.stops) {
+        const at = this.text.indexOf(stop, from);
+        if (at >= 0) {
+          this.text = this.text.slice(0, at);
+          this.stopped = true;
+          return stop;
+        }
       }
     }
-    this.text = text;
     this.notify();
     return null;
   }
@@ -50,6 +60,9 @@ export class RequestState {
   end(reason: FinishReason, matched?: number | string, message?: string): void {
     if (this.done) return;
     this.endedWeightVersion = this.currentWeightVersion();
+    // The final text is one decode of every id, exactly as a whole-sequence decode has it.
+    if (this.tokenizer && !this.stopped)
+      this.text = this.tokenizer.decode(this.ids, { skipSpecialTokens: this.skipSpecialTokens });
     this.finish = {
       type: reason,
       ...(matched !== undefined ? { matched } : {}),

@@ -29,4 +29,20 @@ describe('createWindowStreamDecoder', () => {
       '.!',
     ]);
   });
+
+  it('holds an incomplete character back, but emits bytes that can never complete one', () => {
+    const bytes = (ids: readonly number[]) => new TextDecoder().decode(Uint8Array.from(ids));
+    const seen: number[] = [];
+    const stream = createWindowStreamDecoder((ids) => {
+      seen.push(ids.length);
+      return bytes(ids);
+    });
+    // é is 0xc3 0xa9: nothing comes out until its second byte.
+    expect([stream.push(0xc3), stream.push(0xa9)]).toEqual(['', 'é']);
+    // A lone continuation byte repeated is invalid for good: it comes out, and the window stays short.
+    const garbage = Array.from({ length: 40 }, () => stream.push(0x93)).join('');
+    expect(garbage.length + stream.flush().length).toBe(40);
+    expect(garbage.length).toBeGreaterThan(0);
+    expect(Math.max(...seen)).toBeLessThanOrEqual(16);
+  });
 });

@@ -1,6 +1,11 @@
 import type { StreamDecoder } from './tokenizer.js';
 
 const REPLACEMENT = '\uFFFD';
+/**
+ * A UTF-8 character has at most 4 bytes, so text that still ends in U+FFFD after this many held
+ * tokens is invalid, not incomplete: it is emitted as it decodes (and the window stays short).
+ */
+const MAX_HELD = 8;
 
 /**
  * A `StreamDecoder` over any whole-sequence `decode`: it decodes a short window of recent ids
@@ -29,7 +34,7 @@ export function createWindowStreamDecoder(
   return {
     push(id) {
       window.push(id);
-      return emit(false);
+      return emit(window.length - read >= MAX_HELD);
     },
     flush() {
       const text = emit(true);
