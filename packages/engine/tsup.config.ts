@@ -7,6 +7,7 @@ export default defineConfig({
     'src/cli/main.ts',
     'src/bench/decode-bench.ts',
     'src/bench/sleep-bench.ts',
+    'src/bench/detokenize-bench.ts',
   ],
   format: ['esm'],
   dts: { entry: ['src/index.ts'] },
