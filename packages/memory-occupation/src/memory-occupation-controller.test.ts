@@ -160,6 +160,9 @@ describe('MemoryOccupationController: the sleep/wake rules', () => {
     await memory.release();
     const weightsOnly = await memory.resume(['weights']);
     expect(weightsOnly.repairedPools).toEqual([]);
+    expect(weightsOnly.message).toBe(
+      'resumed [weights]; still released: [kv_cache, cuda_graph] (no forward pass runs until every tag is back)',
+    );
     const reply = await memory.resume(['kv_cache']);
     expect(reply.repairedPools).toEqual(['target', 'draft']);
     expect(cleared).toEqual(['target', 'draft']);

@@ -138,7 +138,12 @@ export class MemoryOccupationController {
       }
       for (const tag of resumed) this.released.delete(tag);
       this.gate.setReleased(this.released.size > 0);
-      return reply(true, `resumed ${listTags(resumed)}`, resumed, repaired);
+      const still = this.releasedTags;
+      const rest =
+        still.length > 0
+          ? `; still released: ${listTags(still)} (no forward pass runs until every tag is back)`
+          : '';
+      return reply(true, `resumed ${listTags(resumed)}${rest}`, resumed, repaired);
     } finally {
       this.operation = null;
     }
