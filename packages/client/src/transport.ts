@@ -30,20 +30,20 @@ export class Transport {
    */
   async send(method: Method, path: string, body?: unknown, signal?: AbortSignal) {
     const headers: Record<string, string> = {};
-    const bytes = body instanceof Uint8Array;
-    if (body !== undefined)
-      headers['content-type'] = bytes ? 'application/octet-stream' : 'application/json';
+    let payload: string | Uint8Array<ArrayBuffer> | undefined;
+    if (body instanceof Uint8Array) {
+      headers['content-type'] = 'application/octet-stream';
+      payload = body as Uint8Array<ArrayBuffer>;
+    } else if (body !== undefined) {
+      headers['content-type'] = 'application/json';
+      payload = JSON.stringify(body);
+    }
     if (this.options.apiKey) headers.authorization = `Bearer ${this.options.apiKey}`;
     try {
       return await this.fetchFn(`${this.baseUrl}${path}`, {
         method,
         headers,
-        body:
-          body === undefined
-            ? undefined
-            : bytes
-              ? (body as Uint8Array<ArrayBuffer>)
-              : JSON.stringify(body),
+        body: payload,
         signal,
       });
     } catch (error) {

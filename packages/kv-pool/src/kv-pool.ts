@@ -66,12 +66,9 @@ export class KvPool {
     }
     if (!(shape.dtype in DTYPE_BYTES))
       throw new Error(`KV pool ${name}: unknown dtype ${shape.dtype}`);
-    const allocation = await saver.allocate(numPages * KvPool.bytesPerPage(shape), { tag });
-    const pool = new KvPool(saver, allocation, name, shape, numPages);
-    // Where new memory is zero already, touching it all would only fault every page in.
-    if (!saver.mapsZeroed) await pool.clear();
-    saver.setZeroOnResume(allocation, true);
-    return pool;
+    const bytes = numPages * KvPool.bytesPerPage(shape);
+    const allocation = await saver.allocate(bytes, { tag, zeroed: true });
+    return new KvPool(saver, allocation, name, shape, numPages);
   }
 
   get bytes(): number {
@@ -94,7 +91,7 @@ export class KvPool {
 
   /**
    * The repair right after the KV tag comes back (spec rule 10): nothing left to do, since the
-   * saver zeroes the pool's memory as it maps it again (`setZeroOnResume`).
+   * saver zeroes the pool's memory as it maps it again (allocated `zeroed`).
    */
   repair(): void {}
 

@@ -45,11 +45,6 @@ export class MemorySaver {
     return this.#native.deviceName;
   }
 
-  /** Whether newly allocated memory always reads as zeros here (the CPU backend's does). */
-  get mapsZeroed(): boolean {
-    return this.#native.mapsZeroed;
-  }
-
   async allocate(bytes: number, options: AllocateOptions = {}): Promise<Allocation> {
     const tag = options.tag ?? '';
     const cpuBackup = options.cpuBackup ?? false;
@@ -61,6 +56,10 @@ export class MemorySaver {
     const made = await this.#native.allocate(bytes, tag, BACKUP_MODE[`${cpuBackup}`]);
     const allocation = new Allocation(made.id, made.address, bytes, options.tag, cpuBackup);
     this.#allocations.set(made.id, allocation);
+    if (options.zeroed) {
+      this.setZeroOnResume(allocation, true);
+      if (!this.#native.mapsZeroed) await this.zero(allocation);
+    }
     return allocation;
   }
 
@@ -158,7 +157,8 @@ export class MemorySaver {
 
   /**
    * For memory without a backup: every resume zeroes it chunk by chunk as it maps them, the
-   * fills overlapping the mapping, and returns only when it is all zero.
+   * fills overlapping the mapping; the zeros land ahead of every later kernel and copy on the
+   * device's stream (the resume does not wait for them).
    */
   setZeroOnResume(allocation: Allocation, zero: boolean): void {
     this.#native.setZeroOnResume(this.#own(allocation).id, zero);

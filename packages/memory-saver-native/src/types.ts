@@ -23,6 +23,12 @@ export interface AllocateOptions {
   /** Omitted: untagged memory, which no pause touches (metadata that must survive). */
   tag?: string;
   cpuBackup?: CpuBackup;
+  /**
+   * Memory without a backup that reads as zeros now and after every resume (discarded content
+   * is zeroed as it is mapped again: `setZeroOnResume`). Where new memory is zero already (the
+   * CPU backend), nothing is written, so no page is faulted in.
+   */
+  zeroed?: boolean;
 }
 
 export interface TagStats {

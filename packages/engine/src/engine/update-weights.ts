@@ -2,7 +2,7 @@ import type { MemorySaver } from '@ts/memory-saver-native';
 import { checkTensors, expectedLlamaTensors } from '../model/loader/llama-weights.js';
 import type { ModelConfig } from '../model/loader/model-config.js';
 import { openCheckpoint } from '../model/loader/open-checkpoint.js';
-import { replaceWeights, writeWeightsInPlace } from '../model/weights/load-weights.js';
+import { overwriteWeights, writeWeightsInPlace } from '../model/weights/load-weights.js';
 import { type NamedTensor, tensorSources } from '../model/weights/named-tensors.js';
 import type { Rank } from '../rank/rank.js';
 import type { ControlReplyData } from './worker-protocol.js';
@@ -46,7 +46,7 @@ export function updateWeightsFromDisk(
     const checkpoint = await openCheckpoint(path);
     try {
       checkTensors(expectedLlamaTensors(config), checkpoint.tensors, path);
-      await rank.loop.exclusive(() => replaceWeights(saver, rank.weights, checkpoint.tensors));
+      await rank.loop.exclusive(() => overwriteWeights(saver, rank.weights, checkpoint.tensors));
     } finally {
       await checkpoint.close();
     }
@@ -66,8 +66,8 @@ export function updateWeightsFromTensors(
 ): Promise<ControlReplyData> {
   return update(saver, 'update_weights_from_tensors', rank, async () => {
     const { sources, complete } = tensorSources(expectedLlamaTensors(config), tensors);
-    if (complete) await rank.loop.exclusive(() => replaceWeights(saver, rank.weights, sources));
-    else await rank.loop.exclusive(() => writeWeightsInPlace(saver, rank.weights, sources));
+    const write = complete ? overwriteWeights : writeWeightsInPlace;
+    await rank.loop.exclusive(() => write(saver, rank.weights, sources));
     return `${sources.length} tensors updated${complete ? ' (every weight)' : ''}`;
   });
 }

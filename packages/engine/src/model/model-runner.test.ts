@@ -7,7 +7,7 @@ import type { SamplingSpec } from './forward-batch.js';
 import type { TensorSource } from './loader/tensor-source.js';
 import { ModelRunner } from './model-runner.js';
 import { GreedySequence } from './runner.test-helpers.js';
-import { loadWeights, replaceWeights, writeWeightsInPlace } from './weights/load-weights.js';
+import { loadWeights, overwriteWeights, writeWeightsInPlace } from './weights/load-weights.js';
 
 async function tinyRunner() {
   const saver = createMemorySaver({ device: 'cpu' });
@@ -138,13 +138,13 @@ describe('loadWeights', () => {
     await saver.pause('weights');
     await saver.resume('weights');
     expect(saver.restorePending(weights.allocation)).toBe(true);
-    await expect(replaceWeights(saver, weights, failing)).rejects.toThrow('disk gone');
+    await expect(overwriteWeights(saver, weights, failing)).rejects.toThrow('disk gone');
     expect(saver.restorePending(weights.allocation)).toBe(false);
     expect(await contents()).toBe(original);
     expect((await saver.pause('weights')).copiedBytes).toBe(weights.allocation.size);
     await saver.resume('weights');
     expect(await contents()).toBe(original);
-    await replaceWeights(saver, weights, negated);
+    await overwriteWeights(saver, weights, negated);
     const replaced = await contents();
     expect(replaced).not.toBe(original);
     expect((await saver.pause('weights')).copiedBytes).toBe(0);

@@ -3,7 +3,8 @@ import * as z from 'zod';
 import { namedTensorsFromSafetensors } from '../model/weights/named-tensors.js';
 import type { RouteContext } from './context.js';
 import { sendControl } from './context.js';
-import { parseBody, RequestError } from './errors.js';
+import { asRequestError, parseBody, RequestError } from './errors.js';
+import { compact } from './sampling.js';
 
 const pauseSchema = z
   .object({
@@ -58,10 +59,7 @@ export function registerControlRoutes(app: FastifyInstance, { engine, admin }: R
 
   app.post('/update_weights_from_disk', admin, async (request, reply) => {
     const { model_path, weight_version } = parseBody(updateWeightsSchema, request.body);
-    const update = {
-      modelPath: model_path,
-      ...(weight_version ? { weightVersion: weight_version } : {}),
-    };
+    const update = compact({ modelPath: model_path, weightVersion: weight_version });
     return sendControl(reply, await engine.updateWeightsFromDisk(update));
   });
 
@@ -79,10 +77,10 @@ export function registerControlRoutes(app: FastifyInstance, { engine, admin }: R
     try {
       tensors = namedTensorsFromSafetensors(request.body, 'the request body');
     } catch (error) {
-      throw new RequestError(400, (error as Error).message);
+      throw asRequestError(error);
     }
     const version = parseBody(tensorQuerySchema, request.query)?.weight_version;
-    const update = { tensors, ...(version ? { weightVersion: version } : {}) };
+    const update = compact({ tensors, weightVersion: version });
     return sendControl(reply, await engine.updateWeightsFromTensors(update));
   });
 

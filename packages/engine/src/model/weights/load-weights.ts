@@ -53,9 +53,10 @@ export async function loadWeights(
 }
 
 /**
- * Overwrites loaded weights in place from another checkpoint of the same shapes (checked by the
- * caller); the backup is written first and uploaded at the end, so a read that fails part-way
- * leaves the device weights as they were.
+ * Replaces every weight (sources checked by the caller) through the pinned backup, so the next
+ * release copies nothing. Opening the backup first finishes a restore still pending after a
+ * resume, so a read that fails part-way leaves the old weights on the device (and the stale
+ * backup is refreshed from them at the next release).
  */
 export async function overwriteWeights(
   saver: MemorySaver,
@@ -66,21 +67,6 @@ export async function overwriteWeights(
   await saver.loadThroughBackup(weights.allocation, (backup) =>
     fill(backup, weights.layout, sources, onProgress),
   );
-}
-
-/**
- * Replaces every weight (sources checked by the caller) through the pinned backup, so the next
- * release copies nothing. A restore still pending after a resume is done first: if a read fails
- * part-way, the old weights are still on the device (and the stale backup is refreshed from it
- * at the next release).
- */
-export async function replaceWeights(
-  saver: MemorySaver,
-  weights: LoadedWeights,
-  sources: readonly TensorSource[],
-): Promise<void> {
-  await saver.restore(weights.allocation);
-  await overwriteWeights(saver, weights, sources);
 }
 
 /**
