@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs on the device machine (after scripts/device-pack.sh here): unpacks Node and the modules,
 # builds the native addon with the machine's own cmake and nvcc, then runs the given steps.
-#   scripts/device-run.sh llama-cpp-build test-native test-engine bench-memory model-1b reference-1b \
+#   scripts/device-run.sh llama-cpp-build test-native test-engine test-e2e bench-memory model-1b reference-1b \
 #     bench-decode bench-sleep llama-cpp
 # model-1b makes the Llama-3.2-1B-shaped checkpoint (random bf16 weights, $MODEL_1B), times
 # transformers on it and writes its reference logits; the steps after it use that checkpoint.
@@ -12,6 +12,7 @@ xz -dc .device/node.xz > /usr/local/bin/node && chmod +x /usr/local/bin/node
 tar xJf .device/modules.tar.xz
 export TS_SHARED_MODELS="$PWD/.device/models"
 MODEL_1B="${MODEL_1B:-/tmp/llama-1b}"
+export NCCL_NVLS_ENABLE=0  # the device README: NVLink multicast stays off (no NCCL is used today)
 nvidia-smi --query-gpu=name,driver_version,memory.used,memory.total --format=csv,noheader
 
 # llama.cpp's build is CPU work of minutes: started first, nice'd, in the background.
@@ -45,6 +46,12 @@ for step in "$@"; do
         | tee "$out/test-engine-cuda.log"
       [ "${PIPESTATUS[0]}" = 0 ] || status=1
       ;;
+    test-e2e)
+      # The HTTP RL loops of e2e/tests/serve.test.ts on CUDA (at --dp-size 2 one rank per GPU where there are two).
+      (cd e2e && TS_E2E_DEVICE=cuda node node_modules/vitest/vitest.mjs run tests/serve.test.ts 2>&1) \
+        | tee "$out/test-e2e-cuda.log"
+      [ "${PIPESTATUS[0]}" = 0 ] || status=1
+      ;;
     model-1b)
       PYTHONUNBUFFERED=1 python3 e2e/bench/hf_generate_bench.py --out "$MODEL_1B" 2>&1 | tee "$out/bench-transformers.md"
       ;;
@@ -71,7 +78,7 @@ for step in "$@"; do
     sleep-trace)
       # One cycle with every step's timings, to see where a first token's milliseconds go.
       (cd packages/engine && TS_STEP_TRACE=1 node dist/bench/sleep-bench.js --device cuda --model "$MODEL_1B" \
-        --cycles 1 > "$out/sleep-trace.log" 2>&1)
+        --cycles 1 ${SLEEP_ARGS:-} > "$out/sleep-trace.log" 2>&1)
       tail -40 "$out/sleep-trace.log"
       ;;
     llama-cpp)
@@ -80,6 +87,11 @@ for step in "$@"; do
       bash e2e/bench/llama_cpp_bench.sh "$MODEL_1B" 2>&1 | tee "$out/bench-llama-cpp.md"
       ;;
     llama-cpp-build) ;;  # started before the addon's build, above
+    probe-multi-gpu)
+      # Whether VMM calls on two GPUs overlap from one process's threads (the ranks are worker threads).
+      nvcc -O2 -o /tmp/vmm_multi_gpu_probe e2e/bench/vmm_multi_gpu_probe.cu -lcuda \
+        && /tmp/vmm_multi_gpu_probe 42 2>&1 | tee "$out/probe-multi-gpu.md"
+      ;;
     bench-memory)
       (cd $pkg && node dist/bench/memory-bench.js --device cuda 2>&1) | tee "$out/bench-memory.md"
       ;;

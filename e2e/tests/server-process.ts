@@ -2,6 +2,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 
 const CLI = resolve(import.meta.dirname, '../../packages/engine/dist/cli/main.js');
+/** The device the servers run on: the CPU in CI, `TS_E2E_DEVICE=cuda` on the device machine. */
+const DEVICE = process.env.TS_E2E_DEVICE ?? 'cpu';
 
 export interface ServerProcess {
   url: string;
@@ -12,7 +14,7 @@ export interface ServerProcess {
 
 /** Starts `ts-engine serve` as a child process on a free port; resolves once it listens. */
 export function startServer(args: string[]): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--device', 'cpu', '--port', '0', ...args], {
+  const child = spawn(process.execPath, [CLI, 'serve', '--device', DEVICE, '--port', '0', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
