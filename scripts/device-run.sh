@@ -87,6 +87,16 @@ for step in "$@"; do
       bash e2e/bench/llama_cpp_bench.sh "$MODEL_1B" 2>&1 | tee "$out/bench-llama-cpp.md"
       ;;
     llama-cpp-build) ;;  # started before the addon's build, above
+    profile-decode)
+      # Each kernel's GPU time at decode batch 1 (ncu; graph nodes one by one), summed by kernel.
+      model=random:1b
+      [ -f "$MODEL_1B/config.json" ] && model="$MODEL_1B"
+      (cd packages/engine && ncu --clock-control none --graph-profiling node --metrics gpu__time_duration.sum \
+        --csv --print-units base node dist/bench/decode-bench.js --device cuda --model "$model" --batches 1 \
+        --prompt 16 --new-tokens 16 --reps 1 > "$out/ncu-decode.csv" 2> "$out/ncu-decode.err")
+      python3 e2e/bench/ncu_kernel_table.py "$out/ncu-decode.csv" | tee "$out/profile-decode.md"
+      tail -5 "$out/ncu-decode.err"
+      ;;
     probe-multi-gpu)
       # Whether VMM calls on two GPUs overlap from one process's threads (the ranks are worker threads).
       nvcc -O2 -o /tmp/vmm_multi_gpu_probe e2e/bench/vmm_multi_gpu_probe.cu -lcuda \

@@ -43,6 +43,10 @@ class Args {
   }
 
   size_t count(size_t i, const char* name) const { return address(i, name); }
+  bool flag(size_t i, const char* name) const {
+    if (!info_[i].IsBoolean()) throw Napi::TypeError::New(info_.Env(), prefix(name) + "must be a boolean");
+    return info_[i].As<Napi::Boolean>().Value();
+  }
   float real(size_t i, const char* name) const { return static_cast<float>(number(i, name)); }
   DType dtype(size_t i, const char* name = "dtype") const { return static_cast<DType>(integer(i, name)); }
 
@@ -65,6 +69,7 @@ class NativeOps : public Napi::ObjectWrap<NativeOps> {
     return DefineClass(env, "NativeOps",
                        {InstanceMethod<&NativeOps::embedding>("embedding"),
                         InstanceMethod<&NativeOps::rmsNorm>("rmsNorm"),
+                        InstanceMethod<&NativeOps::addRmsNorm>("addRmsNorm"),
                         InstanceMethod<&NativeOps::add>("add"),
                         InstanceMethod<&NativeOps::rotary>("rotary"),
                         InstanceMethod<&NativeOps::storeKv>("storeKv"),
@@ -126,6 +131,17 @@ class NativeOps : public Napi::ObjectWrap<NativeOps> {
     return run(info, [&] { kernels_->rmsNorm(out, x, weight, rows, dim, rowsPerGroup, groupStride, eps, dtype); });
   }
 
+  // (out, residual, delta, weight, rows, dim, eps, dtype)
+  Napi::Value addRmsNorm(const Napi::CallbackInfo& info) {
+    Args a(info, "addRmsNorm", 8);
+    uintptr_t out = a.address(0, "out"), residual = a.address(1, "residual"), delta = a.address(2, "delta");
+    uintptr_t weight = a.address(3, "weight");
+    int rows = a.integer(4, "rows"), dim = a.integer(5, "dim");
+    float eps = a.real(6, "eps");
+    DType dtype = a.dtype(7);
+    return run(info, [&] { kernels_->addRmsNorm(out, residual, delta, weight, rows, dim, eps, dtype); });
+  }
+
   // (out, a, b, n, dtype)
   Napi::Value add(const Napi::CallbackInfo& info) {
     Args a(info, "add", 5);
@@ -156,16 +172,17 @@ class NativeOps : public Napi::ObjectWrap<NativeOps> {
   }
 
   // (out, q, kCache, vCache, queryStart, seqLens, pageTable, numSeqs, pageTableStride, pageSize,
-  //  tokens, qHeads, kvHeads, headDim, qStride, scale, dtype)
+  //  tokens, qHeads, kvHeads, headDim, qStride, scale, dtype, reusePlan)
   Napi::Value attention(const Napi::CallbackInfo& info) {
-    Args a(info, "attention", 17);
+    Args a(info, "attention", 18);
     return run(info, [&] {
       AttentionBatch batch{a.integer(7, "numSeqs"),
                            reinterpret_cast<const int32_t*>(a.address(4, "queryStart")),
                            reinterpret_cast<const int32_t*>(a.address(5, "seqLens")),
                            reinterpret_cast<const int32_t*>(a.address(6, "pageTable")),
                            a.integer(8, "pageTableStride"),
-                           a.integer(9, "pageSize")};
+                           a.integer(9, "pageSize"),
+                           a.flag(17, "reusePlan")};
       kernels_->attention(a.address(0, "out"), a.address(1, "q"), a.address(2, "kCache"), a.address(3, "vCache"),
                           batch, a.integer(10, "tokens"), a.integer(11, "qHeads"), a.integer(12, "kvHeads"),
                           a.integer(13, "headDim"), a.integer(14, "qStride"), a.real(15, "scale"), a.dtype(16));

@@ -69,6 +69,17 @@ class CheckedKernels final : public Kernels {
     inner_->rmsNorm(out, x, weight, rows, dim, rowsPerGroup, groupStride, eps, dtype);
   }
 
+  void addRmsNorm(uintptr_t out, uintptr_t residual, uintptr_t delta, uintptr_t weight, int rows, int dim, float eps,
+                  DType dtype) override {
+    Check("addRmsNorm").address(out, "out").address(residual, "residual").address(delta, "delta");
+    Check("addRmsNorm").address(weight, "weight");
+    Check("addRmsNorm").positive(rows, "rows").positive(dim, "dim").finite(eps, "eps").dtype(dtype);
+    Check("addRmsNorm")
+        .that(out != residual, "out must differ from residual (residual keeps the sum, out its norm)")
+        .that(out != delta, "out must differ from delta");
+    inner_->addRmsNorm(out, residual, delta, weight, rows, dim, eps, dtype);
+  }
+
   void add(uintptr_t out, uintptr_t a, uintptr_t b, size_t n, DType dtype) override {
     Check("add").address(out, "out").address(a, "a").address(b, "b").positive(static_cast<long long>(n), "n");
     Check("add").dtype(dtype);

@@ -27,6 +27,10 @@ struct AttentionBatch {
   const int32_t* pageTable;   // [numSeqs, pageTableStride] page indices
   int pageTableStride;
   int pageSize;               // tokens per page; slot = page * pageSize + offset
+  // The metadata and shape are those of the previous attention call, and nothing wrote the
+  // metadata since (the layers of one forward pass): a backend may reuse that call's work plan
+  // and checks. A backend that cannot tell a mismatch from its arguments plans again.
+  bool reusePlan = false;
 };
 
 class Kernels {
@@ -42,6 +46,12 @@ class Kernels {
   // rows, groupStride = rows * dim). Per-head norms of q inside a fused qkv row use it.
   virtual void rmsNorm(uintptr_t out, uintptr_t x, uintptr_t weight, int rows, int dim, int rowsPerGroup,
                        size_t groupStride, float eps, DType dtype) = 0;
+
+  // residual[r, :] += delta[r, :] (stored in dtype), then out[r, :] = rmsNorm(residual[r, :]) * weight,
+  // as add then rmsNorm would give: a decoder layer's residual add and the next norm in one pass.
+  // Rows are contiguous; out must differ from residual and delta.
+  virtual void addRmsNorm(uintptr_t out, uintptr_t residual, uintptr_t delta, uintptr_t weight, int rows, int dim,
+                          float eps, DType dtype) = 0;
 
   // out = a + b over n elements; out may equal a or b.
   virtual void add(uintptr_t out, uintptr_t a, uintptr_t b, size_t n, DType dtype) = 0;

@@ -83,6 +83,16 @@ export interface NativeOps {
     eps: number,
     dtype: number,
   ): void;
+  addRmsNorm(
+    out: number,
+    residual: number,
+    delta: number,
+    weight: number,
+    rows: number,
+    dim: number,
+    eps: number,
+    dtype: number,
+  ): void;
   add(out: number, a: number, b: number, n: number, dtype: number): void;
   rotary(
     q: number,
@@ -130,6 +140,7 @@ export interface NativeOps {
     qStride: number,
     scale: number,
     dtype: number,
+    reusePlan: boolean,
   ): void;
   siluAndMul(out: number, gateUp: number, rows: number, inter: number, dtype: number): void;
   gemm(

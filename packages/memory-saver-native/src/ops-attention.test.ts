@@ -128,3 +128,74 @@ describeKernels.each(DTYPES)('attention in %s over larger batches', (dtype: DTyp
     await expectAttention(dtype, { ...shape, qLens: [1, 100, 1], seqLens: [3000, 600, 33] }, 43);
   });
 });
+
+// Later layers of a forward pass pass reusePlan: the CUDA backend keeps the first call's work
+// items (two 64-row items for a 40-token query, one for a 1-token one), and must plan again
+// once an upload has changed the metadata, even when a caller still says reusePlan.
+describeKernels.each(DTYPES)('attention in %s with reusePlan', (dtype: DType) => {
+  it('keeps the plan while the metadata stays, and plans again after an upload', async () => {
+    const w = new Workspace();
+    const random = seeded(77);
+    const [qHeads, kvHeads, headDim, pageSize] = [4, 2, 16, 4];
+    const pageTableStride = 14;
+    const pageTable = scatteredPageTable([50, 50], pageSize, pageTableStride, 30);
+    const cacheSize = 30 * pageSize * kvHeads * headDim;
+    const kCache = randomTensor(random, cacheSize, dtype, 2);
+    const vCache = randomTensor(random, cacheSize, dtype);
+    const tokens = 41;
+    const qStride = qHeads * headDim;
+    const q = randomTensor(random, tokens * qStride, dtype, 2);
+    const [qAddress, kAddress, vAddress] = [
+      await w.tensor(q, dtype),
+      await w.tensor(kCache, dtype),
+      await w.tensor(vCache, dtype),
+    ];
+    const queryStart = await w.upload(Int32Array.from([0, 40, 41]));
+    const seqLens = await w.upload(Int32Array.from([50, 10]));
+    const batch = {
+      numSeqs: 2,
+      queryStart,
+      seqLens,
+      pageTable: await w.upload(pageTable),
+      pageTableStride,
+      pageSize,
+    };
+    const outSize = tokens * qHeads * headDim;
+    const out = await w.allocate(outSize * 4);
+    const expectOutput = (qLens: number[], lens: number[], reusePlan: boolean) => {
+      w.ops.attention(
+        out,
+        qAddress,
+        kAddress,
+        vAddress,
+        { ...batch, reusePlan },
+        tokens,
+        qHeads,
+        kvHeads,
+        headDim,
+        qStride,
+        1 / Math.sqrt(headDim),
+        dtype,
+      );
+      const c: AttentionCase = {
+        qHeads,
+        kvHeads,
+        headDim,
+        pageSize,
+        qLens,
+        seqLens: lens,
+        qStride,
+        pageTableStride,
+        pageTable,
+        scale: 1 / Math.sqrt(headDim),
+      };
+      expectClose(w.read(out, outSize, dtype), attentionReference(c, q, kCache, vCache), dtype);
+    };
+    expectOutput([40, 1], [50, 10], false);
+    expectOutput([40, 1], [50, 10], true);
+    w.ops.upload(queryStart, Int32Array.from([0, 1, 41]));
+    w.ops.upload(seqLens, Int32Array.from([10, 50]));
+    expectOutput([1, 40], [10, 50], true);
+    expectOutput([1, 40], [10, 50], true);
+  });
+});

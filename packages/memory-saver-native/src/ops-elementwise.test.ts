@@ -79,6 +79,59 @@ describeKernels.each(DTYPES)('row and element kernels in %s', (dtype: DType) => 
     ).toThrow(/groupStride must hold a group/);
   });
 
+  // 2048: a model's width; 72: a multiple of 8 but not of 16 (the CPU's dot unrolls by 16);
+  // 67: no multiple of 8 at all, so rows after the first are not 16-byte aligned either.
+  for (const dim of [2048, 72, 67]) {
+    it(`addRmsNorm gives add then rmsNorm exactly, dim ${dim}`, async () => {
+      const w = new Workspace();
+      const random = seeded(13 + dim);
+      const rows = 5;
+      const n = rows * dim;
+      const x = randomTensor(random, n, dtype, 3);
+      const delta = randomTensor(random, n, dtype, 2);
+      const weight = await w.tensor(randomTensor(random, dim, dtype), dtype);
+      const deltaAddress = await w.tensor(delta, dtype);
+      // Two paths over the same inputs: the fused op, and add in place then rmsNorm.
+      const fusedResidual = await w.tensor(x, dtype);
+      const fusedOut = await w.tensor(randomTensor(random, n, dtype), dtype);
+      w.ops.addRmsNorm(fusedOut, fusedResidual, deltaAddress, weight, rows, dim, 1e-5, dtype);
+      const residual = await w.tensor(x, dtype);
+      const out = await w.allocate(n * 4);
+      w.ops.add(residual, residual, deltaAddress, n, dtype);
+      w.ops.rmsNorm(out, residual, weight, rows, dim, 1e-5, dtype);
+      expect(w.read(fusedResidual, n, dtype)).toEqual(w.read(residual, n, dtype));
+      expect(w.read(fusedOut, n, dtype)).toEqual(w.read(out, n, dtype));
+    });
+
+    it(`addRmsNorm stores the rounded sum and normalizes it, dim ${dim}`, async () => {
+      const w = new Workspace();
+      const random = seeded(17 + dim);
+      const rows = 3;
+      const n = rows * dim;
+      const x = randomTensor(random, n, dtype, 3);
+      const delta = randomTensor(random, n, dtype, 2);
+      const weight = randomTensor(random, dim, dtype);
+      const sum = roundTo(
+        x.map((value, i) => value + (delta[i] as number)),
+        dtype,
+      );
+      const residual = await w.tensor(x, dtype);
+      const out = await w.allocate(n * 4);
+      w.ops.addRmsNorm(
+        out,
+        residual,
+        await w.tensor(delta, dtype),
+        await w.tensor(weight, dtype),
+        rows,
+        dim,
+        1e-5,
+        dtype,
+      );
+      expect(w.read(residual, n, dtype)).toEqual(sum);
+      expectClose(w.read(out, n, dtype), rmsNormReference(sum, weight, rows, 1e-5), dtype);
+    });
+  }
+
   it('add sums elementwise, in place too', async () => {
     const w = new Workspace();
     const random = seeded(3);

@@ -23,6 +23,13 @@ describeKernels('kernel argument errors', () => {
       /rows must be a 32-bit integer/,
     );
     expect(() => w.ops.rmsNorm(a, a, a, 1, 4, Number.NaN, 'float32')).toThrow(/eps must be finite/);
+    const b = await w.allocate(4096);
+    expect(() => w.ops.addRmsNorm(a, a, b, b, 1, 4, 1e-5, 'float32')).toThrow(
+      /^addRmsNorm: out must differ from residual/,
+    );
+    expect(() => w.ops.addRmsNorm(a, b, a, b, 1, 4, 1e-5, 'float32')).toThrow(
+      'addRmsNorm: out must differ from delta',
+    );
     expect(() => w.ops.rotary(a, a, a, 1, 2, 2, 8, 9, 16, 16, a, 'adjacent', 'float32')).toThrow(
       /rotaryDim must be even and at most headDim/,
     );

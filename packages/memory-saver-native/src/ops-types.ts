@@ -53,4 +53,10 @@ export interface AttentionBatch {
   pageTableStride: number;
   /** Tokens per page. */
   pageSize: number;
+  /**
+   * The metadata and shape are the previous attention call's and nothing wrote the metadata
+   * since (the later layers of one forward pass): the CUDA backend then keeps that call's work
+   * plan and checks instead of planning again. Default false.
+   */
+  reusePlan?: boolean;
 }

@@ -71,6 +71,26 @@ export class Ops extends DeviceTransfers {
     );
   }
 
+  /**
+   * residual[r, :] += delta[r, :] (stored in `dtype`), then out[r, :] = rmsNorm(residual[r, :]) *
+   * weight, exactly as `add(residual, residual, delta, rows * dim)` then `rmsNorm(out, residual,
+   * weight, rows, dim, eps)` give on the same backend, in one pass over each row (a decoder
+   * layer's residual add and the next norm). Rows are contiguous; `out` must differ from
+   * `residual` and `delta`.
+   */
+  addRmsNorm(
+    out: DeviceAddress,
+    residual: DeviceAddress,
+    delta: DeviceAddress,
+    weight: DeviceAddress,
+    rows: number,
+    dim: number,
+    eps: number,
+    dtype: DType,
+  ): void {
+    this.#native.addRmsNorm(out, residual, delta, weight, rows, dim, eps, dtypeCode(dtype));
+  }
+
   /** out = a + b over n elements; `out` may be `a` or `b`. */
   add(out: DeviceAddress, a: DeviceAddress, b: DeviceAddress, n: number, dtype: DType): void {
     this.#native.add(out, a, b, n, dtypeCode(dtype));
@@ -182,6 +202,7 @@ export class Ops extends DeviceTransfers {
       qStride,
       scale,
       dtypeCode(dtype),
+      batch.reusePlan ?? false,
     );
   }
 

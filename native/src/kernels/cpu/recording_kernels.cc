@@ -23,6 +23,10 @@ class RecordingKernels final : public Kernels {
                float eps, DType dtype) override {
     run([=, this] { inner_->rmsNorm(out, x, weight, rows, dim, rowsPerGroup, groupStride, eps, dtype); });
   }
+  void addRmsNorm(uintptr_t out, uintptr_t residual, uintptr_t delta, uintptr_t weight, int rows, int dim, float eps,
+                  DType dtype) override {
+    run([=, this] { inner_->addRmsNorm(out, residual, delta, weight, rows, dim, eps, dtype); });
+  }
   void add(uintptr_t out, uintptr_t a, uintptr_t b, size_t n, DType dtype) override {
     run([=, this] { inner_->add(out, a, b, n, dtype); });
   }

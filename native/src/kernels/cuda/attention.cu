@@ -1,6 +1,7 @@
 // Paged causal attention on the device, in three launches on the stream:
 //  1. planItems (one block) checks the batch metadata like the CPU backend (a bad batch is a
-//     content error and plans no work) and lists the work items (sequence, first row);
+//     content error and plans no work) and lists the work items (sequence, first row); a call
+//     with reusePlan (the later layers of a forward pass) keeps the previous call's plan;
 //  2. attendTiles (attention_tile.cuh) runs a block per (item, kv head, split of the keys);
 //  3. with more than one split, combineSplits merges the splits' partial softmaxes.
 // The host does not read the metadata: it sizes the grid from upper bounds, and blocks past the
@@ -117,25 +118,27 @@ __global__ void __launch_bounds__(kPlanThreads) planItems(PlanArgs a) {
   if (threadIdx.x == 0) *a.itemCount = static_cast<int>(min(carry, a.itemBound));
 }
 
+// One warp per query row: lane s holds split s's (max, sum); every lane then weighs its columns'
+// partial sums with the splits' weights, the loads of all splits in flight together.
 template <typename T>
 __global__ void combineSplits(AttentionParams p) {
   if (*p.itemCount == 0) return;
   long long row = blockIdx.x * static_cast<long long>(blockDim.x / 32) + threadIdx.x / 32;
   if (row >= p.rowsAll) return;
-  float maxScore = -INFINITY;
-  for (int s = 0; s < p.splits; ++s) maxScore = fmaxf(maxScore, p.partialStats[s * p.rowsAll + row].x);
-  float total = 0.0f;
-  for (int s = 0; s < p.splits; ++s) {
-    float2 stats = p.partialStats[s * p.rowsAll + row];
-    if (stats.x != -INFINITY) total += exp2f(stats.x - maxScore) * stats.y;
-  }
-  float inverse = 1.0f / total;
-  for (int c = threadIdx.x % 32; c < p.headDim; c += 32) {
+  int lane = threadIdx.x % 32;
+  float2 stats = lane < p.splits ? p.partialStats[lane * p.rowsAll + row] : make_float2(-INFINITY, 0.0f);
+  float maxScore = stats.x;
+  for (int offset = 16; offset > 0; offset /= 2) maxScore = fmaxf(maxScore, __shfl_xor_sync(0xffffffffu, maxScore, offset));
+  float weight = stats.x == -INFINITY ? 0.0f : exp2f(stats.x - maxScore);
+  float inverse = 1.0f / warpSum(weight * stats.y);
+  float weights[kMaxSplits];
+#pragma unroll
+  for (int s = 0; s < kMaxSplits; ++s) weights[s] = __shfl_sync(0xffffffffu, weight, s);
+  for (int c = lane; c < p.headDim; c += 32) {
     float value = 0.0f;
-    for (int s = 0; s < p.splits; ++s) {
-      float2 stats = p.partialStats[s * p.rowsAll + row];
-      if (stats.x == -INFINITY) continue;
-      value += exp2f(stats.x - maxScore) * p.partialAcc[(s * p.rowsAll + row) * p.headDim + c];
+#pragma unroll
+    for (int s = 0; s < kMaxSplits; ++s) {
+      if (s < p.splits && weights[s] != 0.0f) value += weights[s] * p.partialAcc[(s * p.rowsAll + row) * p.headDim + c];
     }
     static_cast<T*>(p.out)[row * p.headDim + c] = fromFloat<T>(value * inverse);
   }
@@ -199,8 +202,14 @@ void CudaKernels::attention(uintptr_t out, uintptr_t q, uintptr_t kCache, uintpt
 
   PlanArgs plan{batch.queryStart, batch.seqLens, batch.pageTable, batch.numSeqs, batch.pageTableStride, batch.pageSize,
                 tokens, group, rowsPerItem, itemBound, items, itemCount, error_};
-  planItems<<<1, kPlanThreads, 0, stream>>>(plan);
-  checkLaunch("attention (plan)");
+  PlanKey key{batch.queryStart, batch.seqLens, batch.pageTable, batch.numSeqs, batch.pageTableStride, batch.pageSize,
+              tokens, group, rowsPerItem, itemBound, base};
+  if (!(batch.reusePlan && planValid_ && key == lastPlan_)) {
+    planItems<<<1, kPlanThreads, 0, stream>>>(plan);
+    checkLaunch("attention (plan)");
+    lastPlan_ = key;
+    planValid_ = true;
+  }
 
   size_t vector = 16 / dtypeSize(dtype);
   AttentionParams p{};

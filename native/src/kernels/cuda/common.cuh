@@ -140,4 +140,25 @@ __device__ __forceinline__ void blockCopy(void* dst, const void* src, size_t byt
   }
 }
 
+// 16 bytes of elements (8 of bfloat16 / float16, 4 of float32) at a 16-byte aligned address, as float32.
+template <typename T>
+constexpr int kVector = 16 / sizeof(T);
+
+template <typename T>
+__device__ __forceinline__ void loadVector(const T* at, float (&out)[kVector<T>]) {
+  uint4 bits = *reinterpret_cast<const uint4*>(at);
+  const T* elements = reinterpret_cast<const T*>(&bits);
+#pragma unroll
+  for (int j = 0; j < kVector<T>; ++j) out[j] = toFloat(elements[j]);
+}
+
+template <typename T>
+__device__ __forceinline__ void storeVector(T* at, const float (&in)[kVector<T>]) {
+  uint4 bits;
+  T* elements = reinterpret_cast<T*>(&bits);
+#pragma unroll
+  for (int j = 0; j < kVector<T>; ++j) elements[j] = fromFloat<T>(in[j]);
+  *reinterpret_cast<uint4*>(at) = bits;
+}
+
 }  // namespace ts::cuda

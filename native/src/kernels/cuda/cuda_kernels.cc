@@ -91,6 +91,7 @@ void CudaKernels::finish(const char* call) {
 }
 
 void CudaKernels::upload(uintptr_t device, const void* host, size_t bytes) {
+  planValid_ = false;
   if (capturing_) throw std::logic_error("upload: no host copies during a capture");
   cudaStream_t stream = enter();
   if (bytes > kStagedUploadBytes) {
@@ -121,6 +122,7 @@ size_t CudaKernels::scratchBytes(int maxTokens, int group) const {
 }
 
 void CudaKernels::useScratch(uintptr_t address, size_t bytes) {
+  planValid_ = false;
   if (capturing_) throw std::logic_error("useScratch: not during a capture");
   if (bytes < Blas::kWorkspaceBytes) {
     throw std::invalid_argument("useScratch: " + std::to_string(bytes) + " bytes is less than the GEMM workspace (" +
@@ -138,6 +140,7 @@ void CudaKernels::useScratch(uintptr_t address, size_t bytes) {
 }
 
 void CudaKernels::forgetScratch(uintptr_t begin, uintptr_t end) {
+  planValid_ = false;
   if (!given_ || given_ < begin || given_ >= end) return;
   check(cudaStreamSynchronize(enter()), "forgetScratch: cudaStreamSynchronize");
   dropGraphs();
@@ -147,10 +150,12 @@ void CudaKernels::forgetScratch(uintptr_t begin, uintptr_t end) {
 }
 
 void CudaKernels::scratchMapped(uintptr_t begin, uintptr_t end, bool mapped) {
+  planValid_ = false;
   if (given_ && given_ >= begin && given_ < end) givenMapped_ = mapped;
 }
 
 void CudaKernels::trimScratch() {
+  planValid_ = false;
   check(cudaStreamSynchronize(enter()), "trimScratch: cudaStreamSynchronize");
   if (!given_) {  // scratch given with useScratch stays: its owner unmaps it, graphs stay valid
     dropGraphs();

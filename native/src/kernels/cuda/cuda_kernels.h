@@ -27,6 +27,8 @@ class CudaKernels final : public Kernels {
   void embedding(uintptr_t out, uintptr_t table, uintptr_t ids, int tokens, int dim, DType dtype) override;
   void rmsNorm(uintptr_t out, uintptr_t x, uintptr_t weight, int rows, int dim, int rowsPerGroup, size_t groupStride,
                float eps, DType dtype) override;
+  void addRmsNorm(uintptr_t out, uintptr_t residual, uintptr_t delta, uintptr_t weight, int rows, int dim, float eps,
+                  DType dtype) override;
   void add(uintptr_t out, uintptr_t a, uintptr_t b, size_t n, DType dtype) override;
   void rotary(uintptr_t q, uintptr_t k, uintptr_t positions, int tokens, int qHeads, int kvHeads, int headDim,
               int rotaryDim, int qStride, int kStride, uintptr_t invFreq, RotaryLayout layout, DType dtype) override;
@@ -80,6 +82,23 @@ class CudaKernels final : public Kernels {
   // Pinned staging for small uploads, free again once `stagingFree_` has passed.
   void* staging_ = nullptr;
   cudaEvent_t stagingFree_ = nullptr;
+  // The last attention plan (attention.cu), kept for calls with AttentionBatch::reusePlan while
+  // nothing that could change what it read (an upload, a capture, a replay, scratch moving) came since.
+  struct PlanKey {
+    const int32_t* queryStart;
+    const int32_t* seqLens;
+    const int32_t* pageTable;
+    int numSeqs, pageTableStride, pageSize, tokens, group, rowsPerItem;
+    long long itemBound;
+    void* scratch;
+    bool operator==(const PlanKey& o) const {
+      return queryStart == o.queryStart && seqLens == o.seqLens && pageTable == o.pageTable && numSeqs == o.numSeqs &&
+             pageTableStride == o.pageTableStride && pageSize == o.pageSize && tokens == o.tokens && group == o.group &&
+             rowsPerItem == o.rowsPerItem && itemBound == o.itemBound && scratch == o.scratch;
+    }
+  };
+  PlanKey lastPlan_{};
+  bool planValid_ = false;
   bool capturing_ = false;
   int nextGraph_ = 0;
   std::map<int, cudaGraphExec_t> graphs_;

@@ -8,6 +8,7 @@
 namespace ts::cuda {
 
 void CudaKernels::beginCapture() {
+  planValid_ = false;
   if (capturing_) throw std::logic_error("beginCapture: a capture is already open");
   cudaError_t status = cudaStreamBeginCapture(enter(), cudaStreamCaptureModeThreadLocal);
   if (status != cudaSuccess) {
@@ -17,6 +18,7 @@ void CudaKernels::beginCapture() {
 }
 
 int CudaKernels::endCapture() {
+  planValid_ = false;
   if (!capturing_) throw std::logic_error("endCapture: no capture is open");
   capturing_ = false;
   cudaGraph_t graph = nullptr;
@@ -36,6 +38,7 @@ int CudaKernels::endCapture() {
 }
 
 bool CudaKernels::replay(int graph) {
+  planValid_ = false;
   auto found = graphs_.find(graph);
   if (found == graphs_.end()) return false;
   needGivenScratch("replay");
@@ -47,6 +50,7 @@ bool CudaKernels::replay(int graph) {
 }
 
 void CudaKernels::dropGraphs() {
+  planValid_ = false;
   for (auto& [id, exec] : graphs_) cudaGraphExecDestroy(exec);
   graphs_.clear();
 }

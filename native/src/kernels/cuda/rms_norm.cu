@@ -1,28 +1,106 @@
-// out[r, :] = x[r, :] / sqrt(mean(x[r, :]^2) + eps) * weight, one block per row (out may be x:
-// every element is read, and the sum taken, before any is written); rows may sit in strided
-// groups (kernels.h).
+// out[r, :] = x[r, :] / sqrt(mean(x[r, :]^2) + eps) * weight, one block per row; rows may sit in
+// strided groups (kernels.h). addRmsNorm first adds delta into the residual row (stored in the
+// dtype, as add would) and normalizes that. Where rows are 16-byte aligned, each thread holds up
+// to kMaxVectors 16-byte vectors of the row in registers, so the row is read once; else a loop
+// reads it twice. Every element is read, and the sum taken, before any is written: out may be x.
+#include <algorithm>
+
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/cuda_kernels.h"
 
 namespace ts::cuda {
 namespace {
 
-template <typename T>
-__global__ void normalizeRows(T* out, const T* x, const T* weight, int dim, int rowsPerGroup, size_t groupStride,
-                              float eps) {
+constexpr int kMaxVectors = 4;
+
+struct NormRows {
+  int dim, rowsPerGroup;
+  size_t groupStride;
+  float eps;
+  __device__ size_t offset() const {
+    return blockIdx.x / rowsPerGroup * groupStride + static_cast<size_t>(blockIdx.x % rowsPerGroup) * dim;
+  }
+};
+
+// x is the row to normalize; with kAdd it is the residual, and delta is added into it first.
+template <typename T, int K, bool kAdd>
+__global__ void normalizeHeldRows(T* out, T* x, const T* delta, const T* weight, NormRows s) {
+  constexpr int V = kVector<T>;
   __shared__ float scratch[32];
-  size_t offset = blockIdx.x / rowsPerGroup * groupStride + static_cast<size_t>(blockIdx.x % rowsPerGroup) * dim;
-  const T* row = x + offset;
+  size_t offset = s.offset();
+  int vectors = s.dim / V;
+  float values[K][V];
   float squares = 0.0f;
-  for (int i = threadIdx.x; i < dim; i += blockDim.x) {
+#pragma unroll
+  for (int k = 0; k < K; ++k) {
+    int c = threadIdx.x + k * blockDim.x;
+    if (c >= vectors) continue;
+    loadVector(x + offset + c * V, values[k]);
+    if constexpr (kAdd) {
+      float added[V];
+      loadVector(delta + offset + c * V, added);
+#pragma unroll
+      for (int j = 0; j < V; ++j) values[k][j] = toFloat(fromFloat<T>(values[k][j] + added[j]));
+      storeVector(x + offset + c * V, values[k]);
+    }
+#pragma unroll
+    for (int j = 0; j < V; ++j) squares += values[k][j] * values[k][j];
+  }
+  float inverseRms = 1.0f / sqrtf(blockSum(squares, scratch) / static_cast<float>(s.dim) + s.eps);
+#pragma unroll
+  for (int k = 0; k < K; ++k) {
+    int c = threadIdx.x + k * blockDim.x;
+    if (c >= vectors) continue;
+    float scale[V];
+    loadVector(weight + c * V, scale);
+#pragma unroll
+    for (int j = 0; j < V; ++j) values[k][j] = values[k][j] * inverseRms * scale[j];
+    storeVector(out + offset + c * V, values[k]);
+  }
+}
+
+template <typename T, bool kAdd>
+__global__ void normalizeRows(T* out, T* x, const T* delta, const T* weight, NormRows s) {
+  __shared__ float scratch[32];
+  size_t offset = s.offset();
+  T* row = x + offset;
+  float squares = 0.0f;
+  for (int i = threadIdx.x; i < s.dim; i += blockDim.x) {
     float value = toFloat(row[i]);
+    if constexpr (kAdd) {
+      T sum = fromFloat<T>(value + toFloat(delta[offset + i]));
+      row[i] = sum;
+      value = toFloat(sum);
+    }
     squares += value * value;
   }
-  float inverseRms = 1.0f / sqrtf(blockSum(squares, scratch) / static_cast<float>(dim) + eps);
+  float inverseRms = 1.0f / sqrtf(blockSum(squares, scratch) / static_cast<float>(s.dim) + s.eps);
   T* target = out + offset;
-  for (int i = threadIdx.x; i < dim; i += blockDim.x) {
+  for (int i = threadIdx.x; i < s.dim; i += blockDim.x) {
     target[i] = fromFloat<T>(toFloat(row[i]) * inverseRms * toFloat(weight[i]));
   }
+}
+
+template <typename T, bool kAdd>
+void launchNorm(cudaStream_t stream, uintptr_t out, uintptr_t x, uintptr_t delta, uintptr_t weight, int rows,
+                NormRows s) {
+  constexpr int V = kVector<T>;
+  int vectors = s.dim / V;
+  bool aligned = (out | x | delta | weight) % 16 == 0 && s.dim % V == 0 && s.groupStride % V == 0;
+  if (aligned && vectors <= kMaxVectors * 1024) {
+    int threads = std::min(1024, (vectors + 31) / 32 * 32);
+    int perThread = (vectors + threads - 1) / threads;
+    auto launch = [&](auto kernel) {
+      kernel<<<rows, threads, 0, stream>>>(at<T>(out), at<T>(x), at<const T>(delta), at<const T>(weight), s);
+    };
+    if (perThread == 1) launch(normalizeHeldRows<T, 1, kAdd>);
+    else if (perThread == 2) launch(normalizeHeldRows<T, 2, kAdd>);
+    else launch(normalizeHeldRows<T, kMaxVectors, kAdd>);
+    return;
+  }
+  int threads = s.dim >= 4096 ? 1024 : s.dim >= 1024 ? 512 : 128;
+  normalizeRows<T, kAdd><<<rows, threads, 0, stream>>>(at<T>(out), at<T>(x), at<const T>(delta),
+                                                        at<const T>(weight), s);
 }
 
 }  // namespace
@@ -30,13 +108,22 @@ __global__ void normalizeRows(T* out, const T* x, const T* weight, int dim, int 
 void CudaKernels::rmsNorm(uintptr_t out, uintptr_t x, uintptr_t weight, int rows, int dim, int rowsPerGroup,
                           size_t groupStride, float eps, DType dtype) {
   cudaStream_t stream = enter();
-  int threads = dim >= 4096 ? 1024 : dim >= 1024 ? 512 : 128;
   withElementType(dtype, [&](auto type) {
     using T = typename decltype(type)::type;
-    normalizeRows<<<rows, threads, 0, stream>>>(at<T>(out), at<const T>(x), at<const T>(weight), dim, rowsPerGroup,
-                                                groupStride, eps);
+    launchNorm<T, false>(stream, out, x, 0, weight, rows, NormRows{dim, rowsPerGroup, groupStride, eps});
   });
   checkLaunch("rmsNorm");
+}
+
+void CudaKernels::addRmsNorm(uintptr_t out, uintptr_t residual, uintptr_t delta, uintptr_t weight, int rows, int dim,
+                             float eps, DType dtype) {
+  cudaStream_t stream = enter();
+  withElementType(dtype, [&](auto type) {
+    using T = typename decltype(type)::type;
+    launchNorm<T, true>(stream, out, residual, delta, weight, rows,
+                        NormRows{dim, rows, static_cast<size_t>(rows) * dim, eps});
+  });
+  checkLaunch("addRmsNorm");
 }
 
 }  // namespace ts::cuda

@@ -1,36 +1,36 @@
-// Rotary embedding in place, one block per token: the block computes the token's cosines and
-// sines once, then rotates every (head, pair) of q and k.
+// Rotary embedding of q and k in place.
+#include <algorithm>
+
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/cuda_kernels.h"
 
 namespace ts::cuda {
 namespace {
 
-constexpr int kMaxHalf = 512;  // rotaryDim / 2 held in shared memory
+constexpr int kMaxHalf = 1024;  // rotaryDim / 2: one block's threads
+constexpr int kBlockPairs = 256;
 
 struct RotaryShape {
-  int qHeads, kvHeads, headDim, half, qStride, kStride;
+  int qHeads, kvHeads, headDim, half, qStride, kStride, headsPerBlock;
   bool adjacent;
 };
 
+// One thread per (head, pair): a block holds headsPerBlock heads of one token (blockIdx.x), each
+// thread working out its own angle, so that a decode step's few tokens still spread over the GPU.
 template <typename T>
-__global__ void rotateToken(T* q, T* k, const int32_t* positions, const float* invFreq, RotaryShape s) {
-  __shared__ float cosines[kMaxHalf], sines[kMaxHalf];
+__global__ void rotatePairs(T* q, T* k, const int32_t* positions, const float* invFreq, RotaryShape s) {
   int t = blockIdx.x;
-  float position = static_cast<float>(positions[t]);
-  for (int i = threadIdx.x; i < s.half; i += blockDim.x) sincosf(position * invFreq[i], &sines[i], &cosines[i]);
-  __syncthreads();
-  int pairs = (s.qHeads + s.kvHeads) * s.half;
-  for (int p = threadIdx.x; p < pairs; p += blockDim.x) {
-    int head = p / s.half, i = p % s.half;
-    T* x = head < s.qHeads ? q + static_cast<size_t>(t) * s.qStride + head * s.headDim
-                           : k + static_cast<size_t>(t) * s.kStride + (head - s.qHeads) * s.headDim;
-    int first = s.adjacent ? 2 * i : i;
-    int second = s.adjacent ? 2 * i + 1 : i + s.half;
-    float x1 = toFloat(x[first]), x2 = toFloat(x[second]);
-    x[first] = fromFloat<T>(x1 * cosines[i] - x2 * sines[i]);
-    x[second] = fromFloat<T>(x2 * cosines[i] + x1 * sines[i]);
-  }
+  int head = blockIdx.y * s.headsPerBlock + threadIdx.x / s.half, i = threadIdx.x % s.half;
+  if (threadIdx.x >= s.headsPerBlock * s.half || head >= s.qHeads + s.kvHeads) return;
+  float sine, cosine;
+  sincosf(static_cast<float>(positions[t]) * invFreq[i], &sine, &cosine);
+  T* x = head < s.qHeads ? q + static_cast<size_t>(t) * s.qStride + head * s.headDim
+                         : k + static_cast<size_t>(t) * s.kStride + (head - s.qHeads) * s.headDim;
+  int first = s.adjacent ? 2 * i : i;
+  int second = s.adjacent ? 2 * i + 1 : i + s.half;
+  float x1 = toFloat(x[first]), x2 = toFloat(x[second]);
+  x[first] = fromFloat<T>(x1 * cosine - x2 * sine);
+  x[second] = fromFloat<T>(x2 * cosine + x1 * sine);
 }
 
 }  // namespace
@@ -43,11 +43,15 @@ void CudaKernels::rotary(uintptr_t q, uintptr_t k, uintptr_t positions, int toke
                                 " is not supported on CUDA");
   }
   cudaStream_t stream = enter();
-  RotaryShape shape{qHeads, kvHeads, headDim, rotaryDim / 2, qStride, kStride, layout == RotaryLayout::Adjacent};
+  int half = rotaryDim / 2;
+  int headsPerBlock = std::max(1, kBlockPairs / half);
+  RotaryShape shape{qHeads, kvHeads, headDim, half, qStride, kStride, headsPerBlock, layout == RotaryLayout::Adjacent};
+  int threads = (headsPerBlock * half + 31) / 32 * 32;
+  dim3 grid(tokens, (qHeads + kvHeads + headsPerBlock - 1) / headsPerBlock);
   withElementType(dtype, [&](auto type) {
     using T = typename decltype(type)::type;
-    rotateToken<<<tokens, 128, 0, stream>>>(at<T>(q), at<T>(k), at<const int32_t>(positions),
-                                            at<const float>(invFreq), shape);
+    rotatePairs<<<grid, threads, 0, stream>>>(at<T>(q), at<T>(k), at<const int32_t>(positions),
+                                              at<const float>(invFreq), shape);
   });
   checkLaunch("rotary");
 }

@@ -64,17 +64,11 @@ export class LlamaModel {
       c.hiddenSize,
       dtype,
     );
+    const inputNorm = (l: number) => w(`model.layers.${l}.input_layernorm.weight`);
+    ops.rmsNorm(normed, residual, inputNorm(0), t, c.hiddenSize, c.rmsNormEps, dtype);
+    // Each residual add is fused with the norm after it; `normed` holds the layer's normed input.
     for (let l = 0; l < c.numLayers; l++) {
       const p = `model.layers.${l}.`;
-      ops.rmsNorm(
-        normed,
-        residual,
-        w(`${p}input_layernorm.weight`),
-        t,
-        c.hiddenSize,
-        c.rmsNormEps,
-        dtype,
-      );
       const bias = c.attentionBias ? w(`${p}self_attn.q_proj.bias`) : 0;
       ops.gemm(
         qkv,
@@ -121,7 +115,7 @@ export class LlamaModel {
         qkv,
         kCache,
         vCache,
-        batch,
+        l === 0 ? batch : { ...batch, reusePlan: true },
         t,
         c.numHeads,
         c.numKvHeads,
@@ -141,10 +135,10 @@ export class LlamaModel {
         this.qWidth,
         dtype,
       );
-      ops.add(residual, residual, hidden, t * c.hiddenSize, dtype);
-      ops.rmsNorm(
+      ops.addRmsNorm(
         normed,
         residual,
+        hidden,
         w(`${p}post_attention_layernorm.weight`),
         t,
         c.hiddenSize,
@@ -172,7 +166,18 @@ export class LlamaModel {
         c.intermediateSize,
         dtype,
       );
-      ops.add(residual, residual, hidden, t * c.hiddenSize, dtype);
+      if (l + 1 < c.numLayers)
+        ops.addRmsNorm(
+          normed,
+          residual,
+          hidden,
+          inputNorm(l + 1),
+          t,
+          c.hiddenSize,
+          c.rmsNormEps,
+          dtype,
+        );
+      else ops.add(residual, residual, hidden, t * c.hiddenSize, dtype);
     }
     const rows = allPositions ? t : meta.numSeqs;
     const last = allPositions ? residual : ws.address('lastHidden');

@@ -1,0 +1,34 @@
+"""Sums an ncu CSV (--metrics gpu__time_duration.sum --csv) by kernel: a table of where decode time goes.
+
+  ncu --clock-control none --graph-profiling node --metrics gpu__time_duration.sum --csv \
+      --print-units base node dist/bench/decode-bench.js ... > ncu.csv
+  python3 e2e/bench/ncu_kernel_table.py ncu.csv [--steps N]
+--steps divides the totals by the number of decode steps profiled, giving microseconds per step.
+"""
+import argparse
+import csv
+import io
+from collections import defaultdict
+
+parser = argparse.ArgumentParser()
+parser.add_argument("csv")
+parser.add_argument("--steps", type=int, default=1)
+args = parser.parse_args()
+
+text = open(args.csv, encoding="utf-8", errors="replace").read()
+start = text.find('"ID"')
+rows = csv.DictReader(io.StringIO(text[start:]))
+total_ns = defaultdict(float)
+count = defaultdict(int)
+for row in rows:
+    if row.get("Metric Name") != "gpu__time_duration.sum":
+        continue
+    name = row["Kernel Name"].split("(")[0].split("<")[0][:60]
+    total_ns[name] += float(row["Metric Value"].replace(",", ""))
+    count[name] += 1
+
+grand = sum(total_ns.values())
+print(f"| kernel | launches | us per step | share |\n| --- | --- | --- | --- |")
+for name, ns in sorted(total_ns.items(), key=lambda kv: -kv[1]):
+    print(f"| {name} | {count[name]} | {ns / 1000 / args.steps:.1f} | {ns / grand:.1%} |")
+print(f"| all | {sum(count.values())} | {grand / 1000 / args.steps:.1f} | |")
