@@ -6,6 +6,7 @@
 --steps divides the totals by the number of decode steps profiled, giving microseconds per step.
 """
 import argparse
+import re
 import csv
 import io
 from collections import defaultdict
@@ -23,7 +24,8 @@ count = defaultdict(int)
 for row in rows:
     if row.get("Metric Name") != "gpu__time_duration.sum":
         continue
-    name = row["Kernel Name"].split("(")[0].split("<")[0][:60]
+    name = re.sub(r"^void |\(anonymous namespace\)::|<unnamed>::", "", row["Kernel Name"])
+    name = name.split("(")[0].split("<")[0][:60]
     total_ns[name] += float(row["Metric Value"].replace(",", ""))
     count[name] += 1
 
