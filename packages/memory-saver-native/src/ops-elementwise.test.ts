@@ -147,16 +147,25 @@ describeKernels.each(DTYPES)('row and element kernels in %s', (dtype: DType) => 
     expectClose(w.read(aAddress, n, dtype), expected, dtype);
   });
 
-  it('siluAndMul gates the up half with silu of the gate half', async () => {
-    const w = new Workspace();
-    const random = seeded(4);
-    const rows = 3;
-    const inter = 45;
-    const gateUp = randomTensor(random, rows * 2 * inter, dtype, 4);
-    const out = await w.allocate(rows * inter * 4);
-    w.ops.siluAndMul(out, await w.tensor(gateUp, dtype), rows, inter, dtype);
-    expectClose(w.read(out, rows * inter, dtype), siluAndMulReference(gateUp, rows, inter), dtype);
-  });
+  // 45 takes CUDA's element loop; 64 x 8192 its 16-byte vectors (a decode batch's MLP).
+  it.each([
+    [3, 45],
+    [64, 8192],
+  ])(
+    'siluAndMul gates the up half with silu of the gate half, %i rows of %i',
+    async (rows, inter) => {
+      const w = new Workspace();
+      const random = seeded(4);
+      const gateUp = randomTensor(random, rows * 2 * inter, dtype, 4);
+      const out = await w.allocate(rows * inter * 4);
+      w.ops.siluAndMul(out, await w.tensor(gateUp, dtype), rows, inter, dtype);
+      expectClose(
+        w.read(out, rows * inter, dtype),
+        siluAndMulReference(gateUp, rows, inter),
+        dtype,
+      );
+    },
+  );
 
   it('convert to every dtype rounds like the TypeScript encoders', async () => {
     const w = new Workspace();

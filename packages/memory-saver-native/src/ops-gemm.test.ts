@@ -15,9 +15,11 @@ const SHAPES = [
   { m: 3, n: 37, k: 29, bias: true },
   { m: 1, n: 300, k: 2053, bias: false },
   { m: 70, n: 130, k: 300, bias: true },
-  // Decode shapes (m <= 8, rows of 16-byte vectors): CUDA's warp-per-column kernel.
+  // Decode shapes with rows of 16-byte vectors: CUDA's gemv kernel up to m = 4, then cuBLAS.
   { m: 1, n: 300, k: 2048, bias: false },
   { m: 2, n: 33, k: 96, bias: false },
+  { m: 3, n: 9, k: 8192, bias: true },
+  { m: 4, n: 20, k: 64, bias: true },
   { m: 5, n: 37, k: 64, bias: true },
   { m: 8, n: 130, k: 1024, bias: true },
 ];

@@ -1,4 +1,7 @@
-// add, siluAndMul and convert: grid-stride loops over the elements.
+// add, siluAndMul and convert: grid-stride loops over the elements (siluAndMul over 16-byte
+// vectors where its rows allow).
+#include <algorithm>
+
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/cuda_kernels.h"
 
@@ -25,6 +28,24 @@ __global__ void siluAndMulElements(T* out, const T* gateUp, int inter, size_t n)
   }
 }
 
+// Rows of 16-byte vectors: one vector of gate and of up per thread, rows along y (no division).
+template <typename T>
+__global__ void siluAndMulVectors(T* out, const T* gateUp, int inter, int rows) {
+  constexpr int V = kVector<T>;
+  int perRow = inter / V;
+  for (int row = blockIdx.y; row < rows; row += gridDim.y) {
+    const T* gates = gateUp + static_cast<size_t>(row) * 2 * inter;
+    for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < perRow; c += gridDim.x * blockDim.x) {
+      float gate[V], up[V];
+      loadVector(gates + c * V, gate);
+      loadVector(gates + inter + c * V, up);
+#pragma unroll
+      for (int e = 0; e < V; ++e) gate[e] = gate[e] / (1.0f + expf(-gate[e])) * up[e];
+      storeVector(out + static_cast<size_t>(row) * inter + c * V, gate);
+    }
+  }
+}
+
 template <typename Out, typename In>
 __global__ void convertElements(Out* out, const In* in, size_t n) {
   TS_FOR_EACH(i, n) { out[i] = fromFloat<Out>(toFloat(in[i])); }
@@ -48,7 +69,12 @@ void CudaKernels::siluAndMul(uintptr_t out, uintptr_t gateUp, int rows, int inte
   size_t n = static_cast<size_t>(rows) * inter;
   withElementType(dtype, [&](auto type) {
     using T = typename decltype(type)::type;
-    siluAndMulElements<<<gridFor(n, kThreads), kThreads, 0, stream>>>(at<T>(out), at<const T>(gateUp), inter, n);
+    if (inter % kVector<T> == 0 && (out | gateUp) % 16 == 0) {
+      dim3 grid(gridFor(inter / kVector<T>, kThreads), std::min(rows, 65535));
+      siluAndMulVectors<<<grid, kThreads, 0, stream>>>(at<T>(out), at<const T>(gateUp), inter, rows);
+    } else {
+      siluAndMulElements<<<gridFor(n, kThreads), kThreads, 0, stream>>>(at<T>(out), at<const T>(gateUp), inter, n);
+    }
   });
   checkLaunch("siluAndMul");
 }

@@ -1,53 +1,74 @@
-// Each warp owns one output column: its lanes stream the column's weight row 16 bytes at a time
-// (cache-streaming loads: weights are read once per step) and multiply them with the same
-// vectors of every row of a (read through L1, shared by the block's warps). Float32 sums, then
-// a warp reduction; acc + bias is rounded once, as the cuBLAS path and the CPU do.
+// A block of kThreads owns kColumns output columns: each thread takes every kThreads-th 16-byte
+// vector of k, loads that vector of all kColumns weight rows (cache-streaming loads: weights are
+// read once per step) and of every row of a (once, for all columns), and keeps M x kColumns
+// float32 sums; a block reduction ends it. So each thread has kColumns weight loads in flight
+// however long k is, and a's loads are shared by the columns. acc + bias is rounded once, as
+// the cuBLAS path and the CPU do.
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/gemv.h"
 
 namespace ts::cuda {
 namespace {
 
-constexpr int kWarps = 4;
+constexpr int kThreads = 128;
+constexpr int kColumns = 8;
 
 template <typename T, int M>
-__global__ void __launch_bounds__(kWarps * 32)
+__global__ void __launch_bounds__(kThreads)
     gemvColumns(T* __restrict__ out, const T* __restrict__ a, const T* __restrict__ w, const T* __restrict__ bias,
                 int m, int n, int k) {
   constexpr int V = kVector<T>;
-  int column = blockIdx.x * kWarps + threadIdx.x / 32, lane = threadIdx.x % 32;
-  if (column >= n) return;
-  const T* weights = w + static_cast<size_t>(column) * k;
-  float acc[M] = {};
+  __shared__ float partial[kThreads / 32][M * kColumns];
+  int first = blockIdx.x * kColumns;
   int vectors = k / V;
-#pragma unroll 4
-  for (int c = lane; c < vectors; c += 32) {
-    uint4 bits = __ldcs(reinterpret_cast<const uint4*>(weights) + c);
-    const T* wv = reinterpret_cast<const T*>(&bits);
+  float acc[M][kColumns] = {};
+  const uint4* rows[kColumns];
+#pragma unroll
+  for (int j = 0; j < kColumns; ++j) {
+    rows[j] = reinterpret_cast<const uint4*>(w + static_cast<size_t>(min(first + j, n - 1)) * k);
+  }
+#pragma unroll 2
+  for (int c = threadIdx.x; c < vectors; c += kThreads) {
+    uint4 bits[kColumns];
+#pragma unroll
+    for (int j = 0; j < kColumns; ++j) bits[j] = __ldcs(rows[j] + c);
 #pragma unroll
     for (int i = 0; i < M; ++i) {
       if (i >= m) break;
       float av[V];
       loadVector(a + static_cast<size_t>(i) * k + c * V, av);
 #pragma unroll
-      for (int j = 0; j < V; ++j) acc[i] += toFloat(wv[j]) * av[j];
+      for (int j = 0; j < kColumns; ++j) {
+        const T* wv = reinterpret_cast<const T*>(&bits[j]);
+#pragma unroll
+        for (int e = 0; e < V; ++e) acc[i][j] += toFloat(wv[e]) * av[e];
+      }
     }
   }
+  int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
 #pragma unroll
   for (int i = 0; i < M; ++i) {
-    if (i >= m) break;
-    float sum = warpSum(acc[i]);
-    if (lane == 0) {
-      out[static_cast<size_t>(i) * n + column] = fromFloat<T>(bias ? sum + toFloat(bias[column]) : sum);
+#pragma unroll
+    for (int j = 0; j < kColumns; ++j) {
+      float sum = warpSum(acc[i][j]);
+      if (lane == 0) partial[warp][i * kColumns + j] = sum;
     }
   }
+  __syncthreads();
+  if (threadIdx.x >= M * kColumns) return;
+  int i = threadIdx.x / kColumns, column = first + threadIdx.x % kColumns;
+  if (i >= m || column >= n) return;
+  float sum = 0.0f;
+#pragma unroll
+  for (int p = 0; p < kThreads / 32; ++p) sum += partial[p][threadIdx.x];
+  out[static_cast<size_t>(i) * n + column] = fromFloat<T>(bias ? sum + toFloat(bias[column]) : sum);
 }
 
 template <typename T, int M>
 void launchRows(cudaStream_t stream, uintptr_t out, uintptr_t a, uintptr_t w, uintptr_t bias, int m, int n, int k) {
-  unsigned blocks = static_cast<unsigned>((n + kWarps - 1) / kWarps);
-  gemvColumns<T, M><<<blocks, kWarps * 32, 0, stream>>>(at<T>(out), at<const T>(a), at<const T>(w),
-                                                         at<const T>(bias), m, n, k);
+  unsigned blocks = static_cast<unsigned>((n + kColumns - 1) / kColumns);
+  gemvColumns<T, M><<<blocks, kThreads, 0, stream>>>(at<T>(out), at<const T>(a), at<const T>(w), at<const T>(bias),
+                                                      m, n, k);
 }
 
 }  // namespace
@@ -61,7 +82,6 @@ bool launchGemv(cudaStream_t stream, uintptr_t out, uintptr_t a, uintptr_t w, ui
     suits = true;
     if (m == 1) launchRows<T, 1>(stream, out, a, w, bias, m, n, k);
     else if (m == 2) launchRows<T, 2>(stream, out, a, w, bias, m, n, k);
-    else if (m <= 4) launchRows<T, 4>(stream, out, a, w, bias, m, n, k);
     else launchRows<T, kGemvMaxRows>(stream, out, a, w, bias, m, n, k);
   });
   return suits;

@@ -1,6 +1,6 @@
-// out = a · wᵀ (+ bias) for a few rows of a (decode batches): one warp per output column streams
-// that column's weight row once for every row of a. cuBLAS's kernels for such shapes read the
-// smaller weights at well under the memory's bandwidth (ncu, H200: 1.3-2.2 TB/s).
+// out = a · wᵀ (+ bias) for a few rows of a (small decode batches): a block per 8 output columns
+// streams their weight rows once for every row of a. cuBLAS's kernels for such shapes read the
+// smaller weights at well under the memory's bandwidth (ncu, H200, m = 1: 1.3-2.2 TB/s).
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -12,7 +12,7 @@
 namespace ts::cuda {
 
 // The most rows of a the warp-per-column kernel takes.
-constexpr int kGemvMaxRows = 8;
+constexpr int kGemvMaxRows = 4;
 
 // Launches it and returns true when the shape suits it (m <= kGemvMaxRows, rows of 16-byte
 // vectors); else returns false and launches nothing.
