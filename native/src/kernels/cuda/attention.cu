@@ -2,8 +2,9 @@
 //  1. planItems (one block) checks the batch metadata like the CPU backend (a bad batch is a
 //     content error and plans no work) and lists the work items (sequence, first row); a call
 //     with reusePlan (the later layers of a forward pass) keeps the previous call's plan;
-//  2. attendTiles (attention_tile.cuh) runs a block per (item, kv head, split of the keys);
-//  3. with more than one split, combineSplits merges the splits' partial softmaxes.
+//  2. attendTiles (attention_tile.cuh) runs a block per (item, kv head, split of the keys); with
+//     more than one split, the block of an (item, kv head) that finishes last merges the splits'
+//     partial softmaxes (a counter per pair, which planItems zeroes and that block resets).
 // The host does not read the metadata: it sizes the grid from upper bounds, and blocks past the
 // planned item count return at once. Decode-like batches (few query rows per sequence) take
 // 16-row items; longer queries take 64-row items (32 for head sizes above 128). Keys are split
@@ -18,8 +19,10 @@ namespace ts::cuda {
 namespace {
 
 constexpr int kPlanThreads = 1024;
-constexpr int kMaxSplits = 16;
 constexpr size_t kMaxPartialBytes = size_t(64) << 20;
+// Keys are split only while the (item, kv head) blocks are fewer than twice the multiprocessors,
+// so their counters fit in this for any GPU of up to 8192 multiprocessors.
+constexpr size_t kMaxCounterBytes = size_t(64) << 10;
 
 struct PlanArgs {
   const int32_t* queryStart;
@@ -30,6 +33,8 @@ struct PlanArgs {
   int2* items;
   int* itemCount;
   ContentError* error;
+  int* splitCounters;  // [counterCount]: zeroed here, for attendTiles
+  int counterCount;
 };
 
 // Orders failures as the CPU backend finds them: batch-wide checks, then by sequence and check.
@@ -55,6 +60,7 @@ __global__ void __launch_bounds__(kPlanThreads) planItems(PlanArgs a) {
   __shared__ int warpTotals[32];
   __shared__ long long carry;
   int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  for (int i = threadIdx.x; i < a.counterCount; i += kPlanThreads) a.splitCounters[i] = 0;
   if (threadIdx.x == 0) {
     carry = 0;
     firstFailure = a.queryStart[0] != 0                  ? failureKey(-1, 0, 0)
@@ -118,32 +124,6 @@ __global__ void __launch_bounds__(kPlanThreads) planItems(PlanArgs a) {
   if (threadIdx.x == 0) *a.itemCount = static_cast<int>(min(carry, a.itemBound));
 }
 
-// One warp per query row: lane s holds split s's (max, sum); every lane then weighs its columns'
-// partial sums with the splits' weights, the loads of all splits in flight together.
-template <typename T>
-__global__ void combineSplits(AttentionParams p) {
-  if (*p.itemCount == 0) return;
-  long long row = blockIdx.x * static_cast<long long>(blockDim.x / 32) + threadIdx.x / 32;
-  if (row >= p.rowsAll) return;
-  int lane = threadIdx.x % 32;
-  float2 stats = lane < p.splits ? p.partialStats[lane * p.rowsAll + row] : make_float2(-INFINITY, 0.0f);
-  float maxScore = stats.x;
-  for (int offset = 16; offset > 0; offset /= 2) maxScore = fmaxf(maxScore, __shfl_xor_sync(0xffffffffu, maxScore, offset));
-  float weight = stats.x == -INFINITY ? 0.0f : exp2f(stats.x - maxScore);
-  float inverse = 1.0f / warpSum(weight * stats.y);
-  float weights[kMaxSplits];
-#pragma unroll
-  for (int s = 0; s < kMaxSplits; ++s) weights[s] = __shfl_sync(0xffffffffu, weight, s);
-  for (int c = lane; c < p.headDim; c += 32) {
-    float value = 0.0f;
-#pragma unroll
-    for (int s = 0; s < kMaxSplits; ++s) {
-      if (s < p.splits && weights[s] != 0.0f) value += weights[s] * p.partialAcc[(s * p.rowsAll + row) * p.headDim + c];
-    }
-    static_cast<T*>(p.out)[row * p.headDim + c] = fromFloat<T>(value * inverse);
-  }
-}
-
 template <typename T, int D, int RT>
 void launchTiles(const AttentionParams& p, dim3 grid, cudaStream_t stream) {
   constexpr size_t bytes = TileShape<D, RT>::kBytes;
@@ -170,7 +150,7 @@ size_t aligned(size_t bytes) { return (bytes + 255) / 256 * 256; }
 // partial results capped at kMaxPartialBytes.
 size_t CudaKernels::attentionScratchBound(int maxTokens, int group) {
   size_t rows = static_cast<size_t>(maxTokens) * group;
-  return aligned(rows * sizeof(int2)) + aligned(sizeof(int)) + kMaxPartialBytes + 2 * 256;
+  return aligned(rows * sizeof(int2)) + aligned(sizeof(int)) + kMaxCounterBytes + kMaxPartialBytes + 2 * 256;
 }
 
 void CudaKernels::attention(uintptr_t out, uintptr_t q, uintptr_t kCache, uintptr_t vCache, const AttentionBatch& batch,
@@ -193,17 +173,21 @@ void CudaKernels::attention(uintptr_t out, uintptr_t q, uintptr_t kCache, uintpt
   int splits = static_cast<int>(std::clamp<long long>((2LL * multiprocessors_ + blocks - 1) / blocks, 1, kMaxSplits));
   while (splits > 1 && splits * rowsAll * (headDim + 2) * sizeof(float) > kMaxPartialBytes) splits /= 2;
 
+  int counterCount = splits > 1 ? static_cast<int>(blocks) : 0;
   size_t itemBytes = aligned(itemBound * sizeof(int2)), countBytes = aligned(sizeof(int));
+  size_t counterBytes = aligned(counterCount * sizeof(int));
   size_t accBytes = splits > 1 ? aligned(splits * rowsAll * headDim * sizeof(float)) : 0;
   size_t statsBytes = splits > 1 ? aligned(splits * rowsAll * sizeof(float2)) : 0;
-  char* base = static_cast<char*>(scratch(itemBytes + countBytes + accBytes + statsBytes));
+  char* base = static_cast<char*>(scratch(itemBytes + countBytes + counterBytes + accBytes + statsBytes));
   auto* items = reinterpret_cast<int2*>(base);
   auto* itemCount = reinterpret_cast<int*>(base + itemBytes);
+  auto* counters = reinterpret_cast<int*>(base + itemBytes + countBytes);
+  char* partials = base + itemBytes + countBytes + counterBytes;
 
   PlanArgs plan{batch.queryStart, batch.seqLens, batch.pageTable, batch.numSeqs, batch.pageTableStride, batch.pageSize,
-                tokens, group, rowsPerItem, itemBound, items, itemCount, error_};
+                tokens, group, rowsPerItem, itemBound, items, itemCount, error_, counters, counterCount};
   PlanKey key{batch.queryStart, batch.seqLens, batch.pageTable, batch.numSeqs, batch.pageTableStride, batch.pageSize,
-              tokens, group, rowsPerItem, itemBound, base};
+              tokens, group, rowsPerItem, kvHeads, splits, itemBound, base};
   if (!(batch.reusePlan && planValid_ && key == lastPlan_)) {
     planItems<<<1, kPlanThreads, 0, stream>>>(plan);
     checkLaunch("attention (plan)");
@@ -233,8 +217,9 @@ void CudaKernels::attention(uintptr_t out, uintptr_t q, uintptr_t kCache, uintpt
   p.rowsAll = rowsAll;
   p.items = items;
   p.itemCount = itemCount;
-  p.partialAcc = splits > 1 ? reinterpret_cast<float*>(base + itemBytes + countBytes) : nullptr;
-  p.partialStats = splits > 1 ? reinterpret_cast<float2*>(base + itemBytes + countBytes + accBytes) : nullptr;
+  p.splitCounters = counters;
+  p.partialAcc = splits > 1 ? reinterpret_cast<float*>(partials) : nullptr;
+  p.partialStats = splits > 1 ? reinterpret_cast<float2*>(partials + accBytes) : nullptr;
 
   dim3 grid(static_cast<unsigned>(itemBound), kvHeads, splits);
   withElementType(dtype, [&](auto type) {
@@ -246,10 +231,6 @@ void CudaKernels::attention(uintptr_t out, uintptr_t q, uintptr_t kCache, uintpt
       default: launchForDim<T, 256>(p, grid, decode, stream); break;
     }
     checkLaunch("attention");
-    if (splits > 1) {
-      combineSplits<T><<<gridFor(rowsAll, 4, 0x7fffffffu), 128, 0, stream>>>(p);
-      checkLaunch("attention (combine)");
-    }
   });
 }
 

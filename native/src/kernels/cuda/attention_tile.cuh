@@ -16,6 +16,7 @@ namespace ts::cuda {
 
 constexpr int kAttentionThreads = 128;
 constexpr int kKeyTile = 32;
+constexpr int kMaxSplits = 16;
 
 struct AttentionParams {
   void* out;
@@ -32,6 +33,7 @@ struct AttentionParams {
   long long rowsAll;  // tokens * qHeads
   const int2* items;  // (sequence, first row)
   const int* itemCount;
+  int* splitCounters;    // splits > 1: [items, kvHeads] blocks done, zero between launches
   float* partialAcc;     // splits > 1: [splits, rowsAll, headDim], unnormalized
   float2* partialStats;  // splits > 1: [splits, rowsAll] (running max, sum)
 };
@@ -102,6 +104,32 @@ __device__ void loadKv(float* ks, float* vs, const long long* offsets, const Att
       ks[j * kPitch + d] = valid ? toFloat(k[offsets[j] + d]) : 0.0f;
       vs[j * D + d] = valid ? toFloat(v[offsets[j] + d]) : 0.0f;
     }
+  }
+}
+
+// Merges query row `row`'s partial softmaxes over the splits, a warp at a time: lane s holds
+// split s's (max, sum); every lane then weighs its columns' partial sums with the splits'
+// weights, the loads of all splits in flight together. The partials come from other blocks of
+// this launch: read past L1 (__ldcg).
+template <typename T>
+__device__ void combineRow(const AttentionParams& p, long long row, int lane) {
+  float2 stats = lane < p.splits ? __ldcg(p.partialStats + lane * p.rowsAll + row) : make_float2(-INFINITY, 0.0f);
+  float maxScore = stats.x;
+  for (int offset = 16; offset > 0; offset /= 2) maxScore = fmaxf(maxScore, __shfl_xor_sync(0xffffffffu, maxScore, offset));
+  float weight = stats.x == -INFINITY ? 0.0f : exp2f(stats.x - maxScore);
+  float inverse = 1.0f / warpSum(weight * stats.y);
+  float weights[kMaxSplits];
+#pragma unroll
+  for (int s = 0; s < kMaxSplits; ++s) weights[s] = __shfl_sync(0xffffffffu, weight, s);
+  for (int c = lane; c < p.headDim; c += 32) {
+    float value = 0.0f;
+#pragma unroll
+    for (int s = 0; s < kMaxSplits; ++s) {
+      if (s < p.splits && weights[s] != 0.0f) {
+        value += weights[s] * __ldcg(p.partialAcc + (s * p.rowsAll + row) * p.headDim + c);
+      }
+    }
+    static_cast<T*>(p.out)[row * p.headDim + c] = fromFloat<T>(value * inverse);
   }
 }
 
@@ -247,6 +275,25 @@ __global__ void __launch_bounds__(kAttentionThreads) attendTiles(AttentionParams
       }
       if (tx == 0) p.partialStats[slot] = make_float2(maxScore[i], sum[i]);
     }
+  }
+  if (p.splits == 1) return;
+
+  // The last of the splits' blocks to finish merges them (the threadfence-reduction pattern).
+  __shared__ bool lastSplit;
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    int* counter = p.splitCounters + static_cast<size_t>(blockIdx.x) * gridDim.y + blockIdx.y;
+    lastSplit = atomicAdd(counter, 1) == p.splits - 1;
+    if (lastSplit) *counter = 0;  // ready for the next launch (a graph replays this one)
+  }
+  __syncthreads();
+  if (!lastSplit) return;
+  __threadfence();
+  for (int r = threadIdx.x / 32; r < rows; r += kAttentionThreads / 32) {
+    int f = firstRow + r;
+    combineRow<T>(p, static_cast<long long>(qStart + f / p.group) * p.qHeads + kvHead * p.group + f % p.group,
+                  threadIdx.x % 32);
   }
 }
 

@@ -88,13 +88,14 @@ class CudaKernels final : public Kernels {
     const int32_t* queryStart;
     const int32_t* seqLens;
     const int32_t* pageTable;
-    int numSeqs, pageTableStride, pageSize, tokens, group, rowsPerItem;
+    int numSeqs, pageTableStride, pageSize, tokens, group, rowsPerItem, kvHeads, splits;
     long long itemBound;
     void* scratch;
     bool operator==(const PlanKey& o) const {
       return queryStart == o.queryStart && seqLens == o.seqLens && pageTable == o.pageTable && numSeqs == o.numSeqs &&
              pageTableStride == o.pageTableStride && pageSize == o.pageSize && tokens == o.tokens && group == o.group &&
-             rowsPerItem == o.rowsPerItem && itemBound == o.itemBound && scratch == o.scratch;
+             rowsPerItem == o.rowsPerItem && kvHeads == o.kvHeads && splits == o.splits && itemBound == o.itemBound &&
+             scratch == o.scratch;
     }
   };
   PlanKey lastPlan_{};
