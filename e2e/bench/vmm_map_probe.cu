@@ -2,26 +2,11 @@
 //   nvcc -O2 -o /tmp/vmm_map_probe e2e/bench/vmm_map_probe.cu -lcuda && /tmp/vmm_map_probe 42 300
 // Maps GIB 1-GiB chunks after an idle gap of IDLE_MS, timing cuMemCreate, cuMemMap and
 // cuMemSetAccess apart; then one cuMemSetAccess for the whole range; then T threads mapping.
-#include <cuda.h>
-#include <cuda_runtime.h>
+#include "vmm_probe_common.h"
 
-#include <chrono>
-#include <cstdio>
-#include <cstdlib>
+#include <cuda_runtime.h>
 #include <thread>
 #include <vector>
-
-#define CHECK(x)                                                        \
-  do {                                                                  \
-    CUresult r = (x);                                                   \
-    if (r != CUDA_SUCCESS) {                                            \
-      std::fprintf(stderr, "%s failed: %d (line %d)\n", #x, r, __LINE__); \
-      std::exit(1);                                                     \
-    }                                                                   \
-  } while (0)
-
-using Clock = std::chrono::steady_clock;
-static double msSince(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
 
 int main(int argc, char** argv) {
   int chunks = argc > 1 ? std::atoi(argv[1]) : 42;

@@ -2,29 +2,13 @@
 //   nvcc -O2 -o /tmp/vmm_multi_gpu_probe e2e/bench/vmm_multi_gpu_probe.cu -lcuda && /tmp/vmm_multi_gpu_probe 42
 // Maps GIB 1-GiB chunks (create + map + setAccess), then unmaps and releases them: on GPU 0 alone,
 // on GPUs 0 and 1 from two threads of one process, and on GPUs 0 and 1 from two processes.
-#include <cuda.h>
-#include <sys/wait.h>
-#include <unistd.h>
+#include "vmm_probe_common.h"
 
-#include <chrono>
-#include <cstdio>
-#include <cstdlib>
+#include <sys/wait.h>
 #include <thread>
+#include <unistd.h>
 #include <vector>
 
-#define CHECK(x)                                                          \
-  do {                                                                    \
-    CUresult r = (x);                                                     \
-    if (r != CUDA_SUCCESS) {                                              \
-      std::fprintf(stderr, "%s failed: %d (line %d)\n", #x, r, __LINE__); \
-      std::exit(1);                                                       \
-    }                                                                     \
-  } while (0)
-
-using Clock = std::chrono::steady_clock;
-static double msSince(Clock::time_point t) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
-}
 static const size_t kChunk = size_t(1) << 30;
 
 /** One GPU's reserved range and the chunks mapped into it. */
