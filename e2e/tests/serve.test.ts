@@ -69,6 +69,7 @@ describe('ts-engine serve, driven over HTTP', () => {
       const request = {
         input_ids: [1, 5, 9, 33, 2],
         sampling_params: { max_new_tokens: 16, temperature: 0, ignore_eos: true },
+        return_logprob: true,
       };
       const { client } = await serve([
         '--model',
@@ -96,7 +97,13 @@ describe('ts-engine serve, driven over HTTP', () => {
       const after = await client.generate(request);
       expect(after.output_ids).not.toEqual(before.output_ids);
       const fresh = await serve(['--model', second, '--page-size', '4', '--num-pages', '256']);
-      expect((await fresh.client.generate(request)).output_ids).toEqual(after.output_ids);
+      const reference = await fresh.client.generate(request);
+      expect(reference.output_ids).toEqual(after.output_ids);
+      // Each token's logprob too: the same weights give the same distribution.
+      expect(after.meta_info.output_token_logprobs?.map(([, id]) => id)).toEqual(after.output_ids);
+      expect(reference.meta_info.output_token_logprobs).toEqual(
+        after.meta_info.output_token_logprobs,
+      );
     });
   }
 });

@@ -78,6 +78,7 @@ class NativeOps : public Napi::ObjectWrap<NativeOps> {
                         InstanceMethod<&NativeOps::gemm>("gemm"),
                         InstanceMethod<&NativeOps::convert>("convert"),
                         InstanceMethod<&NativeOps::sample>("sample"),
+                        InstanceMethod<&NativeOps::tokenLogprobs>("tokenLogprobs"),
                         InstanceMethod<&NativeOps::upload>("upload"),
                         InstanceMethod<&NativeOps::download>("download"),
                         InstanceMethod<&NativeOps::synchronize>("synchronize"),
@@ -224,6 +225,17 @@ class NativeOps : public Napi::ObjectWrap<NativeOps> {
                        a.address(4, "temperature"), a.address(5, "topK"), a.address(6, "topP"),
                        a.address(7, "randomKeys"), a.dtype(8));
     });
+  }
+
+  // (out, logits, ids, temperature, rows, vocab, dtype)
+  Napi::Value tokenLogprobs(const Napi::CallbackInfo& info) {
+    Args a(info, "tokenLogprobs", 7);
+    // Read in order, so the first bad argument is the one named.
+    uintptr_t out = a.address(0, "out"), logits = a.address(1, "logits"), ids = a.address(2, "ids");
+    uintptr_t temperature = a.address(3, "temperature");
+    int rows = a.integer(4, "rows"), vocab = a.integer(5, "vocab");
+    DType dtype = a.dtype(6);
+    return run(info, [&] { kernels_->tokenLogprobs(out, logits, ids, temperature, rows, vocab, dtype); });
   }
 
   // (address, bytes: Uint8Array)

@@ -155,6 +155,14 @@ class CheckedKernels final : public Kernels {
     inner_->sample(out, logits, rows, vocab, temperature, topK, topP, randomKeys, dtype);
   }
 
+  void tokenLogprobs(uintptr_t out, uintptr_t logits, uintptr_t ids, uintptr_t temperature, int rows, int vocab,
+                     DType dtype) override {
+    Check c("tokenLogprobs");
+    c.address(out, "out").address(logits, "logits").address(ids, "ids").address(temperature, "temperature");
+    c.positive(rows, "rows").positive(vocab, "vocab").dtype(dtype);
+    inner_->tokenLogprobs(out, logits, ids, temperature, rows, vocab, dtype);
+  }
+
   void upload(uintptr_t device, const void* host, size_t bytes) override {
     if (bytes == 0) return;
     Check("upload").address(device, "address").that(host != nullptr, "the host buffer is null");

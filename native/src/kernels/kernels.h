@@ -95,6 +95,14 @@ class Kernels {
   virtual void sample(uintptr_t out, uintptr_t logits, int rows, int vocab, uintptr_t temperature, uintptr_t topK,
                       uintptr_t topP, uintptr_t randomKeys, DType dtype) = 0;
 
+  // out[r] = the log-probability of token ids[r] in row r of logits [rows, vocab]: under
+  // softmax(logits[r, :] / temperature[r]) where temperature[r] > 0 (the distribution `sample`
+  // draws from, before any top-k / top-p cut), else under softmax(logits[r, :]). Float32 math,
+  // the maximum subtracted first. ids: int32 [rows] (in [0, vocab), else a content error);
+  // temperature, out: float32 [rows].
+  virtual void tokenLogprobs(uintptr_t out, uintptr_t logits, uintptr_t ids, uintptr_t temperature, int rows,
+                             int vocab, DType dtype) = 0;
+
   // Host <-> device copies of raw ranges (metadata each step, logits for tests). The host
   // memory may be reused at once; a download returns with the data, an upload may only be
   // queued (ahead of the kernels that read it).

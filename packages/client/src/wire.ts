@@ -82,6 +82,11 @@ export interface GenerateRequest {
   stream?: boolean;
   /** Request id (one per prompt for a batch); generated when omitted. */
   rid?: string | string[];
+  /**
+   * Each output token's log-probability in `meta_info.output_token_logprobs` (one flag for
+   * all prompts, or one per prompt). Input-token and top-k logprobs are not supported.
+   */
+  return_logprob?: boolean | boolean[];
 }
 
 export interface SingleGenerateRequest extends GenerateRequest {
@@ -117,6 +122,12 @@ export interface GenerateMetaInfo {
   e2e_latency: number;
   /** The weights' version when it ended (`default` before any named update). */
   weight_version: string;
+  /**
+   * With `return_logprob`: `[logprob, token id, null]` per output id, in order (SGLang's shape;
+   * the third item, the token's text, is always null here). The logprob is under
+   * softmax(logits / temperature) for sampled requests, softmax(logits) for greedy ones.
+   */
+  output_token_logprobs?: [number, number, null][];
 }
 
 /** The reply of `/generate`, and each streamed update (text and ids so far, cumulative). */

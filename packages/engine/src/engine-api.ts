@@ -23,6 +23,12 @@ export interface GenerateInput {
   samplingParams?: SamplingInput;
   /** Request id; generated when omitted. */
   rid?: string;
+  /**
+   * Report each output token's log-probability in `metaInfo.outputTokenLogprobs`: under
+   * softmax(logits / temperature) for sampled requests (the distribution drawn from, before any
+   * top-k / top-p cut), under softmax(logits) for greedy ones.
+   */
+  returnLogprob?: boolean;
 }
 
 export type FinishReasonType = 'stop' | 'length' | 'abort';
@@ -37,6 +43,8 @@ export interface GenerateMeta {
   e2eLatency: number;
   /** The weights' version (`weightVersion` of the last update; `default` before any) when it ended. */
   weightVersion: string;
+  /** With `returnLogprob`: one `[logprob, token id]` per output id, in order. */
+  outputTokenLogprobs?: [number, number][];
 }
 
 export interface GenerateOutput {

@@ -165,6 +165,15 @@ export interface NativeOps {
     randomKeys: number,
     dtype: number,
   ): void;
+  tokenLogprobs(
+    out: number,
+    logits: number,
+    ids: number,
+    temperature: number,
+    rows: number,
+    vocab: number,
+    dtype: number,
+  ): void;
   upload(address: number, bytes: Uint8Array): void;
   download(address: number, bytes: Uint8Array): void;
   synchronize(): void;

@@ -87,6 +87,42 @@ describeKernels('kernel argument errors', () => {
     w.ops.synchronize();
   });
 
+  it('rejects tokenLogprobs ids outside the vocabulary, naming the first', async () => {
+    const w = new Workspace();
+    const rows = 4;
+    const vocab = 256;
+    const logits = await w.upload(new Float32Array(rows * vocab));
+    const temperature = await w.upload(new Float32Array(rows));
+    const out = await w.allocate(rows * 4);
+    // On the CPU the call throws; on CUDA the kernel records it and the next wait throws.
+    const logprobs = async (ids: Int32Array) => {
+      const address = await w.upload(ids);
+      return () => {
+        w.ops.tokenLogprobs(out, logits, address, temperature, rows, vocab, 'float32');
+        w.ops.synchronize();
+      };
+    };
+    expect(await logprobs(Int32Array.of(5, 300, 1, -1))).toThrow(
+      'tokenLogprobs: id 300 of row 1 is outside the vocabulary of 256',
+    );
+    expect(await logprobs(Int32Array.of(0, 255, -2, 256))).toThrow(
+      'tokenLogprobs: id -2 of row 2 is outside the vocabulary of 256',
+    );
+    expect(await logprobs(Int32Array.of(0, 1, 2, 256))).toThrow(
+      'tokenLogprobs: id 256 of row 3 is outside the vocabulary of 256',
+    );
+    w.ops.synchronize(); // reported once
+    (await logprobs(Int32Array.of(0, 1, 2, 255)))();
+    for (const logprob of w.ops.downloadFloat32(out, rows))
+      expect(logprob).toBeCloseTo(-Math.log(vocab), 5);
+    expect(() => w.ops.tokenLogprobs(out, 0, out, temperature, 1, vocab, 'float32')).toThrow(
+      'tokenLogprobs: logits must be a device address, got 0',
+    );
+    expect(() => w.ops.tokenLogprobs(out, logits, out, temperature, 1, 0, 'float32')).toThrow(
+      'tokenLogprobs: vocab must be positive, got 0',
+    );
+  });
+
   it('checks the native arguments themselves', async () => {
     const { NativeOps } = loadAddon();
     expect(() => new NativeOps({} as never)).toThrow('expected a NativeMemorySaver');

@@ -134,3 +134,25 @@ export function attentionReference(
   });
   return out;
 }
+
+/**
+ * log softmax(row / t)[ids[r]] for each row of logits [rows, vocab], t = temperature[r] where it
+ * is above 0, else 1 (the rule of `Ops.tokenLogprobs`).
+ */
+export function tokenLogprobsReference(
+  logits: Float32Array,
+  vocab: number,
+  ids: ArrayLike<number>,
+  temperature: ArrayLike<number>,
+): Float64Array {
+  const out = new Float64Array(ids.length);
+  for (let r = 0; r < ids.length; r++) {
+    const row = logits.subarray(r * vocab, (r + 1) * vocab);
+    const t = (temperature[r] as number) > 0 ? (temperature[r] as number) : 1;
+    const max = row.reduce((a, b) => Math.max(a, b), Number.NEGATIVE_INFINITY);
+    let sum = 0;
+    for (const x of row) sum += Math.exp((x - max) / t);
+    out[r] = ((row[ids[r] as number] as number) - max) / t - Math.log(sum);
+  }
+  return out;
+}

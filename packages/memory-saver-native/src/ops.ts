@@ -273,6 +273,25 @@ export class Ops extends DeviceTransfers {
     );
   }
 
+  /**
+   * out[r] = the log-probability of token ids[r] in row r of logits [rows, vocab]: under
+   * softmax(logits[r, :] / temperature[r]) where temperature[r] > 0 (the distribution `sample`
+   * draws from, before any top-k / top-p cut), else under softmax(logits[r, :]). Float32 math,
+   * the maximum subtracted first. ids: int32 [rows], each in [0, vocab) (else a content error,
+   * thrown like a negative embedding id); temperature, out: float32 [rows].
+   */
+  tokenLogprobs(
+    out: DeviceAddress,
+    logits: DeviceAddress,
+    ids: DeviceAddress,
+    temperature: DeviceAddress,
+    rows: number,
+    vocab: number,
+    dtype: DType,
+  ): void {
+    this.#native.tokenLogprobs(out, logits, ids, temperature, rows, vocab, dtypeCode(dtype));
+  }
+
   /** Whether this device records graphs (both backends do: CUDA graphs, recorded calls on the CPU). */
   get canCapture(): boolean {
     return this.#native.canCapture();

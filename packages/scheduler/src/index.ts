@@ -1,5 +1,5 @@
 export { PrefixCache } from './prefix-cache.js';
-export type { LoopEvent, RankLoopOptions, StepExecutor } from './rank-loop.js';
+export type { LoopEvent, RankLoopOptions, SampledStep, StepExecutor } from './rank-loop.js';
 export { RankLoop } from './rank-loop.js';
 export type { SamplingParams } from './sampling-params.js';
 export { DEFAULT_SAMPLING, samplingParams } from './sampling-params.js';

@@ -13,8 +13,16 @@ import type { Scheduler, StepItem, TokenEvent } from './scheduler.js';
 import type { Sequence } from './sequence.js';
 
 /** Runs one forward pass and returns each item's sampled token (ignored where it samples none). */
+/** A pass's sampled tokens, one per item, with their log-probabilities where any item asked. */
+export interface SampledStep {
+  tokens: readonly number[];
+  logprobs?: readonly number[];
+}
+
 export interface StepExecutor {
-  execute(items: readonly StepItem[]): number[] | Promise<number[]>;
+  execute(
+    items: readonly StepItem[],
+  ): readonly number[] | SampledStep | Promise<readonly number[] | SampledStep>;
 }
 
 export type LoopEvent =
@@ -168,9 +176,10 @@ export class RankLoop {
   private async step(items: StepItem[]): Promise<void> {
     this.forwardInFlight = true;
     this.forwardPasses += 1;
-    let sampled: number[];
+    let sampled: SampledStep;
     try {
-      sampled = await this.options.executor.execute(items);
+      const result = await this.options.executor.execute(items);
+      sampled = isTokenList(result) ? { tokens: result } : result;
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       for (const { seq } of items) {
@@ -181,7 +190,8 @@ export class RankLoop {
     } finally {
       this.forwardInFlight = false;
     }
-    for (const event of this.scheduler.postprocess(items, sampled)) this.options.onEvent(event);
+    for (const event of this.scheduler.postprocess(items, sampled.tokens, sampled.logprobs))
+      this.options.onEvent(event);
   }
 
   private idle(): Promise<void> {
@@ -195,4 +205,8 @@ export class RankLoop {
     this.wakeUp = null;
     wake?.();
   }
+}
+
+function isTokenList(result: readonly number[] | SampledStep): result is readonly number[] {
+  return Array.isArray(result);
 }

@@ -13,6 +13,8 @@ export interface SamplingParams {
   stopTokenIds: readonly number[];
   /** Generate past end-of-sequence tokens. */
   ignoreEos: boolean;
+  /** Report each output token's log-probability (the executor computes it). */
+  returnLogprob: boolean;
 }
 
 export const DEFAULT_SAMPLING: SamplingParams = {
@@ -23,6 +25,7 @@ export const DEFAULT_SAMPLING: SamplingParams = {
   seed: 0n,
   stopTokenIds: [],
   ignoreEos: false,
+  returnLogprob: false,
 };
 
 /** Fills defaults and checks ranges; throws a message naming the bad field. */

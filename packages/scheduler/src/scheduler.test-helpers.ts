@@ -15,12 +15,12 @@ export function nextToken(tokens: readonly number[]): number {
   return h % 97;
 }
 
-export const countingExecutor: StepExecutor = {
-  execute: (items: readonly StepItem[]) =>
+export const countingExecutor = {
+  execute: (items: readonly StepItem[]): number[] =>
     items.map((item) =>
       nextToken(item.seq.allTokens.slice(0, item.cachedTokens + item.tokens.length)),
     ),
-};
+} satisfies StepExecutor;
 
 export function setup(
   options: Partial<SchedulerOptions> & { pages?: number; cache?: boolean } = {},

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { samplingParams } from './sampling-params.js';
 import { drain, expectedOutput, request, setup } from './scheduler.test-helpers.js';
+import { Sequence } from './sequence.js';
 
 const prompt = (n: number, seed = 1) =>
   Array.from({ length: n }, (_, i) => (i * 13 + seed * 7) % 90);
@@ -145,5 +147,18 @@ describe('Scheduler', () => {
     expect(scheduler.waiting.map((s) => s.id)).toEqual(['a', 'b', 'c', 'd']);
     expect(scheduler.running).toHaveLength(0);
     expect(pages.freePages).toBe(pages.totalPages);
+  });
+
+  it("passes each sampled token's logprob on to the sequences that asked for it, only those", () => {
+    const { scheduler } = setup();
+    scheduler.add(new Sequence('wants', prompt(3), samplingParams({ returnLogprob: true })));
+    scheduler.add(request('plain', prompt(4)));
+    const items = scheduler.schedule(true);
+    const events = scheduler.postprocess(items, [5, 6], [-0.25, -1.5]);
+    expect(events.map((e) => [e.seq.id, e.token, e.logprob])).toEqual([
+      ['wants', 5, -0.25],
+      ['plain', 6, undefined],
+    ]);
+    expect('logprob' in (events[1] ?? {})).toBe(false);
   });
 });

@@ -27,6 +27,8 @@ export interface TokenEvent {
   seq: Sequence;
   token: number;
   finishReason: FinishReason | null;
+  /** The token's log-probability, where its sequence asked for it (`returnLogprob`). */
+  logprob?: number;
 }
 
 /**
@@ -103,8 +105,15 @@ export class Scheduler {
     return items;
   }
 
-  /** Applies a pass's results: `sampled[i]` is the token of `items[i]` when it samples. */
-  postprocess(items: readonly StepItem[], sampled: readonly number[]): TokenEvent[] {
+  /**
+   * Applies a pass's results: `sampled[i]` is the token of `items[i]` when it samples, and
+   * `logprobs[i]` its log-probability, passed on for sequences that asked for it.
+   */
+  postprocess(
+    items: readonly StepItem[],
+    sampled: readonly number[],
+    logprobs?: readonly number[],
+  ): TokenEvent[] {
     const events: TokenEvent[] = [];
     for (const [i, item] of items.entries()) {
       const { seq } = item;
@@ -114,7 +123,13 @@ export class Scheduler {
       seq.appendToken(token);
       const reason = this.finishReason(seq, token);
       if (reason) this.finish(seq, reason);
-      events.push({ seq, token, finishReason: reason });
+      const logprob = seq.params.returnLogprob ? logprobs?.[i] : undefined;
+      events.push({
+        seq,
+        token,
+        finishReason: reason,
+        ...(logprob !== undefined ? { logprob } : {}),
+      });
     }
     return events;
   }

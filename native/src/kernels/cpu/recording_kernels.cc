@@ -60,6 +60,10 @@ class RecordingKernels final : public Kernels {
               uintptr_t topP, uintptr_t randomKeys, DType dtype) override {
     run([=, this] { inner_->sample(out, logits, rows, vocab, temperature, topK, topP, randomKeys, dtype); });
   }
+  void tokenLogprobs(uintptr_t out, uintptr_t logits, uintptr_t ids, uintptr_t temperature, int rows, int vocab,
+                     DType dtype) override {
+    run([=, this] { inner_->tokenLogprobs(out, logits, ids, temperature, rows, vocab, dtype); });
+  }
 
   void upload(uintptr_t device, const void* host, size_t bytes) override {
     idle("upload");

@@ -122,6 +122,22 @@ __device__ V blockSum(V value, V* scratch32) {
   return warpSum(value);
 }
 
+__device__ __forceinline__ float warpMax(float value) {
+  for (int offset = 16; offset > 0; offset /= 2) value = fmaxf(value, __shfl_xor_sync(0xffffffffu, value, offset));
+  return value;
+}
+
+// The maximum over the block (as blockSum; NaN is ignored, as fmaxf does), returned to every thread.
+__device__ inline float blockMax(float value, float* scratch32) {
+  value = warpMax(value);
+  int warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
+  __syncthreads();  // scratch32 may still be read by a previous call
+  if (lane == 0) scratch32[warp] = value;
+  __syncthreads();
+  value = lane < warps ? scratch32[lane] : -INFINITY;
+  return warpMax(value);
+}
+
 // Copies bytes from src to dst with the block's threads, 16 bytes at a time where aligned.
 __device__ __forceinline__ void blockCopy(void* dst, const void* src, size_t bytes) {
   uintptr_t alignment = reinterpret_cast<uintptr_t>(dst) | reinterpret_cast<uintptr_t>(src) | bytes;

@@ -17,14 +17,14 @@ enum ContentErrorCode : int {
   kQueryLongerThanSeq,   // a = sequence, b = qLen
   kTooManyPages,         // a = sequence
   kNegativePage,         // a = sequence, b = page-table column
+  kLogprobIdOutOfRange,  // tokenLogprobs: a = row, b = id, c = vocab (the lowest bad row of the launch)
 };
 
 // All zero when clean. firstBadId holds ~((token << 32) | uint32(id)) of the lowest bad token, so
 // an atomicMax on it keeps the first one.
 struct ContentError {
   int code;
-  int a, b;
-  int pad;
+  int a, b, c;
   unsigned long long firstBadId;
 };
 
@@ -49,16 +49,19 @@ inline std::string describe(const ContentError& e) {
       return "attention: " + seq + " needs more pages than pageTableStride";
     case kNegativePage:
       return "attention: " + seq + " has a negative page index at " + n(e.b);
+    case kLogprobIdOutOfRange:
+      return "tokenLogprobs: id " + n(e.b) + " of row " + n(e.a) + " is outside the vocabulary of " + n(e.c);
     default:
       return "a kernel reported content error " + n(e.code);
   }
 }
 
 #if defined(__CUDACC__)
-__device__ inline void reportContentError(ContentError* error, int code, int a, int b) {
+__device__ inline void reportContentError(ContentError* error, int code, int a, int b, int c = 0) {
   if (atomicCAS(&error->code, 0, code) == 0) {
     error->a = a;
     error->b = b;
+    error->c = c;
   }
 }
 #endif

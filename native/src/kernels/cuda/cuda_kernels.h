@@ -41,6 +41,8 @@ class CudaKernels final : public Kernels {
   void convert(uintptr_t out, DType outType, uintptr_t in, DType inType, size_t n) override;
   void sample(uintptr_t out, uintptr_t logits, int rows, int vocab, uintptr_t temperature, uintptr_t topK,
               uintptr_t topP, uintptr_t randomKeys, DType dtype) override;
+  void tokenLogprobs(uintptr_t out, uintptr_t logits, uintptr_t ids, uintptr_t temperature, int rows, int vocab,
+                     DType dtype) override;
   void upload(uintptr_t device, const void* host, size_t bytes) override;
   void download(void* host, uintptr_t device, size_t bytes) override;
   void synchronize() override;

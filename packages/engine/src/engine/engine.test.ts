@@ -62,6 +62,30 @@ describe('Engine on builtin:tiny (CPU, worker threads)', () => {
     expect(chunks.at(-1)?.metaInfo.finishReason?.type).toBe('length');
   });
 
+  it("returns each output token's logprob on request, without changing the tokens", async () => {
+    const engine = await launch({ dpSize: 2 });
+    const hot = { maxNewTokens: 10, ignoreEos: true, temperature: 0.8, seed: 5 };
+    const [plain, withLogprob, greedyLogprob] = await Promise.all([
+      engine.generate({ text: 'Once', samplingParams: hot }),
+      engine.generate({ text: 'Once', samplingParams: hot, returnLogprob: true }),
+      engine.generate({ text: 'Once', samplingParams: greedy(10), returnLogprob: true }),
+    ]);
+    expect(plain.metaInfo.outputTokenLogprobs).toBeUndefined();
+    expect(withLogprob.outputIds).toEqual(plain.outputIds);
+    const pairs = withLogprob.metaInfo.outputTokenLogprobs ?? [];
+    expect(pairs.map(([, id]) => id)).toEqual(withLogprob.outputIds);
+    for (const [logprob] of pairs) expect(logprob).toBeLessThanOrEqual(0);
+    // The argmax of 257 byte tokens has probability >= 1/257.
+    const vocab = engine.modelInfo().vocabSize;
+    for (const [logprob] of greedyLogprob.metaInfo.outputTokenLogprobs ?? [])
+      expect(logprob).toBeGreaterThanOrEqual(-Math.log(vocab) - 1e-5);
+    const again = await engine.generate({ text: 'Once', samplingParams: hot, returnLogprob: true });
+    expect(again.metaInfo.outputTokenLogprobs).toEqual(pairs);
+    await expect(
+      engine.generate({ text: 'x', returnLogprob: 'yes' as unknown as boolean }),
+    ).rejects.toThrow(/return_logprob must be a boolean/);
+  });
+
   it('aborts a streamed request when the caller stops reading', async () => {
     const engine = await launch();
     const stream = engine.generateStream({ text: 'Hello', samplingParams: greedy(400) });

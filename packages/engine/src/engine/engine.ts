@@ -255,6 +255,7 @@ export class Engine implements EngineApi {
       valid.stops,
       valid.skipSpecialTokens,
       () => this.version,
+      valid.returnLogprob,
     );
     const rank = this.ranks.reduce((best, r) => (r.inFlight < best.inFlight ? r : best));
     rank.inFlight += 1;
@@ -278,7 +279,7 @@ export class Engine implements EngineApi {
     if (message.token !== null) {
       if (state.ids.length === 0) stepTrace(`first token of ${message.rid}`);
       this.totals.generatedTokens += 1;
-      const stop = state.push(message.token);
+      const stop = state.push(message.token, message.logprob);
       if (stop !== null) {
         rank.post({ type: 'abort', rid: message.rid });
         this.finish(message.rid, () => state.end('stop', stop));

@@ -23,11 +23,13 @@ const send = (message: FromWorker) => port.postMessage(message);
 
 function onEvent(event: LoopEvent): void {
   const error = 'error' in event ? event.error : undefined;
+  const logprob = 'logprob' in event ? event.logprob : undefined;
   send({
     type: 'token',
     rid: event.seq.id,
     token: event.token,
     finishReason: event.finishReason,
+    ...(logprob !== undefined ? { logprob } : {}),
     ...(error ? { error } : {}),
   });
 }

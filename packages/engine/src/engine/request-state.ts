@@ -8,6 +8,8 @@ import type { StreamDecoder, Tokenizer } from '../tokenizer/tokenizer.js';
  */
 export class RequestState {
   readonly ids: number[] = [];
+  /** With `returnLogprob`: each id's log-probability. */
+  readonly logprobs: number[] = [];
   text = '';
   finish: GenerateMeta['finishReason'] = null;
   private readonly started = performance.now();
@@ -26,6 +28,7 @@ export class RequestState {
     private readonly stops: readonly string[],
     private readonly skipSpecialTokens: boolean,
     private readonly currentWeightVersion: () => string = () => 'default',
+    readonly returnLogprob = false,
   ) {
     this.decoder = tokenizer?.createStreamDecoder({ skipSpecialTokens }) ?? null;
     this.longestStop = Math.max(0, ...stops.map((stop) => stop.length));
@@ -35,9 +38,13 @@ export class RequestState {
     return this.finish !== null;
   }
 
-  /** Adds a token; returns the stop string it completed, if any (the caller then aborts). */
-  push(token: number): string | null {
+  /**
+   * Adds a token (with its log-probability when the request asked for them); returns the stop
+   * string it completed, if any (the caller then aborts).
+   */
+  push(token: number, logprob?: number): string | null {
     if (this.stopped) return null;
+    if (this.returnLogprob) this.logprobs.push(logprob ?? Number.NaN);
     this.ids.push(token);
     if (this.decoder) {
       const before = this.text.length;
@@ -82,6 +89,14 @@ export class RequestState {
         finishReason: this.finish,
         e2eLatency: (performance.now() - this.started) / 1000,
         weightVersion: this.endedWeightVersion ?? this.currentWeightVersion(),
+        ...(this.returnLogprob
+          ? {
+              outputTokenLogprobs: this.ids.map((id, i): [number, number] => [
+                this.logprobs[i] as number,
+                id,
+              ]),
+            }
+          : {}),
       },
     };
   }

@@ -13,6 +13,7 @@ export interface ValidInput {
   seed: number;
   stopTokenIds: number[];
   ignoreEos: boolean;
+  returnLogprob: boolean;
 }
 
 export class InvalidInputError extends Error {}
@@ -74,6 +75,8 @@ export function validateInput(
   if (!stops.every((x) => typeof x === 'string' && x.length > 0))
     fail('stop must be a non-empty string or a list of them');
   if (stops.length > 0 && !tokenizer) fail('stop strings need a tokenizer: use stop_token_ids');
+  if (input.returnLogprob !== undefined && typeof input.returnLogprob !== 'boolean')
+    fail('return_logprob must be a boolean');
   return {
     inputIds,
     stops,
@@ -85,6 +88,7 @@ export function validateInput(
     seed: s.seed ?? 0,
     stopTokenIds: s.stopTokenIds ?? [],
     ignoreEos: s.ignoreEos ?? false,
+    returnLogprob: input.returnLogprob ?? false,
   };
 }
 
@@ -105,5 +109,6 @@ export function toWireSampling(
     seed: String(valid.seed),
     stopTokenIds: [...new Set([...valid.stopTokenIds, ...eos])],
     ignoreEos: valid.ignoreEos,
+    returnLogprob: valid.returnLogprob,
   };
 }

@@ -16,6 +16,7 @@ export interface WireSampling {
   seed: string;
   stopTokenIds: number[];
   ignoreEos: boolean;
+  returnLogprob: boolean;
 }
 
 export type ControlOp =
@@ -67,6 +68,8 @@ export type FromWorker =
       rid: string;
       token: number | null;
       finishReason: FinishReason | null;
+      /** The token's log-probability, for requests that asked for it. */
+      logprob?: number;
       error?: string;
     }
   | { type: 'reply'; id: number; reply: ControlReplyData };

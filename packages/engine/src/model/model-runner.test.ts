@@ -76,6 +76,39 @@ describe('builtin:tiny', () => {
     expect(t.kv.pages.freePages).toBe(64);
   });
 
+  it('samples with logprobs: the same tokens, each with its log-softmax at the temperature it was drawn with', async () => {
+    const t = await tinyRunner();
+    const tokenizer = new ByteTokenizer();
+    const prompts = ['Once upon', 'a time there', 'was'].map((p) => tokenizer.encode(p));
+    const specs: SamplingSpec[] = [
+      { temperature: 0, topK: 0, topP: 1, seed: 1n },
+      { temperature: 0.7, topK: 0, topP: 1, seed: 2n },
+      { temperature: 1.5, topK: 5, topP: 0.9, seed: 3n },
+    ];
+    const pages = prompts.map(() => t.kv.pages.allocate(1));
+    const batch = prompts.map((tokens, i) => ({
+      tokens,
+      cachedTokens: 0,
+      pageTable: pages[i] as number[],
+    }));
+    const requests = specs.map((spec) => ({ spec, tokenIndex: 0 }));
+    t.runner.forward(batch, t.kv);
+    const logits = t.runner.logits();
+    const plain = t.runner.sample(requests);
+    const { tokens, logprobs } = t.runner.sampleWithLogprobs(requests);
+    expect(tokens).toEqual(plain);
+    const vocab = t.config.vocabSize;
+    specs.forEach((spec, r) => {
+      const scale = spec.temperature > 0 ? 1 / spec.temperature : 1;
+      const row = Array.from(logits.subarray(r * vocab, (r + 1) * vocab), (x) => x * scale);
+      const max = Math.max(...row);
+      const logSum = Math.log(row.reduce((sum, x) => sum + Math.exp(x - max), 0));
+      const expected = (row[tokens[r] as number] as number) - max - logSum;
+      expect(logprobs[r]).toBeCloseTo(expected, 4);
+      expect(logprobs[r]).toBeLessThanOrEqual(0);
+    });
+  });
+
   it('rejects batches beyond its limits and tokens outside the vocabulary', async () => {
     const t = await tinyRunner();
     const pages = t.kv.pages.allocate(2);

@@ -149,6 +149,40 @@ export class ModelRunner {
 
   /** Samples one token per row of the last pass's logits. */
   sample(requests: readonly SampleRequest[]): number[] {
+    this.sampleOnDevice(requests);
+    const out = new Int32Array(requests.length);
+    this.ops.download(this.workspace.address('sampled'), new Uint8Array(out.buffer));
+    return Array.from(out);
+  }
+
+  /**
+   * Samples like `sample`, and gives each token's log-probability under the distribution it
+   * was drawn from (softmax(logits / temperature); softmax(logits) for greedy rows).
+   */
+  sampleWithLogprobs(requests: readonly SampleRequest[]): { tokens: number[]; logprobs: number[] } {
+    const ws = this.workspace;
+    const rows = requests.length;
+    this.sampleOnDevice(requests);
+    this.ops.tokenLogprobs(
+      ws.address('logprobs'),
+      ws.address('logits'),
+      ws.address('sampled'),
+      ws.address('temperature'),
+      rows,
+      this.config.vocabSize,
+      this.dtype,
+    );
+    // sampled and logprobs lie close in the workspace: one download holds both.
+    const span = new ArrayBuffer(ws.address('logprobs') + rows * 4 - ws.address('sampled'));
+    this.ops.download(ws.address('sampled'), new Uint8Array(span));
+    const at = ws.address('logprobs') - ws.address('sampled');
+    return {
+      tokens: Array.from(new Int32Array(span, 0, rows)),
+      logprobs: Array.from(new Float32Array(span, at, rows)),
+    };
+  }
+
+  private sampleOnDevice(requests: readonly SampleRequest[]): void {
     const rows = this.lastRows();
     if (requests.length !== rows)
       throw new Error(`sample needs ${rows} requests, got ${requests.length}`);
@@ -175,9 +209,6 @@ export class ModelRunner {
       ws.address('randomKeys'),
       this.dtype,
     );
-    const out = new Int32Array(rows);
-    this.ops.download(ws.address('sampled'), new Uint8Array(out.buffer));
-    return Array.from(out);
   }
 
   async free(saver: MemorySaver): Promise<void> {

@@ -39,6 +39,7 @@ export type BufferName =
   | 'topP'
   | 'randomKeys'
   | 'sampled'
+  | 'logprobs'
   | 'kernelScratch';
 
 const ALIGN = 256;
@@ -77,6 +78,7 @@ export class Workspace {
       ['topK', s * 4],
       ['topP', s * 4],
       ['sampled', s * 4],
+      ['logprobs', s * 4],
       ['kernelScratch', dims.kernelScratchBytes ?? 0],
     ];
     const offsets = new Map<BufferName, number>();

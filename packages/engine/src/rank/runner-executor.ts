@@ -1,6 +1,6 @@
 import type { KvPool } from '@ts/kv-pool';
 import type { MemorySaver } from '@ts/memory-saver-native';
-import type { StepExecutor, StepItem } from '@ts/scheduler';
+import type { SampledStep, StepExecutor, StepItem } from '@ts/scheduler';
 import type { ModelRunner } from '../model/model-runner.js';
 import type { LoadedWeights } from '../model/weights/load-weights.js';
 import { stepTraceOn, traceNow } from '../trace/step-trace.js';
@@ -18,7 +18,7 @@ export class RunnerExecutor implements StepExecutor {
     private readonly weights: LoadedWeights,
   ) {}
 
-  async execute(items: readonly StepItem[]): Promise<number[]> {
+  async execute(items: readonly StepItem[]): Promise<SampledStep> {
     const start = traceNow();
     if (this.saver.restorePending(this.weights.allocation))
       await this.saver.restore(this.weights.allocation);
@@ -32,17 +32,18 @@ export class RunnerExecutor implements StepExecutor {
       this.kv,
     );
     const forwarded = traceNow();
-    const sampled = this.runner.sample(
-      items.map(({ seq }) => ({
-        spec: {
-          temperature: seq.params.temperature,
-          topK: seq.params.topK,
-          topP: seq.params.topP,
-          seed: seq.params.seed,
-        },
-        tokenIndex: seq.outputTokens.length,
-      })),
-    );
+    const requests = items.map(({ seq }) => ({
+      spec: {
+        temperature: seq.params.temperature,
+        topK: seq.params.topK,
+        topP: seq.params.topP,
+        seed: seq.params.seed,
+      },
+      tokenIndex: seq.length - seq.promptLength,
+    }));
+    const sampled = items.some((item) => item.samples && item.seq.params.returnLogprob)
+      ? this.runner.sampleWithLogprobs(requests)
+      : { tokens: this.runner.sample(requests) };
     if (stepTraceOn) {
       const tokens = items.reduce((n, item) => n + item.tokens.length, 0);
       const ms = (a: number, b: number) => (b - a).toFixed(2);

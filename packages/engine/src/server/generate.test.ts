@@ -85,6 +85,33 @@ describe('POST /generate', () => {
     expect(input.rid).toMatch(/^[0-9a-f]{32}$/);
   });
 
+  it("answers each output token's logprob as SGLang's [logprob, id, null] when asked, per prompt", async () => {
+    const one = await post({
+      text: 'a',
+      sampling_params: { max_new_tokens: 2 },
+      return_logprob: true,
+      logprob_start_len: -1,
+      top_logprobs_num: 0,
+      return_text_in_logprobs: false,
+      token_ids_logprob: null,
+    });
+    expect(one.statusCode).toBe(200);
+    expect(one.json().meta_info.output_token_logprobs).toEqual([
+      [-0.25, 100, null],
+      [-0.5, 101, null],
+    ]);
+    expect(engine.calls[0]?.[1]).toMatchObject({ returnLogprob: true });
+    const batch = await post({
+      text: ['a', 'b'],
+      sampling_params: { max_new_tokens: 1 },
+      return_logprob: [false, true],
+    });
+    expect(batch.json()[0].meta_info.output_token_logprobs).toBeUndefined();
+    expect(batch.json()[1].meta_info.output_token_logprobs).toEqual([[-0.25, 100, null]]);
+    const plain = await post({ text: 'a', sampling_params: { max_new_tokens: 1 } });
+    expect(plain.json().meta_info).not.toHaveProperty('output_token_logprobs');
+  });
+
   it('runs a batch of texts or of input_ids and answers a list in order', async () => {
     const texts = await post({
       text: ['a', 'bb'],
@@ -124,6 +151,18 @@ describe('POST /generate', () => {
       'sampling_params: must be one object, or a list of 2',
     ],
     [[1, 2], 'body: Invalid input: expected object'],
+    [{ text: 'a', return_logprob: 'yes' }, 'return_logprob: must be a boolean'],
+    [
+      { text: ['a', 'b'], return_logprob: [true] },
+      'return_logprob: must be one boolean, or a list of 2',
+    ],
+    [
+      { text: 'a', return_logprob: true, logprob_start_len: 0 },
+      'input-token logprobs are not supported',
+    ],
+    [{ text: 'a', return_logprob: true, top_logprobs_num: 5 }, 'top-k logprobs are not supported'],
+    [{ text: 'a', token_ids_logprob: [1, 2] }, 'logprobs of chosen token ids are not supported'],
+    [{ text: 'a', return_text_in_logprobs: true }, 'token text in logprobs is not supported'],
   ])('answers 400 naming the field for %j', async (body, message) => {
     const res = await post(body);
     expect(res.statusCode).toBe(400);

@@ -7,6 +7,15 @@ import { asRequestError, parseBody, RequestError } from './errors.js';
 import { samplingParamsSchema, toGenerateReply, tokenId, toSamplingInput } from './sampling.js';
 import { mergeIndexed, onClientGone, type Peeked, peek, sendSse } from './sse.js';
 
+/** A field that may be left out, null, or `off` (for a batch, a list of `off`), and nothing else. */
+function onlyOff(off: number | boolean | null, message: string) {
+  const isOff = (v: unknown) => v === off || v === null;
+  return z
+    .unknown()
+    .refine((v) => isOff(v) || (Array.isArray(v) && v.every(isOff)), { message })
+    .optional();
+}
+
 const generateSchema = z.object({
   text: z
     .union([z.string(), z.array(z.string()).min(1)], {
@@ -29,6 +38,19 @@ const generateSchema = z.object({
       error: 'must be a string, or a list of strings for a batch',
     })
     .nullish(),
+  return_logprob: z
+    .union([z.boolean(), z.array(z.boolean())], {
+      error: 'must be a boolean, or a list of booleans for a batch',
+    })
+    .nullish(),
+  // SGLang's other logprob fields: only their "off" values are served.
+  logprob_start_len: onlyOff(-1, 'input-token logprobs are not supported: leave it out or -1'),
+  top_logprobs_num: onlyOff(0, 'top-k logprobs are not supported: leave it out or 0'),
+  token_ids_logprob: onlyOff(null, 'logprobs of chosen token ids are not supported'),
+  return_text_in_logprobs: onlyOff(
+    false,
+    'token text in logprobs is not supported: leave it out or false',
+  ),
 });
 
 type GenerateBody = z.infer<typeof generateSchema>;
@@ -39,7 +61,7 @@ export function newRid(): string {
 
 /** The engine inputs a body asks for (one per prompt) and whether it is a batch. */
 export function toInputs(body: GenerateBody): { inputs: GenerateInput[]; batch: boolean } {
-  const { text, input_ids: ids, sampling_params: sampling, rid } = body;
+  const { text, input_ids: ids, sampling_params: sampling, rid, return_logprob: logprob } = body;
   if ((text == null) === (ids == null)) {
     throw new RequestError(400, 'body: give exactly one of text and input_ids');
   }
@@ -65,12 +87,16 @@ export function toInputs(body: GenerateBody): { inputs: GenerateInput[]; batch: 
   if (Array.isArray(sampling) && sampling.length !== n) {
     throw new RequestError(400, `sampling_params: must be one object, or a list of ${n}`);
   }
+  if (Array.isArray(logprob) && logprob.length !== n) {
+    throw new RequestError(400, `return_logprob: must be one boolean, or a list of ${n}`);
+  }
   return {
     batch,
     inputs: prompts.map((prompt, i) => ({
       ...prompt,
       samplingParams: toSamplingInput(Array.isArray(sampling) ? sampling[i] : sampling),
       rid: (Array.isArray(rid) ? rid[i] : rid) ?? newRid(),
+      ...((Array.isArray(logprob) ? logprob[i] : logprob) ? { returnLogprob: true } : {}),
     })),
   };
 }

@@ -55,6 +55,13 @@ export function toGenerateReply(out: GenerateOutput): GenerateReply {
       finish_reason: m.finishReason,
       e2e_latency: m.e2eLatency,
       weight_version: m.weightVersion,
+      ...(m.outputTokenLogprobs
+        ? {
+            output_token_logprobs: m.outputTokenLogprobs.map(
+              ([logprob, id]): [number, number, null] => [logprob, id, null],
+            ),
+          }
+        : {}),
     },
   };
 }

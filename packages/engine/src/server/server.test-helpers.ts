@@ -43,14 +43,21 @@ export class FakeEngine implements EngineApi {
     for (let i = 0; i < n; i++) {
       ids.push(100 + i);
       const finished = i === n - 1;
-      yield this.output(rid, promptTokens, ids, finished ? { type: 'length' } : null, started);
+      yield this.output(
+        rid,
+        promptTokens,
+        ids,
+        finished ? { type: 'length' } : null,
+        started,
+        input,
+      );
       if (input.text === 'crash') throw new Error('rank 0 died');
       if (rid.startsWith('hang') && !finished) {
         const aborted = await new Promise<boolean>((resolve) => {
           this.hanging.set(rid, () => resolve(true));
         });
         if (aborted) {
-          yield this.output(rid, promptTokens, ids, { type: 'abort' }, started);
+          yield this.output(rid, promptTokens, ids, { type: 'abort' }, started, input);
           return;
         }
       }
@@ -63,6 +70,7 @@ export class FakeEngine implements EngineApi {
     ids: number[],
     finishReason: GenerateOutput['metaInfo']['finishReason'],
     started: number,
+    input: GenerateInput,
   ): GenerateOutput {
     return {
       text: ids.map((id) => `w${id - 100}`).join(' '),
@@ -74,6 +82,10 @@ export class FakeEngine implements EngineApi {
         finishReason,
         e2eLatency: (performance.now() - started) / 1000,
         weightVersion: this.version,
+        // A stand-in logprob per id: -(its position + 1) / 4.
+        ...(input.returnLogprob
+          ? { outputTokenLogprobs: ids.map((id, i): [number, number] => [-(i + 1) / 4, id]) }
+          : {}),
       },
     };
   }
