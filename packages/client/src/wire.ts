@@ -87,6 +87,8 @@ export interface GenerateRequest {
    * all prompts, or one per prompt). Input-token and top-k logprobs are not supported.
    */
   return_logprob?: boolean | boolean[];
+  /** With `return_logprob`: each entry's third item is its token's text (decoded alone). */
+  return_text_in_logprobs?: boolean | boolean[];
 }
 
 export interface SingleGenerateRequest extends GenerateRequest {
@@ -123,11 +125,11 @@ export interface GenerateMetaInfo {
   /** The weights' version when it ended (`default` before any named update). */
   weight_version: string;
   /**
-   * With `return_logprob`: `[logprob, token id, null]` per output id, in order (SGLang's shape;
-   * the third item, the token's text, is always null here). The logprob is under
+   * With `return_logprob`: `[logprob, token id, text]` per output id, in order (SGLang's
+   * shape; the text with `return_text_in_logprobs`, else null). The logprob is under
    * softmax(logits / temperature) for sampled requests, softmax(logits) for greedy ones.
    */
-  output_token_logprobs?: [number, number, null][];
+  output_token_logprobs?: [number, number, string | null][];
 }
 
 /** The reply of `/generate`, and each streamed update (text and ids so far, cumulative). */

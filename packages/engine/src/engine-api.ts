@@ -29,6 +29,8 @@ export interface GenerateInput {
    * top-k / top-p cut), under softmax(logits) for greedy ones.
    */
   returnLogprob?: boolean;
+  /** With `returnLogprob`: each entry also holds its token's text (decoded alone). */
+  returnTextInLogprobs?: boolean;
 }
 
 export type FinishReasonType = 'stop' | 'length' | 'abort';
@@ -43,8 +45,11 @@ export interface GenerateMeta {
   e2eLatency: number;
   /** The weights' version (`weightVersion` of the last update; `default` before any) when it ended. */
   weightVersion: string;
-  /** With `returnLogprob`: one `[logprob, token id]` per output id, in order. */
-  outputTokenLogprobs?: [number, number][];
+  /**
+   * With `returnLogprob`: one `[logprob, token id, text]` per output id, in order; the text
+   * is the token decoded alone with `returnTextInLogprobs`, else null.
+   */
+  outputTokenLogprobs?: [number, number, string | null][];
 }
 
 export interface GenerateOutput {

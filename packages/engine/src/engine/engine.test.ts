@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { openCheckpoint } from '../model/loader/open-checkpoint.js';
 import { FIXTURES } from '../model/runner.test-helpers.js';
 import type { NamedTensor } from '../model/weights/named-tensors.js';
+import { ByteTokenizer } from '../tokenizer/byte-tokenizer.js';
 import { Engine } from './engine.js';
 import { flippedCheckpoint } from './engine.test-helpers.js';
 import type { LaunchOptions } from './launch-options.js';
@@ -79,8 +80,20 @@ describe('Engine on builtin:tiny (CPU, worker threads)', () => {
     const vocab = engine.modelInfo().vocabSize;
     for (const [logprob] of greedyLogprob.metaInfo.outputTokenLogprobs ?? [])
       expect(logprob).toBeGreaterThanOrEqual(-Math.log(vocab) - 1e-5);
-    const again = await engine.generate({ text: 'Once', samplingParams: hot, returnLogprob: true });
-    expect(again.metaInfo.outputTokenLogprobs).toEqual(pairs);
+    const again = await engine.generate({
+      text: 'Once',
+      samplingParams: hot,
+      returnLogprob: true,
+      returnTextInLogprobs: true,
+    });
+    expect(again.metaInfo.outputTokenLogprobs?.map(([logprob, id]) => [logprob, id, null])).toEqual(
+      pairs,
+    );
+    // Each text is its token decoded alone (byte tokens: one byte each, so not always whole UTF-8).
+    const bytes = new ByteTokenizer();
+    expect(again.metaInfo.outputTokenLogprobs?.map(([, , text]) => text)).toEqual(
+      again.outputIds.map((id) => bytes.decode([id])),
+    );
     await expect(
       engine.generate({ text: 'x', returnLogprob: 'yes' as unknown as boolean }),
     ).rejects.toThrow(/return_logprob must be a boolean/);

@@ -256,6 +256,7 @@ export class Engine implements EngineApi {
       valid.skipSpecialTokens,
       () => this.version,
       valid.returnLogprob,
+      valid.returnTextInLogprobs,
     );
     const rank = this.ranks.reduce((best, r) => (r.inFlight < best.inFlight ? r : best));
     rank.inFlight += 1;

@@ -8,8 +8,9 @@ import type { StreamDecoder, Tokenizer } from '../tokenizer/tokenizer.js';
  */
 export class RequestState {
   readonly ids: number[] = [];
-  /** With `returnLogprob`: each id's log-probability. */
+  /** With `returnLogprob`: each id's log-probability (and with `logprobTexts`, its text). */
   readonly logprobs: number[] = [];
+  private readonly logprobTexts: string[] = [];
   text = '';
   finish: GenerateMeta['finishReason'] = null;
   private readonly started = performance.now();
@@ -29,6 +30,7 @@ export class RequestState {
     private readonly skipSpecialTokens: boolean,
     private readonly currentWeightVersion: () => string = () => 'default',
     readonly returnLogprob = false,
+    private readonly returnTextInLogprobs = false,
   ) {
     this.decoder = tokenizer?.createStreamDecoder({ skipSpecialTokens }) ?? null;
     this.longestStop = Math.max(0, ...stops.map((stop) => stop.length));
@@ -45,6 +47,8 @@ export class RequestState {
   push(token: number, logprob?: number): string | null {
     if (this.stopped) return null;
     if (this.returnLogprob) this.logprobs.push(logprob ?? Number.NaN);
+    if (this.returnTextInLogprobs && this.tokenizer)
+      this.logprobTexts.push(this.tokenizer.decode([token]));
     this.ids.push(token);
     if (this.decoder) {
       const before = this.text.length;
@@ -91,9 +95,10 @@ export class RequestState {
         weightVersion: this.endedWeightVersion ?? this.currentWeightVersion(),
         ...(this.returnLogprob
           ? {
-              outputTokenLogprobs: this.ids.map((id, i): [number, number] => [
+              outputTokenLogprobs: this.ids.map((id, i): [number, number, string | null] => [
                 this.logprobs[i] as number,
                 id,
+                this.logprobTexts[i] ?? null,
               ]),
             }
           : {}),

@@ -14,6 +14,7 @@ export interface ValidInput {
   stopTokenIds: number[];
   ignoreEos: boolean;
   returnLogprob: boolean;
+  returnTextInLogprobs: boolean;
 }
 
 export class InvalidInputError extends Error {}
@@ -77,6 +78,10 @@ export function validateInput(
   if (stops.length > 0 && !tokenizer) fail('stop strings need a tokenizer: use stop_token_ids');
   if (input.returnLogprob !== undefined && typeof input.returnLogprob !== 'boolean')
     fail('return_logprob must be a boolean');
+  if (input.returnTextInLogprobs !== undefined && typeof input.returnTextInLogprobs !== 'boolean')
+    fail('return_text_in_logprobs must be a boolean');
+  if (input.returnTextInLogprobs && !tokenizer)
+    fail('return_text_in_logprobs needs a tokenizer: this model has none');
   return {
     inputIds,
     stops,
@@ -89,6 +94,7 @@ export function validateInput(
     stopTokenIds: s.stopTokenIds ?? [],
     ignoreEos: s.ignoreEos ?? false,
     returnLogprob: input.returnLogprob ?? false,
+    returnTextInLogprobs: (input.returnLogprob ?? false) && (input.returnTextInLogprobs ?? false),
   };
 }
 

@@ -110,6 +110,16 @@ describe('POST /generate', () => {
     expect(batch.json()[1].meta_info.output_token_logprobs).toEqual([[-0.25, 100, null]]);
     const plain = await post({ text: 'a', sampling_params: { max_new_tokens: 1 } });
     expect(plain.json().meta_info).not.toHaveProperty('output_token_logprobs');
+    const withText = await post({
+      text: 'a',
+      sampling_params: { max_new_tokens: 2 },
+      return_logprob: true,
+      return_text_in_logprobs: true,
+    });
+    expect(withText.json().meta_info.output_token_logprobs).toEqual([
+      [-0.25, 100, 'w0'],
+      [-0.5, 101, 'w1'],
+    ]);
   });
 
   it('runs a batch of texts or of input_ids and answers a list in order', async () => {
@@ -162,7 +172,10 @@ describe('POST /generate', () => {
     ],
     [{ text: 'a', return_logprob: true, top_logprobs_num: 5 }, 'top-k logprobs are not supported'],
     [{ text: 'a', token_ids_logprob: [1, 2] }, 'logprobs of chosen token ids are not supported'],
-    [{ text: 'a', return_text_in_logprobs: true }, 'token text in logprobs is not supported'],
+    [
+      { text: ['a', 'b'], return_logprob: true, return_text_in_logprobs: [true] },
+      'return_text_in_logprobs: must be one boolean, or a list of 2',
+    ],
   ])('answers 400 naming the field for %j', async (body, message) => {
     const res = await post(body);
     expect(res.statusCode).toBe(400);

@@ -47,10 +47,11 @@ const generateSchema = z.object({
   logprob_start_len: onlyOff(-1, 'input-token logprobs are not supported: leave it out or -1'),
   top_logprobs_num: onlyOff(0, 'top-k logprobs are not supported: leave it out or 0'),
   token_ids_logprob: onlyOff(null, 'logprobs of chosen token ids are not supported'),
-  return_text_in_logprobs: onlyOff(
-    false,
-    'token text in logprobs is not supported: leave it out or false',
-  ),
+  return_text_in_logprobs: z
+    .union([z.boolean(), z.array(z.boolean())], {
+      error: 'must be a boolean, or a list of booleans for a batch',
+    })
+    .nullish(),
 });
 
 type GenerateBody = z.infer<typeof generateSchema>;
@@ -61,7 +62,8 @@ export function newRid(): string {
 
 /** The engine inputs a body asks for (one per prompt) and whether it is a batch. */
 export function toInputs(body: GenerateBody): { inputs: GenerateInput[]; batch: boolean } {
-  const { text, input_ids: ids, sampling_params: sampling, rid, return_logprob: logprob } = body;
+  const { text, input_ids: ids, sampling_params: sampling, rid } = body;
+  const { return_logprob: logprob, return_text_in_logprobs: logprobText } = body;
   if ((text == null) === (ids == null)) {
     throw new RequestError(400, 'body: give exactly one of text and input_ids');
   }
@@ -90,13 +92,19 @@ export function toInputs(body: GenerateBody): { inputs: GenerateInput[]; batch: 
   if (Array.isArray(logprob) && logprob.length !== n) {
     throw new RequestError(400, `return_logprob: must be one boolean, or a list of ${n}`);
   }
+  if (Array.isArray(logprobText) && logprobText.length !== n) {
+    throw new RequestError(400, `return_text_in_logprobs: must be one boolean, or a list of ${n}`);
+  }
+  const pick = <T>(value: T | T[] | null | undefined, i: number) =>
+    Array.isArray(value) ? value[i] : value;
   return {
     batch,
     inputs: prompts.map((prompt, i) => ({
       ...prompt,
       samplingParams: toSamplingInput(Array.isArray(sampling) ? sampling[i] : sampling),
       rid: (Array.isArray(rid) ? rid[i] : rid) ?? newRid(),
-      ...((Array.isArray(logprob) ? logprob[i] : logprob) ? { returnLogprob: true } : {}),
+      ...(pick(logprob, i) ? { returnLogprob: true } : {}),
+      ...(pick(logprob, i) && pick(logprobText, i) ? { returnTextInLogprobs: true } : {}),
     })),
   };
 }

@@ -57,9 +57,7 @@ export function toGenerateReply(out: GenerateOutput): GenerateReply {
       weight_version: m.weightVersion,
       ...(m.outputTokenLogprobs
         ? {
-            output_token_logprobs: m.outputTokenLogprobs.map(
-              ([logprob, id]): [number, number, null] => [logprob, id, null],
-            ),
+            output_token_logprobs: m.outputTokenLogprobs,
           }
         : {}),
     },

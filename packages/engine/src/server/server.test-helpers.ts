@@ -82,9 +82,15 @@ export class FakeEngine implements EngineApi {
         finishReason,
         e2eLatency: (performance.now() - started) / 1000,
         weightVersion: this.version,
-        // A stand-in logprob per id: -(its position + 1) / 4.
+        // A stand-in logprob per id: -(its position + 1) / 4; its text is its word.
         ...(input.returnLogprob
-          ? { outputTokenLogprobs: ids.map((id, i): [number, number] => [-(i + 1) / 4, id]) }
+          ? {
+              outputTokenLogprobs: ids.map((id, i): [number, number, string | null] => [
+                -(i + 1) / 4,
+                id,
+                input.returnTextInLogprobs ? `w${id - 100}` : null,
+              ]),
+            }
           : {}),
       },
     };
