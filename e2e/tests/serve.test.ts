@@ -42,6 +42,17 @@ describe('ts-engine serve, driven over HTTP', () => {
       temperature: 0,
     });
     expect(completion.usage?.completion_tokens).toBe(8);
+    const withLogprobs = await openai.completions.create({
+      model: 'builtin:tiny',
+      prompt: 'Hello',
+      max_tokens: 8,
+      temperature: 0,
+      logprobs: 0,
+    });
+    expect(withLogprobs.choices[0]?.text).toBe(completion.choices[0]?.text);
+    const logprobs = withLogprobs.choices[0]?.logprobs;
+    expect(logprobs?.token_logprobs).toHaveLength(8);
+    expect(logprobs?.token_logprobs?.every((l) => l <= 0)).toBe(true);
     let streamed = '';
     const stream = await openai.completions.create({
       model: 'builtin:tiny',

@@ -37,6 +37,8 @@ export interface OpenAISamplingRequest {
 export interface CompletionRequest extends OpenAISamplingRequest {
   /** One prompt: a string or token ids (a list of one of either is accepted too). */
   prompt: string | number[] | string[] | number[][];
+  /** 0: each chosen token's logprob (no alternatives: only 0 is served). */
+  logprobs?: 0 | null;
 }
 
 export interface ChatMessageParam {
@@ -48,12 +50,27 @@ export interface ChatMessageParam {
 export interface ChatCompletionRequest extends OpenAISamplingRequest {
   messages: ChatMessageParam[];
   max_completion_tokens?: number | null;
+  /** Each chosen token's logprob in `choices[].logprobs.content`. */
+  logprobs?: boolean | null;
+  /** Only 0 (no alternatives). */
+  top_logprobs?: 0 | null;
+}
+
+/**
+ * A completion's logprobs (the legacy shape): each token's text (decoded alone), its logprob
+ * and its offset in the completion's text; no alternatives.
+ */
+export interface CompletionLogprobs {
+  tokens: string[];
+  token_logprobs: number[];
+  top_logprobs: null;
+  text_offset: number[];
 }
 
 export interface CompletionChoice {
   index: number;
   text: string;
-  logprobs: null;
+  logprobs: CompletionLogprobs | null;
   finish_reason: OpenAIFinishReason | null;
 }
 
@@ -67,10 +84,23 @@ export interface Completion {
   usage?: OpenAIUsage | null;
 }
 
+/** One chosen token: its text (decoded alone), logprob and UTF-8 bytes; no alternatives. */
+export interface ChatTokenLogprob {
+  token: string;
+  logprob: number;
+  bytes: number[];
+  top_logprobs: [];
+}
+
+export interface ChatLogprobs {
+  content: ChatTokenLogprob[];
+  refusal: null;
+}
+
 export interface ChatCompletionChoice {
   index: number;
   message: { role: 'assistant'; content: string; refusal: null };
-  logprobs: null;
+  logprobs: ChatLogprobs | null;
   finish_reason: OpenAIFinishReason;
 }
 
@@ -86,7 +116,7 @@ export interface ChatCompletion {
 export interface ChatCompletionChunkChoice {
   index: number;
   delta: { role?: 'assistant'; content?: string };
-  logprobs: null;
+  logprobs: ChatLogprobs | null;
   finish_reason: OpenAIFinishReason | null;
 }
 

@@ -1,4 +1,4 @@
-import type { ChatCompletion, ChatCompletionChunk } from '@ts/client';
+import type { ChatCompletion, ChatCompletionChunk, ChatLogprobs } from '@ts/client';
 import type { FastifyInstance } from 'fastify';
 import * as z from 'zod';
 import type { ChatMessageInput } from '../engine-api.js';
@@ -6,6 +6,8 @@ import type { RouteContext } from './context.js';
 import { asRequestError, parseBody } from './errors.js';
 import {
   finishReasonOf,
+  type LogprobEntry,
+  logprobInput,
   openAIId,
   openAISamplingShape,
   serveOpenAI,
@@ -31,7 +33,24 @@ const chatSchema = z.object({
   ...openAISamplingShape,
   messages: z.array(messageSchema).min(1),
   max_completion_tokens: z.number().int().nonnegative().nullish(),
+  logprobs: z.boolean().nullish(),
+  top_logprobs: z
+    .literal(0, { error: 'only top_logprobs 0 is supported: no alternatives' })
+    .nullish(),
 });
+
+/** Chat logprobs of `entries`: each token's text, logprob and UTF-8 bytes, no alternatives. */
+function chatLogprobs(entries: readonly LogprobEntry[]): ChatLogprobs {
+  return {
+    content: entries.map(([logprob, , text]) => ({
+      token: text ?? '',
+      logprob,
+      bytes: [...Buffer.from(text ?? '', 'utf8')],
+      top_logprobs: [],
+    })),
+    refusal: null,
+  };
+}
 
 type ChatMessageBody = z.infer<typeof messageSchema>;
 
@@ -57,6 +76,7 @@ export function registerChatRoute(app: FastifyInstance, ctx: RouteContext): void
     const id = openAIId('chatcmpl');
     const model = body.model ?? ctx.modelName();
     const created = Math.floor(Date.now() / 1000);
+    const withLogprobs = body.logprobs === true;
     return serveOpenAI(
       ctx,
       reply,
@@ -64,6 +84,7 @@ export function registerChatRoute(app: FastifyInstance, ctx: RouteContext): void
         text: prompt,
         samplingParams: toOpenAISampling(body, body.max_completion_tokens ?? body.max_tokens),
         rid: id,
+        ...logprobInput(withLogprobs),
       },
       { on: body.stream ?? false, includeUsage: body.stream_options?.include_usage ?? false },
       {
@@ -76,13 +97,13 @@ export function registerChatRoute(app: FastifyInstance, ctx: RouteContext): void
             {
               index: 0,
               message: { role: 'assistant', content: text, refusal: null },
-              logprobs: null,
+              logprobs: withLogprobs ? chatLogprobs(meta.outputTokenLogprobs ?? []) : null,
               finish_reason: finishReasonOf(meta) ?? 'stop',
             },
           ],
           usage: usageOf(meta),
         }),
-        chunk: (delta, finish, first): ChatCompletionChunk => ({
+        chunk: (delta, finish, first, entries): ChatCompletionChunk => ({
           id,
           object: 'chat.completion.chunk',
           created,
@@ -95,7 +116,7 @@ export function registerChatRoute(app: FastifyInstance, ctx: RouteContext): void
                 : delta
                   ? { content: delta }
                   : {},
-              logprobs: null,
+              logprobs: withLogprobs ? chatLogprobs(entries) : null,
               finish_reason: finish,
             },
           ],

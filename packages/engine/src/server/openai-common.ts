@@ -20,10 +20,10 @@ export const openAISamplingShape = {
   n: z.literal(1, { error: 'only n=1 is supported' }).nullish(),
   stream: z.boolean().nullish(),
   stream_options: z.object({ include_usage: z.boolean().nullish() }).nullish(),
-  logprobs: z
-    .union([z.literal(false), z.literal(0), z.null()], { error: 'logprobs are not supported' })
-    .optional(),
 };
+
+/** `[logprob, token id, text]`, as `GenerateMeta.outputTokenLogprobs` holds them. */
+export type LogprobEntry = [number, number, string | null];
 
 type OpenAISampling = z.infer<z.ZodObject<typeof openAISamplingShape>>;
 
@@ -58,10 +58,18 @@ export function openAIId(prefix: string): string {
   return `${prefix}-${randomUUID().replaceAll('-', '')}`;
 }
 
-/** How a route renders replies; `delta` is the text added since the previous chunk. */
+/**
+ * How a route renders replies; `delta` is the text added since the previous chunk and
+ * `logprobs` the entries of the tokens added since then (empty unless the request asked).
+ */
 export interface OpenAIRenderer<Full, Chunk> {
   full(text: string, meta: GenerateMeta): Full;
-  chunk(delta: string, finish: OpenAIFinishReason | null, first: boolean): Chunk;
+  chunk(
+    delta: string,
+    finish: OpenAIFinishReason | null,
+    first: boolean,
+    logprobs: readonly LogprobEntry[],
+  ): Chunk;
   /** The last chunk when `stream_options.include_usage`: empty choices and the usage. */
   usage(usage: OpenAIUsage): Chunk;
 }
@@ -97,6 +105,7 @@ async function* chunks<Chunk>(
   render: OpenAIRenderer<unknown, Chunk>,
 ): AsyncGenerator<Chunk> {
   let sent = '';
+  let sentTokens = 0;
   let first = true;
   let last: GenerateMeta | undefined;
   for await (const update of source) {
@@ -106,7 +115,9 @@ async function* chunks<Chunk>(
     sent += delta;
     const finish = finishReasonOf(update.metaInfo);
     if (delta === '' && finish === null && !first) continue;
-    yield withUsage(render.chunk(delta, finish, first), includeUsage);
+    const logprobs = update.metaInfo.outputTokenLogprobs?.slice(sentTokens) ?? [];
+    sentTokens += logprobs.length;
+    yield withUsage(render.chunk(delta, finish, first, logprobs), includeUsage);
     first = false;
   }
   if (includeUsage && last) yield render.usage(usageOf(last));
@@ -114,4 +125,11 @@ async function* chunks<Chunk>(
 
 function withUsage<Chunk>(chunk: Chunk, includeUsage: boolean): Chunk {
   return includeUsage ? { ...chunk, usage: null } : chunk;
+}
+
+/** The request fields that ask for logprobs: on, with each token's text (OpenAI shows it). */
+export function logprobInput(
+  on: boolean,
+): Pick<GenerateInput, 'returnLogprob' | 'returnTextInLogprobs'> {
+  return on ? { returnLogprob: true, returnTextInLogprobs: true } : {};
 }

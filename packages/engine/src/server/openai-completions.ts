@@ -1,10 +1,12 @@
-import type { Completion } from '@ts/client';
+import type { Completion, CompletionLogprobs } from '@ts/client';
 import type { FastifyInstance } from 'fastify';
 import * as z from 'zod';
 import type { RouteContext } from './context.js';
 import { parseBody } from './errors.js';
 import {
   finishReasonOf,
+  type LogprobEntry,
+  logprobInput,
   openAIId,
   openAISamplingShape,
   serveOpenAI,
@@ -25,6 +27,12 @@ const completionSchema = z.object({
     { error: 'must be one prompt: a string or a list of token ids' },
   ),
   echo: z.literal(false, { error: 'echo is not supported' }).nullish(),
+  // The chosen tokens' logprobs; `false` is taken as off, as some clients send it.
+  logprobs: z
+    .union([z.literal(0), z.literal(false)], {
+      error: 'only logprobs 0 is supported: the chosen tokens, no alternatives',
+    })
+    .nullish(),
   suffix: z.null({ error: 'suffix is not supported' }).optional(),
 });
 
@@ -38,6 +46,24 @@ export function registerCompletionsRoute(app: FastifyInstance, ctx: RouteContext
     const model = body.model ?? ctx.modelName();
     const created = Math.floor(Date.now() / 1000);
     const base = { id, object: 'text_completion' as const, created, model };
+    const withLogprobs = body.logprobs === 0;
+    let offset = 0;
+    /** The legacy logprobs of `entries`, their offsets going on from the previous chunk's. */
+    const logprobsOf = (entries: readonly LogprobEntry[]): CompletionLogprobs | null => {
+      if (!withLogprobs) return null;
+      const tokens = entries.map(([, , text]) => text ?? '');
+      const text_offset = tokens.map((token) => {
+        const at = offset;
+        offset += token.length;
+        return at;
+      });
+      return {
+        tokens,
+        token_logprobs: entries.map(([logprob]) => logprob),
+        top_logprobs: null,
+        text_offset,
+      };
+    };
     return serveOpenAI(
       ctx,
       reply,
@@ -46,17 +72,27 @@ export function registerCompletionsRoute(app: FastifyInstance, ctx: RouteContext
         // OpenAI's default for completions is 16 tokens.
         samplingParams: toOpenAISampling(body, body.max_tokens ?? 16),
         rid: id,
+        ...logprobInput(withLogprobs),
       },
       { on: body.stream ?? false, includeUsage: body.stream_options?.include_usage ?? false },
       {
         full: (text, meta): Completion => ({
           ...base,
-          choices: [{ index: 0, text, logprobs: null, finish_reason: finishReasonOf(meta) }],
+          choices: [
+            {
+              index: 0,
+              text,
+              logprobs: logprobsOf(meta.outputTokenLogprobs ?? []),
+              finish_reason: finishReasonOf(meta),
+            },
+          ],
           usage: usageOf(meta),
         }),
-        chunk: (delta, finish): Completion => ({
+        chunk: (delta, finish, _first, entries): Completion => ({
           ...base,
-          choices: [{ index: 0, text: delta, logprobs: null, finish_reason: finish }],
+          choices: [
+            { index: 0, text: delta, logprobs: logprobsOf(entries), finish_reason: finish },
+          ],
         }),
         usage: (usage): Completion => ({ ...base, choices: [], usage }),
       },

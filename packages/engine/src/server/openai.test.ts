@@ -46,6 +46,31 @@ describe('POST /v1/completions', () => {
     });
   });
 
+  it("answers the chosen tokens' logprobs for logprobs 0, whole and streamed", async () => {
+    const res = await post('/v1/completions', { prompt: 'hey', max_tokens: 2, logprobs: 0 });
+    expect(res.json().choices[0].logprobs).toEqual({
+      tokens: ['w0', 'w1'],
+      token_logprobs: [-0.25, -0.5],
+      top_logprobs: null,
+      text_offset: [0, 2],
+    });
+    expect(engine.calls[0]?.[1]).toMatchObject({ returnLogprob: true, returnTextInLogprobs: true });
+    const streamed = await post('/v1/completions', {
+      prompt: 'hey',
+      max_tokens: 2,
+      logprobs: 0,
+      stream: true,
+    });
+    expect(events(streamed.payload).map((c) => c.choices[0].logprobs)).toEqual([
+      { tokens: ['w0'], token_logprobs: [-0.25], top_logprobs: null, text_offset: [0] },
+      { tokens: ['w1'], token_logprobs: [-0.5], top_logprobs: null, text_offset: [2] },
+    ]);
+    const off = await post('/v1/completions', { prompt: 'hey', max_tokens: 1, logprobs: false });
+    expect(off.json().choices[0].logprobs).toBeNull();
+    const calls = engine.calls.filter(([name]) => name === 'generate');
+    expect(calls.at(-1)?.[1]).not.toHaveProperty('returnLogprob');
+  });
+
   it('takes token ids (or a list of one prompt) and defaults to 16 tokens', async () => {
     const res = await post('/v1/completions', { prompt: [[5, 6]], temperature: 0, stop: 'x' });
     expect(res.json().model).toBe('tiny');
@@ -83,7 +108,7 @@ describe('POST /v1/completions', () => {
     [{ prompt: ['a', 'b'] }, 'prompt: must be one prompt: a string or a list of token ids'],
     [{}, 'prompt: must be one prompt'],
     [{ prompt: 'a', echo: true }, 'echo: echo is not supported'],
-    [{ prompt: 'a', logprobs: 2 }, 'logprobs: logprobs are not supported'],
+    [{ prompt: 'a', logprobs: 2 }, 'logprobs: only logprobs 0 is supported'],
     [{ prompt: 'a', temperature: 3 }, 'temperature:'],
     [{ prompt: 'a', stop: [1] }, 'stop[0]: Invalid input: expected string'],
     [{ prompt: 'a', stop: 1 }, 'stop: must be a string or a list of strings'],
@@ -137,6 +162,31 @@ describe('POST /v1/chat/completions', () => {
       text: '<system>be brief<user>hi!<assistant><assistant>',
       samplingParams: { maxNewTokens: 2 },
     });
+  });
+
+  it("answers the chosen tokens' logprobs with logprobs: true, whole and streamed", async () => {
+    const whole = await post('/v1/chat/completions', { messages, max_tokens: 2, logprobs: true });
+    expect(whole.json().choices[0].logprobs).toEqual({
+      content: [
+        { token: 'w0', logprob: -0.25, bytes: [119, 48], top_logprobs: [] },
+        { token: 'w1', logprob: -0.5, bytes: [119, 49], top_logprobs: [] },
+      ],
+      refusal: null,
+    });
+    const streamed = await post('/v1/chat/completions', {
+      messages,
+      max_tokens: 2,
+      logprobs: true,
+      top_logprobs: 0,
+      stream: true,
+    });
+    expect(
+      events(streamed.payload).map((c) =>
+        c.choices[0].logprobs.content.map((t: { token: string }) => t.token),
+      ),
+    ).toEqual([['w0'], ['w1']]);
+    const bad = await post('/v1/chat/completions', { messages, logprobs: true, top_logprobs: 3 });
+    expect(bad.json().error.message).toContain('only top_logprobs 0 is supported');
   });
 
   it('streams chat.completion.chunk deltas, the role first', async () => {
