@@ -68,7 +68,10 @@ export interface SamplingParams {
   stop_token_ids?: number[];
   ignore_eos?: boolean;
   skip_special_tokens?: boolean;
-  /** Per-request seed for sampled (temperature > 0) generation. */
+  /**
+   * Per-request seed for sampled (temperature > 0) generation: the same seed and prompt give
+   * the same tokens. Without one each request draws its own, so a repeated prompt differs.
+   */
   sampling_seed?: number;
 }
 

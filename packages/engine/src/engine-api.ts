@@ -7,7 +7,10 @@ export interface SamplingInput {
   temperature?: number;
   topP?: number;
   topK?: number;
-  /** Per-request seed for sampled (temperature > 0) generation. */
+  /**
+   * Per-request seed for sampled (temperature > 0) generation: the same seed and prompt give
+   * the same tokens. Without one, each request draws its own (so repeats differ).
+   */
   seed?: number;
   /** Strings that end the output; the matched string is not part of the text. */
   stop?: string | string[];

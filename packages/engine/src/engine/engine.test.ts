@@ -99,6 +99,21 @@ describe('Engine on builtin:tiny (CPU, worker threads)', () => {
     ).rejects.toThrow(/return_logprob must be a boolean/);
   });
 
+  it('samples a repeated prompt differently unless a seed is given (a GRPO group)', async () => {
+    const engine = await launch();
+    const hot = { maxNewTokens: 16, ignoreEos: true, temperature: 1.5 };
+    const group = await Promise.all(
+      Array.from({ length: 4 }, () => engine.generate({ text: 'Once', samplingParams: hot })),
+    );
+    expect(new Set(group.map((g) => g.outputIds.join(','))).size).toBeGreaterThan(1);
+    const seeded = await Promise.all(
+      Array.from({ length: 2 }, () =>
+        engine.generate({ text: 'Once', samplingParams: { ...hot, seed: 11 } }),
+      ),
+    );
+    expect(seeded[1]?.outputIds).toEqual(seeded[0]?.outputIds);
+  });
+
   it('aborts a streamed request when the caller stops reading', async () => {
     const engine = await launch();
     const stream = engine.generateStream({ text: 'Hello', samplingParams: greedy(400) });

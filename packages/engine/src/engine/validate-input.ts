@@ -1,3 +1,4 @@
+import { randomInt } from 'node:crypto';
 import type { GenerateInput } from '../engine-api.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import type { ReadyInfo, WireSampling } from './worker-protocol.js';
@@ -90,7 +91,9 @@ export function validateInput(
     temperature: s.temperature ?? 0,
     topK: s.topK === undefined || s.topK === -1 ? 0 : s.topK,
     topP: s.topP ?? 1,
-    seed: s.seed ?? 0,
+    // Without a seed each request draws its own: the same prompt sent n times (GRPO's group)
+    // must give n different samples; a given seed makes a request repeatable.
+    seed: s.seed ?? randomInt(0, 2 ** 48 - 1),
     stopTokenIds: s.stopTokenIds ?? [],
     ignoreEos: s.ignoreEos ?? false,
     returnLogprob: input.returnLogprob ?? false,
