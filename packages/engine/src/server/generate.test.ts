@@ -67,6 +67,22 @@ describe('POST /generate', () => {
     ]);
   });
 
+  it('takes the sampling controls it does not implement at their neutral values', async () => {
+    const res = await post({
+      text: 'a',
+      sampling_params: {
+        n: 1,
+        min_new_tokens: 0,
+        min_p: 0,
+        repetition_penalty: 1,
+        frequency_penalty: 0,
+        presence_penalty: null,
+        json_schema: null,
+      },
+    });
+    expect(res.statusCode).toBe(200);
+  });
+
   it('takes input_ids, drops null fields and makes up a rid', async () => {
     const res = await post({
       input_ids: [1, 2, 3, 4],
@@ -172,6 +188,16 @@ describe('POST /generate', () => {
     ],
     [{ text: 'a', return_logprob: true, top_logprobs_num: 5 }, 'top-k logprobs are not supported'],
     [{ text: 'a', token_ids_logprob: [1, 2] }, 'logprobs of chosen token ids are not supported'],
+    [{ text: 'a', sampling_params: { n: 4 } }, 'sampling_params.n: only n 1 is supported'],
+    [
+      { text: 'a', sampling_params: { repetition_penalty: 1.1 } },
+      'sampling_params.repetition_penalty: repetition_penalty is not supported',
+    ],
+    [
+      { text: 'a', sampling_params: { min_new_tokens: 5 } },
+      'sampling_params.min_new_tokens: min_new_tokens is not supported',
+    ],
+    [{ text: 'a', sampling_params: { json_schema: '{}' } }, 'json_schema (constrained decoding)'],
     [
       { text: ['a', 'b'], return_logprob: true, return_text_in_logprobs: [true] },
       'return_text_in_logprobs: must be one boolean, or a list of 2',

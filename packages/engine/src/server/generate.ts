@@ -4,17 +4,14 @@ import * as z from 'zod';
 import type { GenerateChunk, GenerateInput } from '../engine-api.js';
 import type { RouteContext } from './context.js';
 import { asRequestError, parseBody, RequestError } from './errors.js';
-import { samplingParamsSchema, toGenerateReply, tokenId, toSamplingInput } from './sampling.js';
+import {
+  onlyOff,
+  samplingParamsSchema,
+  toGenerateReply,
+  tokenId,
+  toSamplingInput,
+} from './sampling.js';
 import { mergeIndexed, onClientGone, type Peeked, peek, sendSse } from './sse.js';
-
-/** A field that may be left out, null, or `off` (for a batch, a list of `off`), and nothing else. */
-function onlyOff(off: number | boolean | null, message: string) {
-  const isOff = (v: unknown) => v === off || v === null;
-  return z
-    .unknown()
-    .refine((v) => isOff(v) || (Array.isArray(v) && v.every(isOff)), { message })
-    .optional();
-}
 
 const generateSchema = z.object({
   text: z

@@ -5,7 +5,7 @@ import * as z from 'zod';
 import type { GenerateChunk, GenerateInput, GenerateMeta, SamplingInput } from '../engine-api.js';
 import type { RouteContext } from './context.js';
 import { asRequestError } from './errors.js';
-import { compact, stopSchema } from './sampling.js';
+import { compact, onlyOff, stopSchema } from './sampling.js';
 import { onClientGone, peek, sendSse } from './sse.js';
 
 /** Fields both `/v1/completions` and `/v1/chat/completions` take; unknown keys are dropped. */
@@ -20,6 +20,15 @@ export const openAISamplingShape = {
   n: z.literal(1, { error: 'only n=1 is supported' }).nullish(),
   stream: z.boolean().nullish(),
   stream_options: z.object({ include_usage: z.boolean().nullish() }).nullish(),
+  // Not implemented: served at their neutral values only, refused otherwise.
+  frequency_penalty: onlyOff(0, 'frequency_penalty is not supported: leave it out or 0'),
+  presence_penalty: onlyOff(0, 'presence_penalty is not supported: leave it out or 0'),
+  repetition_penalty: onlyOff(1, 'repetition_penalty is not supported: leave it out or 1'),
+  min_p: onlyOff(0, 'min_p is not supported: leave it out or 0'),
+  logit_bias: z
+    .record(z.string(), z.number())
+    .refine((bias) => Object.keys(bias).length === 0, { message: 'logit_bias is not supported' })
+    .nullish(),
 };
 
 /** `[logprob, token id, text]`, as `GenerateMeta.outputTokenLogprobs` holds them. */

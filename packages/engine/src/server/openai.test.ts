@@ -71,6 +71,17 @@ describe('POST /v1/completions', () => {
     expect(calls.at(-1)?.[1]).not.toHaveProperty('returnLogprob');
   });
 
+  it('takes the penalties and logit_bias it does not implement at their neutral values', async () => {
+    const res = await post('/v1/completions', {
+      prompt: 'a',
+      frequency_penalty: 0,
+      presence_penalty: 0,
+      logit_bias: {},
+      min_p: null,
+    });
+    expect(res.statusCode).toBe(200);
+  });
+
   it('takes token ids (or a list of one prompt) and defaults to 16 tokens', async () => {
     const res = await post('/v1/completions', { prompt: [[5, 6]], temperature: 0, stop: 'x' });
     expect(res.json().model).toBe('tiny');
@@ -109,6 +120,8 @@ describe('POST /v1/completions', () => {
     [{}, 'prompt: must be one prompt'],
     [{ prompt: 'a', echo: true }, 'echo: echo is not supported'],
     [{ prompt: 'a', logprobs: 2 }, 'logprobs: only logprobs 0 is supported'],
+    [{ prompt: 'a', frequency_penalty: 0.5 }, 'frequency_penalty is not supported'],
+    [{ prompt: 'a', logit_bias: { '5': 10 } }, 'logit_bias is not supported'],
     [{ prompt: 'a', temperature: 3 }, 'temperature:'],
     [{ prompt: 'a', stop: [1] }, 'stop[0]: Invalid input: expected string'],
     [{ prompt: 'a', stop: 1 }, 'stop: must be a string or a list of strings'],

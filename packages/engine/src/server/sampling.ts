@@ -7,7 +7,20 @@ export const stopSchema = z.union([z.string(), z.array(z.string())], {
   error: 'must be a string or a list of strings',
 });
 
-/** SGLang's `sampling_params`; nulls (Python's None) mean omitted, unknown keys are dropped. */
+/** A field that may be left out, null, or `off` (for a batch, a list of `off`), and nothing else. */
+export function onlyOff(off: number | boolean | null, message: string) {
+  const isOff = (v: unknown) => v === off || v === null;
+  return z
+    .unknown()
+    .refine((v) => isOff(v) || (Array.isArray(v) && v.every(isOff)), { message })
+    .optional();
+}
+
+/**
+ * SGLang's `sampling_params`; nulls (Python's None) mean omitted, unknown keys are dropped.
+ * Sampling controls the engine does not implement are taken at their neutral values only, so
+ * a request that sets one is refused rather than sampled without it.
+ */
 export const samplingParamsSchema = z.object({
   max_new_tokens: z.number().int().nonnegative().nullish(),
   temperature: z.number().nonnegative().nullish(),
@@ -18,6 +31,16 @@ export const samplingParamsSchema = z.object({
   ignore_eos: z.boolean().nullish(),
   skip_special_tokens: z.boolean().nullish(),
   sampling_seed: z.number().int().nullish(),
+  n: onlyOff(1, 'only n 1 is supported: send the prompt n times (each draws its own seed)'),
+  min_new_tokens: onlyOff(0, 'min_new_tokens is not supported: leave it out or 0'),
+  min_p: onlyOff(0, 'min_p is not supported: leave it out or 0'),
+  repetition_penalty: onlyOff(1, 'repetition_penalty is not supported: leave it out or 1'),
+  frequency_penalty: onlyOff(0, 'frequency_penalty is not supported: leave it out or 0'),
+  presence_penalty: onlyOff(0, 'presence_penalty is not supported: leave it out or 0'),
+  json_schema: onlyOff(null, 'json_schema (constrained decoding) is not supported'),
+  regex: onlyOff(null, 'regex (constrained decoding) is not supported'),
+  ebnf: onlyOff(null, 'ebnf (constrained decoding) is not supported'),
+  logit_bias: onlyOff(null, 'logit_bias is not supported'),
 });
 
 export type SamplingParamsBody = z.infer<typeof samplingParamsSchema>;
