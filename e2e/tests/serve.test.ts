@@ -50,6 +50,16 @@ describe('ts-engine serve, driven over HTTP', () => {
       logprobs: 0,
     });
     expect(withLogprobs.choices[0]?.text).toBe(completion.choices[0]?.text);
+    const group = await openai.completions.create({
+      model: 'builtin:tiny',
+      prompt: 'Hello',
+      max_tokens: 12,
+      temperature: 1.2,
+      n: 4,
+    });
+    expect(group.choices.map((c) => c.index)).toEqual([0, 1, 2, 3]);
+    // Each choice draws its own seed: a GRPO group is not four copies of one sample.
+    expect(new Set(group.choices.map((c) => c.text)).size).toBeGreaterThan(1);
     const logprobs = withLogprobs.choices[0]?.logprobs;
     expect(logprobs?.token_logprobs).toHaveLength(8);
     expect(logprobs?.token_logprobs?.every((l) => l <= 0)).toBe(true);

@@ -28,7 +28,7 @@ export interface OpenAISamplingRequest {
   top_k?: number | null;
   stop?: string | string[] | null;
   seed?: number | null;
-  /** Only 1. */
+  /** Choices to sample (default 1), each with its own seed (`seed + j` where a seed is given). */
   n?: number | null;
   stream?: boolean | null;
   stream_options?: OpenAIStreamOptions | null;

@@ -73,6 +73,12 @@ export interface SamplingParams {
    * the same tokens. Without one each request draws its own, so a repeated prompt differs.
    */
   sampling_seed?: number;
+  /**
+   * Samples of each prompt (default 1), replied prompt by prompt with rids `<rid>-<j>`; seeds
+   * `sampling_seed + j` where a seed is given. With n > 1 the reply is a list: use
+   * `generateBatch` / `generateBatchStream`.
+   */
+  n?: number;
 }
 
 /** `POST /generate`: exactly one of `text` and `input_ids`; a list of either is a batch. */
@@ -97,14 +103,15 @@ export interface GenerateRequest {
 export interface SingleGenerateRequest extends GenerateRequest {
   text?: string;
   input_ids?: number[];
-  sampling_params?: SamplingParams;
+  sampling_params?: SamplingParams & { n?: 1 };
   rid?: string;
 }
 
+/** A list of prompts, or one prompt with `n` > 1: either way the reply is a list. */
 export interface BatchGenerateRequest extends GenerateRequest {
-  text?: string[];
-  input_ids?: number[][];
-  rid?: string[];
+  text?: string | string[];
+  input_ids?: number[] | number[][];
+  rid?: string | string[];
 }
 
 export type FinishReasonType = 'stop' | 'length' | 'abort';

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { GenerateInput } from '../engine-api.js';
 import { createServer } from './create-server.js';
 import { FakeEngine, sseData } from './server.test-helpers.js';
 
@@ -65,6 +66,35 @@ describe('POST /generate', () => {
         },
       },
     ]);
+  });
+
+  it('answers n samples of a prompt as a list, prompt by prompt, seeds seed + j where given', async () => {
+    const one = await post({
+      text: 'a',
+      rid: 'r',
+      sampling_params: { max_new_tokens: 1, n: 3, sampling_seed: 7 },
+    });
+    expect(one.statusCode).toBe(200);
+    expect(one.json().map((r: { meta_info: { id: string } }) => r.meta_info.id)).toEqual([
+      'r-0',
+      'r-1',
+      'r-2',
+    ]);
+    const generated = () =>
+      engine.calls
+        .filter(([name]) => name === 'generate')
+        .map(([, input]) => input as GenerateInput);
+    const calls = generated();
+    expect(calls.map((c) => c.samplingParams?.seed)).toEqual([7, 8, 9]);
+    engine.calls.length = 0;
+    const batch = await post({
+      text: ['a', 'bb'],
+      sampling_params: [{ max_new_tokens: 1, n: 2 }, { max_new_tokens: 2 }],
+    });
+    expect(batch.json().map((r: { text: string }) => r.text)).toEqual(['w0', 'w0', 'w0 w1']);
+    const unseeded = generated();
+    expect(unseeded.map((c) => c.text)).toEqual(['a', 'a', 'bb']);
+    expect(unseeded.every((c) => c.samplingParams?.seed === undefined)).toBe(true);
   });
 
   it('takes the sampling controls it does not implement at their neutral values', async () => {
@@ -188,7 +218,8 @@ describe('POST /generate', () => {
     ],
     [{ text: 'a', return_logprob: true, top_logprobs_num: 5 }, 'top-k logprobs are not supported'],
     [{ text: 'a', token_ids_logprob: [1, 2] }, 'logprobs of chosen token ids are not supported'],
-    [{ text: 'a', sampling_params: { n: 4 } }, 'sampling_params.n: only n 1 is supported'],
+    [{ text: 'a', sampling_params: { n: 0 } }, 'sampling_params.n: Too small'],
+    [{ text: 'a', sampling_params: { n: 1.5 } }, 'sampling_params.n:'],
     [
       { text: 'a', sampling_params: { repetition_penalty: 1.1 } },
       'sampling_params.repetition_penalty: repetition_penalty is not supported',

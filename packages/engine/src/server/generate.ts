@@ -6,6 +6,7 @@ import type { RouteContext } from './context.js';
 import { asRequestError, parseBody, RequestError } from './errors.js';
 import {
   onlyOff,
+  samplesOf,
   samplingParamsSchema,
   toGenerateReply,
   tokenId,
@@ -57,7 +58,10 @@ export function newRid(): string {
   return randomUUID().replaceAll('-', '');
 }
 
-/** The engine inputs a body asks for (one per prompt) and whether it is a batch. */
+/**
+ * The engine inputs a body asks for (one per prompt, or `n` per prompt, prompt by prompt) and
+ * whether the reply is a list (a batch, or n > 1).
+ */
 export function toInputs(body: GenerateBody): { inputs: GenerateInput[]; batch: boolean } {
   const { text, input_ids: ids, sampling_params: sampling, rid } = body;
   const { return_logprob: logprob, return_text_in_logprobs: logprobText } = body;
@@ -94,16 +98,19 @@ export function toInputs(body: GenerateBody): { inputs: GenerateInput[]; batch: 
   }
   const pick = <T>(value: T | T[] | null | undefined, i: number) =>
     Array.isArray(value) ? value[i] : value;
-  return {
-    batch,
-    inputs: prompts.map((prompt, i) => ({
-      ...prompt,
-      samplingParams: toSamplingInput(Array.isArray(sampling) ? sampling[i] : sampling),
-      rid: (Array.isArray(rid) ? rid[i] : rid) ?? newRid(),
-      ...(pick(logprob, i) ? { returnLogprob: true } : {}),
-      ...(pick(logprob, i) && pick(logprobText, i) ? { returnTextInLogprobs: true } : {}),
-    })),
-  };
+  const inputs = prompts.flatMap((prompt, i) =>
+    samplesOf(
+      {
+        ...prompt,
+        samplingParams: toSamplingInput(pick(sampling, i)),
+        rid: pick(rid, i) ?? newRid(),
+        ...(pick(logprob, i) ? { returnLogprob: true } : {}),
+        ...(pick(logprob, i) && pick(logprobText, i) ? { returnTextInLogprobs: true } : {}),
+      },
+      pick(sampling, i)?.n ?? 1,
+    ),
+  );
+  return { batch: batch || inputs.length > prompts.length, inputs };
 }
 
 function isBatchIds(ids: number[] | number[][] | null | undefined): ids is number[][] {

@@ -1,4 +1,9 @@
-import type { ChatCompletion, ChatCompletionChunk, ChatLogprobs } from '@ts/client';
+import type {
+  ChatCompletion,
+  ChatCompletionChoice,
+  ChatCompletionChunk,
+  ChatLogprobs,
+} from '@ts/client';
 import type { FastifyInstance } from 'fastify';
 import * as z from 'zod';
 import type { ChatMessageInput } from '../engine-api.js';
@@ -12,8 +17,8 @@ import {
   openAISamplingShape,
   serveOpenAI,
   toOpenAISampling,
-  usageOf,
 } from './openai-common.js';
+import { samplesOf } from './sampling.js';
 
 const textPart = z.object({
   type: z.literal('text', { error: 'only text content parts are supported' }),
@@ -77,40 +82,38 @@ export function registerChatRoute(app: FastifyInstance, ctx: RouteContext): void
     const model = body.model ?? ctx.modelName();
     const created = Math.floor(Date.now() / 1000);
     const withLogprobs = body.logprobs === true;
+    const input = {
+      text: prompt,
+      samplingParams: toOpenAISampling(body, body.max_completion_tokens ?? body.max_tokens),
+      rid: id,
+      ...logprobInput(withLogprobs),
+    };
+    const chunkBase = { id, object: 'chat.completion.chunk' as const, created, model };
     return serveOpenAI(
       ctx,
       reply,
-      {
-        text: prompt,
-        samplingParams: toOpenAISampling(body, body.max_completion_tokens ?? body.max_tokens),
-        rid: id,
-        ...logprobInput(withLogprobs),
-      },
+      samplesOf(input, body.n ?? 1),
       { on: body.stream ?? false, includeUsage: body.stream_options?.include_usage ?? false },
       {
-        full: (text, meta): ChatCompletion => ({
+        choice: (text, meta, index): ChatCompletionChoice => ({
+          index,
+          message: { role: 'assistant', content: text, refusal: null },
+          logprobs: withLogprobs ? chatLogprobs(meta.outputTokenLogprobs ?? []) : null,
+          finish_reason: finishReasonOf(meta) ?? 'stop',
+        }),
+        full: (choices, usage): ChatCompletion => ({
           id,
           object: 'chat.completion',
           created,
           model,
-          choices: [
-            {
-              index: 0,
-              message: { role: 'assistant', content: text, refusal: null },
-              logprobs: withLogprobs ? chatLogprobs(meta.outputTokenLogprobs ?? []) : null,
-              finish_reason: finishReasonOf(meta) ?? 'stop',
-            },
-          ],
-          usage: usageOf(meta),
+          choices,
+          usage,
         }),
-        chunk: (delta, finish, first, entries): ChatCompletionChunk => ({
-          id,
-          object: 'chat.completion.chunk',
-          created,
-          model,
+        chunk: (index, delta, finish, first, entries): ChatCompletionChunk => ({
+          ...chunkBase,
           choices: [
             {
-              index: 0,
+              index,
               delta: first
                 ? { role: 'assistant', content: delta }
                 : delta
@@ -121,14 +124,7 @@ export function registerChatRoute(app: FastifyInstance, ctx: RouteContext): void
             },
           ],
         }),
-        usage: (usage): ChatCompletionChunk => ({
-          id,
-          object: 'chat.completion.chunk',
-          created,
-          model,
-          choices: [],
-          usage,
-        }),
+        usage: (usage): ChatCompletionChunk => ({ ...chunkBase, choices: [], usage }),
       },
     );
   });

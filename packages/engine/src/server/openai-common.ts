@@ -5,8 +5,8 @@ import * as z from 'zod';
 import type { GenerateChunk, GenerateInput, GenerateMeta, SamplingInput } from '../engine-api.js';
 import type { RouteContext } from './context.js';
 import { asRequestError } from './errors.js';
-import { compact, onlyOff, stopSchema } from './sampling.js';
-import { onClientGone, peek, sendSse } from './sse.js';
+import { compact, MAX_SAMPLES, onlyOff, stopSchema } from './sampling.js';
+import { mergeIndexed, onClientGone, type Peeked, peek, sendSse } from './sse.js';
 
 /** Fields both `/v1/completions` and `/v1/chat/completions` take; unknown keys are dropped. */
 export const openAISamplingShape = {
@@ -17,7 +17,7 @@ export const openAISamplingShape = {
   top_k: z.number().int().nullish(),
   stop: stopSchema.nullish(),
   seed: z.number().int().nullish(),
-  n: z.literal(1, { error: 'only n=1 is supported' }).nullish(),
+  n: z.number().int().min(1).max(MAX_SAMPLES).nullish(),
   stream: z.boolean().nullish(),
   stream_options: z.object({ include_usage: z.boolean().nullish() }).nullish(),
   // Not implemented: served at their neutral values only, refused otherwise.
@@ -55,25 +55,20 @@ export function finishReasonOf(meta: GenerateMeta): OpenAIFinishReason | null {
   return meta.finishReason?.type ?? null;
 }
 
-export function usageOf(meta: GenerateMeta): OpenAIUsage {
-  return {
-    prompt_tokens: meta.promptTokens,
-    completion_tokens: meta.completionTokens,
-    total_tokens: meta.promptTokens + meta.completionTokens,
-  };
-}
-
 export function openAIId(prefix: string): string {
   return `${prefix}-${randomUUID().replaceAll('-', '')}`;
 }
 
 /**
- * How a route renders replies; `delta` is the text added since the previous chunk and
- * `logprobs` the entries of the tokens added since then (empty unless the request asked).
+ * How a route renders replies. `choice` renders one finished sample (the `index`-th of n) and
+ * `full` the reply around them; a chunk carries one sample's text added since its previous
+ * chunk and the logprob entries of its tokens added since then (empty unless asked).
  */
-export interface OpenAIRenderer<Full, Chunk> {
-  full(text: string, meta: GenerateMeta): Full;
+export interface OpenAIRenderer<Full, Choice, Chunk> {
+  choice(text: string, meta: GenerateMeta, index: number): Choice;
+  full(choices: Choice[], usage: OpenAIUsage): Full;
   chunk(
+    index: number,
     delta: string,
     finish: OpenAIFinishReason | null,
     first: boolean,
@@ -83,53 +78,80 @@ export interface OpenAIRenderer<Full, Chunk> {
   usage(usage: OpenAIUsage): Chunk;
 }
 
+/** The usage of n samples of one prompt: the prompt counted once, every completion token. */
+function usageOfSamples(metas: readonly GenerateMeta[]): OpenAIUsage {
+  const prompt = metas[0]?.promptTokens ?? 0;
+  const completion = metas.reduce((sum, m) => sum + m.completionTokens, 0);
+  return {
+    prompt_tokens: prompt,
+    completion_tokens: completion,
+    total_tokens: prompt + completion,
+  };
+}
+
 /**
- * Runs one generation for an OpenAI route: a whole reply, or SSE chunks of text deltas
- * (then a usage chunk when asked, then `[DONE]`). The client going away aborts it.
+ * Runs an OpenAI route's generations (n samples of one prompt): a whole reply, or SSE chunks
+ * of each sample's text deltas (then a usage chunk when asked, then `[DONE]`). The client
+ * going away aborts them.
  */
-export async function serveOpenAI<Full, Chunk>(
+export async function serveOpenAI<Full, Choice, Chunk>(
   { engine }: RouteContext,
   reply: FastifyReply,
-  input: GenerateInput & { rid: string },
+  inputs: (GenerateInput & { rid: string })[],
   stream: { on: boolean; includeUsage: boolean },
-  render: OpenAIRenderer<Full, Chunk>,
+  render: OpenAIRenderer<Full, Choice, Chunk>,
 ): Promise<Full | FastifyReply> {
-  onClientGone(reply, () => void engine.abortRequest(input.rid).catch(() => undefined));
+  const abortAll = () => {
+    for (const input of inputs) void engine.abortRequest(input.rid).catch(() => undefined);
+  };
+  onClientGone(reply, abortAll);
   if (!stream.on) {
     try {
-      const out = await engine.generate(input);
-      return render.full(out.text, out.metaInfo);
+      const outs = await Promise.all(inputs.map((input) => engine.generate(input)));
+      const choices = outs.map((out, index) => render.choice(out.text, out.metaInfo, index));
+      return render.full(choices, usageOfSamples(outs.map((out) => out.metaInfo)));
     } catch (error) {
+      abortAll();
       throw asRequestError(error);
     }
   }
-  const peeked = await peek(() => engine.generateStream(input));
-  await sendSse(reply, chunks(peeked.stream, stream.includeUsage, render));
+  const settled = await Promise.allSettled(
+    inputs.map((input) => peek(() => engine.generateStream(input))),
+  );
+  const failed = settled.find((s) => s.status === 'rejected');
+  if (failed) {
+    for (const s of settled) if (s.status === 'fulfilled') void s.value.close();
+    abortAll();
+    throw asRequestError(failed.reason);
+  }
+  const streams = settled.map(
+    (s) => (s as PromiseFulfilledResult<Peeked<GenerateChunk>>).value.stream,
+  );
+  await sendSse(reply, chunks(streams, stream.includeUsage, render));
   return reply;
 }
 
 async function* chunks<Chunk>(
-  source: AsyncIterable<GenerateChunk>,
+  sources: AsyncIterable<GenerateChunk>[],
   includeUsage: boolean,
-  render: OpenAIRenderer<unknown, Chunk>,
+  render: OpenAIRenderer<unknown, unknown, Chunk>,
 ): AsyncGenerator<Chunk> {
-  let sent = '';
-  let sentTokens = 0;
-  let first = true;
-  let last: GenerateMeta | undefined;
-  for await (const update of source) {
-    last = update.metaInfo;
+  const sent = sources.map(() => ({ text: '', tokens: 0, first: true }));
+  const last: GenerateMeta[] = [];
+  for await (const { index, value: update } of mergeIndexed(sources)) {
+    const at = sent[index] as { text: string; tokens: number; first: boolean };
+    last[index] = update.metaInfo;
     // Cumulative text only grows; if it ever does not, nothing is resent.
-    const delta = update.text.startsWith(sent) ? update.text.slice(sent.length) : '';
-    sent += delta;
+    const delta = update.text.startsWith(at.text) ? update.text.slice(at.text.length) : '';
     const finish = finishReasonOf(update.metaInfo);
-    if (delta === '' && finish === null && !first) continue;
-    const logprobs = update.metaInfo.outputTokenLogprobs?.slice(sentTokens) ?? [];
-    sentTokens += logprobs.length;
-    yield withUsage(render.chunk(delta, finish, first, logprobs), includeUsage);
-    first = false;
+    if (delta === '' && finish === null && !at.first) continue;
+    at.text += delta;
+    const logprobs = update.metaInfo.outputTokenLogprobs?.slice(at.tokens) ?? [];
+    at.tokens += logprobs.length;
+    yield withUsage(render.chunk(index, delta, finish, at.first, logprobs), includeUsage);
+    at.first = false;
   }
-  if (includeUsage && last) yield render.usage(usageOf(last));
+  if (includeUsage && last.length > 0) yield render.usage(usageOfSamples(last));
 }
 
 function withUsage<Chunk>(chunk: Chunk, includeUsage: boolean): Chunk {

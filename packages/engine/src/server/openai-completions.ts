@@ -1,4 +1,4 @@
-import type { Completion, CompletionLogprobs } from '@ts/client';
+import type { Completion, CompletionChoice, CompletionLogprobs } from '@ts/client';
 import type { FastifyInstance } from 'fastify';
 import * as z from 'zod';
 import type { RouteContext } from './context.js';
@@ -11,9 +11,8 @@ import {
   openAISamplingShape,
   serveOpenAI,
   toOpenAISampling,
-  usageOf,
 } from './openai-common.js';
-import { tokenId } from './sampling.js';
+import { samplesOf, tokenId } from './sampling.js';
 
 const completionSchema = z.object({
   ...openAISamplingShape,
@@ -36,7 +35,7 @@ const completionSchema = z.object({
   suffix: z.null({ error: 'suffix is not supported' }).optional(),
 });
 
-/** `POST /v1/completions` (OpenAI): one prompt, n = 1, streamed or whole, with usage. */
+/** `POST /v1/completions` (OpenAI): one prompt, n samples, streamed or whole, with usage. */
 export function registerCompletionsRoute(app: FastifyInstance, ctx: RouteContext): void {
   app.post('/v1/completions', async (request, reply) => {
     const body = parseBody(completionSchema, request.body);
@@ -47,16 +46,21 @@ export function registerCompletionsRoute(app: FastifyInstance, ctx: RouteContext
     const created = Math.floor(Date.now() / 1000);
     const base = { id, object: 'text_completion' as const, created, model };
     const withLogprobs = body.logprobs === 0;
-    let offset = 0;
-    /** The legacy logprobs of `entries`, their offsets going on from the previous chunk's. */
-    const logprobsOf = (entries: readonly LogprobEntry[]): CompletionLogprobs | null => {
+    const offsets = new Map<number, number>();
+    /** Sample `index`'s legacy logprobs of `entries`, offsets going on from its previous chunk's. */
+    const logprobsOf = (
+      index: number,
+      entries: readonly LogprobEntry[],
+    ): CompletionLogprobs | null => {
       if (!withLogprobs) return null;
       const tokens = entries.map(([, , text]) => text ?? '');
+      let offset = offsets.get(index) ?? 0;
       const text_offset = tokens.map((token) => {
         const at = offset;
         offset += token.length;
         return at;
       });
+      offsets.set(index, offset);
       return {
         tokens,
         token_logprobs: entries.map(([logprob]) => logprob),
@@ -64,34 +68,30 @@ export function registerCompletionsRoute(app: FastifyInstance, ctx: RouteContext
         text_offset,
       };
     };
+    const input = {
+      ...(typeof prompt === 'string' ? { text: prompt } : { inputIds: prompt as number[] }),
+      // OpenAI's default for completions is 16 tokens.
+      samplingParams: toOpenAISampling(body, body.max_tokens ?? 16),
+      rid: id,
+      ...logprobInput(withLogprobs),
+    };
     return serveOpenAI(
       ctx,
       reply,
-      {
-        ...(typeof prompt === 'string' ? { text: prompt } : { inputIds: prompt as number[] }),
-        // OpenAI's default for completions is 16 tokens.
-        samplingParams: toOpenAISampling(body, body.max_tokens ?? 16),
-        rid: id,
-        ...logprobInput(withLogprobs),
-      },
+      samplesOf(input, body.n ?? 1),
       { on: body.stream ?? false, includeUsage: body.stream_options?.include_usage ?? false },
       {
-        full: (text, meta): Completion => ({
-          ...base,
-          choices: [
-            {
-              index: 0,
-              text,
-              logprobs: logprobsOf(meta.outputTokenLogprobs ?? []),
-              finish_reason: finishReasonOf(meta),
-            },
-          ],
-          usage: usageOf(meta),
+        choice: (text, meta, index): CompletionChoice => ({
+          index,
+          text,
+          logprobs: logprobsOf(index, meta.outputTokenLogprobs ?? []),
+          finish_reason: finishReasonOf(meta),
         }),
-        chunk: (delta, finish, _first, entries): Completion => ({
+        full: (choices, usage): Completion => ({ ...base, choices, usage }),
+        chunk: (index, delta, finish, _first, entries): Completion => ({
           ...base,
           choices: [
-            { index: 0, text: delta, logprobs: logprobsOf(entries), finish_reason: finish },
+            { index, text: delta, logprobs: logprobsOf(index, entries), finish_reason: finish },
           ],
         }),
         usage: (usage): Completion => ({ ...base, choices: [], usage }),

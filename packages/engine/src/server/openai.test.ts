@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { GenerateInput } from '../engine-api.js';
 import { createServer } from './create-server.js';
 import { FakeEngine, sseData } from './server.test-helpers.js';
 
@@ -71,6 +72,37 @@ describe('POST /v1/completions', () => {
     expect(calls.at(-1)?.[1]).not.toHaveProperty('returnLogprob');
   });
 
+  it('answers n choices (usage: the prompt once, every completion token), whole and streamed', async () => {
+    const res = await post('/v1/completions', { prompt: 'hey', max_tokens: 2, n: 3, seed: 4 });
+    const body = res.json();
+    expect(body.choices.map((c: { index: number; text: string }) => [c.index, c.text])).toEqual([
+      [0, 'w0 w1'],
+      [1, 'w0 w1'],
+      [2, 'w0 w1'],
+    ]);
+    expect(body.usage).toEqual({ prompt_tokens: 3, completion_tokens: 6, total_tokens: 9 });
+    const generated = engine.calls.filter(([name]) => name === 'generate');
+    expect(generated.map(([, input]) => (input as GenerateInput).samplingParams?.seed)).toEqual([
+      4, 5, 6,
+    ]);
+    const streamed = await post('/v1/completions', {
+      prompt: 'hey',
+      max_tokens: 2,
+      n: 2,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    const chunks = events(streamed.payload);
+    const byIndex = [0, 1].map((i) =>
+      chunks
+        .filter((c) => c.choices[0]?.index === i)
+        .map((c) => c.choices[0].text)
+        .join(''),
+    );
+    expect(byIndex).toEqual(['w0 w1', 'w0 w1']);
+    expect(chunks.at(-1)).toMatchObject({ choices: [], usage: { completion_tokens: 4 } });
+  });
+
   it('takes the penalties and logit_bias it does not implement at their neutral values', async () => {
     const res = await post('/v1/completions', {
       prompt: 'a',
@@ -115,7 +147,7 @@ describe('POST /v1/completions', () => {
   });
 
   it.each([
-    [{ prompt: 'a', n: 2 }, 'n: only n=1 is supported'],
+    [{ prompt: 'a', n: 0 }, 'n: Too small'],
     [{ prompt: ['a', 'b'] }, 'prompt: must be one prompt: a string or a list of token ids'],
     [{}, 'prompt: must be one prompt'],
     [{ prompt: 'a', echo: true }, 'echo: echo is not supported'],
@@ -200,6 +232,21 @@ describe('POST /v1/chat/completions', () => {
     ).toEqual([['w0'], ['w1']]);
     const bad = await post('/v1/chat/completions', { messages, logprobs: true, top_logprobs: 3 });
     expect(bad.json().error.message).toContain('only top_logprobs 0 is supported');
+  });
+
+  it('answers n chat choices', async () => {
+    const res = await post('/v1/chat/completions', { messages, max_tokens: 1, n: 2 });
+    expect(
+      res
+        .json()
+        .choices.map((c: { index: number; message: { content: string } }) => [
+          c.index,
+          c.message.content,
+        ]),
+    ).toEqual([
+      [0, 'w0'],
+      [1, 'w0'],
+    ]);
   });
 
   it('streams chat.completion.chunk deltas, the role first', async () => {

@@ -1,8 +1,10 @@
 import type { GenerateReply } from '@ts/client';
 import * as z from 'zod';
-import type { GenerateOutput, SamplingInput } from '../engine-api.js';
+import type { GenerateInput, GenerateOutput, SamplingInput } from '../engine-api.js';
 
 export const tokenId = z.number().int().nonnegative();
+/** The most samples one prompt may ask for (`n`). */
+export const MAX_SAMPLES = 1024;
 export const stopSchema = z.union([z.string(), z.array(z.string())], {
   error: 'must be a string or a list of strings',
 });
@@ -31,7 +33,7 @@ export const samplingParamsSchema = z.object({
   ignore_eos: z.boolean().nullish(),
   skip_special_tokens: z.boolean().nullish(),
   sampling_seed: z.number().int().nullish(),
-  n: onlyOff(1, 'only n 1 is supported: send the prompt n times (each draws its own seed)'),
+  n: z.number().int().min(1).max(MAX_SAMPLES).nullish(),
   min_new_tokens: onlyOff(0, 'min_new_tokens is not supported: leave it out or 0'),
   min_p: onlyOff(0, 'min_p is not supported: leave it out or 0'),
   repetition_penalty: onlyOff(1, 'repetition_penalty is not supported: leave it out or 1'),
@@ -85,4 +87,21 @@ export function toGenerateReply(out: GenerateOutput): GenerateReply {
         : {}),
     },
   };
+}
+
+/**
+ * `n` samples of one input: n inputs with rids `<rid>-0` .. `<rid>-(n-1)`, each drawing its
+ * own seed, or `seed + j` where the input gives a seed (repeatable, and still n different).
+ */
+export function samplesOf(
+  input: GenerateInput & { rid: string },
+  n: number,
+): (GenerateInput & { rid: string })[] {
+  if (n === 1) return [input];
+  const seed = input.samplingParams?.seed;
+  return Array.from({ length: n }, (_, j) => ({
+    ...input,
+    rid: `${input.rid}-${j}`,
+    samplingParams: { ...input.samplingParams, ...(seed !== undefined ? { seed: seed + j } : {}) },
+  }));
 }
