@@ -80,23 +80,29 @@ export class Scheduler {
       budget -= n;
       i += 1;
     }
-    while (
+    for (
+      let i = 0;
       mayAdmit &&
       budget > 0 &&
       this.running.length < this.options.maxRunning &&
-      this.waiting.length > 0
+      i < this.waiting.length;
     ) {
-      const seq = this.waiting[0] as Sequence;
+      const seq = this.waiting[i] as Sequence;
       if (seq.computedTokens === 0 && this.cache) {
         seq.pageTable = this.cache.match(seq.allTokens, seq.length - 1);
         seq.computedTokens = seq.pageTable.length * this.options.pageSize;
+        if (this.awaitsSharedPrefill(seq)) {
+          this.pages.release(seq.dropKv());
+          i += 1;
+          continue;
+        }
       }
       const n = Math.min(seq.pendingTokens, budget);
       if (!this.ensurePages(seq, seq.computedTokens + n)) {
         this.pages.release(seq.dropKv());
         break;
       }
-      this.waiting.shift();
+      this.waiting.splice(i, 1);
       seq.status = 'running';
       this.running.push(seq);
       items.push(this.item(seq, n));
@@ -115,9 +121,14 @@ export class Scheduler {
     logprobs?: readonly number[],
   ): TokenEvent[] {
     const events: TokenEvent[] = [];
+    const pageSize = this.options.pageSize;
     for (const [i, item] of items.entries()) {
       const { seq } = item;
       seq.computedTokens += item.tokens.length;
+      // Pages filled by this step are cached now, so requests sharing the prompt (n samples of
+      // it, sent together) reuse them instead of computing them again.
+      if (Math.floor(item.cachedTokens / pageSize) < Math.floor(seq.computedTokens / pageSize))
+        this.cache?.insert(seq.allTokens.slice(0, seq.computedTokens), seq.pageTable);
       if (!item.samples || seq.status !== 'running') continue;
       const token = sampled[i] as number;
       seq.appendToken(token);
@@ -132,6 +143,24 @@ export class Scheduler {
       });
     }
     return events;
+  }
+
+  /**
+   * Whether a running sequence is still computing whole pages of `seq`'s prompt that the
+   * prefix cache does not hold yet: then `seq` waits a step and takes them from the cache.
+   */
+  private awaitsSharedPrefill(seq: Sequence): boolean {
+    const { pageSize } = this.options;
+    const tokens = seq.allTokens;
+    for (const other of this.running) {
+      if (other.pendingTokens <= 1) continue; // decoding: what it shares is cached already
+      const theirs = other.allTokens;
+      const limit = Math.min(tokens.length - 1, theirs.length - 1);
+      let shared = 0;
+      while (shared < limit && tokens[shared] === theirs[shared]) shared += 1;
+      if (Math.floor(shared / pageSize) * pageSize > seq.computedTokens) return true;
+    }
+    return false;
   }
 
   /** Ends a request wherever it is; its pages go back. */
