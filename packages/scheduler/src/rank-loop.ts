@@ -151,6 +151,15 @@ export class RankLoop {
     return { success: true, message: `flushed ${freedPages} cached pages`, freedPages };
   }
 
+  /**
+   * After a weight update: the prefix cache forgets every page, also those running requests
+   * use, and KV computed before now is never cached (it no longer matches the weights).
+   */
+  forgetCachedKv(): ControlResult {
+    const forgotten = this.scheduler.forgetCachedKv();
+    return { success: true, message: `prefix cache reset (${forgotten} pages forgotten)` };
+  }
+
   async run(): Promise<void> {
     while (!this.stopped) {
       this.pause.tick();

@@ -176,6 +176,26 @@ describe('Scheduler', () => {
     expect(computed).toBe(40 + 3 * 4 + 9 + 5 * 5);
   });
 
+  it('after forgetCachedKv (new weights) no KV computed before is cached, not even at finish', async () => {
+    const { scheduler, cache, pages } = setup();
+    const p = prompt(20, 2);
+    scheduler.add(request('before', p, 8));
+    const first = scheduler.schedule(true);
+    scheduler.postprocess(first, await countingExecutor.execute(first));
+    expect(cache?.size).toBe(5);
+    expect(scheduler.forgetCachedKv()).toBe(5);
+    expect(cache?.size).toBe(0);
+    await drain(scheduler);
+    expect(cache?.size).toBe(0);
+    expect(pages.freePages).toBe(pages.totalPages);
+    // A request after the update computes its whole prompt, and then caches it.
+    scheduler.add(request('after', p, 2));
+    const items = scheduler.schedule(true);
+    expect(items[0]?.cachedTokens).toBe(0);
+    await drain(scheduler);
+    expect(cache?.size).toBeGreaterThan(0);
+  });
+
   it("passes each sampled token's logprob on to the sequences that asked for it, only those", () => {
     const { scheduler } = setup();
     scheduler.add(new Sequence('wants', prompt(3), samplingParams({ returnLogprob: true })));

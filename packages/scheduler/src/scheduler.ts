@@ -127,7 +127,9 @@ export class Scheduler {
       seq.computedTokens += item.tokens.length;
       // Pages filled by this step are cached now, so requests sharing the prompt (n samples of
       // it, sent together) reuse them instead of computing them again.
-      if (Math.floor(item.cachedTokens / pageSize) < Math.floor(seq.computedTokens / pageSize))
+      const filledPage =
+        Math.floor(item.cachedTokens / pageSize) < Math.floor(seq.computedTokens / pageSize);
+      if (filledPage && seq.cacheable)
         this.cache?.insert(seq.allTokens.slice(0, seq.computedTokens), seq.pageTable);
       if (!item.samples || seq.status !== 'running') continue;
       const token = sampled[i] as number;
@@ -153,7 +155,8 @@ export class Scheduler {
     const { pageSize } = this.options;
     const tokens = seq.allTokens;
     for (const other of this.running) {
-      if (other.pendingTokens <= 1) continue; // decoding: what it shares is cached already
+      // Decoding: what it shares is cached already. Not cacheable: it will not be cached.
+      if (other.pendingTokens <= 1 || !other.cacheable) continue;
       const theirs = other.allTokens;
       const limit = Math.min(tokens.length - 1, theirs.length - 1);
       let shared = 0;
@@ -161,6 +164,19 @@ export class Scheduler {
       if (Math.floor(shared / pageSize) * pageSize > seq.computedTokens) return true;
     }
     return false;
+  }
+
+  /**
+   * After the weights changed: the prefix cache forgets everything (running requests keep
+   * their pages), and no KV computed before now is cached again. Returns the pages it forgot.
+   */
+  forgetCachedKv(): number {
+    const forgotten = this.cache?.size ?? 0;
+    this.cache?.reset();
+    for (const seq of [...this.running, ...this.waiting]) {
+      if (seq.computedTokens > 0) seq.cacheable = false;
+    }
+    return forgotten;
   }
 
   /** Ends a request wherever it is; its pages go back. */
@@ -227,7 +243,8 @@ export class Scheduler {
 
   private finish(seq: Sequence, reason: FinishReason): void {
     this.remove(seq);
-    this.cache?.insert(seq.allTokens.slice(0, seq.computedTokens), seq.pageTable);
+    if (seq.cacheable)
+      this.cache?.insert(seq.allTokens.slice(0, seq.computedTokens), seq.pageTable);
     this.pages.release(seq.dropKv());
     seq.finish(reason);
   }

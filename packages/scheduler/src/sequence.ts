@@ -16,6 +16,11 @@ export class Sequence {
   computedTokens = 0;
   /** Times this sequence went back to the queue (for metrics and tests). */
   retractions = 0;
+  /**
+   * Whether its KV may go into the prefix cache: false once the weights changed under KV it
+   * holds (that KV no longer matches what the weights compute), true again once it drops it.
+   */
+  cacheable = true;
   readonly promptLength: number;
   private readonly tokens: number[];
 
@@ -61,6 +66,7 @@ export class Sequence {
     const pages = this.pageTable;
     this.pageTable = [];
     this.computedTokens = 0;
+    this.cacheable = true;
     return pages;
   }
 

@@ -234,6 +234,27 @@ describe('Engine on builtin:tiny (CPU, worker threads)', () => {
 });
 
 describe('the RL loop on the llama fixture', () => {
+  it('an update while requests hold KV: no later request reuses KV of the old weights', async () => {
+    const dir = resolve(FIXTURES, 'llama');
+    const second = flippedCheckpoint(dir);
+    // 12 prompt tokens: three whole pages of 4 that the prefix cache could hand out.
+    const request = {
+      inputIds: [1, 5, 9, 33, 2, 7, 8, 40, 41, 42, 3, 4],
+      samplingParams: greedy(12),
+    };
+    const engine = await launch({ model: dir, pageSize: 4 });
+    const inFlight = engine.generate({ ...request, samplingParams: greedy(200) });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect((await engine.pauseGeneration({ mode: 'keep' })).success).toBe(true);
+    const updated = await engine.updateWeightsFromDisk({ modelPath: second });
+    expect(updated.message).toMatch(/prefix cache reset/);
+    expect((await engine.continueGeneration()).success).toBe(true);
+    await inFlight;
+    const after = await engine.generate(request);
+    const fresh = await launch({ model: second, pageSize: 4 });
+    expect(after.outputIds).toEqual((await fresh.generate(request)).outputIds);
+  });
+
   it('release all, resume weights, update weights from disk, resume kv_cache: output equals a fresh engine on the new weights', async () => {
     const dir = resolve(FIXTURES, 'llama');
     const second = flippedCheckpoint(dir);

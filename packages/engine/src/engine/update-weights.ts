@@ -12,7 +12,8 @@ const describe = (error: unknown) => (error instanceof Error ? error.message : S
 /**
  * The shared frame of a weight update (spec: weight updates between wake-ups): the weights
  * must be resumed (kv_cache need not be), `write` runs with no forward pass in flight, and the
- * prefix cache is flushed after. A failure answers `{ success: false }` with the old weights kept.
+ * prefix cache is reset after (KV from the old weights is never reused). A failure answers
+ * `{ success: false }` with the old weights kept.
  */
 async function update(
   saver: MemorySaver,
@@ -28,8 +29,8 @@ async function update(
   }
   try {
     const done = await write();
-    const flushed = rank.loop.flushCache();
-    return { success: true, message: `${done}; ${flushed.message}` };
+    const forgotten = rank.loop.forgetCachedKv();
+    return { success: true, message: `${done}; ${forgotten.message}` };
   } catch (error) {
     return { success: false, message: `${what} failed, the old weights stay: ${describe(error)}` };
   }
