@@ -24,7 +24,7 @@ const ids = tokenizer.encode(text.repeat(Math.ceil(Math.max(...counts) / 10)), {
 });
 
 function timeIncremental(tok: Tokenizer, n: number): number {
-  const state = new RequestState('bench', 1, tok, ['</answer>'], true);
+  const state = new RequestState('bench', 1, tok, { stops: ['</answer>'] });
   const start = performance.now();
   for (const id of ids.slice(0, n)) state.push(id);
   state.end('length');

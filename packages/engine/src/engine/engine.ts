@@ -248,16 +248,13 @@ export class Engine implements EngineApi {
     );
     const rid = input.rid ?? randomUUID();
     if (this.requests.has(rid)) throw new Error(`a request with rid ${rid} is already in flight`);
-    const state = new RequestState(
-      rid,
-      valid.inputIds.length,
-      tokenizer,
-      valid.stops,
-      valid.skipSpecialTokens,
-      () => this.version,
-      valid.returnLogprob,
-      valid.returnTextInLogprobs,
-    );
+    const state = new RequestState(rid, valid.inputIds.length, tokenizer, {
+      stops: valid.stops,
+      skipSpecialTokens: valid.skipSpecialTokens,
+      weightVersion: () => this.version,
+      returnLogprob: valid.returnLogprob,
+      returnTextInLogprobs: valid.returnTextInLogprobs,
+    });
     const rank = this.ranks.reduce((best, r) => (r.inFlight < best.inFlight ? r : best));
     rank.inFlight += 1;
     this.requests.set(rid, { state, rank });

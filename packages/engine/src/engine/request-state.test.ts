@@ -10,7 +10,7 @@ async function nextIds(updates: AsyncIterator<{ outputIds: number[] }>): Promise
 
 describe('RequestState', () => {
   it('streams every token as it comes, also for a model without a tokenizer', async () => {
-    const state = new RequestState('r', 3, null, [], true);
+    const state = new RequestState('r', 3, null);
     const updates = state.updates()[Symbol.asyncIterator]();
     expect(await nextIds(updates)).toEqual([]);
     const first = nextIds(updates);
@@ -26,11 +26,11 @@ describe('RequestState', () => {
   it('finds a stop string across tokens and ends with the text of one whole decode', async () => {
     const tokenizer = new ByteTokenizer();
     const ids = [...Buffer.from('hello wor')];
-    const plain = new RequestState('a', 1, tokenizer, [], true);
+    const plain = new RequestState('a', 1, tokenizer);
     for (const id of ids) expect(plain.push(id)).toBeNull();
     plain.end('length');
     expect(plain.text).toBe(tokenizer.decode(ids, { skipSpecialTokens: true }));
-    const stopping = new RequestState('b', 1, tokenizer, ['o w'], true);
+    const stopping = new RequestState('b', 1, tokenizer, { stops: ['o w'] });
     const stops = ids.map((id) => stopping.push(id));
     expect(stops.filter((x) => x !== null)).toEqual(['o w']);
     stopping.end('stop', 'o w');

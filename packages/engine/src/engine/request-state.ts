@@ -2,6 +2,18 @@ import type { FinishReason } from '@ts/scheduler';
 import type { GenerateChunk, GenerateMeta, GenerateOutput } from '../engine-api.js';
 import type { StreamDecoder, Tokenizer } from '../tokenizer/tokenizer.js';
 
+export interface RequestOptions {
+  /** Strings that end the text (left out of it). */
+  stops?: readonly string[];
+  /** Default true. */
+  skipSpecialTokens?: boolean;
+  /** The weights' current version, read when the request ends. */
+  weightVersion?: () => string;
+  /** Keep each token's logprob (and with `returnTextInLogprobs`, its text decoded alone). */
+  returnLogprob?: boolean;
+  returnTextInLogprobs?: boolean;
+}
+
 /**
  * One request on the main side: its output ids and text, stop strings (checked here, where the
  * tokenizer is), and the callers waiting for updates or the end.
@@ -22,18 +34,26 @@ export class RequestState {
   private readonly longestStop: number;
   private stopped = false;
 
+  private readonly stops: readonly string[];
+  private readonly skipSpecialTokens: boolean;
+  private readonly currentWeightVersion: () => string;
+  readonly returnLogprob: boolean;
+  private readonly returnTextInLogprobs: boolean;
+
   constructor(
     readonly rid: string,
     readonly promptTokens: number,
     private readonly tokenizer: Tokenizer | null,
-    private readonly stops: readonly string[],
-    private readonly skipSpecialTokens: boolean,
-    private readonly currentWeightVersion: () => string = () => 'default',
-    readonly returnLogprob = false,
-    private readonly returnTextInLogprobs = false,
+    options: RequestOptions = {},
   ) {
-    this.decoder = tokenizer?.createStreamDecoder({ skipSpecialTokens }) ?? null;
-    this.longestStop = Math.max(0, ...stops.map((stop) => stop.length));
+    this.stops = options.stops ?? [];
+    this.skipSpecialTokens = options.skipSpecialTokens ?? true;
+    this.currentWeightVersion = options.weightVersion ?? (() => 'default');
+    this.returnLogprob = options.returnLogprob ?? false;
+    this.returnTextInLogprobs = options.returnTextInLogprobs ?? false;
+    this.decoder =
+      tokenizer?.createStreamDecoder({ skipSpecialTokens: this.skipSpecialTokens }) ?? null;
+    this.longestStop = Math.max(0, ...this.stops.map((stop) => stop.length));
   }
 
   get done(): boolean {
