@@ -19,6 +19,7 @@ import { stepTrace } from '../trace/step-trace.js';
 import { type LaunchOptions, type ResolvedOptions, resolveOptions } from './launch-options.js';
 import { mergeReplies } from './merge-replies.js';
 import { loadModelTokenizer, type ModelTokenizer } from './model-tokenizer.js';
+import { PromptRouter } from './prompt-router.js';
 import { RankHandle } from './rank-handle.js';
 import { RequestState } from './request-state.js';
 import { toWireSampling, validateInput } from './validate-input.js';
@@ -41,7 +42,11 @@ function checkWeightVersion(version: unknown): ControlResult | null {
  */
 export class Engine implements EngineApi {
   private version = 'default';
-  private readonly requests = new Map<string, { state: RequestState; rank: RankHandle }>();
+  private readonly requests = new Map<
+    string,
+    { state: RequestState; rank: RankHandle; promptKey: string }
+  >();
+  private router: PromptRouter<RankHandle> = new PromptRouter([]);
   private readonly releaseSeconds: number[] = [];
   private readonly resumeSeconds: number[] = [];
   private totals = { requests: 0, promptTokens: 0, generatedTokens: 0 };
@@ -69,6 +74,7 @@ export class Engine implements EngineApi {
           (loaded, total) => launch.onProgress?.(r, loaded, total),
         ),
     );
+    engine.router = new PromptRouter(engine.ranks);
     try {
       const infos = await Promise.all(engine.ranks.map((r) => r.ready));
       engine.info = infos[0] ?? null;
@@ -255,9 +261,9 @@ export class Engine implements EngineApi {
       returnLogprob: valid.returnLogprob,
       returnTextInLogprobs: valid.returnTextInLogprobs,
     });
-    const rank = this.ranks.reduce((best, r) => (r.inFlight < best.inFlight ? r : best));
+    const { rank, key } = this.router.pick(valid.inputIds);
     rank.inFlight += 1;
-    this.requests.set(rid, { state, rank });
+    this.requests.set(rid, { state, rank, promptKey: key });
     this.totals.requests += 1;
     this.totals.promptTokens += valid.inputIds.length;
     stepTrace(`submit ${rid}`);
@@ -298,6 +304,7 @@ export class Engine implements EngineApi {
     if (!request) return;
     this.requests.delete(rid);
     request.rank.inFlight -= 1;
+    this.router.done(request.promptKey);
     end();
   }
 
