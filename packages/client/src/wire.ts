@@ -68,6 +68,8 @@ export interface SamplingParams {
   stop_token_ids?: number[];
   ignore_eos?: boolean;
   skip_special_tokens?: boolean;
+  /** Keep the matched stop string at the end of the text. */
+  no_stop_trim?: boolean;
   /**
    * Per-request seed for sampled (temperature > 0) generation: the same seed and prompt give
    * the same tokens. Without one each request draws its own, so a repeated prompt differs.

@@ -17,6 +17,8 @@ export interface SamplingInput {
   stopTokenIds?: number[];
   ignoreEos?: boolean;
   skipSpecialTokens?: boolean;
+  /** Keep the matched stop string at the end of the text (SGLang's `no_stop_trim`). */
+  noStopTrim?: boolean;
 }
 
 export interface GenerateInput {

@@ -257,6 +257,7 @@ export class Engine implements EngineApi {
     const state = new RequestState(rid, valid.inputIds.length, tokenizer, {
       stops: valid.stops,
       skipSpecialTokens: valid.skipSpecialTokens,
+      noStopTrim: valid.noStopTrim,
       weightVersion: () => this.version,
       returnLogprob: valid.returnLogprob,
       returnTextInLogprobs: valid.returnTextInLogprobs,

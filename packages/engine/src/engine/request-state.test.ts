@@ -35,5 +35,9 @@ describe('RequestState', () => {
     expect(stops.filter((x) => x !== null)).toEqual(['o w']);
     stopping.end('stop', 'o w');
     expect(stopping.text).toBe('hell');
+    const keeping = new RequestState('c', 1, tokenizer, { stops: ['o w'], noStopTrim: true });
+    for (const id of ids) keeping.push(id);
+    keeping.end('stop', 'o w');
+    expect(keeping.text).toBe('hello w');
   });
 });

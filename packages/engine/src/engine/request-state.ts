@@ -7,6 +7,8 @@ export interface RequestOptions {
   stops?: readonly string[];
   /** Default true. */
   skipSpecialTokens?: boolean;
+  /** Keep a matched stop string at the end of the text. */
+  noStopTrim?: boolean;
   /** The weights' current version, read when the request ends. */
   weightVersion?: () => string;
   /** Keep each token's logprob (and with `returnTextInLogprobs`, its text decoded alone). */
@@ -36,6 +38,7 @@ export class RequestState {
 
   private readonly stops: readonly string[];
   private readonly skipSpecialTokens: boolean;
+  private readonly noStopTrim: boolean;
   private readonly currentWeightVersion: () => string;
   readonly returnLogprob: boolean;
   private readonly returnTextInLogprobs: boolean;
@@ -48,6 +51,7 @@ export class RequestState {
   ) {
     this.stops = options.stops ?? [];
     this.skipSpecialTokens = options.skipSpecialTokens ?? true;
+    this.noStopTrim = options.noStopTrim ?? false;
     this.currentWeightVersion = options.weightVersion ?? (() => 'default');
     this.returnLogprob = options.returnLogprob ?? false;
     this.returnTextInLogprobs = options.returnTextInLogprobs ?? false;
@@ -78,7 +82,7 @@ export class RequestState {
       for (const stop of this.stops) {
         const at = this.text.indexOf(stop, from);
         if (at >= 0) {
-          this.text = this.text.slice(0, at);
+          this.text = this.text.slice(0, this.noStopTrim ? at + stop.length : at);
           this.stopped = true;
           return stop;
         }

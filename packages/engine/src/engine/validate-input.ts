@@ -7,6 +7,7 @@ export interface ValidInput {
   inputIds: number[];
   stops: string[];
   skipSpecialTokens: boolean;
+  noStopTrim: boolean;
   maxNewTokens: number;
   temperature: number;
   topK: number;
@@ -87,6 +88,7 @@ export function validateInput(
     inputIds,
     stops,
     skipSpecialTokens: s.skipSpecialTokens ?? true,
+    noStopTrim: s.noStopTrim ?? false,
     maxNewTokens,
     temperature: s.temperature ?? 0,
     topK: s.topK === undefined || s.topK === -1 ? 0 : s.topK,

@@ -32,6 +32,8 @@ export const samplingParamsSchema = z.object({
   stop_token_ids: z.array(tokenId).nullish(),
   ignore_eos: z.boolean().nullish(),
   skip_special_tokens: z.boolean().nullish(),
+  no_stop_trim: z.boolean().nullish(),
+  structural_tag: onlyOff(null, 'structural_tag (constrained decoding) is not supported'),
   sampling_seed: z.number().int().nullish(),
   n: z.number().int().min(1).max(MAX_SAMPLES).nullish(),
   min_new_tokens: onlyOff(0, 'min_new_tokens is not supported: leave it out or 0'),
@@ -60,6 +62,7 @@ export function toSamplingInput(p: SamplingParamsBody | null | undefined): Sampl
     stopTokenIds: p.stop_token_ids,
     ignoreEos: p.ignore_eos,
     skipSpecialTokens: p.skip_special_tokens,
+    noStopTrim: p.no_stop_trim,
   });
 }
 
