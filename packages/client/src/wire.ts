@@ -100,6 +100,8 @@ export interface GenerateRequest {
   return_logprob?: boolean | boolean[];
   /** With `return_logprob`: each entry's third item is its token's text (decoded alone). */
   return_text_in_logprobs?: boolean | boolean[];
+  /** Run on this data-parallel rank (0-based) instead of the one the router picks. */
+  data_parallel_rank?: number;
 }
 
 export interface SingleGenerateRequest extends GenerateRequest {

@@ -36,6 +36,8 @@ export interface GenerateInput {
   returnLogprob?: boolean;
   /** With `returnLogprob`: each entry also holds its token's text (decoded alone). */
   returnTextInLogprobs?: boolean;
+  /** Run on this data-parallel rank (0-based) instead of the one the router picks. */
+  dataParallelRank?: number;
 }
 
 export type FinishReasonType = 'stop' | 'length' | 'abort';

@@ -97,6 +97,16 @@ describe('Engine on builtin:tiny (CPU, worker threads)', () => {
     await expect(
       engine.generate({ text: 'x', returnLogprob: 'yes' as unknown as boolean }),
     ).rejects.toThrow(/return_logprob must be a boolean/);
+    // A named data-parallel rank gives the same tokens; a rank past dp-size is refused.
+    const onRank1 = await engine.generate({
+      text: 'Once',
+      samplingParams: hot,
+      dataParallelRank: 1,
+    });
+    expect(onRank1.outputIds).toEqual(plain.outputIds);
+    await expect(engine.generate({ text: 'x', dataParallelRank: 2 })).rejects.toThrow(
+      /data_parallel_rank must be an integer in \[0, 2\)/,
+    );
   });
 
   it('samples a repeated prompt differently unless a seed is given (a GRPO group)', async () => {

@@ -251,6 +251,7 @@ export class Engine implements EngineApi {
       tokenizer,
       this.info?.vocabSize ?? 0,
       this.options.maxContext,
+      this.ranks.length,
     );
     const rid = input.rid ?? randomUUID();
     if (this.requests.has(rid)) throw new Error(`a request with rid ${rid} is already in flight`);
@@ -262,7 +263,7 @@ export class Engine implements EngineApi {
       returnLogprob: valid.returnLogprob,
       returnTextInLogprobs: valid.returnTextInLogprobs,
     });
-    const { rank, key } = this.router.pick(valid.inputIds);
+    const { rank, key } = this.router.pick(valid.inputIds, input.dataParallelRank);
     rank.inFlight += 1;
     this.requests.set(rid, { state, rank, promptKey: key });
     this.totals.requests += 1;

@@ -18,6 +18,13 @@ describe('PromptRouter', () => {
     expect(others.map((o) => o.rank.id)).toEqual([1, 1, 1]);
   });
 
+  it('sends a request to the rank its caller names', () => {
+    const r = ranks(3);
+    const router = new PromptRouter(r);
+    expect(router.pick([1], 2).rank.id).toBe(2);
+    expect(router.pick([1]).rank.id).toBe(2); // and its prompt's later samples follow
+  });
+
   it('forgets a prompt once its last request ends, and spills a hot prompt over', () => {
     const r = ranks(2);
     const [a, b] = r as [(typeof r)[0], (typeof r)[0]];

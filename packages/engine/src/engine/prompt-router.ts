@@ -19,13 +19,17 @@ export class PromptRouter<R extends RoutedRank> {
     private readonly maxSkew = 4,
   ) {}
 
-  /** The rank for a prompt; call `done` with the same key when its request ends. */
-  pick(inputIds: readonly number[]): { rank: R; key: string } {
+  /**
+   * The rank for a prompt (rank `chosen` where the caller names one); call `done` with the
+   * same key when its request ends.
+   */
+  pick(inputIds: readonly number[], chosen?: number): { rank: R; key: string } {
     const key = promptKey(inputIds);
     const home = this.homes.get(key);
     const average = this.ranks.reduce((n, r) => n + r.inFlight, 0) / this.ranks.length;
-    const rank =
-      home && home.rank.inFlight <= this.maxSkew * (average + 1) ? home.rank : this.leastLoaded();
+    const named = chosen === undefined ? undefined : this.ranks[chosen];
+    const follows = home && home.rank.inFlight <= this.maxSkew * (average + 1);
+    const rank = named ?? (follows ? home.rank : this.leastLoaded());
     if (!home) this.homes.set(key, { rank, inFlight: 1 });
     else home.inFlight += 1;
     return { rank, key };

@@ -31,6 +31,7 @@ export function validateInput(
   tokenizer: Tokenizer | null,
   vocabSize: number,
   maxContext: number,
+  dpSize = 1,
 ): ValidInput {
   if (typeof input !== 'object' || input === null) fail('the request must be an object');
   const hasText = input.text !== undefined;
@@ -84,6 +85,9 @@ export function validateInput(
     fail('return_text_in_logprobs must be a boolean');
   if (input.returnTextInLogprobs && !tokenizer)
     fail('return_text_in_logprobs needs a tokenizer: this model has none');
+  const rank = input.dataParallelRank;
+  if (rank !== undefined && !(Number.isInteger(rank) && rank >= 0 && rank < dpSize))
+    fail(`data_parallel_rank must be an integer in [0, ${dpSize}), got ${rank}`);
   return {
     inputIds,
     stops,

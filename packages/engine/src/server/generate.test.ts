@@ -99,6 +99,18 @@ describe('POST /generate', () => {
     expect(unseeded.every((c) => c.samplingParams?.seed === undefined)).toBe(true);
   });
 
+  it('passes data_parallel_rank on, and takes null for the features it does not serve', async () => {
+    const res = await post({
+      text: 'a',
+      data_parallel_rank: 1,
+      lora_path: null,
+      image_data: null,
+      return_hidden_states: false,
+    });
+    expect(res.statusCode).toBe(200);
+    expect(engine.calls[0]?.[1]).toMatchObject({ dataParallelRank: 1 });
+  });
+
   it('takes the sampling controls it does not implement at their neutral values', async () => {
     const res = await post({
       text: 'a',
@@ -231,6 +243,10 @@ describe('POST /generate', () => {
       'sampling_params.min_new_tokens: min_new_tokens is not supported',
     ],
     [{ text: 'a', sampling_params: { json_schema: '{}' } }, 'json_schema (constrained decoding)'],
+    [{ text: 'a', lora_path: 'adapter' }, 'lora_path: LoRA adapters are not supported'],
+    [{ text: 'a', image_data: ['x.png'] }, 'image_data: image input is not supported'],
+    [{ text: 'a', return_hidden_states: true }, 'hidden states are not returned'],
+    [{ text: 'a', data_parallel_rank: -1 }, 'data_parallel_rank:'],
     [
       { text: ['a', 'b'], return_logprob: true, return_text_in_logprobs: [true] },
       'return_text_in_logprobs: must be one boolean, or a list of 2',

@@ -50,6 +50,14 @@ const generateSchema = z.object({
       error: 'must be a boolean, or a list of booleans for a batch',
     })
     .nullish(),
+  data_parallel_rank: z.number().int().nonnegative().nullish(),
+  // SGLang features not served: refused when asked for, not dropped.
+  lora_path: onlyOff(null, 'LoRA adapters are not supported'),
+  image_data: onlyOff(null, 'image input is not supported'),
+  video_data: onlyOff(null, 'video input is not supported'),
+  audio_data: onlyOff(null, 'audio input is not supported'),
+  custom_logit_processor: onlyOff(null, 'custom logit processors are not supported'),
+  return_hidden_states: onlyOff(false, 'hidden states are not returned'),
 });
 
 type GenerateBody = z.infer<typeof generateSchema>;
@@ -65,6 +73,7 @@ export function newRid(): string {
 export function toInputs(body: GenerateBody): { inputs: GenerateInput[]; batch: boolean } {
   const { text, input_ids: ids, sampling_params: sampling, rid } = body;
   const { return_logprob: logprob, return_text_in_logprobs: logprobText } = body;
+  const dpRank = body.data_parallel_rank;
   if ((text == null) === (ids == null)) {
     throw new RequestError(400, 'body: give exactly one of text and input_ids');
   }
@@ -106,6 +115,7 @@ export function toInputs(body: GenerateBody): { inputs: GenerateInput[]; batch: 
         rid: pick(rid, i) ?? newRid(),
         ...(pick(logprob, i) ? { returnLogprob: true } : {}),
         ...(pick(logprob, i) && pick(logprobText, i) ? { returnTextInLogprobs: true } : {}),
+        ...(dpRank != null ? { dataParallelRank: dpRank } : {}),
       },
       pick(sampling, i)?.n ?? 1,
     ),
