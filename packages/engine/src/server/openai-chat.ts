@@ -42,6 +42,15 @@ const chatSchema = z.object({
   top_logprobs: z
     .literal(0, { error: 'only top_logprobs 0 is supported: no alternatives' })
     .nullish(),
+  // Not served: refused when asked for, so a reply never pretends to honour them.
+  tools: z
+    .array(z.unknown())
+    .max(0, { error: 'tools are not supported (no tool-call parsing)' })
+    .nullish(),
+  tool_choice: z.literal('none', { error: 'tools are not supported' }).nullish(),
+  response_format: z
+    .object({ type: z.literal('text', { error: 'only response_format text is supported' }) })
+    .nullish(),
 });
 
 /** Chat logprobs of `entries`: each token's text, logprob and UTF-8 bytes, no alternatives. */

@@ -26,6 +26,7 @@ const completionSchema = z.object({
     { error: 'must be one prompt: a string or a list of token ids' },
   ),
   echo: z.literal(false, { error: 'echo is not supported' }).nullish(),
+  best_of: z.literal(1, { error: 'only best_of 1 is supported' }).nullish(),
   // The chosen tokens' logprobs; `false` is taken as off, as some clients send it.
   logprobs: z
     .union([z.literal(0), z.literal(false)], {

@@ -151,6 +151,7 @@ describe('POST /v1/completions', () => {
     [{ prompt: ['a', 'b'] }, 'prompt: must be one prompt: a string or a list of token ids'],
     [{}, 'prompt: must be one prompt'],
     [{ prompt: 'a', echo: true }, 'echo: echo is not supported'],
+    [{ prompt: 'a', best_of: 3 }, 'best_of: only best_of 1 is supported'],
     [{ prompt: 'a', logprobs: 2 }, 'logprobs: only logprobs 0 is supported'],
     [{ prompt: 'a', frequency_penalty: 0.5 }, 'frequency_penalty is not supported'],
     [{ prompt: 'a', logit_bias: { '5': 10 } }, 'logit_bias is not supported'],
@@ -232,6 +233,23 @@ describe('POST /v1/chat/completions', () => {
     ).toEqual([['w0'], ['w1']]);
     const bad = await post('/v1/chat/completions', { messages, logprobs: true, top_logprobs: 3 });
     expect(bad.json().error.message).toContain('only top_logprobs 0 is supported');
+    for (const [field, message] of [
+      [{ tools: [{ type: 'function', function: { name: 'f' } }] }, 'tools are not supported'],
+      [{ tool_choice: 'auto' }, 'tools are not supported'],
+      [{ response_format: { type: 'json_object' } }, 'only response_format text is supported'],
+    ] as const) {
+      const refused = await post('/v1/chat/completions', { messages, ...field });
+      expect(refused.statusCode).toBe(400);
+      expect(refused.json().error.message).toContain(message);
+    }
+    const neutral = await post('/v1/chat/completions', {
+      messages,
+      max_tokens: 1,
+      tools: [],
+      tool_choice: 'none',
+      response_format: { type: 'text' },
+    });
+    expect(neutral.statusCode).toBe(200);
   });
 
   it('answers n chat choices', async () => {
