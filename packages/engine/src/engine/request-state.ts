@@ -22,9 +22,8 @@ export interface RequestOptions {
  */
 export class RequestState {
   readonly ids: number[] = [];
-  /** With `returnLogprob`: each id's log-probability (and with `logprobTexts`, its text). */
-  readonly logprobs: number[] = [];
-  private readonly logprobTexts: string[] = [];
+  /** With `returnLogprob`: `[logprob, id, text | null]` per id, built as tokens arrive. */
+  private readonly logprobEntries: [number, number, string | null][] = [];
   text = '';
   finish: GenerateMeta['finishReason'] = null;
   private readonly started = performance.now();
@@ -70,9 +69,11 @@ export class RequestState {
    */
   push(token: number, logprob?: number): string | null {
     if (this.stopped) return null;
-    if (this.returnLogprob) this.logprobs.push(logprob ?? Number.NaN);
-    if (this.returnTextInLogprobs && this.tokenizer)
-      this.logprobTexts.push(this.tokenizer.decode([token]));
+    if (this.returnLogprob) {
+      const text =
+        this.returnTextInLogprobs && this.tokenizer ? this.tokenizer.decode([token]) : null;
+      this.logprobEntries.push([logprob ?? Number.NaN, token, text]);
+    }
     this.ids.push(token);
     if (this.decoder) {
       const before = this.text.length;
@@ -119,11 +120,7 @@ export class RequestState {
         weightVersion: this.endedWeightVersion ?? this.currentWeightVersion(),
         ...(this.returnLogprob
           ? {
-              outputTokenLogprobs: this.ids.map((id, i): [number, number, string | null] => [
-                this.logprobs[i] as number,
-                id,
-                this.logprobTexts[i] ?? null,
-              ]),
+              outputTokenLogprobs: this.logprobEntries.slice(),
             }
           : {}),
       },
