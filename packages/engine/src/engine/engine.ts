@@ -191,14 +191,10 @@ export class Engine implements EngineApi {
       return { success: false, message: 'tensors must be an array of named tensors' };
     const bad = checkWeightVersion(input.weightVersion);
     if (bad) return bad;
-    // A view is sent with its whole buffer: views into one flat buffer are cut out first, or
-    // every tensor would carry (and every rank receive) all of it.
-    const tensors = input.tensors.map((t) =>
-      t?.data instanceof Uint8Array && t.data.byteLength !== t.data.buffer.byteLength
-        ? { ...t, data: t.data.slice() }
-        : t,
-    );
-    const reply = await this.control({ op: 'updateWeightsFromTensors', tensors });
+    const reply = await this.control({
+      op: 'updateWeightsFromTensors',
+      tensors: sharedTensors(input.tensors),
+    });
     return this.versioned(reply, input.weightVersion);
   }
 
@@ -324,4 +320,23 @@ export class Engine implements EngineApi {
   private result(reply: ControlReplyData): ControlResult {
     return { success: reply.success, message: reply.message };
   }
+}
+
+/**
+ * The tensors with their bytes copied once into one SharedArrayBuffer, so every rank's worker
+ * reads the same memory: posting plain buffers would copy all of them to each rank (dp-size
+ * copies of the model). Entries whose data is not bytes pass as they are, for the worker to
+ * refuse by name.
+ */
+function sharedTensors(tensors: NamedTensor[]): NamedTensor[] {
+  const bytes = (t: NamedTensor) => (t?.data instanceof Uint8Array ? t.data.byteLength : 0);
+  const shared = new Uint8Array(new SharedArrayBuffer(tensors.reduce((n, t) => n + bytes(t), 0)));
+  let at = 0;
+  return tensors.map((t) => {
+    if (!(t?.data instanceof Uint8Array)) return t;
+    const view = shared.subarray(at, at + t.data.byteLength);
+    view.set(t.data);
+    at += t.data.byteLength;
+    return { ...t, data: view };
+  });
 }
