@@ -155,26 +155,30 @@ describe('Scheduler', () => {
     expect(pages.freePages).toBe(pages.totalPages);
   });
 
-  it('prefills a prompt sent n times together once: the others wait a step and take its pages from the cache', async () => {
-    const { scheduler } = setup({ maxBatchTokens: 256 });
-    const shared = prompt(40, 3);
-    for (let i = 0; i < 4; i++) scheduler.add(request(`g${i}`, shared, 6));
-    scheduler.add(request('other', prompt(9, 5), 6));
-    let computed = 0;
-    const outputs = new Map<string, number[]>();
-    while (scheduler.hasWork) {
-      const items = scheduler.schedule(true);
-      computed += items.reduce((n, item) => n + item.tokens.length, 0);
-      for (const event of scheduler.postprocess(items, await countingExecutor.execute(items)))
-        if (event.finishReason) outputs.set(event.seq.id, event.seq.outputTokens);
-    }
-    for (let i = 0; i < 4; i++) expect(outputs.get(`g${i}`)).toEqual(expectedOutput(shared, 6));
-    expect(outputs.get('other')).toEqual(expectedOutput(prompt(9, 5), 6));
-    // 40 prompt tokens once, 4 (the last page, partly) for each of the other three, 9 for
-    // 'other' (admitted in the first step past the waiting copies), and 5 decodes each after
-    // the first token: 40 + 12 + 9 + 5 * 5.
-    expect(computed).toBe(40 + 3 * 4 + 9 + 5 * 5);
-  });
+  // 256: the prompt in one step; 16: in three chunks, the others matching more each step.
+  it.each([256, 16])(
+    'prefills a prompt sent n times together once: the others wait and take its pages from the cache (budget %i)',
+    async (maxBatchTokens) => {
+      const { scheduler } = setup({ maxBatchTokens });
+      const shared = prompt(40, 3);
+      for (let i = 0; i < 4; i++) scheduler.add(request(`g${i}`, shared, 6));
+      scheduler.add(request('other', prompt(9, 5), 6));
+      let computed = 0;
+      const outputs = new Map<string, number[]>();
+      while (scheduler.hasWork) {
+        const items = scheduler.schedule(true);
+        computed += items.reduce((n, item) => n + item.tokens.length, 0);
+        for (const event of scheduler.postprocess(items, await countingExecutor.execute(items)))
+          if (event.finishReason) outputs.set(event.seq.id, event.seq.outputTokens);
+      }
+      for (let i = 0; i < 4; i++) expect(outputs.get(`g${i}`)).toEqual(expectedOutput(shared, 6));
+      expect(outputs.get('other')).toEqual(expectedOutput(prompt(9, 5), 6));
+      // 40 prompt tokens once, 4 (the last page, partly) for each of the other three, 9 for
+      // 'other' (admitted in the first step past the waiting copies), and 5 decodes each after
+      // the first token: 40 + 12 + 9 + 5 * 5.
+      expect(computed).toBe(40 + 3 * 4 + 9 + 5 * 5);
+    },
+  );
 
   it('after forgetCachedKv (new weights) no KV computed before is cached, not even at finish', async () => {
     const { scheduler, cache, pages } = setup();

@@ -148,20 +148,26 @@ export class Scheduler {
   }
 
   /**
-   * Whether a running sequence is still computing whole pages of `seq`'s prompt that the
-   * prefix cache does not hold yet: then `seq` waits a step and takes them from the cache.
+   * Whether a running sequence is still computing the next whole page of `seq`'s prompt past
+   * what the prefix cache gave it: then `seq` waits a step and takes it from the cache. Cheap
+   * per pair: the cached prefix is compared by page ids (the cache gives one page per prefix),
+   * then one page of tokens.
    */
   private awaitsSharedPrefill(seq: Sequence): boolean {
     const { pageSize } = this.options;
+    const cached = seq.pageTable.length;
+    const next = cached * pageSize;
+    if (next + pageSize > seq.length - 1) return false; // the cache never gives the last token
     const tokens = seq.allTokens;
     for (const other of this.running) {
       // Decoding: what it shares is cached already. Not cacheable: it will not be cached.
       if (other.pendingTokens <= 1 || !other.cacheable) continue;
+      if (other.computedTokens >= next + pageSize || other.length < next + pageSize) continue;
+      let same = true;
+      for (let j = 0; same && j < cached; j++) same = other.pageTable[j] === seq.pageTable[j];
       const theirs = other.allTokens;
-      const limit = Math.min(tokens.length - 1, theirs.length - 1);
-      let shared = 0;
-      while (shared < limit && tokens[shared] === theirs[shared]) shared += 1;
-      if (Math.floor(shared / pageSize) * pageSize > seq.computedTokens) return true;
+      for (let t = next; same && t < next + pageSize; t++) same = theirs[t] === tokens[t];
+      if (same) return true;
     }
     return false;
   }
