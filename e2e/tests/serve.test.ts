@@ -79,6 +79,12 @@ describe('ts-engine serve, driven over HTTP', () => {
     });
     expect(native.text).toBe(completion.choices[0]?.text);
     expect((await client.health()).success).toBe(true);
+    const info = await (await fetch(`${server.url}/get_server_info`)).json();
+    const engine = JSON.parse(
+      readFileSync(resolve(import.meta.dirname, '../../packages/engine/package.json'), 'utf8'),
+    );
+    expect(info).toMatchObject({ model_path: 'builtin:tiny', dp_size: 1, version: engine.version });
+    expect(info.max_total_num_tokens).toBeGreaterThan(0);
   });
 
   for (const [dpSize, from] of [

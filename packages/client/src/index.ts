@@ -22,6 +22,7 @@ export type {
   ReleaseMemoryReply,
   ResumeMemoryReply,
   SamplingParams,
+  ServerInfoReply,
   SingleGenerateRequest,
   UpdateWeightsFromDiskRequest,
   WeightVersionReply,

@@ -174,6 +174,29 @@ export interface ModelInfoReply {
   has_chat_template: boolean;
 }
 
+/** `GET /get_server_info` (also `/server_info`): how the engine serves, in SGLang's names. */
+export interface ServerInfoReply {
+  model_path: string;
+  served_model_name: string;
+  dp_size: number;
+  tp_size: 1;
+  page_size: number;
+  max_running_requests: number;
+  chunked_prefill_size: number;
+  context_length: number;
+  /** The fraction of free device memory the KV cache takes (not SGLang's mem_fraction_static). */
+  kv_memory_fraction: number;
+  /** Tokens one data-parallel rank's KV cache holds. */
+  max_total_num_tokens: number;
+  disable_radix_cache: boolean;
+  disable_cuda_graph: boolean;
+  device: string;
+  dtype: string;
+  weight_version: string;
+  /** The engine package's version. */
+  version: string;
+}
+
 /** The error body of the OpenAI-compatible routes (`/v1/...`). */
 export interface OpenAIErrorReply {
   error: {

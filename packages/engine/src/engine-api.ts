@@ -87,6 +87,19 @@ export interface ModelInfo {
   dpSize: number;
   /** True when a chat template is available (`/v1/chat/completions`). */
   hasChatTemplate: boolean;
+  /** How it serves: the scheduler's limits and switches. */
+  serving: ServingLimits;
+}
+
+export interface ServingLimits {
+  pageSize: number;
+  maxRunning: number;
+  maxBatchTokens: number;
+  kvMemoryFraction: number;
+  /** Tokens one rank's KV cache holds (its pages × page size). */
+  maxTotalTokens: number;
+  prefixCache: boolean;
+  cudaGraphs: boolean;
 }
 
 export interface ChatMessageInput {

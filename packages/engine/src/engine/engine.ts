@@ -208,6 +208,15 @@ export class Engine implements EngineApi {
       device: this.info?.device ?? 'unknown',
       dpSize: this.options.dpSize,
       hasChatTemplate: this.model.applyChatTemplate !== null,
+      serving: {
+        pageSize: this.options.pageSize,
+        maxRunning: this.options.maxRunning,
+        maxBatchTokens: this.options.maxBatchTokens,
+        kvMemoryFraction: this.options.kvMemoryFraction,
+        maxTotalTokens: (this.info?.numPages ?? 0) * this.options.pageSize,
+        prefixCache: this.options.prefixCache,
+        cudaGraphs: this.options.cudaGraphs,
+      },
     };
   }
 

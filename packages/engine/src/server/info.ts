@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { ModelInfoReply, ModelList } from '@ts/client';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { ModelInfoReply, ModelList, ServerInfoReply } from '@ts/client';
 import type { FastifyInstance } from 'fastify';
 import type { RouteContext } from './context.js';
 
@@ -60,6 +62,31 @@ export function registerInfoRoutes(
   app.get('/model_info', modelInfo);
   app.get('/get_model_info', modelInfo);
 
+  const serverInfo = async (): Promise<ServerInfoReply> => {
+    const info = engine.modelInfo();
+    const s = info.serving;
+    return {
+      model_path: info.modelPath,
+      served_model_name: modelName(),
+      dp_size: info.dpSize,
+      tp_size: 1,
+      page_size: s.pageSize,
+      max_running_requests: s.maxRunning,
+      chunked_prefill_size: s.maxBatchTokens,
+      context_length: info.maxContext,
+      kv_memory_fraction: s.kvMemoryFraction,
+      max_total_num_tokens: s.maxTotalTokens,
+      disable_radix_cache: !s.prefixCache,
+      disable_cuda_graph: !s.cudaGraphs,
+      device: info.device,
+      dtype: info.dtype,
+      weight_version: engine.weightVersion(),
+      version: engineVersion(),
+    };
+  };
+  app.get('/get_server_info', serverInfo);
+  app.get('/server_info', serverInfo);
+
   app.get('/v1/models', async (): Promise<ModelList> => {
     const info = engine.modelInfo();
     return {
@@ -76,4 +103,22 @@ export function registerInfoRoutes(
       ],
     };
   });
+}
+
+let version: string | null = null;
+
+/** `@ts/engine`'s version, from the nearest package.json of that name above this file. */
+function engineVersion(): string {
+  if (version !== null) return version;
+  version = 'unknown';
+  for (let dir = import.meta.dirname; dir !== dirname(dir); dir = dirname(dir)) {
+    const file = join(dir, 'package.json');
+    if (!existsSync(file)) continue;
+    const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
+    if (pkg.name === '@ts/engine') {
+      version = pkg.version ?? 'unknown';
+      break;
+    }
+  }
+  return version;
 }

@@ -305,6 +305,29 @@ describe('POST /v1/chat/completions', () => {
 });
 
 describe('info and metrics', () => {
+  it("serves /get_server_info (and /server_info) in SGLang's names", async () => {
+    const info = (await app.inject({ url: '/get_server_info' })).json();
+    expect(info).toEqual({
+      model_path: 'builtin:tiny',
+      served_model_name: 'tiny',
+      dp_size: 1,
+      tp_size: 1,
+      page_size: 16,
+      max_running_requests: 32,
+      chunked_prefill_size: 2048,
+      context_length: 256,
+      kv_memory_fraction: 0.3,
+      max_total_num_tokens: 4096,
+      disable_radix_cache: false,
+      disable_cuda_graph: true,
+      device: 'cpu',
+      dtype: 'f32',
+      weight_version: 'default',
+      version: expect.stringMatching(/^\d+\.\d+\.\d+/),
+    });
+    expect((await app.inject({ url: '/server_info' })).json()).toEqual(info);
+  });
+
   it('serves /health, /model_info, /v1/models and OpenAI-shaped 404s under /v1', async () => {
     expect((await app.inject({ url: '/health' })).json()).toEqual({});
     const info = (await app.inject({ url: '/model_info' })).json();

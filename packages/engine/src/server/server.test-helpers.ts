@@ -194,6 +194,15 @@ export class FakeEngine implements EngineApi {
       device: 'cpu',
       dpSize: 1,
       hasChatTemplate: this.hasChatTemplate,
+      serving: {
+        pageSize: 16,
+        maxRunning: 32,
+        maxBatchTokens: 2048,
+        kvMemoryFraction: 0.3,
+        maxTotalTokens: 4096,
+        prefixCache: true,
+        cudaGraphs: false,
+      },
     };
   }
 
