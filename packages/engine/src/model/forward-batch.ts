@@ -6,6 +6,11 @@ export interface ForwardSequence {
   cachedTokens: number;
   /** KV pages of the sequence, covering cachedTokens + tokens.length slots. */
   pageTable: readonly number[];
+  /**
+   * Tokens of `tokens` (from index `from`, `count` of them, all before the last) whose logits
+   * rows are wanted too, after every sequence's last-token row (input-token logprobs).
+   */
+  extraLogits?: { from: number; count: number };
 }
 
 /** How the next token of a sequence is chosen; temperature 0 means greedy. */

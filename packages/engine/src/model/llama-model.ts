@@ -179,7 +179,7 @@ export class LlamaModel {
         );
       else ops.add(residual, residual, hidden, t * c.hiddenSize, dtype);
     }
-    const rows = allPositions ? t : meta.numSeqs;
+    const rows = allPositions ? t : meta.logitRows;
     const last = allPositions ? residual : ws.address('lastHidden');
     if (!allPositions)
       ops.embedding(last, residual, at(meta.offsets.lastRows), rows, c.hiddenSize, dtype);

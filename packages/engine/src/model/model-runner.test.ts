@@ -9,7 +9,7 @@ import { ModelRunner } from './model-runner.js';
 import { GreedySequence } from './runner.test-helpers.js';
 import { loadWeights, overwriteWeights, writeWeightsInPlace } from './weights/load-weights.js';
 
-async function tinyRunner() {
+async function tinyRunner(maxLogitRows?: number) {
   const saver = createMemorySaver({ device: 'cpu' });
   const checkpoint = openBuiltinTiny();
   const c = checkpoint.config;
@@ -27,6 +27,7 @@ async function tinyRunner() {
     maxTokens: 256,
     maxSeqs: 8,
     maxPagesPerSeq: 16,
+    ...(maxLogitRows ? { maxLogitRows } : {}),
   });
   return { saver, weights, kv, runner, config: c };
 }
@@ -107,6 +108,73 @@ describe('builtin:tiny', () => {
       expect(logprobs[r]).toBeCloseTo(expected, 4);
       expect(logprobs[r]).toBeLessThanOrEqual(0);
     });
+  });
+
+  it("gives input-token logprobs from extra logits rows, whole or in chunks, as a full pass's logits have them", async () => {
+    const t = await tinyRunner(64);
+    const prompt = new ByteTokenizer().encode('The quick brown fox jumps');
+    const n = prompt.length;
+    const pages = t.kv.pages.allocate(2);
+    // Reference: logits at every position, log-softmax at the next prompt token.
+    t.runner.forward([{ tokens: prompt, cachedTokens: 0, pageTable: pages }], t.kv, true);
+    const logits = t.runner.logits();
+    const vocab = t.config.vocabSize;
+    const expected = prompt.slice(1).map((next, p) => {
+      const row = Array.from(logits.subarray(p * vocab, (p + 1) * vocab));
+      const max = Math.max(...row);
+      return (
+        (row[next] as number) - max - Math.log(row.reduce((sum, x) => sum + Math.exp(x - max), 0))
+      );
+    });
+    // Whole: the extra rows are positions 0 .. n-2 (the last row predicts the first output).
+    t.runner.forward(
+      [
+        {
+          tokens: prompt,
+          cachedTokens: 0,
+          pageTable: pages,
+          extraLogits: { from: 0, count: n - 2 },
+        },
+      ],
+      t.kv,
+    );
+    const whole = t.runner.rowLogprobs([0, ...prompt.slice(1, n - 1)]);
+    expect(whole.slice(1)).toEqual(expected.slice(0, n - 2).map((x) => expect.closeTo(x, 4)));
+    // Two chunks: the first chunk's last row predicts the second chunk's first token.
+    const cut = 10;
+    t.runner.forward(
+      [
+        {
+          tokens: prompt.slice(0, cut),
+          cachedTokens: 0,
+          pageTable: pages,
+          extraLogits: { from: 0, count: cut - 1 },
+        },
+      ],
+      t.kv,
+    );
+    const first = t.runner.rowLogprobs([prompt[cut] as number, ...prompt.slice(1, cut)]);
+    t.runner.forward(
+      [
+        {
+          tokens: prompt.slice(cut),
+          cachedTokens: cut,
+          pageTable: pages,
+          extraLogits: { from: 0, count: n - cut - 1 },
+        },
+      ],
+      t.kv,
+    );
+    const second = t.runner.rowLogprobs([0, ...prompt.slice(cut + 1)]);
+    const chunked = [...first.slice(1), first[0] as number, ...second.slice(1)];
+    expect(chunked).toEqual(expected.map((x) => expect.closeTo(x, 4)));
+    expect(() => t.runner.rowLogprobs([1])).toThrow(/needs \d+ targets/);
+    expect(() =>
+      t.runner.forward(
+        [{ tokens: prompt, cachedTokens: 0, pageTable: pages, extraLogits: { from: 0, count: n } }],
+        t.kv,
+      ),
+    ).toThrow(/must end before the last/);
   });
 
   it('rejects batches beyond its limits and tokens outside the vocabulary', async () => {

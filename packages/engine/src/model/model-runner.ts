@@ -33,6 +33,8 @@ export interface SampleRequest {
  */
 export class ModelRunner {
   private lastRowCount: number | null = null;
+  /** Rows `sample` takes: one per sequence (or per token with allPositions). */
+  private lastSampleRows = 0;
   private useGraphs: boolean;
   private readonly graphs: DecodeGraphs;
 
@@ -113,13 +115,16 @@ export class ModelRunner {
         `a sequence holds ${widest} pages, more than maxPagesPerSeq ${d.maxPagesPerSeq}`,
       );
     }
-    const rows = allPositions ? tokens : sequences.length;
+    const rows = allPositions ? tokens : meta.logitRows - (meta.numSeqs - sequences.length);
+    if (allPositions && meta.logitRows > sequences.length)
+      throw new Error('extraLogits and allPositions do not go together');
     if (rows > d.maxLogitRows)
       throw new Error(`${rows} rows of logits exceed maxLogitRows ${d.maxLogitRows}`);
     this.ops.upload(this.workspace.address('metadata'), new Uint8Array(meta.data.buffer));
     if (bucket === null) this.model.forward(this.workspace, meta, kv, allPositions);
     else this.graphs.run(kv, bucket, () => this.model.forward(this.workspace, meta, kv));
     this.lastRowCount = rows;
+    this.lastSampleRows = allPositions ? tokens : sequences.length;
   }
 
   /** How decode graphs have fared: captures, replays, failed captures (and the last reason). */
@@ -145,6 +150,35 @@ export class ModelRunner {
     const out = new Float32Array(n);
     this.ops.download(f32, new Uint8Array(out.buffer));
     return out;
+  }
+
+  /**
+   * The log-probability of `targets[r]` under softmax of row r of the last pass's logits, for
+   * every row (each sequence's last token, then the extra rows): input-token logprobs, whose
+   * targets are the prompt's next tokens (0 where a row is not wanted).
+   */
+  rowLogprobs(targets: readonly number[]): number[] {
+    const rows = this.lastRows();
+    if (targets.length !== rows)
+      throw new Error(`rowLogprobs needs ${rows} targets, got ${targets.length}`);
+    const ws = this.workspace;
+    // Targets, then zeros (temperature <= 0: the raw logits), in one upload.
+    const base = ws.address('rowTargets');
+    const block = new ArrayBuffer(ws.address('rowZeros') + rows * 4 - base);
+    new Int32Array(block, 0, rows).set(targets);
+    this.ops.upload(base, new Uint8Array(block));
+    this.ops.tokenLogprobs(
+      ws.address('rowLogprobs'),
+      ws.address('logits'),
+      base,
+      ws.address('rowZeros'),
+      rows,
+      this.config.vocabSize,
+      this.dtype,
+    );
+    const out = new Float32Array(rows);
+    this.ops.download(ws.address('rowLogprobs'), new Uint8Array(out.buffer));
+    return Array.from(out);
   }
 
   /** Samples one token per row of the last pass's logits. */
@@ -183,7 +217,8 @@ export class ModelRunner {
   }
 
   private sampleOnDevice(requests: readonly SampleRequest[]): void {
-    const rows = this.lastRows();
+    this.lastRows();
+    const rows = this.lastSampleRows;
     if (requests.length !== rows)
       throw new Error(`sample needs ${rows} requests, got ${requests.length}`);
     const ws = this.workspace;

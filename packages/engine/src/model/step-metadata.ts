@@ -4,8 +4,10 @@ import type { ForwardSequence } from './forward-batch.js';
 export interface StepMetadata {
   tokens: number;
   numSeqs: number;
+  /** Rows of logits the pass computes: each sequence's last token, then the extra rows. */
+  logitRows: number;
   pageTableStride: number;
-  /** ids | positions | slots | queryStart | seqLens | lastTokenRows | pageTable, back to back. */
+  /** ids | positions | slots | queryStart | seqLens | logit rows | pageTable, back to back. */
   data: Int32Array;
   offsets: {
     ids: number;
@@ -41,6 +43,7 @@ export function buildStepMetadata(
   const numSeqs = padding?.seqs ?? sequences.length;
   const tokens = numSeqs - sequences.length + sequences.reduce((n, s) => n + s.tokens.length, 0);
   const pageTableStride = padding?.pageTableStride ?? widest;
+  const extra = sequences.reduce((n, s) => n + extraRowsOf(s), 0);
   const offsets = {
     ids: 0,
     positions: tokens,
@@ -48,7 +51,7 @@ export function buildStepMetadata(
     queryStart: 3 * tokens,
     seqLens: 3 * tokens + numSeqs + 1,
     lastRows: 3 * tokens + 2 * numSeqs + 1,
-    pageTable: 3 * tokens + 3 * numSeqs + 1,
+    pageTable: 3 * tokens + 3 * numSeqs + 1 + extra,
   };
   const data = new Int32Array(offsets.pageTable + numSeqs * pageTableStride);
   let row = 0;
@@ -85,7 +88,26 @@ export function buildStepMetadata(
     row += 1;
   }
   data[offsets.queryStart + numSeqs] = tokens;
-  return { tokens, numSeqs, pageTableStride, data, offsets };
+  let extraRow = offsets.lastRows + numSeqs;
+  for (const [s, seq] of sequences.entries()) {
+    const first = (data[offsets.queryStart + s] as number) + (seq.extraLogits?.from ?? 0);
+    for (let j = 0; j < extraRowsOf(seq); j++) data[extraRow++] = first + j;
+  }
+  return { tokens, numSeqs, logitRows: numSeqs + extra, pageTableStride, data, offsets };
+}
+
+/** How many extra logits rows a sequence asks for; throws if they are not tokens before its last. */
+function extraRowsOf(seq: ForwardSequence): number {
+  const e = seq.extraLogits;
+  if (!e || e.count === 0) return 0;
+  if (!(Number.isInteger(e.from) && Number.isInteger(e.count) && e.from >= 0 && e.count > 0))
+    throw new Error(`extraLogits needs whole from >= 0 and count >= 0, got ${e.from}, ${e.count}`);
+  if (e.from + e.count > seq.tokens.length - 1) {
+    throw new Error(
+      `extraLogits [${e.from}, ${e.from + e.count}) must end before the last of ${seq.tokens.length} tokens`,
+    );
+  }
+  return e.count;
 }
 
 function checkPadding(sequences: readonly ForwardSequence[], widest: number, p: DecodePadding) {

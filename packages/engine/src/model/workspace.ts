@@ -40,6 +40,9 @@ export type BufferName =
   | 'randomKeys'
   | 'sampled'
   | 'logprobs'
+  | 'rowTargets'
+  | 'rowZeros'
+  | 'rowLogprobs'
   | 'kernelScratch';
 
 const ALIGN = 256;
@@ -72,13 +75,17 @@ export class Workspace {
       ['lastHidden', l * dims.hiddenSize * e],
       ['logits', l * dims.vocabSize * e],
       ['logitsFloat32', l * dims.vocabSize * 4],
-      ['metadata', (3 * t + 3 * s + 1 + s * dims.maxPagesPerSeq) * 4],
+      // lastRows takes up to l entries: a row per sequence, then extra logits rows.
+      ['metadata', (3 * t + 2 * s + 1 + l + s * dims.maxPagesPerSeq) * 4],
       ['randomKeys', s * 8],
       ['temperature', s * 4],
       ['topK', s * 4],
       ['topP', s * 4],
       ['sampled', s * 4],
       ['logprobs', s * 4],
+      ['rowTargets', l * 4],
+      ['rowZeros', l * 4],
+      ['rowLogprobs', l * 4],
       ['kernelScratch', dims.kernelScratchBytes ?? 0],
     ];
     const offsets = new Map<BufferName, number>();
