@@ -1,7 +1,7 @@
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { EngineClient } from '@ts/client';
+import { EngineClient, type ServerInfoReply } from '@ts/client';
 import OpenAI from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type ServerProcess, startServer } from './server-process.js';
@@ -79,7 +79,7 @@ describe('ts-engine serve, driven over HTTP', () => {
     });
     expect(native.text).toBe(completion.choices[0]?.text);
     expect((await client.health()).success).toBe(true);
-    const info = await (await fetch(`${server.url}/get_server_info`)).json();
+    const info = (await (await fetch(`${server.url}/get_server_info`)).json()) as ServerInfoReply;
     const engine = JSON.parse(
       readFileSync(resolve(import.meta.dirname, '../../packages/engine/package.json'), 'utf8'),
     );
