@@ -17,6 +17,8 @@ import type { Sequence } from './sequence.js';
 export interface SampledStep {
   tokens: readonly number[];
   logprobs?: readonly number[];
+  /** Per item with `scores`: the logprobs of its scored positions' next tokens, in order. */
+  inputLogprobs?: readonly (readonly number[] | undefined)[];
 }
 
 export interface StepExecutor {
@@ -199,8 +201,13 @@ export class RankLoop {
     } finally {
       this.forwardInFlight = false;
     }
-    for (const event of this.scheduler.postprocess(items, sampled.tokens, sampled.logprobs))
-      this.options.onEvent(event);
+    const events = this.scheduler.postprocess(
+      items,
+      sampled.tokens,
+      sampled.logprobs,
+      sampled.inputLogprobs,
+    );
+    for (const event of events) this.options.onEvent(event);
   }
 
   private idle(): Promise<void> {

@@ -15,6 +15,11 @@ export interface SamplingParams {
   ignoreEos: boolean;
   /** Report each output token's log-probability (the executor computes it). */
   returnLogprob: boolean;
+  /**
+   * Report the log-probability of every prompt token from this index on (each given the
+   * tokens before it; the first prompt token has none); -1: none.
+   */
+  logprobStartLen: number;
 }
 
 export const DEFAULT_SAMPLING: SamplingParams = {
@@ -26,6 +31,7 @@ export const DEFAULT_SAMPLING: SamplingParams = {
   stopTokenIds: [],
   ignoreEos: false,
   returnLogprob: false,
+  logprobStartLen: -1,
 };
 
 /** Fills defaults and checks ranges; throws a message naming the bad field. */
@@ -44,6 +50,10 @@ export function samplingParams(partial: Partial<SamplingParams> = {}): SamplingP
   check(
     p.stopTokenIds.every((t) => Number.isInteger(t) && t >= 0),
     'stopTokenIds must be token ids',
+  );
+  check(
+    Number.isInteger(p.logprobStartLen) && p.logprobStartLen >= -1,
+    'logprobStartLen must be an integer >= -1',
   );
   return p;
 }

@@ -34,6 +34,7 @@ export function setup(
     maxBatchTokens: options.maxBatchTokens ?? 64,
     eosTokenIds: options.eosTokenIds ?? [],
     ...(options.maxSequenceLength ? { maxSequenceLength: options.maxSequenceLength } : {}),
+    ...(options.maxInputLogprobRows ? { maxInputLogprobRows: options.maxInputLogprobRows } : {}),
   });
   return { pages, cache, scheduler };
 }

@@ -200,6 +200,55 @@ describe('Scheduler', () => {
     expect(cache?.size).toBeGreaterThan(0);
   });
 
+  it('collects input logprobs from logprobStartLen on, within the extra-row budget, once each, also from a cached prompt', async () => {
+    const { scheduler, cache } = setup({ maxBatchTokens: 64, maxInputLogprobRows: 3 });
+    const p = prompt(12, 4);
+    const scoring = (id: string, start: number) =>
+      new Sequence(id, p, samplingParams({ maxNewTokens: 2, logprobStartLen: start }));
+    /** Runs to the end; a stand-in logprob of -(p + 1) for position p; extra rows per step. */
+    const run = async (...seqs: Sequence[]) => {
+      for (const seq of seqs) scheduler.add(seq);
+      const extra: number[] = [];
+      while (scheduler.hasWork) {
+        const items = scheduler.schedule(true);
+        extra.push(
+          items.reduce((n, item) => {
+            const s = item.scores;
+            if (!s) return n;
+            const last = item.cachedTokens + item.tokens.length;
+            return n + s.count - (s.first + s.count === last ? 1 : 0);
+          }, 0),
+        );
+        const inputLogprobs = items.map((item) =>
+          item.scores
+            ? Array.from(
+                { length: item.scores.count },
+                (_, j) => -((item.scores?.first ?? 0) + j + 1),
+              )
+            : undefined,
+        );
+        scheduler.postprocess(
+          items,
+          await countingExecutor.execute(items),
+          undefined,
+          inputLogprobs,
+        );
+      }
+      return extra;
+    };
+    const from2 = scoring('from2', 2);
+    const extra = await run(from2);
+    expect(from2.inputLogprobs).toEqual([-2, -3, -4, -5, -6, -7, -8, -9, -10, -11]);
+    expect(Math.max(...extra)).toBeLessThanOrEqual(3);
+    expect(from2.outputTokens).toEqual(expectedOutput(p, 2));
+    // The prompt is cached now; scoring from 0 still computes (and scores) every position.
+    expect(cache?.size).toBeGreaterThan(0);
+    const from0 = scoring('from0', 0);
+    await run(from0);
+    expect(from0.inputLogprobs).toEqual(Array.from({ length: 11 }, (_, k) => -(k + 1)));
+    expect(() => scoring('past', 12)).toThrow(/past its prompt of 12 tokens/);
+  });
+
   it("passes each sampled token's logprob on to the sequences that asked for it, only those", () => {
     const { scheduler } = setup();
     scheduler.add(new Sequence('wants', prompt(3), samplingParams({ returnLogprob: true })));

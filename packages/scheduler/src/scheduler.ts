@@ -10,6 +10,8 @@ export interface SchedulerOptions {
   maxBatchTokens: number;
   /** Longest sequence (prompt + new tokens) a request may reach; unlimited when omitted. */
   maxSequenceLength?: number;
+  /** Extra logits rows one pass may compute for input-token logprobs (default 0: none). */
+  maxInputLogprobRows?: number;
   eosTokenIds: readonly number[];
 }
 
@@ -21,6 +23,12 @@ export interface StepItem {
   pageTable: readonly number[];
   /** True when this step consumes the sequence's whole pending input, so a token is sampled. */
   samples: boolean;
+  /**
+   * Prompt positions `first` .. `first + count - 1` whose logits give input-token logprobs
+   * (position p's logits score token p + 1): extra rows, and the last token's row when it is
+   * one of them.
+   */
+  scores?: { first: number; count: number };
 }
 
 export interface TokenEvent {
@@ -39,6 +47,8 @@ export interface TokenEvent {
 export class Scheduler {
   readonly waiting: Sequence[] = [];
   readonly running: Sequence[] = [];
+  /** Extra logits rows left in the step being planned. */
+  private scoreRows = 0;
 
   constructor(
     private readonly pages: PageAllocator,
@@ -72,9 +82,10 @@ export class Scheduler {
   schedule(mayAdmit: boolean): StepItem[] {
     const items: StepItem[] = [];
     let budget = this.options.maxBatchTokens;
+    this.scoreRows = this.options.maxInputLogprobRows ?? 0;
     for (let i = 0; i < this.running.length && budget > 0; ) {
       const seq = this.running[i] as Sequence;
-      const n = Math.min(seq.pendingTokens, budget);
+      const n = this.chunkSize(seq, budget);
       if (!this.makeRoom(seq, seq.computedTokens + n)) continue;
       items.push(this.item(seq, n));
       budget -= n;
@@ -89,15 +100,18 @@ export class Scheduler {
     ) {
       const seq = this.waiting[i] as Sequence;
       if (seq.computedTokens === 0 && this.cache) {
-        seq.pageTable = this.cache.match(seq.allTokens, seq.length - 1);
+        // A scored prompt computes every position it scores: the cache may give only those before.
+        const scored = seq.nextScoredToken;
+        const limit = scored === null ? seq.length - 1 : Math.min(seq.length - 1, scored - 1);
+        seq.pageTable = this.cache.match(seq.allTokens, limit);
         seq.computedTokens = seq.pageTable.length * this.options.pageSize;
-        if (this.awaitsSharedPrefill(seq)) {
+        if (scored === null && this.awaitsSharedPrefill(seq)) {
           this.pages.release(seq.dropKv());
           i += 1;
           continue;
         }
       }
-      const n = Math.min(seq.pendingTokens, budget);
+      const n = this.chunkSize(seq, budget);
       if (!this.ensurePages(seq, seq.computedTokens + n)) {
         this.pages.release(seq.dropKv());
         break;
@@ -119,12 +133,19 @@ export class Scheduler {
     items: readonly StepItem[],
     sampled: readonly number[],
     logprobs?: readonly number[],
+    inputLogprobs?: readonly (readonly number[] | undefined)[],
   ): TokenEvent[] {
     const events: TokenEvent[] = [];
     const pageSize = this.options.pageSize;
     for (const [i, item] of items.entries()) {
       const { seq } = item;
       seq.computedTokens += item.tokens.length;
+      const scored = inputLogprobs?.[i];
+      if (item.scores && scored) {
+        // Position p scores token p + 1; a recompute after a retraction adds nothing twice.
+        for (const [j, value] of scored.entries())
+          if (item.scores.first + 1 + j === seq.nextScoredToken) seq.inputLogprobs.push(value);
+      }
       // Pages filled by this step are cached now, so requests sharing the prompt (n samples of
       // it, sent together) reuse them instead of computing them again.
       const filledPage =
@@ -209,13 +230,38 @@ export class Scheduler {
 
   private item(seq: Sequence, n: number): StepItem {
     const start = seq.computedTokens;
+    const scores = this.scoredPositions(seq, start, n);
+    if (scores)
+      this.scoreRows -= scores.count - (scores.first + scores.count === start + n ? 1 : 0);
     return {
       seq,
       tokens: seq.allTokens.slice(start, start + n),
       cachedTokens: start,
       pageTable: seq.pageTable,
       samples: n === seq.pendingTokens,
+      ...(scores ? { scores } : {}),
     };
+  }
+
+  /**
+   * Tokens of `seq` for this step: what is pending, within the token budget, and for a scored
+   * prompt within the extra logits rows left (its chunk's last row is not extra).
+   */
+  private chunkSize(seq: Sequence, budget: number): number {
+    const n = Math.min(seq.pendingTokens, budget);
+    const scored = seq.nextScoredToken;
+    if (scored === null) return n;
+    const firstScored = Math.max(seq.computedTokens, scored - 1);
+    return Math.max(1, Math.min(n, firstScored - seq.computedTokens + this.scoreRows + 1));
+  }
+
+  /** The prompt positions of a chunk [start, start + n) whose logits score a missing token. */
+  private scoredPositions(seq: Sequence, start: number, n: number) {
+    const scored = seq.nextScoredToken;
+    if (scored === null) return null;
+    const first = Math.max(start, scored - 1);
+    const end = Math.min(start + n, seq.promptLength - 1);
+    return end > first ? { first, count: end - first } : null;
   }
 
   /** Pages for `tokens` tokens of a running sequence, retracting the newest others if needed. */

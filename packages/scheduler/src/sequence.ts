@@ -22,6 +22,9 @@ export class Sequence {
    */
   cacheable = true;
   readonly promptLength: number;
+  /** Log-probabilities of prompt tokens `inputLogprobsFrom` .. (logprobStartLen on). */
+  readonly inputLogprobs: number[] = [];
+  readonly inputLogprobsFrom: number;
   private readonly tokens: number[];
 
   constructor(
@@ -32,6 +35,18 @@ export class Sequence {
     if (promptTokens.length === 0) throw new Error(`sequence ${id}: the prompt is empty`);
     this.tokens = [...promptTokens];
     this.promptLength = promptTokens.length;
+    this.inputLogprobsFrom = Math.max(params.logprobStartLen, 1);
+    if (params.logprobStartLen >= promptTokens.length)
+      throw new Error(
+        `sequence ${id}: logprobStartLen ${params.logprobStartLen} is past its prompt of ${promptTokens.length} tokens`,
+      );
+  }
+
+  /** The next prompt token whose logprob is missing, or null when none is wanted or missing. */
+  get nextScoredToken(): number | null {
+    if (this.params.logprobStartLen < 0) return null;
+    const next = this.inputLogprobsFrom + this.inputLogprobs.length;
+    return next < this.promptLength ? next : null;
   }
 
   get length(): number {
