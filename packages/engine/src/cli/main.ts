@@ -58,6 +58,11 @@ program
   .option('--page-size <tokens>', 'tokens per KV page', '16')
   .option('--max-running <n>', 'most requests in the running batch', '32')
   .option('--max-batch-tokens <n>', 'most tokens in one forward pass', '2048')
+  .option(
+    '--max-input-logprob-rows <n>',
+    'extra logits rows per pass for input-token logprobs (0: off)',
+    '128',
+  )
   .option('--context-length <n>', 'longest prompt + output', '2048')
   .option('--kv-memory-fraction <f>', 'share of free device memory for the KV cache', '0.3')
   .option('--num-pages <n>', 'KV pages per rank (overrides --kv-memory-fraction)')

@@ -11,6 +11,7 @@ const defaults: ServeFlags = {
   pageSize: '16',
   maxRunning: '32',
   maxBatchTokens: '2048',
+  maxInputLogprobRows: '128',
   contextLength: '2048',
   kvMemoryFraction: '0.3',
   prefixCache: true,

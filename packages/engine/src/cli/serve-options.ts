@@ -12,6 +12,7 @@ export interface ServeFlags {
   pageSize: string;
   maxRunning: string;
   maxBatchTokens: string;
+  maxInputLogprobRows: string;
   contextLength: string;
   kvMemoryFraction: string;
   numPages?: string;
@@ -54,6 +55,7 @@ export function serveSettings(flags: ServeFlags): ServeSettings {
       pageSize: integer('page-size', flags.pageSize),
       maxRunning: integer('max-running', flags.maxRunning),
       maxBatchTokens: integer('max-batch-tokens', flags.maxBatchTokens),
+      maxInputLogprobRows: integer('max-input-logprob-rows', flags.maxInputLogprobRows),
       maxContext: integer('context-length', flags.contextLength),
       kvMemoryFraction: Number(flags.kvMemoryFraction),
       ...(flags.numPages ? { numPages: integer('num-pages', flags.numPages) } : {}),

@@ -18,6 +18,11 @@ export interface LaunchOptions {
   numPages?: number;
   maxRunning?: number;
   maxBatchTokens?: number;
+  /**
+   * Extra logits rows one forward pass may compute for input-token logprobs (default 128; 0
+   * turns them off). Each row costs vocab x (dtype + 4) bytes of workspace.
+   */
+  maxInputLogprobRows?: number;
   maxContext?: number;
   prefixCache?: boolean;
   /** Free host backups on wake instead of keeping them (saves host RAM, slower next release). */
@@ -52,6 +57,7 @@ export function resolveOptions(options: LaunchOptions, gpuCount: number): Resolv
     numPages: options.numPages ?? null,
     maxRunning: options.maxRunning ?? 32,
     maxBatchTokens: options.maxBatchTokens ?? 2048,
+    maxInputLogprobRows: options.maxInputLogprobRows ?? 128,
     maxContext: options.maxContext ?? 2048,
     prefixCache: options.prefixCache ?? true,
     freeBackupsOnWake: options.freeBackupsOnWake ?? false,
@@ -69,6 +75,8 @@ export function resolveOptions(options: LaunchOptions, gpuCount: number): Resolv
     if (!Number.isInteger(value) || (value as number) < 1)
       throw new RangeError(`${key} must be a positive integer`);
   }
+  if (!(Number.isInteger(resolved.maxInputLogprobRows) && resolved.maxInputLogprobRows >= 0))
+    throw new RangeError('maxInputLogprobRows must be an integer >= 0');
   if (!(resolved.kvMemoryFraction > 0 && resolved.kvMemoryFraction < 1)) {
     throw new RangeError('kvMemoryFraction must be in (0, 1)');
   }

@@ -107,6 +107,7 @@ async function main(): Promise<void> {
       kvMemoryFraction: options.kvMemoryFraction,
       maxRunning: options.maxRunning,
       maxBatchTokens: options.maxBatchTokens,
+      maxInputLogprobRows: options.maxInputLogprobRows,
       maxContext: options.maxContext,
       prefixCache: options.prefixCache,
       cudaGraphs: options.cudaGraphs,

@@ -19,6 +19,8 @@ export interface RankOptions {
   kvMemoryFraction?: number;
   maxRunning: number;
   maxBatchTokens: number;
+  /** Extra logits rows per pass for input-token logprobs (0: none). */
+  maxInputLogprobRows?: number;
   /** Longest sequence (prompt + output) a request may reach. */
   maxContext: number;
   prefixCache: boolean;
@@ -69,6 +71,7 @@ export async function createRank(
   const runner = await ModelRunner.create(saver, createOps(saver), config, weights, {
     maxTokens: options.maxBatchTokens,
     maxSeqs: options.maxRunning,
+    maxLogitRows: options.maxRunning + (options.maxInputLogprobRows ?? 0),
     maxPagesPerSeq,
     workspaceTag: 'cuda_graph',
   });
@@ -79,6 +82,7 @@ export async function createRank(
     maxRunning: options.maxRunning,
     maxBatchTokens: options.maxBatchTokens,
     maxSequenceLength: options.maxContext,
+    maxInputLogprobRows: options.maxInputLogprobRows ?? 0,
     eosTokenIds: config.eosTokenIds,
   });
   const loop = new RankLoop({

@@ -24,11 +24,17 @@ export class RunnerExecutor implements StepExecutor {
       await this.saver.restore(this.weights.allocation);
     const restored = traceNow();
     this.runner.forward(
-      items.map((item) => ({
-        tokens: item.tokens,
-        cachedTokens: item.cachedTokens,
-        pageTable: item.pageTable,
-      })),
+      items.map((item) => {
+        const extra = extraRows(item);
+        return {
+          tokens: item.tokens,
+          cachedTokens: item.cachedTokens,
+          pageTable: item.pageTable,
+          ...(extra > 0
+            ? { extraLogits: { from: (item.scores?.first ?? 0) - item.cachedTokens, count: extra } }
+            : {}),
+        };
+      }),
       this.kv,
     );
     const forwarded = traceNow();
@@ -41,9 +47,12 @@ export class RunnerExecutor implements StepExecutor {
       },
       tokenIndex: seq.length - seq.promptLength,
     }));
-    const sampled = items.some((item) => item.samples && item.seq.params.returnLogprob)
+    const sampled: SampledStep = items.some((item) => item.samples && item.seq.params.returnLogprob)
       ? this.runner.sampleWithLogprobs(requests)
       : { tokens: this.runner.sample(requests) };
+    const scored = items.some((item) => item.scores)
+      ? { ...sampled, inputLogprobs: this.inputLogprobs(items) }
+      : sampled;
     if (stepTraceOn) {
       const tokens = items.reduce((n, item) => n + item.tokens.length, 0);
       const ms = (a: number, b: number) => (b - a).toFixed(2);
@@ -53,6 +62,41 @@ export class RunnerExecutor implements StepExecutor {
           `forward ${ms(restored, forwarded)} ms, sample + wait ${ms(forwarded, traceNow())} ms`,
       );
     }
-    return sampled;
+    return scored;
   }
+
+  /**
+   * Each scored item's input logprobs, its positions in order: the last pass computed a row
+   * per item (its last token), then each item's extra rows; position p scores token p + 1.
+   */
+  private inputLogprobs(items: readonly StepItem[]): (number[] | undefined)[] {
+    const targets = items.map((item) => {
+      const last = item.cachedTokens + item.tokens.length - 1;
+      return lastRowScored(item) ? (item.seq.allTokens[last + 1] as number) : 0;
+    });
+    for (const item of items) {
+      const first = item.scores?.first ?? 0;
+      for (let j = 0; j < extraRows(item); j++)
+        targets.push(item.seq.allTokens[first + j + 1] as number);
+    }
+    const values = this.runner.rowLogprobs(targets);
+    let extra = items.length;
+    return items.map((item, i) => {
+      if (!item.scores) return undefined;
+      const own = values.slice(extra, extra + extraRows(item));
+      extra += own.length;
+      return lastRowScored(item) ? [...own, values[i] as number] : own;
+    });
+  }
+}
+
+/** Whether an item's last token is among its scored positions (its row is then scored too). */
+function lastRowScored(item: StepItem): boolean {
+  const s = item.scores;
+  return s !== undefined && s.first + s.count === item.cachedTokens + item.tokens.length;
+}
+
+/** The extra logits rows an item needs: its scored positions but the last token's. */
+function extraRows(item: StepItem): number {
+  return item.scores ? item.scores.count - (lastRowScored(item) ? 1 : 0) : 0;
 }
