@@ -97,6 +97,7 @@ describe('ts-engine serve, driven over HTTP', () => {
         input_ids: [1, 5, 9, 33, 2],
         sampling_params: { max_new_tokens: 16, temperature: 0, ignore_eos: true },
         return_logprob: true,
+        logprob_start_len: 1,
       };
       const { client } = await serve([
         '--model',
@@ -130,6 +131,13 @@ describe('ts-engine serve, driven over HTTP', () => {
       expect(after.meta_info.output_token_logprobs?.map(([, id]) => id)).toEqual(after.output_ids);
       expect(reference.meta_info.output_token_logprobs).toEqual(
         after.meta_info.output_token_logprobs,
+      );
+      expect(after.meta_info.input_token_logprobs?.map(([, id]) => id)).toEqual([5, 9, 33, 2]);
+      expect(reference.meta_info.input_token_logprobs).toEqual(
+        after.meta_info.input_token_logprobs,
+      );
+      expect(after.meta_info.input_token_logprobs).not.toEqual(
+        before.meta_info.input_token_logprobs,
       );
     });
   }

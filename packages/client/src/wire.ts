@@ -102,6 +102,8 @@ export interface GenerateRequest {
   return_text_in_logprobs?: boolean | boolean[];
   /** Run on this data-parallel rank (0-based) instead of the one the router picks. */
   data_parallel_rank?: number;
+  /** With `return_logprob`: also the prompt tokens' logprobs from this index on (-1: none). */
+  logprob_start_len?: number | number[];
 }
 
 export interface SingleGenerateRequest extends GenerateRequest {
@@ -144,6 +146,11 @@ export interface GenerateMetaInfo {
    * softmax(logits / temperature) for sampled requests, softmax(logits) for greedy ones.
    */
   output_token_logprobs?: [number, number, string | null][];
+  /**
+   * With `return_logprob` and `logprob_start_len` >= 0: `[logprob, token id, text]` per prompt
+   * token from that index on (each given the tokens before it; null for the first token).
+   */
+  input_token_logprobs?: [number | null, number, string | null][];
 }
 
 /** The reply of `/generate`, and each streamed update (text and ids so far, cumulative). */

@@ -38,6 +38,11 @@ export interface GenerateInput {
   returnTextInLogprobs?: boolean;
   /** Run on this data-parallel rank (0-based) instead of the one the router picks. */
   dataParallelRank?: number;
+  /**
+   * With `returnLogprob`: also each prompt token's logprob (given the tokens before it) from
+   * this index on, in `metaInfo.inputTokenLogprobs`; -1 or left out: none.
+   */
+  logprobStartLen?: number;
 }
 
 export type FinishReasonType = 'stop' | 'length' | 'abort';
@@ -57,6 +62,11 @@ export interface GenerateMeta {
    * is the token decoded alone with `returnTextInLogprobs`, else null.
    */
   outputTokenLogprobs?: [number, number, string | null][];
+  /**
+   * With `logprobStartLen`: one `[logprob, token id, text]` per prompt token from that index
+   * on; the prompt's first token has no logprob (null).
+   */
+  inputTokenLogprobs?: [number | null, number, string | null][];
 }
 
 export interface GenerateOutput {

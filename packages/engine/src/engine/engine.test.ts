@@ -109,6 +109,34 @@ describe('Engine on builtin:tiny (CPU, worker threads)', () => {
     );
   });
 
+  it('returns input-token logprobs alike whole, chunked under a small row budget, and from a cached prompt', async () => {
+    const text = 'The quick brown fox jumps over';
+    const ask = (logprobStartLen: number) =>
+      ({ text, samplingParams: greedy(2), returnLogprob: true, logprobStartLen }) as const;
+    const whole = await launch();
+    const all = (await whole.generate(ask(0))).metaInfo.inputTokenLogprobs ?? [];
+    const ids = [256, ...Buffer.from(text)];
+    expect(all.map(([, id]) => id)).toEqual(ids);
+    expect(all[0]?.[0]).toBeNull();
+    for (const [logprob] of all.slice(1)) expect(logprob).toBeLessThan(0);
+    // The prompt is in the prefix cache now: scoring from 5 still computes positions 4 on.
+    const cached = (await whole.generate(ask(5))).metaInfo.inputTokenLogprobs ?? [];
+    expect(cached).toEqual(
+      all.slice(5).map(([l, id]) => [expect.closeTo(l as number, 5), id, null]),
+    );
+    const chunked = await launch({ maxBatchTokens: 8, maxInputLogprobRows: 3 });
+    const fromChunks = (await chunked.generate(ask(0))).metaInfo.inputTokenLogprobs ?? [];
+    expect(fromChunks).toEqual(
+      all.map(([l, id]) => [l === null ? null : expect.closeTo(l, 5), id, null]),
+    );
+    await expect(whole.generate({ text, logprobStartLen: 0 })).rejects.toThrow(
+      /logprob_start_len needs return_logprob/,
+    );
+    await expect(whole.generate(ask(ids.length))).rejects.toThrow(/logprob_start_len must be/);
+    const off = await launch({ maxInputLogprobRows: 0 });
+    await expect(off.generate(ask(0))).rejects.toThrow(/input-token logprobs are off/);
+  });
+
   it('samples a repeated prompt differently unless a seed is given (a GRPO group)', async () => {
     const engine = await launch();
     const hot = { maxNewTokens: 16, ignoreEos: true, temperature: 1.5 };

@@ -257,6 +257,7 @@ export class Engine implements EngineApi {
       this.info?.vocabSize ?? 0,
       this.options.maxContext,
       this.ranks.length,
+      this.options.maxInputLogprobRows,
     );
     const rid = input.rid ?? randomUUID();
     if (this.requests.has(rid)) throw new Error(`a request with rid ${rid} is already in flight`);
@@ -267,6 +268,9 @@ export class Engine implements EngineApi {
       weightVersion: () => this.version,
       returnLogprob: valid.returnLogprob,
       returnTextInLogprobs: valid.returnTextInLogprobs,
+      ...(valid.logprobStartLen >= 0
+        ? { inputLogprobsOf: { promptIds: valid.inputIds, start: valid.logprobStartLen } }
+        : {}),
     });
     const { rank, key } = this.router.pick(valid.inputIds, input.dataParallelRank);
     rank.inFlight += 1;
@@ -290,6 +294,7 @@ export class Engine implements EngineApi {
     if (message.token !== null) {
       if (state.ids.length === 0) stepTrace(`first token of ${message.rid}`);
       this.totals.generatedTokens += 1;
+      if (message.inputLogprobs) state.setInputLogprobs(message.inputLogprobs);
       const stop = state.push(message.token, message.logprob);
       if (stop !== null) {
         rank.post({ type: 'abort', rid: message.rid });

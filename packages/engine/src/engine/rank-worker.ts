@@ -24,12 +24,16 @@ const send = (message: FromWorker) => port.postMessage(message);
 function onEvent(event: LoopEvent): void {
   const error = 'error' in event ? event.error : undefined;
   const logprob = 'logprob' in event ? event.logprob : undefined;
+  const { seq } = event;
+  const first = event.token !== null && seq.length - seq.promptLength === 1;
+  const inputLogprobs = first && seq.params.logprobStartLen >= 0 ? seq.inputLogprobs : undefined;
   send({
     type: 'token',
     rid: event.seq.id,
     token: event.token,
     finishReason: event.finishReason,
     ...(logprob !== undefined ? { logprob } : {}),
+    ...(inputLogprobs ? { inputLogprobs } : {}),
     ...(error ? { error } : {}),
   });
 }

@@ -14,6 +14,8 @@ export interface RequestOptions {
   /** Keep each token's logprob (and with `returnTextInLogprobs`, its text decoded alone). */
   returnLogprob?: boolean;
   returnTextInLogprobs?: boolean;
+  /** Input-token logprobs wanted: the prompt's ids, and the index they start at. */
+  inputLogprobsOf?: { promptIds: readonly number[]; start: number };
 }
 
 /**
@@ -24,6 +26,8 @@ export class RequestState {
   readonly ids: number[] = [];
   /** With `returnLogprob`: `[logprob, id, text | null]` per id, built as tokens arrive. */
   private readonly logprobEntries: [number, number, string | null][] = [];
+  private inputEntries: [number | null, number, string | null][] | null = null;
+  private readonly inputLogprobsOf: RequestOptions['inputLogprobsOf'];
   text = '';
   finish: GenerateMeta['finishReason'] = null;
   private readonly started = performance.now();
@@ -54,6 +58,7 @@ export class RequestState {
     this.currentWeightVersion = options.weightVersion ?? (() => 'default');
     this.returnLogprob = options.returnLogprob ?? false;
     this.returnTextInLogprobs = options.returnTextInLogprobs ?? false;
+    this.inputLogprobsOf = options.inputLogprobsOf;
     this.decoder =
       tokenizer?.createStreamDecoder({ skipSpecialTokens: this.skipSpecialTokens }) ?? null;
     this.longestStop = Math.max(0, ...this.stops.map((stop) => stop.length));
@@ -93,6 +98,21 @@ export class RequestState {
     return null;
   }
 
+  /** The prompt's token logprobs from the start index on (the rank sends them once). */
+  setInputLogprobs(values: readonly number[]): void {
+    const of = this.inputLogprobsOf;
+    if (!of || this.inputEntries) return;
+    const text = (id: number) =>
+      this.returnTextInLogprobs && this.tokenizer ? this.tokenizer.decode([id]) : null;
+    const from = Math.max(of.start, 1);
+    this.inputEntries = of.promptIds
+      .slice(of.start)
+      .map((id, j): [number | null, number, string | null] => {
+        const k = of.start + j;
+        return [k === 0 ? null : (values[k - from] ?? Number.NaN), id, text(id)];
+      });
+  }
+
   end(reason: FinishReason, matched?: number | string, message?: string): void {
     if (this.done) return;
     this.endedWeightVersion = this.currentWeightVersion();
@@ -123,6 +143,7 @@ export class RequestState {
               outputTokenLogprobs: this.logprobEntries.slice(),
             }
           : {}),
+        ...(this.inputEntries ? { inputTokenLogprobs: this.inputEntries } : {}),
       },
     };
   }

@@ -17,6 +17,7 @@ export interface ValidInput {
   ignoreEos: boolean;
   returnLogprob: boolean;
   returnTextInLogprobs: boolean;
+  logprobStartLen: number;
 }
 
 export class InvalidInputError extends Error {}
@@ -32,6 +33,7 @@ export function validateInput(
   vocabSize: number,
   maxContext: number,
   dpSize = 1,
+  maxInputLogprobRows = 0,
 ): ValidInput {
   if (typeof input !== 'object' || input === null) fail('the request must be an object');
   const hasText = input.text !== undefined;
@@ -85,6 +87,14 @@ export function validateInput(
     fail('return_text_in_logprobs must be a boolean');
   if (input.returnTextInLogprobs && !tokenizer)
     fail('return_text_in_logprobs needs a tokenizer: this model has none');
+  const start = input.logprobStartLen ?? -1;
+  if (!(Number.isInteger(start) && start >= -1 && start < inputIds.length))
+    fail(
+      `logprob_start_len must be an integer in [-1, ${inputIds.length}) (the prompt's length), got ${start}`,
+    );
+  if (start >= 0 && !input.returnLogprob) fail('logprob_start_len needs return_logprob');
+  if (start >= 0 && maxInputLogprobRows === 0)
+    fail('input-token logprobs are off on this server (--max-input-logprob-rows 0)');
   const rank = input.dataParallelRank;
   if (rank !== undefined && !(Number.isInteger(rank) && rank >= 0 && rank < dpSize))
     fail(`data_parallel_rank must be an integer in [0, ${dpSize}), got ${rank}`);
@@ -104,6 +114,7 @@ export function validateInput(
     ignoreEos: s.ignoreEos ?? false,
     returnLogprob: input.returnLogprob ?? false,
     returnTextInLogprobs: (input.returnLogprob ?? false) && (input.returnTextInLogprobs ?? false),
+    logprobStartLen: start,
   };
 }
 
@@ -125,5 +136,6 @@ export function toWireSampling(
     stopTokenIds: [...new Set([...valid.stopTokenIds, ...eos])],
     ignoreEos: valid.ignoreEos,
     returnLogprob: valid.returnLogprob,
+    logprobStartLen: valid.logprobStartLen,
   };
 }

@@ -17,6 +17,7 @@ export interface WireSampling {
   stopTokenIds: number[];
   ignoreEos: boolean;
   returnLogprob: boolean;
+  logprobStartLen: number;
 }
 
 export type ControlOp =
@@ -70,6 +71,8 @@ export type FromWorker =
       finishReason: FinishReason | null;
       /** The token's log-probability, for requests that asked for it. */
       logprob?: number;
+      /** On the first token of a request with logprobStartLen: its prompt tokens' logprobs. */
+      inputLogprobs?: number[];
       error?: string;
     }
   | { type: 'reply'; id: number; reply: ControlReplyData };

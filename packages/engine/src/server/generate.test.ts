@@ -161,6 +161,14 @@ describe('POST /generate', () => {
       [-0.5, 101, null],
     ]);
     expect(engine.calls[0]?.[1]).toMatchObject({ returnLogprob: true });
+    expect(engine.calls[0]?.[1]).not.toHaveProperty('logprobStartLen');
+    const scored = await post({ text: 'abc', return_logprob: true, logprob_start_len: 1 });
+    expect(scored.json().meta_info.input_token_logprobs).toEqual([
+      [-1, 98, null],
+      [-2, 99, null],
+    ]);
+    const calls = engine.calls.filter(([name]) => name === 'generate');
+    expect(calls.at(-1)?.[1]).toMatchObject({ logprobStartLen: 1 });
     const batch = await post({
       text: ['a', 'b'],
       sampling_params: { max_new_tokens: 1 },
@@ -226,9 +234,10 @@ describe('POST /generate', () => {
       { text: ['a', 'b'], return_logprob: [true] },
       'return_logprob: must be one boolean, or a list of 2',
     ],
+    [{ text: 'a', return_logprob: true, logprob_start_len: -2 }, 'logprob_start_len:'],
     [
-      { text: 'a', return_logprob: true, logprob_start_len: 0 },
-      'input-token logprobs are not supported',
+      { text: ['a', 'b'], return_logprob: true, logprob_start_len: [0] },
+      'logprob_start_len: must be one integer, or a list of 2',
     ],
     [{ text: 'a', return_logprob: true, top_logprobs_num: 5 }, 'top-k logprobs are not supported'],
     [{ text: 'a', token_ids_logprob: [1, 2] }, 'logprobs of chosen token ids are not supported'],

@@ -42,7 +42,11 @@ const generateSchema = z.object({
     })
     .nullish(),
   // SGLang's other logprob fields: only their "off" values are served.
-  logprob_start_len: onlyOff(-1, 'input-token logprobs are not supported: leave it out or -1'),
+  logprob_start_len: z
+    .union([z.number().int().min(-1), z.array(z.number().int().min(-1))], {
+      error: 'must be an integer >= -1, or a list of them for a batch',
+    })
+    .nullish(),
   top_logprobs_num: onlyOff(0, 'top-k logprobs are not supported: leave it out or 0'),
   token_ids_logprob: onlyOff(null, 'logprobs of chosen token ids are not supported'),
   return_text_in_logprobs: z
@@ -74,6 +78,7 @@ export function toInputs(body: GenerateBody): { inputs: GenerateInput[]; batch: 
   const { text, input_ids: ids, sampling_params: sampling, rid } = body;
   const { return_logprob: logprob, return_text_in_logprobs: logprobText } = body;
   const dpRank = body.data_parallel_rank;
+  const startLen = body.logprob_start_len;
   if ((text == null) === (ids == null)) {
     throw new RequestError(400, 'body: give exactly one of text and input_ids');
   }
@@ -105,6 +110,9 @@ export function toInputs(body: GenerateBody): { inputs: GenerateInput[]; batch: 
   if (Array.isArray(logprobText) && logprobText.length !== n) {
     throw new RequestError(400, `return_text_in_logprobs: must be one boolean, or a list of ${n}`);
   }
+  if (Array.isArray(startLen) && startLen.length !== n) {
+    throw new RequestError(400, `logprob_start_len: must be one integer, or a list of ${n}`);
+  }
   const pick = <T>(value: T | T[] | null | undefined, i: number) =>
     Array.isArray(value) ? value[i] : value;
   const inputs = prompts.flatMap((prompt, i) =>
@@ -116,6 +124,9 @@ export function toInputs(body: GenerateBody): { inputs: GenerateInput[]; batch: 
         ...(pick(logprob, i) ? { returnLogprob: true } : {}),
         ...(pick(logprob, i) && pick(logprobText, i) ? { returnTextInLogprobs: true } : {}),
         ...(dpRank != null ? { dataParallelRank: dpRank } : {}),
+        ...(pick(logprob, i) && (pick(startLen, i) ?? -1) >= 0
+          ? { logprobStartLen: pick(startLen, i) as number }
+          : {}),
       },
       pick(sampling, i)?.n ?? 1,
     ),

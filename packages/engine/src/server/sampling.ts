@@ -86,6 +86,7 @@ export function toGenerateReply(out: GenerateOutput): GenerateReply {
       ...(m.outputTokenLogprobs
         ? {
             output_token_logprobs: m.outputTokenLogprobs,
+            ...(m.inputTokenLogprobs ? { input_token_logprobs: m.inputTokenLogprobs } : {}),
           }
         : {}),
     },

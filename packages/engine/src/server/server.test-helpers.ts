@@ -82,6 +82,17 @@ export class FakeEngine implements EngineApi {
         finishReason,
         e2eLatency: (performance.now() - started) / 1000,
         weightVersion: this.version,
+        // Stand-in input logprobs: -k for prompt character k (from logprobStartLen on).
+        ...(input.returnLogprob && (input.logprobStartLen ?? -1) >= 0 && input.text
+          ? {
+              inputTokenLogprobs: [...input.text]
+                .slice(input.logprobStartLen)
+                .map((c, j): [number | null, number, string | null] => {
+                  const k = (input.logprobStartLen ?? 0) + j;
+                  return [k === 0 ? null : -k, c.charCodeAt(0), null];
+                }),
+            }
+          : {}),
         // A stand-in logprob per id: -(its position + 1) / 4; its text is its word.
         ...(input.returnLogprob
           ? {
