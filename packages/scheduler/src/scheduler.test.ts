@@ -249,6 +249,33 @@ describe('Scheduler', () => {
     expect(() => scoring('past', 12)).toThrow(/past its prompt of 12 tokens/);
   });
 
+  it('keeps input logprobs once each when a scored request is retracted and recomputed', async () => {
+    const { scheduler } = setup({ pages: 9, maxInputLogprobRows: 64, cache: false });
+    const p = prompt(12, 6);
+    scheduler.add(request('first', prompt(12, 7), 20));
+    const scored = new Sequence(
+      'scored',
+      p,
+      samplingParams({ maxNewTokens: 20, logprobStartLen: 0 }),
+    );
+    scheduler.add(scored);
+    while (scheduler.hasWork) {
+      const items = scheduler.schedule(true);
+      const inputLogprobs = items.map((item) =>
+        item.scores
+          ? Array.from(
+              { length: item.scores.count },
+              (_, j) => -((item.scores?.first ?? 0) + j + 1),
+            )
+          : undefined,
+      );
+      scheduler.postprocess(items, await countingExecutor.execute(items), undefined, inputLogprobs);
+    }
+    expect(scored.retractions).toBeGreaterThan(0);
+    expect(scored.inputLogprobs).toEqual(Array.from({ length: 11 }, (_, k) => -(k + 1)));
+    expect(scored.outputTokens).toEqual(expectedOutput(p, 20));
+  });
+
   it("passes each sampled token's logprob on to the sequences that asked for it, only those", () => {
     const { scheduler } = setup();
     scheduler.add(new Sequence('wants', prompt(3), samplingParams({ returnLogprob: true })));
