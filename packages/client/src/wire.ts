@@ -104,6 +104,8 @@ export interface GenerateRequest {
   data_parallel_rank?: number;
   /** With `return_logprob`: also the prompt tokens' logprobs from this index on (-1: none). */
   logprob_start_len?: number | number[];
+  /** With `return_logprob`: these ids' logprobs at every output position (per prompt: lists). */
+  token_ids_logprob?: number[] | number[][];
 }
 
 export interface SingleGenerateRequest extends GenerateRequest {
@@ -151,6 +153,8 @@ export interface GenerateMetaInfo {
    * token from that index on (each given the tokens before it; null for the first token).
    */
   input_token_logprobs?: [number | null, number, string | null][];
+  /** With `token_ids_logprob`: per output position, `[logprob, id, text]` for each asked id. */
+  output_token_ids_logprobs?: [number, number, string | null][][];
 }
 
 /** The reply of `/generate`, and each streamed update (text and ids so far, cumulative). */

@@ -43,6 +43,11 @@ export interface GenerateInput {
    * this index on, in `metaInfo.inputTokenLogprobs`; -1 or left out: none.
    */
   logprobStartLen?: number;
+  /**
+   * With `returnLogprob`: these token ids' logprobs at every output position, in
+   * `metaInfo.outputTokenIdsLogprobs` (e.g. a judge's "yes" and "no").
+   */
+  tokenIdsLogprob?: number[];
 }
 
 export type FinishReasonType = 'stop' | 'length' | 'abort';
@@ -67,6 +72,8 @@ export interface GenerateMeta {
    * on; the prompt's first token has no logprob (null).
    */
   inputTokenLogprobs?: [number | null, number, string | null][];
+  /** With `tokenIdsLogprob`: per output position, `[logprob, id, text]` for each of those ids. */
+  outputTokenIdsLogprobs?: [number, number, string | null][][];
 }
 
 export interface GenerateOutput {

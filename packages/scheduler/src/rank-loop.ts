@@ -19,6 +19,8 @@ export interface SampledStep {
   logprobs?: readonly number[];
   /** Per item with `scores`: the logprobs of its scored positions' next tokens, in order. */
   inputLogprobs?: readonly (readonly number[] | undefined)[];
+  /** Per sampling item with `tokenIdsLogprob`: those ids' logprobs at the sampled position. */
+  tokenIdsLogprobs?: readonly (readonly number[] | undefined)[];
 }
 
 export interface StepExecutor {
@@ -206,6 +208,7 @@ export class RankLoop {
       sampled.tokens,
       sampled.logprobs,
       sampled.inputLogprobs,
+      sampled.tokenIdsLogprobs,
     );
     for (const event of events) this.options.onEvent(event);
   }

@@ -20,6 +20,8 @@ export interface SamplingParams {
    * tokens before it; the first prompt token has none); -1: none.
    */
   logprobStartLen: number;
+  /** With each output token, these ids' log-probabilities at its position (e.g. "yes", "no"). */
+  tokenIdsLogprob: readonly number[];
 }
 
 export const DEFAULT_SAMPLING: SamplingParams = {
@@ -32,6 +34,7 @@ export const DEFAULT_SAMPLING: SamplingParams = {
   ignoreEos: false,
   returnLogprob: false,
   logprobStartLen: -1,
+  tokenIdsLogprob: [],
 };
 
 /** Fills defaults and checks ranges; throws a message naming the bad field. */
@@ -50,6 +53,10 @@ export function samplingParams(partial: Partial<SamplingParams> = {}): SamplingP
   check(
     p.stopTokenIds.every((t) => Number.isInteger(t) && t >= 0),
     'stopTokenIds must be token ids',
+  );
+  check(
+    p.tokenIdsLogprob.every((t) => Number.isInteger(t) && t >= 0),
+    'tokenIdsLogprob must be token ids',
   );
   check(
     Number.isInteger(p.logprobStartLen) && p.logprobStartLen >= -1,

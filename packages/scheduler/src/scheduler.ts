@@ -37,6 +37,8 @@ export interface TokenEvent {
   finishReason: FinishReason | null;
   /** The token's log-probability, where its sequence asked for it (`returnLogprob`). */
   logprob?: number;
+  /** Its sequence's `tokenIdsLogprob` ids' log-probabilities at this position, in order. */
+  tokenIdsLogprobs?: readonly number[];
 }
 
 /**
@@ -134,6 +136,7 @@ export class Scheduler {
     sampled: readonly number[],
     logprobs?: readonly number[],
     inputLogprobs?: readonly (readonly number[] | undefined)[],
+    tokenIdsLogprobs?: readonly (readonly number[] | undefined)[],
   ): TokenEvent[] {
     const events: TokenEvent[] = [];
     const pageSize = this.options.pageSize;
@@ -158,11 +161,13 @@ export class Scheduler {
       const reason = this.finishReason(seq, token);
       if (reason) this.finish(seq, reason);
       const logprob = seq.params.returnLogprob ? logprobs?.[i] : undefined;
+      const chosen = tokenIdsLogprobs?.[i];
       events.push({
         seq,
         token,
         finishReason: reason,
         ...(logprob !== undefined ? { logprob } : {}),
+        ...(chosen ? { tokenIdsLogprobs: chosen } : {}),
       });
     }
     return events;

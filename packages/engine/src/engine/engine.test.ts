@@ -137,6 +137,37 @@ describe('Engine on builtin:tiny (CPU, worker threads)', () => {
     await expect(off.generate(ask(0))).rejects.toThrow(/input-token logprobs are off/);
   });
 
+  it("reports chosen ids' logprobs at every output position, the sampled one's equal to its logprob", async () => {
+    const engine = await launch();
+    for (const samplingParams of [
+      greedy(6),
+      { maxNewTokens: 6, ignoreEos: true, temperature: 0.8, seed: 3 },
+    ]) {
+      const plain = await engine.generate({ text: 'Once', samplingParams, returnLogprob: true });
+      const first = plain.outputIds[0] as number;
+      const judged = await engine.generate({
+        text: 'Once',
+        samplingParams,
+        returnLogprob: true,
+        tokenIdsLogprob: [first, 65],
+      });
+      expect(judged.outputIds).toEqual(plain.outputIds);
+      const atFirst = judged.metaInfo.outputTokenIdsLogprobs?.[0] ?? [];
+      expect(atFirst.map(([, id]) => id)).toEqual([first, 65]);
+      expect(atFirst[0]?.[0]).toBeCloseTo(
+        plain.metaInfo.outputTokenLogprobs?.[0]?.[0] as number,
+        5,
+      );
+      expect(judged.metaInfo.outputTokenIdsLogprobs).toHaveLength(6);
+    }
+    await expect(engine.generate({ text: 'x', tokenIdsLogprob: [1] })).rejects.toThrow(
+      /token_ids_logprob needs return_logprob/,
+    );
+    await expect(
+      engine.generate({ text: 'x', returnLogprob: true, tokenIdsLogprob: [999] }),
+    ).rejects.toThrow(/token_ids_logprob must be token ids/);
+  });
+
   it('samples a repeated prompt differently unless a seed is given (a GRPO group)', async () => {
     const engine = await launch();
     const hot = { maxNewTokens: 16, ignoreEos: true, temperature: 1.5 };

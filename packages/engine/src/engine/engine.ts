@@ -268,6 +268,7 @@ export class Engine implements EngineApi {
       weightVersion: () => this.version,
       returnLogprob: valid.returnLogprob,
       returnTextInLogprobs: valid.returnTextInLogprobs,
+      ...(valid.tokenIdsLogprob.length > 0 ? { tokenIdsLogprob: valid.tokenIdsLogprob } : {}),
       ...(valid.logprobStartLen >= 0
         ? { inputLogprobsOf: { promptIds: valid.inputIds, start: valid.logprobStartLen } }
         : {}),
@@ -295,7 +296,7 @@ export class Engine implements EngineApi {
       if (state.ids.length === 0) stepTrace(`first token of ${message.rid}`);
       this.totals.generatedTokens += 1;
       if (message.inputLogprobs) state.setInputLogprobs(message.inputLogprobs);
-      const stop = state.push(message.token, message.logprob);
+      const stop = state.push(message.token, message.logprob, message.tokenIdsLogprobs);
       if (stop !== null) {
         rank.post({ type: 'abort', rid: message.rid });
         this.finish(message.rid, () => state.end('stop', stop));

@@ -34,6 +34,9 @@ function onEvent(event: LoopEvent): void {
     finishReason: event.finishReason,
     ...(logprob !== undefined ? { logprob } : {}),
     ...(inputLogprobs ? { inputLogprobs } : {}),
+    ...('tokenIdsLogprobs' in event && event.tokenIdsLogprobs
+      ? { tokenIdsLogprobs: event.tokenIdsLogprobs }
+      : {}),
     ...(error ? { error } : {}),
   });
 }

@@ -14,6 +14,8 @@ export interface RequestOptions {
   /** Keep each token's logprob (and with `returnTextInLogprobs`, its text decoded alone). */
   returnLogprob?: boolean;
   returnTextInLogprobs?: boolean;
+  /** Ids whose logprobs every output position reports (with `returnLogprob`). */
+  tokenIdsLogprob?: readonly number[];
   /** Input-token logprobs wanted: the prompt's ids, and the index they start at. */
   inputLogprobsOf?: { promptIds: readonly number[]; start: number };
 }
@@ -27,6 +29,8 @@ export class RequestState {
   /** With `returnLogprob`: `[logprob, id, text | null]` per id, built as tokens arrive. */
   private readonly logprobEntries: [number, number, string | null][] = [];
   private inputEntries: [number | null, number, string | null][] | null = null;
+  private readonly chosenEntries: [number, number, string | null][][] = [];
+  private readonly tokenIdsLogprob: readonly number[];
   private readonly inputLogprobsOf: RequestOptions['inputLogprobsOf'];
   text = '';
   finish: GenerateMeta['finishReason'] = null;
@@ -59,6 +63,7 @@ export class RequestState {
     this.returnLogprob = options.returnLogprob ?? false;
     this.returnTextInLogprobs = options.returnTextInLogprobs ?? false;
     this.inputLogprobsOf = options.inputLogprobsOf;
+    this.tokenIdsLogprob = options.tokenIdsLogprob ?? [];
     this.decoder =
       tokenizer?.createStreamDecoder({ skipSpecialTokens: this.skipSpecialTokens }) ?? null;
     this.longestStop = Math.max(0, ...this.stops.map((stop) => stop.length));
@@ -72,12 +77,21 @@ export class RequestState {
    * Adds a token (with its log-probability when the request asked for them); returns the stop
    * string it completed, if any (the caller then aborts).
    */
-  push(token: number, logprob?: number): string | null {
+  push(token: number, logprob?: number, chosen?: readonly number[]): string | null {
     if (this.stopped) return null;
     if (this.returnLogprob) {
       const text =
         this.returnTextInLogprobs && this.tokenizer ? this.tokenizer.decode([token]) : null;
       this.logprobEntries.push([logprob ?? Number.NaN, token, text]);
+    }
+    if (this.tokenIdsLogprob.length > 0) {
+      this.chosenEntries.push(
+        this.tokenIdsLogprob.map((id, j): [number, number, string | null] => [
+          chosen?.[j] ?? Number.NaN,
+          id,
+          this.returnTextInLogprobs && this.tokenizer ? this.tokenizer.decode([id]) : null,
+        ]),
+      );
     }
     this.ids.push(token);
     if (this.decoder) {
@@ -144,6 +158,9 @@ export class RequestState {
             }
           : {}),
         ...(this.inputEntries ? { inputTokenLogprobs: this.inputEntries } : {}),
+        ...(this.tokenIdsLogprob.length > 0
+          ? { outputTokenIdsLogprobs: this.chosenEntries.slice() }
+          : {}),
       },
     };
   }

@@ -18,6 +18,7 @@ export interface ValidInput {
   returnLogprob: boolean;
   returnTextInLogprobs: boolean;
   logprobStartLen: number;
+  tokenIdsLogprob: number[];
 }
 
 export class InvalidInputError extends Error {}
@@ -95,6 +96,10 @@ export function validateInput(
   if (start >= 0 && !input.returnLogprob) fail('logprob_start_len needs return_logprob');
   if (start >= 0 && maxInputLogprobRows === 0)
     fail('input-token logprobs are off on this server (--max-input-logprob-rows 0)');
+  const chosen = input.tokenIdsLogprob ?? [];
+  if (!Array.isArray(chosen) || chosen.some((t) => !Number.isInteger(t) || t < 0 || t >= vocabSize))
+    fail(`token_ids_logprob must be token ids in [0, ${vocabSize})`);
+  if (chosen.length > 0 && !input.returnLogprob) fail('token_ids_logprob needs return_logprob');
   const rank = input.dataParallelRank;
   if (rank !== undefined && !(Number.isInteger(rank) && rank >= 0 && rank < dpSize))
     fail(`data_parallel_rank must be an integer in [0, ${dpSize}), got ${rank}`);
@@ -115,6 +120,7 @@ export function validateInput(
     returnLogprob: input.returnLogprob ?? false,
     returnTextInLogprobs: (input.returnLogprob ?? false) && (input.returnTextInLogprobs ?? false),
     logprobStartLen: start,
+    tokenIdsLogprob: chosen,
   };
 }
 
@@ -137,5 +143,6 @@ export function toWireSampling(
     ignoreEos: valid.ignoreEos,
     returnLogprob: valid.returnLogprob,
     logprobStartLen: valid.logprobStartLen,
+    tokenIdsLogprob: valid.tokenIdsLogprob,
   };
 }

@@ -18,6 +18,7 @@ export interface WireSampling {
   ignoreEos: boolean;
   returnLogprob: boolean;
   logprobStartLen: number;
+  tokenIdsLogprob: number[];
 }
 
 export type ControlOp =
@@ -73,6 +74,8 @@ export type FromWorker =
       logprob?: number;
       /** On the first token of a request with logprobStartLen: its prompt tokens' logprobs. */
       inputLogprobs?: number[];
+      /** The request's token_ids_logprob ids' logprobs at this token's position. */
+      tokenIdsLogprobs?: readonly number[];
       error?: string;
     }
   | { type: 'reply'; id: number; reply: ControlReplyData };

@@ -216,6 +216,31 @@ export class ModelRunner {
     };
   }
 
+  /**
+   * After `sample` (or `sampleWithLogprobs`): the log-probability of `ids[r]` in row r under the
+   * distribution row r was sampled from (its temperature; raw logits when greedy), for every
+   * sampled row: e.g. chosen token ids' logprobs (SGLang's token_ids_logprob).
+   */
+  sampledRowLogprobs(ids: readonly number[]): number[] {
+    const rows = this.lastSampleRows;
+    if (ids.length !== rows)
+      throw new Error(`sampledRowLogprobs needs ${rows} ids, got ${ids.length}`);
+    const ws = this.workspace;
+    this.ops.upload(ws.address('rowTargets'), Int32Array.from(ids));
+    this.ops.tokenLogprobs(
+      ws.address('rowLogprobs'),
+      ws.address('logits'),
+      ws.address('rowTargets'),
+      ws.address('temperature'),
+      rows,
+      this.config.vocabSize,
+      this.dtype,
+    );
+    const out = new Float32Array(rows);
+    this.ops.download(ws.address('rowLogprobs'), new Uint8Array(out.buffer));
+    return Array.from(out);
+  }
+
   private sampleOnDevice(requests: readonly SampleRequest[]): void {
     this.lastRows();
     const rows = this.lastSampleRows;

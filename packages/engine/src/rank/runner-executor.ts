@@ -53,6 +53,12 @@ export class RunnerExecutor implements StepExecutor {
     const scored = items.some((item) => item.scores)
       ? { ...sampled, inputLogprobs: this.inputLogprobs(items) }
       : sampled;
+    const chosen = Math.max(
+      0,
+      ...items.map((item) => (item.samples ? item.seq.params.tokenIdsLogprob.length : 0)),
+    );
+    if (chosen > 0)
+      Object.assign(scored, { tokenIdsLogprobs: this.tokenIdsLogprobs(items, chosen) });
     if (stepTraceOn) {
       const tokens = items.reduce((n, item) => n + item.tokens.length, 0);
       const ms = (a: number, b: number) => (b - a).toFixed(2);
@@ -63,6 +69,18 @@ export class RunnerExecutor implements StepExecutor {
       );
     }
     return scored;
+  }
+
+  /** Each sampling item's `tokenIdsLogprob` logprobs: one pass over the rows per id column. */
+  private tokenIdsLogprobs(items: readonly StepItem[], columns: number): (number[] | undefined)[] {
+    const wanted = (item: StepItem) => (item.samples ? item.seq.params.tokenIdsLogprob : []);
+    const byColumn = Array.from({ length: columns }, (_, j) =>
+      this.runner.sampledRowLogprobs(items.map((item) => wanted(item)[j] ?? 0)),
+    );
+    return items.map((item, i) => {
+      const ids = wanted(item);
+      return ids.length > 0 ? ids.map((_, j) => byColumn[j]?.[i] as number) : undefined;
+    });
   }
 
   /**

@@ -169,6 +169,22 @@ describe('POST /generate', () => {
     ]);
     const calls = engine.calls.filter(([name]) => name === 'generate');
     expect(calls.at(-1)?.[1]).toMatchObject({ logprobStartLen: 1 });
+    const judged = await post({
+      text: 'a',
+      sampling_params: { max_new_tokens: 2 },
+      return_logprob: true,
+      token_ids_logprob: [7, 9],
+    });
+    expect(judged.json().meta_info.output_token_ids_logprobs).toEqual([
+      [
+        [-7, 7, null],
+        [-9, 9, null],
+      ],
+      [
+        [-7, 7, null],
+        [-9, 9, null],
+      ],
+    ]);
     const batch = await post({
       text: ['a', 'b'],
       sampling_params: { max_new_tokens: 1 },
@@ -240,7 +256,11 @@ describe('POST /generate', () => {
       'logprob_start_len: must be one integer, or a list of 2',
     ],
     [{ text: 'a', return_logprob: true, top_logprobs_num: 5 }, 'top-k logprobs are not supported'],
-    [{ text: 'a', token_ids_logprob: [1, 2] }, 'logprobs of chosen token ids are not supported'],
+    [{ text: 'a', token_ids_logprob: 'x' }, 'token_ids_logprob: must be a list of token ids'],
+    [
+      { text: ['a', 'b'], token_ids_logprob: [[1]] },
+      'token_ids_logprob: must be one list of ids, or a list of 2',
+    ],
     [{ text: 'a', sampling_params: { n: 0 } }, 'sampling_params.n: Too small'],
     [{ text: 'a', sampling_params: { n: 1.5 } }, 'sampling_params.n:'],
     [

@@ -48,7 +48,11 @@ const generateSchema = z.object({
     })
     .nullish(),
   top_logprobs_num: onlyOff(0, 'top-k logprobs are not supported: leave it out or 0'),
-  token_ids_logprob: onlyOff(null, 'logprobs of chosen token ids are not supported'),
+  token_ids_logprob: z
+    .union([z.array(tokenId), z.array(z.array(tokenId))], {
+      error: 'must be a list of token ids, or a list of such lists for a batch',
+    })
+    .nullish(),
   return_text_in_logprobs: z
     .union([z.boolean(), z.array(z.boolean())], {
       error: 'must be a boolean, or a list of booleans for a batch',
@@ -79,6 +83,14 @@ export function toInputs(body: GenerateBody): { inputs: GenerateInput[]; batch: 
   const { return_logprob: logprob, return_text_in_logprobs: logprobText } = body;
   const dpRank = body.data_parallel_rank;
   const startLen = body.logprob_start_len;
+  const chosenIds = body.token_ids_logprob;
+  // One list of ids for every prompt, or (a list of lists) one list per prompt.
+  const chosenFor = (i: number): number[] | undefined =>
+    chosenIds == null
+      ? undefined
+      : Array.isArray(chosenIds[0])
+        ? (chosenIds as number[][])[i]
+        : (chosenIds as number[]);
   if ((text == null) === (ids == null)) {
     throw new RequestError(400, 'body: give exactly one of text and input_ids');
   }
@@ -110,6 +122,9 @@ export function toInputs(body: GenerateBody): { inputs: GenerateInput[]; batch: 
   if (Array.isArray(logprobText) && logprobText.length !== n) {
     throw new RequestError(400, `return_text_in_logprobs: must be one boolean, or a list of ${n}`);
   }
+  if (chosenIds != null && Array.isArray(chosenIds[0]) && chosenIds.length !== n) {
+    throw new RequestError(400, `token_ids_logprob: must be one list of ids, or a list of ${n}`);
+  }
   if (Array.isArray(startLen) && startLen.length !== n) {
     throw new RequestError(400, `logprob_start_len: must be one integer, or a list of ${n}`);
   }
@@ -124,6 +139,9 @@ export function toInputs(body: GenerateBody): { inputs: GenerateInput[]; batch: 
         ...(pick(logprob, i) ? { returnLogprob: true } : {}),
         ...(pick(logprob, i) && pick(logprobText, i) ? { returnTextInLogprobs: true } : {}),
         ...(dpRank != null ? { dataParallelRank: dpRank } : {}),
+        ...(pick(logprob, i) && (chosenFor(i)?.length ?? 0) > 0
+          ? { tokenIdsLogprob: chosenFor(i) as number[] }
+          : {}),
         ...(pick(logprob, i) && (pick(startLen, i) ?? -1) >= 0
           ? { logprobStartLen: pick(startLen, i) as number }
           : {}),

@@ -87,6 +87,9 @@ export function toGenerateReply(out: GenerateOutput): GenerateReply {
         ? {
             output_token_logprobs: m.outputTokenLogprobs,
             ...(m.inputTokenLogprobs ? { input_token_logprobs: m.inputTokenLogprobs } : {}),
+            ...(m.outputTokenIdsLogprobs
+              ? { output_token_ids_logprobs: m.outputTokenIdsLogprobs }
+              : {}),
           }
         : {}),
     },

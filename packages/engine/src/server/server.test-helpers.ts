@@ -93,6 +93,18 @@ export class FakeEngine implements EngineApi {
                 }),
             }
           : {}),
+        // Stand-in chosen-id logprobs: -id at every position.
+        ...(input.returnLogprob && input.tokenIdsLogprob?.length
+          ? {
+              outputTokenIdsLogprobs: ids.map(() =>
+                (input.tokenIdsLogprob ?? []).map((id): [number, number, string | null] => [
+                  -id,
+                  id,
+                  null,
+                ]),
+              ),
+            }
+          : {}),
         // A stand-in logprob per id: -(its position + 1) / 4; its text is its word.
         ...(input.returnLogprob
           ? {
