@@ -79,6 +79,7 @@ class NativeOps : public Napi::ObjectWrap<NativeOps> {
                         InstanceMethod<&NativeOps::convert>("convert"),
                         InstanceMethod<&NativeOps::sample>("sample"),
                         InstanceMethod<&NativeOps::tokenLogprobs>("tokenLogprobs"),
+                        InstanceMethod<&NativeOps::topLogprobs>("topLogprobs"),
                         InstanceMethod<&NativeOps::upload>("upload"),
                         InstanceMethod<&NativeOps::download>("download"),
                         InstanceMethod<&NativeOps::synchronize>("synchronize"),
@@ -236,6 +237,18 @@ class NativeOps : public Napi::ObjectWrap<NativeOps> {
     int rows = a.integer(4, "rows"), vocab = a.integer(5, "vocab");
     DType dtype = a.dtype(6);
     return run(info, [&] { kernels_->tokenLogprobs(out, logits, ids, temperature, rows, vocab, dtype); });
+  }
+
+  // (outIds, outLogprobs, logits, temperature, rows, vocab, k, dtype)
+  Napi::Value topLogprobs(const Napi::CallbackInfo& info) {
+    Args a(info, "topLogprobs", 8);
+    // Read in order, so the first bad argument is the one named.
+    uintptr_t outIds = a.address(0, "outIds"), outLogprobs = a.address(1, "outLogprobs");
+    uintptr_t logits = a.address(2, "logits"), temperature = a.address(3, "temperature");
+    int rows = a.integer(4, "rows"), vocab = a.integer(5, "vocab"), k = a.integer(6, "k");
+    DType dtype = a.dtype(7);
+    return run(info,
+               [&] { kernels_->topLogprobs(outIds, outLogprobs, logits, temperature, rows, vocab, k, dtype); });
   }
 
   // (address, bytes: Uint8Array)

@@ -163,6 +163,18 @@ class CheckedKernels final : public Kernels {
     inner_->tokenLogprobs(out, logits, ids, temperature, rows, vocab, dtype);
   }
 
+  void topLogprobs(uintptr_t outIds, uintptr_t outLogprobs, uintptr_t logits, uintptr_t temperature, int rows,
+                   int vocab, int k, DType dtype) override {
+    Check c("topLogprobs");
+    c.address(outIds, "outIds").address(outLogprobs, "outLogprobs").address(logits, "logits");
+    c.address(temperature, "temperature").positive(rows, "rows").positive(vocab, "vocab");
+    int most = vocab < 64 ? vocab : 64;
+    c.that(k >= 1 && k <= most, "k must be in [1, min(64, vocab)] = [1, " + std::to_string(most) + "], got " +
+                                    std::to_string(k));
+    c.dtype(dtype);
+    inner_->topLogprobs(outIds, outLogprobs, logits, temperature, rows, vocab, k, dtype);
+  }
+
   void upload(uintptr_t device, const void* host, size_t bytes) override {
     if (bytes == 0) return;
     Check("upload").address(device, "address").that(host != nullptr, "the host buffer is null");

@@ -103,6 +103,13 @@ class Kernels {
   virtual void tokenLogprobs(uintptr_t out, uintptr_t logits, uintptr_t ids, uintptr_t temperature, int rows,
                              int vocab, DType dtype) = 0;
 
+  // For each row r of logits [rows, vocab]: its k most likely tokens under
+  // softmax(logits[r, :] / temperature[r]) (temperature[r] <= 0: softmax(logits[r, :])), ordered
+  // by logit descending, then id ascending; outIds: int32 [rows, k], outLogprobs: float32
+  // [rows, k], their log-probabilities computed as tokenLogprobs does. 1 <= k <= min(64, vocab).
+  virtual void topLogprobs(uintptr_t outIds, uintptr_t outLogprobs, uintptr_t logits, uintptr_t temperature,
+                           int rows, int vocab, int k, DType dtype) = 0;
+
   // Host <-> device copies of raw ranges (metadata each step, logits for tests). The host
   // memory may be reused at once; a download returns with the data, an upload may only be
   // queued (ahead of the kernels that read it).

@@ -36,6 +36,7 @@ export type {
   ChatLogprobs,
   ChatMessageParam,
   ChatTokenLogprob,
+  ChatTopLogprob,
   Completion,
   CompletionChoice,
   CompletionLogprobs,

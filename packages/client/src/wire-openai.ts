@@ -37,8 +37,8 @@ export interface OpenAISamplingRequest {
 export interface CompletionRequest extends OpenAISamplingRequest {
   /** One prompt: a string or token ids (a list of one of either is accepted too). */
   prompt: string | number[] | string[] | number[][];
-  /** 0: each chosen token's logprob (no alternatives: only 0 is served). */
-  logprobs?: 0 | null;
+  /** Each chosen token's logprob, with this many most likely tokens per position (0 to 20). */
+  logprobs?: number | null;
 }
 
 export interface ChatMessageParam {
@@ -52,18 +52,18 @@ export interface ChatCompletionRequest extends OpenAISamplingRequest {
   max_completion_tokens?: number | null;
   /** Each chosen token's logprob in `choices[].logprobs.content`. */
   logprobs?: boolean | null;
-  /** Only 0 (no alternatives). */
-  top_logprobs?: 0 | null;
+  /** With `logprobs`: this many most likely tokens per position (0 to 20). */
+  top_logprobs?: number | null;
 }
 
 /**
- * A completion's logprobs (the legacy shape): each token's text (decoded alone), its logprob
- * and its offset in the completion's text; no alternatives.
+ * A completion's logprobs (the legacy shape): each token's text (decoded alone), its logprob,
+ * the most likely tokens by text (null with `logprobs: 0`) and its offset in the text.
  */
 export interface CompletionLogprobs {
   tokens: string[];
   token_logprobs: number[];
-  top_logprobs: null;
+  top_logprobs: Record<string, number>[] | null;
   text_offset: number[];
 }
 
@@ -84,12 +84,16 @@ export interface Completion {
   usage?: OpenAIUsage | null;
 }
 
-/** One chosen token: its text (decoded alone), logprob and UTF-8 bytes; no alternatives. */
-export interface ChatTokenLogprob {
+/** One token: its text (decoded alone), logprob and UTF-8 bytes. */
+export interface ChatTopLogprob {
   token: string;
   logprob: number;
   bytes: number[];
-  top_logprobs: [];
+}
+
+/** One chosen token, with the most likely tokens at its position (`top_logprobs` of them). */
+export interface ChatTokenLogprob extends ChatTopLogprob {
+  top_logprobs: ChatTopLogprob[];
 }
 
 export interface ChatLogprobs {

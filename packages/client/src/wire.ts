@@ -106,6 +106,8 @@ export interface GenerateRequest {
   logprob_start_len?: number | number[];
   /** With `return_logprob`: these ids' logprobs at every output position (per prompt: lists). */
   token_ids_logprob?: number[] | number[][];
+  /** With `return_logprob`: the most likely tokens at every output position (at most 64). */
+  top_logprobs_num?: number | number[];
 }
 
 export interface SingleGenerateRequest extends GenerateRequest {
@@ -155,6 +157,8 @@ export interface GenerateMetaInfo {
   input_token_logprobs?: [number | null, number, string | null][];
   /** With `token_ids_logprob`: per output position, `[logprob, id, text]` for each asked id. */
   output_token_ids_logprobs?: [number, number, string | null][][];
+  /** With `top_logprobs_num`: per output position, `[logprob, id, text]` most likely first. */
+  output_top_logprobs?: [number, number, string | null][][];
 }
 
 /** The reply of `/generate`, and each streamed update (text and ids so far, cumulative). */

@@ -48,6 +48,8 @@ export interface GenerateInput {
    * `metaInfo.outputTokenIdsLogprobs` (e.g. a judge's "yes" and "no").
    */
   tokenIdsLogprob?: number[];
+  /** With `returnLogprob`: this many most likely tokens at every output position (<= 64). */
+  topLogprobsNum?: number;
 }
 
 export type FinishReasonType = 'stop' | 'length' | 'abort';
@@ -74,6 +76,8 @@ export interface GenerateMeta {
   inputTokenLogprobs?: [number | null, number, string | null][];
   /** With `tokenIdsLogprob`: per output position, `[logprob, id, text]` for each of those ids. */
   outputTokenIdsLogprobs?: [number, number, string | null][][];
+  /** With `topLogprobsNum`: per output position, `[logprob, id, text]` most likely first. */
+  outputTopLogprobs?: [number, number, string | null][][];
 }
 
 export interface GenerateOutput {

@@ -174,6 +174,16 @@ export interface NativeOps {
     vocab: number,
     dtype: number,
   ): void;
+  topLogprobs(
+    outIds: number,
+    outLogprobs: number,
+    logits: number,
+    temperature: number,
+    rows: number,
+    vocab: number,
+    k: number,
+    dtype: number,
+  ): void;
   upload(address: number, bytes: Uint8Array): void;
   download(address: number, bytes: Uint8Array): void;
   synchronize(): void;

@@ -123,6 +123,37 @@ describeKernels('kernel argument errors', () => {
     );
   });
 
+  it('rejects topLogprobs k outside [1, min(64, vocab)]', async () => {
+    const w = new Workspace();
+    const vocab = 256;
+    const logits = await w.upload(new Float32Array(vocab));
+    const temperature = await w.upload(new Float32Array(1));
+    const ids = await w.allocate(64 * 4);
+    const logprobs = await w.allocate(64 * 4);
+    const top =
+      (k: number, n = vocab) =>
+      () =>
+        w.ops.topLogprobs(ids, logprobs, logits, temperature, 1, n, k, 'float32');
+    expect(top(0)).toThrow('topLogprobs: k must be in [1, min(64, vocab)] = [1, 64], got 0');
+    expect(top(-1)).toThrow('topLogprobs: k must be in [1, min(64, vocab)] = [1, 64], got -1');
+    expect(top(65)).toThrow('topLogprobs: k must be in [1, min(64, vocab)] = [1, 64], got 65');
+    expect(top(11, 10)).toThrow('topLogprobs: k must be in [1, min(64, vocab)] = [1, 10], got 11');
+    expect(top(1, 0)).toThrow('topLogprobs: vocab must be positive, got 0');
+    expect(() => w.ops.topLogprobs(ids, 0, logits, temperature, 1, vocab, 1, 'float32')).toThrow(
+      'topLogprobs: outLogprobs must be a device address, got 0',
+    );
+    expect(() =>
+      w.ops.topLogprobs(ids, logprobs, logits, temperature, 1, vocab, 1.5, 'float32'),
+    ).toThrow('topLogprobs: k must be a 32-bit integer, got 1.5');
+    // The largest k of each vocabulary runs.
+    top(64)();
+    top(10, 10)();
+    w.ops.synchronize();
+    expect(Array.from(w.ops.downloadInt32(ids, 10))).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    for (const logprob of w.ops.downloadFloat32(logprobs, 10))
+      expect(logprob).toBeCloseTo(-Math.log(10), 5);
+  });
+
   it('checks the native arguments themselves', async () => {
     const { NativeOps } = loadAddon();
     expect(() => new NativeOps({} as never)).toThrow('expected a NativeMemorySaver');

@@ -135,6 +135,16 @@ export function attentionReference(
   return out;
 }
 
+/** A row's log softmax(row / t) as a function of one logit, t = temperature where it is above 0, else 1. */
+function rowLogSoftmax(row: Float32Array, temperature: number): (x: number) => number {
+  const t = temperature > 0 ? temperature : 1;
+  const max = row.reduce((a, b) => Math.max(a, b), Number.NEGATIVE_INFINITY);
+  let sum = 0;
+  for (const x of row) sum += Math.exp((x - max) / t);
+  const logSum = Math.log(sum);
+  return (x) => (x - max) / t - logSum;
+}
+
 /**
  * log softmax(row / t)[ids[r]] for each row of logits [rows, vocab], t = temperature[r] where it
  * is above 0, else 1 (the rule of `Ops.tokenLogprobs`).
@@ -148,11 +158,35 @@ export function tokenLogprobsReference(
   const out = new Float64Array(ids.length);
   for (let r = 0; r < ids.length; r++) {
     const row = logits.subarray(r * vocab, (r + 1) * vocab);
-    const t = (temperature[r] as number) > 0 ? (temperature[r] as number) : 1;
-    const max = row.reduce((a, b) => Math.max(a, b), Number.NEGATIVE_INFINITY);
-    let sum = 0;
-    for (const x of row) sum += Math.exp((x - max) / t);
-    out[r] = ((row[ids[r] as number] as number) - max) / t - Math.log(sum);
+    out[r] = rowLogSoftmax(row, temperature[r] as number)(row[ids[r] as number] as number);
   }
   return out;
+}
+
+/**
+ * Each row's k most likely ids (by logit descending, ties to the lower id) and their logprobs as
+ * `tokenLogprobsReference` gives them, row-major [rows, k] (the rule of `Ops.topLogprobs`).
+ */
+export function topLogprobsReference(
+  logits: Float32Array,
+  vocab: number,
+  k: number,
+  temperature: ArrayLike<number>,
+): { ids: Int32Array; logprobs: Float64Array } {
+  const rows = temperature.length;
+  const ids = new Int32Array(rows * k);
+  const logprobs = new Float64Array(rows * k);
+  for (let r = 0; r < rows; r++) {
+    const row = logits.subarray(r * vocab, (r + 1) * vocab);
+    const logprob = rowLogSoftmax(row, temperature[r] as number);
+    const order = Array.from({ length: vocab }, (_, i) => i).sort(
+      (a, b) => (row[b] as number) - (row[a] as number) || a - b,
+    );
+    for (let j = 0; j < k; j++) {
+      const id = order[j] as number;
+      ids[r * k + j] = id;
+      logprobs[r * k + j] = logprob(row[id] as number);
+    }
+  }
+  return { ids, logprobs };
 }

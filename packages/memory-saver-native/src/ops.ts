@@ -292,6 +292,37 @@ export class Ops extends DeviceTransfers {
     this.#native.tokenLogprobs(out, logits, ids, temperature, rows, vocab, dtypeCode(dtype));
   }
 
+  /**
+   * The k most likely tokens of each row r of logits [rows, vocab] and their log-probabilities,
+   * under the distribution `tokenLogprobs` uses (softmax(logits[r, :] / temperature[r]) where
+   * temperature[r] > 0, else softmax(logits[r, :])). Row r's picks are ordered by logit as held
+   * (in float32) descending, ties to the lower id (-0 ties with +0; NaN ranks below every
+   * number); each logprob is bit for bit what `tokenLogprobs` gives for that id on the same
+   * backend. outIds: int32 [rows, k]; outLogprobs: float32 [rows, k]; temperature: float32
+   * [rows]; 1 <= k <= min(64, vocab).
+   */
+  topLogprobs(
+    outIds: DeviceAddress,
+    outLogprobs: DeviceAddress,
+    logits: DeviceAddress,
+    temperature: DeviceAddress,
+    rows: number,
+    vocab: number,
+    k: number,
+    dtype: DType,
+  ): void {
+    this.#native.topLogprobs(
+      outIds,
+      outLogprobs,
+      logits,
+      temperature,
+      rows,
+      vocab,
+      k,
+      dtypeCode(dtype),
+    );
+  }
+
   /** Whether this device records graphs (both backends do: CUDA graphs, recorded calls on the CPU). */
   get canCapture(): boolean {
     return this.#native.canCapture();

@@ -9,7 +9,7 @@ import { MemoryOccupationController } from '@ts/memory-occupation';
 import type { ControlResult, PauseMode } from '@ts/pause';
 import { PauseController } from '@ts/pause';
 import type { PrefixCache } from './prefix-cache.js';
-import type { Scheduler, StepItem, TokenEvent } from './scheduler.js';
+import type { Scheduler, StepItem, TokenEvent, TopLogprobs } from './scheduler.js';
 import type { Sequence } from './sequence.js';
 
 /** Runs one forward pass and returns each item's sampled token (ignored where it samples none). */
@@ -21,6 +21,8 @@ export interface SampledStep {
   inputLogprobs?: readonly (readonly number[] | undefined)[];
   /** Per sampling item with `tokenIdsLogprob`: those ids' logprobs at the sampled position. */
   tokenIdsLogprobs?: readonly (readonly number[] | undefined)[];
+  /** Per sampling item with `topLogprobsNum`: its most likely tokens at the sampled position. */
+  topLogprobs?: readonly (TopLogprobs | undefined)[];
 }
 
 export interface StepExecutor {
@@ -209,6 +211,7 @@ export class RankLoop {
       sampled.logprobs,
       sampled.inputLogprobs,
       sampled.tokenIdsLogprobs,
+      sampled.topLogprobs,
     );
     for (const event of events) this.options.onEvent(event);
   }

@@ -22,6 +22,8 @@ export interface SamplingParams {
   logprobStartLen: number;
   /** With each output token, these ids' log-probabilities at its position (e.g. "yes", "no"). */
   tokenIdsLogprob: readonly number[];
+  /** With each output token, the ids and logprobs of this many most likely tokens (0: none). */
+  topLogprobsNum: number;
 }
 
 export const DEFAULT_SAMPLING: SamplingParams = {
@@ -35,6 +37,7 @@ export const DEFAULT_SAMPLING: SamplingParams = {
   returnLogprob: false,
   logprobStartLen: -1,
   tokenIdsLogprob: [],
+  topLogprobsNum: 0,
 };
 
 /** Fills defaults and checks ranges; throws a message naming the bad field. */
@@ -53,6 +56,10 @@ export function samplingParams(partial: Partial<SamplingParams> = {}): SamplingP
   check(
     p.stopTokenIds.every((t) => Number.isInteger(t) && t >= 0),
     'stopTokenIds must be token ids',
+  );
+  check(
+    Number.isInteger(p.topLogprobsNum) && p.topLogprobsNum >= 0,
+    'topLogprobsNum must be an integer >= 0',
   );
   check(
     p.tokenIdsLogprob.every((t) => Number.isInteger(t) && t >= 0),

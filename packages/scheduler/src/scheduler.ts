@@ -39,6 +39,14 @@ export interface TokenEvent {
   logprob?: number;
   /** Its sequence's `tokenIdsLogprob` ids' log-probabilities at this position, in order. */
   tokenIdsLogprobs?: readonly number[];
+  /** Its sequence's `topLogprobsNum` most likely tokens here: ids and logprobs. */
+  topLogprobs?: TopLogprobs;
+}
+
+/** The most likely tokens at one position, most likely first. */
+export interface TopLogprobs {
+  ids: readonly number[];
+  logprobs: readonly number[];
 }
 
 /**
@@ -137,6 +145,7 @@ export class Scheduler {
     logprobs?: readonly number[],
     inputLogprobs?: readonly (readonly number[] | undefined)[],
     tokenIdsLogprobs?: readonly (readonly number[] | undefined)[],
+    topLogprobs?: readonly (TopLogprobs | undefined)[],
   ): TokenEvent[] {
     const events: TokenEvent[] = [];
     const pageSize = this.options.pageSize;
@@ -162,12 +171,14 @@ export class Scheduler {
       if (reason) this.finish(seq, reason);
       const logprob = seq.params.returnLogprob ? logprobs?.[i] : undefined;
       const chosen = tokenIdsLogprobs?.[i];
+      const top = topLogprobs?.[i];
       events.push({
         seq,
         token,
         finishReason: reason,
         ...(logprob !== undefined ? { logprob } : {}),
         ...(chosen ? { tokenIdsLogprobs: chosen } : {}),
+        ...(top ? { topLogprobs: top } : {}),
       });
     }
     return events;

@@ -1,9 +1,14 @@
-// out[r] = log softmax(logits[r, :] / t)[ids[r]] with t = temperature[r] where it is above 0, else
-// 1: the maximum first, then the sum of exp((x - max) / t) (float32, in chunks so a long row
-// loses little to rounding), out = (x[id] - max) / t - log(sum). Every id is checked before any
-// row is computed, so a bad one throws naming the lowest row, as CUDA's message does.
+// Log-probabilities under softmax(logits[r, :] / t) with t = temperature[r] where it is above 0,
+// else 1: the maximum first, then the sum of exp((x - max) / t) (float32, in chunks so a long row
+// loses little to rounding), a token's logprob = (x - max) / t - log(sum). Both operations take
+// the row's statistics from rowSoftmax, so a token's logprob is the same bits in either.
+//
+// tokenLogprobs: every id is checked before any row is computed, so a bad one throws naming the
+// lowest row, as CUDA's message does. topLogprobs: the k best tokens of each row by rankKey
+// (kernels/sampling.h: logit descending, ties to the lower id), kept in a k-sized heap.
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -11,15 +16,24 @@
 #include "kernels/cpu/cpu_kernels.h"
 #include "kernels/cpu/element_types.h"
 #include "kernels/cpu/thread_pool.h"
+#include "kernels/sampling.h"
 
 namespace ts::cpu {
 namespace {
 
 constexpr int kChunk = 256;
 
-template <typename T>
-float rowLogprob(const T* logits, int vocab, int id, float temperature, std::vector<float>& values) {
-  loadRow(values.data(), logits, vocab);
+// A row's softmax statistics: logprob(x) = (x - max) * inverseTemperature - logSum.
+struct RowSoftmax {
+  float max;
+  float inverseTemperature;
+  float logSum;
+
+  float logprob(float value) const { return (value - max) * inverseTemperature - logSum; }
+};
+
+// values: the row as float32 (loadRow).
+RowSoftmax rowSoftmax(const float* values, int vocab, float temperature) {
   float max = -INFINITY;
   for (int i = 0; i < vocab; ++i) max = std::fmax(max, values[i]);
   float inverseTemperature = temperature > 0.0f ? 1.0f / temperature : 1.0f;
@@ -30,7 +44,17 @@ float rowLogprob(const T* logits, int vocab, int id, float temperature, std::vec
     for (int i = begin; i < end; ++i) chunk += std::exp((values[i] - max) * inverseTemperature);
     total += chunk;
   }
-  return (values[id] - max) * inverseTemperature - std::log(total);
+  return {max, inverseTemperature, std::log(total)};
+}
+
+// Rows [0, rows) split over the thread pool; body(r, values) with values a float32 scratch row.
+template <typename Body>
+void forEachRow(int rows, int vocab, Body&& body) {
+  size_t grain = std::max<size_t>(1, 16384 / vocab);
+  ThreadPool::shared().parallelRanges(rows, grain, [&](size_t begin, size_t end) {
+    std::vector<float> values(vocab);
+    for (size_t r = begin; r < end; ++r) body(r, values);
+  });
 }
 
 }  // namespace
@@ -46,12 +70,38 @@ void CpuKernels::tokenLogprobs(uintptr_t out, uintptr_t logits, uintptr_t ids, u
   }
   withElementType(dtype, [&](auto element) {
     using T = decltype(element);
-    size_t grain = std::max<size_t>(1, 16384 / vocab);
-    ThreadPool::shared().parallelRanges(rows, grain, [&](size_t begin, size_t end) {
-      std::vector<float> values(vocab);
-      for (size_t r = begin; r < end; ++r) {
-        at<float>(out)[r] = rowLogprob(at<const T>(logits) + r * vocab, vocab, tokenIds[r],
-                                       at<const float>(temperature)[r], values);
+    forEachRow(rows, vocab, [&](size_t r, std::vector<float>& values) {
+      loadRow(values.data(), at<const T>(logits) + r * vocab, vocab);
+      RowSoftmax softmax = rowSoftmax(values.data(), vocab, at<const float>(temperature)[r]);
+      at<float>(out)[r] = softmax.logprob(values[tokenIds[r]]);
+    });
+  });
+}
+
+void CpuKernels::topLogprobs(uintptr_t outIds, uintptr_t outLogprobs, uintptr_t logits, uintptr_t temperature,
+                             int rows, int vocab, int k, DType dtype) {
+  withElementType(dtype, [&](auto element) {
+    using T = decltype(element);
+    forEachRow(rows, vocab, [&](size_t r, std::vector<float>& values) {
+      loadRow(values.data(), at<const T>(logits) + r * vocab, vocab);
+      RowSoftmax softmax = rowSoftmax(values.data(), vocab, at<const float>(temperature)[r]);
+      // A min-heap of the best k keys so far: its front is the worst of them.
+      uint64_t best[64];
+      for (int i = 0; i < k; ++i) best[i] = rankKey(values[i], i);
+      std::make_heap(best, best + k, std::greater<>());
+      for (int i = k; i < vocab; ++i) {
+        uint64_t key = rankKey(values[i], i);
+        if (key > best[0]) {
+          std::pop_heap(best, best + k, std::greater<>());
+          best[k - 1] = key;
+          std::push_heap(best, best + k, std::greater<>());
+        }
+      }
+      std::sort_heap(best, best + k, std::greater<>());  // best first
+      for (int j = 0; j < k; ++j) {
+        int id = rankKeyId(best[j]);
+        at<int32_t>(outIds)[r * k + j] = id;
+        at<float>(outLogprobs)[r * k + j] = softmax.logprob(values[id]);
       }
     });
   });

@@ -64,6 +64,10 @@ class RecordingKernels final : public Kernels {
                      DType dtype) override {
     run([=, this] { inner_->tokenLogprobs(out, logits, ids, temperature, rows, vocab, dtype); });
   }
+  void topLogprobs(uintptr_t outIds, uintptr_t outLogprobs, uintptr_t logits, uintptr_t temperature, int rows,
+                   int vocab, int k, DType dtype) override {
+    run([=, this] { inner_->topLogprobs(outIds, outLogprobs, logits, temperature, rows, vocab, k, dtype); });
+  }
 
   void upload(uintptr_t device, const void* host, size_t bytes) override {
     idle("upload");

@@ -160,6 +160,31 @@ describe('Engine on builtin:tiny (CPU, worker threads)', () => {
       );
       expect(judged.metaInfo.outputTokenIdsLogprobs).toHaveLength(6);
     }
+    const topped = await engine.generate({
+      text: 'Once',
+      samplingParams: greedy(4),
+      returnLogprob: true,
+      topLogprobsNum: 3,
+    });
+    const greedyRun = await engine.generate({
+      text: 'Once',
+      samplingParams: greedy(4),
+      returnLogprob: true,
+    });
+    for (const [position, best] of (topped.metaInfo.outputTopLogprobs ?? []).entries()) {
+      expect(best).toHaveLength(3);
+      // Greedy: the most likely token is the one generated, with its logprob.
+      expect(best[0]?.[1]).toBe(greedyRun.outputIds[position]);
+      expect(best[0]?.[0]).toBeCloseTo(
+        greedyRun.metaInfo.outputTokenLogprobs?.[position]?.[0] as number,
+        5,
+      );
+      expect(best.map(([l]) => l)).toEqual([...best.map(([l]) => l)].sort((a, b) => b - a));
+    }
+    expect(topped.metaInfo.outputTopLogprobs).toHaveLength(4);
+    await expect(engine.generate({ text: 'x', topLogprobsNum: 2 })).rejects.toThrow(
+      /top_logprobs_num needs return_logprob/,
+    );
     await expect(engine.generate({ text: 'x', tokenIdsLogprob: [1] })).rejects.toThrow(
       /token_ids_logprob needs return_logprob/,
     );

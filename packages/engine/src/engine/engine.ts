@@ -269,6 +269,7 @@ export class Engine implements EngineApi {
       returnLogprob: valid.returnLogprob,
       returnTextInLogprobs: valid.returnTextInLogprobs,
       ...(valid.tokenIdsLogprob.length > 0 ? { tokenIdsLogprob: valid.tokenIdsLogprob } : {}),
+      ...(valid.topLogprobsNum > 0 ? { topLogprobsNum: valid.topLogprobsNum } : {}),
       ...(valid.logprobStartLen >= 0
         ? { inputLogprobsOf: { promptIds: valid.inputIds, start: valid.logprobStartLen } }
         : {}),
@@ -296,7 +297,11 @@ export class Engine implements EngineApi {
       if (state.ids.length === 0) stepTrace(`first token of ${message.rid}`);
       this.totals.generatedTokens += 1;
       if (message.inputLogprobs) state.setInputLogprobs(message.inputLogprobs);
-      const stop = state.push(message.token, message.logprob, message.tokenIdsLogprobs);
+      const stop = state.push(message.token, {
+        ...(message.logprob !== undefined ? { logprob: message.logprob } : {}),
+        ...(message.tokenIdsLogprobs ? { chosen: message.tokenIdsLogprobs } : {}),
+        ...(message.topLogprobs ? { top: message.topLogprobs } : {}),
+      });
       if (stop !== null) {
         rank.post({ type: 'abort', rid: message.rid });
         this.finish(message.rid, () => state.end('stop', stop));

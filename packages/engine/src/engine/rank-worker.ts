@@ -37,6 +37,7 @@ function onEvent(event: LoopEvent): void {
     ...('tokenIdsLogprobs' in event && event.tokenIdsLogprobs
       ? { tokenIdsLogprobs: event.tokenIdsLogprobs }
       : {}),
+    ...('topLogprobs' in event && event.topLogprobs ? { topLogprobs: event.topLogprobs } : {}),
     ...(error ? { error } : {}),
   });
 }

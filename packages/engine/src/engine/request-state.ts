@@ -2,6 +2,15 @@ import type { FinishReason } from '@ts/scheduler';
 import type { GenerateChunk, GenerateMeta, GenerateOutput } from '../engine-api.js';
 import type { StreamDecoder, Tokenizer } from '../tokenizer/tokenizer.js';
 
+/** What the rank reports with one output token, each where the request asked for it. */
+export interface TokenLogprobs {
+  logprob?: number;
+  /** The `tokenIdsLogprob` ids' logprobs. */
+  chosen?: readonly number[];
+  /** The most likely tokens, most likely first. */
+  top?: { ids: readonly number[]; logprobs: readonly number[] };
+}
+
 export interface RequestOptions {
   /** Strings that end the text (left out of it). */
   stops?: readonly string[];
@@ -16,6 +25,8 @@ export interface RequestOptions {
   returnTextInLogprobs?: boolean;
   /** Ids whose logprobs every output position reports (with `returnLogprob`). */
   tokenIdsLogprob?: readonly number[];
+  /** How many most likely tokens every output position reports (with `returnLogprob`). */
+  topLogprobsNum?: number;
   /** Input-token logprobs wanted: the prompt's ids, and the index they start at. */
   inputLogprobsOf?: { promptIds: readonly number[]; start: number };
 }
@@ -30,6 +41,8 @@ export class RequestState {
   private readonly logprobEntries: [number, number, string | null][] = [];
   private inputEntries: [number | null, number, string | null][] | null = null;
   private readonly chosenEntries: [number, number, string | null][][] = [];
+  private readonly topEntries: [number, number, string | null][][] = [];
+  private readonly topLogprobsNum: number;
   private readonly tokenIdsLogprob: readonly number[];
   private readonly inputLogprobsOf: RequestOptions['inputLogprobsOf'];
   text = '';
@@ -64,6 +77,7 @@ export class RequestState {
     this.returnTextInLogprobs = options.returnTextInLogprobs ?? false;
     this.inputLogprobsOf = options.inputLogprobsOf;
     this.tokenIdsLogprob = options.tokenIdsLogprob ?? [];
+    this.topLogprobsNum = options.topLogprobsNum ?? 0;
     this.decoder =
       tokenizer?.createStreamDecoder({ skipSpecialTokens: this.skipSpecialTokens }) ?? null;
     this.longestStop = Math.max(0, ...this.stops.map((stop) => stop.length));
@@ -77,19 +91,27 @@ export class RequestState {
    * Adds a token (with its log-probability when the request asked for them); returns the stop
    * string it completed, if any (the caller then aborts).
    */
-  push(token: number, logprob?: number, chosen?: readonly number[]): string | null {
+  push(token: number, logprobs: TokenLogprobs = {}): string | null {
+    const { logprob, chosen, top } = logprobs;
     if (this.stopped) return null;
     if (this.returnLogprob) {
-      const text =
-        this.returnTextInLogprobs && this.tokenizer ? this.tokenizer.decode([token]) : null;
-      this.logprobEntries.push([logprob ?? Number.NaN, token, text]);
+      this.logprobEntries.push([logprob ?? Number.NaN, token, this.textInLogprobs(token)]);
+    }
+    if (this.topLogprobsNum > 0) {
+      this.topEntries.push(
+        (top?.ids ?? []).map((id, j): [number, number, string | null] => [
+          top?.logprobs[j] ?? Number.NaN,
+          id,
+          this.textInLogprobs(id),
+        ]),
+      );
     }
     if (this.tokenIdsLogprob.length > 0) {
       this.chosenEntries.push(
         this.tokenIdsLogprob.map((id, j): [number, number, string | null] => [
           chosen?.[j] ?? Number.NaN,
           id,
-          this.returnTextInLogprobs && this.tokenizer ? this.tokenizer.decode([id]) : null,
+          this.textInLogprobs(id),
         ]),
       );
     }
@@ -112,12 +134,16 @@ export class RequestState {
     return null;
   }
 
+  /** A token's text in logprob entries: decoded alone with `returnTextInLogprobs`, else null. */
+  private textInLogprobs(id: number): string | null {
+    return this.returnTextInLogprobs && this.tokenizer ? this.tokenizer.decode([id]) : null;
+  }
+
   /** The prompt's token logprobs from the start index on (the rank sends them once). */
   setInputLogprobs(values: readonly number[]): void {
     const of = this.inputLogprobsOf;
     if (!of || this.inputEntries) return;
-    const text = (id: number) =>
-      this.returnTextInLogprobs && this.tokenizer ? this.tokenizer.decode([id]) : null;
+    const text = (id: number) => this.textInLogprobs(id);
     const from = Math.max(of.start, 1);
     this.inputEntries = of.promptIds
       .slice(of.start)
@@ -161,6 +187,7 @@ export class RequestState {
         ...(this.tokenIdsLogprob.length > 0
           ? { outputTokenIdsLogprobs: this.chosenEntries.slice() }
           : {}),
+        ...(this.topLogprobsNum > 0 ? { outputTopLogprobs: this.topEntries.slice() } : {}),
       },
     };
   }

@@ -19,6 +19,7 @@ export interface ValidInput {
   returnTextInLogprobs: boolean;
   logprobStartLen: number;
   tokenIdsLogprob: number[];
+  topLogprobsNum: number;
 }
 
 export class InvalidInputError extends Error {}
@@ -100,6 +101,10 @@ export function validateInput(
   if (!Array.isArray(chosen) || chosen.some((t) => !Number.isInteger(t) || t < 0 || t >= vocabSize))
     fail(`token_ids_logprob must be token ids in [0, ${vocabSize})`);
   if (chosen.length > 0 && !input.returnLogprob) fail('token_ids_logprob needs return_logprob');
+  const top = input.topLogprobsNum ?? 0;
+  if (!(Number.isInteger(top) && top >= 0 && top <= Math.min(64, vocabSize)))
+    fail(`top_logprobs_num must be an integer in [0, ${Math.min(64, vocabSize)}]`);
+  if (top > 0 && !input.returnLogprob) fail('top_logprobs_num needs return_logprob');
   const rank = input.dataParallelRank;
   if (rank !== undefined && !(Number.isInteger(rank) && rank >= 0 && rank < dpSize))
     fail(`data_parallel_rank must be an integer in [0, ${dpSize}), got ${rank}`);
@@ -121,6 +126,7 @@ export function validateInput(
     returnTextInLogprobs: (input.returnLogprob ?? false) && (input.returnTextInLogprobs ?? false),
     logprobStartLen: start,
     tokenIdsLogprob: chosen,
+    topLogprobsNum: top,
   };
 }
 
@@ -144,5 +150,6 @@ export function toWireSampling(
     returnLogprob: valid.returnLogprob,
     logprobStartLen: valid.logprobStartLen,
     tokenIdsLogprob: valid.tokenIdsLogprob,
+    topLogprobsNum: valid.topLogprobsNum,
   };
 }

@@ -19,6 +19,7 @@ export interface WireSampling {
   returnLogprob: boolean;
   logprobStartLen: number;
   tokenIdsLogprob: number[];
+  topLogprobsNum: number;
 }
 
 export type ControlOp =
@@ -76,6 +77,8 @@ export type FromWorker =
       inputLogprobs?: number[];
       /** The request's token_ids_logprob ids' logprobs at this token's position. */
       tokenIdsLogprobs?: readonly number[];
+      /** The request's topLogprobsNum most likely tokens at this token's position. */
+      topLogprobs?: { ids: readonly number[]; logprobs: readonly number[] };
       error?: string;
     }
   | { type: 'reply'; id: number; reply: ControlReplyData };

@@ -9,7 +9,7 @@ import type { TensorDtype } from './loader/tensor-source.js';
 import { samplingKey } from './sampling-keys.js';
 import { buildStepMetadata } from './step-metadata.js';
 import type { LoadedWeights } from './weights/load-weights.js';
-import { Workspace } from './workspace.js';
+import { MAX_TOP_LOGPROBS, Workspace } from './workspace.js';
 
 export interface RunnerLimits {
   maxTokens: number;
@@ -239,6 +239,39 @@ export class ModelRunner {
     const out = new Float32Array(rows);
     this.ops.download(ws.address('rowLogprobs'), new Uint8Array(out.buffer));
     return Array.from(out);
+  }
+
+  /**
+   * After `sample`: each sampled row's `k` most likely tokens and their log-probabilities under
+   * the distribution it was sampled from, most likely first (ties: lower id first).
+   */
+  sampledTopLogprobs(k: number): { ids: number[][]; logprobs: number[][] } {
+    const rows = this.lastSampleRows;
+    if (!(Number.isInteger(k) && k >= 1 && k <= Math.min(MAX_TOP_LOGPROBS, this.config.vocabSize)))
+      throw new Error(`top logprobs k must be in [1, ${MAX_TOP_LOGPROBS}], got ${k}`);
+    const ws = this.workspace;
+    this.ops.topLogprobs(
+      ws.address('topIds'),
+      ws.address('topLogprobs'),
+      ws.address('logits'),
+      ws.address('temperature'),
+      rows,
+      this.config.vocabSize,
+      k,
+      this.dtype,
+    );
+    // topIds and topLogprobs lie back to back: one download holds both.
+    const span = new ArrayBuffer(ws.address('topLogprobs') + rows * k * 4 - ws.address('topIds'));
+    this.ops.download(ws.address('topIds'), new Uint8Array(span));
+    const ids = new Int32Array(span, 0, rows * k);
+    const values = new Float32Array(
+      span,
+      ws.address('topLogprobs') - ws.address('topIds'),
+      rows * k,
+    );
+    const rowsOf = <T extends Int32Array | Float32Array>(a: T) =>
+      Array.from({ length: rows }, (_, r) => Array.from(a.subarray(r * k, (r + 1) * k)));
+    return { ids: rowsOf(ids), logprobs: rowsOf(values) };
   }
 
   private sampleOnDevice(requests: readonly SampleRequest[]): void {

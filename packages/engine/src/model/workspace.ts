@@ -43,9 +43,13 @@ export type BufferName =
   | 'rowTargets'
   | 'rowZeros'
   | 'rowLogprobs'
+  | 'topIds'
+  | 'topLogprobs'
   | 'kernelScratch';
 
 const ALIGN = 256;
+/** The most alternatives per position `topLogprobs` reports (the kernels' limit). */
+export const MAX_TOP_LOGPROBS = 64;
 
 /**
  * Scratch memory of one forward pass: activations, per-step metadata and the kernels' own
@@ -86,6 +90,8 @@ export class Workspace {
       ['rowTargets', l * 4],
       ['rowZeros', l * 4],
       ['rowLogprobs', l * 4],
+      ['topIds', s * MAX_TOP_LOGPROBS * 4],
+      ['topLogprobs', s * MAX_TOP_LOGPROBS * 4],
       ['kernelScratch', dims.kernelScratchBytes ?? 0],
     ];
     const offsets = new Map<BufferName, number>();

@@ -1,6 +1,6 @@
 import type { KvPool } from '@ts/kv-pool';
 import type { MemorySaver } from '@ts/memory-saver-native';
-import type { SampledStep, StepExecutor, StepItem } from '@ts/scheduler';
+import type { SampledStep, StepExecutor, StepItem, TopLogprobs } from '@ts/scheduler';
 import type { ModelRunner } from '../model/model-runner.js';
 import type { LoadedWeights } from '../model/weights/load-weights.js';
 import { stepTraceOn, traceNow } from '../trace/step-trace.js';
@@ -59,6 +59,11 @@ export class RunnerExecutor implements StepExecutor {
     );
     if (chosen > 0)
       Object.assign(scored, { tokenIdsLogprobs: this.tokenIdsLogprobs(items, chosen) });
+    const topK = Math.max(
+      0,
+      ...items.map((item) => (item.samples ? item.seq.params.topLogprobsNum : 0)),
+    );
+    if (topK > 0) Object.assign(scored, { topLogprobs: this.topLogprobs(items, topK) });
     if (stepTraceOn) {
       const tokens = items.reduce((n, item) => n + item.tokens.length, 0);
       const ms = (a: number, b: number) => (b - a).toFixed(2);
@@ -69,6 +74,19 @@ export class RunnerExecutor implements StepExecutor {
       );
     }
     return scored;
+  }
+
+  /** Each sampling item's `topLogprobsNum` most likely tokens (one pass for the largest k). */
+  private topLogprobs(items: readonly StepItem[], k: number): (TopLogprobs | undefined)[] {
+    const top = this.runner.sampledTopLogprobs(k);
+    return items.map((item, i) => {
+      const own = item.samples ? item.seq.params.topLogprobsNum : 0;
+      if (own === 0) return undefined;
+      return {
+        ids: top.ids[i]?.slice(0, own) ?? [],
+        logprobs: top.logprobs[i]?.slice(0, own) ?? [],
+      };
+    });
   }
 
   /** Each sampling item's `tokenIdsLogprob` logprobs: one pass over the rows per id column. */

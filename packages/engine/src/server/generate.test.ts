@@ -169,6 +169,18 @@ describe('POST /generate', () => {
     ]);
     const calls = engine.calls.filter(([name]) => name === 'generate');
     expect(calls.at(-1)?.[1]).toMatchObject({ logprobStartLen: 1 });
+    const topped = await post({
+      text: 'a',
+      sampling_params: { max_new_tokens: 1 },
+      return_logprob: true,
+      top_logprobs_num: 2,
+    });
+    expect(topped.json().meta_info.output_top_logprobs).toEqual([
+      [
+        [-0.5, 1, null],
+        [-1, 2, null],
+      ],
+    ]);
     const judged = await post({
       text: 'a',
       sampling_params: { max_new_tokens: 2 },
@@ -255,7 +267,7 @@ describe('POST /generate', () => {
       { text: ['a', 'b'], return_logprob: true, logprob_start_len: [0] },
       'logprob_start_len: must be one integer, or a list of 2',
     ],
-    [{ text: 'a', return_logprob: true, top_logprobs_num: 5 }, 'top-k logprobs are not supported'],
+    [{ text: 'a', return_logprob: true, top_logprobs_num: 65 }, 'top_logprobs_num: Too big'],
     [{ text: 'a', token_ids_logprob: 'x' }, 'token_ids_logprob: must be a list of token ids'],
     [
       { text: ['a', 'b'], token_ids_logprob: [[1]] },

@@ -47,7 +47,11 @@ const generateSchema = z.object({
       error: 'must be an integer >= -1, or a list of them for a batch',
     })
     .nullish(),
-  top_logprobs_num: onlyOff(0, 'top-k logprobs are not supported: leave it out or 0'),
+  top_logprobs_num: z
+    .union([z.number().int().min(0).max(64), z.array(z.number().int().min(0).max(64))], {
+      error: 'must be an integer in [0, 64], or a list of them for a batch',
+    })
+    .nullish(),
   token_ids_logprob: z
     .union([z.array(tokenId), z.array(z.array(tokenId))], {
       error: 'must be a list of token ids, or a list of such lists for a batch',
@@ -84,6 +88,7 @@ export function toInputs(body: GenerateBody): { inputs: GenerateInput[]; batch: 
   const dpRank = body.data_parallel_rank;
   const startLen = body.logprob_start_len;
   const chosenIds = body.token_ids_logprob;
+  const topNum = body.top_logprobs_num;
   // One list of ids for every prompt, or (a list of lists) one list per prompt.
   const chosenFor = (i: number): number[] | undefined =>
     chosenIds == null
@@ -125,6 +130,9 @@ export function toInputs(body: GenerateBody): { inputs: GenerateInput[]; batch: 
   if (chosenIds != null && Array.isArray(chosenIds[0]) && chosenIds.length !== n) {
     throw new RequestError(400, `token_ids_logprob: must be one list of ids, or a list of ${n}`);
   }
+  if (Array.isArray(topNum) && topNum.length !== n) {
+    throw new RequestError(400, `top_logprobs_num: must be one integer, or a list of ${n}`);
+  }
   if (Array.isArray(startLen) && startLen.length !== n) {
     throw new RequestError(400, `logprob_start_len: must be one integer, or a list of ${n}`);
   }
@@ -139,6 +147,9 @@ export function toInputs(body: GenerateBody): { inputs: GenerateInput[]; batch: 
         ...(pick(logprob, i) ? { returnLogprob: true } : {}),
         ...(pick(logprob, i) && pick(logprobText, i) ? { returnTextInLogprobs: true } : {}),
         ...(dpRank != null ? { dataParallelRank: dpRank } : {}),
+        ...(pick(logprob, i) && (pick(topNum, i) ?? 0) > 0
+          ? { topLogprobsNum: pick(topNum, i) as number }
+          : {}),
         ...(pick(logprob, i) && (chosenFor(i)?.length ?? 0) > 0
           ? { tokenIdsLogprob: chosenFor(i) as number[] }
           : {}),

@@ -8,11 +8,12 @@ import type { FastifyInstance } from 'fastify';
 import * as z from 'zod';
 import type { ChatMessageInput } from '../engine-api.js';
 import type { RouteContext } from './context.js';
-import { asRequestError, parseBody } from './errors.js';
+import { asRequestError, parseBody, RequestError } from './errors.js';
 import {
   finishReasonOf,
-  type LogprobEntry,
+  type LogprobPosition,
   logprobInput,
+  logprobPositions,
   openAIId,
   openAISamplingShape,
   serveOpenAI,
@@ -39,9 +40,7 @@ const chatSchema = z.object({
   messages: z.array(messageSchema).min(1),
   max_completion_tokens: z.number().int().nonnegative().nullish(),
   logprobs: z.boolean().nullish(),
-  top_logprobs: z
-    .literal(0, { error: 'only top_logprobs 0 is supported: no alternatives' })
-    .nullish(),
+  top_logprobs: z.number().int().min(0).max(20).nullish(),
   // Not served: refused when asked for, so a reply never pretends to honour them.
   tools: z
     .array(z.unknown())
@@ -53,14 +52,17 @@ const chatSchema = z.object({
     .nullish(),
 });
 
-/** Chat logprobs of `entries`: each token's text, logprob and UTF-8 bytes, no alternatives. */
-function chatLogprobs(entries: readonly LogprobEntry[]): ChatLogprobs {
+/** One token in chat logprobs: its text, logprob and UTF-8 bytes. */
+function chatToken([logprob, , text]: readonly [number, number, string | null]) {
+  return { token: text ?? '', logprob, bytes: [...Buffer.from(text ?? '', 'utf8')] };
+}
+
+/** Chat logprobs of some positions: each chosen token, with the most likely ones. */
+function chatLogprobs(positions: readonly LogprobPosition[]): ChatLogprobs {
   return {
-    content: entries.map(([logprob, , text]) => ({
-      token: text ?? '',
-      logprob,
-      bytes: [...Buffer.from(text ?? '', 'utf8')],
-      top_logprobs: [],
+    content: positions.map(({ chosen, top }) => ({
+      ...chatToken(chosen),
+      top_logprobs: top.map(chatToken),
     })),
     refusal: null,
   };
@@ -91,11 +93,13 @@ export function registerChatRoute(app: FastifyInstance, ctx: RouteContext): void
     const model = body.model ?? ctx.modelName();
     const created = Math.floor(Date.now() / 1000);
     const withLogprobs = body.logprobs === true;
+    if (!withLogprobs && (body.top_logprobs ?? 0) > 0)
+      throw new RequestError(400, 'top_logprobs: needs logprobs: true');
     const input = {
       text: prompt,
       samplingParams: toOpenAISampling(body, body.max_completion_tokens ?? body.max_tokens),
       rid: id,
-      ...logprobInput(withLogprobs),
+      ...logprobInput(withLogprobs, body.top_logprobs ?? 0),
     };
     const chunkBase = { id, object: 'chat.completion.chunk' as const, created, model };
     return serveOpenAI(
@@ -107,7 +111,7 @@ export function registerChatRoute(app: FastifyInstance, ctx: RouteContext): void
         choice: (text, meta, index): ChatCompletionChoice => ({
           index,
           message: { role: 'assistant', content: text, refusal: null },
-          logprobs: withLogprobs ? chatLogprobs(meta.outputTokenLogprobs ?? []) : null,
+          logprobs: withLogprobs ? chatLogprobs(logprobPositions(meta)) : null,
           finish_reason: finishReasonOf(meta) ?? 'stop',
         }),
         full: (choices, usage): ChatCompletion => ({

@@ -34,6 +34,20 @@ export const openAISamplingShape = {
 /** `[logprob, token id, text]`, as `GenerateMeta.outputTokenLogprobs` holds them. */
 export type LogprobEntry = [number, number, string | null];
 
+/** One output position's logprobs: the chosen token's entry, and the most likely ones. */
+export interface LogprobPosition {
+  chosen: LogprobEntry;
+  top: readonly LogprobEntry[];
+}
+
+/** The positions `from` on of a generation's logprobs (top lists empty where not asked). */
+export function logprobPositions(meta: GenerateMeta, from = 0): LogprobPosition[] {
+  return (meta.outputTokenLogprobs ?? []).slice(from).map((chosen, j) => ({
+    chosen,
+    top: meta.outputTopLogprobs?.[from + j] ?? [],
+  }));
+}
+
 type OpenAISampling = z.infer<z.ZodObject<typeof openAISamplingShape>>;
 
 /** OpenAI's defaults (temperature 1, top_p 1), unlike `/generate`'s greedy default. */
@@ -72,7 +86,7 @@ export interface OpenAIRenderer<Full, Choice, Chunk> {
     delta: string,
     finish: OpenAIFinishReason | null,
     first: boolean,
-    logprobs: readonly LogprobEntry[],
+    logprobs: readonly LogprobPosition[],
   ): Chunk;
   /** The last chunk when `stream_options.include_usage`: empty choices and the usage. */
   usage(usage: OpenAIUsage): Chunk;
@@ -146,7 +160,7 @@ async function* chunks<Chunk>(
     const finish = finishReasonOf(update.metaInfo);
     if (delta === '' && finish === null && !at.first) continue;
     at.text += delta;
-    const logprobs = update.metaInfo.outputTokenLogprobs?.slice(at.tokens) ?? [];
+    const logprobs = logprobPositions(update.metaInfo, at.tokens);
     at.tokens += logprobs.length;
     yield withUsage(render.chunk(index, delta, finish, at.first, logprobs), includeUsage);
     at.first = false;
@@ -158,9 +172,18 @@ function withUsage<Chunk>(chunk: Chunk, includeUsage: boolean): Chunk {
   return includeUsage ? { ...chunk, usage: null } : chunk;
 }
 
-/** The request fields that ask for logprobs: on, with each token's text (OpenAI shows it). */
+/**
+ * The request fields that ask for logprobs: on, with each token's text (OpenAI shows it), and
+ * `top` most likely tokens per position.
+ */
 export function logprobInput(
   on: boolean,
-): Pick<GenerateInput, 'returnLogprob' | 'returnTextInLogprobs'> {
-  return on ? { returnLogprob: true, returnTextInLogprobs: true } : {};
+  top = 0,
+): Pick<GenerateInput, 'returnLogprob' | 'returnTextInLogprobs' | 'topLogprobsNum'> {
+  if (!on) return {};
+  return {
+    returnLogprob: true,
+    returnTextInLogprobs: true,
+    ...(top > 0 ? { topLogprobsNum: top } : {}),
+  };
 }

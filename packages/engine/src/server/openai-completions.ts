@@ -5,8 +5,9 @@ import type { RouteContext } from './context.js';
 import { parseBody } from './errors.js';
 import {
   finishReasonOf,
-  type LogprobEntry,
+  type LogprobPosition,
   logprobInput,
+  logprobPositions,
   openAIId,
   openAISamplingShape,
   serveOpenAI,
@@ -27,10 +28,10 @@ const completionSchema = z.object({
   ),
   echo: z.literal(false, { error: 'echo is not supported' }).nullish(),
   best_of: z.literal(1, { error: 'only best_of 1 is supported' }).nullish(),
-  // The chosen tokens' logprobs; `false` is taken as off, as some clients send it.
+  // The chosen tokens' logprobs and this many most likely ones; `false` is off, as some send it.
   logprobs: z
-    .union([z.literal(0), z.literal(false)], {
-      error: 'only logprobs 0 is supported: the chosen tokens, no alternatives',
+    .union([z.number().int().min(0).max(20), z.literal(false)], {
+      error: 'must be an integer in [0, 20]',
     })
     .nullish(),
   suffix: z.null({ error: 'suffix is not supported' }).optional(),
@@ -46,15 +47,16 @@ export function registerCompletionsRoute(app: FastifyInstance, ctx: RouteContext
     const model = body.model ?? ctx.modelName();
     const created = Math.floor(Date.now() / 1000);
     const base = { id, object: 'text_completion' as const, created, model };
-    const withLogprobs = body.logprobs === 0;
+    const withLogprobs = typeof body.logprobs === 'number';
+    const top = typeof body.logprobs === 'number' ? body.logprobs : 0;
     const offsets = new Map<number, number>();
-    /** Sample `index`'s legacy logprobs of `entries`, offsets going on from its previous chunk's. */
+    /** Sample `index`'s legacy logprobs of `positions`, offsets going on from its last chunk's. */
     const logprobsOf = (
       index: number,
-      entries: readonly LogprobEntry[],
+      positions: readonly LogprobPosition[],
     ): CompletionLogprobs | null => {
       if (!withLogprobs) return null;
-      const tokens = entries.map(([, , text]) => text ?? '');
+      const tokens = positions.map(({ chosen: [, , text] }) => text ?? '');
       let offset = offsets.get(index) ?? 0;
       const text_offset = tokens.map((token) => {
         const at = offset;
@@ -64,8 +66,13 @@ export function registerCompletionsRoute(app: FastifyInstance, ctx: RouteContext
       offsets.set(index, offset);
       return {
         tokens,
-        token_logprobs: entries.map(([logprob]) => logprob),
-        top_logprobs: null,
+        token_logprobs: positions.map(({ chosen: [logprob] }) => logprob),
+        top_logprobs:
+          top > 0
+            ? positions.map(({ top: best }) =>
+                Object.fromEntries(best.map(([logprob, , text]) => [text ?? '', logprob])),
+              )
+            : null,
         text_offset,
       };
     };
@@ -74,7 +81,7 @@ export function registerCompletionsRoute(app: FastifyInstance, ctx: RouteContext
       // OpenAI's default for completions is 16 tokens.
       samplingParams: toOpenAISampling(body, body.max_tokens ?? 16),
       rid: id,
-      ...logprobInput(withLogprobs),
+      ...logprobInput(withLogprobs, top),
     };
     return serveOpenAI(
       ctx,
@@ -85,7 +92,7 @@ export function registerCompletionsRoute(app: FastifyInstance, ctx: RouteContext
         choice: (text, meta, index): CompletionChoice => ({
           index,
           text,
-          logprobs: logprobsOf(index, meta.outputTokenLogprobs ?? []),
+          logprobs: logprobsOf(index, logprobPositions(meta)),
           finish_reason: finishReasonOf(meta),
         }),
         full: (choices, usage): Completion => ({ ...base, choices, usage }),

@@ -66,6 +66,10 @@ describe('POST /v1/completions', () => {
       { tokens: ['w0'], token_logprobs: [-0.25], top_logprobs: null, text_offset: [0] },
       { tokens: ['w1'], token_logprobs: [-0.5], top_logprobs: null, text_offset: [2] },
     ]);
+    const topped = await post('/v1/completions', { prompt: 'hey', max_tokens: 1, logprobs: 2 });
+    expect(topped.json().choices[0].logprobs.top_logprobs).toEqual([{ t1: -0.5, t2: -1 }]);
+    const generated = engine.calls.filter(([name]) => name === 'generate');
+    expect(generated.at(-1)?.[1]).toMatchObject({ topLogprobsNum: 2 });
     const off = await post('/v1/completions', { prompt: 'hey', max_tokens: 1, logprobs: false });
     expect(off.json().choices[0].logprobs).toBeNull();
     const calls = engine.calls.filter(([name]) => name === 'generate');
@@ -152,7 +156,7 @@ describe('POST /v1/completions', () => {
     [{}, 'prompt: must be one prompt'],
     [{ prompt: 'a', echo: true }, 'echo: echo is not supported'],
     [{ prompt: 'a', best_of: 3 }, 'best_of: only best_of 1 is supported'],
-    [{ prompt: 'a', logprobs: 2 }, 'logprobs: only logprobs 0 is supported'],
+    [{ prompt: 'a', logprobs: 25 }, 'logprobs: Too big'],
     [{ prompt: 'a', frequency_penalty: 0.5 }, 'frequency_penalty is not supported'],
     [{ prompt: 'a', logit_bias: { '5': 10 } }, 'logit_bias is not supported'],
     [{ prompt: 'a', temperature: 3 }, 'temperature:'],
@@ -231,8 +235,18 @@ describe('POST /v1/chat/completions', () => {
         c.choices[0].logprobs.content.map((t: { token: string }) => t.token),
       ),
     ).toEqual([['w0'], ['w1']]);
-    const bad = await post('/v1/chat/completions', { messages, logprobs: true, top_logprobs: 3 });
-    expect(bad.json().error.message).toContain('only top_logprobs 0 is supported');
+    const topped = await post('/v1/chat/completions', {
+      messages,
+      max_tokens: 1,
+      logprobs: true,
+      top_logprobs: 2,
+    });
+    expect(topped.json().choices[0].logprobs.content[0].top_logprobs).toEqual([
+      { token: 't1', logprob: -0.5, bytes: [116, 49] },
+      { token: 't2', logprob: -1, bytes: [116, 50] },
+    ]);
+    const bad = await post('/v1/chat/completions', { messages, top_logprobs: 3 });
+    expect(bad.json().error.message).toContain('top_logprobs: needs logprobs: true');
     for (const [field, message] of [
       [{ tools: [{ type: 'function', function: { name: 'f' } }] }, 'tools are not supported'],
       [{ tool_choice: 'auto' }, 'tools are not supported'],

@@ -90,6 +90,7 @@ export function toGenerateReply(out: GenerateOutput): GenerateReply {
             ...(m.outputTokenIdsLogprobs
               ? { output_token_ids_logprobs: m.outputTokenIdsLogprobs }
               : {}),
+            ...(m.outputTopLogprobs ? { output_top_logprobs: m.outputTopLogprobs } : {}),
           }
         : {}),
     },

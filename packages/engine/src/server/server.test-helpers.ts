@@ -93,6 +93,21 @@ export class FakeEngine implements EngineApi {
                 }),
             }
           : {}),
+        // Stand-in top logprobs: ids 1..k with -id / 2 at every position.
+        ...(input.returnLogprob && (input.topLogprobsNum ?? 0) > 0
+          ? {
+              outputTopLogprobs: ids.map(() =>
+                Array.from(
+                  { length: input.topLogprobsNum ?? 0 },
+                  (_, j): [number, number, string | null] => [
+                    -(j + 1) / 2,
+                    j + 1,
+                    input.returnTextInLogprobs ? `t${j + 1}` : null,
+                  ],
+                ),
+              ),
+            }
+          : {}),
         // Stand-in chosen-id logprobs: -id at every position.
         ...(input.returnLogprob && input.tokenIdsLogprob?.length
           ? {
