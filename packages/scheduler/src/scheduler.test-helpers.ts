@@ -62,3 +62,13 @@ export async function drain(s: Scheduler, maxSteps = 10_000): Promise<Map<string
   }
   return outputs;
 }
+
+/** Stand-in input logprobs for a step: -(p + 1) for each scored position p of each item. */
+export function standInInputLogprobs(items: readonly StepItem[]): (number[] | undefined)[] {
+  return items.map((item) => {
+    const scores = item.scores;
+    return scores
+      ? Array.from({ length: scores.count }, (_, j) => -(scores.first + j + 1))
+      : undefined;
+  });
+}

@@ -6,6 +6,7 @@ import {
   expectedOutput,
   request,
   setup,
+  standInInputLogprobs,
 } from './scheduler.test-helpers.js';
 import { Sequence } from './sequence.js';
 
@@ -219,14 +220,7 @@ describe('Scheduler', () => {
             return n + s.count - (s.first + s.count === last ? 1 : 0);
           }, 0),
         );
-        const inputLogprobs = items.map((item) =>
-          item.scores
-            ? Array.from(
-                { length: item.scores.count },
-                (_, j) => -((item.scores?.first ?? 0) + j + 1),
-              )
-            : undefined,
-        );
+        const inputLogprobs = standInInputLogprobs(items);
         scheduler.postprocess(
           items,
           await countingExecutor.execute(items),
@@ -261,14 +255,7 @@ describe('Scheduler', () => {
     scheduler.add(scored);
     while (scheduler.hasWork) {
       const items = scheduler.schedule(true);
-      const inputLogprobs = items.map((item) =>
-        item.scores
-          ? Array.from(
-              { length: item.scores.count },
-              (_, j) => -((item.scores?.first ?? 0) + j + 1),
-            )
-          : undefined,
-      );
+      const inputLogprobs = standInInputLogprobs(items);
       scheduler.postprocess(items, await countingExecutor.execute(items), undefined, inputLogprobs);
     }
     expect(scored.retractions).toBeGreaterThan(0);

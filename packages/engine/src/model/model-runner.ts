@@ -161,24 +161,7 @@ export class ModelRunner {
     const rows = this.lastRows();
     if (targets.length !== rows)
       throw new Error(`rowLogprobs needs ${rows} targets, got ${targets.length}`);
-    const ws = this.workspace;
-    // Targets, then zeros (temperature <= 0: the raw logits), in one upload.
-    const base = ws.address('rowTargets');
-    const block = new ArrayBuffer(ws.address('rowZeros') + rows * 4 - base);
-    new Int32Array(block, 0, rows).set(targets);
-    this.ops.upload(base, new Uint8Array(block));
-    this.ops.tokenLogprobs(
-      ws.address('rowLogprobs'),
-      ws.address('logits'),
-      base,
-      ws.address('rowZeros'),
-      rows,
-      this.config.vocabSize,
-      this.dtype,
-    );
-    const out = new Float32Array(rows);
-    this.ops.download(ws.address('rowLogprobs'), new Uint8Array(out.buffer));
-    return Array.from(out);
+    return this.logprobsOfRows(targets, 'rowZeros');
   }
 
   /** Samples one token per row of the last pass's logits. */
@@ -225,13 +208,29 @@ export class ModelRunner {
     const rows = this.lastSampleRows;
     if (ids.length !== rows)
       throw new Error(`sampledRowLogprobs needs ${rows} ids, got ${ids.length}`);
+    return this.logprobsOfRows(ids, 'temperature');
+  }
+
+  /**
+   * `targets[r]`'s log-probability in row r of the logits, at the temperatures in `temperature`
+   * (the sampling ones, or `rowZeros`: zeros uploaded with the targets, for the raw logits).
+   */
+  private logprobsOfRows(
+    targets: readonly number[],
+    temperature: 'rowZeros' | 'temperature',
+  ): number[] {
     const ws = this.workspace;
-    this.ops.upload(ws.address('rowTargets'), Int32Array.from(ids));
+    const rows = targets.length;
+    const base = ws.address('rowTargets');
+    const end = temperature === 'rowZeros' ? ws.address('rowZeros') + rows * 4 : base + rows * 4;
+    const block = new ArrayBuffer(end - base);
+    new Int32Array(block, 0, rows).set(targets);
+    this.ops.upload(base, new Uint8Array(block));
     this.ops.tokenLogprobs(
       ws.address('rowLogprobs'),
       ws.address('logits'),
-      ws.address('rowTargets'),
-      ws.address('temperature'),
+      base,
+      ws.address(temperature),
       rows,
       this.config.vocabSize,
       this.dtype,
