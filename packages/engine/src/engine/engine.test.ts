@@ -217,6 +217,19 @@ describe('Engine on builtin:tiny (CPU, worker threads)', () => {
     expect(metrics.generatedTokensTotal).toBeLessThan(400);
   });
 
+  it('aborts the n samples of a request by its rid', async () => {
+    const engine = await launch();
+    const samples = [0, 1, 2].map((j) =>
+      engine.generate({ text: 'p', rid: `job-${j}`, samplingParams: greedy(400) }),
+    );
+    const other = engine.generate({ text: 'p', rid: 'jobless', samplingParams: greedy(400) });
+    expect((await engine.abortRequest('job')).message).toBe('aborting job-0, job-1, job-2');
+    for (const s of await Promise.all(samples)) expect(s.metaInfo.finishReason?.type).toBe('abort');
+    expect((await engine.abortRequest('job.')).success).toBe(false);
+    await engine.abortRequest('jobless');
+    await other;
+  });
+
   it('aborts every request in flight at once (SGLang abort_all)', async () => {
     const engine = await launch({ dpSize: 2 });
     const running = Array.from({ length: 4 }, (_, i) =>

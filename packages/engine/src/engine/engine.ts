@@ -104,11 +104,18 @@ export class Engine implements EngineApi {
     return { success: true, message: `aborting ${rids.length} requests` };
   }
 
+  /**
+   * Aborts request `rid`; where none has that rid, its n samples (`<rid>-0`, `<rid>-1`, ...,
+   * as `/generate` names them) in flight.
+   */
   async abortRequest(rid: string): Promise<ControlResult> {
-    const request = this.requests.get(rid);
-    if (!request) return { success: false, message: `no request ${rid} in flight` };
-    request.rank.post({ type: 'abort', rid });
-    return { success: true, message: `aborting ${rid}` };
+    const samples = new RegExp(`^${rid.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}-\\d+$`);
+    const rids = this.requests.has(rid)
+      ? [rid]
+      : [...this.requests.keys()].filter((r) => samples.test(r));
+    if (rids.length === 0) return { success: false, message: `no request ${rid} in flight` };
+    for (const r of rids) this.requests.get(r)?.rank.post({ type: 'abort', rid: r });
+    return { success: true, message: `aborting ${rids.join(', ')}` };
   }
 
   applyChatTemplate(messages: ChatMessageInput[], addGenerationPrompt: boolean): string {
