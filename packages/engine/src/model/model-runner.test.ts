@@ -1,36 +1,11 @@
-import { KvPool } from '@ts/kv-pool';
-import { createMemorySaver, createOps } from '@ts/memory-saver-native';
+import { createMemorySaver } from '@ts/memory-saver-native';
 import { describe, expect, it } from 'vitest';
 import { ByteTokenizer } from '../tokenizer/byte-tokenizer.js';
 import { openBuiltinTiny } from './builtin-tiny.js';
 import type { SamplingSpec } from './forward-batch.js';
 import type { TensorSource } from './loader/tensor-source.js';
-import { ModelRunner } from './model-runner.js';
-import { GreedySequence } from './runner.test-helpers.js';
+import { GreedySequence, tinyRunner } from './runner.test-helpers.js';
 import { loadWeights, overwriteWeights, writeWeightsInPlace } from './weights/load-weights.js';
-
-async function tinyRunner(maxLogitRows?: number) {
-  const saver = createMemorySaver({ device: 'cpu' });
-  const checkpoint = openBuiltinTiny();
-  const c = checkpoint.config;
-  const weights = await loadWeights(saver, checkpoint.tensors, 'float32');
-  const kv = await KvPool.create(saver, {
-    name: 'target',
-    numLayers: c.numLayers,
-    kvHeads: c.numKvHeads,
-    headDim: c.headDim,
-    pageSize: 16,
-    numPages: 64,
-    dtype: 'float32',
-  });
-  const runner = await ModelRunner.create(saver, createOps(saver), c, weights, {
-    maxTokens: 256,
-    maxSeqs: 8,
-    maxPagesPerSeq: 16,
-    ...(maxLogitRows ? { maxLogitRows } : {}),
-  });
-  return { saver, weights, kv, runner, config: c };
-}
 
 /** Samples `count` tokens for one prompt with `spec`. */
 function generate(
@@ -108,6 +83,13 @@ describe('builtin:tiny', () => {
       expect(logprobs[r]).toBeCloseTo(expected, 4);
       expect(logprobs[r]).toBeLessThanOrEqual(0);
     });
+    // The same rows asked by id, and each row's most likely tokens.
+    expect(t.runner.sampledRowLogprobs(tokens)).toEqual(logprobs);
+    const top = t.runner.sampledTopLogprobs(3);
+    expect(top.ids[0]?.[0]).toBe(tokens[0]); // greedy: the best token is the one sampled
+    expect(top.logprobs[0]?.[0]).toBe(logprobs[0]);
+    expect(() => t.runner.sampledTopLogprobs(0)).toThrow(/k must be in \[1, 64\]/);
+    expect(() => t.runner.sampledRowLogprobs([1])).toThrow(/needs 3 ids/);
   });
 
   it("gives input-token logprobs from extra logits rows, whole or in chunks, as a full pass's logits have them", async () => {

@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { KvPool } from '@ts/kv-pool';
 import { createMemorySaver, createOps, type MemorySaver } from '@ts/memory-saver-native';
 import { expect } from 'vitest';
+import { openBuiltinTiny } from './builtin-tiny.js';
 import type { ForwardSequence } from './forward-batch.js';
 import { GREEDY } from './forward-batch.js';
 import type { OpenedCheckpoint } from './loader/open-checkpoint.js';
@@ -179,4 +180,28 @@ export function generateGreedy(l: Loaded, prompts: readonly number[][], count: n
   }
   for (const s of seqs) s.release();
   return seqs.map((s) => s.output);
+}
+
+/** builtin:tiny (float32, CPU) in a runner, with a 64-page KV pool of 16-token pages. */
+export async function tinyRunner(maxLogitRows?: number) {
+  const saver = createMemorySaver({ device: 'cpu' });
+  const checkpoint = openBuiltinTiny();
+  const c = checkpoint.config;
+  const weights = await loadWeights(saver, checkpoint.tensors, 'float32');
+  const kv = await KvPool.create(saver, {
+    name: 'target',
+    numLayers: c.numLayers,
+    kvHeads: c.numKvHeads,
+    headDim: c.headDim,
+    pageSize: 16,
+    numPages: 64,
+    dtype: 'float32',
+  });
+  const runner = await ModelRunner.create(saver, createOps(saver), c, weights, {
+    maxTokens: 256,
+    maxSeqs: 8,
+    maxPagesPerSeq: 16,
+    ...(maxLogitRows ? { maxLogitRows } : {}),
+  });
+  return { saver, weights, kv, runner, config: c };
 }
