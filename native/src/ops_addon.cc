@@ -79,6 +79,7 @@ class NativeOps : public Napi::ObjectWrap<NativeOps> {
                         InstanceMethod<&NativeOps::convert>("convert"),
                         InstanceMethod<&NativeOps::sample>("sample"),
                         InstanceMethod<&NativeOps::tokenLogprobs>("tokenLogprobs"),
+                        InstanceMethod<&NativeOps::addLogitBias>("addLogitBias"),
                         InstanceMethod<&NativeOps::topLogprobs>("topLogprobs"),
                         InstanceMethod<&NativeOps::upload>("upload"),
                         InstanceMethod<&NativeOps::download>("download"),
@@ -237,6 +238,17 @@ class NativeOps : public Napi::ObjectWrap<NativeOps> {
     int rows = a.integer(4, "rows"), vocab = a.integer(5, "vocab");
     DType dtype = a.dtype(6);
     return run(info, [&] { kernels_->tokenLogprobs(out, logits, ids, temperature, rows, vocab, dtype); });
+  }
+
+  // (logits, rows, ids, values, count, numRows, vocab, dtype)
+  Napi::Value addLogitBias(const Napi::CallbackInfo& info) {
+    Args a(info, "addLogitBias", 8);
+    // Read in order, so the first bad argument is the one named.
+    uintptr_t logits = a.address(0, "logits"), rows = a.address(1, "rows"), ids = a.address(2, "ids");
+    uintptr_t values = a.address(3, "values");
+    int count = a.integer(4, "count"), numRows = a.integer(5, "numRows"), vocab = a.integer(6, "vocab");
+    DType dtype = a.dtype(7);
+    return run(info, [&] { kernels_->addLogitBias(logits, rows, ids, values, count, numRows, vocab, dtype); });
   }
 
   // (outIds, outLogprobs, logits, temperature, rows, vocab, k, dtype)

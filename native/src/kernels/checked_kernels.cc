@@ -163,6 +163,16 @@ class CheckedKernels final : public Kernels {
     inner_->tokenLogprobs(out, logits, ids, temperature, rows, vocab, dtype);
   }
 
+  void addLogitBias(uintptr_t logits, uintptr_t rows, uintptr_t ids, uintptr_t values, int count, int numRows,
+                    int vocab, DType dtype) override {
+    Check c("addLogitBias");
+    c.atLeast(count, 0, "count");
+    // No pairs read nothing: the addresses may then be 0.
+    if (count > 0) c.address(logits, "logits").address(rows, "rows").address(ids, "ids").address(values, "values");
+    c.positive(numRows, "numRows").positive(vocab, "vocab").dtype(dtype);
+    inner_->addLogitBias(logits, rows, ids, values, count, numRows, vocab, dtype);
+  }
+
   void topLogprobs(uintptr_t outIds, uintptr_t outLogprobs, uintptr_t logits, uintptr_t temperature, int rows,
                    int vocab, int k, DType dtype) override {
     Check c("topLogprobs");

@@ -103,6 +103,12 @@ class Kernels {
   virtual void tokenLogprobs(uintptr_t out, uintptr_t logits, uintptr_t ids, uintptr_t temperature, int rows,
                              int vocab, DType dtype) = 0;
 
+  // logits[rows[i], ids[i]] += values[i] for i < count (computed in float32, stored in dtype;
+  // -infinity bans a token): logit bias and banned tokens before sampling. rows, ids: int32
+  // [count]; values: float32 [count]. A pair outside [0, numRows) x [0, vocab) is a content error.
+  virtual void addLogitBias(uintptr_t logits, uintptr_t rows, uintptr_t ids, uintptr_t values, int count,
+                            int numRows, int vocab, DType dtype) = 0;
+
   // For each row r of logits [rows, vocab]: its k most likely tokens under
   // softmax(logits[r, :] / temperature[r]) (temperature[r] <= 0: softmax(logits[r, :])), ordered
   // by logit descending, then id ascending; outIds: int32 [rows, k], outLogprobs: float32

@@ -32,6 +32,8 @@ export interface OpenAISamplingRequest {
   n?: number | null;
   stream?: boolean | null;
   stream_options?: OpenAIStreamOptions | null;
+  /** Token id (as a string) -> bias in [-100, 100] added to its logit before sampling. */
+  logit_bias?: Record<string, number> | null;
 }
 
 export interface CompletionRequest extends OpenAISamplingRequest {

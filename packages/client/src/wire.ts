@@ -70,6 +70,10 @@ export interface SamplingParams {
   skip_special_tokens?: boolean;
   /** Keep the matched stop string at the end of the text. */
   no_stop_trim?: boolean;
+  /** End-of-sequence and stop tokens are banned until this many tokens are out. */
+  min_new_tokens?: number;
+  /** Token id (as a string) -> bias added to its logit before sampling (at most 300). */
+  logit_bias?: Record<string, number>;
   /**
    * Per-request seed for sampled (temperature > 0) generation: the same seed and prompt give
    * the same tokens. Without one each request draws its own, so a repeated prompt differs.

@@ -19,6 +19,10 @@ export interface SamplingInput {
   skipSpecialTokens?: boolean;
   /** Keep the matched stop string at the end of the text (SGLang's `no_stop_trim`). */
   noStopTrim?: boolean;
+  /** End-of-sequence and stop tokens are banned until this many tokens are out. */
+  minNewTokens?: number;
+  /** Added to token ids' logits before sampling (at most 300; -100 about bans a token). */
+  logitBias?: Record<string, number>;
 }
 
 export interface GenerateInput {

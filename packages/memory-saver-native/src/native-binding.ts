@@ -174,6 +174,16 @@ export interface NativeOps {
     vocab: number,
     dtype: number,
   ): void;
+  addLogitBias(
+    logits: number,
+    rows: number,
+    ids: number,
+    values: number,
+    count: number,
+    numRows: number,
+    vocab: number,
+    dtype: number,
+  ): void;
   topLogprobs(
     outIds: number,
     outLogprobs: number,

@@ -123,6 +123,57 @@ describeKernels('kernel argument errors', () => {
     );
   });
 
+  it('rejects addLogitBias pairs outside the logits, naming the first, and applies none', async () => {
+    const w = new Workspace();
+    const numRows = 3;
+    const vocab = 256;
+    const initial = Float32Array.from({ length: numRows * vocab }, (_, i) => i / 8);
+    const logits = await w.upload(initial);
+    const values = await w.upload(Float32Array.of(1, 2, 3, 4));
+    // On the CPU the call throws; on CUDA the kernel records it and the next wait throws.
+    const bias = async (rows: number[], ids: number[]) => {
+      const rowsAt = await w.upload(Int32Array.from(rows));
+      const idsAt = await w.upload(Int32Array.from(ids));
+      return () => {
+        w.ops.addLogitBias(logits, rowsAt, idsAt, values, rows.length, numRows, vocab, 'float32');
+        w.ops.synchronize();
+      };
+    };
+    expect(await bias([0, 3, 1, 0], [5, 1, 2, 3])).toThrow(
+      'addLogitBias: pair 1 (row 3, id 1) is outside the logits of 3 rows x 256 ids',
+    );
+    expect(await bias([0, 1, 2, -1], [5, 256, 2, 3])).toThrow(
+      'addLogitBias: pair 1 (row 1, id 256) is outside the logits of 3 rows x 256 ids',
+    );
+    expect(await bias([2, 2, 2, 2], [0, 255, -7, 1000])).toThrow(
+      'addLogitBias: pair 2 (row 2, id -7) is outside the logits of 3 rows x 256 ids',
+    );
+    expect(await bias([0, 1, 2, -1], [0, 1, 2, 3])).toThrow(
+      'addLogitBias: pair 3 (row -1, id 3) is outside the logits of 3 rows x 256 ids',
+    );
+    w.ops.synchronize(); // reported once
+    // No pair of a bad call was applied, not even those before the bad one.
+    expect(Array.from(w.ops.downloadFloat32(logits, numRows * vocab))).toEqual(Array.from(initial));
+    (await bias([0, 2], [255, 0]))();
+    const after = w.ops.downloadFloat32(logits, numRows * vocab);
+    expect([after[255], after[2 * vocab]]).toEqual([255 / 8 + 1, (2 * vocab) / 8 + 2]);
+    expect(() =>
+      w.ops.addLogitBias(0, values, values, values, 1, numRows, vocab, 'float32'),
+    ).toThrow('addLogitBias: logits must be a device address, got 0');
+    expect(() =>
+      w.ops.addLogitBias(logits, values, values, values, -1, numRows, vocab, 'float32'),
+    ).toThrow('addLogitBias: count must be at least 0, got -1');
+    expect(() =>
+      w.ops.addLogitBias(logits, values, values, values, 1, 0, vocab, 'float32'),
+    ).toThrow('addLogitBias: numRows must be positive, got 0');
+    expect(() =>
+      w.ops.addLogitBias(logits, values, values, values, 1, numRows, 0, 'float32'),
+    ).toThrow('addLogitBias: vocab must be positive, got 0');
+    expect(() => w.ops.addLogitBias(logits, 0, 0, 0, 0, numRows, 0, 'float32')).toThrow(
+      'addLogitBias: vocab must be positive, got 0',
+    );
+  });
+
   it('rejects topLogprobs k outside [1, min(64, vocab)]', async () => {
     const w = new Workspace();
     const vocab = 256;
@@ -162,6 +213,12 @@ describeKernels('kernel argument errors', () => {
     const native = new NativeOps(nativeOf(w.saver));
     expect(() => native.add(a, a, a, 4, 7)).toThrow(
       'add: dtype must be 0 (float32), 1 (bfloat16) or 2 (float16), got 7',
+    );
+    expect(() => native.addLogitBias(a, a, a, a, 1, 1, 1, 3)).toThrow(
+      'addLogitBias: dtype must be 0 (float32), 1 (bfloat16) or 2 (float16), got 3',
+    );
+    expect(() => native.addLogitBias(a, a, a, a, 0.5, 1, 1, 0)).toThrow(
+      'addLogitBias: count must be a 32-bit integer, got 0.5',
     );
     expect(() => (native.add as (...args: number[]) => void)(a, a, a)).toThrow(
       'add expects 5 arguments, got 3',

@@ -293,6 +293,29 @@ export class Ops extends DeviceTransfers {
   }
 
   /**
+   * logits[rows[i], ids[i]] += values[i] for each pair i < count, in place on logits
+   * [numRows, vocab]: logit bias, and banned tokens (a value of -Infinity), before `sample`,
+   * `tokenLogprobs` or `topLogprobs`. Each add is taken in float32 and stored in `dtype`
+   * (rounded to nearest even), the same bits on every backend; a pair named more than once adds
+   * every value, in pair order. rows, ids: int32 [count]; values: float32 [count]. count may be 0
+   * (then nothing is read and the addresses may be 0). A pair outside [0, numRows) x [0, vocab)
+   * is a content error naming the lowest such pair (thrown like a negative embedding id), and
+   * then no pair is applied.
+   */
+  addLogitBias(
+    logits: DeviceAddress,
+    rows: DeviceAddress,
+    ids: DeviceAddress,
+    values: DeviceAddress,
+    count: number,
+    numRows: number,
+    vocab: number,
+    dtype: DType,
+  ): void {
+    this.#native.addLogitBias(logits, rows, ids, values, count, numRows, vocab, dtypeCode(dtype));
+  }
+
+  /**
    * The k most likely tokens of each row r of logits [rows, vocab] and their log-probabilities,
    * under the distribution `tokenLogprobs` uses (softmax(logits[r, :] / temperature[r]) where
    * temperature[r] > 0, else softmax(logits[r, :])). Row r's picks are ordered by logit as held

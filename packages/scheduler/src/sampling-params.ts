@@ -24,6 +24,10 @@ export interface SamplingParams {
   tokenIdsLogprob: readonly number[];
   /** With each output token, the ids and logprobs of this many most likely tokens (0: none). */
   topLogprobsNum: number;
+  /** End-of-sequence and stop tokens are banned until this many tokens are out. */
+  minNewTokens: number;
+  /** Added to a token's logit before sampling: `[token id, bias]` pairs. */
+  logitBias: readonly (readonly [number, number])[];
 }
 
 export const DEFAULT_SAMPLING: SamplingParams = {
@@ -38,6 +42,8 @@ export const DEFAULT_SAMPLING: SamplingParams = {
   logprobStartLen: -1,
   tokenIdsLogprob: [],
   topLogprobsNum: 0,
+  minNewTokens: 0,
+  logitBias: [],
 };
 
 /** Fills defaults and checks ranges; throws a message naming the bad field. */
@@ -56,6 +62,14 @@ export function samplingParams(partial: Partial<SamplingParams> = {}): SamplingP
   check(
     p.stopTokenIds.every((t) => Number.isInteger(t) && t >= 0),
     'stopTokenIds must be token ids',
+  );
+  check(
+    Number.isInteger(p.minNewTokens) && p.minNewTokens >= 0 && p.minNewTokens <= p.maxNewTokens,
+    'minNewTokens must be an integer in [0, maxNewTokens]',
+  );
+  check(
+    p.logitBias.every(([id, bias]) => Number.isInteger(id) && id >= 0 && Number.isFinite(bias)),
+    'logitBias must be [token id, finite bias] pairs',
   );
   check(
     Number.isInteger(p.topLogprobsNum) && p.topLogprobsNum >= 0,

@@ -303,8 +303,10 @@ export class Scheduler {
 
   private finishReason(seq: Sequence, token: number): FinishReason | null {
     const { params } = seq;
-    if (!params.ignoreEos && this.options.eosTokenIds.includes(token)) return 'stop';
-    if (params.stopTokenIds.includes(token)) return 'stop';
+    // Before minNewTokens the executor bans these tokens; should one come anyway, it goes on.
+    const mayStop = seq.outputTokens.length >= params.minNewTokens;
+    if (mayStop && !params.ignoreEos && this.options.eosTokenIds.includes(token)) return 'stop';
+    if (mayStop && params.stopTokenIds.includes(token)) return 'stop';
     if (seq.outputTokens.length >= params.maxNewTokens) return 'length';
     return null;
   }

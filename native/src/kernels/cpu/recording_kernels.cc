@@ -64,6 +64,10 @@ class RecordingKernels final : public Kernels {
                      DType dtype) override {
     run([=, this] { inner_->tokenLogprobs(out, logits, ids, temperature, rows, vocab, dtype); });
   }
+  void addLogitBias(uintptr_t logits, uintptr_t rows, uintptr_t ids, uintptr_t values, int count, int numRows,
+                    int vocab, DType dtype) override {
+    run([=, this] { inner_->addLogitBias(logits, rows, ids, values, count, numRows, vocab, dtype); });
+  }
   void topLogprobs(uintptr_t outIds, uintptr_t outLogprobs, uintptr_t logits, uintptr_t temperature, int rows,
                    int vocab, int k, DType dtype) override {
     run([=, this] { inner_->topLogprobs(outIds, outLogprobs, logits, temperature, rows, vocab, k, dtype); });

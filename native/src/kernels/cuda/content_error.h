@@ -18,13 +18,14 @@ enum ContentErrorCode : int {
   kTooManyPages,         // a = sequence
   kNegativePage,         // a = sequence, b = page-table column
   kLogprobIdOutOfRange,  // tokenLogprobs: a = row, b = id, c = vocab (the lowest bad row of the launch)
+  kLogitBiasOutOfRange,  // addLogitBias: a = pair, b = row, c = id, d = numRows, e = vocab (the lowest bad pair)
 };
 
 // All zero when clean. firstBadId holds ~((token << 32) | uint32(id)) of the lowest bad token, so
 // an atomicMax on it keeps the first one.
 struct ContentError {
   int code;
-  int a, b, c;
+  int a, b, c, d, e;
   unsigned long long firstBadId;
 };
 
@@ -51,17 +52,23 @@ inline std::string describe(const ContentError& e) {
       return "attention: " + seq + " has a negative page index at " + n(e.b);
     case kLogprobIdOutOfRange:
       return "tokenLogprobs: id " + n(e.b) + " of row " + n(e.a) + " is outside the vocabulary of " + n(e.c);
+    case kLogitBiasOutOfRange:
+      return "addLogitBias: pair " + n(e.a) + " (row " + n(e.b) + ", id " + n(e.c) + ") is outside the logits of " +
+             n(e.d) + " rows x " + n(e.e) + " ids";
     default:
       return "a kernel reported content error " + n(e.code);
   }
 }
 
 #if defined(__CUDACC__)
-__device__ inline void reportContentError(ContentError* error, int code, int a, int b, int c = 0) {
+__device__ inline void reportContentError(ContentError* error, int code, int a, int b, int c = 0, int d = 0,
+                                         int e = 0) {
   if (atomicCAS(&error->code, 0, code) == 0) {
     error->a = a;
     error->b = b;
     error->c = c;
+    error->d = d;
+    error->e = e;
   }
 }
 #endif

@@ -43,6 +43,8 @@ class CudaKernels final : public Kernels {
               uintptr_t topP, uintptr_t randomKeys, DType dtype) override;
   void tokenLogprobs(uintptr_t out, uintptr_t logits, uintptr_t ids, uintptr_t temperature, int rows, int vocab,
                      DType dtype) override;
+  void addLogitBias(uintptr_t logits, uintptr_t rows, uintptr_t ids, uintptr_t values, int count, int numRows,
+                    int vocab, DType dtype) override;
   void topLogprobs(uintptr_t outIds, uintptr_t outLogprobs, uintptr_t logits, uintptr_t temperature, int rows,
                    int vocab, int k, DType dtype) override;
   void upload(uintptr_t device, const void* host, size_t bytes) override;

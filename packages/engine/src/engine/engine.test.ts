@@ -193,6 +193,39 @@ describe('Engine on builtin:tiny (CPU, worker threads)', () => {
     ).rejects.toThrow(/token_ids_logprob must be token ids/);
   });
 
+  it('bans stop tokens before min_new_tokens, and biases logits', async () => {
+    const engine = await launch();
+    const plain = await engine.generate({ text: 'Once', samplingParams: greedy(6) });
+    const first = plain.outputIds[0] as number;
+    const stopsAtFirst = await engine.generate({
+      text: 'Once',
+      samplingParams: { ...greedy(6), stopTokenIds: [first] },
+    });
+    expect(stopsAtFirst.outputIds).toEqual([first]);
+    const atLeastThree = await engine.generate({
+      text: 'Once',
+      samplingParams: { ...greedy(6), stopTokenIds: [first], minNewTokens: 3 },
+    });
+    expect(atLeastThree.outputIds[0]).not.toBe(first);
+    expect(atLeastThree.outputIds.length).toBeGreaterThanOrEqual(3);
+    const pushedAway = await engine.generate({
+      text: 'Once',
+      samplingParams: { ...greedy(1), logitBias: { [first]: -100 } },
+    });
+    expect(pushedAway.outputIds[0]).not.toBe(first);
+    const pulled = await engine.generate({
+      text: 'Once',
+      samplingParams: { ...greedy(1), logitBias: { 65: 100 } },
+    });
+    expect(pulled.outputIds).toEqual([65]);
+    await expect(
+      engine.generate({ text: 'x', samplingParams: { ...greedy(2), minNewTokens: 3 } }),
+    ).rejects.toThrow(/min_new_tokens must be an integer in \[0, max_new_tokens \(2\)\]/);
+    await expect(
+      engine.generate({ text: 'x', samplingParams: { logitBias: { 999: 1 } } }),
+    ).rejects.toThrow(/logit_bias must map token ids/);
+  });
+
   it('samples a repeated prompt differently unless a seed is given (a GRPO group)', async () => {
     const engine = await launch();
     const hot = { maxNewTokens: 16, ignoreEos: true, temperature: 1.5 };

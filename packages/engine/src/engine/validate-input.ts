@@ -20,6 +20,8 @@ export interface ValidInput {
   logprobStartLen: number;
   tokenIdsLogprob: number[];
   topLogprobsNum: number;
+  minNewTokens: number;
+  logitBias: [number, number][];
 }
 
 export class InvalidInputError extends Error {}
@@ -105,6 +107,18 @@ export function validateInput(
   if (!(Number.isInteger(top) && top >= 0 && top <= Math.min(64, vocabSize)))
     fail(`top_logprobs_num must be an integer in [0, ${Math.min(64, vocabSize)}]`);
   if (top > 0 && !input.returnLogprob) fail('top_logprobs_num needs return_logprob');
+  const minNewTokens = s.minNewTokens ?? 0;
+  if (!(Number.isInteger(minNewTokens) && minNewTokens >= 0 && minNewTokens <= maxNewTokens))
+    fail(`min_new_tokens must be an integer in [0, max_new_tokens (${maxNewTokens})]`);
+  const logitBias = Object.entries(s.logitBias ?? {}).map(([key, bias]): [number, number] => [
+    Number(key),
+    bias,
+  ]);
+  if (logitBias.length > 300) fail('logit_bias takes at most 300 tokens');
+  for (const [id, bias] of logitBias) {
+    if (!(Number.isInteger(id) && id >= 0 && id < vocabSize) || !Number.isFinite(bias))
+      fail(`logit_bias must map token ids in [0, ${vocabSize}) to finite numbers`);
+  }
   const rank = input.dataParallelRank;
   if (rank !== undefined && !(Number.isInteger(rank) && rank >= 0 && rank < dpSize))
     fail(`data_parallel_rank must be an integer in [0, ${dpSize}), got ${rank}`);
@@ -127,6 +141,8 @@ export function validateInput(
     logprobStartLen: start,
     tokenIdsLogprob: chosen,
     topLogprobsNum: top,
+    minNewTokens,
+    logitBias,
   };
 }
 
@@ -151,5 +167,7 @@ export function toWireSampling(
     logprobStartLen: valid.logprobStartLen,
     tokenIdsLogprob: valid.tokenIdsLogprob,
     topLogprobsNum: valid.topLogprobsNum,
+    minNewTokens: valid.minNewTokens,
+    logitBias: valid.logitBias,
   };
 }

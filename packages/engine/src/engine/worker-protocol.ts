@@ -20,6 +20,8 @@ export interface WireSampling {
   logprobStartLen: number;
   tokenIdsLogprob: number[];
   topLogprobsNum: number;
+  minNewTokens: number;
+  logitBias: [number, number][];
 }
 
 export type ControlOp =

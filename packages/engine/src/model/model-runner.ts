@@ -9,7 +9,7 @@ import type { TensorDtype } from './loader/tensor-source.js';
 import { samplingKey } from './sampling-keys.js';
 import { buildStepMetadata } from './step-metadata.js';
 import type { LoadedWeights } from './weights/load-weights.js';
-import { MAX_TOP_LOGPROBS, Workspace } from './workspace.js';
+import { MAX_LOGIT_BIAS, MAX_TOP_LOGPROBS, Workspace } from './workspace.js';
 
 export interface RunnerLimits {
   maxTokens: number;
@@ -19,6 +19,13 @@ export interface RunnerLimits {
   maxLogitRows?: number;
   /** The memory tag of the scratch workspace (untagged when omitted). */
   workspaceTag?: string;
+}
+
+/** A bias on one token's logit in one row (`-Infinity`: banned). */
+export interface LogitBias {
+  row: number;
+  id: number;
+  bias: number;
 }
 
 /** The sampling of one row: its spec and the index of the token it samples (for the seed). */
@@ -162,6 +169,43 @@ export class ModelRunner {
     if (targets.length !== rows)
       throw new Error(`rowLogprobs needs ${rows} targets, got ${targets.length}`);
     return this.logprobsOfRows(targets, 'rowZeros');
+  }
+
+  /**
+   * Adds `bias` to the logit of token `id` in row `row` of the last pass's logits, for each
+   * entry (-Infinity bans the token): do it before `sample`. At most MAX_LOGIT_BIAS per row.
+   */
+  biasLogits(entries: readonly LogitBias[]): void {
+    if (entries.length === 0) return;
+    const ws = this.workspace;
+    const rows = this.lastRows();
+    const cap = ws.dims.maxSeqs * MAX_LOGIT_BIAS;
+    if (entries.length > cap) throw new Error(`${entries.length} logit-bias entries exceed ${cap}`);
+    const bad = entries.find(
+      (e) => !(e.row >= 0 && e.row < rows && e.id >= 0 && e.id < this.config.vocabSize),
+    );
+    if (bad) throw new Error(`logit bias for row ${bad.row}, id ${bad.id}: outside the logits`);
+    // rows, ids and values lie in that order in the workspace: one upload.
+    const base = ws.address('biasRows');
+    const block = new ArrayBuffer(ws.address('biasValues') + entries.length * 4 - base);
+    new Int32Array(block, 0, entries.length).set(entries.map((e) => e.row));
+    new Int32Array(block, ws.address('biasIds') - base, entries.length).set(
+      entries.map((e) => e.id),
+    );
+    new Float32Array(block, ws.address('biasValues') - base, entries.length).set(
+      entries.map((e) => e.bias),
+    );
+    this.ops.upload(base, new Uint8Array(block));
+    this.ops.addLogitBias(
+      ws.address('logits'),
+      base,
+      ws.address('biasIds'),
+      ws.address('biasValues'),
+      entries.length,
+      rows,
+      this.config.vocabSize,
+      this.dtype,
+    );
   }
 
   /** Samples one token per row of the last pass's logits. */

@@ -45,11 +45,16 @@ export type BufferName =
   | 'rowLogprobs'
   | 'topIds'
   | 'topLogprobs'
+  | 'biasRows'
+  | 'biasIds'
+  | 'biasValues'
   | 'kernelScratch';
 
 const ALIGN = 256;
 /** The most alternatives per position `topLogprobs` reports (the kernels' limit). */
 export const MAX_TOP_LOGPROBS = 64;
+/** The most logit-bias entries (bias and banned tokens) per sequence and step. */
+export const MAX_LOGIT_BIAS = 320;
 
 /**
  * Scratch memory of one forward pass: activations, per-step metadata and the kernels' own
@@ -92,6 +97,9 @@ export class Workspace {
       ['rowLogprobs', l * 4],
       ['topIds', s * MAX_TOP_LOGPROBS * 4],
       ['topLogprobs', s * MAX_TOP_LOGPROBS * 4],
+      ['biasRows', s * MAX_LOGIT_BIAS * 4],
+      ['biasIds', s * MAX_LOGIT_BIAS * 4],
+      ['biasValues', s * MAX_LOGIT_BIAS * 4],
       ['kernelScratch', dims.kernelScratchBytes ?? 0],
     ];
     const offsets = new Map<BufferName, number>();

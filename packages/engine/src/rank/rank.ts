@@ -87,7 +87,7 @@ export async function createRank(
   });
   const loop = new RankLoop({
     scheduler,
-    executor: new RunnerExecutor(runner, kv, saver, weights),
+    executor: new RunnerExecutor(runner, kv, saver, weights, config.eosTokenIds),
     saver,
     kvPools,
     prefixCache: cache,

@@ -82,4 +82,28 @@ describe('RunnerExecutor', () => {
     const alone = s.runner.rowLogprobs([prompt[1] as number]);
     expect(step.inputLogprobs?.[0]?.[0]).toBeCloseTo(alone[0] as number, 5);
   });
+
+  it('biases logits and bans end and stop tokens before minNewTokens', async () => {
+    const s = await setup();
+    const prompt = (text: string) => new ByteTokenizer().encode(`Bias ${text}`);
+    const probe = new Sequence('probe', prompt('a'), samplingParams({ maxNewTokens: 1 }));
+    s.scheduler.add(probe);
+    const greedyFirst = (await s.executor.execute(s.scheduler.schedule(true))).tokens[0] as number;
+    const pulled = new Sequence(
+      'pulled',
+      prompt('b'),
+      samplingParams({ maxNewTokens: 1, logitBias: [[65, 100]] }),
+    );
+    const banned = new Sequence(
+      'banned',
+      prompt('a'),
+      samplingParams({ maxNewTokens: 4, minNewTokens: 2, stopTokenIds: [greedyFirst] }),
+    );
+    const s2 = await setup();
+    s2.scheduler.add(pulled);
+    s2.scheduler.add(banned);
+    const step = await s2.executor.execute(s2.scheduler.schedule(true));
+    expect(step.tokens[0]).toBe(65);
+    expect(step.tokens[1]).not.toBe(greedyFirst);
+  });
 });

@@ -1,7 +1,7 @@
 import type { KvPool } from '@ts/kv-pool';
 import type { MemorySaver } from '@ts/memory-saver-native';
 import type { SampledStep, StepExecutor, StepItem, TopLogprobs } from '@ts/scheduler';
-import type { ModelRunner } from '../model/model-runner.js';
+import type { LogitBias, ModelRunner } from '../model/model-runner.js';
 import type { LoadedWeights } from '../model/weights/load-weights.js';
 import { stepTraceOn, traceNow } from '../trace/step-trace.js';
 
@@ -16,6 +16,8 @@ export class RunnerExecutor implements StepExecutor {
     private readonly kv: KvPool,
     private readonly saver: MemorySaver,
     private readonly weights: LoadedWeights,
+    /** The model's end-of-sequence ids, banned before a request's minNewTokens. */
+    private readonly eosTokenIds: readonly number[] = [],
   ) {}
 
   async execute(items: readonly StepItem[]): Promise<SampledStep> {
@@ -37,6 +39,7 @@ export class RunnerExecutor implements StepExecutor {
       }),
       this.kv,
     );
+    this.runner.biasLogits(this.logitBias(items));
     const forwarded = traceNow();
     const requests = items.map(({ seq }) => ({
       spec: {
@@ -74,6 +77,26 @@ export class RunnerExecutor implements StepExecutor {
       );
     }
     return scored;
+  }
+
+  /**
+   * The step's logit biases: each sampling item's `logitBias`, and its end-of-sequence and stop
+   * tokens banned while fewer than `minNewTokens` tokens would be out after this one.
+   */
+  private logitBias(items: readonly StepItem[]): LogitBias[] {
+    const entries: LogitBias[] = [];
+    for (const [row, { seq, samples }] of items.entries()) {
+      if (!samples) continue;
+      const { params } = seq;
+      for (const [id, bias] of params.logitBias) entries.push({ row, id, bias });
+      if (seq.length - seq.promptLength + 1 >= params.minNewTokens) continue;
+      const banned = new Set([
+        ...(params.ignoreEos ? [] : this.eosTokenIds),
+        ...params.stopTokenIds,
+      ]);
+      for (const id of banned) entries.push({ row, id, bias: Number.NEGATIVE_INFINITY });
+    }
+    return entries;
   }
 
   /** Each sampling item's `topLogprobsNum` most likely tokens (one pass for the largest k). */

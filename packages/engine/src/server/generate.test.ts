@@ -279,10 +279,8 @@ describe('POST /generate', () => {
       { text: 'a', sampling_params: { repetition_penalty: 1.1 } },
       'sampling_params.repetition_penalty: repetition_penalty is not supported',
     ],
-    [
-      { text: 'a', sampling_params: { min_new_tokens: 5 } },
-      'sampling_params.min_new_tokens: min_new_tokens is not supported',
-    ],
+    [{ text: 'a', sampling_params: { min_new_tokens: -1 } }, 'sampling_params.min_new_tokens:'],
+    [{ text: 'a', sampling_params: { logit_bias: { '5': 'x' } } }, 'sampling_params.logit_bias'],
     [{ text: 'a', sampling_params: { json_schema: '{}' } }, 'json_schema (constrained decoding)'],
     [{ text: 'a', lora_path: 'adapter' }, 'lora_path: LoRA adapters are not supported'],
     [{ text: 'a', image_data: ['x.png'] }, 'image_data: image input is not supported'],

@@ -25,10 +25,7 @@ export const openAISamplingShape = {
   presence_penalty: onlyOff(0, 'presence_penalty is not supported: leave it out or 0'),
   repetition_penalty: onlyOff(1, 'repetition_penalty is not supported: leave it out or 1'),
   min_p: onlyOff(0, 'min_p is not supported: leave it out or 0'),
-  logit_bias: z
-    .record(z.string(), z.number())
-    .refine((bias) => Object.keys(bias).length === 0, { message: 'logit_bias is not supported' })
-    .nullish(),
+  logit_bias: z.record(z.string(), z.number().min(-100).max(100)).nullish(),
 };
 
 /** `[logprob, token id, text]`, as `GenerateMeta.outputTokenLogprobs` holds them. */
@@ -62,6 +59,7 @@ export function toOpenAISampling(
     topK: body.top_k,
     seed: body.seed,
     stop: body.stop,
+    logitBias: body.logit_bias,
   });
 }
 

@@ -158,7 +158,7 @@ describe('POST /v1/completions', () => {
     [{ prompt: 'a', best_of: 3 }, 'best_of: only best_of 1 is supported'],
     [{ prompt: 'a', logprobs: 25 }, 'logprobs: Too big'],
     [{ prompt: 'a', frequency_penalty: 0.5 }, 'frequency_penalty is not supported'],
-    [{ prompt: 'a', logit_bias: { '5': 10 } }, 'logit_bias is not supported'],
+    [{ prompt: 'a', logit_bias: { '5': 101 } }, 'logit_bias.5: Too big'],
     [{ prompt: 'a', temperature: 3 }, 'temperature:'],
     [{ prompt: 'a', stop: [1] }, 'stop[0]: Invalid input: expected string'],
     [{ prompt: 'a', stop: 1 }, 'stop: must be a string or a list of strings'],

@@ -36,7 +36,8 @@ export const samplingParamsSchema = z.object({
   structural_tag: onlyOff(null, 'structural_tag (constrained decoding) is not supported'),
   sampling_seed: z.number().int().nullish(),
   n: z.number().int().min(1).max(MAX_SAMPLES).nullish(),
-  min_new_tokens: onlyOff(0, 'min_new_tokens is not supported: leave it out or 0'),
+  min_new_tokens: z.number().int().nonnegative().nullish(),
+  logit_bias: z.record(z.string(), z.number()).nullish(),
   min_p: onlyOff(0, 'min_p is not supported: leave it out or 0'),
   repetition_penalty: onlyOff(1, 'repetition_penalty is not supported: leave it out or 1'),
   frequency_penalty: onlyOff(0, 'frequency_penalty is not supported: leave it out or 0'),
@@ -44,7 +45,6 @@ export const samplingParamsSchema = z.object({
   json_schema: onlyOff(null, 'json_schema (constrained decoding) is not supported'),
   regex: onlyOff(null, 'regex (constrained decoding) is not supported'),
   ebnf: onlyOff(null, 'ebnf (constrained decoding) is not supported'),
-  logit_bias: onlyOff(null, 'logit_bias is not supported'),
 });
 
 export type SamplingParamsBody = z.infer<typeof samplingParamsSchema>;
@@ -63,6 +63,8 @@ export function toSamplingInput(p: SamplingParamsBody | null | undefined): Sampl
     ignoreEos: p.ignore_eos,
     skipSpecialTokens: p.skip_special_tokens,
     noStopTrim: p.no_stop_trim,
+    minNewTokens: p.min_new_tokens,
+    logitBias: p.logit_bias,
   });
 }
 
