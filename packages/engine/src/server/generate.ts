@@ -83,19 +83,7 @@ export function newRid(): string {
  * whether the reply is a list (a batch, or n > 1).
  */
 export function toInputs(body: GenerateBody): { inputs: GenerateInput[]; batch: boolean } {
-  const { text, input_ids: ids, sampling_params: sampling, rid } = body;
-  const { return_logprob: logprob, return_text_in_logprobs: logprobText } = body;
-  const dpRank = body.data_parallel_rank;
-  const startLen = body.logprob_start_len;
-  const chosenIds = body.token_ids_logprob;
-  const topNum = body.top_logprobs_num;
-  // One list of ids for every prompt, or (a list of lists) one list per prompt.
-  const chosenFor = (i: number): number[] | undefined =>
-    chosenIds == null
-      ? undefined
-      : Array.isArray(chosenIds[0])
-        ? (chosenIds as number[][])[i]
-        : (chosenIds as number[]);
+  const { text, input_ids: ids } = body;
   if ((text == null) === (ids == null)) {
     throw new RequestError(400, 'body: give exactly one of text and input_ids');
   }
@@ -109,58 +97,72 @@ export function toInputs(body: GenerateBody): { inputs: GenerateInput[]; batch: 
         : [{ text }];
   const batch = Array.isArray(text) || isBatchIds(ids);
   const n = prompts.length;
-  if (!batch && Array.isArray(rid)) {
+  if (!batch && Array.isArray(body.rid)) {
     throw new RequestError(400, 'rid: must be a string for one prompt');
   }
-  if (!batch && Array.isArray(sampling)) {
+  if (!batch && Array.isArray(body.sampling_params)) {
     throw new RequestError(400, 'sampling_params: must be an object for one prompt');
   }
-  if (batch && rid != null && (!Array.isArray(rid) || rid.length !== n)) {
+  if (batch && body.rid != null && (!Array.isArray(body.rid) || body.rid.length !== n)) {
     throw new RequestError(400, `rid: must be a list of ${n} strings, one per prompt`);
   }
-  if (Array.isArray(sampling) && sampling.length !== n) {
-    throw new RequestError(400, `sampling_params: must be one object, or a list of ${n}`);
-  }
-  if (Array.isArray(logprob) && logprob.length !== n) {
-    throw new RequestError(400, `return_logprob: must be one boolean, or a list of ${n}`);
-  }
-  if (Array.isArray(logprobText) && logprobText.length !== n) {
-    throw new RequestError(400, `return_text_in_logprobs: must be one boolean, or a list of ${n}`);
-  }
-  if (chosenIds != null && Array.isArray(chosenIds[0]) && chosenIds.length !== n) {
-    throw new RequestError(400, `token_ids_logprob: must be one list of ids, or a list of ${n}`);
-  }
-  if (Array.isArray(topNum) && topNum.length !== n) {
-    throw new RequestError(400, `top_logprobs_num: must be one integer, or a list of ${n}`);
-  }
-  if (Array.isArray(startLen) && startLen.length !== n) {
-    throw new RequestError(400, `logprob_start_len: must be one integer, or a list of ${n}`);
-  }
-  const pick = <T>(value: T | T[] | null | undefined, i: number) =>
-    Array.isArray(value) ? value[i] : value;
+  const rid = perPrompt('rid', body.rid, n, 'one string');
+  const sampling = perPrompt('sampling_params', body.sampling_params, n, 'one object');
+  const logprobs = logprobFields(body, n);
   const inputs = prompts.flatMap((prompt, i) =>
     samplesOf(
       {
         ...prompt,
-        samplingParams: toSamplingInput(pick(sampling, i)),
-        rid: pick(rid, i) ?? newRid(),
-        ...(pick(logprob, i) ? { returnLogprob: true } : {}),
-        ...(pick(logprob, i) && pick(logprobText, i) ? { returnTextInLogprobs: true } : {}),
-        ...(dpRank != null ? { dataParallelRank: dpRank } : {}),
-        ...(pick(logprob, i) && (pick(topNum, i) ?? 0) > 0
-          ? { topLogprobsNum: pick(topNum, i) as number }
-          : {}),
-        ...(pick(logprob, i) && (chosenFor(i)?.length ?? 0) > 0
-          ? { tokenIdsLogprob: chosenFor(i) as number[] }
-          : {}),
-        ...(pick(logprob, i) && (pick(startLen, i) ?? -1) >= 0
-          ? { logprobStartLen: pick(startLen, i) as number }
-          : {}),
+        samplingParams: toSamplingInput(sampling(i)),
+        rid: rid(i) ?? newRid(),
+        ...logprobs(i),
+        ...(body.data_parallel_rank != null ? { dataParallelRank: body.data_parallel_rank } : {}),
       },
-      pick(sampling, i)?.n ?? 1,
+      sampling(i)?.n ?? 1,
     ),
   );
   return { batch: batch || inputs.length > prompts.length, inputs };
+}
+
+/** A field given once for every prompt, or as a list of one value per prompt: its value for prompt i. */
+function perPrompt<T>(
+  field: string,
+  value: T | T[] | null | undefined,
+  n: number,
+  one: string,
+): (i: number) => T | undefined {
+  if (Array.isArray(value) && value.length !== n) {
+    throw new RequestError(400, `${field}: must be ${one}, or a list of ${n}`);
+  }
+  return (i) => (Array.isArray(value) ? value[i] : (value ?? undefined));
+}
+
+/** The logprob fields of prompt i's input (all off unless `return_logprob`). */
+function logprobFields(body: GenerateBody, n: number): (i: number) => Partial<GenerateInput> {
+  const on = perPrompt('return_logprob', body.return_logprob, n, 'one boolean');
+  const text = perPrompt('return_text_in_logprobs', body.return_text_in_logprobs, n, 'one boolean');
+  const top = perPrompt('top_logprobs_num', body.top_logprobs_num, n, 'one integer');
+  const start = perPrompt('logprob_start_len', body.logprob_start_len, n, 'one integer');
+  // One list of ids for every prompt, or a list of such lists, one per prompt.
+  const idLists = body.token_ids_logprob;
+  const nested = Array.isArray(idLists?.[0]);
+  const chosen = perPrompt(
+    'token_ids_logprob',
+    nested ? (idLists as number[][]) : idLists == null ? undefined : [idLists as number[]],
+    nested ? n : 1,
+    'one list of ids',
+  );
+  return (i) => {
+    if (!on(i)) return {};
+    const ids = chosen(nested ? i : 0) ?? [];
+    return {
+      returnLogprob: true,
+      ...(text(i) ? { returnTextInLogprobs: true } : {}),
+      ...((top(i) ?? 0) > 0 ? { topLogprobsNum: top(i) as number } : {}),
+      ...(ids.length > 0 ? { tokenIdsLogprob: ids } : {}),
+      ...((start(i) ?? -1) >= 0 ? { logprobStartLen: start(i) as number } : {}),
+    };
+  };
 }
 
 function isBatchIds(ids: number[] | number[][] | null | undefined): ids is number[][] {
