@@ -4,7 +4,7 @@ import { ByteTokenizer } from '../tokenizer/byte-tokenizer.js';
 import { openBuiltinTiny } from './builtin-tiny.js';
 import type { SamplingSpec } from './forward-batch.js';
 import type { TensorSource } from './loader/tensor-source.js';
-import { GreedySequence, tinyRunner } from './runner.test-helpers.js';
+import { GreedySequence, LOGPROB_DIGITS, tinyRunner } from './runner.test-helpers.js';
 import { loadWeights, overwriteWeights, writeWeightsInPlace } from './weights/load-weights.js';
 
 /** Samples `count` tokens for one prompt with `spec`. */
@@ -80,7 +80,7 @@ describe('builtin:tiny', () => {
       const max = Math.max(...row);
       const logSum = Math.log(row.reduce((sum, x) => sum + Math.exp(x - max), 0));
       const expected = (row[tokens[r] as number] as number) - max - logSum;
-      expect(logprobs[r]).toBeCloseTo(expected, 4);
+      expect(logprobs[r]).toBeCloseTo(expected, LOGPROB_DIGITS);
       expect(logprobs[r]).toBeLessThanOrEqual(0);
     });
     // The same rows asked by id, and each row's most likely tokens.
@@ -121,7 +121,9 @@ describe('builtin:tiny', () => {
       t.kv,
     );
     const whole = t.runner.rowLogprobs([0, ...prompt.slice(1, n - 1)]);
-    expect(whole.slice(1)).toEqual(expected.slice(0, n - 2).map((x) => expect.closeTo(x, 4)));
+    expect(whole.slice(1)).toEqual(
+      expected.slice(0, n - 2).map((x) => expect.closeTo(x, LOGPROB_DIGITS)),
+    );
     // Two chunks: the first chunk's last row predicts the second chunk's first token.
     const cut = 10;
     t.runner.forward(
@@ -149,7 +151,7 @@ describe('builtin:tiny', () => {
     );
     const second = t.runner.rowLogprobs([0, ...prompt.slice(cut + 1)]);
     const chunked = [...first.slice(1), first[0] as number, ...second.slice(1)];
-    expect(chunked).toEqual(expected.map((x) => expect.closeTo(x, 4)));
+    expect(chunked).toEqual(expected.map((x) => expect.closeTo(x, LOGPROB_DIGITS)));
     expect(() => t.runner.rowLogprobs([1])).toThrow(/needs \d+ targets/);
     expect(() =>
       t.runner.forward(

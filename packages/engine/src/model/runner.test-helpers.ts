@@ -18,6 +18,8 @@ const repo = resolve(import.meta.dirname, '../../../..');
 export const DEVICE = process.env.TS_DEVICE === 'cuda' ? 'cuda' : 'cpu';
 /** float32 logits: 1e-4 relative on the CPU; 1e-3 on CUDA (other summation orders). */
 export const F32_TOLERANCE = DEVICE === 'cuda' ? 1e-3 : 1e-4;
+/** Digits logprobs must share with a float64 reference (toBeCloseTo): CUDA sums in other orders. */
+export const LOGPROB_DIGITS = DEVICE === 'cuda' ? 3 : 4;
 export const FIXTURES = resolve(repo, 'e2e/fixtures/models');
 export { stories260K } from './loader/loader.test-helpers.js';
 
@@ -182,9 +184,9 @@ export function generateGreedy(l: Loaded, prompts: readonly number[][], count: n
   return seqs.map((s) => s.output);
 }
 
-/** builtin:tiny (float32, CPU) in a runner, with a 64-page KV pool of 16-token pages. */
+/** builtin:tiny (float32, on DEVICE) in a runner, with a 64-page KV pool of 16-token pages. */
 export async function tinyRunner(maxLogitRows?: number) {
-  const saver = createMemorySaver({ device: 'cpu' });
+  const saver = createMemorySaver({ device: DEVICE });
   const checkpoint = openBuiltinTiny();
   const c = checkpoint.config;
   const weights = await loadWeights(saver, checkpoint.tensors, 'float32');

@@ -1,6 +1,6 @@
 import { PrefixCache, Scheduler, Sequence, samplingParams } from '@ts/scheduler';
 import { describe, expect, it } from 'vitest';
-import { tinyRunner } from '../model/runner.test-helpers.js';
+import { LOGPROB_DIGITS, tinyRunner } from '../model/runner.test-helpers.js';
 import { ByteTokenizer } from '../tokenizer/byte-tokenizer.js';
 import { RunnerExecutor } from './runner-executor.js';
 
@@ -80,7 +80,7 @@ describe('RunnerExecutor', () => {
       s.kv,
     );
     const alone = s.runner.rowLogprobs([prompt[1] as number]);
-    expect(step.inputLogprobs?.[0]?.[0]).toBeCloseTo(alone[0] as number, 5);
+    expect(step.inputLogprobs?.[0]?.[0]).toBeCloseTo(alone[0] as number, LOGPROB_DIGITS);
   });
 
   it('biases logits and bans end and stop tokens before minNewTokens', async () => {
