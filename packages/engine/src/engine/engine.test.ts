@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openCheckpoint } from '../model/loader/open-checkpoint.js';
-import { FIXTURES } from '../model/runner.test-helpers.js';
+import { DEVICE, FIXTURES } from '../model/runner.test-helpers.js';
 import type { NamedTensor } from '../model/weights/named-tensors.js';
 import { ByteTokenizer } from '../tokenizer/byte-tokenizer.js';
 import { Engine } from './engine.js';
@@ -12,7 +12,7 @@ const engines: Engine[] = [];
 async function launch(options: Partial<LaunchOptions> = {}): Promise<Engine> {
   const engine = await Engine.launch({
     model: 'builtin:tiny',
-    device: 'cpu',
+    device: DEVICE,
     numPages: 128,
     maxContext: 512,
     ...options,
@@ -42,7 +42,7 @@ async function tensorsOf(dir: string): Promise<NamedTensor[]> {
   }
 }
 
-describe('Engine on builtin:tiny (CPU, worker threads)', () => {
+describe(`Engine on builtin:tiny (${DEVICE}, worker threads)`, () => {
   it('generates from text and from ids alike, and streams cumulative updates', async () => {
     const engine = await launch();
     const fromText = await engine.generate({ text: 'Hello', samplingParams: greedy(12) });
