@@ -58,6 +58,16 @@ describe('ts-engine serve, driven over HTTP', () => {
       n: 4,
     });
     expect(group.choices.map((c) => c.index)).toEqual([0, 1, 2, 3]);
+    const twoPrompts = await openai.completions.create({
+      model: 'builtin:tiny',
+      prompt: ['Hello', 'Hi'],
+      max_tokens: 8,
+      temperature: 0,
+    });
+    expect(twoPrompts.choices.map((c) => c.text)).toEqual([
+      completion.choices[0]?.text,
+      expect.any(String),
+    ]);
     // Each choice draws its own seed: a GRPO group is not four copies of one sample.
     expect(new Set(group.choices.map((c) => c.text)).size).toBeGreaterThan(1);
     const logprobs = withLogprobs.choices[0]?.logprobs;

@@ -37,7 +37,7 @@ export interface OpenAISamplingRequest {
 }
 
 export interface CompletionRequest extends OpenAISamplingRequest {
-  /** One prompt: a string or token ids (a list of one of either is accepted too). */
+  /** A prompt (a string or token ids), or a list of them: choices go prompt by prompt, n each. */
   prompt: string | number[] | string[] | number[][];
   /** Each chosen token's logprob, with this many most likely tokens per position (0 to 20). */
   logprobs?: number | null;

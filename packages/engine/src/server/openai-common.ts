@@ -90,9 +90,13 @@ export interface OpenAIRenderer<Full, Choice, Chunk> {
   usage(usage: OpenAIUsage): Chunk;
 }
 
-/** The usage of n samples of one prompt: the prompt counted once, every completion token. */
-function usageOfSamples(metas: readonly GenerateMeta[]): OpenAIUsage {
-  const prompt = metas[0]?.promptTokens ?? 0;
+/**
+ * The usage of prompts sampled `perPrompt` times each (metas prompt by prompt): each prompt
+ * counted once, every completion token.
+ */
+function usageOfSamples(metas: readonly GenerateMeta[], perPrompt: number): OpenAIUsage {
+  let prompt = 0;
+  for (let at = 0; at < metas.length; at += perPrompt) prompt += metas[at]?.promptTokens ?? 0;
   const completion = metas.reduce((sum, m) => sum + m.completionTokens, 0);
   return {
     prompt_tokens: prompt,
@@ -102,9 +106,9 @@ function usageOfSamples(metas: readonly GenerateMeta[]): OpenAIUsage {
 }
 
 /**
- * Runs an OpenAI route's generations (n samples of one prompt): a whole reply, or SSE chunks
- * of each sample's text deltas (then a usage chunk when asked, then `[DONE]`). The client
- * going away aborts them.
+ * Runs an OpenAI route's generations (`perPrompt` samples of each prompt, prompt by prompt): a
+ * whole reply, or SSE chunks of each sample's text deltas (then a usage chunk when asked, then
+ * `[DONE]`). The client going away aborts them.
  */
 export async function serveOpenAI<Full, Choice, Chunk>(
   { engine }: RouteContext,
@@ -112,6 +116,7 @@ export async function serveOpenAI<Full, Choice, Chunk>(
   inputs: (GenerateInput & { rid: string })[],
   stream: { on: boolean; includeUsage: boolean },
   render: OpenAIRenderer<Full, Choice, Chunk>,
+  perPrompt = inputs.length,
 ): Promise<Full | FastifyReply> {
   const abortAll = () => {
     for (const input of inputs) void engine.abortRequest(input.rid).catch(() => undefined);
@@ -121,7 +126,13 @@ export async function serveOpenAI<Full, Choice, Chunk>(
     try {
       const outs = await Promise.all(inputs.map((input) => engine.generate(input)));
       const choices = outs.map((out, index) => render.choice(out.text, out.metaInfo, index));
-      return render.full(choices, usageOfSamples(outs.map((out) => out.metaInfo)));
+      return render.full(
+        choices,
+        usageOfSamples(
+          outs.map((out) => out.metaInfo),
+          perPrompt,
+        ),
+      );
     } catch (error) {
       abortAll();
       throw asRequestError(error);
@@ -139,7 +150,7 @@ export async function serveOpenAI<Full, Choice, Chunk>(
   const streams = settled.map(
     (s) => (s as PromiseFulfilledResult<Peeked<GenerateChunk>>).value.stream,
   );
-  await sendSse(reply, chunks(streams, stream.includeUsage, render));
+  await sendSse(reply, chunks(streams, stream.includeUsage, render, perPrompt));
   return reply;
 }
 
@@ -147,6 +158,7 @@ async function* chunks<Chunk>(
   sources: AsyncIterable<GenerateChunk>[],
   includeUsage: boolean,
   render: OpenAIRenderer<unknown, unknown, Chunk>,
+  perPrompt: number,
 ): AsyncGenerator<Chunk> {
   const sent = sources.map(() => ({ text: '', tokens: 0, first: true }));
   const last: GenerateMeta[] = [];
@@ -163,7 +175,7 @@ async function* chunks<Chunk>(
     yield withUsage(render.chunk(index, delta, finish, at.first, logprobs), includeUsage);
     at.first = false;
   }
-  if (includeUsage && last.length > 0) yield render.usage(usageOfSamples(last));
+  if (includeUsage && last.length > 0) yield render.usage(usageOfSamples(last, perPrompt));
 }
 
 function withUsage<Chunk>(chunk: Chunk, includeUsage: boolean): Chunk {

@@ -21,10 +21,10 @@ const completionSchema = z.object({
     [
       z.string(),
       z.array(tokenId).min(1),
-      z.array(z.string()).length(1),
-      z.array(z.array(tokenId).min(1)).length(1),
+      z.array(z.string()).min(1),
+      z.array(z.array(tokenId).min(1)).min(1),
     ],
-    { error: 'must be one prompt: a string or a list of token ids' },
+    { error: 'must be a string, token ids, or a list of either' },
   ),
   echo: z.literal(false, { error: 'echo is not supported' }).nullish(),
   best_of: z.literal(1, { error: 'only best_of 1 is supported' }).nullish(),
@@ -37,12 +37,15 @@ const completionSchema = z.object({
   suffix: z.null({ error: 'suffix is not supported' }).optional(),
 });
 
-/** `POST /v1/completions` (OpenAI): one prompt, n samples, streamed or whole, with usage. */
+/** `POST /v1/completions` (OpenAI): prompts, n samples each, streamed or whole, with usage. */
 export function registerCompletionsRoute(app: FastifyInstance, ctx: RouteContext): void {
   app.post('/v1/completions', async (request, reply) => {
     const body = parseBody(completionSchema, request.body);
-    const prompt =
-      Array.isArray(body.prompt) && body.prompt.length === 1 ? body.prompt[0] : body.prompt;
+    // One prompt (a string or ids), or a list of them; choices go prompt by prompt.
+    const prompts: (string | number[])[] =
+      typeof body.prompt === 'string' || typeof body.prompt[0] === 'number'
+        ? [body.prompt as string | number[]]
+        : (body.prompt as (string | number[])[]);
     const id = openAIId('cmpl');
     const model = body.model ?? ctx.modelName();
     const created = Math.floor(Date.now() / 1000);
@@ -76,17 +79,23 @@ export function registerCompletionsRoute(app: FastifyInstance, ctx: RouteContext
         text_offset,
       };
     };
-    const input = {
-      ...(typeof prompt === 'string' ? { text: prompt } : { inputIds: prompt as number[] }),
-      // OpenAI's default for completions is 16 tokens.
-      samplingParams: toOpenAISampling(body, body.max_tokens ?? 16),
-      rid: id,
-      ...logprobInput(withLogprobs, top),
-    };
+    const n = body.n ?? 1;
+    const inputs = prompts.flatMap((prompt, k) =>
+      samplesOf(
+        {
+          ...(typeof prompt === 'string' ? { text: prompt } : { inputIds: prompt }),
+          // OpenAI's default for completions is 16 tokens.
+          samplingParams: toOpenAISampling(body, body.max_tokens ?? 16),
+          rid: prompts.length === 1 ? id : `${id}-p${k}`,
+          ...logprobInput(withLogprobs, top),
+        },
+        n,
+      ),
+    );
     return serveOpenAI(
       ctx,
       reply,
-      samplesOf(input, body.n ?? 1),
+      inputs,
       { on: body.stream ?? false, includeUsage: body.stream_options?.include_usage ?? false },
       {
         choice: (text, meta, index): CompletionChoice => ({
@@ -104,6 +113,7 @@ export function registerCompletionsRoute(app: FastifyInstance, ctx: RouteContext
         }),
         usage: (usage): Completion => ({ ...base, choices: [], usage }),
       },
+      n,
     );
   });
 }

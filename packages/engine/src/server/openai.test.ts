@@ -107,6 +107,26 @@ describe('POST /v1/completions', () => {
     expect(chunks.at(-1)).toMatchObject({ choices: [], usage: { completion_tokens: 4 } });
   });
 
+  it('answers a list of prompts, n choices each, prompt by prompt, usage counting each prompt once', async () => {
+    const res = await post('/v1/completions', { prompt: ['ab', 'cde'], max_tokens: 1, n: 2 });
+    const body = res.json();
+    expect(body.choices.map((c: { index: number }) => c.index)).toEqual([0, 1, 2, 3]);
+    expect(body.usage).toEqual({ prompt_tokens: 5, completion_tokens: 4, total_tokens: 9 });
+    const generated = engine.calls.filter(([name]) => name === 'generate');
+    expect(generated.map(([, input]) => (input as GenerateInput).text)).toEqual([
+      'ab',
+      'ab',
+      'cde',
+      'cde',
+    ]);
+    expect(generated.map(([, input]) => (input as GenerateInput).rid)).toEqual([
+      `${body.id}-p0-0`,
+      `${body.id}-p0-1`,
+      `${body.id}-p1-0`,
+      `${body.id}-p1-1`,
+    ]);
+  });
+
   it('takes the penalties and logit_bias it does not implement at their neutral values', async () => {
     const res = await post('/v1/completions', {
       prompt: 'a',
@@ -152,8 +172,8 @@ describe('POST /v1/completions', () => {
 
   it.each([
     [{ prompt: 'a', n: 0 }, 'n: Too small'],
-    [{ prompt: ['a', 'b'] }, 'prompt: must be one prompt: a string or a list of token ids'],
-    [{}, 'prompt: must be one prompt'],
+    [{ prompt: [] }, 'prompt: must be a string, token ids, or a list of either'],
+    [{}, 'prompt: must be a string, token ids, or a list of either'],
     [{ prompt: 'a', echo: true }, 'echo: echo is not supported'],
     [{ prompt: 'a', best_of: 3 }, 'best_of: only best_of 1 is supported'],
     [{ prompt: 'a', logprobs: 25 }, 'logprobs: Too big'],
