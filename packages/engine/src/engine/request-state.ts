@@ -1,17 +1,9 @@
 import type { FinishReason } from '@ts/scheduler';
 import type { GenerateChunk, GenerateMeta, GenerateOutput } from '../engine-api.js';
 import type { StreamDecoder, Tokenizer } from '../tokenizer/tokenizer.js';
+import { LogprobRecord, type LogprobRequest, type TokenLogprobs } from './logprob-record.js';
 
-/** What the rank reports with one output token, each where the request asked for it. */
-export interface TokenLogprobs {
-  logprob?: number;
-  /** The `tokenIdsLogprob` ids' logprobs. */
-  chosen?: readonly number[];
-  /** The most likely tokens, most likely first. */
-  top?: { ids: readonly number[]; logprobs: readonly number[] };
-}
-
-export interface RequestOptions {
+export interface RequestOptions extends LogprobRequest {
   /** Strings that end the text (left out of it). */
   stops?: readonly string[];
   /** Default true. */
@@ -20,15 +12,6 @@ export interface RequestOptions {
   noStopTrim?: boolean;
   /** The weights' current version, read when the request ends. */
   weightVersion?: () => string;
-  /** Keep each token's logprob (and with `returnTextInLogprobs`, its text decoded alone). */
-  returnLogprob?: boolean;
-  returnTextInLogprobs?: boolean;
-  /** Ids whose logprobs every output position reports (with `returnLogprob`). */
-  tokenIdsLogprob?: readonly number[];
-  /** How many most likely tokens every output position reports (with `returnLogprob`). */
-  topLogprobsNum?: number;
-  /** Input-token logprobs wanted: the prompt's ids, and the index they start at. */
-  inputLogprobsOf?: { promptIds: readonly number[]; start: number };
 }
 
 /**
@@ -37,14 +20,6 @@ export interface RequestOptions {
  */
 export class RequestState {
   readonly ids: number[] = [];
-  /** With `returnLogprob`: `[logprob, id, text | null]` per id, built as tokens arrive. */
-  private readonly logprobEntries: [number, number, string | null][] = [];
-  private inputEntries: [number | null, number, string | null][] | null = null;
-  private readonly chosenEntries: [number, number, string | null][][] = [];
-  private readonly topEntries: [number, number, string | null][][] = [];
-  private readonly topLogprobsNum: number;
-  private readonly tokenIdsLogprob: readonly number[];
-  private readonly inputLogprobsOf: RequestOptions['inputLogprobsOf'];
   text = '';
   finish: GenerateMeta['finishReason'] = null;
   private readonly started = performance.now();
@@ -60,8 +35,7 @@ export class RequestState {
   private readonly skipSpecialTokens: boolean;
   private readonly noStopTrim: boolean;
   private readonly currentWeightVersion: () => string;
-  readonly returnLogprob: boolean;
-  private readonly returnTextInLogprobs: boolean;
+  private readonly logprobs: LogprobRecord;
 
   constructor(
     readonly rid: string,
@@ -73,11 +47,7 @@ export class RequestState {
     this.skipSpecialTokens = options.skipSpecialTokens ?? true;
     this.noStopTrim = options.noStopTrim ?? false;
     this.currentWeightVersion = options.weightVersion ?? (() => 'default');
-    this.returnLogprob = options.returnLogprob ?? false;
-    this.returnTextInLogprobs = options.returnTextInLogprobs ?? false;
-    this.inputLogprobsOf = options.inputLogprobsOf;
-    this.tokenIdsLogprob = options.tokenIdsLogprob ?? [];
-    this.topLogprobsNum = options.topLogprobsNum ?? 0;
+    this.logprobs = new LogprobRecord(options, tokenizer);
     this.decoder =
       tokenizer?.createStreamDecoder({ skipSpecialTokens: this.skipSpecialTokens }) ?? null;
     this.longestStop = Math.max(0, ...this.stops.map((stop) => stop.length));
@@ -92,29 +62,8 @@ export class RequestState {
    * string it completed, if any (the caller then aborts).
    */
   push(token: number, logprobs: TokenLogprobs = {}): string | null {
-    const { logprob, chosen, top } = logprobs;
     if (this.stopped) return null;
-    if (this.returnLogprob) {
-      this.logprobEntries.push([logprob ?? Number.NaN, token, this.textInLogprobs(token)]);
-    }
-    if (this.topLogprobsNum > 0) {
-      this.topEntries.push(
-        (top?.ids ?? []).map((id, j): [number, number, string | null] => [
-          top?.logprobs[j] ?? Number.NaN,
-          id,
-          this.textInLogprobs(id),
-        ]),
-      );
-    }
-    if (this.tokenIdsLogprob.length > 0) {
-      this.chosenEntries.push(
-        this.tokenIdsLogprob.map((id, j): [number, number, string | null] => [
-          chosen?.[j] ?? Number.NaN,
-          id,
-          this.textInLogprobs(id),
-        ]),
-      );
-    }
+    this.logprobs.add(token, logprobs);
     this.ids.push(token);
     if (this.decoder) {
       const before = this.text.length;
@@ -134,23 +83,9 @@ export class RequestState {
     return null;
   }
 
-  /** A token's text in logprob entries: decoded alone with `returnTextInLogprobs`, else null. */
-  private textInLogprobs(id: number): string | null {
-    return this.returnTextInLogprobs && this.tokenizer ? this.tokenizer.decode([id]) : null;
-  }
-
   /** The prompt's token logprobs from the start index on (the rank sends them once). */
   setInputLogprobs(values: readonly number[]): void {
-    const of = this.inputLogprobsOf;
-    if (!of || this.inputEntries) return;
-    const text = (id: number) => this.textInLogprobs(id);
-    const from = Math.max(of.start, 1);
-    this.inputEntries = of.promptIds
-      .slice(of.start)
-      .map((id, j): [number | null, number, string | null] => {
-        const k = of.start + j;
-        return [k === 0 ? null : (values[k - from] ?? Number.NaN), id, text(id)];
-      });
+    this.logprobs.setInput(values);
   }
 
   end(reason: FinishReason, matched?: number | string, message?: string): void {
@@ -178,16 +113,7 @@ export class RequestState {
         finishReason: this.finish,
         e2eLatency: (performance.now() - this.started) / 1000,
         weightVersion: this.endedWeightVersion ?? this.currentWeightVersion(),
-        ...(this.returnLogprob
-          ? {
-              outputTokenLogprobs: this.logprobEntries.slice(),
-            }
-          : {}),
-        ...(this.inputEntries ? { inputTokenLogprobs: this.inputEntries } : {}),
-        ...(this.tokenIdsLogprob.length > 0
-          ? { outputTokenIdsLogprobs: this.chosenEntries.slice() }
-          : {}),
-        ...(this.topLogprobsNum > 0 ? { outputTopLogprobs: this.topEntries.slice() } : {}),
+        ...this.logprobs.meta(),
       },
     };
   }
