@@ -4,6 +4,7 @@ import type {
   BatchGenerateChunk,
   BatchGenerateRequest,
   ControlReply,
+  DetokenizeReply,
   GenerateReply,
   IsSleepingReply,
   MemoryOccupationRequest,
@@ -11,7 +12,9 @@ import type {
   PauseGenerationRequest,
   ReleaseMemoryReply,
   ResumeMemoryReply,
+  ServerInfoReply,
   SingleGenerateRequest,
+  TokenizeReply,
   UpdateWeightsFromDiskRequest,
   WeightVersionReply,
 } from './wire.js';
@@ -111,6 +114,24 @@ export class EngineClient {
   /** The version the last successful update named. */
   getWeightVersion(): Promise<WeightVersionReply> {
     return this.http.json('GET', '/get_weight_version');
+  }
+
+  /** How the engine serves: limits, switches, version (`GET /get_server_info`). */
+  getServerInfo(): Promise<ServerInfoReply> {
+    return this.http.json('GET', '/get_server_info');
+  }
+
+  /** The model's tokenizer on `prompt` (BOS included unless `add_special_tokens` is false). */
+  tokenize(prompt: string, options: { add_special_tokens?: boolean } = {}): Promise<TokenizeReply> {
+    return this.http.json('POST', '/tokenize', { prompt, ...options });
+  }
+
+  /** Token ids back to text. */
+  detokenize(
+    tokens: number[],
+    options: { skip_special_tokens?: boolean } = {},
+  ): Promise<DetokenizeReply> {
+    return this.http.json('POST', '/detokenize', { tokens, ...options });
   }
 
   flushCache(): Promise<ControlReply> {

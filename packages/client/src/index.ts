@@ -7,6 +7,7 @@ export type {
   BatchGenerateChunk,
   BatchGenerateRequest,
   ControlReply,
+  DetokenizeReply,
   FinishReason,
   FinishReasonType,
   GenerateMetaInfo,
@@ -24,6 +25,7 @@ export type {
   SamplingParams,
   ServerInfoReply,
   SingleGenerateRequest,
+  TokenizeReply,
   UpdateWeightsFromDiskRequest,
   WeightVersionReply,
 } from './wire.js';

@@ -193,6 +193,18 @@ export interface ModelInfoReply {
   has_chat_template: boolean;
 }
 
+/** `POST /tokenize`: the model's tokenizer on `prompt` (BOS included unless add_special_tokens false). */
+export interface TokenizeReply {
+  tokens: number[];
+  count: number;
+  max_model_len: number;
+}
+
+/** `POST /detokenize`: token ids back to text. */
+export interface DetokenizeReply {
+  text: string;
+}
+
 /** `GET /get_server_info` (also `/server_info`): how the engine serves, in SGLang's names. */
 export interface ServerInfoReply {
   model_path: string;

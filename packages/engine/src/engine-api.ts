@@ -162,6 +162,10 @@ export interface EngineApi {
   abortAllRequests(): Promise<ControlResult>;
   /** Renders a chat with the model's template (throws if it has none). */
   applyChatTemplate(messages: ChatMessageInput[], addGenerationPrompt: boolean): string;
+  /** The model's tokenizer on text, as a prompt would be encoded (throws if it has none). */
+  tokenize(text: string, addSpecialTokens?: boolean): number[];
+  /** Token ids back to text (throws if the model has no tokenizer or an id is out of range). */
+  detokenize(ids: readonly number[], skipSpecialTokens?: boolean): string;
 
   releaseMemoryOccupation(input?: { tags?: string[] }): Promise<MemoryReply>;
   resumeMemoryOccupation(input?: { tags?: string[] }): Promise<MemoryReply>;

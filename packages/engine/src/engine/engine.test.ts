@@ -241,6 +241,15 @@ describe(`Engine on builtin:tiny (${DEVICE}, worker threads)`, () => {
     expect(seeded[1]?.outputIds).toEqual(seeded[0]?.outputIds);
   });
 
+  it("tokenizes and detokenizes with the model's tokenizer", async () => {
+    const engine = await launch();
+    const ids = engine.tokenize('Hi');
+    expect(ids).toEqual([256, 72, 105]);
+    expect(engine.tokenize('Hi', false)).toEqual([72, 105]);
+    expect(engine.detokenize(ids, true)).toBe('Hi');
+    expect(() => engine.detokenize([999])).toThrow(/outside the vocabulary/);
+  });
+
   it('aborts a streamed request when the caller stops reading', async () => {
     const engine = await launch();
     const stream = engine.generateStream({ text: 'Hello', samplingParams: greedy(400) });

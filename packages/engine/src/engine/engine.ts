@@ -22,7 +22,7 @@ import { loadModelTokenizer, type ModelTokenizer } from './model-tokenizer.js';
 import { PromptRouter } from './prompt-router.js';
 import { RankHandle } from './rank-handle.js';
 import { RequestState } from './request-state.js';
-import { toWireSampling, validateInput } from './validate-input.js';
+import { InvalidInputError, toWireSampling, validateInput } from './validate-input.js';
 import type { ControlOp, ControlReplyData, FromWorker, ReadyInfo } from './worker-protocol.js';
 
 /** The rank worker's entry, resolved through this package's exports (dist/rank-worker.js). */
@@ -116,6 +116,26 @@ export class Engine implements EngineApi {
     if (rids.length === 0) return { success: false, message: `no request ${rid} in flight` };
     for (const r of rids) this.requests.get(r)?.rank.post({ type: 'abort', rid: r });
     return { success: true, message: `aborting ${rids.join(', ')}` };
+  }
+
+  tokenize(text: string, addSpecialTokens = true): number[] {
+    return this.requireTokenizer().encode(text, { addSpecialTokens });
+  }
+
+  detokenize(ids: readonly number[], skipSpecialTokens = false): string {
+    const tokenizer = this.requireTokenizer();
+    const bad = ids.find((id) => !Number.isInteger(id) || id < 0 || id >= tokenizer.vocabSize);
+    if (bad !== undefined)
+      throw new InvalidInputError(
+        `token id ${bad} is outside the vocabulary [0, ${tokenizer.vocabSize})`,
+      );
+    return tokenizer.decode(ids, { skipSpecialTokens });
+  }
+
+  private requireTokenizer() {
+    const tokenizer = this.model.tokenizer;
+    if (!tokenizer) throw new InvalidInputError('this model has no tokenizer');
+    return tokenizer;
   }
 
   applyChatTemplate(messages: ChatMessageInput[], addGenerationPrompt: boolean): string {

@@ -44,6 +44,13 @@ describe('@ts/client against createServer', () => {
     expect(indexed.sort()).toEqual([0, 0, 0, 1, 1, 1]);
   });
 
+  it('tokenizes, detokenizes and reads the server info', async () => {
+    expect((await client.tokenize('ab')).tokens).toEqual([1, 97, 98]);
+    expect((await client.tokenize('ab', { add_special_tokens: false })).count).toBe(2);
+    expect((await client.detokenize([97, 98])).text).toBe('ab');
+    expect((await client.getServerInfo()).dp_size).toBe(1);
+  });
+
   it("throws EngineClientError with the server's message and status", async () => {
     const refused = await client.generate({ text: 'refuse' }).catch((e: unknown) => e);
     expect(EngineClientError.isInstance(refused)).toBe(true);

@@ -10,6 +10,7 @@ import { registerMemoryRoutes } from './memory.js';
 import { registerMetricsRoute } from './metrics.js';
 import { registerChatRoute } from './openai-chat.js';
 import { registerCompletionsRoute } from './openai-completions.js';
+import { registerTokenizeRoutes } from './tokenize.js';
 
 export interface ServerOptions {
   /** When set, the control endpoints need `Authorization: Bearer <adminKey>` (else 401). */
@@ -71,5 +72,6 @@ export function createServer(engine: EngineApi, options: ServerOptions = {}): Fa
   registerChatRoute(app, ctx);
   registerMetricsRoute(app, ctx);
   registerInfoRoutes(app, ctx);
+  registerTokenizeRoutes(app, ctx);
   return app;
 }

@@ -222,6 +222,19 @@ export class FakeEngine implements EngineApi {
     return this.version;
   }
 
+  /** Stand-in tokenizer: one id per character (its code), 1 first as BOS. */
+  tokenize(text: string, addSpecialTokens = true): number[] {
+    if (text === 'refuse') throw new Error('text: unknown special token');
+    return [...(addSpecialTokens ? [1] : []), ...[...text].map((c) => c.charCodeAt(0))];
+  }
+
+  detokenize(ids: readonly number[], skipSpecialTokens = false): string {
+    return ids
+      .filter((id) => !(skipSpecialTokens && id === 1))
+      .map((id) => String.fromCharCode(id))
+      .join('');
+  }
+
   modelInfo(): ModelInfo {
     return {
       modelPath: 'builtin:tiny',
