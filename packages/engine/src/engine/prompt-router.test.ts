@@ -49,4 +49,23 @@ describe('PromptRouter', () => {
       picks.filter((id) => id === 1).length,
     );
   });
+
+  it("sends a conversation's next turn where its last went, not every prompt sharing a system prompt", () => {
+    const r = ranks(2);
+    const router = new PromptRouter(r);
+    const system = Array.from({ length: 64 }, (_, i) => 1000 + i);
+    const turn1 = [...system, ...Array.from({ length: 100 }, (_, i) => i)];
+    const first = router.pick(turn1);
+    expect(first.rank.id).toBe(0);
+    // Another conversation's first turn: load moves it to rank 1 (only 64 shared tokens).
+    (r[0] as { inFlight: number }).inFlight = 1;
+    const other = router.pick([...system, ...Array.from({ length: 100 }, (_, i) => 500 + i)]);
+    expect(other.rank.id).toBe(1);
+    // Turn 2 extends turn 1 (its first 128 tokens are turn 1's): back to rank 0, though rank 0
+    // is not the least loaded now.
+    (r[0] as { inFlight: number }).inFlight = 3;
+    (r[1] as { inFlight: number }).inFlight = 1;
+    const turn2 = router.pick([...turn1, ...Array.from({ length: 60 }, (_, i) => 2000 + i)]);
+    expect(turn2.rank.id).toBe(0);
+  });
 });
