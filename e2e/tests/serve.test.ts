@@ -70,6 +70,21 @@ describe('ts-engine serve, driven over HTTP', () => {
     ]);
     // Each choice draws its own seed: a GRPO group is not four copies of one sample.
     expect(new Set(group.choices.map((c) => c.text)).size).toBeGreaterThan(1);
+    // lm-eval-harness's loglikelihood request: token ids, echo, no new tokens, logprobs.
+    const ids = [256, ...Buffer.from('The fox')];
+    const scored = await openai.completions.create({
+      model: 'builtin:tiny',
+      prompt: [ids],
+      echo: true,
+      max_tokens: 0,
+      logprobs: 1,
+      temperature: 0,
+    });
+    const scoredLogprobs = scored.choices[0]?.logprobs;
+    expect(scoredLogprobs?.token_logprobs).toHaveLength(ids.length);
+    expect(scoredLogprobs?.token_logprobs?.[0]).toBeNull();
+    expect(scoredLogprobs?.token_logprobs?.slice(1).every((l) => (l as number) < 0)).toBe(true);
+    expect(scored.usage?.completion_tokens).toBe(0);
     const logprobs = withLogprobs.choices[0]?.logprobs;
     expect(logprobs?.token_logprobs).toHaveLength(8);
     expect(logprobs?.token_logprobs?.every((l) => l <= 0)).toBe(true);

@@ -41,6 +41,8 @@ export interface CompletionRequest extends OpenAISamplingRequest {
   prompt: string | number[] | string[] | number[][];
   /** Each chosen token's logprob, with this many most likely tokens per position (0 to 20). */
   logprobs?: number | null;
+  /** The prompt before the completion (with logprobs: the prompt tokens' too); not with stream. */
+  echo?: boolean | null;
 }
 
 export interface ChatMessageParam {
@@ -64,8 +66,10 @@ export interface ChatCompletionRequest extends OpenAISamplingRequest {
  */
 export interface CompletionLogprobs {
   tokens: string[];
-  token_logprobs: number[];
-  top_logprobs: Record<string, number>[] | null;
+  /** null for the first prompt token under `echo`. */
+  token_logprobs: (number | null)[];
+  /** Per position (null for prompt positions under `echo`); null with `logprobs: 0`. */
+  top_logprobs: (Record<string, number> | null)[] | null;
   text_offset: number[];
 }
 

@@ -109,6 +109,30 @@ describe(`Engine on builtin:tiny (${DEVICE}, worker threads)`, () => {
     );
   });
 
+  it('scores a prompt with max_new_tokens 0: its input logprobs, no output', async () => {
+    const engine = await launch();
+    const scored = await engine.generate({
+      text: 'The quick brown fox',
+      samplingParams: { maxNewTokens: 0 },
+      returnLogprob: true,
+      logprobStartLen: 0,
+    });
+    expect(scored.outputIds).toEqual([]);
+    expect(scored.text).toBe('');
+    expect(scored.metaInfo).toMatchObject({
+      completionTokens: 0,
+      finishReason: { type: 'length' },
+    });
+    expect(scored.metaInfo.outputTokenLogprobs).toEqual([]);
+    const generated = await engine.generate({
+      text: 'The quick brown fox',
+      samplingParams: greedy(2),
+      returnLogprob: true,
+      logprobStartLen: 0,
+    });
+    expect(scored.metaInfo.inputTokenLogprobs).toEqual(generated.metaInfo.inputTokenLogprobs);
+  });
+
   it('returns input-token logprobs alike whole, chunked under a small row budget, and from a cached prompt', async () => {
     const text = 'The quick brown fox jumps over';
     const ask = (logprobStartLen: number) =>
@@ -291,8 +315,8 @@ describe(`Engine on builtin:tiny (${DEVICE}, worker threads)`, () => {
     await expect(engine.generate({})).rejects.toThrow(/exactly one of text and input_ids/);
     await expect(engine.generate({ inputIds: [1, 999] })).rejects.toThrow(/outside the vocabulary/);
     await expect(
-      engine.generate({ text: 'x', samplingParams: { maxNewTokens: 0 } }),
-    ).rejects.toThrow(/max_new_tokens/);
+      engine.generate({ text: 'x', samplingParams: { maxNewTokens: -1 } }),
+    ).rejects.toThrow(/max_new_tokens must be an integer >= 0/);
     await expect(
       engine.generate({ text: 'x', samplingParams: { maxNewTokens: 600 } }),
     ).rejects.toThrow(/context length/);

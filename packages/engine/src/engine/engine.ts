@@ -292,6 +292,7 @@ export class Engine implements EngineApi {
       stops: valid.stops,
       skipSpecialTokens: valid.skipSpecialTokens,
       noStopTrim: valid.noStopTrim,
+      dropsOutput: valid.maxNewTokens === 0,
       weightVersion: () => this.version,
       returnLogprob: valid.returnLogprob,
       returnTextInLogprobs: valid.returnTextInLogprobs,

@@ -12,6 +12,8 @@ export interface RequestOptions extends LogprobRequest {
   noStopTrim?: boolean;
   /** The weights' current version, read when the request ends. */
   weightVersion?: () => string;
+  /** max_new_tokens 0: the token the rank samples anyway is dropped (a prompt scored only). */
+  dropsOutput?: boolean;
 }
 
 /**
@@ -36,6 +38,7 @@ export class RequestState {
   private readonly noStopTrim: boolean;
   private readonly currentWeightVersion: () => string;
   private readonly logprobs: LogprobRecord;
+  private readonly dropsOutput: boolean;
 
   constructor(
     readonly rid: string,
@@ -48,6 +51,7 @@ export class RequestState {
     this.noStopTrim = options.noStopTrim ?? false;
     this.currentWeightVersion = options.weightVersion ?? (() => 'default');
     this.logprobs = new LogprobRecord(options, tokenizer);
+    this.dropsOutput = options.dropsOutput ?? false;
     this.decoder =
       tokenizer?.createStreamDecoder({ skipSpecialTokens: this.skipSpecialTokens }) ?? null;
     this.longestStop = Math.max(0, ...this.stops.map((stop) => stop.length));
@@ -62,7 +66,7 @@ export class RequestState {
    * string it completed, if any (the caller then aborts).
    */
   push(token: number, logprobs: TokenLogprobs = {}): string | null {
-    if (this.stopped) return null;
+    if (this.stopped || this.dropsOutput) return null;
     this.logprobs.add(token, logprobs);
     this.ids.push(token);
     if (this.decoder) {

@@ -57,7 +57,7 @@ export function validateInput(
   const s = input.samplingParams ?? {};
   const maxNewTokens = s.maxNewTokens ?? 128;
   const checks: [boolean, string][] = [
-    [Number.isInteger(maxNewTokens) && maxNewTokens >= 1, 'max_new_tokens must be an integer >= 1'],
+    [Number.isInteger(maxNewTokens) && maxNewTokens >= 0, 'max_new_tokens must be an integer >= 0'],
     [
       s.temperature === undefined || (Number.isFinite(s.temperature) && s.temperature >= 0),
       'temperature must be >= 0',
@@ -156,7 +156,8 @@ export function toWireSampling(
     ? []
     : (tokenizer?.eosTokenIds ?? []).filter((t) => !info?.eosTokenIds.includes(t));
   return {
-    maxNewTokens: valid.maxNewTokens,
+    // max_new_tokens 0 (scoring a prompt): the rank samples one token, which the engine drops.
+    maxNewTokens: Math.max(1, valid.maxNewTokens),
     temperature: valid.temperature,
     topK: valid.topK,
     topP: valid.topP,

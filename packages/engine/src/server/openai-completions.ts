@@ -1,8 +1,9 @@
 import type { Completion, CompletionChoice, CompletionLogprobs } from '@ts/client';
 import type { FastifyInstance } from 'fastify';
 import * as z from 'zod';
+import type { GenerateMeta } from '../engine-api.js';
 import type { RouteContext } from './context.js';
-import { parseBody } from './errors.js';
+import { parseBody, RequestError } from './errors.js';
 import {
   finishReasonOf,
   type LogprobPosition,
@@ -26,7 +27,8 @@ const completionSchema = z.object({
     ],
     { error: 'must be a string, token ids, or a list of either' },
   ),
-  echo: z.literal(false, { error: 'echo is not supported' }).nullish(),
+  // The prompt before the completion (with logprobs: its tokens' logprobs, the first null).
+  echo: z.boolean().nullish(),
   best_of: z.literal(1, { error: 'only best_of 1 is supported' }).nullish(),
   // The chosen tokens' logprobs and this many most likely ones; `false` is off, as some send it.
   logprobs: z
@@ -52,34 +54,35 @@ export function registerCompletionsRoute(app: FastifyInstance, ctx: RouteContext
     const base = { id, object: 'text_completion' as const, created, model };
     const withLogprobs = typeof body.logprobs === 'number';
     const top = typeof body.logprobs === 'number' ? body.logprobs : 0;
+    const echo = body.echo ?? false;
+    if (echo && body.stream) throw new RequestError(400, 'echo: not with stream');
     const offsets = new Map<number, number>();
     /** Sample `index`'s legacy logprobs of `positions`, offsets going on from its last chunk's. */
     const logprobsOf = (
       index: number,
-      positions: readonly LogprobPosition[],
+      positions: readonly LegacyPosition[],
     ): CompletionLogprobs | null => {
       if (!withLogprobs) return null;
-      const tokens = positions.map(({ chosen: [, , text] }) => text ?? '');
       let offset = offsets.get(index) ?? 0;
-      const text_offset = tokens.map((token) => {
+      const text_offset = positions.map(({ text }) => {
         const at = offset;
-        offset += token.length;
+        offset += text.length;
         return at;
       });
       offsets.set(index, offset);
       return {
-        tokens,
-        token_logprobs: positions.map(({ chosen: [logprob] }) => logprob),
-        top_logprobs:
-          top > 0
-            ? positions.map(({ top: best }) =>
-                Object.fromEntries(best.map(([logprob, , text]) => [text ?? '', logprob])),
-              )
-            : null,
+        tokens: positions.map(({ text }) => text),
+        token_logprobs: positions.map(({ logprob }) => logprob),
+        top_logprobs: top > 0 ? positions.map(({ top: best }) => best) : null,
         text_offset,
       };
     };
     const n = body.n ?? 1;
+    /** Prompt k's text, as echo puts it before the completion. */
+    const promptText = (k: number) => {
+      const prompt = prompts[k] as string | number[];
+      return typeof prompt === 'string' ? prompt : ctx.engine.detokenize(prompt);
+    };
     const inputs = prompts.flatMap((prompt, k) =>
       samplesOf(
         {
@@ -88,6 +91,7 @@ export function registerCompletionsRoute(app: FastifyInstance, ctx: RouteContext
           samplingParams: toOpenAISampling(body, body.max_tokens ?? 16),
           rid: prompts.length === 1 ? id : `${id}-p${k}`,
           ...logprobInput(withLogprobs, top),
+          ...(echo && withLogprobs ? { logprobStartLen: 0 } : {}),
         },
         n,
       ),
@@ -100,15 +104,23 @@ export function registerCompletionsRoute(app: FastifyInstance, ctx: RouteContext
       {
         choice: (text, meta, index): CompletionChoice => ({
           index,
-          text,
-          logprobs: logprobsOf(index, logprobPositions(meta)),
+          text: echo ? promptText(Math.floor(index / n)) + text : text,
+          logprobs: logprobsOf(index, [
+            ...(echo ? promptPositions(meta) : []),
+            ...legacyPositions(logprobPositions(meta)),
+          ]),
           finish_reason: finishReasonOf(meta),
         }),
         full: (choices, usage): Completion => ({ ...base, choices, usage }),
         chunk: (index, delta, finish, _first, entries): Completion => ({
           ...base,
           choices: [
-            { index, text: delta, logprobs: logprobsOf(index, entries), finish_reason: finish },
+            {
+              index,
+              text: delta,
+              logprobs: logprobsOf(index, legacyPositions(entries)),
+              finish_reason: finish,
+            },
           ],
         }),
         usage: (usage): Completion => ({ ...base, choices: [], usage }),
@@ -116,4 +128,28 @@ export function registerCompletionsRoute(app: FastifyInstance, ctx: RouteContext
       n,
     );
   });
+}
+
+/** One position in the legacy logprobs: its token's text, logprob (null: the first prompt token) and best tokens. */
+interface LegacyPosition {
+  text: string;
+  logprob: number | null;
+  top: Record<string, number> | null;
+}
+
+function legacyPositions(positions: readonly LogprobPosition[]): LegacyPosition[] {
+  return positions.map(({ chosen: [logprob, , text], top }) => ({
+    text: text ?? '',
+    logprob,
+    top: Object.fromEntries(top.map(([value, , token]) => [token ?? '', value])),
+  }));
+}
+
+/** The prompt's positions under echo: no best tokens there (the first has no logprob either). */
+function promptPositions(meta: GenerateMeta): LegacyPosition[] {
+  return (meta.inputTokenLogprobs ?? []).map(([logprob, , text]) => ({
+    text: text ?? '',
+    logprob,
+    top: null,
+  }));
 }

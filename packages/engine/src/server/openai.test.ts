@@ -138,6 +138,28 @@ describe('POST /v1/completions', () => {
     expect(res.statusCode).toBe(200);
   });
 
+  it('echoes the prompt before the completion, with its tokens first in the logprobs', async () => {
+    const plain = await post('/v1/completions', { prompt: 'ab', max_tokens: 2, echo: true });
+    expect(plain.json().choices[0].text).toBe('abw0 w1');
+    const scored = await post('/v1/completions', {
+      prompt: 'ab',
+      max_tokens: 1,
+      echo: true,
+      logprobs: 0,
+    });
+    expect(scored.json().choices[0]).toMatchObject({
+      text: 'abw0',
+      logprobs: {
+        tokens: ['a', 'b', 'w0'],
+        token_logprobs: [null, -1, -0.25],
+        top_logprobs: null,
+        text_offset: [0, 1, 2],
+      },
+    });
+    const generated = engine.calls.filter(([name]) => name === 'generate');
+    expect(generated.at(-1)?.[1]).toMatchObject({ logprobStartLen: 0, returnLogprob: true });
+  });
+
   it('takes token ids (or a list of one prompt) and defaults to 16 tokens', async () => {
     const res = await post('/v1/completions', { prompt: [[5, 6]], temperature: 0, stop: 'x' });
     expect(res.json().model).toBe('tiny');
@@ -174,7 +196,7 @@ describe('POST /v1/completions', () => {
     [{ prompt: 'a', n: 0 }, 'n: Too small'],
     [{ prompt: [] }, 'prompt: must be a string, token ids, or a list of either'],
     [{}, 'prompt: must be a string, token ids, or a list of either'],
-    [{ prompt: 'a', echo: true }, 'echo: echo is not supported'],
+    [{ prompt: 'a', echo: true, stream: true }, 'echo: not with stream'],
     [{ prompt: 'a', best_of: 3 }, 'best_of: only best_of 1 is supported'],
     [{ prompt: 'a', logprobs: 25 }, 'logprobs: Too big'],
     [{ prompt: 'a', frequency_penalty: 0.5 }, 'frequency_penalty is not supported'],

@@ -89,7 +89,11 @@ export class FakeEngine implements EngineApi {
                 .slice(input.logprobStartLen)
                 .map((c, j): [number | null, number, string | null] => {
                   const k = (input.logprobStartLen ?? 0) + j;
-                  return [k === 0 ? null : -k, c.charCodeAt(0), null];
+                  return [
+                    k === 0 ? null : -k,
+                    c.charCodeAt(0),
+                    input.returnTextInLogprobs ? c : null,
+                  ];
                 }),
             }
           : {}),
