@@ -160,8 +160,15 @@ export interface EngineApi {
   abortRequest(rid: string): Promise<ControlResult>;
   /** Ends every request in flight with finish reason `abort`. */
   abortAllRequests(): Promise<ControlResult>;
-  /** Renders a chat with the model's template (throws if it has none). */
-  applyChatTemplate(messages: ChatMessageInput[], addGenerationPrompt: boolean): string;
+  /**
+   * Renders a chat with the model's template (throws if it has none); `variables` are more
+   * template variables (e.g. Qwen3's `enable_thinking`).
+   */
+  applyChatTemplate(
+    messages: ChatMessageInput[],
+    addGenerationPrompt: boolean,
+    variables?: Readonly<Record<string, unknown>>,
+  ): string;
   /** The model's tokenizer on text, as a prompt would be encoded (throws if it has none). */
   tokenize(text: string, addSpecialTokens?: boolean): number[];
   /** Token ids back to text (throws if the model has no tokenizer or an id is out of range). */

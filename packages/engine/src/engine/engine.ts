@@ -138,9 +138,13 @@ export class Engine implements EngineApi {
     return tokenizer;
   }
 
-  applyChatTemplate(messages: ChatMessageInput[], addGenerationPrompt: boolean): string {
+  applyChatTemplate(
+    messages: ChatMessageInput[],
+    addGenerationPrompt: boolean,
+    variables?: Readonly<Record<string, unknown>>,
+  ): string {
     if (!this.model.applyChatTemplate) throw new Error('this model has no chat template');
-    return this.model.applyChatTemplate(messages, addGenerationPrompt);
+    return this.model.applyChatTemplate(messages, addGenerationPrompt, variables);
   }
 
   async releaseMemoryOccupation(input: { tags?: string[] } = {}): Promise<MemoryReply> {

@@ -9,7 +9,13 @@ import type { Tokenizer } from '../tokenizer/tokenizer.js';
 /** A model's tokenizer (null when it has none: then only token ids go in and out) and chat template. */
 export interface ModelTokenizer {
   tokenizer: Tokenizer | null;
-  applyChatTemplate: ((messages: ChatMessage[], addGenerationPrompt: boolean) => string) | null;
+  applyChatTemplate:
+    | ((
+        messages: ChatMessage[],
+        addGenerationPrompt: boolean,
+        variables?: Readonly<Record<string, unknown>>,
+      ) => string)
+    | null;
 }
 
 /**
@@ -26,8 +32,11 @@ export async function loadModelTokenizer(model: string): Promise<ModelTokenizer>
     return {
       tokenizer,
       applyChatTemplate: template
-        ? (messages, addGenerationPrompt) =>
-            tokenizer.applyChatTemplate(messages, { addGenerationPrompt })
+        ? (messages, addGenerationPrompt, variables) =>
+            tokenizer.applyChatTemplate(messages, {
+              addGenerationPrompt,
+              ...(variables ? { variables } : {}),
+            })
         : null,
     };
   }

@@ -40,6 +40,9 @@ const chatSchema = z.object({
   messages: z.array(messageSchema).min(1),
   max_completion_tokens: z.number().int().nonnegative().nullish(),
   logprobs: z.boolean().nullish(),
+  // vLLM's and SGLang's: more chat template variables, and whether to open the reply's turn.
+  chat_template_kwargs: z.record(z.string(), z.unknown()).nullish(),
+  add_generation_prompt: z.boolean().nullish(),
   top_logprobs: z.number().int().min(0).max(20).nullish(),
   // Not served: refused when asked for, so a reply never pretends to honour them.
   tools: z
@@ -85,7 +88,11 @@ export function registerChatRoute(app: FastifyInstance, ctx: RouteContext): void
     const body = parseBody(chatSchema, request.body);
     let prompt: string;
     try {
-      prompt = ctx.engine.applyChatTemplate(toChatMessages(body.messages), true);
+      prompt = ctx.engine.applyChatTemplate(
+        toChatMessages(body.messages),
+        body.add_generation_prompt ?? true,
+        body.chat_template_kwargs ?? undefined,
+      );
     } catch (error) {
       throw asRequestError(error);
     }

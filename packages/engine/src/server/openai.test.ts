@@ -323,6 +323,22 @@ describe('POST /v1/chat/completions', () => {
     ]);
   });
 
+  it('passes chat_template_kwargs and add_generation_prompt to the template', async () => {
+    await post('/v1/chat/completions', {
+      messages,
+      max_tokens: 1,
+      chat_template_kwargs: { enable_thinking: false },
+    });
+    await post('/v1/chat/completions', { messages, max_tokens: 1, add_generation_prompt: false });
+    const texts = engine.calls
+      .filter(([name]) => name === 'generate')
+      .map(([, input]) => (input as GenerateInput).text);
+    expect(texts).toEqual([
+      '<system>be brief<user>hi!<assistant><assistant><no_think>',
+      '<system>be brief<user>hi!<assistant>',
+    ]);
+  });
+
   it('streams chat.completion.chunk deltas, the role first', async () => {
     const res = await post('/v1/chat/completions', {
       messages: [{ role: 'user', content: 'x' }],

@@ -151,10 +151,15 @@ export class FakeEngine implements EngineApi {
     return wake ? ok(`aborted ${rid}`) : fail(`no request ${rid}`);
   }
 
-  applyChatTemplate(messages: ChatMessageInput[], addGenerationPrompt: boolean): string {
+  applyChatTemplate(
+    messages: ChatMessageInput[],
+    addGenerationPrompt: boolean,
+    variables?: Readonly<Record<string, unknown>>,
+  ): string {
     if (!this.hasChatTemplate) throw new Error('the model has no chat template');
     const turns = messages.map((m) => `<${m.role}>${m.content}`).join('');
-    return addGenerationPrompt ? `${turns}<assistant>` : turns;
+    const think = variables?.enable_thinking === false ? '<no_think>' : '';
+    return addGenerationPrompt ? `${turns}<assistant>${think}` : turns;
   }
 
   async releaseMemoryOccupation(input: { tags?: string[] } = {}): Promise<MemoryReply> {
