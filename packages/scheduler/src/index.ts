@@ -4,6 +4,6 @@ export { RankLoop } from './rank-loop.js';
 export type { SamplingParams } from './sampling-params.js';
 export { DEFAULT_SAMPLING, samplingParams } from './sampling-params.js';
 export type { SchedulerOptions, StepItem, TokenEvent, TopLogprobs } from './scheduler.js';
-export { Scheduler } from './scheduler.js';
+export { extraLogitRows, lastTokenScored, Scheduler } from './scheduler.js';
 export type { FinishReason, SequenceStatus } from './sequence.js';
 export { Sequence } from './sequence.js';

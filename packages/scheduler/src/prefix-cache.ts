@@ -58,11 +58,15 @@ export class PrefixCache {
     return found;
   }
 
-  /** Caches the full pages of `tokens` (whose KV is in `pageTable`) that are not cached yet. */
-  insert(tokens: readonly number[], pageTable: readonly number[]): void {
+  /**
+   * Caches the full pages of the first `length` tokens (whose KV is in `pageTable`) that are
+   * not cached yet.
+   */
+  insert(tokens: readonly number[], pageTable: readonly number[], length = tokens.length): void {
     let node = this.root;
     const tick = ++this.clock;
-    for (let i = 0; (i + 1) * this.pageSize <= tokens.length && i < pageTable.length; i++) {
+    const end = Math.min(length, tokens.length);
+    for (let i = 0; (i + 1) * this.pageSize <= end && i < pageTable.length; i++) {
       const key = this.keyOf(tokens, i * this.pageSize);
       let child = node.children.get(key);
       if (!child) {

@@ -160,10 +160,8 @@ export class Scheduler {
       }
       // Pages filled by this step are cached now, so requests sharing the prompt (n samples of
       // it, sent together) reuse them instead of computing them again.
-      const filledPage =
-        Math.floor(item.cachedTokens / pageSize) < Math.floor(seq.computedTokens / pageSize);
-      if (filledPage && seq.cacheable)
-        this.cache?.insert(seq.allTokens.slice(0, seq.computedTokens), seq.pageTable);
+      if (Math.floor(item.cachedTokens / pageSize) < Math.floor(seq.computedTokens / pageSize))
+        this.cacheComputed(seq);
       if (!item.samples || seq.status !== 'running') continue;
       const token = sampled[i] as number;
       seq.appendToken(token);
@@ -244,12 +242,15 @@ export class Scheduler {
     this.waiting.unshift(...retracted);
   }
 
+  /** The full pages of what `seq` has computed go into the prefix cache, if its KV may. */
+  private cacheComputed(seq: Sequence): void {
+    if (seq.cacheable) this.cache?.insert(seq.allTokens, seq.pageTable, seq.computedTokens);
+  }
+
   private item(seq: Sequence, n: number): StepItem {
     const start = seq.computedTokens;
     const scores = this.scoredPositions(seq, start, n);
-    if (scores)
-      this.scoreRows -= scores.count - (scores.first + scores.count === start + n ? 1 : 0);
-    return {
+    const item: StepItem = {
       seq,
       tokens: seq.allTokens.slice(start, start + n),
       cachedTokens: start,
@@ -257,6 +258,8 @@ export class Scheduler {
       samples: n === seq.pendingTokens,
       ...(scores ? { scores } : {}),
     };
+    this.scoreRows -= extraLogitRows(item);
+    return item;
   }
 
   /**
@@ -313,8 +316,7 @@ export class Scheduler {
 
   private finish(seq: Sequence, reason: FinishReason): void {
     this.remove(seq);
-    if (seq.cacheable)
-      this.cache?.insert(seq.allTokens.slice(0, seq.computedTokens), seq.pageTable);
+    this.cacheComputed(seq);
     this.pages.release(seq.dropKv());
     seq.finish(reason);
   }
@@ -325,4 +327,15 @@ export class Scheduler {
       if (at >= 0) list.splice(at, 1);
     }
   }
+}
+
+/** Whether an item's last token is among its scored positions (its own row then scores it). */
+export function lastTokenScored(item: StepItem): boolean {
+  const s = item.scores;
+  return s !== undefined && s.first + s.count === item.cachedTokens + item.tokens.length;
+}
+
+/** The logits rows an item needs besides its last token's: its scored positions but that one. */
+export function extraLogitRows(item: StepItem): number {
+  return item.scores ? item.scores.count - (lastTokenScored(item) ? 1 : 0) : 0;
 }

@@ -122,8 +122,10 @@ export class ModelRunner {
         `a sequence holds ${widest} pages, more than maxPagesPerSeq ${d.maxPagesPerSeq}`,
       );
     }
-    const rows = allPositions ? tokens : meta.logitRows - (meta.numSeqs - sequences.length);
-    if (allPositions && meta.logitRows > sequences.length)
+    // One row per real sequence (padding rows go unread), then the extra logits rows.
+    const extraRows = meta.logitRows - meta.numSeqs;
+    const rows = allPositions ? tokens : sequences.length + extraRows;
+    if (allPositions && extraRows > 0)
       throw new Error('extraLogits and allPositions do not go together');
     if (rows > d.maxLogitRows)
       throw new Error(`${rows} rows of logits exceed maxLogitRows ${d.maxLogitRows}`);

@@ -1,6 +1,13 @@
 import type { KvPool } from '@ts/kv-pool';
 import type { MemorySaver } from '@ts/memory-saver-native';
-import type { SampledStep, StepExecutor, StepItem, TopLogprobs } from '@ts/scheduler';
+import {
+  extraLogitRows,
+  lastTokenScored,
+  type SampledStep,
+  type StepExecutor,
+  type StepItem,
+  type TopLogprobs,
+} from '@ts/scheduler';
 import type { LogitBias, ModelRunner } from '../model/model-runner.js';
 import type { LoadedWeights } from '../model/weights/load-weights.js';
 import { stepTraceOn, traceNow } from '../trace/step-trace.js';
@@ -27,7 +34,7 @@ export class RunnerExecutor implements StepExecutor {
     const restored = traceNow();
     this.runner.forward(
       items.map((item) => {
-        const extra = extraRows(item);
+        const extra = extraLogitRows(item);
         return {
           tokens: item.tokens,
           cachedTokens: item.cachedTokens,
@@ -39,8 +46,8 @@ export class RunnerExecutor implements StepExecutor {
       }),
       this.kv,
     );
-    this.runner.biasLogits(this.logitBias(items));
     const forwarded = traceNow();
+    this.runner.biasLogits(this.logitBias(items));
     const requests = items.map(({ seq }) => ({
       spec: {
         temperature: seq.params.temperature,
@@ -53,20 +60,14 @@ export class RunnerExecutor implements StepExecutor {
     const sampled: SampledStep = items.some((item) => item.samples && item.seq.params.returnLogprob)
       ? this.runner.sampleWithLogprobs(requests)
       : { tokens: this.runner.sample(requests) };
-    const scored = items.some((item) => item.scores)
-      ? { ...sampled, inputLogprobs: this.inputLogprobs(items) }
-      : sampled;
-    const chosen = Math.max(
-      0,
-      ...items.map((item) => (item.samples ? item.seq.params.tokenIdsLogprob.length : 0)),
-    );
-    if (chosen > 0)
-      Object.assign(scored, { tokenIdsLogprobs: this.tokenIdsLogprobs(items, chosen) });
-    const topK = Math.max(
-      0,
-      ...items.map((item) => (item.samples ? item.seq.params.topLogprobsNum : 0)),
-    );
-    if (topK > 0) Object.assign(scored, { topLogprobs: this.topLogprobs(items, topK) });
+    const chosen = maxOver(items, (item) => item.seq.params.tokenIdsLogprob.length);
+    const topK = maxOver(items, (item) => item.seq.params.topLogprobsNum);
+    const step: SampledStep = {
+      ...sampled,
+      ...(items.some((item) => item.scores) ? { inputLogprobs: this.inputLogprobs(items) } : {}),
+      ...(chosen > 0 ? { tokenIdsLogprobs: this.tokenIdsLogprobs(items, chosen) } : {}),
+      ...(topK > 0 ? { topLogprobs: this.topLogprobs(items, topK) } : {}),
+    };
     if (stepTraceOn) {
       const tokens = items.reduce((n, item) => n + item.tokens.length, 0);
       const ms = (a: number, b: number) => (b - a).toFixed(2);
@@ -76,7 +77,7 @@ export class RunnerExecutor implements StepExecutor {
           `forward ${ms(restored, forwarded)} ms, sample + wait ${ms(forwarded, traceNow())} ms`,
       );
     }
-    return scored;
+    return step;
   }
 
   /**
@@ -131,31 +132,25 @@ export class RunnerExecutor implements StepExecutor {
   private inputLogprobs(items: readonly StepItem[]): (number[] | undefined)[] {
     const targets = items.map((item) => {
       const last = item.cachedTokens + item.tokens.length - 1;
-      return lastRowScored(item) ? (item.seq.allTokens[last + 1] as number) : 0;
+      return lastTokenScored(item) ? (item.seq.allTokens[last + 1] as number) : 0;
     });
     for (const item of items) {
       const first = item.scores?.first ?? 0;
-      for (let j = 0; j < extraRows(item); j++)
+      for (let j = 0; j < extraLogitRows(item); j++)
         targets.push(item.seq.allTokens[first + j + 1] as number);
     }
     const values = this.runner.rowLogprobs(targets);
     let extra = items.length;
     return items.map((item, i) => {
       if (!item.scores) return undefined;
-      const own = values.slice(extra, extra + extraRows(item));
+      const own = values.slice(extra, extra + extraLogitRows(item));
       extra += own.length;
-      return lastRowScored(item) ? [...own, values[i] as number] : own;
+      return lastTokenScored(item) ? [...own, values[i] as number] : own;
     });
   }
 }
 
-/** Whether an item's last token is among its scored positions (its row is then scored too). */
-function lastRowScored(item: StepItem): boolean {
-  const s = item.scores;
-  return s !== undefined && s.first + s.count === item.cachedTokens + item.tokens.length;
-}
-
-/** The extra logits rows an item needs: its scored positions but the last token's. */
-function extraRows(item: StepItem): number {
-  return item.scores ? item.scores.count - (lastRowScored(item) ? 1 : 0) : 0;
+/** The largest `of` over the items that sample (0 when none does). */
+function maxOver(items: readonly StepItem[], of: (item: StepItem) => number): number {
+  return Math.max(0, ...items.map((item) => (item.samples ? of(item) : 0)));
 }

@@ -57,12 +57,18 @@ export function registerCompletionsRoute(app: FastifyInstance, ctx: RouteContext
     const echo = body.echo ?? false;
     if (echo && body.stream) throw new RequestError(400, 'echo: not with stream');
     const offsets = new Map<number, number>();
-    /** Sample `index`'s legacy logprobs of `positions`, offsets going on from its last chunk's. */
+    /**
+     * Sample `index`'s legacy logprobs of the positions `positions()` gives (asked only when the
+     * request wants logprobs), offsets going on from its last chunk's.
+     */
     const logprobsOf = (
       index: number,
-      positions: readonly LegacyPosition[],
+      positions: () => LegacyPosition[],
     ): CompletionLogprobs | null => {
       if (!withLogprobs) return null;
+      return legacyLogprobs(index, positions());
+    };
+    const legacyLogprobs = (index: number, positions: LegacyPosition[]): CompletionLogprobs => {
       let offset = offsets.get(index) ?? 0;
       const text_offset = positions.map(({ text }) => {
         const at = offset;
@@ -105,7 +111,7 @@ export function registerCompletionsRoute(app: FastifyInstance, ctx: RouteContext
         choice: (text, meta, index): CompletionChoice => ({
           index,
           text: echo ? promptText(Math.floor(index / n)) + text : text,
-          logprobs: logprobsOf(index, [
+          logprobs: logprobsOf(index, () => [
             ...(echo ? promptPositions(meta) : []),
             ...legacyPositions(logprobPositions(meta)),
           ]),
@@ -118,7 +124,7 @@ export function registerCompletionsRoute(app: FastifyInstance, ctx: RouteContext
             {
               index,
               text: delta,
-              logprobs: logprobsOf(index, legacyPositions(entries)),
+              logprobs: logprobsOf(index, () => legacyPositions(entries)),
               finish_reason: finish,
             },
           ],
