@@ -127,6 +127,20 @@ describe('RankLoop: the sleep/wake rules against a running loop', () => {
     expect(h.pages.freePages).toBe(h.pages.totalPages);
   });
 
+  it('rule 9: pages a running request cached mid-flight are forgotten when kv_cache is released', async () => {
+    const h = start();
+    h.submit('a', prompt(12), 40);
+    for (let i = 0; i < 50 && (h.cache?.size ?? 0) === 0; i++) await tick();
+    expect(h.cache?.size).toBeGreaterThan(0); // its prompt's pages, cached while it runs
+    expect(h.finished.has('a')).toBe(false);
+    await h.loop.releaseMemory(['kv_cache']);
+    expect(h.cache?.size).toBe(0);
+    await h.loop.resumeMemory();
+    await h.settle();
+    expect(h.finished.get('a')).toEqual(expectedOutput(prompt(12), 40));
+    expect(h.pages.freePages + (h.cache?.size ?? 0)).toBe(h.pages.totalPages);
+  });
+
   it('rule 10: resuming kv_cache zeroes every KV pool, the draft one too', async () => {
     const h = start();
     await h.loop.releaseMemory();
