@@ -16,6 +16,7 @@ import type {
   SingleGenerateRequest,
   TokenizeReply,
   UpdateWeightsFromDiskRequest,
+  UpdateWeightVersionRequest,
   WeightVersionReply,
 } from './wire.js';
 import type { ModelList } from './wire-openai.js';
@@ -109,6 +110,11 @@ export class EngineClient {
       ? `?weight_version=${encodeURIComponent(options.weight_version)}`
       : '';
     return this.http.control('POST', `/update_weights_from_tensor${query}`, safetensors);
+  }
+
+  /** Names the current weights (aborting every request first unless told not to). */
+  updateWeightVersion(body: UpdateWeightVersionRequest): Promise<ControlReply> {
+    return this.http.control('POST', '/update_weight_version', body);
   }
 
   /** The version the last successful update named. */

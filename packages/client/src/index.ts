@@ -27,6 +27,7 @@ export type {
   SingleGenerateRequest,
   TokenizeReply,
   UpdateWeightsFromDiskRequest,
+  UpdateWeightVersionRequest,
   WeightVersionReply,
 } from './wire.js';
 export type {

@@ -35,7 +35,8 @@ export interface IsSleepingReply {
   released_tags?: string[];
 }
 
-export type PauseGenerationMode = 'abort' | 'wait' | 'keep';
+/** `in_place` is SGLang's name of `keep`; `retract` frees running requests' KV and requeues them. */
+export type PauseGenerationMode = 'abort' | 'wait' | 'keep' | 'in_place' | 'retract';
 
 export interface PauseGenerationRequest {
   /** Default `abort`, as SGLang. */
@@ -54,8 +55,20 @@ export interface WeightVersionReply {
   weight_version: string;
 }
 
-/** One request by id, or (as SGLang has it) every request in flight with `abort_all`. */
-export type AbortRequestRequest = { rid: string; abort_all?: false } | { abort_all: true };
+/** `POST /update_weight_version`: names the current weights. */
+export interface UpdateWeightVersionRequest {
+  new_version: string;
+  /** Abort every request first (default true, as SGLang). */
+  abort_all_requests?: boolean;
+}
+
+/**
+ * One request by id (or the n samples of that base rid), or (as SGLang has it) every request in
+ * flight with `abort_all`; a rid the server does not hold aborts nothing and succeeds.
+ */
+export type AbortRequestRequest =
+  | { rid: string; abort_all?: false }
+  | { rid?: string; abort_all: true };
 
 /** `sampling_params` of `/generate`; every field optional (engine defaults: greedy). */
 export interface SamplingParams {
@@ -191,6 +204,8 @@ export interface ModelInfoReply {
   device: string;
   dp_size: number;
   has_chat_template: boolean;
+  /** The weights' version (`default` before any update names one). */
+  weight_version: string;
 }
 
 /** `POST /tokenize`: the model's tokenizer on `prompt` (BOS included unless add_special_tokens false). */

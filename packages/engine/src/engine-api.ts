@@ -84,6 +84,11 @@ export interface GenerateMeta {
   outputTopLogprobs?: [number, number, string | null][][];
 }
 
+/** How a caller may end its own requests: aborting the signal aborts exactly what it submitted. */
+export interface RequestOptions {
+  signal?: AbortSignal;
+}
+
 export interface GenerateOutput {
   text: string;
   outputIds: number[];
@@ -154,9 +159,15 @@ export interface EngineMetrics {
  * bad input (with a message fit for a 400).
  */
 export interface EngineApi {
-  generate(input: GenerateInput): Promise<GenerateOutput>;
+  /** A request refused here (bad input, a rid in flight) touches no other request. */
+  generate(input: GenerateInput, options?: RequestOptions): Promise<GenerateOutput>;
   /** Yields cumulative updates, the last with `metaInfo.finishReason`; stopping early aborts. */
-  generateStream(input: GenerateInput): AsyncIterable<GenerateChunk>;
+  generateStream(input: GenerateInput, options?: RequestOptions): AsyncIterable<GenerateChunk>;
+  /**
+   * The control call: aborts request `rid`, or where none has that rid, its n samples
+   * (`<rid>-0`, `<rid>-1`, ...). Succeeds when nothing matches (as SGLang's does); the
+   * message says what was aborted.
+   */
   abortRequest(rid: string): Promise<ControlResult>;
   /** Ends every request in flight with finish reason `abort`. */
   abortAllRequests(): Promise<ControlResult>;
@@ -191,6 +202,11 @@ export interface EngineApi {
   }): Promise<ControlResult>;
   /** The version the last successful update named (`default` before any). */
   weightVersion(): string;
+  /** Names the current weights `newVersion` (SGLang's `/update_weight_version`), aborting every request first unless told not to. */
+  updateWeightVersion(input: {
+    newVersion: string;
+    abortAllRequests?: boolean;
+  }): Promise<ControlResult>;
 
   modelInfo(): ModelInfo;
   metrics(): Promise<EngineMetrics>;

@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import type { FastifyInstance } from 'fastify';
 import { Engine } from '../engine/engine.js';
 import { sizeIoThreads } from '../io-threads.js';
 import { createServer } from '../server/index.js';
+import { gracefulShutdown } from './graceful-shutdown.js';
 import { loadProgress } from './load-progress.js';
 import { type ServeFlags, serveSettings } from './serve-options.js';
 
@@ -17,26 +19,30 @@ async function serve(flags: ServeFlags): Promise<void> {
   });
   progress.stop();
   const info = engine.modelInfo();
-  const app = createServer(engine, {
-    ...(settings.adminKey ? { adminKey: settings.adminKey } : {}),
-    modelName: settings.launch.model,
-  });
-  const address = await app.listen({ host: settings.host, port: settings.port });
-  console.error(
-    `ts-engine: ${info.architecture} (${settings.launch.model}) on ${info.device} x${info.dpSize}, ${info.dtype}, ` +
-      `ready in ${((performance.now() - started) / 1000).toFixed(1)} s, serving ${address}`,
+  const app = createServer(engine, { ...settings.server, modelName: settings.launch.model });
+  await app.listen({ host: settings.host, port: settings.port });
+  const log = (line: string) => console.error(`ts-engine: ${line}`);
+  for (const line of settings.warnings) log(`WARNING: ${line}`);
+  log(
+    `${info.architecture} (${settings.launch.model}) on ${info.device} x${info.dpSize}, ${info.dtype}, ` +
+      `ready in ${((performance.now() - started) / 1000).toFixed(1)} s, serving ${listeningUrl(app, settings.host)}`,
   );
-  let closing = false;
-  const close = async (signal: string) => {
-    if (closing) return;
-    closing = true;
-    console.error(`ts-engine: ${signal}: shutting down`);
-    await app.close();
-    await engine.shutdown();
-    process.exit(0);
-  };
+  const close = gracefulShutdown({
+    app,
+    engine,
+    timeoutMs: settings.shutdownTimeoutMs,
+    log,
+    exit: (code) => process.exit(code),
+  });
   process.on('SIGINT', () => void close('SIGINT'));
   process.on('SIGTERM', () => void close('SIGTERM'));
+}
+
+/** The address as bound (not the first interface Fastify lists), with the port it got. */
+function listeningUrl(app: FastifyInstance, host: string): string {
+  const bound = app.server.address();
+  const port = typeof bound === 'object' && bound ? bound.port : 0;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
 const program = new Command('ts-engine').description(
@@ -54,7 +60,11 @@ program
   .option('--host <host>', 'address to bind', '127.0.0.1')
   .option('--port <port>', 'port to listen on', '30000')
   .option('--dp-size <n>', 'data-parallel ranks (one worker each)', '1')
-  .option('--dtype <dtype>', 'float32, bfloat16 or float16', 'float32')
+  .option(
+    '--dtype <dtype>',
+    "auto (the checkpoint's; float32 runs as bfloat16 on a GPU, float32 on the CPU), float32, bfloat16 or float16",
+    'auto',
+  )
   .option('--page-size <tokens>', 'tokens per KV page', '16')
   .option('--max-running <n>', 'most requests in the running batch', '32')
   .option('--max-batch-tokens <n>', 'most tokens in one forward pass', '2048')
@@ -67,6 +77,19 @@ program
   .option('--kv-memory-fraction <f>', 'share of free device memory for the KV cache', '0.3')
   .option('--num-pages <n>', 'KV pages per rank (overrides --kv-memory-fraction)')
   .option('--admin-key <key>', 'bearer key for the control endpoints (or TS_ENGINE_ADMIN_KEY)')
+  .option(
+    '--cors-allow-origins <origins>',
+    'comma-separated origins browser pages may call from (default: none; * for any)',
+  )
+  .option(
+    '--checkpoint-dir <dir>',
+    'update_weights_from_disk reads checkpoints only under this directory',
+  )
+  .option(
+    '--shutdown-timeout <seconds>',
+    'on SIGTERM/SIGINT, how long running requests may finish',
+    '10',
+  )
   .option('--no-prefix-cache', 'turn the radix prefix cache off')
   .option('--free-backups-on-wake', 'free host weight backups on wake (saves host RAM)')
   .option('--disable-cuda-graph', 'run decode steps kernel by kernel, without CUDA graphs')

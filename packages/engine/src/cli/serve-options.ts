@@ -1,5 +1,7 @@
 import type { LaunchOptions } from '../engine/launch-options.js';
-import type { TensorDtype } from '../model/loader/tensor-source.js';
+import { DTYPE_CHOICES, type DtypeChoice } from '../model/serving-dtype.js';
+import type { ServerOptions } from '../server/create-server.js';
+import { LOOPBACK_HOSTS } from '../server/http-guards.js';
 
 /** `ts-engine serve` flags as commander parses them (kebab-case flags, camelCase keys). */
 export interface ServeFlags {
@@ -17,6 +19,9 @@ export interface ServeFlags {
   kvMemoryFraction: string;
   numPages?: string;
   adminKey?: string;
+  corsAllowOrigins?: string;
+  checkpointDir?: string;
+  shutdownTimeout: string;
   prefixCache: boolean;
   freeBackupsOnWake?: boolean;
   disableCudaGraph?: boolean;
@@ -26,7 +31,10 @@ export interface ServeSettings {
   launch: LaunchOptions;
   host: string;
   port: number;
-  adminKey: string | undefined;
+  server: Omit<ServerOptions, 'modelName'>;
+  shutdownTimeoutMs: number;
+  /** Set-up choices worth a loud line in the log. */
+  warnings: string[];
 }
 
 function integer(name: string, value: string): number {
@@ -36,22 +44,44 @@ function integer(name: string, value: string): number {
 }
 
 /** Turns flags into launch options; throws a message naming the flag. */
-export function serveSettings(flags: ServeFlags): ServeSettings {
+export function serveSettings(
+  flags: ServeFlags,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): ServeSettings {
   if (!['auto', 'cuda', 'cpu'].includes(flags.device))
     throw new Error(`--device must be auto, cuda or cpu`);
-  if (!['float32', 'bfloat16', 'float16'].includes(flags.dtype))
-    throw new Error('--dtype must be float32, bfloat16 or float16');
+  if (!(DTYPE_CHOICES as readonly string[]).includes(flags.dtype))
+    throw new Error(`--dtype must be ${DTYPE_CHOICES.join(', ')}`);
   const port = integer('port', flags.port);
   if (port < 0 || port > 65535) throw new Error('--port must be in 0..65535');
+  const shutdownTimeout = Number(flags.shutdownTimeout);
+  if (!(shutdownTimeout >= 0))
+    throw new Error('--shutdown-timeout must be a number of seconds >= 0');
+  const adminKey = readAdminKey(flags.adminKey, env);
+  const loopback = isLoopback(flags.host);
   return {
     host: flags.host,
     port,
-    adminKey: flags.adminKey ?? process.env.TS_ENGINE_ADMIN_KEY,
+    server: {
+      ...(adminKey ? { adminKey } : {}),
+      ...(flags.corsAllowOrigins ? { corsOrigins: listOf(flags.corsAllowOrigins) } : {}),
+      ...(flags.checkpointDir ? { checkpointDir: flags.checkpointDir } : {}),
+      allowedHosts: loopback && !adminKey ? LOOPBACK_HOSTS : null,
+    },
+    shutdownTimeoutMs: shutdownTimeout * 1000,
+    warnings:
+      loopback || adminKey
+        ? []
+        : [
+            `serving on ${flags.host} with no admin key: anyone who can reach this address can ` +
+              'release memory, pause, abort requests and replace the weights. Set --admin-key ' +
+              '(or TS_ENGINE_ADMIN_KEY), or bind to 127.0.0.1.',
+          ],
     launch: {
       model: flags.model,
       device: flags.device as LaunchOptions['device'],
       dpSize: integer('dp-size', flags.dpSize),
-      dtype: flags.dtype as TensorDtype,
+      dtype: flags.dtype as DtypeChoice,
       pageSize: integer('page-size', flags.pageSize),
       maxRunning: integer('max-running', flags.maxRunning),
       maxBatchTokens: integer('max-batch-tokens', flags.maxBatchTokens),
@@ -64,4 +94,27 @@ export function serveSettings(flags: ServeFlags): ServeSettings {
       cudaGraphs: !flags.disableCudaGraph,
     },
   };
+}
+
+/** The key from the flag, else the environment; an empty one is refused, never "no auth". */
+function readAdminKey(
+  flag: string | undefined,
+  env: Readonly<Record<string, string | undefined>>,
+): string | undefined {
+  const [key, source] =
+    flag !== undefined ? [flag, '--admin-key'] : [env.TS_ENGINE_ADMIN_KEY, 'TS_ENGINE_ADMIN_KEY'];
+  if (key !== undefined && key.trim() === '')
+    throw new Error(`${source} is empty: give a key, or leave it unset to serve without one`);
+  return key;
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127(?:\.\d{1,3}){3}$/.test(host);
+}
+
+function listOf(value: string): string[] {
+  return value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
 }

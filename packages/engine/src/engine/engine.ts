@@ -12,6 +12,7 @@ import type {
   GenerateOutput,
   MemoryReply,
   ModelInfo,
+  RequestOptions,
   SleepReply,
 } from '../engine-api.js';
 import type { NamedTensor } from '../model/weights/named-tensors.js';
@@ -44,7 +45,7 @@ export class Engine implements EngineApi {
   private version = 'default';
   private readonly requests = new Map<
     string,
-    { state: RequestState; rank: RankHandle; promptKey: string }
+    { state: RequestState; rank: RankHandle; promptKey: string; detach: () => void }
   >();
   private router: PromptRouter<RankHandle> = new PromptRouter([]);
   private readonly releaseSeconds: number[] = [];
@@ -85,37 +86,40 @@ export class Engine implements EngineApi {
     return engine;
   }
 
-  async generate(input: GenerateInput): Promise<GenerateOutput> {
-    return this.submit(input).result();
+  async generate(input: GenerateInput, options: RequestOptions = {}): Promise<GenerateOutput> {
+    return this.submit(input, options.signal).result();
   }
 
-  async *generateStream(input: GenerateInput): AsyncIterable<GenerateChunk> {
-    const state = this.submit(input);
+  async *generateStream(
+    input: GenerateInput,
+    options: RequestOptions = {},
+  ): AsyncIterable<GenerateChunk> {
+    const state = this.submit(input, options.signal);
     try {
       yield* state.updates();
     } finally {
-      if (!state.done) await this.abortRequest(state.rid);
+      if (!state.done) this.abortOwn(state);
     }
   }
 
   async abortAllRequests(): Promise<ControlResult> {
     const rids = [...this.requests.keys()];
-    await Promise.all(rids.map((rid) => this.abortRequest(rid)));
+    for (const rid of rids) this.requests.get(rid)?.rank.post({ type: 'abort', rid });
     return { success: true, message: `aborting ${rids.length} requests` };
   }
 
-  /**
-   * Aborts request `rid`; where none has that rid, its n samples (`<rid>-0`, `<rid>-1`, ...,
-   * as `/generate` names them) in flight.
-   */
   async abortRequest(rid: string): Promise<ControlResult> {
-    const samples = new RegExp(`^${rid.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}-\\d+$`);
-    const rids = this.requests.has(rid)
-      ? [rid]
-      : [...this.requests.keys()].filter((r) => samples.test(r));
-    if (rids.length === 0) return { success: false, message: `no request ${rid} in flight` };
+    const rids = this.requests.has(rid) ? [rid] : samplesOf(rid, this.requests.keys());
+    if (rids.length === 0)
+      return { success: true, message: `no request ${rid} in flight: nothing aborted` };
     for (const r of rids) this.requests.get(r)?.rank.post({ type: 'abort', rid: r });
     return { success: true, message: `aborting ${rids.join(', ')}` };
+  }
+
+  /** Aborts the request `state` stands for, if it is still the one in flight under its rid. */
+  private abortOwn(state: RequestState): void {
+    const request = this.requests.get(state.rid);
+    if (request?.state === state) request.rank.post({ type: 'abort', rid: state.rid });
   }
 
   tokenize(text: string, addSpecialTokens = true): number[] {
@@ -209,6 +213,20 @@ export class Engine implements EngineApi {
     return this.version;
   }
 
+  async updateWeightVersion(input: {
+    newVersion: string;
+    abortAllRequests?: boolean;
+  }): Promise<ControlResult> {
+    const bad = checkWeightVersion(input?.newVersion);
+    if (bad || input.newVersion === undefined)
+      return { success: false, message: 'newVersion must be a non-empty string' };
+    if (this.closed) return { success: false, message: 'the engine is shut down' };
+    const aborted = input.abortAllRequests === false ? null : await this.abortAllRequests();
+    this.version = input.newVersion;
+    const message = `weight version is ${input.newVersion}`;
+    return { success: true, message: aborted ? `${message}; ${aborted.message}` : message };
+  }
+
   /**
    * Replaces the named weights (all of them, or some) with tensors from memory, on every rank
    * (each gets a copy). Names, shapes and dtypes are checked before anything is written; a
@@ -235,7 +253,7 @@ export class Engine implements EngineApi {
       architecture: this.info?.architecture ?? 'unknown',
       vocabSize: this.info?.vocabSize ?? 0,
       maxContext: this.options.maxContext,
-      dtype: this.options.dtype,
+      dtype: this.info?.dtype ?? this.options.dtype,
       device: this.info?.device ?? 'unknown',
       dpSize: this.options.dpSize,
       hasChatTemplate: this.model.applyChatTemplate !== null,
@@ -279,8 +297,9 @@ export class Engine implements EngineApi {
     await Promise.all(this.ranks.map((r) => r.shutdown()));
   }
 
-  private submit(input: GenerateInput): RequestState {
+  private submit(input: GenerateInput, signal: AbortSignal | undefined): RequestState {
     if (this.closed) throw new Error('the engine is shut down');
+    if (signal?.aborted) throw new Error('the request was cancelled before it started');
     const tokenizer = this.model.tokenizer;
     const valid = validateInput(
       input,
@@ -308,7 +327,10 @@ export class Engine implements EngineApi {
     });
     const { rank, key } = this.router.pick(valid.inputIds, input.dataParallelRank);
     rank.inFlight += 1;
-    this.requests.set(rid, { state, rank, promptKey: key });
+    const onAbort = () => this.abortOwn(state);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const detach = () => signal?.removeEventListener('abort', onAbort);
+    this.requests.set(rid, { state, rank, promptKey: key, detach });
     this.totals.requests += 1;
     this.totals.promptTokens += valid.inputIds.length;
     stepTrace(`submit ${rid}`);
@@ -353,6 +375,7 @@ export class Engine implements EngineApi {
     const request = this.requests.get(rid);
     if (!request) return;
     this.requests.delete(rid);
+    request.detach();
     request.rank.inFlight -= 1;
     this.router.done(request.promptKey);
     end();
@@ -372,6 +395,12 @@ export class Engine implements EngineApi {
   private result(reply: ControlReplyData): ControlResult {
     return { success: reply.success, message: reply.message };
   }
+}
+
+/** The n samples of base rid `rid` (`<rid>-0`, `<rid>-1`, ..., as `/generate` names them) among `rids`. */
+function samplesOf(rid: string, rids: Iterable<string>): string[] {
+  const prefix = `${rid}-`;
+  return [...rids].filter((r) => r.startsWith(prefix) && /^\d+$/.test(r.slice(prefix.length)));
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { TensorDtype } from '../model/loader/tensor-source.js';
+import { DTYPE_CHOICES, type DtypeChoice } from '../model/serving-dtype.js';
 
 export type DeviceChoice = 'auto' | 'cuda' | 'cpu';
 
@@ -10,7 +10,8 @@ export interface LaunchOptions {
   dpSize?: number;
   /** GPU of rank r: `gpuIds[r]`; by default GPU r mod the number of GPUs (several ranks share one when fewer). */
   gpuIds?: number[];
-  dtype?: TensorDtype;
+  /** The compute dtype; `auto` (default): the checkpoint's on a GPU (bfloat16 for float32), float32 on the CPU. */
+  dtype?: DtypeChoice;
   pageSize?: number;
   /** Fraction of the device memory left after the weights that the KV cache takes. */
   kvMemoryFraction?: number;
@@ -51,7 +52,7 @@ export function resolveOptions(options: LaunchOptions, gpuCount: number): Resolv
     device: options.device ?? 'auto',
     dpSize,
     gpuIds: options.gpuIds ?? Array.from({ length: dpSize }, (_, r) => r % Math.max(gpuCount, 1)),
-    dtype: options.dtype ?? 'float32',
+    dtype: options.dtype ?? 'auto',
     pageSize: options.pageSize ?? 16,
     kvMemoryFraction: options.kvMemoryFraction ?? 0.3,
     numPages: options.numPages ?? null,
@@ -80,6 +81,8 @@ export function resolveOptions(options: LaunchOptions, gpuCount: number): Resolv
   if (!(resolved.kvMemoryFraction > 0 && resolved.kvMemoryFraction < 1)) {
     throw new RangeError('kvMemoryFraction must be in (0, 1)');
   }
+  if (!DTYPE_CHOICES.includes(resolved.dtype))
+    throw new RangeError(`dtype must be one of ${DTYPE_CHOICES.join(', ')}`);
   if (!['auto', 'cuda', 'cpu'].includes(resolved.device))
     throw new RangeError("device must be 'auto', 'cuda' or 'cpu'");
   if (resolved.gpuIds.length !== dpSize)

@@ -5,6 +5,7 @@ import { createMemorySaver, type MemorySaver } from '@ts/memory-saver-native';
 import { type LoopEvent, Sequence, samplingParams } from '@ts/scheduler';
 import { openBuiltinTiny } from '../model/builtin-tiny.js';
 import { openCheckpoint } from '../model/loader/open-checkpoint.js';
+import { servingDtype } from '../model/serving-dtype.js';
 import { createRank, type Rank } from '../rank/rank.js';
 import { stepTrace } from '../trace/step-trace.js';
 import { updateWeightsFromDisk, updateWeightsFromTensors } from './update-weights.js';
@@ -105,11 +106,12 @@ async function main(): Promise<void> {
   const checkpoint =
     options.model === 'builtin:tiny' ? openBuiltinTiny() : await openCheckpoint(options.model);
   const config = checkpoint.config;
+  const dtype = servingDtype(options.dtype, config.torchDtype, saver.device);
   const rank = await createRank(
     saver,
     checkpoint,
     {
-      dtype: options.dtype,
+      dtype,
       pageSize: options.pageSize,
       ...(options.numPages ? { numPages: options.numPages } : {}),
       kvMemoryFraction: options.kvMemoryFraction,
@@ -173,6 +175,7 @@ async function main(): Promise<void> {
       architecture: config.architecture,
       vocabSize: config.vocabSize,
       device: saver.deviceName,
+      dtype,
       numPages: rank.kv.numPages,
       eosTokenIds: [...config.eosTokenIds],
       bosTokenId: config.bosTokenId,

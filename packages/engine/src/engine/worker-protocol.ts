@@ -1,4 +1,6 @@
+import type { PauseMode } from '@ts/pause';
 import type { FinishReason } from '@ts/scheduler';
+import type { TensorDtype } from '../model/loader/tensor-source.js';
 import type { NamedTensor } from '../model/weights/named-tensors.js';
 import type { ResolvedOptions } from './launch-options.js';
 
@@ -28,7 +30,7 @@ export type ControlOp =
   | { op: 'release'; tags?: string[] }
   | { op: 'resume'; tags?: string[] }
   | { op: 'isSleeping' }
-  | { op: 'pause'; mode: 'abort' | 'wait' | 'keep' }
+  | { op: 'pause'; mode: PauseMode }
   | { op: 'continue' }
   | { op: 'flush' }
   | { op: 'updateWeightsFromDisk'; path: string }
@@ -59,6 +61,8 @@ export interface ReadyInfo {
   architecture: string;
   vocabSize: number;
   device: string;
+  /** The dtype the rank computes in (`auto` resolved). */
+  dtype: TensorDtype;
   numPages: number;
   eosTokenIds: number[];
   bosTokenId: number | null;

@@ -74,13 +74,13 @@ describe('@ts/client against createServer', () => {
       expect(update.text).toBe('w0');
       break;
     }
-    await until(() => engine.calls.some(([k, v]) => k === 'abortRequest' && v === 'hang-1'));
+    await until(() => engine.calls.some(([k, v]) => k === 'cancel' && v === 'hang-1'));
     const controller = new AbortController();
     const pending = client.generate({ text: 'x', rid: 'hang-2' }, { signal: controller.signal });
     await until(() => engine.calls.some(([, v]) => (v as { rid?: string })?.rid === 'hang-2'));
     controller.abort();
     await expect(pending).rejects.toMatchObject({ name: 'EngineClientError', status: undefined });
-    await until(() => engine.calls.some(([k, v]) => k === 'abortRequest' && v === 'hang-2'));
+    await until(() => engine.calls.some(([k, v]) => k === 'cancel' && v === 'hang-2'));
   });
 
   it('drives the RL loop control calls with the admin key', async () => {
@@ -91,7 +91,10 @@ describe('@ts/client against createServer', () => {
       released_tags: ['weights', 'kv_cache', 'cuda_graph'],
     });
     expect(await client.isSleeping()).toMatchObject({ success: true, is_sleeping: true });
-    expect((await client.continueGeneration()).message).toBe('memory is released: resume it first');
+    expect(await client.continueGeneration()).toEqual({
+      success: true,
+      message: 'continued; memory is still released',
+    });
     expect((await client.resumeMemoryOccupation({ tags: ['weights'] })).released_tags).toEqual([
       'kv_cache',
       'cuda_graph',
@@ -105,8 +108,8 @@ describe('@ts/client against createServer', () => {
     expect((await client.continueGeneration()).success).toBe(true);
     expect((await client.flushCache()).success).toBe(true);
     expect(await client.abortRequest({ rid: 'gone' })).toEqual({
-      success: false,
-      message: 'no request gone',
+      success: true,
+      message: 'no request gone in flight: nothing aborted',
     });
     expect((await client.modelInfo()).is_generation).toBe(true);
     expect((await client.listModels()).data[0]?.id).toBe('builtin:tiny');

@@ -10,6 +10,8 @@ export interface RouteContext {
   admin: RouteShorthandOptions;
   /** How long `/health_generate` waits for its token. */
   healthGenerateMs: number;
+  /** Where `update_weights_from_disk` may read checkpoints (anywhere when undefined). */
+  checkpointDir: string | undefined;
 }
 
 /** snake_case keys, one level deep: `releasedTags` → `released_tags`. */

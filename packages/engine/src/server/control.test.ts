@@ -96,11 +96,20 @@ describe('control routes', () => {
     expect((await inject('GET', '/flush_cache')).statusCode).toBe(200);
     const update = await inject('POST', '/update_weights_from_disk', { model_path: '/ckpt/2' });
     expect(update.json()).toEqual({ success: true, message: 'loaded /ckpt/2' });
+    // ROLL sends every abort to every worker: a rid this server does not hold is a 200.
     const abort = await inject('POST', '/abort_request', { rid: 'nobody' });
-    expect(abort.statusCode).toBe(400);
-    expect(abort.json()).toEqual({ success: false, message: 'no request nobody' });
-    const all = await inject('POST', '/abort_request', { abort_all: true });
+    expect(abort.statusCode).toBe(200);
+    expect(abort.json()).toEqual({
+      success: true,
+      message: 'no request nobody in flight: nothing aborted',
+    });
+    // verl: an empty rid with abort_all.
+    const all = await inject('POST', '/abort_request', { rid: '', abort_all: true });
+    expect(all.statusCode).toBe(200);
     expect(all.json()).toEqual({ success: true, message: 'aborting 0 requests' });
+    for (const mode of ['in_place', 'retract']) {
+      expect((await inject('POST', '/pause_generation', { mode })).statusCode).toBe(200);
+    }
     expect(engine.calls).toEqual([
       ['pause', { mode: 'abort' }],
       ['pause', { mode: 'keep' }],
@@ -110,20 +119,22 @@ describe('control routes', () => {
       ['updateWeights', { modelPath: '/ckpt/2' }],
       ['abortRequest', 'nobody'],
       ['abortAllRequests', undefined],
+      ['pause', { mode: 'in_place' }],
+      ['pause', { mode: 'retract' }],
     ]);
   });
 
   it('answers failures and bad bodies with 400 and a message', async () => {
     const { inject } = serve();
-    await inject('POST', '/release_memory_occupation');
-    const cont = await inject('POST', '/continue_generation');
-    expect(cont.statusCode).toBe(400);
-    expect(cont.json().message).toBe('memory is released: resume it first');
     const mode = await inject('POST', '/pause_generation', { mode: 'later' });
+    expect(mode.statusCode).toBe(400);
     expect(mode.json()).toEqual({
       success: false,
-      message: "mode: must be one of 'abort', 'wait', 'keep'",
+      message: "mode: must be one of 'abort', 'wait', 'keep', 'in_place', 'retract'",
     });
+    const version = await inject('POST', '/update_weight_version', { new_version: 3 });
+    expect(version.statusCode).toBe(400);
+    expect(version.json().message).toBe('new_version: a version (non-empty string) is required');
     const path = await inject('POST', '/update_weights_from_disk', {});
     expect(path.json().message).toBe('model_path: a checkpoint path (string) is required');
     expect((await inject('POST', '/update_weights_from_disk')).json().message).toBe(
@@ -169,6 +180,25 @@ describe('weight versions', () => {
     });
     expect(empty.statusCode).toBe(400);
     expect(empty.json().message).toBe('weight_version: must be a non-empty string');
+  });
+
+  it('renames the weights with /update_weight_version and reports them in /model_info', async () => {
+    const { engine, inject } = serve();
+    expect((await inject('GET', '/model_info')).json().weight_version).toBe('default');
+    const renamed = await inject('POST', '/update_weight_version', {
+      new_version: 'v2',
+      abort_all_requests: false,
+    });
+    expect(renamed.json()).toEqual({
+      success: true,
+      message: 'weight version is v2',
+      new_version: 'v2',
+    });
+    expect(engine.calls).toEqual([
+      ['updateWeightVersion', { newVersion: 'v2', abortAllRequests: false }],
+    ]);
+    expect((await inject('GET', '/get_model_info')).json().weight_version).toBe('v2');
+    expect((await inject('GET', '/get_weight_version')).json().weight_version).toBe('v2');
   });
 });
 

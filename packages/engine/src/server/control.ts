@@ -1,15 +1,18 @@
 import type { FastifyInstance } from 'fastify';
 import * as z from 'zod';
 import { namedTensorsFromSafetensors } from '../model/weights/named-tensors.js';
+import { checkpointUnder } from './checkpoint-dir.js';
 import type { RouteContext } from './context.js';
 import { sendControl } from './context.js';
 import { asRequestError, parseBody, RequestError } from './errors.js';
 import { compact } from './sampling.js';
 
+const PAUSE_MODES = ['abort', 'wait', 'keep', 'in_place', 'retract'] as const;
+
 const pauseSchema = z
   .object({
     mode: z
-      .enum(['abort', 'wait', 'keep'], { error: "must be one of 'abort', 'wait', 'keep'" })
+      .enum(PAUSE_MODES, { error: `must be one of ${PAUSE_MODES.map((m) => `'${m}'`).join(', ')}` })
       .nullish(),
   })
   .nullish()
@@ -30,10 +33,12 @@ const updateWeightsSchema = z.object(
 
 const tensorQuerySchema = z.object({ weight_version: weightVersion }).nullish();
 
+// SGLang's AbortReq: an empty rid with abort_all (verl), or a rid this server does not hold
+// (ROLL sends every abort to every worker), both answer 200.
 const abortSchema = z
   .object(
     {
-      rid: z.string({ error: 'a request id (string) is required' }).min(1).optional(),
+      rid: z.string({ error: 'a request id (string) is required' }).optional(),
       abort_all: z.boolean({ error: 'must be true or false' }).optional(),
     },
     { error: 'expected an object with rid, or abort_all: true' },
@@ -42,12 +47,25 @@ const abortSchema = z
     error: 'give a request id (rid), or abort_all: true',
   });
 
+const weightVersionSchema = z.object(
+  {
+    new_version: z
+      .string({ error: 'a version (non-empty string) is required' })
+      .min(1, { error: 'a version (non-empty string) is required' }),
+    abort_all_requests: z.boolean({ error: 'must be true or false' }).nullish(),
+  },
+  { error: 'expected an object with new_version' },
+);
+
 /**
  * The scheduler's control plane, all behind the admin key: pause / continue, weight
  * updates (from disk, or pushed as safetensors), cache flush, request abort. Failures are 400
  * `{ success: false }`.
  */
-export function registerControlRoutes(app: FastifyInstance, { engine, admin }: RouteContext): void {
+export function registerControlRoutes(
+  app: FastifyInstance,
+  { engine, admin, checkpointDir }: RouteContext,
+): void {
   app.post('/pause_generation', admin, async (request, reply) => {
     const input = parseBody(pauseSchema, request.body);
     return sendControl(reply, await engine.pauseGeneration(input));
@@ -59,7 +77,8 @@ export function registerControlRoutes(app: FastifyInstance, { engine, admin }: R
 
   app.post('/update_weights_from_disk', admin, async (request, reply) => {
     const { model_path, weight_version } = parseBody(updateWeightsSchema, request.body);
-    const update = compact({ modelPath: model_path, weightVersion: weight_version });
+    const modelPath = await checkpointUnder(checkpointDir, model_path);
+    const update = compact({ modelPath, weightVersion: weight_version });
     return sendControl(reply, await engine.updateWeightsFromDisk(update));
   });
 
@@ -85,6 +104,18 @@ export function registerControlRoutes(app: FastifyInstance, { engine, admin }: R
   });
 
   app.get('/get_weight_version', async () => ({ weight_version: engine.weightVersion() }));
+
+  // SGLang's: renames the current weights (after an update pushed by other means), aborting
+  // every request first unless abort_all_requests is false.
+  app.post('/update_weight_version', admin, async (request, reply) => {
+    const body = parseBody(weightVersionSchema, request.body);
+    const result = await engine.updateWeightVersion(
+      compact({ newVersion: body.new_version, abortAllRequests: body.abort_all_requests }),
+    );
+    return reply
+      .code(result.success ? 200 : 400)
+      .send({ ...result, new_version: body.new_version });
+  });
 
   app.route({
     method: ['GET', 'POST'],

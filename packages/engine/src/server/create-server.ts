@@ -3,8 +3,9 @@ import type { EngineApi } from '../engine-api.js';
 import { adminOnly } from './auth.js';
 import type { RouteContext } from './context.js';
 import { registerControlRoutes } from './control.js';
-import { errorHandler, RequestError, sendError } from './errors.js';
+import { errorHandler, sendError } from './errors.js';
 import { registerGenerateRoutes } from './generate.js';
+import { type GuardOptions, registerBodyParsers, registerGuards } from './http-guards.js';
 import { registerInfoRoutes } from './info.js';
 import { registerMemoryRoutes } from './memory.js';
 import { registerMetricsRoute } from './metrics.js';
@@ -12,7 +13,7 @@ import { registerChatRoute } from './openai-chat.js';
 import { registerCompletionsRoute } from './openai-completions.js';
 import { registerTokenizeRoutes } from './tokenize.js';
 
-export interface ServerOptions {
+export interface ServerOptions extends GuardOptions {
   /** When set, the control endpoints need `Authorization: Bearer <adminKey>` (else 401). */
   adminKey?: string;
   /** The model name of the OpenAI routes; default: the model path. */
@@ -23,6 +24,8 @@ export interface ServerOptions {
   tensorBodyLimit?: number;
   /** How long `/health_generate` waits for its one token; default 10 s. */
   healthGenerateMs?: number;
+  /** `update_weights_from_disk` reads checkpoints only under this directory; default anywhere. */
+  checkpointDir?: string;
   /** Fastify's logger option; default off. */
   logger?: FastifyServerOptions['logger'];
 }
@@ -38,22 +41,8 @@ export function createServer(engine: EngineApi, options: ServerOptions = {}): Fa
     bodyLimit: options.bodyLimit ?? 64 * 1024 * 1024,
   });
 
-  // Any content type is read as JSON (curl -d sends form-encoded); an empty body is no body.
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, text, done) => {
-    if (typeof text !== 'string' || text.trim() === '') return done(null, undefined);
-    try {
-      done(null, JSON.parse(text));
-    } catch (error) {
-      done(new RequestError(400, `body: invalid JSON: ${(error as Error).message}`), undefined);
-    }
-  });
-  // Weights pushed over HTTP come as one safetensors file, kept as bytes.
-  app.addContentTypeParser(
-    'application/octet-stream',
-    { parseAs: 'buffer', bodyLimit: options.tensorBodyLimit ?? 16 * 1024 ** 3 },
-    (_request, bytes, done) => done(null, bytes),
-  );
+  registerBodyParsers(app, options.tensorBodyLimit ?? 16 * 1024 ** 3);
+  registerGuards(app, options);
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) =>
     sendError(request, reply, 404, `no route ${request.method} ${request.url}`),
@@ -64,6 +53,7 @@ export function createServer(engine: EngineApi, options: ServerOptions = {}): Fa
     modelName: () => options.modelName ?? engine.modelInfo().modelPath,
     admin: adminOnly(options.adminKey),
     healthGenerateMs: options.healthGenerateMs ?? 10_000,
+    checkpointDir: options.checkpointDir,
   };
   registerGenerateRoutes(app, ctx);
   registerMemoryRoutes(app, ctx);

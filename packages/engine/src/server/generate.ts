@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import * as z from 'zod';
 import type { GenerateChunk, GenerateInput } from '../engine-api.js';
+import { callScope } from './call-scope.js';
 import type { RouteContext } from './context.js';
 import { asRequestError, parseBody, RequestError } from './errors.js';
 import {
@@ -12,7 +13,7 @@ import {
   tokenId,
   toSamplingInput,
 } from './sampling.js';
-import { mergeIndexed, onClientGone, type Peeked, peek, sendSse } from './sse.js';
+import { mergeIndexed, type Peeked, peek, sendSse } from './sse.js';
 
 const generateSchema = z.object({
   text: z
@@ -174,23 +175,18 @@ export function registerGenerateRoutes(app: FastifyInstance, { engine }: RouteCo
   app.post('/generate', async (request, reply) => {
     const body = parseBody(generateSchema, request.body);
     const { inputs, batch } = toInputs(body);
-    const abortAll = () => {
-      for (const input of inputs) {
-        void engine.abortRequest(input.rid as string).catch(() => undefined);
-      }
-    };
-    onClientGone(reply, abortAll);
+    const scope = callScope(reply);
 
     if (body.stream) {
       const settled = await Promise.allSettled(
-        inputs.map((input) => peek(() => engine.generateStream(input))),
+        inputs.map((input) => peek(() => engine.generateStream(input, scope.options))),
       );
       const failed = settled.find((s) => s.status === 'rejected');
       if (failed) {
         for (const s of settled) {
           if (s.status === 'fulfilled') void s.value.close();
         }
-        abortAll();
+        scope.abort();
         throw asRequestError(failed.reason);
       }
       const streams = settled.map(
@@ -201,11 +197,13 @@ export function registerGenerateRoutes(app: FastifyInstance, { engine }: RouteCo
     }
 
     try {
-      const outputs = await Promise.all(inputs.map((input) => engine.generate(input)));
+      const outputs = await Promise.all(
+        inputs.map((input) => engine.generate(input, scope.options)),
+      );
       const replies = outputs.map(toGenerateReply);
       return batch ? replies : replies[0];
     } catch (error) {
-      abortAll();
+      scope.abort();
       throw asRequestError(error);
     }
   });

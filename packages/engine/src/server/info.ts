@@ -27,16 +27,20 @@ export function registerInfoRoutes(
       return reply.code(503).send({ success: false, message: `sleeping: released [${tags}]` });
     }
     const rid = `health-${randomUUID()}`;
+    const cancel = new AbortController();
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<null>((resolve) => {
       timer = setTimeout(() => resolve(null), healthGenerateMs);
     });
     const output = await Promise.race([
-      engine.generate({ rid, inputIds: [0], samplingParams: { maxNewTokens: 1, ignoreEos: true } }),
+      engine.generate(
+        { rid, inputIds: [0], samplingParams: { maxNewTokens: 1, ignoreEos: true } },
+        { signal: cancel.signal },
+      ),
       late,
     ]).finally(() => clearTimeout(timer));
     if (output?.outputIds.length === 1) return {};
-    await engine.abortRequest(rid);
+    cancel.abort();
     const message = output
       ? `the health request ended without a token: ${output.metaInfo.finishReason?.type}`
       : `no token within ${healthGenerateMs / 1000} s (is generation paused?)`;
@@ -57,6 +61,7 @@ export function registerInfoRoutes(
       device: info.device,
       dp_size: info.dpSize,
       has_chat_template: info.hasChatTemplate,
+      weight_version: engine.weightVersion(),
     };
   };
   app.get('/model_info', modelInfo);

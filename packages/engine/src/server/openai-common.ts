@@ -3,10 +3,11 @@ import type { OpenAIFinishReason, OpenAIUsage } from '@ts/client';
 import type { FastifyReply } from 'fastify';
 import * as z from 'zod';
 import type { GenerateChunk, GenerateInput, GenerateMeta, SamplingInput } from '../engine-api.js';
+import { callScope } from './call-scope.js';
 import type { RouteContext } from './context.js';
 import { asRequestError } from './errors.js';
 import { compact, MAX_SAMPLES, onlyOff, stopSchema } from './sampling.js';
-import { mergeIndexed, onClientGone, type Peeked, peek, sendSse } from './sse.js';
+import { mergeIndexed, type Peeked, peek, sendSse } from './sse.js';
 
 /** Fields both `/v1/completions` and `/v1/chat/completions` take; unknown keys are dropped. */
 export const openAISamplingShape = {
@@ -118,13 +119,10 @@ export async function serveOpenAI<Full, Choice, Chunk>(
   render: OpenAIRenderer<Full, Choice, Chunk>,
   perPrompt = inputs.length,
 ): Promise<Full | FastifyReply> {
-  const abortAll = () => {
-    for (const input of inputs) void engine.abortRequest(input.rid).catch(() => undefined);
-  };
-  onClientGone(reply, abortAll);
+  const scope = callScope(reply);
   if (!stream.on) {
     try {
-      const outs = await Promise.all(inputs.map((input) => engine.generate(input)));
+      const outs = await Promise.all(inputs.map((input) => engine.generate(input, scope.options)));
       const choices = outs.map((out, index) => render.choice(out.text, out.metaInfo, index));
       return render.full(
         choices,
@@ -134,17 +132,17 @@ export async function serveOpenAI<Full, Choice, Chunk>(
         ),
       );
     } catch (error) {
-      abortAll();
+      scope.abort();
       throw asRequestError(error);
     }
   }
   const settled = await Promise.allSettled(
-    inputs.map((input) => peek(() => engine.generateStream(input))),
+    inputs.map((input) => peek(() => engine.generateStream(input, scope.options))),
   );
   const failed = settled.find((s) => s.status === 'rejected');
   if (failed) {
     for (const s of settled) if (s.status === 'fulfilled') void s.value.close();
-    abortAll();
+    scope.abort();
     throw asRequestError(failed.reason);
   }
   const streams = settled.map(

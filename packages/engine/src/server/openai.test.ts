@@ -415,6 +415,7 @@ describe('info and metrics', () => {
       device: 'cpu',
       dp_size: 1,
       has_chat_template: true,
+      weight_version: 'default',
     });
     expect((await app.inject({ url: '/get_model_info' })).json()).toEqual(info);
     expect((await app.inject({ url: '/v1/models' })).json()).toEqual({

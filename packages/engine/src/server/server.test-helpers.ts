@@ -8,6 +8,7 @@ import type {
   GenerateOutput,
   MemoryReply,
   ModelInfo,
+  RequestOptions,
   SleepReply,
 } from '../engine-api.js';
 
@@ -25,17 +26,34 @@ export class FakeEngine implements EngineApi {
   hasChatTemplate = true;
   private readonly hanging = new Map<string, () => void>();
 
-  async generate(input: GenerateInput): Promise<GenerateOutput> {
+  async generate(input: GenerateInput, options: RequestOptions = {}): Promise<GenerateOutput> {
     let last: GenerateOutput | undefined;
-    for await (const chunk of this.generateStream(input)) last = chunk;
+    for await (const chunk of this.generateStream(input, options)) last = chunk;
     return last as GenerateOutput;
   }
 
-  async *generateStream(input: GenerateInput): AsyncGenerator<GenerateChunk> {
+  /** A call's signal aborting records `['cancel', rid]` for each request it submitted. */
+  async *generateStream(
+    input: GenerateInput,
+    options: RequestOptions = {},
+  ): AsyncGenerator<GenerateChunk> {
     this.calls.push(['generate', input]);
     if (input.text === 'bad') throw Object.assign(new Error('prompt is too long'), { status: 413 });
     if (input.text === 'refuse') throw new Error('text: unknown special token');
     const rid = input.rid ?? 'generated';
+    const onAbort = () => {
+      this.calls.push(['cancel', rid]);
+      this.wakeHanging(rid);
+    };
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      yield* this.tokens(input, rid);
+    } finally {
+      options.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  private async *tokens(input: GenerateInput, rid: string): AsyncGenerator<GenerateChunk> {
     const promptTokens = input.inputIds?.length ?? input.text?.length ?? 0;
     const n = input.samplingParams?.maxNewTokens ?? 3;
     const started = performance.now();
@@ -145,10 +163,25 @@ export class FakeEngine implements EngineApi {
 
   async abortRequest(rid: string): Promise<ControlResult> {
     this.calls.push(['abortRequest', rid]);
+    return ok(
+      this.wakeHanging(rid) ? `aborting ${rid}` : `no request ${rid} in flight: nothing aborted`,
+    );
+  }
+
+  private wakeHanging(rid: string): boolean {
     const wake = this.hanging.get(rid);
     this.hanging.delete(rid);
     wake?.();
-    return wake ? ok(`aborted ${rid}`) : fail(`no request ${rid}`);
+    return wake !== undefined;
+  }
+
+  async updateWeightVersion(input: {
+    newVersion: string;
+    abortAllRequests?: boolean;
+  }): Promise<ControlResult> {
+    this.calls.push(['updateWeightVersion', input]);
+    this.version = input.newVersion;
+    return ok(`weight version is ${input.newVersion}`);
   }
 
   applyChatTemplate(
@@ -200,7 +233,7 @@ export class FakeEngine implements EngineApi {
 
   async continueGeneration(): Promise<ControlResult> {
     this.calls.push(['continue', undefined]);
-    return this.released.size > 0 ? fail('memory is released: resume it first') : ok('running');
+    return ok(this.released.size > 0 ? 'continued; memory is still released' : 'running');
   }
 
   async flushCache(): Promise<ControlResult> {

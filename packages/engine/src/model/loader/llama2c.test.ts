@@ -96,7 +96,7 @@ describe('openLlama2c failures', () => {
       await writeFile(path, bytes);
       await truncate(path, bytes.byteLength - 4);
       await expect(openLlama2c(path)).rejects.toThrow(
-        `${path}: truncated: the header implies ${bytes.byteLength} bytes, the file has ${bytes.byteLength - 4}`,
+        `${path}: not a llama2.c checkpoint: its ${bytes.byteLength - 4} bytes are shorter than its header implies (cut short?)`,
       );
       await truncate(path, 10);
       await expect(openLlama2c(path)).rejects.toThrow('shorter than the 28-byte header');
@@ -108,11 +108,13 @@ describe('openLlama2c failures', () => {
       const path = join(dir, 'bad.bin');
       const bytes = encodeLlama2c(tiny);
       await writeFile(path, Buffer.concat([bytes, new Uint8Array(4)]));
-      await expect(openLlama2c(path)).rejects.toThrow('longer than expected');
+      await expect(openLlama2c(path)).rejects.toThrow('are longer than its header implies');
       const header = new DataView(bytes.buffer);
       header.setInt32(8, 0, true);
       await writeFile(path, bytes);
-      await expect(openLlama2c(path)).rejects.toThrow('header field n_layers is 0, not positive');
+      await expect(openLlama2c(path)).rejects.toThrow(
+        'not a llama2.c checkpoint: header field n_layers is not a positive size',
+      );
       header.setInt32(8, 2, true);
       header.setInt32(20, 0, true);
       await writeFile(path, bytes);
@@ -121,8 +123,26 @@ describe('openLlama2c failures', () => {
       header.setInt32(4, 2, true);
       await writeFile(path, bytes);
       await expect(openLlama2c(path)).rejects.toThrow(
-        'llama2.c export format version 2 is not supported',
+        "llama2.c's newer export formats are not supported",
       );
+    });
+  });
+
+  it('never echoes the bytes of a file that is not a checkpoint (update_weights_from_disk is reachable over HTTP)', async () => {
+    await withTempDir(async (dir) => {
+      const path = join(dir, 'secret.bin');
+      const secret = 'RSA PRIVATE KEY: hunter2 hunter2 hunter2 hunter2';
+      const bytes = Buffer.from(secret);
+      const ints = Array.from({ length: 7 }, (_, i) => bytes.readInt32LE(i * 4));
+      await writeFile(path, bytes);
+      const message: string = await openLlama2c(path).then(
+        () => 'opened',
+        (error: Error) => error.message,
+      );
+      expect(message).toMatch(/^.*: not a llama2\.c checkpoint: /);
+      for (const n of [...ints, ...ints.map((v) => Math.abs(v))])
+        expect(message).not.toContain(String(n));
+      expect(message).not.toMatch(/hunter2|RSA/);
     });
   });
 });

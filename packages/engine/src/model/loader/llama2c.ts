@@ -31,7 +31,7 @@ function parseHeader(path: string, bytes: Uint8Array): Llama2cHeader {
   const ints = Array.from({ length: 7 }, (_, i) => view.getInt32(i * 4, true));
   if (ints[0] === EXPORT_MAGIC) {
     throw new CheckpointError(
-      `${path}: llama2.c export format version ${ints[1]} is not supported (only the legacy ` +
+      `${path}: llama2.c's newer export formats are not supported (only the legacy ` +
         'version 0 layout: seven int32 then float32 tensors)',
     );
   }
@@ -50,11 +50,18 @@ function parseHeader(path: string, bytes: Uint8Array): Llama2cHeader {
     n_kv_heads: numKvHeads,
     seq_len: seqLen,
   })) {
-    if (value <= 0)
-      throw new CheckpointError(`${path}: header field ${field} is ${value}, not positive`);
+    if (value <= 0) throw notLlama2c(path, `header field ${field} is not a positive size`);
   }
-  if (vocabSize === 0) throw new CheckpointError(`${path}: header field vocab_size is 0`);
+  if (vocabSize === 0) throw notLlama2c(path, 'header field vocab_size is 0');
   return { dim, hiddenDim, numLayers, numHeads, numKvHeads, vocabSize, seqLen };
+}
+
+/**
+ * Any file parses as a header, so what is wrong is named without its values: an error must
+ * never echo bytes of a file that is not a checkpoint.
+ */
+function notLlama2c(path: string, what: string): CheckpointError {
+  return new CheckpointError(`${path}: not a llama2.c checkpoint: ${what}`);
 }
 
 function toConfig(header: Llama2cHeader, path: string): ModelConfig {
@@ -81,7 +88,11 @@ function toConfig(header: Llama2cHeader, path: string): ModelConfig {
     eosTokenIds: [2],
     torchDtype: 'float32',
   };
-  validateModelConfig(config, path);
+  try {
+    validateModelConfig(config, path);
+  } catch {
+    throw notLlama2c(path, 'its header does not describe a valid Llama model');
+  }
   return config;
 }
 
@@ -139,9 +150,10 @@ export async function openLlama2c(path: string): Promise<Llama2cCheckpoint> {
     const config = toConfig(header, path);
     const layout = llama2cLayout(header);
     if (file.size !== layout.fileBytes) {
-      const what = file.size < layout.fileBytes ? 'truncated' : 'longer than expected';
-      throw new CheckpointError(
-        `${path}: ${what}: the header implies ${layout.fileBytes} bytes, the file has ${file.size}`,
+      const what = file.size < layout.fileBytes ? 'shorter' : 'longer';
+      throw notLlama2c(
+        path,
+        `its ${file.size} bytes are ${what} than its header implies (cut short?)`,
       );
     }
     const tensors = layout.tensors.map((t) => file.tensor(t, 'float32', t.offset));

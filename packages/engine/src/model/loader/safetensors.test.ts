@@ -116,7 +116,7 @@ describe('openSafetensorsFile failures', () => {
     await expectOpenFails(new Uint8Array(5), 'too short for a safetensors header (5 bytes)');
     const long = withHeader({});
     new DataView(long.buffer).setBigUint64(0, 1000n, true);
-    await expectOpenFails(long, 'header length 1000 does not fit in the file');
+    await expectOpenFails(long, 'its header length does not fit in the file');
     const garbled = withHeader({});
     garbled[8] = 0x7a;
     await expectOpenFails(garbled, 'header is not valid JSON');

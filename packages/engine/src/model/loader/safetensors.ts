@@ -115,7 +115,7 @@ export function parseSafetensorsBytes(
   const length = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
   if (length > BigInt(Math.min(MAX_HEADER_BYTES, bytes.byteLength - 8))) {
     throw new CheckpointError(
-      `${what}: header length ${length} does not fit in ${bytes.byteLength} bytes (is it safetensors?)`,
+      `${what}: its header length does not fit in its ${bytes.byteLength} bytes (is it safetensors?)`,
     );
   }
   const dataStart = 8 + Number(length);
@@ -140,7 +140,7 @@ async function readHeader(file: CheckpointFile): Promise<{ header: unknown; data
   const length = new DataView(lengthBytes.buffer).getBigUint64(0, true);
   if (length > BigInt(Math.min(MAX_HEADER_BYTES, file.size - 8))) {
     throw new CheckpointError(
-      `${file.path}: header length ${length} does not fit in the file (${file.size} bytes)`,
+      `${file.path}: its header length does not fit in the file (${file.size} bytes): is it safetensors?`,
     );
   }
   const json = new Uint8Array(Number(length));
