@@ -73,6 +73,7 @@ export class Engine implements EngineApi {
           url,
           (m) => engine.onToken(m),
           (loaded, total) => launch.onProgress?.(r, loaded, total),
+          (reason) => engine.onRankGone(r, reason),
         ),
     );
     engine.router = new PromptRouter(engine.ranks);
@@ -326,6 +327,10 @@ export class Engine implements EngineApi {
         : {}),
     });
     const { rank, key } = this.router.pick(valid.inputIds, input.dataParallelRank);
+    if (rank.gone) {
+      this.router.done(key);
+      throw new RankGoneError(`rank ${rank.rank} cannot serve: ${rank.gone}`);
+    }
     rank.inFlight += 1;
     const onAbort = () => this.abortOwn(state);
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -371,6 +376,14 @@ export class Engine implements EngineApi {
     }
   }
 
+  /** A rank's worker died: each of its requests ends now, with the reason (never a hang). */
+  private onRankGone(rank: number, reason: string): void {
+    for (const [rid, request] of [...this.requests]) {
+      if (request.rank.rank !== rank) continue;
+      this.finish(rid, () => request.state.end('abort', undefined, reason));
+    }
+  }
+
   private finish(rid: string, end: () => void): void {
     const request = this.requests.get(rid);
     if (!request) return;
@@ -395,6 +408,11 @@ export class Engine implements EngineApi {
   private result(reply: ControlReplyData): ControlResult {
     return { success: reply.success, message: reply.message };
   }
+}
+
+/** A request for a rank whose worker is gone: the server answers 503. */
+class RankGoneError extends Error {
+  readonly statusCode = 503;
 }
 
 /** The n samples of base rid `rid` (`<rid>-0`, `<rid>-1`, ..., as `/generate` names them) among `rids`. */

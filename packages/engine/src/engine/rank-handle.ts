@@ -27,6 +27,7 @@ export class RankHandle {
     workerUrl: URL,
     onToken: (message: TokenMessage) => void,
     onProgress: (loaded: number, total: number) => void,
+    private readonly onGone: (reason: string) => void = () => {},
   ) {
     const init: WorkerInit = { rank, options };
     this.worker = new Worker(workerUrl, { workerData: init });
@@ -48,6 +49,11 @@ export class RankHandle {
         reject(new Error(`rank ${rank} exited before it was ready (code ${code})`));
       });
     });
+  }
+
+  /** Why the worker is gone (crashed or exited), or null while it runs. */
+  get gone(): string | null {
+    return this.exited;
   }
 
   post(message: ToWorker): void {
@@ -77,10 +83,12 @@ export class RankHandle {
   }
 
   private fail(reason: string): void {
-    this.exited ??= reason;
+    if (this.exited) return;
+    this.exited = reason;
     for (const [id, resolve] of this.replies) {
       this.replies.delete(id);
       resolve({ success: false, message: reason });
     }
+    this.onGone(reason);
   }
 }

@@ -10,7 +10,7 @@ export function adminOnly(adminKey: string | undefined): RouteShorthandOptions {
   if (!adminKey) return {};
   const expected = digest(adminKey);
   return {
-    preHandler: async (request: FastifyRequest, reply: FastifyReply) => {
+    onRequest: async (request: FastifyRequest, reply: FastifyReply) => {
       const match = /^Bearer\s+(.+)$/i.exec(request.headers.authorization ?? '');
       if (match?.[1] && timingSafeEqual(digest(match[1].trim()), expected)) return;
       reply.header('www-authenticate', 'Bearer');

@@ -1,0 +1,127 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { DEVICE } from '../model/runner.test-helpers.js';
+import { createServer } from '../server/create-server.js';
+import { Engine } from './engine.js';
+
+const engines: Engine[] = [];
+async function launch(dpSize = 1): Promise<Engine> {
+  const engine = await Engine.launch({
+    model: 'builtin:tiny',
+    device: DEVICE,
+    numPages: 128,
+    maxContext: 512,
+    dpSize,
+  });
+  engines.push(engine);
+  return engine;
+}
+afterEach(async () => {
+  await Promise.all(engines.splice(0).map((e) => e.shutdown()));
+});
+
+const long = { maxNewTokens: 300, ignoreEos: true };
+const settle = () => new Promise((resolve) => setTimeout(resolve, 20));
+
+describe('a refused request touches nothing but itself (issue 14.1)', () => {
+  /** POST /generate on a real engine through the real routes. */
+  async function http(engine: Engine, body: object) {
+    const app = createServer(engine);
+    try {
+      return await app.inject({ method: 'POST', url: '/generate', payload: body });
+    } finally {
+      await app.close();
+    }
+  }
+
+  it('a rid already in flight is refused (400), and the request running under it goes on', async () => {
+    const engine = await launch();
+    const first = engine.generate({ text: 'a', rid: 'r', samplingParams: long });
+    await settle();
+    const refused = await http(engine, { text: 'b', rid: 'r' });
+    expect(refused.statusCode).toBe(400);
+    expect(refused.json().message).toBe('a request with rid r is already in flight');
+    const out = await first;
+    expect(out.metaInfo.finishReason?.type).toBe('length');
+    expect(out.outputIds).toHaveLength(300);
+  });
+
+  it("an invalid request under an n-group's base rid leaves the group running", async () => {
+    const engine = await launch();
+    const group = [0, 1, 2].map((j) =>
+      engine.generate({ text: 'p', rid: `job-${j}`, samplingParams: long }),
+    );
+    await settle();
+    const refused = await http(engine, {
+      text: 'p',
+      rid: 'job',
+      sampling_params: { max_new_tokens: 10_000 },
+    });
+    expect(refused.statusCode).toBe(400);
+    expect(refused.json().message).toMatch(/context length/);
+    const again = await http(engine, { text: 'p', rid: 'job', sampling_params: { n: 3 } });
+    expect(again.statusCode).toBe(400);
+    for (const out of await Promise.all(group))
+      expect(out.metaInfo.finishReason?.type).toBe('length');
+  });
+
+  it("aborting a call's signal aborts exactly the requests it submitted", async () => {
+    const engine = await launch();
+    const mine = new AbortController();
+    const own = engine.generate(
+      { text: 'a', rid: 'mine', samplingParams: long },
+      { signal: mine.signal },
+    );
+    const other = engine.generate({ text: 'a', rid: 'mine-0', samplingParams: long });
+    await settle();
+    mine.abort();
+    expect((await own).metaInfo.finishReason?.type).toBe('abort');
+    expect((await other).metaInfo.finishReason?.type).toBe('length');
+    const late = new AbortController();
+    late.abort();
+    await expect(engine.generate({ text: 'a' }, { signal: late.signal })).rejects.toThrow(
+      /cancelled/,
+    );
+  });
+});
+
+describe('a rank worker that dies', () => {
+  it('ends its requests with an error reply, and refuses new ones for it with a 503', async () => {
+    const engine = await launch(2);
+    const onRank = (rank: number) =>
+      engine.generate({ text: `r${rank}`, samplingParams: long, dataParallelRank: rank });
+    const [dying, living] = [onRank(0), onRank(1)];
+    await settle();
+    const ranks = (engine as unknown as { ranks: { worker: { terminate(): Promise<number> } }[] })
+      .ranks;
+    await ranks[0]?.worker.terminate();
+    const ended = await dying;
+    expect(ended.metaInfo.finishReason).toMatchObject({
+      type: 'abort',
+      message: 'rank 0 exited (code 1)',
+    });
+    expect((await living).metaInfo.finishReason?.type).toBe('length');
+    await expect(onRank(0)).rejects.toMatchObject({
+      statusCode: 503,
+      message: 'rank 0 cannot serve: rank 0 exited (code 1)',
+    });
+    expect((await engine.isSleeping()).success).toBe(false);
+  });
+});
+
+describe('updateWeightVersion', () => {
+  it('names the weights, aborting what runs unless told not to', async () => {
+    const engine = await launch();
+    const running = engine.generate({ text: 'a', samplingParams: long });
+    await settle();
+    const kept = await engine.updateWeightVersion({ newVersion: 'v1', abortAllRequests: false });
+    expect(kept).toEqual({ success: true, message: 'weight version is v1' });
+    expect(await engine.updateWeightVersion({ newVersion: 'v2' })).toEqual({
+      success: true,
+      message: 'weight version is v2; aborting 1 requests',
+    });
+    const out = await running;
+    expect(out.metaInfo.finishReason?.type).toBe('abort');
+    expect(engine.weightVersion()).toBe('v2');
+    expect((await engine.updateWeightVersion({ newVersion: '' })).success).toBe(false);
+  });
+});
