@@ -195,6 +195,8 @@ export interface EngineApi {
     modelPath: string;
     weightVersion?: string;
   }): Promise<ControlResult>;
+  /** Throws, naming each problem, unless the model has parameters of these names and shapes. */
+  checkTensorHeaders(headers: readonly { name: string; shape: readonly number[] }[]): void;
   /** Replaces the named weights (all or some) with tensors from memory; checked before any write. */
   updateWeightsFromTensors(input: {
     tensors: NamedTensor[];

@@ -23,6 +23,7 @@ import { loadModelTokenizer, type ModelTokenizer } from './model-tokenizer.js';
 import { PromptRouter } from './prompt-router.js';
 import { RankHandle } from './rank-handle.js';
 import { RequestState } from './request-state.js';
+import { checkTensorHeaders, type TensorHeader } from './tensor-header-check.js';
 import { InvalidInputError, toWireSampling, validateInput } from './validate-input.js';
 import type { ControlOp, ControlReplyData, FromWorker, ReadyInfo } from './worker-protocol.js';
 
@@ -248,6 +249,10 @@ export class Engine implements EngineApi {
     return this.versioned(reply, input.weightVersion);
   }
 
+  checkTensorHeaders(headers: readonly TensorHeader[]): void {
+    checkTensorHeaders(this.info?.weights ?? [], headers);
+  }
+
   modelInfo(): ModelInfo {
     return {
       modelPath: this.options.model,
@@ -428,6 +433,7 @@ function samplesOf(rid: string, rids: Iterable<string>): string[] {
  * refuse by name.
  */
 function sharedTensors(tensors: NamedTensor[]): NamedTensor[] {
+  if (tensors.every((t) => t?.data?.buffer instanceof SharedArrayBuffer)) return tensors;
   const bytes = (t: NamedTensor) => (t?.data instanceof Uint8Array ? t.data.byteLength : 0);
   const shared = new Uint8Array(new SharedArrayBuffer(tensors.reduce((n, t) => n + bytes(t), 0)));
   let at = 0;

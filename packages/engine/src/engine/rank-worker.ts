@@ -4,6 +4,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { createMemorySaver, type MemorySaver } from '@ts/memory-saver-native';
 import { type LoopEvent, Sequence, samplingParams } from '@ts/scheduler';
 import { openBuiltinTiny } from '../model/builtin-tiny.js';
+import { expectedLlamaTensors } from '../model/loader/llama-weights.js';
 import { openCheckpoint } from '../model/loader/open-checkpoint.js';
 import { servingDtype } from '../model/serving-dtype.js';
 import { createRank, type Rank } from '../rank/rank.js';
@@ -179,6 +180,7 @@ async function main(): Promise<void> {
       numPages: rank.kv.numPages,
       eosTokenIds: [...config.eosTokenIds],
       bosTokenId: config.bosTokenId,
+      weights: expectedLlamaTensors(config).required.map(({ name, shape }) => ({ name, shape })),
     },
   });
   await rank.run();

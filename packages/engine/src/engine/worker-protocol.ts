@@ -1,6 +1,6 @@
 import type { PauseMode } from '@ts/pause';
 import type { FinishReason } from '@ts/scheduler';
-import type { TensorDtype } from '../model/loader/tensor-source.js';
+import type { TensorDtype, TensorInfo } from '../model/loader/tensor-source.js';
 import type { NamedTensor } from '../model/weights/named-tensors.js';
 import type { ResolvedOptions } from './launch-options.js';
 
@@ -66,6 +66,8 @@ export interface ReadyInfo {
   numPages: number;
   eosTokenIds: number[];
   bosTokenId: number | null;
+  /** Every parameter the model has, by name and shape (pushed tensors are checked against them). */
+  weights: TensorInfo[];
 }
 
 export type FromWorker =

@@ -249,8 +249,12 @@ describe('update_weights_from_tensor', () => {
     const junk = await inject('POST', '/update_weights_from_tensor', Buffer.from('nope'), octet);
     expect(junk.statusCode).toBe(400);
     expect(junk.json().message).toBe(
-      'the request body: too short for a safetensors header (4 bytes)',
+      'update_weights_from_tensor: not a safetensors body the model takes: the body ends after 4 bytes, inside its header',
     );
+    const stranger = Buffer.from(encodeSafetensors([testTensor('lm.head', [8], 'float32')]));
+    const unknown = await inject('POST', '/update_weights_from_tensor', stranger, octet);
+    expect(unknown.statusCode).toBe(400);
+    expect(unknown.json().message).toBe('tensors: the model has no parameter lm.head');
     expect(engine.calls).toEqual([]);
   });
 });

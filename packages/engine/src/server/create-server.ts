@@ -3,7 +3,7 @@ import type { EngineApi } from '../engine-api.js';
 import { adminOnly } from './auth.js';
 import type { RouteContext } from './context.js';
 import { registerControlRoutes } from './control.js';
-import { errorHandler, sendError } from './errors.js';
+import { asRequestError, errorHandler, sendError } from './errors.js';
 import { registerGenerateRoutes } from './generate.js';
 import { type GuardOptions, registerBodyParsers, registerGuards } from './http-guards.js';
 import { registerInfoRoutes } from './info.js';
@@ -11,6 +11,7 @@ import { registerMemoryRoutes } from './memory.js';
 import { registerMetricsRoute } from './metrics.js';
 import { registerChatRoute } from './openai-chat.js';
 import { registerCompletionsRoute } from './openai-completions.js';
+import { readTensorBody } from './tensor-body.js';
 import { registerTokenizeRoutes } from './tokenize.js';
 
 export interface ServerOptions extends GuardOptions {
@@ -41,7 +42,15 @@ export function createServer(engine: EngineApi, options: ServerOptions = {}): Fa
     bodyLimit: options.bodyLimit ?? 64 * 1024 * 1024,
   });
 
-  registerBodyParsers(app, options.tensorBodyLimit ?? 16 * 1024 ** 3);
+  registerBodyParsers(app, options.tensorBodyLimit ?? 16 * 1024 ** 3, (request, payload) =>
+    readTensorBody(request, payload, (entries) => {
+      try {
+        engine.checkTensorHeaders(entries);
+      } catch (error) {
+        throw asRequestError(error);
+      }
+    }),
+  );
   registerGuards(app, options);
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) =>

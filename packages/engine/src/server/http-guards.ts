@@ -1,5 +1,6 @@
+import type { Readable } from 'node:stream';
 import cors from '@fastify/cors';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { RequestError, sendError } from './errors.js';
 
 export interface GuardOptions {
@@ -23,7 +24,11 @@ const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;.*)?$/i;
  * or form bodies to any address without a preflight); anything else with a body is a 415.
  * `application/octet-stream` is a pushed safetensors file, kept as bytes.
  */
-export function registerBodyParsers(app: FastifyInstance, tensorBodyLimit: number): void {
+export function registerBodyParsers(
+  app: FastifyInstance,
+  tensorBodyLimit: number,
+  readTensors: (request: FastifyRequest, payload: Readable) => Promise<Uint8Array>,
+): void {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser(JSON_TYPE, { parseAs: 'string' }, (_request, text, done) => {
     if (typeof text !== 'string' || text.trim() === '') return done(null, undefined);
@@ -35,8 +40,8 @@ export function registerBodyParsers(app: FastifyInstance, tensorBodyLimit: numbe
   });
   app.addContentTypeParser(
     'application/octet-stream',
-    { parseAs: 'buffer', bodyLimit: tensorBodyLimit },
-    (_request, bytes, done) => done(null, bytes),
+    { bodyLimit: tensorBodyLimit },
+    async (request: FastifyRequest, payload: Readable) => readTensors(request, payload),
   );
   app.addContentTypeParser('*', (request, _payload, done) => {
     const type = request.headers['content-type'] ?? '(none)';

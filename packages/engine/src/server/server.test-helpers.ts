@@ -264,6 +264,15 @@ export class FakeEngine implements EngineApi {
     return this.version;
   }
 
+  /** Stand-in model: every `model.*` name, any shape. */
+  checkTensorHeaders(headers: readonly { name: string }[]): void {
+    const unknown = headers.filter((h) => !h.name.startsWith('model.'));
+    if (unknown.length > 0)
+      throw new Error(
+        `tensors: the model has no parameter ${unknown.map((h) => h.name).join(', ')}`,
+      );
+  }
+
   /** Stand-in tokenizer: one id per character (its code), 1 first as BOS. */
   tokenize(text: string, addSpecialTokens = true): number[] {
     if (text === 'refuse') throw new Error('text: unknown special token');
