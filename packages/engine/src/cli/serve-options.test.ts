@@ -7,13 +7,14 @@ const defaults: ServeFlags = {
   host: '127.0.0.1',
   port: '30000',
   dpSize: '1',
-  dtype: 'float32',
+  dtype: 'auto',
   pageSize: '16',
   maxRunning: '32',
   maxBatchTokens: '2048',
   maxInputLogprobRows: '128',
   contextLength: '2048',
   kvMemoryFraction: '0.3',
+  shutdownTimeout: '10',
   prefixCache: true,
 };
 
@@ -28,7 +29,9 @@ describe('serveSettings', () => {
       disableCudaGraph: true,
     });
     expect(serveSettings(defaults).launch.cudaGraphs).toBe(true);
-    expect(s).toMatchObject({ host: '127.0.0.1', port: 30000, adminKey: 'k' });
+    expect(s).toMatchObject({ host: '127.0.0.1', port: 30000, server: { adminKey: 'k' } });
+    expect(serveSettings(defaults).launch.dtype).toBe('auto');
+    expect(serveSettings(defaults).shutdownTimeoutMs).toBe(10_000);
     expect(s.launch).toMatchObject({
       model: 'builtin:tiny',
       dpSize: 2,
@@ -43,8 +46,49 @@ describe('serveSettings', () => {
     expect(() => serveSettings({ ...defaults, device: 'tpu' })).toThrow(/--device/);
     expect(() => serveSettings({ ...defaults, dtype: 'int8' })).toThrow(/--dtype/);
     expect(() => serveSettings({ ...defaults, port: '70000' })).toThrow(/--port/);
+    expect(() => serveSettings({ ...defaults, shutdownTimeout: 'soon' })).toThrow(
+      /--shutdown-timeout/,
+    );
     expect(() => serveSettings({ ...defaults, dpSize: 'two' })).toThrow(
       /--dp-size must be an integer/,
     );
+  });
+
+  it('refuses an empty admin key, from the flag or the environment, instead of serving without auth', () => {
+    expect(() => serveSettings({ ...defaults, adminKey: '' }, {})).toThrow(
+      '--admin-key is empty: give a key, or leave it unset to serve without one',
+    );
+    expect(() => serveSettings(defaults, { TS_ENGINE_ADMIN_KEY: '  ' })).toThrow(
+      'TS_ENGINE_ADMIN_KEY is empty',
+    );
+    expect(serveSettings(defaults, { TS_ENGINE_ADMIN_KEY: 'k' }).server.adminKey).toBe('k');
+    expect(serveSettings(defaults, {}).server.adminKey).toBeUndefined();
+  });
+
+  it('checks the Host header on loopback without a key, and warns loudly beyond loopback without one', () => {
+    const local = serveSettings(defaults, {});
+    expect(local.server.allowedHosts).toEqual(['localhost', '127.0.0.1', '::1']);
+    expect(local.warnings).toEqual([]);
+    const keyed = serveSettings({ ...defaults, adminKey: 'k' }, {});
+    expect(keyed.server.allowedHosts).toBeNull();
+    const open = serveSettings({ ...defaults, host: '0.0.0.0' }, {});
+    expect(open.server.allowedHosts).toBeNull();
+    expect(open.warnings[0]).toMatch(/^serving on 0\.0\.0\.0 with no admin key: anyone/);
+    expect(serveSettings({ ...defaults, host: '0.0.0.0', adminKey: 'k' }, {}).warnings).toEqual([]);
+  });
+
+  it('passes CORS origins and the checkpoint directory to the server', () => {
+    const s = serveSettings(
+      {
+        ...defaults,
+        corsAllowOrigins: 'https://a.example, https://b.example',
+        checkpointDir: '/ckpt',
+      },
+      {},
+    );
+    expect(s.server).toMatchObject({
+      corsOrigins: ['https://a.example', 'https://b.example'],
+      checkpointDir: '/ckpt',
+    });
   });
 });

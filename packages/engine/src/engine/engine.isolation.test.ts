@@ -125,3 +125,24 @@ describe('updateWeightVersion', () => {
     expect((await engine.updateWeightVersion({ newVersion: '' })).success).toBe(false);
   });
 });
+
+describe('KV pools of ranks that share a device', () => {
+  it('split the memory fraction between them instead of taking it each', async () => {
+    const sized = async (dpSize: number) => {
+      const engine = await Engine.launch({
+        model: 'builtin:tiny',
+        device: DEVICE,
+        maxContext: 512,
+        kvMemoryFraction: 0.2,
+        dpSize,
+        ...(DEVICE === 'cuda' ? { gpuIds: new Array(dpSize).fill(0) } : {}),
+      });
+      engines.push(engine);
+      return engine.modelInfo().serving.maxTotalTokens;
+    };
+    const alone = await sized(1);
+    const shared = await sized(2);
+    expect(shared / alone).toBeGreaterThan(0.4);
+    expect(shared / alone).toBeLessThan(0.6);
+  });
+});

@@ -98,6 +98,15 @@ async function control(
   }
 }
 
+/**
+ * Ranks whose KV pools come out of this rank's memory: every rank on the CPU (one host), the
+ * ranks on this GPU otherwise. The fraction is of the device's memory, shared among them.
+ */
+function ranksSharingDevice(saver: MemorySaver): number {
+  if (saver.device === 'cpu') return options.dpSize;
+  return options.gpuIds.filter((gpu) => gpu === options.gpuIds[rankIndex]).length;
+}
+
 async function main(): Promise<void> {
   const saver = createMemorySaver({
     device: options.device,
@@ -115,7 +124,7 @@ async function main(): Promise<void> {
       dtype,
       pageSize: options.pageSize,
       ...(options.numPages ? { numPages: options.numPages } : {}),
-      kvMemoryFraction: options.kvMemoryFraction,
+      kvMemoryFraction: options.kvMemoryFraction / ranksSharingDevice(saver),
       maxRunning: options.maxRunning,
       maxBatchTokens: options.maxBatchTokens,
       maxInputLogprobRows: options.maxInputLogprobRows,

@@ -323,7 +323,11 @@ export class FakeEngine implements EngineApi {
     };
   }
 
-  async shutdown(): Promise<void> {}
+  /** Ends every hanging request (with finish reason abort), as the engine's shutdown does. */
+  async shutdown(): Promise<void> {
+    this.calls.push(['shutdown', undefined]);
+    for (const rid of [...this.hanging.keys()]) this.wakeHanging(rid);
+  }
 }
 
 function ok(message: string): ControlResult {
