@@ -43,13 +43,18 @@ for step in "$@"; do
       (cd packages/engine && TS_DEVICE=cuda node node_modules/vitest/vitest.mjs run --no-file-parallelism \
         src/model/model-runner.fixtures.test.ts src/model/model-runner.dtypes.test.ts \
         src/model/model-runner.graphs.test.ts src/rank/rank.test.ts src/model/model-runner.test.ts \
-        src/rank/runner-executor.test.ts src/engine/engine.test.ts 2>&1) \
+        src/rank/runner-executor.test.ts src/engine/engine.test.ts src/engine/engine.isolation.test.ts \
+        src/server/fuzz.test.ts 2>&1) \
         | tee "$out/test-engine-cuda.log"
       [ "${PIPESTATUS[0]}" = 0 ] || status=1
       ;;
     test-e2e)
-      # The HTTP RL loops of e2e/tests/serve.test.ts on CUDA (at --dp-size 2 one rank per GPU where there are two).
-      (cd e2e && TS_E2E_DEVICE=cuda node node_modules/vitest/vitest.mjs run tests/serve.test.ts 2>&1) \
+      # The HTTP RL loops of e2e/tests/serve.test.ts on CUDA (at --dp-size 2 one rank per GPU where there are two),
+      # shutdown in every state, and (after make-1b) the RL loop at --dtype auto on the 1B-shaped checkpoint.
+      e2e_model=""
+      [ -f "$MODEL_1B/config.json" ] && e2e_model="$MODEL_1B"
+      (cd e2e && TS_E2E_DEVICE=cuda TS_E2E_MODEL="$e2e_model" node node_modules/vitest/vitest.mjs run \
+        --no-file-parallelism tests/serve.test.ts tests/shutdown.test.ts tests/model-1b.test.ts 2>&1) \
         | tee "$out/test-e2e-cuda.log"
       [ "${PIPESTATUS[0]}" = 0 ] || status=1
       ;;
