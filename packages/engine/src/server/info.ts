@@ -91,6 +91,8 @@ export function registerInfoRoutes(
   };
   app.get('/get_server_info', serverInfo);
   app.get('/server_info', serverInfo);
+  // SGLang's: the server's version.
+  app.get('/version', async () => ({ version: engineVersion() }));
 
   app.get('/v1/models', async (): Promise<ModelList> => {
     const info = engine.modelInfo();

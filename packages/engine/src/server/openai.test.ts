@@ -398,6 +398,7 @@ describe('info and metrics', () => {
       version: expect.stringMatching(/^\d+\.\d+\.\d+/),
     });
     expect((await app.inject({ url: '/server_info' })).json()).toEqual(info);
+    expect((await app.inject({ url: '/version' })).json()).toEqual({ version: info.version });
   });
 
   it('serves /health, /model_info, /v1/models and OpenAI-shaped 404s under /v1', async () => {
