@@ -137,6 +137,18 @@ export interface ChatMessageInput {
   content: string;
 }
 
+/** One data-parallel rank's load (SGLang's `/v1/loads` entry). */
+export interface RankLoad {
+  rank: number;
+  runningRequests: number;
+  waitingRequests: number;
+  /** KV tokens the running requests hold, and the pool's capacity. */
+  usedTokens: number;
+  totalTokens: number;
+  /** Tokens this rank has generated since start. */
+  generatedTokensTotal: number;
+}
+
 /** A snapshot for `/metrics`. */
 export interface EngineMetrics {
   isSleeping: boolean;
@@ -151,6 +163,11 @@ export interface EngineMetrics {
   requestsTotal: number;
   /** Forward passes of all ranks: flat while the engine sleeps. */
   forwardPassesTotal: number;
+  /** KV tokens running requests hold, and the pools' capacity, over all ranks. */
+  usedTokens: number;
+  totalTokens: number;
+  /** Each rank's own numbers. */
+  ranks: RankLoad[];
 }
 
 /**

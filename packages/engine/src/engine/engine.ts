@@ -276,10 +276,12 @@ export class Engine implements EngineApi {
   }
 
   async metrics(): Promise<EngineMetrics> {
-    const [stats, sleep] = await Promise.all([
-      this.control({ op: 'stats' }),
+    const [perRank, sleep] = await Promise.all([
+      this.closed ? [] : Promise.all(this.ranks.map((r) => r.control({ op: 'stats' }))),
       this.control({ op: 'isSleeping' }),
     ]);
+    const stats = perRank.length > 0 ? mergeReplies(perRank) : ({} as ControlReplyData);
+    const pageSize = this.options.pageSize;
     return {
       isSleeping: sleep.isSleeping ?? false,
       residentBytesByTag: stats.residentBytes ?? {},
@@ -291,6 +293,16 @@ export class Engine implements EngineApi {
       generatedTokensTotal: this.totals.generatedTokens,
       requestsTotal: this.totals.requests,
       forwardPassesTotal: stats.forwardPasses ?? 0,
+      usedTokens: (stats.usedPages ?? 0) * pageSize,
+      totalTokens: (stats.totalPages ?? 0) * pageSize,
+      ranks: perRank.map((r, rank) => ({
+        rank,
+        runningRequests: r.running ?? 0,
+        waitingRequests: r.waiting ?? 0,
+        usedTokens: (r.usedPages ?? 0) * pageSize,
+        totalTokens: (r.totalPages ?? 0) * pageSize,
+        generatedTokensTotal: this.ranks[rank]?.generatedTokens ?? 0,
+      })),
     };
   }
 
@@ -360,6 +372,7 @@ export class Engine implements EngineApi {
     if (message.token !== null) {
       if (state.ids.length === 0) stepTrace(`first token of ${message.rid}`);
       this.totals.generatedTokens += 1;
+      rank.generatedTokens += 1;
       if (message.inputLogprobs) state.setInputLogprobs(message.inputLogprobs);
       const stop = state.push(message.token, {
         ...(message.logprob !== undefined ? { logprob: message.logprob } : {}),

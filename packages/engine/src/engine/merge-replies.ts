@@ -34,7 +34,7 @@ export function mergeReplies(replies: readonly ControlReplyData[]): ControlReply
         sum[tag] = (sum[tag] ?? 0) + bytes;
     merged.residentBytes = sum;
   }
-  for (const key of ['waiting', 'running', 'forwardPasses'] as const) {
+  for (const key of ['waiting', 'running', 'forwardPasses', 'usedPages', 'totalPages'] as const) {
     if (replies.some((r) => r[key] !== undefined))
       merged[key] = replies.reduce((n, r) => n + (r[key] ?? 0), 0);
   }

@@ -16,6 +16,8 @@ export class RankHandle {
   readonly ready: Promise<ReadyInfo>;
   /** Requests submitted to this rank and not finished: the router's load measure. */
   inFlight = 0;
+  /** Tokens this rank has generated (counted on the main side, as they arrive). */
+  generatedTokens = 0;
   private readonly worker: Worker;
   private readonly replies = new Map<number, (reply: ControlReplyData) => void>();
   private nextId = 1;

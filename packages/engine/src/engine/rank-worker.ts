@@ -93,6 +93,9 @@ async function control(
         waiting: rank.scheduler.waiting.length,
         running: rank.scheduler.running.length,
         forwardPasses: loop.passes,
+        // Pages the running requests hold (shared ones once); the prefix cache's alone are free to evict.
+        usedPages: new Set(rank.scheduler.running.flatMap((seq) => seq.pageTable)).size,
+        totalPages: rank.kv.numPages,
       };
     }
   }

@@ -55,6 +55,9 @@ export interface ControlReplyData {
   running?: number;
   /** Forward passes run so far (none runs while a tag is released: spec rules 1 and 11). */
   forwardPasses?: number;
+  /** KV pages the running requests hold, and the pool's pages. */
+  usedPages?: number;
+  totalPages?: number;
 }
 
 export interface ReadyInfo {

@@ -7,6 +7,7 @@ import { asRequestError, errorHandler, sendError } from './errors.js';
 import { registerGenerateRoutes } from './generate.js';
 import { type GuardOptions, registerBodyParsers, registerGuards } from './http-guards.js';
 import { registerInfoRoutes } from './info.js';
+import { registerLoadsRoute } from './loads.js';
 import { registerMemoryRoutes } from './memory.js';
 import { registerMetricsRoute } from './metrics.js';
 import { registerChatRoute } from './openai-chat.js';
@@ -70,6 +71,7 @@ export function createServer(engine: EngineApi, options: ServerOptions = {}): Fa
   registerCompletionsRoute(app, ctx);
   registerChatRoute(app, ctx);
   registerMetricsRoute(app, ctx);
+  registerLoadsRoute(app, ctx);
   registerInfoRoutes(app, ctx);
   registerTokenizeRoutes(app, ctx);
   return app;

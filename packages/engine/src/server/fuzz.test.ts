@@ -29,6 +29,8 @@ const ROUTES: [method: 'GET' | 'POST', url: string][] = [
   ['GET', '/get_server_info'],
   ['GET', '/health'],
   ['GET', '/metrics'],
+  ['GET', '/v1/loads'],
+  ['GET', '/version'],
   ['GET', '/v1/models'],
 ];
 

@@ -46,6 +46,9 @@ export class EngineMetricsExporter {
     'Tokens generated per second since the previous scrape',
   );
   private last: { at: number; tokens: number } | undefined;
+  private readonly sglang = new SglangSeries(this.registry);
+
+  constructor(private readonly modelName: () => string = () => '') {}
 
   /** Sets every metric from a snapshot; `now` in milliseconds. */
   update(m: EngineMetrics, now = Date.now()): void {
@@ -66,8 +69,10 @@ export class EngineMetricsExporter {
     const previous = this.last;
     const seconds = previous ? (now - previous.at) / 1000 : 0;
     const delta = previous ? m.generatedTokensTotal - previous.tokens : 0;
-    this.throughput.set(seconds > 0 && delta >= 0 ? delta / seconds : 0);
+    const throughput = seconds > 0 && delta >= 0 ? delta / seconds : 0;
+    this.throughput.set(throughput);
     this.last = { at: now, tokens: m.generatedTokensTotal };
+    this.sglang.update(m, throughput, this.modelName());
   }
 
   private gauge(name: string, help: string): Gauge {
@@ -83,6 +88,66 @@ export class EngineMetricsExporter {
   }
 }
 
+/**
+ * The series SGLang's scheduler exports under the names routers and monitors read
+ * (sgl-model-gateway's load monitor among them), labelled with the served model name.
+ */
+class SglangSeries {
+  private readonly gauges: Record<
+    'running' | 'queued' | 'used' | 'usage' | 'throughput' | 'capacity',
+    Gauge
+  >;
+  private readonly counters: Record<'prompt' | 'generated' | 'requests', Counter>;
+
+  constructor(registry: Registry) {
+    const gauge = (name: string, help: string) =>
+      new Gauge({
+        name: `sglang:${name}`,
+        help,
+        labelNames: ['model_name'],
+        registers: [registry],
+      });
+    const counter = (name: string, help: string) =>
+      new Counter({
+        name: `sglang:${name}`,
+        help,
+        labelNames: ['model_name'],
+        registers: [registry],
+      });
+    this.gauges = {
+      running: gauge('num_running_reqs', 'Requests in the running batch'),
+      queued: gauge('num_queue_reqs', 'Requests waiting in the queue'),
+      used: gauge('num_used_tokens', 'KV tokens the running requests hold'),
+      usage: gauge('token_usage', 'Share of the KV pool the running requests hold'),
+      throughput: gauge('gen_throughput', 'Tokens generated per second since the previous scrape'),
+      capacity: gauge('max_total_num_tokens', 'KV tokens the pools hold in all'),
+    };
+    this.counters = {
+      prompt: counter('prompt_tokens_total', 'Prompt tokens of all requests'),
+      generated: counter('generation_tokens_total', 'Tokens generated'),
+      requests: counter('num_requests_total', 'Requests received'),
+    };
+  }
+
+  update(m: EngineMetrics, throughput: number, model: string): void {
+    const labels = { model_name: model };
+    this.gauges.running.set(labels, m.runningRequests);
+    this.gauges.queued.set(labels, m.waitingRequests);
+    this.gauges.used.set(labels, m.usedTokens);
+    this.gauges.usage.set(labels, m.totalTokens > 0 ? m.usedTokens / m.totalTokens : 0);
+    this.gauges.throughput.set(labels, throughput);
+    this.gauges.capacity.set(labels, m.totalTokens);
+    for (const [key, value] of [
+      ['prompt', m.promptTokensTotal],
+      ['generated', m.generatedTokensTotal],
+      ['requests', m.requestsTotal],
+    ] as const) {
+      this.counters[key].reset();
+      if (value > 0) this.counters[key].inc(labels, value);
+    }
+  }
+}
+
 function refill(histogram: Histogram, values: number[]): void {
   histogram.reset();
   for (const v of values) histogram.observe(v);
@@ -94,8 +159,11 @@ function setCounter(counter: Counter, value: number): void {
 }
 
 /** `GET /metrics`: Prometheus text exposition. Open, like the other read-only routes. */
-export function registerMetricsRoute(app: FastifyInstance, { engine }: RouteContext): void {
-  const exporter = new EngineMetricsExporter();
+export function registerMetricsRoute(
+  app: FastifyInstance,
+  { engine, modelName }: RouteContext,
+): void {
+  const exporter = new EngineMetricsExporter(modelName);
   app.get('/metrics', async (_request, reply) => {
     exporter.update(await engine.metrics());
     const text = await exporter.registry.metrics();

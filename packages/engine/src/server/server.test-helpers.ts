@@ -25,6 +25,8 @@ export class FakeEngine implements EngineApi {
   released = new Set<string>();
   hasChatTemplate = true;
   private readonly hanging = new Map<string, () => void>();
+  /** What `metrics()` reports as rank 0's generated tokens. */
+  generated = 30;
 
   async generate(input: GenerateInput, options: RequestOptions = {}): Promise<GenerateOutput> {
     let last: GenerateOutput | undefined;
@@ -320,6 +322,18 @@ export class FakeEngine implements EngineApi {
       generatedTokensTotal: 30,
       requestsTotal: 4,
       forwardPassesTotal: 30,
+      usedTokens: 96,
+      totalTokens: 4096,
+      ranks: [
+        {
+          rank: 0,
+          runningRequests: 1,
+          waitingRequests: 2,
+          usedTokens: 96,
+          totalTokens: 4096,
+          generatedTokensTotal: this.generated,
+        },
+      ],
     };
   }
 
