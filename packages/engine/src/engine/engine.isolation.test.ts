@@ -20,7 +20,6 @@ afterEach(async () => {
 });
 
 const long = { maxNewTokens: 300, ignoreEos: true };
-const settle = () => new Promise((resolve) => setTimeout(resolve, 20));
 
 describe('a refused request touches nothing but itself (issue 14.1)', () => {
   /** POST /generate on a real engine through the real routes. */
@@ -35,11 +34,12 @@ describe('a refused request touches nothing but itself (issue 14.1)', () => {
 
   it('a rid already in flight is refused (400), and the request running under it goes on', async () => {
     const engine = await launch();
+    await engine.pauseGeneration({ mode: 'keep' });
     const first = engine.generate({ text: 'a', rid: 'r', samplingParams: long });
-    await settle();
     const refused = await http(engine, { text: 'b', rid: 'r' });
     expect(refused.statusCode).toBe(400);
     expect(refused.json().message).toBe('a request with rid r is already in flight');
+    await engine.continueGeneration();
     const out = await first;
     expect(out.metaInfo.finishReason?.type).toBe('length');
     expect(out.outputIds).toHaveLength(300);
@@ -47,10 +47,10 @@ describe('a refused request touches nothing but itself (issue 14.1)', () => {
 
   it("an invalid request under an n-group's base rid leaves the group running", async () => {
     const engine = await launch();
+    await engine.pauseGeneration({ mode: 'keep' });
     const group = [0, 1, 2].map((j) =>
       engine.generate({ text: 'p', rid: `job-${j}`, samplingParams: long }),
     );
-    await settle();
     const refused = await http(engine, {
       text: 'p',
       rid: 'job',
@@ -60,20 +60,22 @@ describe('a refused request touches nothing but itself (issue 14.1)', () => {
     expect(refused.json().message).toMatch(/context length/);
     const again = await http(engine, { text: 'p', rid: 'job', sampling_params: { n: 3 } });
     expect(again.statusCode).toBe(400);
+    await engine.continueGeneration();
     for (const out of await Promise.all(group))
       expect(out.metaInfo.finishReason?.type).toBe('length');
   });
 
   it("aborting a call's signal aborts exactly the requests it submitted", async () => {
     const engine = await launch();
+    await engine.pauseGeneration({ mode: 'keep' });
     const mine = new AbortController();
     const own = engine.generate(
       { text: 'a', rid: 'mine', samplingParams: long },
       { signal: mine.signal },
     );
     const other = engine.generate({ text: 'a', rid: 'mine-0', samplingParams: long });
-    await settle();
     mine.abort();
+    await engine.continueGeneration();
     expect((await own).metaInfo.finishReason?.type).toBe('abort');
     expect((await other).metaInfo.finishReason?.type).toBe('length');
     const late = new AbortController();
@@ -87,13 +89,14 @@ describe('a refused request touches nothing but itself (issue 14.1)', () => {
 describe('a rank worker that dies', () => {
   it('ends its requests with an error reply, and refuses new ones for it with a 503', async () => {
     const engine = await launch(2);
+    await engine.pauseGeneration({ mode: 'keep' });
     const onRank = (rank: number) =>
       engine.generate({ text: `r${rank}`, samplingParams: long, dataParallelRank: rank });
     const [dying, living] = [onRank(0), onRank(1)];
-    await settle();
     const ranks = (engine as unknown as { ranks: { worker: { terminate(): Promise<number> } }[] })
       .ranks;
     await ranks[0]?.worker.terminate();
+    await engine.continueGeneration();
     const ended = await dying;
     expect(ended.metaInfo.finishReason).toMatchObject({
       type: 'abort',
@@ -111,8 +114,8 @@ describe('a rank worker that dies', () => {
 describe('updateWeightVersion', () => {
   it('names the weights, aborting what runs unless told not to', async () => {
     const engine = await launch();
+    await engine.pauseGeneration({ mode: 'keep' });
     const running = engine.generate({ text: 'a', samplingParams: long });
-    await settle();
     const kept = await engine.updateWeightVersion({ newVersion: 'v1', abortAllRequests: false });
     expect(kept).toEqual({ success: true, message: 'weight version is v1' });
     expect(await engine.updateWeightVersion({ newVersion: 'v2' })).toEqual({
@@ -144,5 +147,23 @@ describe('KV pools of ranks that share a device', () => {
     const shared = await sized(2);
     expect(shared / alone).toBeGreaterThan(0.4);
     expect(shared / alone).toBeLessThan(0.6);
+  });
+});
+
+describe('ts_engine_resident_bytes{tag="kv_cache"}', () => {
+  it('counts what the pool holds, not its reserved size', async () => {
+    const engine = await launch();
+    const reserved = engine.modelInfo().serving.maxTotalTokens;
+    const before = (await engine.metrics()).residentBytesByTag.kv_cache ?? -1;
+    await engine.generate({ text: 'a', samplingParams: { maxNewTokens: 40, ignoreEos: true } });
+    const after = (await engine.metrics()).residentBytesByTag.kv_cache ?? -1;
+    expect(after).toBeGreaterThan(0);
+    if (DEVICE === 'cpu') {
+      // builtin:tiny: 128 pages of 16 tokens; one short request touches a few of them.
+      expect(before).toBeLessThan(after);
+      expect(reserved).toBe(128 * 16);
+    }
+    await engine.releaseMemoryOccupation({ tags: ['kv_cache'] });
+    expect((await engine.metrics()).residentBytesByTag.kv_cache).toBe(0);
   });
 });

@@ -86,6 +86,12 @@ async function control(
       const residentBytes: Record<string, number> = {};
       for (const [tag, stats] of Object.entries(saver.stats()))
         if (tag) residentBytes[tag] = stats.residentBytes;
+      // The pools' pages as the device holds them (on the CPU, the OS's count: untouched pages
+      // of a mapped pool are not resident), not the mapped size.
+      if (!saver.isPaused('kv_cache'))
+        residentBytes.kv_cache = rank.kvPools
+          .list()
+          .reduce((n, pool) => n + saver.residentBytes(pool.allocation), 0);
       return {
         success: true,
         message: 'ok',
