@@ -50,10 +50,20 @@ describe('GET /v1/loads (SGLang)', () => {
       is_sleeping: false,
       resident_bytes: { weights: 4096, kv_cache: 8192 },
     });
-    const unknown = await app.inject({ url: '/v1/loads?include=core,lora' });
+    // sgl-model-gateway's poll (lightseekorg/smg, its load monitor): sections not reported here are left out.
+    const gateway = await app.inject({ url: '/v1/loads?include=core,disagg,queues,memory' });
+    expect(gateway.statusCode).toBe(200);
+    expect(Object.keys(gateway.json()).sort()).toEqual([
+      'aggregate',
+      'dp_rank_count',
+      'loads',
+      'memory',
+      'timestamp',
+    ]);
+    const unknown = await app.inject({ url: '/v1/loads?include=core,gpu' });
     expect(unknown.statusCode).toBe(400);
     expect(unknown.json().error.message).toBe(
-      'include: unknown sections [lora]; served: core, memory, all',
+      'include: unknown sections [gpu]; served: core, memory, spec, lora, disagg, queues, all',
     );
     expect((await app.inject({ url: '/v1/loads?dp_rank=0' })).json().loads).toHaveLength(1);
     const rank = await app.inject({ url: '/v1/loads?dp_rank=3' });

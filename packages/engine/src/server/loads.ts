@@ -4,7 +4,8 @@ import type { EngineMetrics } from '../engine-api.js';
 import type { RouteContext } from './context.js';
 import { parseBody, RequestError } from './errors.js';
 
-const SECTIONS = ['core', 'memory', 'all'] as const;
+/** SGLang's section names; `spec`, `lora`, `disagg` and `queues` have nothing here and are omitted, as SGLang omits sections an engine does not report. */
+const SECTIONS = ['core', 'memory', 'spec', 'lora', 'disagg', 'queues', 'all'] as const;
 
 const loadsQuery = z
   .object({
@@ -17,7 +18,8 @@ const loadsQuery = z
  * `GET /v1/loads` (and `/get_loads`), SGLang's load report: per data-parallel rank the
  * running and waiting requests, KV tokens held and the generation rate; `include` names the
  * sections (`core`, the default; `memory`: bytes each memory tag holds; `all`), `dp_rank` one
- * rank. Routers poll it (sgl-model-gateway), RL rollouts wait on it after an abort (slime).
+ * rank. Routers poll it (sgl-model-gateway asks for `core,disagg,queues,memory`), RL rollouts
+ * wait on it after an abort (slime).
  */
 export function registerLoadsRoute(app: FastifyInstance, { engine }: RouteContext): void {
   let last: { at: number; generated: number[] } | null = null;
@@ -67,7 +69,7 @@ function sectionsOf(include: string): Set<string> {
       400,
       `include: unknown sections [${unknown.join(', ')}]; served: ${SECTIONS.join(', ')}`,
     );
-  return new Set(names.includes('all') ? SECTIONS : names);
+  return new Set<string>(names.includes('all') ? SECTIONS : names);
 }
 
 function aggregate(
