@@ -1,29 +1,5 @@
-import { describe, expect, it, vi } from 'vitest';
-import { PauseController } from './pause-controller.js';
-import type { DrainHandlers } from './types.js';
-
-function setup(running = 0) {
-  const loop = { running, forward: false };
-  const pause = new PauseController({
-    runningRequests: () => loop.running,
-    forwardInFlight: () => loop.forward,
-  });
-  return { loop, pause };
-}
-
-function handlers(): DrainHandlers & { drained: number; cancelled: string[] } {
-  const h = {
-    drained: 0,
-    cancelled: [] as string[],
-    onDrained: () => {
-      h.drained += 1;
-    },
-    onCancelled: (reason: string) => {
-      h.cancelled.push(reason);
-    },
-  };
-  return h;
-}
+import { describe, expect, it } from 'vitest';
+import { handlers, setup } from './pause.test-helpers.js';
 
 describe('PauseController: user pause modes', () => {
   it('runs, admits and forwards by default', () => {
@@ -49,6 +25,103 @@ describe('PauseController: user pause modes', () => {
     expect(pause.state).toBe('paused');
     expect(pause.mayRunForward()).toBe(false);
     expect(pause.resume()).toMatchObject({ success: true, message: 'continued' });
+    expect(pause.mayRunForward()).toBe(true);
+  });
+
+  it('in_place is keep under its SGLang name: paused at once, requests kept, the reply names it', () => {
+    const { pause } = setup(3);
+    expect(pause.pause('in_place')).toEqual({
+      success: true,
+      message: 'paused (in_place)',
+      abortRunning: false,
+      retractRunning: false,
+    });
+    expect(pause.userPauseMode).toBe('in_place');
+    expect(pause.state).toBe('paused');
+    expect(pause.mayAdmit()).toBe(false);
+    expect(pause.mayRunForward()).toBe(false);
+    expect(pause.resume()).toEqual({ success: true, message: 'continued' });
+    expect(pause.state).toBe('running');
+    expect(pause.mayRunForward()).toBe(true);
+  });
+
+  it('only abort tells the scheduler to abort, only retract to retract', () => {
+    for (const mode of ['abort', 'wait', 'keep', 'in_place', 'retract'] as const) {
+      const result = setup(1).pause.pause(mode);
+      expect([mode, result.abortRunning, result.retractRunning]).toEqual([
+        mode,
+        mode === 'abort',
+        mode === 'retract',
+      ]);
+    }
+  });
+
+  it('retract with no forward pass in flight: drained at once, the scheduler retracts now', () => {
+    const { pause } = setup(3);
+    const h = handlers();
+    const result = pause.pause('retract', h);
+    expect(result).toMatchObject({ success: true, message: 'paused (retract)' });
+    expect(result.retractRunning).toBe(true);
+    expect(h.drained).toBe(1);
+    expect(pause.state).toBe('paused');
+    expect(pause.mayAdmit()).toBe(false);
+    expect(pause.mayRunForward()).toBe(false);
+  });
+
+  it('retract while a forward pass runs: no new pass, drained when that one ends, running or not', () => {
+    const { loop, pause } = setup(2);
+    loop.forward = true;
+    const h = handlers();
+    pause.pause('retract', h);
+    expect(pause.state).toBe('draining');
+    expect(pause.mayRunForward()).toBe(false);
+    expect(pause.mayAdmit()).toBe(false);
+    pause.tick();
+    expect(h.drained).toBe(0);
+    loop.forward = false;
+    pause.tick();
+    expect(h.drained).toBe(1);
+    expect(loop.running).toBe(2);
+    expect(pause.state).toBe('paused');
+    pause.tick();
+    expect(h.drained).toBe(1);
+  });
+
+  it('retract and wait supersede each other; the same mode joins the pending drain', () => {
+    const { loop, pause } = setup(1);
+    loop.forward = true;
+    const wait = handlers();
+    const retract = handlers();
+    const again = handlers();
+    pause.pause('wait', wait);
+    pause.pause('retract', retract);
+    expect(wait.cancelled).toEqual(['superseded by pause(retract)']);
+    pause.pause('retract', again);
+    expect(retract.cancelled).toEqual([]);
+    loop.forward = false;
+    pause.tick();
+    expect([retract.drained, again.drained]).toEqual([1, 1]);
+    loop.forward = true;
+    const next = handlers();
+    pause.pause('retract', next);
+    const waitAgain = handlers();
+    pause.pause('wait', waitAgain);
+    expect(next.cancelled).toEqual(['superseded by pause(wait)']);
+    expect(pause.mayRunForward()).toBe(true);
+    expect(waitAgain.drained).toBe(0);
+  });
+
+  it('continue cancels a pending retract drain, and the loop runs again', () => {
+    const { loop, pause } = setup(1);
+    loop.forward = true;
+    const h = handlers();
+    pause.pause('retract', h);
+    expect(pause.resume()).toEqual({ success: true, message: 'continued' });
+    expect(h.cancelled).toEqual(['cancelled by continueGeneration']);
+    loop.forward = false;
+    pause.tick();
+    expect(h.drained).toBe(0);
+    expect(pause.state).toBe('running');
     expect(pause.mayRunForward()).toBe(true);
   });
 
@@ -113,111 +186,5 @@ describe('PauseController: user pause modes', () => {
     expect(user.cancelled).toEqual(['shutdown']);
     expect(release.cancelled).toEqual(['shutdown']);
     expect(pause.state).toBe('paused');
-  });
-});
-
-describe('PauseController: the memory gate', () => {
-  it('has exactly one owner', () => {
-    const { pause } = setup();
-    pause.claimMemoryGate();
-    expect(() => pause.claimMemoryGate()).toThrow(/already claimed/);
-  });
-
-  it('rule 1: a release drain stops forwards at once and completes only when no forward runs', () => {
-    const { loop, pause } = setup(2);
-    const gate = pause.claimMemoryGate();
-    const h = handlers();
-    loop.forward = true;
-    expect(gate.drainForRelease(h).success).toBe(true);
-    expect(pause.mayRunForward()).toBe(false);
-    expect(pause.mayAdmit()).toBe(false);
-    expect(gate.releaseDrainPending()).toBe(true);
-    expect(gate.drainForRelease(handlers()).success).toBe(false);
-    pause.tick();
-    expect(h.drained).toBe(0);
-    loop.forward = false;
-    pause.tick();
-    expect(h.drained).toBe(1);
-    // Drained but not yet marked released: still no forward pass.
-    expect(pause.mayRunForward()).toBe(false);
-    gate.setReleased(true);
-    expect(pause.mayRunForward()).toBe(false);
-    expect(pause.state).toBe('paused');
-  });
-
-  it('rule 1: a cancelled release drain lifts its hold', () => {
-    const { loop, pause } = setup();
-    const gate = pause.claimMemoryGate();
-    const h = handlers();
-    loop.forward = true;
-    gate.drainForRelease(h);
-    expect(gate.cancelReleaseDrain('cancelled')).toBe(true);
-    expect(gate.cancelReleaseDrain('again')).toBe(false);
-    expect(h.cancelled).toEqual(['cancelled']);
-    expect(pause.mayRunForward()).toBe(true);
-    expect(pause.state).toBe('running');
-  });
-
-  it('rule 6: continueGeneration is rejected while memory is released, and while a release drains', () => {
-    const { loop, pause } = setup();
-    const gate = pause.claimMemoryGate();
-    loop.forward = true;
-    gate.drainForRelease(handlers());
-    const draining = pause.resume();
-    expect(draining.success).toBe(false);
-    expect(draining.message).toMatch(/release is in progress/);
-    loop.forward = false;
-    pause.tick();
-    gate.setReleased(true);
-    const released = pause.resume();
-    expect(released.success).toBe(false);
-    expect(released.message).toMatch(/resumeMemoryOccupation/);
-    expect(pause.mayRunForward()).toBe(false);
-    expect(pause.isReleased).toBe(true);
-    gate.setReleased(false);
-    expect(pause.mayRunForward()).toBe(true);
-  });
-
-  it('rule 8: a pause the user set before a release is there after the wake', () => {
-    for (const mode of ['wait', 'keep', 'abort'] as const) {
-      const { pause } = setup();
-      const gate = pause.claimMemoryGate();
-      pause.pause(mode);
-      gate.drainForRelease(handlers());
-      gate.setReleased(true);
-      gate.setReleased(false);
-      expect(pause.userPauseMode).toBe(mode);
-      expect(pause.state).toBe('paused');
-      expect(pause.mayAdmit()).toBe(false);
-      expect(pause.mayRunForward()).toBe(false);
-    }
-  });
-
-  it('rule 8: a user wait drain pending across a release completes after it', () => {
-    const { loop, pause } = setup(1);
-    const gate = pause.claimMemoryGate();
-    const user = handlers();
-    pause.pause('wait', user);
-    gate.drainForRelease(handlers());
-    gate.setReleased(true);
-    expect(pause.mayRunForward()).toBe(false);
-    gate.setReleased(false);
-    expect(pause.mayRunForward()).toBe(true);
-    loop.running = 0;
-    pause.tick();
-    expect(user.drained).toBe(1);
-    expect(pause.state).toBe('paused');
-  });
-
-  it('a pause the user asks for while memory is released is kept, never lifts the release', () => {
-    const { pause } = setup();
-    const gate = pause.claimMemoryGate();
-    gate.drainForRelease(handlers());
-    gate.setReleased(true);
-    const onDrained = vi.fn();
-    pause.pause('wait', { onDrained, onCancelled: () => {} });
-    expect(onDrained).toHaveBeenCalledOnce();
-    expect(pause.mayRunForward()).toBe(false);
-    expect(pause.isReleased).toBe(true);
   });
 });

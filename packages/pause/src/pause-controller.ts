@@ -12,8 +12,9 @@ import type {
 /**
  * The scheduler's pause state machine. The user's pause (`pause` / `resume`) and the memory
  * controller's release (through the one `MemoryGate`) are kept apart, so a memory
- * sleep/wake never forgets a pause the user asked for (spec rule 8). The loop asks
- * `mayAdmit()` and `mayRunForward()` every iteration and calls `tick()` between iterations.
+ * sleep/wake never forgets a pause the user asked for (spec rule 8), and a continue while
+ * memory is released clears the user's pause without letting anything run (rule 6). The loop
+ * asks `mayAdmit()` and `mayRunForward()` every iteration and calls `tick()` between them.
  */
 export class PauseController {
   private userMode: PauseMode | null = null;
@@ -26,7 +27,10 @@ export class PauseController {
 
   constructor(private readonly probe: LoopProbe) {}
 
-  /** `draining` while a drain is pending, `paused` while paused or released, else `running`. */
+  /**
+   * `draining` while a drain (release, `wait` or `retract`) is pending, `paused` while paused
+   * or released, else `running`.
+   */
   get state(): PauseState {
     if (this.userDrain.active || this.releaseDrain.active) return 'draining';
     if (this.userMode !== null || this.released || this.releaseHold) return 'paused';
@@ -51,47 +55,57 @@ export class PauseController {
   /** May the loop run a forward pass (including an idle one)? Never while memory is released. */
   mayRunForward(): boolean {
     if (this.released || this.releaseHold) return false;
-    return this.userMode === null || this.userDrain.active;
+    return this.userMode === null || (this.userMode === 'wait' && this.userDrain.active);
   }
 
   /**
-   * The user's pause. `abort` and `keep` pause at once (`abort` tells the scheduler to end the
-   * running requests); `wait` stops admission and calls `handlers.onDrained` once no request
-   * runs. A new mode supersedes a pending `wait` drain, whose waiters are cancelled.
+   * The user's pause; no admission from now on. `abort`, `keep` and `in_place` pause at once
+   * (`abort` tells the scheduler to end the running requests). `wait` lets forward passes go
+   * on and calls `handlers.onDrained` once no request runs; `retract` runs no new forward pass
+   * and calls it once none is in flight, when the scheduler must retract the running requests.
+   * A different mode supersedes a pending drain, whose waiters are cancelled; the same mode
+   * joins it.
    */
   pause(mode: PauseMode, handlers?: DrainHandlers): PauseResult {
-    if (this.userDrain.active && mode !== 'wait') {
+    if (this.userDrain.active && mode !== this.userMode) {
       this.userDrain.cancel(`superseded by pause(${mode})`);
     }
-    const alreadyWaited = this.userMode === 'wait' && !this.userDrain.active;
+    const alreadyWaited = mode === 'wait' && this.userMode === 'wait' && !this.userDrain.active;
     this.userMode = mode;
-    if (mode === 'wait') {
-      if (alreadyWaited) handlers?.onDrained();
-      else {
-        this.userDrain.begin(handlers);
-        this.tick();
-      }
+    if (alreadyWaited) handlers?.onDrained();
+    else if (mode === 'wait' || mode === 'retract') {
+      this.userDrain.begin(handlers);
+      this.tick();
     }
-    return { success: true, message: `paused (${mode})`, abortRunning: mode === 'abort' };
+    return {
+      success: true,
+      message: `paused (${mode})`,
+      abortRunning: mode === 'abort',
+      retractRunning: mode === 'retract',
+    };
   }
 
-  /** Ends the user's pause. Rejected while memory is released or a release is draining. */
+  /**
+   * Ends the user's pause (cancelling a pending `wait` or `retract` drain). Always succeeds.
+   * While memory is released or a release is in progress nothing runs still, until every tag
+   * is resumed (spec rule 6); the message says so. Only the memory gate lifts that.
+   */
   resume(): ControlResult {
+    const wasPaused = this.userMode !== null;
+    this.userMode = null;
+    this.userDrain.cancel('cancelled by continueGeneration');
     if (this.released) {
       return {
-        success: false,
-        message: 'memory is released: call resumeMemoryOccupation before continueGeneration',
+        success: true,
+        message: `${wasPaused ? 'continued' : 'not paused'}; memory is still released: nothing runs until every tag is resumed`,
       };
     }
     if (this.releaseHold) {
       return {
-        success: false,
-        message: 'a memory release is in progress: wait for it, then resume memory',
+        success: true,
+        message: `${wasPaused ? 'continued' : 'not paused'}; a memory release is in progress: nothing runs until it ends and every tag is resumed`,
       };
     }
-    const wasPaused = this.userMode !== null;
-    this.userMode = null;
-    this.userDrain.cancel('cancelled by continueGeneration');
     return { success: true, message: wasPaused ? 'continued' : 'already running' };
   }
 
@@ -99,7 +113,9 @@ export class PauseController {
   tick(): void {
     if (this.probe.forwardInFlight()) return;
     if (this.releaseDrain.active) this.releaseDrain.complete();
-    if (this.userDrain.active && this.probe.runningRequests() === 0) this.userDrain.complete();
+    if (!this.userDrain.active) return;
+    if (this.userMode === 'retract' || this.probe.runningRequests() === 0)
+      this.userDrain.complete();
   }
 
   /** Cancels every pending drain (shutdown). */

@@ -1,5 +1,9 @@
-/** How `pauseGeneration` treats the requests in flight. */
-export type PauseMode = 'abort' | 'wait' | 'keep';
+/**
+ * How `pauseGeneration` treats the requests in flight: `abort` ends them, `wait` lets them
+ * finish, `keep` (SGLang's `in_place`) keeps them with their KV, `retract` puts them back in
+ * the waiting queue and frees their KV (recomputed after continue).
+ */
+export type PauseMode = 'abort' | 'wait' | 'keep' | 'in_place' | 'retract';
 
 /** What the scheduler is doing, as the pause controller sees it. */
 export type PauseState = 'running' | 'draining' | 'paused';
@@ -28,6 +32,12 @@ export interface LoopProbe {
 export interface PauseResult extends ControlResult {
   /** `abort` mode: the scheduler ends every in-flight request now with finish reason `abort`. */
   abortRunning: boolean;
+  /**
+   * `retract` mode: once no forward pass runs (when the pause's `onDrained` is called, at
+   * once when none runs), the scheduler puts every running request back at the front of the
+   * waiting queue and frees its KV; the tokens it has produced stay its own.
+   */
+  retractRunning: boolean;
 }
 
 /**
@@ -44,6 +54,9 @@ export interface MemoryGate {
   cancelReleaseDrain(reason: string): boolean;
   /** True while a release drain is pending. */
   releaseDrainPending(): boolean;
-  /** Marks memory as released (no forward pass, no admission, no continue) or awake. */
+  /**
+   * Marks memory as released or awake. While released no forward pass runs and nothing is
+   * admitted; `resume()` still clears the user's pause, which then takes effect at the wake.
+   */
   setReleased(released: boolean): void;
 }

@@ -1,0 +1,27 @@
+import { PauseController } from './pause-controller.js';
+import type { DrainHandlers } from './types.js';
+
+/** A pause controller over a loop the test drives by hand. */
+export function setup(running = 0) {
+  const loop = { running, forward: false };
+  const pause = new PauseController({
+    runningRequests: () => loop.running,
+    forwardInFlight: () => loop.forward,
+  });
+  return { loop, pause };
+}
+
+/** Drain handlers that count what they were told. */
+export function handlers(): DrainHandlers & { drained: number; cancelled: string[] } {
+  const h = {
+    drained: 0,
+    cancelled: [] as string[],
+    onDrained: () => {
+      h.drained += 1;
+    },
+    onCancelled: (reason: string) => {
+      h.cancelled.push(reason);
+    },
+  };
+  return h;
+}
