@@ -11,7 +11,7 @@ const action = fc.oneof(
   fc.record({ kind: fc.constant('resume' as const), tags: tagList }),
   fc.record({
     kind: fc.constant('pause' as const),
-    mode: fc.constantFrom('abort', 'wait', 'keep'),
+    mode: fc.constantFrom('abort', 'wait', 'keep', 'in_place', 'retract'),
   }),
   fc.record({ kind: fc.constant('continue' as const) }),
   fc.record({ kind: fc.constant('forward' as const), running: fc.nat(3) }),
@@ -81,9 +81,15 @@ describe('sleep/wake model-based test', () => {
               model.userMode = a.mode;
               break;
             case 'continue': {
+              // Rule 6: always succeeds and clears the user pause; memory keeps the loop still.
               const reply = h.pause.resume();
-              if (reply.success) model.userMode = null;
-              else expect(snapshot()).toEqual(before);
+              expect(reply.success).toBe(true);
+              model.userMode = null;
+              const blocked = model.released.size > 0 || pendingRelease !== null;
+              if (blocked) expect(reply.message).toMatch(/still released|release is in progress/);
+              else expect(reply.message).toMatch(/^(continued|already running)$/);
+              const after = snapshot();
+              expect([after.released, after.paused]).toEqual([before.released, before.paused]);
               break;
             }
             case 'forward':
@@ -114,7 +120,10 @@ describe('sleep/wake model-based test', () => {
           expect(h.pause.userPauseMode).toBe(model.userMode);
           if (model.released.size > 0 || pendingRelease)
             expect(h.pause.mayRunForward()).toBe(false);
-          if (model.released.size > 0) expect(h.pause.resume().success).toBe(false);
+          // Awake and not paused by the user (never paused, or continued, also while asleep).
+          else if (model.userMode === null) expect(h.pause.state).toBe('running');
+          if (model.userMode !== null && model.userMode !== 'wait')
+            expect(h.pause.mayRunForward()).toBe(false);
         }
       }),
       { numRuns: 300 },
