@@ -1,5 +1,6 @@
 import { KvPoolList } from '@ts/memory-occupation';
 import { InMemorySaver } from '@ts/memory-occupation/test';
+import { afterEach } from 'vitest';
 import { type LoopEvent, RankLoop } from './rank-loop.js';
 import type { StepItem } from './scheduler.js';
 import { countingExecutor, request, setup } from './scheduler.test-helpers.js';
@@ -23,9 +24,12 @@ export function loopHarness(options: { pages?: number } = {}) {
   let hold: Promise<void> | null = null;
   let release: () => void = () => {};
   const touched: string[][] = [];
+  /** Each pass's items: which request, and how many of its tokens had KV already. */
+  const steps: { id: string; cachedTokens: number }[][] = [];
   const executor = {
     async execute(items: readonly StepItem[]) {
       touched.push(saver.pausedTags());
+      steps.push(items.map((item) => ({ id: item.seq.id, cachedTokens: item.cachedTokens })));
       saver.view('weights');
       saver.view('kv_cache');
       if (hold) await hold;
@@ -56,6 +60,7 @@ export function loopHarness(options: { pages?: number } = {}) {
     events,
     finished,
     touched,
+    steps,
     running,
     /** Makes the next forward passes wait until `open()` is called. */
     holdForward() {
@@ -75,5 +80,22 @@ export function loopHarness(options: { pages?: number } = {}) {
     async settle(rounds = 50) {
       for (let i = 0; i < rounds; i++) await tick();
     },
+  };
+}
+
+export type LoopHarness = ReturnType<typeof loopHarness>;
+
+/** Registers an `afterEach` that stops the loop; returns a function that starts one per test. */
+export function loopPerTest(): (options?: { pages?: number }) => LoopHarness {
+  let current: LoopHarness | undefined;
+  afterEach(async () => {
+    current?.open();
+    current?.loop.stop();
+    await current?.running;
+    current = undefined;
+  });
+  return (options) => {
+    current = loopHarness(options);
+    return current;
   };
 }

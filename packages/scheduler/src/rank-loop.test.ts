@@ -66,12 +66,27 @@ describe('RankLoop: the sleep/wake rules against a running loop', () => {
     expect(h.scheduler.waiting).toHaveLength(0);
   });
 
-  it('rule 6: continueGeneration is rejected while memory is released', async () => {
+  it('rule 6: continue between resuming weights and kv_cache succeeds; nothing runs until every tag is back', async () => {
     const h = start();
-    await h.loop.releaseMemory(['weights']);
-    expect(h.loop.continueGeneration()).toMatchObject({ success: false });
-    await h.loop.resumeMemory();
-    expect(h.loop.continueGeneration().success).toBe(true);
+    h.submit('a', prompt(6), 12);
+    await tick();
+    expect((await h.loop.pauseGeneration('retract')).success).toBe(true);
+    await h.loop.releaseMemory();
+    await h.loop.resumeMemory(['weights']);
+    const reply = h.loop.continueGeneration();
+    expect(reply).toEqual({
+      success: true,
+      message: 'continued; memory is still released: nothing runs until every tag is resumed',
+    });
+    h.submit('late', prompt(3, 7), 5);
+    const passes = h.loop.passes;
+    await h.settle(10);
+    expect(h.loop.passes).toBe(passes);
+    expect((await h.loop.resumeMemory()).success).toBe(true);
+    await h.settle();
+    expect(h.loop.pause.userPauseMode).toBeNull();
+    expect(h.finished.get('a')).toEqual(expectedOutput(prompt(6), 12));
+    expect(h.finished.get('late')).toEqual(expectedOutput(prompt(3, 7), 5));
   });
 
   it('rule 7: a resume while the release drains is rejected; the release still frees', async () => {

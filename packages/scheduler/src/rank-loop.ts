@@ -9,27 +9,11 @@ import { MemoryOccupationController } from '@ts/memory-occupation';
 import type { ControlResult, PauseMode } from '@ts/pause';
 import { PauseController } from '@ts/pause';
 import type { PrefixCache } from './prefix-cache.js';
-import type { Scheduler, StepItem, TokenEvent, TopLogprobs } from './scheduler.js';
+import type { Scheduler, StepItem, TokenEvent } from './scheduler.js';
 import type { Sequence } from './sequence.js';
+import { isTokenList, type SampledStep, type StepExecutor } from './step-executor.js';
 
-/** Runs one forward pass and returns each item's sampled token (ignored where it samples none). */
-/** A pass's sampled tokens, one per item, with their log-probabilities where any item asked. */
-export interface SampledStep {
-  tokens: readonly number[];
-  logprobs?: readonly number[];
-  /** Per item with `scores`: the logprobs of its scored positions' next tokens, in order. */
-  inputLogprobs?: readonly (readonly number[] | undefined)[];
-  /** Per sampling item with `tokenIdsLogprob`: those ids' logprobs at the sampled position. */
-  tokenIdsLogprobs?: readonly (readonly number[] | undefined)[];
-  /** Per sampling item with `topLogprobsNum`: its most likely tokens at the sampled position. */
-  topLogprobs?: readonly (TopLogprobs | undefined)[];
-}
-
-export interface StepExecutor {
-  execute(
-    items: readonly StepItem[],
-  ): readonly number[] | SampledStep | Promise<readonly number[] | SampledStep>;
-}
+export type { SampledStep, StepExecutor } from './step-executor.js';
 
 export type LoopEvent =
   | TokenEvent
@@ -95,23 +79,41 @@ export class RankLoop {
     return seq !== null;
   }
 
-  /** `wait` replies once the running requests have finished; the others at once. */
+  /** Ends every request, running or waiting (retracted ones too), each with an `abort` event. */
+  abortAll(): number {
+    const aborted = this.scheduler.abortAll();
+    for (const seq of aborted) this.options.onEvent({ seq, token: null, finishReason: 'abort' });
+    this.wake();
+    return aborted.length;
+  }
+
+  /**
+   * `wait` replies once the running requests have finished; `retract` once the forward pass
+   * in flight has ended and the running requests are back in the queue without KV; the others
+   * at once. `abort` ends every request, `keep` and `in_place` keep them as they are.
+   */
   pauseGeneration(mode: PauseMode): Promise<ControlResult> {
     return new Promise((resolve) => {
       const result = this.pause.pause(mode, {
-        onDrained: () => resolve({ success: true, message: 'paused (wait): drained' }),
+        onDrained: () =>
+          resolve(
+            mode === 'retract'
+              ? this.retractRunning()
+              : { success: true, message: 'paused (wait): drained' },
+          ),
         onCancelled: (reason) =>
-          resolve({ success: false, message: `pause (wait) cancelled: ${reason}` }),
+          resolve({ success: false, message: `pause (${mode}) cancelled: ${reason}` }),
       });
-      if (result.abortRunning) {
-        for (const seq of this.scheduler.abortAll())
-          this.options.onEvent({ seq, token: null, finishReason: 'abort' });
-      }
-      if (mode !== 'wait') resolve(result);
+      if (result.abortRunning) this.abortAll();
+      if (mode !== 'wait' && mode !== 'retract') resolve(result);
       this.wake();
     });
   }
 
+  /**
+   * Ends the user's pause. While memory is released (or a release is in progress) it still
+   * succeeds, but nothing runs until every tag is resumed (spec rule 6).
+   */
   continueGeneration(): ControlResult {
     const result = this.pause.resume();
     this.wake();
@@ -216,6 +218,13 @@ export class RankLoop {
     for (const event of events) this.options.onEvent(event);
   }
 
+  /** Pause `retract`, with no forward pass in flight: the running requests go back, KV freed. */
+  private retractRunning(): ControlResult {
+    const count = this.scheduler.running.length;
+    this.scheduler.retractAll();
+    return { success: true, message: `paused (retract); running requests retracted: ${count}` };
+  }
+
   private idle(): Promise<void> {
     return new Promise((resolve) => {
       this.wakeUp = resolve;
@@ -227,8 +236,4 @@ export class RankLoop {
     this.wakeUp = null;
     wake?.();
   }
-}
-
-function isTokenList(result: readonly number[] | SampledStep): result is readonly number[] {
-  return Array.isArray(result);
 }
