@@ -21,7 +21,7 @@ export async function readTensorBody(
 ): Promise<Uint8Array> {
   const declared = Number(request.headers['content-length'] ?? Number.NaN);
   const chunks = payload[Symbol.asyncIterator]();
-  let head = new Uint8Array(0);
+  let head: Uint8Array = new Uint8Array(0);
   const fill = async (bytes: number) => {
     while (head.byteLength < bytes) {
       const next = await chunks.next();
