@@ -267,9 +267,9 @@ describe(`Engine on builtin:tiny (${DEVICE}, worker threads)`, () => {
 
   it("tokenizes and detokenizes with the model's tokenizer", async () => {
     const engine = await launch();
-    const ids = engine.tokenize('Hi');
+    const ids = await engine.tokenize('Hi');
     expect(ids).toEqual([256, 72, 105]);
-    expect(engine.tokenize('Hi', false)).toEqual([72, 105]);
+    expect(await engine.tokenize('Hi', false)).toEqual([72, 105]);
     expect(engine.detokenize(ids, true)).toBe('Hi');
     expect(() => engine.detokenize([999])).toThrow(/outside the vocabulary/);
   });
@@ -347,8 +347,14 @@ describe(`Engine on builtin:tiny (${DEVICE}, worker threads)`, () => {
       releasedTags: ['weights', 'kv_cache', 'cuda_graph'],
     });
     expect(await engine.isSleeping()).toMatchObject({ isSleeping: true });
-    expect((await engine.continueGeneration()).success).toBe(false);
+    // Rule 6: continue while released succeeds (slime and miles call it between resuming
+    // weights and kv_cache), and nothing runs until every tag is back.
+    expect(await engine.continueGeneration()).toEqual({
+      success: true,
+      message: 'not paused; memory is still released: nothing runs until every tag is resumed',
+    });
     const asleep = engine.generate({ text: 'abc', samplingParams: greedy(8) });
+    const passes = (await engine.metrics()).forwardPassesTotal;
     expect((await engine.releaseMemoryOccupation({ tags: ['weights'] })).message).toMatch(
       /already released/,
     );
@@ -356,6 +362,8 @@ describe(`Engine on builtin:tiny (${DEVICE}, worker threads)`, () => {
       'kv_cache',
       'cuda_graph',
     ]);
+    expect((await engine.continueGeneration()).success).toBe(true);
+    expect((await engine.metrics()).forwardPassesTotal).toBe(passes);
     expect((await engine.resumeMemoryOccupation()).success).toBe(true);
     expect((await asleep).outputIds).toEqual(before.outputIds);
     expect(await engine.isSleeping()).toMatchObject({ isSleeping: false });
