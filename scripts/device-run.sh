@@ -43,7 +43,7 @@ for step in "$@"; do
       (cd packages/engine && TS_DEVICE=cuda node node_modules/vitest/vitest.mjs run --no-file-parallelism \
         src/model/model-runner.fixtures.test.ts src/model/model-runner.dtypes.test.ts \
         src/model/model-runner.graphs.test.ts src/rank/rank.test.ts src/model/model-runner.test.ts \
-        src/rank/runner-executor.test.ts src/engine/engine.test.ts src/engine/engine.isolation.test.ts \
+        src/rank/runner-executor.test.ts src/engine/engine.test.ts src/engine/engine.isolation.test.ts src/engine/engine.pause-modes.test.ts \
         src/server/fuzz.test.ts 2>&1) \
         | tee "$out/test-engine-cuda.log"
       [ "${PIPESTATUS[0]}" = 0 ] || status=1
