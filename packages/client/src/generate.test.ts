@@ -50,6 +50,7 @@ const reply = (text: string) => ({
   meta_info: {
     id: 'r',
     prompt_tokens: 1,
+    cached_tokens: 0,
     completion_tokens: 1,
     finish_reason: null,
     e2e_latency: 0,

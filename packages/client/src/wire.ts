@@ -154,6 +154,8 @@ export interface GenerateMetaInfo {
   /** The request id. */
   id: string;
   prompt_tokens: number;
+  /** Prompt tokens whose KV came from the prefix cache (SGLang's). */
+  cached_tokens: number;
   completion_tokens: number;
   /** null while streaming, until the last update. */
   finish_reason: FinishReason | null;

@@ -127,6 +127,7 @@ export class Scheduler {
         break;
       }
       this.waiting.splice(i, 1);
+      seq.cachedTokens ??= seq.computedTokens;
       seq.status = 'running';
       this.running.push(seq);
       items.push(this.item(seq, n));

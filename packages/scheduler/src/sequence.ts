@@ -14,6 +14,8 @@ export class Sequence {
   pageTable: number[] = [];
   /** Tokens whose KV is in the pages (computed, or shared from the prefix cache). */
   computedTokens = 0;
+  /** Prompt tokens the prefix cache gave at its first admission (SGLang's `cached_tokens`). */
+  cachedTokens: number | null = null;
   /** Times this sequence went back to the queue (for metrics and tests). */
   retractions = 0;
   /**

@@ -167,3 +167,15 @@ describe('ts_engine_resident_bytes{tag="kv_cache"}', () => {
     expect((await engine.metrics()).residentBytesByTag.kv_cache).toBe(0);
   });
 });
+
+describe('metaInfo.cachedTokens (SGLang meta_info.cached_tokens)', () => {
+  it('says how many prompt tokens the prefix cache gave', async () => {
+    const engine = await launch();
+    const text = 'A prompt long enough to fill a few KV pages of sixteen tokens each.';
+    const first = await engine.generate({ text, samplingParams: { maxNewTokens: 2 } });
+    const second = await engine.generate({ text, samplingParams: { maxNewTokens: 2 } });
+    expect(first.metaInfo.cachedTokens).toBe(0);
+    expect(second.metaInfo.cachedTokens).toBe(64);
+    expect(second.outputIds).toEqual(first.outputIds);
+  });
+});

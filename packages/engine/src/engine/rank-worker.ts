@@ -36,6 +36,7 @@ function onEvent(event: LoopEvent): void {
     finishReason: event.finishReason,
     ...(logprob !== undefined ? { logprob } : {}),
     ...(inputLogprobs ? { inputLogprobs } : {}),
+    ...(first ? { cachedTokens: seq.cachedTokens ?? 0 } : {}),
     ...('tokenIdsLogprobs' in event && event.tokenIdsLogprobs
       ? { tokenIdsLogprobs: event.tokenIdsLogprobs }
       : {}),

@@ -106,6 +106,9 @@ export class RequestState {
     this.notify();
   }
 
+  /** Prompt tokens the prefix cache gave (set with the first token). */
+  cachedTokens = 0;
+
   snapshot(): GenerateOutput {
     return {
       text: this.done ? this.text : this.withoutPartialStop(),
@@ -113,6 +116,7 @@ export class RequestState {
       metaInfo: {
         id: this.rid,
         promptTokens: this.promptTokens,
+        cachedTokens: this.cachedTokens,
         completionTokens: this.ids.length,
         finishReason: this.finish,
         e2eLatency: (performance.now() - this.started) / 1000,

@@ -84,6 +84,8 @@ export type FromWorker =
       finishReason: FinishReason | null;
       /** The token's log-probability, for requests that asked for it. */
       logprob?: number;
+      /** On the first token: prompt tokens the prefix cache gave. */
+      cachedTokens?: number;
       /** On the first token of a request with logprobStartLen: its prompt tokens' logprobs. */
       inputLogprobs?: number[];
       /** The request's token_ids_logprob ids' logprobs at this token's position. */
