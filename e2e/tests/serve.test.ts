@@ -1,12 +1,11 @@
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { EngineClient, type ServerInfoReply } from '@ts/client';
 import OpenAI from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
+import { LLAMA, secondCheckpoint } from './checkpoints.js';
 import { type ServerProcess, startServer } from './server-process.js';
 
-const LLAMA = resolve(import.meta.dirname, '../fixtures/models/llama');
 const servers: ServerProcess[] = [];
 async function serve(args: string[]): Promise<{ server: ServerProcess; client: EngineClient }> {
   const server = await startServer(args);
@@ -17,18 +16,6 @@ afterEach(async () => {
   const codes = await Promise.all(servers.splice(0).map((s) => s.stop()));
   expect(codes.every((c) => c === 0)).toBe(true);
 });
-
-/** The llama fixture with every weight's sign flipped: same shapes, other outputs. */
-function secondCheckpoint(): string {
-  const out = mkdtempSync(join(tmpdir(), 'ts-second-'));
-  copyFileSync(join(LLAMA, 'config.json'), join(out, 'config.json'));
-  const bytes = readFileSync(join(LLAMA, 'model.safetensors'));
-  const header = Number(bytes.readBigUInt64LE(0));
-  for (let at = 8 + header + 3; at < bytes.length; at += 4)
-    bytes[at] = (bytes[at] as number) ^ 0x80;
-  writeFileSync(join(out, 'model.safetensors'), bytes);
-  return out;
-}
 
 describe('ts-engine serve, driven over HTTP', () => {
   it('serves builtin:tiny to the official openai package: completions, streamed and not', async () => {

@@ -1,0 +1,178 @@
+/**
+ * THUDM/slime driving `ts-engine serve` as its SGLang engine, call for call, in slime's order:
+ * a rollout aborted mid-flight (partial rollouts kept), offload, train, onload weights, a disk
+ * weight update with a version, onload KV, the partial rollouts resent. Sources (THUDM/slime):
+ *   slime/backends/sglang_utils/sglang_engine.py  health, release/resume, flush, pause/continue,
+ *                                                 update_weights_from_disk, get_weight_version
+ *   slime/backends/sglang_utils/external.py       /server_info, /get_server_info
+ *   slime/backends/sglang_utils/server_control.py /abort_request, /v1/loads?include=core
+ *   slime/rollout/sglang_rollout.py               /generate bodies, the resend of partial rollouts
+ *   slime/ray/rollout.py, slime/ray/actor_group.py, train.py   the order of the calls
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  call,
+  expectGenerateReply,
+  expectSameAsFresh,
+  get,
+  ok,
+  PROMPTS,
+  partials,
+  post,
+  type Reply,
+  ROLLOUT_TOKENS,
+  secondCheckpoint,
+  serve,
+  settle,
+  until,
+  whileDecoding,
+} from './harness.js';
+
+/** GenerateState.sampling_params (rollout temperature 0 here, so the replay can be compared). */
+const SAMPLING = {
+  temperature: 0,
+  top_p: 1.0,
+  top_k: -1,
+  max_new_tokens: ROLLOUT_TOKENS,
+  stop: null,
+  stop_token_ids: null,
+  skip_special_tokens: true,
+  no_stop_trim: true,
+  spaces_between_special_tokens: false,
+};
+
+/** sglang_rollout.generate: the prompt, or prompt + the partial response, with what is left. */
+function generateBody(tokens: number[], responseLength: number) {
+  return {
+    sampling_params: { ...SAMPLING, max_new_tokens: SAMPLING.max_new_tokens - responseLength },
+    return_logprob: true,
+    input_ids: tokens,
+  };
+}
+
+/** server_control.num_requests_from_load: slime's reading of a /v1/loads reply. */
+function numRequests(load: unknown): number {
+  if (Array.isArray(load)) return load.reduce((n: number, l) => n + numRequests(l), 0);
+  if (typeof load !== 'object' || load === null) return 0;
+  const l = load as Record<string, unknown>;
+  if ('loads' in l) return numRequests(l.loads);
+  for (const key of ['num_reqs', 'num_total_reqs', 'total_reqs'])
+    if (Number.isInteger(l[key])) return l[key] as number;
+  const running = l.num_running_reqs ?? l.total_running_reqs;
+  const waiting = l.num_waiting_reqs ?? l.total_waiting_reqs;
+  return (
+    (Number.isInteger(running) ? (running as number) : 0) +
+    (Number.isInteger(waiting) ? (waiting as number) : 0)
+  );
+}
+
+/** SGLangEngine.flush_cache: GET until 200 (slime tries 60 times, a second apart). */
+async function flushCache(url: string): Promise<void> {
+  const r = await until(
+    () => get(url, '/flush_cache'),
+    (x) => x.status === 200,
+    { tries: 60 },
+  );
+  ok(r, 'GET /flush_cache');
+}
+
+describe('slime over HTTP', () => {
+  it('start-up probes: /health_generate with the api key header, /server_info for an external engine', async () => {
+    const url = await serve();
+    // sglang_engine._wait_server_healthy: loops until 200.
+    const health = await until(
+      () => get(url, '/health_generate', { Authorization: 'Bearer None' }),
+      (r) => r.status === 200,
+    );
+    ok(health, 'GET /health_generate');
+    // external.get_server_info tries /server_info then /get_server_info; discover_external_engines
+    // reads the parallel sizes, _infer_worker_type the disaggregation fields, and _init_external
+    // asserts enable_memory_saver equals --offload-rollout (true for a colocated run).
+    for (const path of ['/server_info', '/get_server_info']) {
+      const info = ok(await get(url, path), `GET ${path}`).json;
+      for (const key of ['pp_size', 'tp_size', 'num_gpus']) {
+        if (key in info) expect(Number.isInteger(Number(info[key])), key).toBe(true);
+      }
+      expect(info.encoder_only ?? false).toBe(false);
+      expect(['null', undefined, null]).toContain(info.disaggregation_mode);
+      expect
+        .soft(info.enable_memory_saver, `${path} enable_memory_saver (slime asserts it)`)
+        .toBe(true);
+    }
+  });
+
+  it('rollout, abort mid-flight, offload, weights from disk with a version, onload, partial rollouts resent', async () => {
+    const url = await serve();
+    const second = secondCheckpoint();
+
+    // 1. generate_rollout_async: the groups go out at once.
+    const rollouts = PROMPTS.map((p) => post(url, '/generate', generateBody(p, 0)));
+    await whileDecoding(url);
+
+    // 2. abort(): every worker gets abort_all, then slime waits on /v1/loads until idle.
+    ok(await post(url, '/abort_request', { abort_all: true }), 'POST /abort_request');
+    const loads = await until(
+      () => get(url, '/v1/loads?include=core'),
+      (r) => r.status !== 200 || numRequests(r.json) === 0,
+    );
+    ok(loads, 'GET /v1/loads?include=core');
+    expect(numRequests(loads.json)).toBe(0);
+    expect(Array.isArray(loads.json.loads)).toBe(true);
+    const replies = await settle(rollouts);
+    for (const r of replies) expectGenerateReply(r);
+    const aborted = partials(replies);
+
+    // 3. offload: flush_cache (until 200), then release every tag; the reply is read as JSON.
+    await flushCache(url);
+    const released = ok(
+      await post(url, '/release_memory_occupation', {}),
+      'POST /release_memory_occupation',
+    );
+    expect(released.json).toBeDefined();
+
+    // 4. (train) then onload_weights, then _reload_rollout_weights_from_disk.
+    ok(await post(url, '/resume_memory_occupation', { tags: ['weights'] }), 'resume weights');
+    ok(
+      await post(url, '/pause_generation', {}),
+      'POST /pause_generation while kv_cache is released',
+    );
+    await flushCache(url);
+    const updated = await post(url, '/update_weights_from_disk', {
+      model_path: second,
+      weight_version: '1',
+    });
+    ok(updated, 'POST /update_weights_from_disk');
+    expect(updated.json.success).toBe(true);
+    // --ci-test: the engine's version must be the one just sent.
+    const version = ok(await get(url, '/get_weight_version'), 'GET /get_weight_version');
+    expect(String(version.json.weight_version)).toBe('1');
+    ok(
+      await post(url, '/continue_generation', {}),
+      'POST /continue_generation while kv_cache is released',
+    );
+
+    // 5. onload_kv.
+    ok(
+      await post(url, '/resume_memory_occupation', { tags: ['kv_cache', 'cuda_graph'] }),
+      'resume kv_cache and cuda_graph',
+    );
+    ok(
+      await call(url, 'GET', '/health_generate', undefined, {}, 5_000),
+      'GET /health_generate (monitor)',
+    );
+
+    // 6. next rollout: the partial samples come back from the buffer; slime resends
+    // prompt + partial response with max_new_tokens minus what is already there.
+    const bodies = aborted.map((r) => {
+      const prompt = PROMPTS[replies.indexOf(r)] as number[];
+      return generateBody([...prompt, ...r.json.output_ids], r.json.output_ids.length);
+    });
+    const resent: Reply[] = await settle(bodies.map((b) => post(url, '/generate', b)));
+    for (const r of resent) {
+      expectGenerateReply(r);
+      expect(r.json.meta_info.weight_version).toBe('1');
+      expect(r.json.meta_info.finish_reason.type).not.toBe('abort');
+    }
+    await expectSameAsFresh(second, bodies, resent);
+  });
+});
