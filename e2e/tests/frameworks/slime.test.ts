@@ -101,6 +101,33 @@ describe('slime over HTTP', () => {
     }
   });
 
+  it('eval: n samples per prompt with sampling_seed = rollout_seed + j, stop_token_ids, min_new_tokens', async () => {
+    const url = await serve();
+    // sglang_rollout.eval_rollout_single_dataset (deterministic inference on): base params plus
+    // sampling_seed per sample index j; the same seed must give the same tokens.
+    const base = { ...SAMPLING, temperature: 1.0, max_new_tokens: 16, stop_token_ids: [216] };
+    const body = (seed: number, extra = {}) => ({
+      sampling_params: { ...base, sampling_seed: seed, ...extra },
+      return_logprob: true,
+      input_ids: [1, 5, 9], // greedy: 3, 3, 216, ...
+    });
+    const group = await settle([42, 43, 44, 42].map((seed) => post(url, '/generate', body(seed))));
+    for (const r of group) expectGenerateReply(r);
+    const ids = group.map((r) => r.json.output_ids);
+    expect(ids[3]).toEqual(ids[0]);
+    expect(new Set(ids.slice(0, 3).map((x) => x.join())).size).toBeGreaterThan(1);
+    // A stop token ends the sample as 'stop' (Sample.Status.COMPLETED), the token kept in the ids.
+    const greedy = ok(await post(url, '/generate', body(0, { temperature: 0 })), 'greedy').json;
+    expect(greedy.meta_info.finish_reason).toMatchObject({ type: 'stop', matched: 216 });
+    expect(greedy.output_ids.at(-1)).toBe(216);
+    // eval_min_new_tokens: the stop token is banned until that many tokens are out.
+    const longer = ok(
+      await post(url, '/generate', body(0, { temperature: 0, min_new_tokens: 8 })),
+      'min',
+    ).json;
+    expect(longer.output_ids.length).toBeGreaterThanOrEqual(8);
+  });
+
   it('rollout, abort mid-flight, offload, weights from disk with a version, onload, partial rollouts resent', async () => {
     const url = await serve();
     const second = secondCheckpoint();

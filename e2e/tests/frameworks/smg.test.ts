@@ -172,6 +172,10 @@ describe('sgl-model-gateway over HTTP', () => {
       0,
     );
     expect(busy).toBeGreaterThan(0);
+    // data_parallel_rank is honoured: each rank holds the rollouts sent to it.
+    for (const l of loads.loads) {
+      expect(l.num_running_reqs + l.num_waiting_reqs, `rank ${l.dp_rank}`).toBeGreaterThan(0);
+    }
     const metrics = scrape(ok(await get(url, '/metrics'), 'GET /metrics').text);
     expect(metrics.prefix, '/metrics has sglang:token_usage').toBeDefined();
     expect(metrics.running + metrics.queued).toBeGreaterThan(0);
