@@ -208,6 +208,12 @@ export interface ModelInfoReply {
   has_chat_template: boolean;
   /** The weights' version (`default` before any update names one). */
   weight_version: string;
+  /** SGLang's names: the architecture as a list, the model family, no multimodal input. */
+  architectures: string[];
+  model_type: string;
+  has_image_understanding: false;
+  has_audio_understanding: false;
+  preferred_sampling_params: null;
 }
 
 /** `POST /tokenize`: the model's tokenizer on `prompt` (BOS included unless add_special_tokens false). */
@@ -243,6 +249,26 @@ export interface ServerInfoReply {
   weight_version: string;
   /** The engine package's version. */
   version: string;
+  // SGLang's ServerArgs fields that RL frameworks check (slime, miles) or routers read (smg).
+  pp_size: 1;
+  ep_size: 1;
+  nnodes: 1;
+  node_rank: 0;
+  /** The address and port the server is bound to. */
+  host: string;
+  port: number;
+  base_gpu_id: number;
+  gpu_id_step: 1;
+  /** Always true: releasing and resuming memory is what this engine is for. */
+  enable_memory_saver: true;
+  disaggregation_mode: 'null';
+  load_balance_method: 'round_robin';
+  /** SGLang's cap on KV tokens from the command line; none here (the pool is sized by fraction or pages). */
+  max_total_tokens: null;
+  tokenizer_path: string;
+  random_seed: null;
+  is_embedding: false;
+  internal_states: { weight_version: string; is_sleeping: boolean }[];
 }
 
 /** The error body of the OpenAI-compatible routes (`/v1/...`). */

@@ -40,6 +40,7 @@ export class RankLoop {
   private readonly scheduler: Scheduler;
   private forwardInFlight = false;
   private holds = 0;
+  private updateSession = false;
   private stepDone: Promise<void> = Promise.resolve();
   private stopped = false;
   private wakeUp: (() => void) | null = null;
@@ -142,6 +143,26 @@ export class RankLoop {
    * Runs `fn` with no forward pass in flight and none starting until it ends (a weight
    * update writes the weights in place). The user's pause state is untouched.
    */
+  /**
+   * A weight-update session (SGLang's `begin_weight_update` / `end_weight_update`): from begin
+   * to end no forward pass starts, so no step reads weights that are half replaced by several
+   * update calls. Begin fails while a session is open; end fails when none is.
+   */
+  beginWeightUpdate(): ControlResult {
+    if (this.updateSession) return { success: false, message: 'a weight update is already open' };
+    this.updateSession = true;
+    this.holds += 1;
+    return { success: true, message: 'weight update open: no forward pass starts until it ends' };
+  }
+
+  endWeightUpdate(): ControlResult {
+    if (!this.updateSession) return { success: false, message: 'no weight update is open' };
+    this.updateSession = false;
+    this.holds -= 1;
+    this.wake();
+    return { success: true, message: 'weight update closed' };
+  }
+
   async exclusive<T>(fn: () => Promise<T>): Promise<T> {
     this.holds += 1;
     try {

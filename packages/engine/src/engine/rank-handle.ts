@@ -18,6 +18,9 @@ export class RankHandle {
   inFlight = 0;
   /** Tokens this rank has generated (counted on the main side, as they arrive). */
   generatedTokens = 0;
+  /** Prompt tokens submitted to this rank, and those of them the prefix cache gave. */
+  promptTokens = 0;
+  cachedTokens = 0;
   private readonly worker: Worker;
   private readonly replies = new Map<number, (reply: ControlReplyData) => void>();
   private nextId = 1;

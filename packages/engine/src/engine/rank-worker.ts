@@ -79,6 +79,10 @@ async function control(
       return loop.continueGeneration();
     case 'flush':
       return loop.flushCache();
+    case 'beginWeightUpdate':
+      return loop.beginWeightUpdate();
+    case 'endWeightUpdate':
+      return loop.endWeightUpdate();
     case 'updateWeightsFromDisk':
       return updateWeightsFromDisk(saver, rank, config, c.path);
     case 'updateWeightsFromTensors':

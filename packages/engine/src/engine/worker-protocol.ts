@@ -33,6 +33,8 @@ export type ControlOp =
   | { op: 'pause'; mode: PauseMode }
   | { op: 'continue' }
   | { op: 'flush' }
+  | { op: 'beginWeightUpdate' }
+  | { op: 'endWeightUpdate' }
   | { op: 'updateWeightsFromDisk'; path: string }
   | { op: 'updateWeightsFromTensors'; tensors: NamedTensor[] }
   | { op: 'stats' };

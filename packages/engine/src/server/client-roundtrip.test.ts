@@ -94,6 +94,7 @@ describe('@ts/client against createServer', () => {
     expect(await client.continueGeneration()).toEqual({
       success: true,
       message: 'continued; memory is still released',
+      status: 'ok',
     });
     expect((await client.resumeMemoryOccupation({ tags: ['weights'] })).released_tags).toEqual([
       'kv_cache',

@@ -24,6 +24,9 @@ export function snakeKeys(value: object): Record<string, unknown> {
 }
 
 /** A control reply: 200 on success, 400 with `{ success: false, message }` on failure. */
-export function sendControl(reply: FastifyReply, result: { success: boolean; message: string }) {
+export function sendControl<T extends { success: boolean; message: string }>(
+  reply: FastifyReply,
+  result: T,
+) {
   return reply.code(result.success ? 200 : 400).send(snakeKeys(result));
 }

@@ -89,13 +89,42 @@ describe('control routes', () => {
     expect((await inject('POST', '/pause_generation')).json()).toEqual({
       success: true,
       message: 'paused (abort)',
+      status: 'ok',
     });
     await inject('POST', '/pause_generation', { mode: 'keep' });
     expect((await inject('POST', '/continue_generation')).statusCode).toBe(200);
     expect((await inject('POST', '/flush_cache')).json().message).toBe('cache flushed');
     expect((await inject('GET', '/flush_cache')).statusCode).toBe(200);
     const update = await inject('POST', '/update_weights_from_disk', { model_path: '/ckpt/2' });
-    expect(update.json()).toEqual({ success: true, message: 'loaded /ckpt/2' });
+    expect(update.json()).toEqual({
+      success: true,
+      message: 'loaded /ckpt/2',
+      num_paused_requests: 0,
+    });
+    // AReaL: abort_all_requests first; SGLang's other fields where this engine does the same.
+    const aborting = await inject('POST', '/update_weights_from_disk', {
+      model_path: '/ckpt/3',
+      abort_all_requests: true,
+      load_format: 'auto',
+      flush_cache: true,
+    });
+    expect(aborting.json()).toMatchObject({ success: true, num_paused_requests: 0 });
+    const pt = await inject('POST', '/update_weights_from_disk', {
+      model_path: '/ckpt/3',
+      load_format: 'pt',
+    });
+    expect(pt.statusCode).toBe(400);
+    expect(pt.json().message).toBe("load_format: must be 'auto' or 'safetensors'");
+    // miles: a weight-update session around its update calls.
+    expect((await inject('POST', '/begin_weight_update', { selector: 'all' })).statusCode).toBe(
+      200,
+    );
+    expect((await inject('POST', '/begin_weight_update', {})).statusCode).toBe(400);
+    expect((await inject('POST', '/end_weight_update', {})).statusCode).toBe(200);
+    expect((await inject('POST', '/end_weight_update', {})).statusCode).toBe(400);
+    expect((await inject('POST', '/begin_weight_update', { selector: 3 })).json().message).toBe(
+      "selector: must be 'all' or a list of names",
+    );
     // ROLL sends every abort to every worker: a rid this server does not hold is a 200.
     const abort = await inject('POST', '/abort_request', { rid: 'nobody' });
     expect(abort.statusCode).toBe(200);
@@ -106,7 +135,11 @@ describe('control routes', () => {
     // verl: an empty rid with abort_all.
     const all = await inject('POST', '/abort_request', { rid: '', abort_all: true });
     expect(all.statusCode).toBe(200);
-    expect(all.json()).toEqual({ success: true, message: 'aborting 0 requests' });
+    expect(all.json()).toEqual({
+      success: true,
+      message: 'aborting 0 requests',
+      aborted_requests: 0,
+    });
     for (const mode of ['in_place', 'retract']) {
       expect((await inject('POST', '/pause_generation', { mode })).statusCode).toBe(200);
     }
@@ -117,6 +150,12 @@ describe('control routes', () => {
       ['flush', undefined],
       ['flush', undefined],
       ['updateWeights', { modelPath: '/ckpt/2' }],
+      ['abortAllRequests', undefined],
+      ['updateWeights', { modelPath: '/ckpt/3' }],
+      ['beginWeightUpdate', undefined],
+      ['beginWeightUpdate', undefined],
+      ['endWeightUpdate', undefined],
+      ['endWeightUpdate', undefined],
       ['abortRequest', 'nobody'],
       ['abortAllRequests', undefined],
       ['pause', { mode: 'in_place' }],

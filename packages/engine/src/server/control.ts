@@ -1,3 +1,4 @@
+import type { ControlResult } from '@ts/pause';
 import type { FastifyInstance } from 'fastify';
 import * as z from 'zod';
 import { namedTensorsFromSafetensors } from '../model/weights/named-tensors.js';
@@ -27,6 +28,13 @@ const updateWeightsSchema = z.object(
   {
     model_path: z.string({ error: 'a checkpoint path (string) is required' }).min(1),
     weight_version: weightVersion,
+    abort_all_requests: z.boolean({ error: 'must be true or false' }).nullish(),
+    // SGLang's other fields: only what this engine does is accepted.
+    load_format: z
+      .enum(['auto', 'safetensors'], { error: "must be 'auto' or 'safetensors'" })
+      .nullish(),
+    // The prefix cache is always reset after an update (KV of the old weights is never reused).
+    flush_cache: z.boolean({ error: 'must be true or false' }).nullish(),
   },
   { error: 'expected an object with model_path' },
 );
@@ -57,6 +65,24 @@ const weightVersionSchema = z.object(
   { error: 'expected an object with new_version' },
 );
 
+const weightUpdateSessionSchema = z
+  .object({
+    selector: z
+      .union(
+        [
+          z.literal('all', { error: "must be 'all' or a list of names" }),
+          z.array(z.string(), { error: "must be 'all' or a list of names" }),
+        ],
+        { error: "must be 'all' or a list of names" },
+      )
+      .nullish(),
+  })
+  .nullish();
+
+function withStatus(result: ControlResult): ControlResult & { status?: 'ok' } {
+  return result.success ? { ...result, status: 'ok' } : result;
+}
+
 /**
  * The scheduler's control plane, all behind the admin key: pause / continue, weight
  * updates (from disk, or pushed as safetensors), cache flush, request abort. Failures are 400
@@ -66,20 +92,37 @@ export function registerControlRoutes(
   app: FastifyInstance,
   { engine, admin, checkpointDir }: RouteContext,
 ): void {
+  // SGLang's replies here carry `status: "ok"`, which some callers read.
   app.post('/pause_generation', admin, async (request, reply) => {
     const input = parseBody(pauseSchema, request.body);
-    return sendControl(reply, await engine.pauseGeneration(input));
+    return sendControl(reply, withStatus(await engine.pauseGeneration(input)));
   });
 
   app.post('/continue_generation', admin, async (_request, reply) => {
-    return sendControl(reply, await engine.continueGeneration());
+    return sendControl(reply, withStatus(await engine.continueGeneration()));
+  });
+
+  // miles opens a session around its update calls: no forward pass starts until it closes.
+  app.post('/begin_weight_update', admin, async (request, reply) => {
+    parseBody(weightUpdateSessionSchema, request.body);
+    return sendControl(reply, await engine.beginWeightUpdate());
+  });
+
+  app.post('/end_weight_update', admin, async (_request, reply) => {
+    return sendControl(reply, await engine.endWeightUpdate());
   });
 
   app.post('/update_weights_from_disk', admin, async (request, reply) => {
-    const { model_path, weight_version } = parseBody(updateWeightsSchema, request.body);
-    const modelPath = await checkpointUnder(checkpointDir, model_path);
-    const update = compact({ modelPath, weightVersion: weight_version });
-    return sendControl(reply, await engine.updateWeightsFromDisk(update));
+    const body = parseBody(updateWeightsSchema, request.body);
+    const modelPath = await checkpointUnder(checkpointDir, body.model_path);
+    const update = compact({ modelPath, weightVersion: body.weight_version });
+    // SGLang's abort_all_requests (AReaL sends it): every request in flight ends first.
+    const aborted = body.abort_all_requests ? await engine.abortAllRequests() : null;
+    const result = await engine.updateWeightsFromDisk(update);
+    return sendControl(reply, {
+      ...result,
+      num_paused_requests: aborted?.abortedRequests ?? 0,
+    });
   });
 
   // SGLang sends pickled torch tensors here, which only Python can read; this engine takes

@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import type { ModelInfoReply, ModelList, ServerInfoReply } from '@ts/client';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { RouteContext } from './context.js';
+import { engineVersion } from './version.js';
 
 const started = Math.floor(Date.now() / 1000);
 
@@ -20,7 +19,7 @@ export function registerInfoRoutes(
 
   // While a tag is released nothing runs, so it answers 503 at once instead of waiting for a
   // wake; a token that does not come in time (generation paused) is a 503 too.
-  app.get('/health_generate', async (_request, reply) => {
+  const healthGenerate = async (_request: unknown, reply: FastifyReply) => {
     const sleep = await engine.isSleeping();
     if (sleep.isSleeping) {
       const tags = sleep.releasedTags.join(', ');
@@ -45,7 +44,10 @@ export function registerInfoRoutes(
       ? `the health request ended without a token: ${output.metaInfo.finishReason?.type}`
       : `no token within ${healthGenerateMs / 1000} s (is generation paused?)`;
     return reply.code(503).send({ success: false, message });
-  });
+  };
+  app.get('/health_generate', healthGenerate);
+  // The route ROLL adds to the SGLang it launches, and polls until a worker is healthy.
+  app.get('/health_generate_original', healthGenerate);
 
   const modelInfo = async (): Promise<ModelInfoReply> => {
     const info = engine.modelInfo();
@@ -62,6 +64,11 @@ export function registerInfoRoutes(
       dp_size: info.dpSize,
       has_chat_template: info.hasChatTemplate,
       weight_version: engine.weightVersion(),
+      architectures: [info.architecture],
+      model_type: modelType(info.architecture),
+      has_image_understanding: false,
+      has_audio_understanding: false,
+      preferred_sampling_params: null,
     };
   };
   app.get('/model_info', modelInfo);
@@ -69,6 +76,8 @@ export function registerInfoRoutes(
 
   const serverInfo = async (): Promise<ServerInfoReply> => {
     const info = engine.modelInfo();
+    const bound = app.server.address();
+    const sleep = await engine.isSleeping();
     const s = info.serving;
     return {
       model_path: info.modelPath,
@@ -87,12 +96,26 @@ export function registerInfoRoutes(
       dtype: info.dtype,
       weight_version: engine.weightVersion(),
       version: engineVersion(),
+      pp_size: 1,
+      ep_size: 1,
+      nnodes: 1,
+      node_rank: 0,
+      host: typeof bound === 'object' && bound ? bound.address : '',
+      port: typeof bound === 'object' && bound ? bound.port : 0,
+      base_gpu_id: Number(/cuda:(\d+)/.exec(info.device)?.[1] ?? 0),
+      gpu_id_step: 1,
+      enable_memory_saver: true,
+      disaggregation_mode: 'null',
+      load_balance_method: 'round_robin',
+      max_total_tokens: null,
+      tokenizer_path: info.modelPath,
+      random_seed: null,
+      is_embedding: false,
+      internal_states: [{ weight_version: engine.weightVersion(), is_sleeping: sleep.isSleeping }],
     };
   };
   app.get('/get_server_info', serverInfo);
   app.get('/server_info', serverInfo);
-  // SGLang's: the server's version.
-  app.get('/version', async () => ({ version: engineVersion() }));
 
   app.get('/v1/models', async (): Promise<ModelList> => {
     const info = engine.modelInfo();
@@ -103,7 +126,8 @@ export function registerInfoRoutes(
           id: modelName(),
           object: 'model',
           created: started,
-          owned_by: 'ts-engine',
+          // Routers tell SGLang from vLLM by this (sgl-model-gateway); this server speaks SGLang's API.
+          owned_by: 'sglang',
           root: info.modelPath,
           max_model_len: info.maxContext,
         },
@@ -112,20 +136,7 @@ export function registerInfoRoutes(
   });
 }
 
-let version: string | null = null;
-
-/** `@ts/engine`'s version, from the nearest package.json of that name above this file. */
-function engineVersion(): string {
-  if (version !== null) return version;
-  version = 'unknown';
-  for (let dir = import.meta.dirname; dir !== dirname(dir); dir = dirname(dir)) {
-    const file = join(dir, 'package.json');
-    if (!existsSync(file)) continue;
-    const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
-    if (pkg.name === '@ts/engine') {
-      version = pkg.version ?? 'unknown';
-      break;
-    }
-  }
-  return version;
+/** SGLang's `model_type` (config.json's) from the architecture: `LlamaForCausalLM` → `llama`. */
+function modelType(architecture: string): string {
+  return architecture.replace(/ForCausalLM$/, '').toLowerCase();
 }

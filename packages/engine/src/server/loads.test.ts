@@ -16,6 +16,7 @@ describe('GET /v1/loads (SGLang)', () => {
     const first = (await app.inject({ url: '/v1/loads?include=core' })).json();
     expect(first).toEqual({
       timestamp: expect.any(String),
+      version: expect.stringMatching(/^\d+\.\d+\.\d+/),
       dp_rank_count: 1,
       loads: [
         {
@@ -27,6 +28,9 @@ describe('GET /v1/loads (SGLang)', () => {
           max_total_num_tokens: 4096,
           token_usage: 96 / 4096,
           gen_throughput: 0,
+          cache_hit_rate: 4 / 10,
+          utilization: 1 / 32,
+          max_running_requests: 32,
         },
       ],
       aggregate: {
@@ -34,7 +38,8 @@ describe('GET /v1/loads (SGLang)', () => {
         total_waiting_reqs: 2,
         total_reqs: 3,
         avg_token_usage: 96 / 4096,
-        total_throughput: 0,
+        avg_throughput: 0,
+        avg_utilization: 1 / 32,
       },
     });
     engine.generated += 500;
@@ -59,6 +64,7 @@ describe('GET /v1/loads (SGLang)', () => {
       'loads',
       'memory',
       'timestamp',
+      'version',
     ]);
     const unknown = await app.inject({ url: '/v1/loads?include=core,gpu' });
     expect(unknown.statusCode).toBe(400);
@@ -69,6 +75,21 @@ describe('GET /v1/loads (SGLang)', () => {
     const rank = await app.inject({ url: '/v1/loads?dp_rank=3' });
     expect(rank.statusCode).toBe(400);
     expect(rank.json().error.message).toBe('dp_rank: no rank 3 (dp-size 1)');
+  });
+});
+
+describe("GET /get_load (SGLang's older shim, ROLL)", () => {
+  it('answers a list per rank with num_reqs and num_waiting_reqs', async () => {
+    expect((await app.inject({ url: '/get_load' })).json()).toEqual([
+      {
+        dp_rank: 0,
+        num_reqs: 3,
+        num_waiting_reqs: 2,
+        num_tokens: 96,
+        num_pending_tokens: 0,
+        ts_tic: expect.any(Number),
+      },
+    ]);
   });
 });
 
@@ -85,6 +106,9 @@ describe("/metrics in SGLang's names", () => {
       'sglang:prompt_tokens_total{model_name="tiny"} 10',
       'sglang:generation_tokens_total{model_name="tiny"} 30',
       'sglang:num_requests_total{model_name="tiny"} 4',
+      'sglang:num_aborted_requests_total{model_name="tiny"} 1',
+      'sglang:cache_hit_rate{model_name="tiny"} 0.4',
+      `sglang:utilization{model_name="tiny"} ${1 / 32}`,
       'ts_engine_running_requests 1',
     ]) {
       expect(text).toContain(`${line}\n`);

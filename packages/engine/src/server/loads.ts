@@ -3,6 +3,7 @@ import * as z from 'zod';
 import type { EngineMetrics } from '../engine-api.js';
 import type { RouteContext } from './context.js';
 import { parseBody, RequestError } from './errors.js';
+import { engineVersion } from './version.js';
 
 /** SGLang's section names; `spec`, `lora`, `disagg` and `queues` have nothing here and are omitted, as SGLang omits sections an engine does not report. */
 const SECTIONS = ['core', 'memory', 'spec', 'lora', 'disagg', 'queues', 'all'] as const;
@@ -42,12 +43,17 @@ export function registerLoadsRoute(app: FastifyInstance, { engine }: RouteContex
         max_total_num_tokens: r.totalTokens,
         token_usage: r.totalTokens > 0 ? r.usedTokens / r.totalTokens : 0,
         gen_throughput: rate(r.rank, r.generatedTokensTotal),
+        cache_hit_rate: r.promptTokensTotal > 0 ? r.cachedTokensTotal / r.promptTokensTotal : 0,
+        // The running batch's share of what it may hold.
+        utilization: r.maxRunningRequests > 0 ? r.runningRequests / r.maxRunningRequests : 0,
+        max_running_requests: r.maxRunningRequests,
       }));
     if (query?.dp_rank != null && loads.length === 0)
       throw new RequestError(400, `dp_rank: no rank ${query.dp_rank} (dp-size ${m.ranks.length})`);
     last = { at: now, generated: m.ranks.map((r) => r.generatedTokensTotal) };
     return {
       timestamp: new Date(now).toISOString(),
+      version: engineVersion(),
       dp_rank_count: m.ranks.length,
       loads,
       aggregate: aggregate(loads),
@@ -56,6 +62,19 @@ export function registerLoadsRoute(app: FastifyInstance, { engine }: RouteContex
   };
   app.get('/v1/loads', handler);
   app.get('/get_loads', handler);
+
+  // SGLang's older shim, which ROLL polls until a worker is idle.
+  app.get('/get_load', async () => {
+    const m = await engine.metrics();
+    return m.ranks.map((r) => ({
+      dp_rank: r.rank,
+      num_reqs: r.runningRequests + r.waitingRequests,
+      num_waiting_reqs: r.waitingRequests,
+      num_tokens: r.usedTokens,
+      num_pending_tokens: 0,
+      ts_tic: Date.now() / 1000,
+    }));
+  });
 }
 
 function sectionsOf(include: string): Set<string> {
@@ -78,6 +97,7 @@ function aggregate(
     num_waiting_reqs: number;
     token_usage: number;
     gen_throughput: number;
+    utilization: number;
   }[],
 ) {
   const sum = (pick: (l: (typeof loads)[number]) => number) =>
@@ -87,7 +107,8 @@ function aggregate(
     total_waiting_reqs: sum((l) => l.num_waiting_reqs),
     total_reqs: sum((l) => l.num_running_reqs + l.num_waiting_reqs),
     avg_token_usage: loads.length > 0 ? sum((l) => l.token_usage) / loads.length : 0,
-    total_throughput: sum((l) => l.gen_throughput),
+    avg_throughput: loads.length > 0 ? sum((l) => l.gen_throughput) / loads.length : 0,
+    avg_utilization: loads.length > 0 ? sum((l) => l.utilization) / loads.length : 0,
   };
 }
 

@@ -94,10 +94,10 @@ export class EngineMetricsExporter {
  */
 class SglangSeries {
   private readonly gauges: Record<
-    'running' | 'queued' | 'used' | 'usage' | 'throughput' | 'capacity',
+    'running' | 'queued' | 'used' | 'usage' | 'throughput' | 'capacity' | 'hits' | 'utilization',
     Gauge
   >;
-  private readonly counters: Record<'prompt' | 'generated' | 'requests', Counter>;
+  private readonly counters: Record<'prompt' | 'generated' | 'requests' | 'aborted', Counter>;
 
   constructor(registry: Registry) {
     const gauge = (name: string, help: string) =>
@@ -121,11 +121,17 @@ class SglangSeries {
       usage: gauge('token_usage', 'Share of the KV pool the running requests hold'),
       throughput: gauge('gen_throughput', 'Tokens generated per second since the previous scrape'),
       capacity: gauge('max_total_num_tokens', 'KV tokens the pools hold in all'),
+      hits: gauge('cache_hit_rate', 'Share of prompt tokens the prefix cache gave'),
+      utilization: gauge('utilization', 'Running requests as a share of the most that may run'),
     };
     this.counters = {
       prompt: counter('prompt_tokens_total', 'Prompt tokens of all requests'),
       generated: counter('generation_tokens_total', 'Tokens generated'),
       requests: counter('num_requests_total', 'Requests received'),
+      aborted: counter(
+        'num_aborted_requests_total',
+        'Requests that ended with finish reason abort',
+      ),
     };
   }
 
@@ -137,10 +143,17 @@ class SglangSeries {
     this.gauges.usage.set(labels, m.totalTokens > 0 ? m.usedTokens / m.totalTokens : 0);
     this.gauges.throughput.set(labels, throughput);
     this.gauges.capacity.set(labels, m.totalTokens);
+    const sum = (pick: (r: EngineMetrics['ranks'][number]) => number) =>
+      m.ranks.reduce((n, r) => n + pick(r), 0);
+    const prompt = sum((r) => r.promptTokensTotal);
+    this.gauges.hits.set(labels, prompt > 0 ? sum((r) => r.cachedTokensTotal) / prompt : 0);
+    const slots = sum((r) => r.maxRunningRequests);
+    this.gauges.utilization.set(labels, slots > 0 ? m.runningRequests / slots : 0);
     for (const [key, value] of [
       ['prompt', m.promptTokensTotal],
       ['generated', m.generatedTokensTotal],
       ['requests', m.requestsTotal],
+      ['aborted', m.abortedRequestsTotal],
     ] as const) {
       this.counters[key].reset();
       if (value > 0) this.counters[key].inc(labels, value);

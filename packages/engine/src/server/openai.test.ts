@@ -396,9 +396,26 @@ describe('info and metrics', () => {
       dtype: 'f32',
       weight_version: 'default',
       version: expect.stringMatching(/^\d+\.\d+\.\d+/),
+      pp_size: 1,
+      ep_size: 1,
+      nnodes: 1,
+      node_rank: 0,
+      host: '',
+      port: 0,
+      base_gpu_id: 0,
+      gpu_id_step: 1,
+      enable_memory_saver: true,
+      disaggregation_mode: 'null',
+      load_balance_method: 'round_robin',
+      max_total_tokens: null,
+      tokenizer_path: 'builtin:tiny',
+      random_seed: null,
+      is_embedding: false,
+      internal_states: [{ weight_version: 'default', is_sleeping: false }],
     });
     expect((await app.inject({ url: '/server_info' })).json()).toEqual(info);
-    expect((await app.inject({ url: '/version' })).json()).toEqual({ version: info.version });
+    // Not an SGLang route: a router takes a 2xx /version for vLLM (sgl-model-gateway).
+    expect((await app.inject({ url: '/version' })).statusCode).toBe(404);
   });
 
   it('serves /health, /model_info, /v1/models and OpenAI-shaped 404s under /v1', async () => {
@@ -417,6 +434,11 @@ describe('info and metrics', () => {
       dp_size: 1,
       has_chat_template: true,
       weight_version: 'default',
+      architectures: ['LlamaForCausalLM'],
+      model_type: 'llama',
+      has_image_understanding: false,
+      has_audio_understanding: false,
+      preferred_sampling_params: null,
     });
     expect((await app.inject({ url: '/get_model_info' })).json()).toEqual(info);
     expect((await app.inject({ url: '/v1/models' })).json()).toEqual({
@@ -426,7 +448,7 @@ describe('info and metrics', () => {
           id: 'tiny',
           object: 'model',
           created: expect.any(Number),
-          owned_by: 'ts-engine',
+          owned_by: 'sglang',
           root: 'builtin:tiny',
           max_model_len: 256,
         },
