@@ -26,26 +26,30 @@ Napi::Value reportOf(Napi::Env env, TransferReport& r) {
   return o;
 }
 
-size_t sizeArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
-  if (!info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), std::string(name) + " must be a number");
-  double value = info[i].As<Napi::Number>().DoubleValue();
+size_t sizeOf(const Napi::Value& v, const char* name) {
+  if (!v.IsNumber()) throw Napi::TypeError::New(v.Env(), std::string(name) + " must be a number");
+  double value = v.As<Napi::Number>().DoubleValue();
   if (value < 0 || value != static_cast<double>(static_cast<uint64_t>(value))) {
-    throw Napi::RangeError::New(info.Env(), std::string(name) + " must be a non-negative integer");
+    throw Napi::RangeError::New(v.Env(), std::string(name) + " must be a non-negative integer");
   }
   return static_cast<size_t>(value);
 }
+
+size_t sizeArg(const Napi::CallbackInfo& info, size_t i, const char* name) { return sizeOf(info[i], name); }
 
 std::string stringArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
   if (!info[i].IsString()) throw Napi::TypeError::New(info.Env(), std::string(name) + " must be a string");
   return info[i].As<Napi::String>().Utf8Value();
 }
 
-Napi::Uint8Array bytesArg(const Napi::CallbackInfo& info, size_t i) {
-  if (!info[i].IsTypedArray() || info[i].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
-    throw Napi::TypeError::New(info.Env(), "buffer must be a Uint8Array or Buffer");
+Napi::Uint8Array bytesOf(const Napi::Value& v) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    throw Napi::TypeError::New(v.Env(), "buffer must be a Uint8Array or Buffer");
   }
-  return info[i].As<Napi::Uint8Array>();
+  return v.As<Napi::Uint8Array>();
 }
+
+Napi::Uint8Array bytesArg(const Napi::CallbackInfo& info, size_t i) { return bytesOf(info[i]); }
 
 // Marks NativeMemorySaver objects, so memorySaverOf can tell them from other wrapped objects.
 constexpr napi_type_tag kSaverTag = {0x5a1e5a7e0c0ffee1ull, 0x7e57ab1e5a1e0001ull};
@@ -72,6 +76,7 @@ class NativeMemorySaver : public Napi::ObjectWrap<NativeMemorySaver> {
                         InstanceMethod<&NativeMemorySaver::residentBytes>("residentBytes"),
                         InstanceMethod<&NativeMemorySaver::openBackup>("openBackup"),
                         InstanceMethod<&NativeMemorySaver::closeBackup>("closeBackup"),
+                        InstanceMethod<&NativeMemorySaver::writeBackup>("writeBackup"),
                         InstanceMethod<&NativeMemorySaver::synchronize>("synchronize"),
                         InstanceMethod<&NativeMemorySaver::stats>("stats"),
                         InstanceMethod<&NativeMemorySaver::memoryInfo>("memoryInfo"),
@@ -277,6 +282,26 @@ class NativeMemorySaver : public Napi::ObjectWrap<NativeMemorySaver> {
     if (!view.IsDetached()) view.Detach();
     bool upload = info[2].ToBoolean();
     return async<Done>(info, [=](MemorySaver& s) { return s.closeBackup(id, upload), Done{}; }, undefinedOf);
+  }
+
+  // writeBackup(id, offsets: number[], pieces: Uint8Array[]) → Promise: pieces[i] at offsets[i]
+  Napi::Value writeBackup(const Napi::CallbackInfo& info) {
+    uint64_t id = sizeArg(info, 0, "id");
+    if (!info[1].IsArray() || !info[2].IsArray()) {
+      throw Napi::TypeError::New(info.Env(), "offsets and pieces must be arrays");
+    }
+    Napi::Array offsets = info[1].As<Napi::Array>();
+    Napi::Array buffers = info[2].As<Napi::Array>();
+    if (offsets.Length() != buffers.Length()) throw Napi::RangeError::New(info.Env(), "one offset per piece");
+    std::vector<HostPiece> pieces;
+    std::vector<Napi::Value> keep;
+    for (uint32_t i = 0; i < buffers.Length(); ++i) {
+      Napi::Uint8Array bytes = bytesOf(buffers.Get(i));
+      pieces.push_back(HostPiece{sizeOf(offsets.Get(i), "offset"), bytes.Data(), bytes.ByteLength()});
+      keep.push_back(bytes);
+    }
+    return async<Done>(
+        info, [=](MemorySaver& s) { return s.writeBackup(id, pieces), Done{}; }, undefinedOf, keep);
   }
 
   Napi::Value synchronize(const Napi::CallbackInfo& info) {

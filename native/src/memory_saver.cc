@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <stdexcept>
 
 namespace ts {
@@ -335,6 +336,20 @@ void MemorySaver::closeBackup(uint64_t id, bool upload) {
   if (!upload) return;
   uploadBackup(a);
   a.backupValid = true;
+}
+
+void MemorySaver::writeBackup(uint64_t id, const std::vector<HostPiece>& pieces) {
+  std::lock_guard lock(mutex_);
+  Allocation& a = find(id);
+  if (a.mode == BackupMode::None) throw std::runtime_error("writeBackup: the allocation has no backup");
+  if (a.backupOpen || a.overwriting) throw std::runtime_error("writeBackup: the allocation is being written");
+  // Paused (no chunks) or mapped with the restore still pending: the backup is the content.
+  if (!a.backup || !a.backupValid || !(a.chunks.empty() || a.restorePending)) {
+    throw std::runtime_error("writeBackup: the content of tag " + a.tag + " is on the device; write it there");
+  }
+  for (const HostPiece& p : pieces) checkRange(a, p.offset, p.bytes, "writeBackup");
+  // backupValid, clean and restorePending stay as they are: the backup still is the content.
+  for (const HostPiece& p : pieces) std::memcpy(static_cast<char*>(a.backup) + p.offset, p.data, p.bytes);
 }
 
 void MemorySaver::synchronize() {

@@ -39,6 +39,13 @@ struct HostView {
   size_t bytes;
 };
 
+// Host bytes for [offset, offset + bytes) of an allocation.
+struct HostPiece {
+  size_t offset;
+  const void* data;
+  size_t bytes;
+};
+
 class MemorySaver {
  public:
   MemorySaver(std::unique_ptr<Device> device, size_t chunkBytes, bool keepBackups);
@@ -84,6 +91,11 @@ class MemorySaver {
   // copies it to the device, after which device and backup are known equal.
   HostView openBackup(uint64_t id);
   void closeBackup(uint64_t id, bool upload);
+  // Writes pieces into the backup of an allocation whose content lives only there (its tag is
+  // paused, or a deferred restore is pending); the next resume or restore brings them to the
+  // device, and no device memory is mapped or touched. Every range is checked before the first
+  // byte is copied, and the copy runs under the lock: all pieces land, or none.
+  void writeBackup(uint64_t id, const std::vector<HostPiece>& pieces);
 
   void synchronize();
   std::vector<TagStats> stats();

@@ -17,6 +17,7 @@ export {
 } from './ops-types.js';
 export type {
   AllocateOptions,
+  BackupPiece,
   CpuBackup,
   DeviceKind,
   DeviceMemory,

@@ -2,6 +2,7 @@ import { Allocation } from './allocation.js';
 import { loadAddon, type NativeMemorySaver } from './native-binding.js';
 import type {
   AllocateOptions,
+  BackupPiece,
   DeviceKind,
   DeviceMemory,
   MemorySaverOptions,
@@ -213,6 +214,19 @@ export class MemorySaver {
       throw error;
     }
     await this.#native.closeBackup(id, view, true);
+  }
+
+  /**
+   * Writes bytes into the host backup of an allocation whose content lives only there: its tag
+   * is paused, or a deferred restore is still pending. The next resume (or restore) brings them
+   * to the device; nothing on the device is mapped or written now. Every range is checked
+   * before the first byte lands and the copy runs under the saver's lock, so all pieces land or
+   * none. Throws when the content is on the device (write it there instead).
+   */
+  async writeBackup(allocation: Allocation, pieces: readonly BackupPiece[]): Promise<void> {
+    const offsets = pieces.map((p) => p.offset);
+    const bytes = pieces.map((p) => p.bytes);
+    return this.#native.writeBackup(this.#own(allocation).id, offsets, bytes);
   }
 
   #own(allocation: Allocation): Allocation {

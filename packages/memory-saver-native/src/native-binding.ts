@@ -40,6 +40,8 @@ export interface NativeMemorySaver {
   residentBytes(id: number): number;
   openBackup(id: number): ArrayBuffer;
   closeBackup(id: number, view: ArrayBuffer, upload: boolean): Promise<void>;
+  /** pieces[i] into the backup at offsets[i]; all checked first, copied under one lock. */
+  writeBackup(id: number, offsets: number[], pieces: Uint8Array[]): Promise<void>;
   synchronize(): Promise<void>;
   stats(): NativeTagStats[];
   memoryInfo(): { free: number; total: number };

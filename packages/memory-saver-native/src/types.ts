@@ -31,6 +31,12 @@ export interface AllocateOptions {
   zeroed?: boolean;
 }
 
+/** Bytes for `[offset, offset + bytes.byteLength)` of an allocation (`writeBackup`). */
+export interface BackupPiece {
+  offset: number;
+  bytes: Uint8Array;
+}
+
 export interface TagStats {
   paused: boolean;
   allocations: number;

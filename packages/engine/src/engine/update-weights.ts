@@ -2,31 +2,28 @@ import type { MemorySaver } from '@ts/memory-saver-native';
 import { checkTensors, expectedLlamaTensors } from '../model/loader/llama-weights.js';
 import type { ModelConfig } from '../model/loader/model-config.js';
 import { openCheckpoint } from '../model/loader/open-checkpoint.js';
-import { overwriteWeights, writeWeightsInPlace } from '../model/weights/load-weights.js';
+import { replaceWeights } from '../model/weights/load-weights.js';
 import { type NamedTensor, tensorSources } from '../model/weights/named-tensors.js';
 import type { Rank } from '../rank/rank.js';
 import type { ControlReplyData } from './worker-protocol.js';
 
 const describe = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
+const RELEASED_NOTE = ' (into the host backup: weights are released, their resume restores them)';
+
 /**
- * The shared frame of a weight update (spec: weight updates between wake-ups): the weights
- * must be resumed (kv_cache need not be), `write` runs with no forward pass in flight, and the
- * prefix cache is reset after (KV from the old weights is never reused). A failure answers
- * `{ success: false }` with the old weights kept.
+ * The shared frame of a weight update (spec: weight updates between wake-ups): `write` runs
+ * with no forward pass in flight and none starting, and the prefix cache is reset after (KV
+ * from the old weights is never reused). Allowed while kv_cache is released, and while the
+ * weights are: then the new values go into their host backup only and the GPU stays free. A
+ * failure answers `{ success: false }` with the old weights kept, on the device or in the
+ * backup.
  */
 async function update(
-  saver: MemorySaver,
   what: string,
   rank: Rank,
   write: () => Promise<string>,
 ): Promise<ControlReplyData> {
-  if (saver.isPaused('weights')) {
-    return {
-      success: false,
-      message: 'weights are released: resume them (tags: ["weights"]) before updating them',
-    };
-  }
   try {
     const done = await write();
     const forgotten = rank.loop.forgetCachedKv();
@@ -43,15 +40,18 @@ export function updateWeightsFromDisk(
   config: ModelConfig,
   path: string,
 ): Promise<ControlReplyData> {
-  return update(saver, `update_weights_from_disk(${path})`, rank, async () => {
+  return update(`update_weights_from_disk(${path})`, rank, async () => {
     const checkpoint = await openCheckpoint(path);
+    let where: string;
     try {
       checkTensors(expectedLlamaTensors(config), checkpoint.tensors, path);
-      await rank.loop.exclusive(() => overwriteWeights(saver, rank.weights, checkpoint.tensors));
+      where = await rank.loop.exclusive(() =>
+        replaceWeights(saver, rank.weights, checkpoint.tensors, true),
+      );
     } finally {
       await checkpoint.close();
     }
-    return `weights updated from ${path}`;
+    return `weights updated from ${path}${where === 'backup' ? RELEASED_NOTE : ''}`;
   });
 }
 
@@ -65,10 +65,12 @@ export function updateWeightsFromTensors(
   config: ModelConfig,
   tensors: readonly NamedTensor[],
 ): Promise<ControlReplyData> {
-  return update(saver, 'update_weights_from_tensors', rank, async () => {
+  return update('update_weights_from_tensors', rank, async () => {
     const { sources, complete } = tensorSources(expectedLlamaTensors(config), tensors);
-    const write = complete ? overwriteWeights : writeWeightsInPlace;
-    await rank.loop.exclusive(() => write(saver, rank.weights, sources));
-    return `${sources.length} tensors updated${complete ? ' (every weight)' : ''}`;
+    const where = await rank.loop.exclusive(() =>
+      replaceWeights(saver, rank.weights, sources, complete),
+    );
+    const note = where === 'backup' ? RELEASED_NOTE : '';
+    return `${sources.length} tensors updated${complete ? ' (every weight)' : ''}${note}`;
   });
 }

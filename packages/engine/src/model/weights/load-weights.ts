@@ -1,4 +1,4 @@
-import type { Allocation, MemorySaver } from '@ts/memory-saver-native';
+import type { Allocation, BackupPiece, MemorySaver } from '@ts/memory-saver-native';
 import { convertInto } from '../loader/dtype-convert.js';
 import type { TensorDtype, TensorSource } from '../loader/tensor-source.js';
 import { layOutWeights, slotOf, type WeightLayout } from './weight-layout.js';
@@ -86,6 +86,49 @@ export async function writeWeightsInPlace(
     await readAs(source, bytes, layout.dtype);
     await saver.copyFromHost(weights.allocation, bytes, slot.offset);
   }
+}
+
+/**
+ * Replaces weights (sources checked by the caller) while their tag is released, so the GPU
+ * stays free: each tensor is read and converted into host staging of its own size, and only
+ * when every read succeeded are they copied into the pinned backup, which the next resume
+ * restores. A read that fails part-way leaves the old backup untouched; nothing on the device
+ * is mapped or written. Host memory: the staged tensors' bytes, until the copy is done.
+ */
+export async function writeReleasedWeights(
+  saver: MemorySaver,
+  weights: LoadedWeights,
+  sources: readonly TensorSource[],
+): Promise<void> {
+  const { layout } = weights;
+  const pieces: BackupPiece[] = [];
+  for (const source of sources) {
+    const slot = slotOf(layout, source.name);
+    const bytes = new Uint8Array(slot.byteLength);
+    await readAs(source, bytes, layout.dtype);
+    pieces.push({ offset: slot.offset, bytes });
+  }
+  await saver.writeBackup(weights.allocation, pieces);
+}
+
+/**
+ * Writes `sources` (checked by the caller; `complete` when they are every weight) wherever the
+ * weights live now: while their tag is released, into the host backup only
+ * (`writeReleasedWeights`); otherwise through the backup to the device, or for some weights,
+ * straight to the device. Returns where they went.
+ */
+export async function replaceWeights(
+  saver: MemorySaver,
+  weights: LoadedWeights,
+  sources: readonly TensorSource[],
+  complete: boolean,
+): Promise<'backup' | 'device'> {
+  if (saver.isPaused(weights.allocation.tag ?? '')) {
+    await writeReleasedWeights(saver, weights, sources);
+    return 'backup';
+  }
+  await (complete ? overwriteWeights : writeWeightsInPlace)(saver, weights, sources);
+  return 'device';
 }
 
 async function fill(
