@@ -44,6 +44,7 @@ for step in "$@"; do
         src/model/model-runner.fixtures.test.ts src/model/model-runner.dtypes.test.ts \
         src/model/model-runner.graphs.test.ts src/rank/rank.test.ts src/model/model-runner.test.ts \
         src/rank/runner-executor.test.ts src/engine/engine.test.ts src/engine/engine.isolation.test.ts src/engine/engine.pause-modes.test.ts \
+        src/engine/update-while-released.test.ts src/model/weights/load-weights.test.ts \
         src/server/fuzz.test.ts 2>&1) \
         | tee "$out/test-engine-cuda.log"
       [ "${PIPESTATUS[0]}" = 0 ] || status=1
@@ -54,7 +55,7 @@ for step in "$@"; do
       e2e_model=""
       [ -f "$MODEL_1B/config.json" ] && e2e_model="$MODEL_1B"
       (cd e2e && TS_E2E_DEVICE=cuda TS_E2E_MODEL="$e2e_model" node node_modules/vitest/vitest.mjs run \
-        --no-file-parallelism tests/serve.test.ts tests/shutdown.test.ts tests/model-1b.test.ts 2>&1) \
+        --no-file-parallelism tests/serve.test.ts tests/shutdown.test.ts tests/model-1b.test.ts tests/frameworks 2>&1) \
         | tee "$out/test-e2e-cuda.log"
       [ "${PIPESTATUS[0]}" = 0 ] || status=1
       ;;

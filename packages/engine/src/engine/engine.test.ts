@@ -446,9 +446,7 @@ describe('the RL loop on the llama fixture', () => {
     const engine = await launch({ model: dir, pageSize: 4 });
     const first = await engine.generate(request);
     expect((await engine.releaseMemoryOccupation()).success).toBe(true);
-    expect((await engine.updateWeightsFromDisk({ modelPath: second })).message).toMatch(
-      /resume them/,
-    );
+    expect((await engine.updateWeightsFromDisk({ modelPath: second })).success).toBe(true);
     expect((await engine.resumeMemoryOccupation({ tags: ['weights'] })).success).toBe(true);
     const wrong = resolve(FIXTURES, 'qwen3');
     expect((await engine.updateWeightsFromDisk({ modelPath: wrong })).message).toMatch(
@@ -535,9 +533,7 @@ describe('the RL loop on the llama fixture', () => {
     expect((await engine.generate(request)).outputIds).toEqual(first.outputIds);
 
     expect((await engine.releaseMemoryOccupation()).success).toBe(true);
-    expect((await engine.updateWeightsFromTensors({ tensors: flipped })).message).toMatch(
-      /resume them/,
-    );
+    expect((await engine.updateWeightsFromTensors({ tensors: flipped })).success).toBe(true);
     expect((await engine.resumeMemoryOccupation({ tags: ['weights'] })).success).toBe(true);
     const all = await engine.updateWeightsFromTensors({ tensors: flipped });
     expect(all).toMatchObject({ success: true });
