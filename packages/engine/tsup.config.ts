@@ -4,6 +4,7 @@ export default defineConfig({
   entry: [
     'src/index.ts',
     'src/engine/rank-worker.ts',
+    'src/engine/tokenizer-worker.ts',
     'src/cli/main.ts',
     'src/bench/decode-bench.ts',
     'src/bench/sleep-bench.ts',

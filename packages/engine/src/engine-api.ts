@@ -197,8 +197,11 @@ export interface EngineApi {
     addGenerationPrompt: boolean,
     variables?: Readonly<Record<string, unknown>>,
   ): string;
-  /** The model's tokenizer on text, as a prompt would be encoded (throws if it has none). */
-  tokenize(text: string, addSpecialTokens?: boolean): number[];
+  /**
+   * The model's tokenizer on text, as a prompt would be encoded (rejects if it has none, and
+   * with a 413 for a text longer than any prompt can be); long texts off the main thread.
+   */
+  tokenize(text: string, addSpecialTokens?: boolean): Promise<number[]>;
   /** Token ids back to text (throws if the model has no tokenizer or an id is out of range). */
   detokenize(ids: readonly number[], skipSpecialTokens?: boolean): string;
 

@@ -17,14 +17,22 @@ import type {
 } from '../engine-api.js';
 import type { NamedTensor } from '../model/weights/named-tensors.js';
 import { stepTrace } from '../trace/step-trace.js';
+import { checkTextFits, kvPoolRefusal } from './input-limits.js';
 import { type LaunchOptions, type ResolvedOptions, resolveOptions } from './launch-options.js';
 import { mergeReplies } from './merge-replies.js';
 import { loadModelTokenizer, type ModelTokenizer } from './model-tokenizer.js';
+import { PromptEncoder } from './prompt-encoder.js';
 import { PromptRouter } from './prompt-router.js';
 import { RankHandle } from './rank-handle.js';
 import { RequestState } from './request-state.js';
 import { checkTensorHeaders, type TensorHeader } from './tensor-header-check.js';
-import { InvalidInputError, toWireSampling, validateInput } from './validate-input.js';
+import { TokenizerThread } from './tokenizer-thread.js';
+import {
+  InvalidInputError,
+  toWireSampling,
+  type ValidInput,
+  validateInput,
+} from './validate-input.js';
 import type { ControlOp, ControlReplyData, FromWorker, ReadyInfo } from './worker-protocol.js';
 
 /** The rank worker's entry, resolved through this package's exports (dist/rank-worker.js). */
@@ -54,12 +62,22 @@ export class Engine implements EngineApi {
   private totals = { requests: 0, promptTokens: 0, generatedTokens: 0 };
   private ranks: RankHandle[] = [];
   private info: ReadyInfo | null = null;
+  /** Each rank's KV pool, in pages. */
+  private rankPages: number[] = [];
   private closed = false;
+  /** Requests whose prompts are being tokenized (not at a rank yet), and whether aborted since. */
+  private readonly admitting = new Map<string, { aborted: boolean }>();
+  /** The tokenizer for prompts: long texts are encoded in a thread of their own. */
+  private readonly encoder: PromptEncoder | null;
 
   private constructor(
     readonly options: ResolvedOptions,
     private readonly model: ModelTokenizer,
-  ) {}
+  ) {
+    this.encoder = model.tokenizer
+      ? new PromptEncoder(model.tokenizer, new TokenizerThread(options.model, { eager: true }))
+      : null;
+  }
 
   static async launch(launch: LaunchOptions): Promise<Engine> {
     const options = resolveOptions(launch, launch.device === 'cpu' ? 0 : cudaDeviceCount());
@@ -81,6 +99,7 @@ export class Engine implements EngineApi {
     try {
       const infos = await Promise.all(engine.ranks.map((r) => r.ready));
       engine.info = infos[0] ?? null;
+      engine.rankPages = infos.map((info) => info.numPages);
     } catch (error) {
       await engine.shutdown();
       throw error;
@@ -89,14 +108,14 @@ export class Engine implements EngineApi {
   }
 
   async generate(input: GenerateInput, options: RequestOptions = {}): Promise<GenerateOutput> {
-    return this.submit(input, options.signal).result();
+    return (await this.submit(input, options.signal)).result();
   }
 
   async *generateStream(
     input: GenerateInput,
     options: RequestOptions = {},
   ): AsyncIterable<GenerateChunk> {
-    const state = this.submit(input, options.signal);
+    const state = await this.submit(input, options.signal);
     try {
       yield* state.updates();
     } finally {
@@ -105,17 +124,30 @@ export class Engine implements EngineApi {
   }
 
   async abortAllRequests(): Promise<ControlResult> {
-    const rids = [...this.requests.keys()];
-    for (const rid of rids) this.requests.get(rid)?.rank.post({ type: 'abort', rid });
+    const rids = this.heldRids();
+    for (const rid of rids) this.abortRid(rid);
     return { success: true, message: `aborting ${rids.length} requests` };
   }
 
   async abortRequest(rid: string): Promise<ControlResult> {
-    const rids = this.requests.has(rid) ? [rid] : samplesOf(rid, this.requests.keys());
+    const held = this.heldRids();
+    const rids = held.includes(rid) ? [rid] : samplesOf(rid, held);
     if (rids.length === 0)
       return { success: true, message: `no request ${rid} in flight: nothing aborted` };
-    for (const r of rids) this.requests.get(r)?.rank.post({ type: 'abort', rid: r });
+    for (const r of rids) this.abortRid(r);
     return { success: true, message: `aborting ${rids.join(', ')}` };
+  }
+
+  /** Every request in flight: at a rank, or its prompt still being tokenized. */
+  private heldRids(): string[] {
+    return [...this.requests.keys(), ...this.admitting.keys()];
+  }
+
+  /** Aborts `rid` at its rank; one still being tokenized ends with `abort` once it is. */
+  private abortRid(rid: string): void {
+    const admitting = this.admitting.get(rid);
+    if (admitting) admitting.aborted = true;
+    this.requests.get(rid)?.rank.post({ type: 'abort', rid });
   }
 
   /** Aborts the request `state` stands for, if it is still the one in flight under its rid. */
@@ -124,8 +156,12 @@ export class Engine implements EngineApi {
     if (request?.state === state) request.rank.post({ type: 'abort', rid: state.rid });
   }
 
-  tokenize(text: string, addSpecialTokens = true): number[] {
-    return this.requireTokenizer().encode(text, { addSpecialTokens });
+  /** A text longer than any prompt of the context is refused (413) without tokenizing it. */
+  async tokenize(text: string, addSpecialTokens = true): Promise<number[]> {
+    const encoder = this.encoder;
+    if (!encoder) throw new InvalidInputError('this model has no tokenizer');
+    checkTextFits(text, encoder.tokenizer, this.options.maxContext);
+    return encoder.encode(text, addSpecialTokens);
   }
 
   detokenize(ids: readonly number[], skipSpecialTokens = false): string {
@@ -312,23 +348,25 @@ export class Engine implements EngineApi {
     for (const { state } of this.requests.values())
       state.end('abort', undefined, 'the engine shut down');
     this.requests.clear();
-    await Promise.all(this.ranks.map((r) => r.shutdown()));
+    await Promise.all([...this.ranks.map((r) => r.shutdown()), this.encoder?.close()]);
   }
 
-  private submit(input: GenerateInput, signal: AbortSignal | undefined): RequestState {
+  /**
+   * Checks and tokenizes a request (a long text off the main thread), then sends it to its
+   * rank. Its rid counts as in flight from the start; an abort while it is tokenized ends it
+   * with `abort` before it reaches a rank.
+   */
+  private async submit(
+    input: GenerateInput,
+    signal: AbortSignal | undefined,
+  ): Promise<RequestState> {
     if (this.closed) throw new Error('the engine is shut down');
     if (signal?.aborted) throw new Error('the request was cancelled before it started');
-    const tokenizer = this.model.tokenizer;
-    const valid = validateInput(
-      input,
-      tokenizer,
-      this.info?.vocabSize ?? 0,
-      this.options.maxContext,
-      this.ranks.length,
-      this.options.maxInputLogprobRows,
-    );
     const rid = input.rid ?? randomUUID();
-    if (this.requests.has(rid)) throw new Error(`a request with rid ${rid} is already in flight`);
+    if (this.requests.has(rid) || this.admitting.has(rid))
+      throw new Error(`a request with rid ${rid} is already in flight`);
+    const { valid, aborted } = await this.admit(rid, input, signal);
+    const tokenizer = this.model.tokenizer;
     const state = new RequestState(rid, valid.inputIds.length, tokenizer, {
       stops: valid.stops,
       skipSpecialTokens: valid.skipSpecialTokens,
@@ -343,10 +381,17 @@ export class Engine implements EngineApi {
         ? { inputLogprobsOf: { promptIds: valid.inputIds, start: valid.logprobStartLen } }
         : {}),
     });
+    if (aborted) {
+      state.end('abort', undefined, 'aborted before it reached a rank');
+      return state;
+    }
     const { rank, key } = this.router.pick(valid.inputIds, input.dataParallelRank);
-    if (rank.gone) {
+    const refusal = rank.gone
+      ? new RankGoneError(`rank ${rank.rank} cannot serve: ${rank.gone}`)
+      : kvPoolRefusal(valid, this.options.pageSize, rank.rank, this.rankPages[rank.rank] ?? 0);
+    if (refusal) {
       this.router.done(key);
-      throw new RankGoneError(`rank ${rank.rank} cannot serve: ${rank.gone}`);
+      throw refusal;
     }
     rank.inFlight += 1;
     const onAbort = () => this.abortOwn(state);
@@ -363,6 +408,40 @@ export class Engine implements EngineApi {
       sampling: toWireSampling(valid, tokenizer, this.info),
     });
     return state;
+  }
+
+  /**
+   * The request checked and its prompt tokenized, its rid held meanwhile; `aborted` when
+   * abortRequest, abortAllRequests or the caller's signal ended it in the meantime.
+   */
+  private async admit(
+    rid: string,
+    input: GenerateInput,
+    signal: AbortSignal | undefined,
+  ): Promise<{ valid: ValidInput; aborted: boolean }> {
+    const admission = { aborted: false };
+    const onAbort = () => {
+      admission.aborted = true;
+    };
+    this.admitting.set(rid, admission);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const valid = await validateInput(
+        input,
+        this.encoder,
+        this.info?.vocabSize ?? 0,
+        this.options.maxContext,
+        this.ranks.length,
+        this.options.maxInputLogprobRows,
+      );
+      if (this.closed) throw new Error('the engine is shut down');
+      return { valid, aborted: admission.aborted };
+    } catch (error) {
+      throw this.closed ? new Error('the engine is shut down') : error;
+    } finally {
+      this.admitting.delete(rid);
+      signal?.removeEventListener('abort', onAbort);
+    }
   }
 
   private onToken(message: Extract<FromWorker, { type: 'token' }>): void {

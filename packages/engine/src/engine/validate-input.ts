@@ -1,9 +1,20 @@
 import { randomInt } from 'node:crypto';
 import type { GenerateInput } from '../engine-api.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
+import {
+  checkReplySize,
+  checkStops,
+  checkTextFits,
+  DEFAULT_MAX_NEW_TOKENS,
+  InvalidInputError,
+} from './input-limits.js';
+import type { PromptEncoder } from './prompt-encoder.js';
 import type { ReadyInfo, WireSampling } from './worker-protocol.js';
 
+export { InvalidInputError } from './input-limits.js';
+
 export interface ValidInput {
+  /** Shared by requests of the same long text in flight: read only. */
   inputIds: number[];
   stops: string[];
   skipSpecialTokens: boolean;
@@ -24,38 +35,29 @@ export interface ValidInput {
   logitBias: [number, number][];
 }
 
-export class InvalidInputError extends Error {}
-
 function fail(message: string): never {
   throw new InvalidInputError(message);
 }
 
-/** Checks a generate request and turns it into token ids; throws InvalidInputError (a 400). */
-export function validateInput(
+/**
+ * Checks a generate request and turns it into token ids; rejects with InvalidInputError (a 400,
+ * a 413 for a text too long to tokenize). Everything but the prompt is checked before the
+ * prompt is tokenized, and a text that cannot fit the context is refused without tokenizing.
+ */
+export async function validateInput(
   input: GenerateInput,
-  tokenizer: Tokenizer | null,
+  encoder: PromptEncoder | null,
   vocabSize: number,
   maxContext: number,
   dpSize = 1,
   maxInputLogprobRows = 0,
-): ValidInput {
+): Promise<ValidInput> {
   if (typeof input !== 'object' || input === null) fail('the request must be an object');
   const hasText = input.text !== undefined;
   if (hasText === (input.inputIds !== undefined)) fail('give exactly one of text and input_ids');
-  let inputIds: number[];
-  if (hasText) {
-    if (typeof input.text !== 'string') fail('text must be a string');
-    if (!tokenizer) fail('this model has no tokenizer: send input_ids');
-    inputIds = tokenizer.encode(input.text);
-  } else {
-    inputIds = input.inputIds as number[];
-    if (!Array.isArray(inputIds)) fail('input_ids must be a list of token ids');
-    const bad = inputIds.find((t) => !Number.isInteger(t) || t < 0 || t >= vocabSize);
-    if (bad !== undefined) fail(`input_ids holds ${bad}, outside the vocabulary [0, ${vocabSize})`);
-  }
-  if (inputIds.length === 0) fail('the prompt is empty');
+  const tokenizer = encoder?.tokenizer ?? null;
   const s = input.samplingParams ?? {};
-  const maxNewTokens = s.maxNewTokens ?? 128;
+  const maxNewTokens = s.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS;
   const checks: [boolean, string][] = [
     [Number.isInteger(maxNewTokens) && maxNewTokens >= 0, 'max_new_tokens must be an integer >= 0'],
     [
@@ -76,14 +78,7 @@ export function validateInput(
     ],
   ];
   for (const [ok, message] of checks) if (!ok) fail(message);
-  if (inputIds.length + maxNewTokens > maxContext) {
-    fail(
-      `prompt (${inputIds.length} tokens) + max_new_tokens (${maxNewTokens}) exceeds the context length ${maxContext}`,
-    );
-  }
-  const stops = s.stop === undefined ? [] : Array.isArray(s.stop) ? s.stop : [s.stop];
-  if (!stops.every((x) => typeof x === 'string' && x.length > 0))
-    fail('stop must be a non-empty string or a list of them');
+  const stops = checkStops(s.stop);
   if (stops.length > 0 && !tokenizer) fail('stop strings need a tokenizer: use stop_token_ids');
   if (input.returnLogprob !== undefined && typeof input.returnLogprob !== 'boolean')
     fail('return_logprob must be a boolean');
@@ -92,10 +87,8 @@ export function validateInput(
   if (input.returnTextInLogprobs && !tokenizer)
     fail('return_text_in_logprobs needs a tokenizer: this model has none');
   const start = input.logprobStartLen ?? -1;
-  if (!(Number.isInteger(start) && start >= -1 && start < inputIds.length))
-    fail(
-      `logprob_start_len must be an integer in [-1, ${inputIds.length}) (the prompt's length), got ${start}`,
-    );
+  if (!(Number.isInteger(start) && start >= -1))
+    fail(`logprob_start_len must be an integer >= -1, got ${start}`);
   if (start >= 0 && !input.returnLogprob) fail('logprob_start_len needs return_logprob');
   if (start >= 0 && maxInputLogprobRows === 0)
     fail('input-token logprobs are off on this server (--max-input-logprob-rows 0)');
@@ -107,6 +100,14 @@ export function validateInput(
   if (!(Number.isInteger(top) && top >= 0 && top <= Math.min(64, vocabSize)))
     fail(`top_logprobs_num must be an integer in [0, ${Math.min(64, vocabSize)}]`);
   if (top > 0 && !input.returnLogprob) fail('top_logprobs_num needs return_logprob');
+  checkReplySize([
+    {
+      maxNewTokens,
+      returnLogprob: input.returnLogprob,
+      topLogprobsNum: top,
+      tokenIdsLogprob: chosen,
+    },
+  ]);
   const minNewTokens = s.minNewTokens ?? 0;
   if (!(Number.isInteger(minNewTokens) && minNewTokens >= 0 && minNewTokens <= maxNewTokens))
     fail(`min_new_tokens must be an integer in [0, max_new_tokens (${maxNewTokens})]`);
@@ -122,6 +123,11 @@ export function validateInput(
   const rank = input.dataParallelRank;
   if (rank !== undefined && !(Number.isInteger(rank) && rank >= 0 && rank < dpSize))
     fail(`data_parallel_rank must be an integer in [0, ${dpSize}), got ${rank}`);
+  const inputIds = await promptIds(input, encoder, vocabSize, maxContext, maxNewTokens);
+  if (start >= inputIds.length)
+    fail(
+      `logprob_start_len must be an integer in [-1, ${inputIds.length}) (the prompt's length), got ${start}`,
+    );
   return {
     inputIds,
     stops,
@@ -144,6 +150,38 @@ export function validateInput(
     minNewTokens,
     logitBias,
   };
+}
+
+/** The prompt's token ids: input_ids checked, or the text (if it can fit) tokenized. */
+async function promptIds(
+  input: GenerateInput,
+  encoder: PromptEncoder | null,
+  vocabSize: number,
+  maxContext: number,
+  maxNewTokens: number,
+): Promise<number[]> {
+  let inputIds: number[];
+  if (input.text !== undefined) {
+    if (typeof input.text !== 'string') fail('text must be a string');
+    if (!encoder) fail('this model has no tokenizer: send input_ids');
+    checkTextFits(input.text, encoder.tokenizer, maxContext);
+    inputIds = await encoder.encode(input.text);
+  } else {
+    inputIds = input.inputIds as number[];
+    if (!Array.isArray(inputIds)) fail('input_ids must be a list of token ids');
+  }
+  if (inputIds.length === 0) fail('the prompt is empty');
+  // max_new_tokens 0 (a scored prompt) still runs one step, which needs a position.
+  if (inputIds.length + Math.max(1, maxNewTokens) > maxContext) {
+    fail(
+      `prompt (${inputIds.length} tokens) + max_new_tokens (${maxNewTokens}${maxNewTokens === 0 ? ', which still runs one step' : ''}) exceeds the context length ${maxContext}`,
+    );
+  }
+  if (input.text === undefined) {
+    const bad = inputIds.find((t) => !Number.isInteger(t) || t < 0 || t >= vocabSize);
+    if (bad !== undefined) fail(`input_ids holds ${bad}, outside the vocabulary [0, ${vocabSize})`);
+  }
+  return inputIds;
 }
 
 /** The sampling a worker gets; the tokenizer's end tokens (e.g. <|eot_id|>) join the model's EOS. */

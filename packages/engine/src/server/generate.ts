@@ -6,6 +6,8 @@ import { callScope } from './call-scope.js';
 import type { RouteContext } from './context.js';
 import { asRequestError, parseBody, RequestError } from './errors.js';
 import {
+  checkGenerations,
+  checkReplies,
   onlyOff,
   samplesOf,
   samplingParamsSchema,
@@ -110,6 +112,7 @@ export function toInputs(body: GenerateBody): { inputs: GenerateInput[]; batch: 
   const rid = perPrompt('rid', body.rid, n, 'one string');
   const sampling = perPrompt('sampling_params', body.sampling_params, n, 'one object');
   const logprobs = logprobFields(body, n);
+  checkGenerations(prompts.reduce((sum, _, i) => sum + (sampling(i)?.n ?? 1), 0));
   const inputs = prompts.flatMap((prompt, i) =>
     samplesOf(
       {
@@ -122,6 +125,7 @@ export function toInputs(body: GenerateBody): { inputs: GenerateInput[]; batch: 
       sampling(i)?.n ?? 1,
     ),
   );
+  checkReplies(inputs);
   return { batch: batch || inputs.length > prompts.length, inputs };
 }
 

@@ -6,7 +6,7 @@ import type { GenerateChunk, GenerateInput, GenerateMeta, SamplingInput } from '
 import { callScope } from './call-scope.js';
 import type { RouteContext } from './context.js';
 import { asRequestError } from './errors.js';
-import { compact, MAX_SAMPLES, onlyOff, stopSchema } from './sampling.js';
+import { checkReplies, compact, MAX_SAMPLES, onlyOff, stopSchema } from './sampling.js';
 import { mergeIndexed, type Peeked, peek, sendSse } from './sse.js';
 
 /** Fields both `/v1/completions` and `/v1/chat/completions` take; unknown keys are dropped. */
@@ -119,6 +119,7 @@ export async function serveOpenAI<Full, Choice, Chunk>(
   render: OpenAIRenderer<Full, Choice, Chunk>,
   perPrompt = inputs.length,
 ): Promise<Full | FastifyReply> {
+  checkReplies(inputs);
   const scope = callScope(reply);
   if (!stream.on) {
     try {

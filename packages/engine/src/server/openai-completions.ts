@@ -14,7 +14,7 @@ import {
   serveOpenAI,
   toOpenAISampling,
 } from './openai-common.js';
-import { samplesOf, tokenId } from './sampling.js';
+import { checkGenerations, samplesOf, tokenId } from './sampling.js';
 
 const completionSchema = z.object({
   ...openAISamplingShape,
@@ -84,6 +84,7 @@ export function registerCompletionsRoute(app: FastifyInstance, ctx: RouteContext
       };
     };
     const n = body.n ?? 1;
+    checkGenerations(prompts.length * n);
     /** Prompt k's text, as echo puts it before the completion. */
     const promptText = (k: number) => {
       const prompt = prompts[k] as string | number[];

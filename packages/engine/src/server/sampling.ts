@@ -1,10 +1,14 @@
 import type { GenerateReply } from '@ts/client';
 import * as z from 'zod';
+import { checkReplySize } from '../engine/input-limits.js';
 import type { GenerateInput, GenerateOutput, SamplingInput } from '../engine-api.js';
+import { asRequestError, RequestError } from './errors.js';
 
 export const tokenId = z.number().int().nonnegative();
 /** The most samples one prompt may ask for (`n`). */
 export const MAX_SAMPLES = 1024;
+/** The most generations one HTTP request may ask for: its prompts × n. */
+export const MAX_GENERATIONS = 16 * MAX_SAMPLES;
 export const stopSchema = z.union([z.string(), z.array(z.string())], {
   error: 'must be a string or a list of strings',
 });
@@ -114,4 +118,29 @@ export function samplesOf(
     rid: `${input.rid}-${j}`,
     samplingParams: { ...input.samplingParams, ...(seed !== undefined ? { seed: seed + j } : {}) },
   }));
+}
+
+/** Refuses (400) a request for more than MAX_GENERATIONS generations, before any is made. */
+export function checkGenerations(count: number): void {
+  if (count > MAX_GENERATIONS)
+    throw new RequestError(
+      400,
+      `the request asks for ${count} generations (prompts × n), more than ${MAX_GENERATIONS}`,
+    );
+}
+
+/** Refuses (400) inputs whose replies together may be too large (MAX_REPLY_ENTRIES). */
+export function checkReplies(inputs: readonly GenerateInput[]): void {
+  try {
+    checkReplySize(
+      inputs.map((input) => ({
+        maxNewTokens: input.samplingParams?.maxNewTokens,
+        returnLogprob: input.returnLogprob,
+        topLogprobsNum: input.topLogprobsNum,
+        tokenIdsLogprob: input.tokenIdsLogprob,
+      })),
+    );
+  } catch (error) {
+    throw asRequestError(error);
+  }
 }

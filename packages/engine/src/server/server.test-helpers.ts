@@ -276,7 +276,7 @@ export class FakeEngine implements EngineApi {
   }
 
   /** Stand-in tokenizer: one id per character (its code), 1 first as BOS. */
-  tokenize(text: string, addSpecialTokens = true): number[] {
+  async tokenize(text: string, addSpecialTokens = true): Promise<number[]> {
     if (text === 'refuse') throw new Error('text: unknown special token');
     return [...(addSpecialTokens ? [1] : []), ...[...text].map((c) => c.charCodeAt(0))];
   }

@@ -24,7 +24,7 @@ export function registerTokenizeRoutes(app: FastifyInstance, { engine }: RouteCo
     const text = body.prompt ?? body.text;
     if (text == null) throw asRequestError(new Error('body: give prompt (the text to tokenize)'));
     try {
-      const tokens = engine.tokenize(text, body.add_special_tokens ?? true);
+      const tokens = await engine.tokenize(text, body.add_special_tokens ?? true);
       return { tokens, count: tokens.length, max_model_len: engine.modelInfo().maxContext };
     } catch (error) {
       throw asRequestError(error);

@@ -17,6 +17,8 @@ export class ByteTokenizer implements Tokenizer {
   readonly vocabSize: number;
   readonly bosTokenId = BYTE_BOS_ID;
   readonly eosTokenIds: readonly number[] = [BYTE_EOS_ID];
+  /** A token is one UTF-8 byte, and a UTF-16 unit takes at least one. */
+  readonly maxTextPerToken = 1;
 
   constructor(options: { vocabSize?: number } = {}) {
     const vocabSize = options.vocabSize ?? 258;

@@ -9,6 +9,7 @@ import {
   chatTemplateSource,
 } from './chat-template.js';
 import { createWindowStreamDecoder } from './stream-decoder.js';
+import { hfTextPerToken } from './text-per-token.js';
 import type { DecodeOptions, EncodeOptions, StreamDecoder, Tokenizer } from './tokenizer.js';
 
 type Json = Record<string, unknown>;
@@ -50,6 +51,7 @@ export class HfTokenizer implements Tokenizer {
   readonly bosToken: string | null;
   readonly eosToken: string | null;
   readonly chatTemplate: ChatTemplate | null;
+  readonly maxTextPerToken: number;
   private readonly addBos: boolean;
   private readonly addEos: boolean;
 
@@ -59,9 +61,11 @@ export class HfTokenizer implements Tokenizer {
     config: Json,
     options: HfTokenizerOptions,
   ) {
+    const vocab = inner.get_vocab(true);
     let maxId = -1;
-    for (const id of inner.get_vocab(true).values()) maxId = Math.max(maxId, id);
+    for (const id of vocab.values()) maxId = Math.max(maxId, id);
     this.vocabSize = maxId + 1;
+    this.maxTextPerToken = hfTextPerToken(tokenizerJson, vocab.keys());
     this.bosToken = tokenText(config.bos_token);
     this.eosToken = tokenText(config.eos_token);
     this.bosTokenId = this.bosToken === null ? undefined : inner.token_to_id(this.bosToken);

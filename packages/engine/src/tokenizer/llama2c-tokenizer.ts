@@ -62,6 +62,8 @@ export class Llama2cTokenizer implements Tokenizer {
   readonly bosTokenId = BOS;
   readonly eosTokenIds: readonly number[] = [EOS];
   readonly vocabSize: number;
+  /** A token covers at most its piece's bytes (a `<0xXX>` piece one byte), a UTF-16 unit one or more. */
+  readonly maxTextPerToken: number;
   private readonly ids = new Map<string, number>();
   private readonly keys: string[];
   private readonly scores: Float32Array;
@@ -69,6 +71,10 @@ export class Llama2cTokenizer implements Tokenizer {
 
   constructor(pieces: readonly Llama2cPiece[]) {
     this.vocabSize = pieces.length;
+    this.maxTextPerToken = pieces.reduce(
+      (most, piece) => Math.max(most, piece.bytes.byteLength),
+      1,
+    );
     this.keys = pieces.map((piece) => key(piece.bytes));
     this.scores = Float32Array.from(pieces, (piece) => piece.score);
     this.keys.forEach((k, id) => {

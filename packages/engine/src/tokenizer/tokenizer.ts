@@ -26,6 +26,12 @@ export interface Tokenizer {
   readonly bosTokenId: number | undefined;
   /** Ids that end generation (EOS, and e.g. Llama 3's <|eot_id|>). */
   readonly eosTokenIds: readonly number[];
+  /**
+   * The most UTF-16 units of text one token `encode` returns can stand for: a text longer than
+   * n times this encodes to more than n tokens, so it is refused without encoding it. Infinity
+   * (or absent) where the tokenizer may drop text (normalizers that strip, fused unknowns).
+   */
+  readonly maxTextPerToken?: number;
   encode(text: string, options?: EncodeOptions): number[];
   decode(ids: readonly number[], options?: DecodeOptions): string;
   createStreamDecoder(options?: DecodeOptions): StreamDecoder;
