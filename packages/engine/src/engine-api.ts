@@ -61,6 +61,8 @@ export type FinishReasonType = 'stop' | 'length' | 'abort';
 export interface GenerateMeta {
   id: string;
   promptTokens: number;
+  /** Prompt tokens whose KV came from the prefix cache. */
+  cachedTokens: number;
   completionTokens: number;
   /** null while streaming; `matched` is the stop token id or stop string. */
   finishReason: { type: FinishReasonType; matched?: number | string; message?: string } | null;
@@ -147,6 +149,10 @@ export interface RankLoad {
   totalTokens: number;
   /** Tokens this rank has generated since start. */
   generatedTokensTotal: number;
+  /** Prompt tokens it was given, and those of them its prefix cache held (a hit rate). */
+  promptTokensTotal: number;
+  cachedTokensTotal: number;
+  maxRunningRequests: number;
 }
 
 /** A snapshot for `/metrics`. */
@@ -161,6 +167,8 @@ export interface EngineMetrics {
   promptTokensTotal: number;
   generatedTokensTotal: number;
   requestsTotal: number;
+  /** Requests that ended with finish reason `abort`. */
+  abortedRequestsTotal: number;
   /** Forward passes of all ranks: flat while the engine sleeps. */
   forwardPassesTotal: number;
   /** KV tokens running requests hold, and the pools' capacity, over all ranks. */
@@ -186,8 +194,8 @@ export interface EngineApi {
    * message says what was aborted.
    */
   abortRequest(rid: string): Promise<ControlResult>;
-  /** Ends every request in flight with finish reason `abort`. */
-  abortAllRequests(): Promise<ControlResult>;
+  /** Ends every request in flight with finish reason `abort`; says how many. */
+  abortAllRequests(): Promise<ControlResult & { abortedRequests: number }>;
   /**
    * Renders a chat with the model's template (throws if it has none); `variables` are more
    * template variables (e.g. Qwen3's `enable_thinking`).
@@ -222,6 +230,12 @@ export interface EngineApi {
     tensors: NamedTensor[];
     weightVersion?: string;
   }): Promise<ControlResult>;
+  /**
+   * A weight-update session (SGLang's, as miles drives it): from begin to end no forward pass
+   * starts on any rank, so several update calls land as one. Begin fails while one is open.
+   */
+  beginWeightUpdate(): Promise<ControlResult>;
+  endWeightUpdate(): Promise<ControlResult>;
   /** The version the last successful update named (`default` before any). */
   weightVersion(): string;
   /** Names the current weights `newVersion` (SGLang's `/update_weight_version`), aborting every request first unless told not to. */

@@ -7,6 +7,7 @@ import type {
   ChatMessageInput,
   EngineApi,
   EngineMetrics,
+  FinishReasonType,
   GenerateChunk,
   GenerateInput,
   GenerateOutput,
@@ -59,7 +60,7 @@ export class Engine implements EngineApi {
   private router: PromptRouter<RankHandle> = new PromptRouter([]);
   private readonly releaseSeconds: number[] = [];
   private readonly resumeSeconds: number[] = [];
-  private totals = { requests: 0, promptTokens: 0, generatedTokens: 0 };
+  private totals = { requests: 0, promptTokens: 0, generatedTokens: 0, aborted: 0 };
   private ranks: RankHandle[] = [];
   private info: ReadyInfo | null = null;
   /** Each rank's KV pool, in pages. */
@@ -123,10 +124,14 @@ export class Engine implements EngineApi {
     }
   }
 
-  async abortAllRequests(): Promise<ControlResult> {
+  async abortAllRequests(): Promise<ControlResult & { abortedRequests: number }> {
     const rids = this.heldRids();
     for (const rid of rids) this.abortRid(rid);
-    return { success: true, message: `aborting ${rids.length} requests` };
+    return {
+      success: true,
+      message: `aborting ${rids.length} requests`,
+      abortedRequests: rids.length,
+    };
   }
 
   async abortRequest(rid: string): Promise<ControlResult> {
@@ -251,6 +256,14 @@ export class Engine implements EngineApi {
     return this.version;
   }
 
+  async beginWeightUpdate(): Promise<ControlResult> {
+    return this.result(await this.control({ op: 'beginWeightUpdate' }));
+  }
+
+  async endWeightUpdate(): Promise<ControlResult> {
+    return this.result(await this.control({ op: 'endWeightUpdate' }));
+  }
+
   async updateWeightVersion(input: {
     newVersion: string;
     abortAllRequests?: boolean;
@@ -328,6 +341,7 @@ export class Engine implements EngineApi {
       promptTokensTotal: this.totals.promptTokens,
       generatedTokensTotal: this.totals.generatedTokens,
       requestsTotal: this.totals.requests,
+      abortedRequestsTotal: this.totals.aborted,
       forwardPassesTotal: stats.forwardPasses ?? 0,
       usedTokens: (stats.usedPages ?? 0) * pageSize,
       totalTokens: (stats.totalPages ?? 0) * pageSize,
@@ -338,6 +352,9 @@ export class Engine implements EngineApi {
         usedTokens: (r.usedPages ?? 0) * pageSize,
         totalTokens: (r.totalPages ?? 0) * pageSize,
         generatedTokensTotal: this.ranks[rank]?.generatedTokens ?? 0,
+        promptTokensTotal: this.ranks[rank]?.promptTokens ?? 0,
+        cachedTokensTotal: this.ranks[rank]?.cachedTokens ?? 0,
+        maxRunningRequests: this.options.maxRunning,
       })),
     };
   }
@@ -400,6 +417,7 @@ export class Engine implements EngineApi {
     this.requests.set(rid, { state, rank, promptKey: key, detach });
     this.totals.requests += 1;
     this.totals.promptTokens += valid.inputIds.length;
+    rank.promptTokens += valid.inputIds.length;
     stepTrace(`submit ${rid}`);
     rank.post({
       type: 'submit',
@@ -453,6 +471,10 @@ export class Engine implements EngineApi {
       this.totals.generatedTokens += 1;
       rank.generatedTokens += 1;
       if (message.inputLogprobs) state.setInputLogprobs(message.inputLogprobs);
+      if (message.cachedTokens !== undefined) {
+        state.cachedTokens = message.cachedTokens;
+        rank.cachedTokens += message.cachedTokens;
+      }
       const stop = state.push(message.token, {
         ...(message.logprob !== undefined ? { logprob: message.logprob } : {}),
         ...(message.tokenIdsLogprobs ? { chosen: message.tokenIdsLogprobs } : {}),
@@ -460,16 +482,15 @@ export class Engine implements EngineApi {
       });
       if (stop !== null) {
         rank.post({ type: 'abort', rid: message.rid });
-        this.finish(message.rid, () => state.end('stop', stop));
+        this.finish(message.rid, 'stop', () => state.end('stop', stop));
         return;
       }
     }
     if (message.finishReason) {
       const matched =
         message.finishReason === 'stop' && message.token !== null ? message.token : undefined;
-      this.finish(message.rid, () =>
-        state.end(message.finishReason ?? 'abort', matched, message.error),
-      );
+      const reason = message.finishReason;
+      this.finish(message.rid, reason, () => state.end(reason, matched, message.error));
     }
   }
 
@@ -477,13 +498,14 @@ export class Engine implements EngineApi {
   private onRankGone(rank: number, reason: string): void {
     for (const [rid, request] of [...this.requests]) {
       if (request.rank.rank !== rank) continue;
-      this.finish(rid, () => request.state.end('abort', undefined, reason));
+      this.finish(rid, 'abort', () => request.state.end('abort', undefined, reason));
     }
   }
 
-  private finish(rid: string, end: () => void): void {
+  private finish(rid: string, reason: FinishReasonType, end: () => void): void {
     const request = this.requests.get(rid);
     if (!request) return;
+    if (reason === 'abort') this.totals.aborted += 1;
     this.requests.delete(rid);
     request.detach();
     request.rank.inFlight -= 1;

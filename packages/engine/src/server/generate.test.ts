@@ -43,6 +43,7 @@ describe('POST /generate', () => {
       meta_info: {
         id: 'r1',
         prompt_tokens: 5,
+        cached_tokens: 0,
         completion_tokens: 2,
         finish_reason: { type: 'length' },
         e2e_latency: expect.any(Number),

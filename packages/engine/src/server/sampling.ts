@@ -85,6 +85,7 @@ export function toGenerateReply(out: GenerateOutput): GenerateReply {
     meta_info: {
       id: m.id,
       prompt_tokens: m.promptTokens,
+      cached_tokens: m.cachedTokens,
       completion_tokens: m.completionTokens,
       finish_reason: m.finishReason,
       e2e_latency: m.e2eLatency,

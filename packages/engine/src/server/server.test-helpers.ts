@@ -98,6 +98,7 @@ export class FakeEngine implements EngineApi {
       metaInfo: {
         id: rid,
         promptTokens,
+        cachedTokens: 0,
         completionTokens: ids.length,
         finishReason,
         e2eLatency: (performance.now() - started) / 1000,
@@ -158,9 +159,9 @@ export class FakeEngine implements EngineApi {
     };
   }
 
-  async abortAllRequests(): Promise<ControlResult> {
+  async abortAllRequests(): Promise<ControlResult & { abortedRequests: number }> {
     this.calls.push(['abortAllRequests', undefined]);
-    return ok('aborting 0 requests');
+    return { ...ok('aborting 0 requests'), abortedRequests: 0 };
   }
 
   async abortRequest(rid: string): Promise<ControlResult> {
@@ -266,6 +267,22 @@ export class FakeEngine implements EngineApi {
     return this.version;
   }
 
+  private updateOpen = false;
+
+  async beginWeightUpdate(): Promise<ControlResult> {
+    this.calls.push(['beginWeightUpdate', undefined]);
+    if (this.updateOpen) return fail('a weight update is already open');
+    this.updateOpen = true;
+    return ok('weight update open');
+  }
+
+  async endWeightUpdate(): Promise<ControlResult> {
+    this.calls.push(['endWeightUpdate', undefined]);
+    if (!this.updateOpen) return fail('no weight update is open');
+    this.updateOpen = false;
+    return ok('weight update closed');
+  }
+
   /** Stand-in model: every `model.*` name, any shape. */
   checkTensorHeaders(headers: readonly { name: string }[]): void {
     const unknown = headers.filter((h) => !h.name.startsWith('model.'));
@@ -321,6 +338,7 @@ export class FakeEngine implements EngineApi {
       promptTokensTotal: 10,
       generatedTokensTotal: 30,
       requestsTotal: 4,
+      abortedRequestsTotal: 1,
       forwardPassesTotal: 30,
       usedTokens: 96,
       totalTokens: 4096,
@@ -332,6 +350,9 @@ export class FakeEngine implements EngineApi {
           usedTokens: 96,
           totalTokens: 4096,
           generatedTokensTotal: this.generated,
+          promptTokensTotal: 10,
+          cachedTokensTotal: 4,
+          maxRunningRequests: 32,
         },
       ],
     };
