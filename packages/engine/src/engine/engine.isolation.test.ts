@@ -140,8 +140,10 @@ describe('KV pools of ranks that share a device', () => {
         dpSize,
         ...(DEVICE === 'cuda' ? { gpuIds: new Array(dpSize).fill(0) } : {}),
       });
-      engines.push(engine);
-      return engine.modelInfo().serving.maxTotalTokens;
+      const tokens = engine.modelInfo().serving.maxTotalTokens;
+      // Gone before the next measures free memory (on a GPU the first one's pool is taken).
+      await engine.shutdown();
+      return tokens;
     };
     const alone = await sized(1);
     const shared = await sized(2);
