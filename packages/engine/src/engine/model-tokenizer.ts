@@ -28,6 +28,8 @@ export async function loadModelTokenizer(model: string): Promise<ModelTokenizer>
     if (!existsSync(join(model, 'tokenizer.json')))
       return { tokenizer: null, applyChatTemplate: null };
     const tokenizer = await loadHfTokenizer(model);
+    // Its bound on text per token takes a pass over the vocabulary: now, not at the first prompt.
+    void tokenizer.maxTextPerToken;
     const template = tokenizer instanceof HfTokenizer && tokenizer.chatTemplate !== null;
     return {
       tokenizer,

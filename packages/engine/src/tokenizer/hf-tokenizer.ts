@@ -9,7 +9,7 @@ import {
   chatTemplateSource,
 } from './chat-template.js';
 import { createWindowStreamDecoder } from './stream-decoder.js';
-import { hfTextPerToken } from './text-per-token.js';
+import { hfTextFold, longestToken } from './text-per-token.js';
 import type { DecodeOptions, EncodeOptions, StreamDecoder, Tokenizer } from './tokenizer.js';
 
 type Json = Record<string, unknown>;
@@ -51,7 +51,9 @@ export class HfTokenizer implements Tokenizer {
   readonly bosToken: string | null;
   readonly eosToken: string | null;
   readonly chatTemplate: ChatTemplate | null;
-  readonly maxTextPerToken: number;
+  /** How much text one character of a token stands for (Infinity: unbounded). */
+  private readonly textFold: number;
+  private textPerToken: number | null = null;
   private readonly addBos: boolean;
   private readonly addEos: boolean;
 
@@ -61,11 +63,10 @@ export class HfTokenizer implements Tokenizer {
     config: Json,
     options: HfTokenizerOptions,
   ) {
-    const vocab = inner.get_vocab(true);
     let maxId = -1;
-    for (const id of vocab.values()) maxId = Math.max(maxId, id);
+    for (const id of inner.get_vocab(true).values()) maxId = Math.max(maxId, id);
     this.vocabSize = maxId + 1;
-    this.maxTextPerToken = hfTextPerToken(tokenizerJson, vocab.keys());
+    this.textFold = hfTextFold(tokenizerJson, (token) => inner.token_to_id(token) !== undefined);
     this.bosToken = tokenText(config.bos_token);
     this.eosToken = tokenText(config.eos_token);
     this.bosTokenId = this.bosToken === null ? undefined : inner.token_to_id(this.bosToken);
@@ -98,6 +99,12 @@ export class HfTokenizer implements Tokenizer {
       tokenizerConfig,
       options,
     );
+  }
+
+  /** The longest token × the fold; worked out at the first use (a pass over the vocabulary). */
+  get maxTextPerToken(): number {
+    this.textPerToken ??= longestToken(this.inner.get_vocab(true).keys()) * this.textFold;
+    return this.textPerToken;
   }
 
   encode(text: string, options: EncodeOptions = {}): number[] {

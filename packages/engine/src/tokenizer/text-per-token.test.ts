@@ -25,7 +25,7 @@ const BYTES = Array.from(
 );
 
 function perToken(changes: Record<string, unknown>, keys: string[] = KEYS): number {
-  return hfTextPerToken({ ...BYTE_LEVEL_BPE, ...changes }, keys);
+  return hfTextPerToken({ ...BYTE_LEVEL_BPE, ...changes }, new Set(keys));
 }
 
 describe('hfTextPerToken', () => {

@@ -66,35 +66,44 @@ function keepsText(pre: unknown): boolean {
 }
 
 /** True when the model turns every piece of text into tokens that hold it (no fused unknowns). */
-function modelCovers(model: unknown, keys: ReadonlySet<string>): boolean {
+function modelCovers(model: unknown, has: (token: string) => boolean): boolean {
   if (!isRecord(model) || model.type !== 'BPE') return false;
   const unknownFused = typeof model.unk_token === 'string' && model.fuse_unk === true;
   if (!unknownFused) return true;
   // Byte fallback with all 256 byte tokens: an unknown character becomes bytes, never <unk>.
   if (model.byte_fallback !== true) return false;
   for (let byte = 0; byte < 256; byte++) {
-    if (!keys.has(`<0x${byte.toString(16).toUpperCase().padStart(2, '0')}>`)) return false;
+    if (!has(`<0x${byte.toString(16).toUpperCase().padStart(2, '0')}>`)) return false;
   }
   return true;
 }
 
 /**
- * The most UTF-16 units of input text one token of a `tokenizer.json` tokenizer can stand
- * for, or Infinity where no such bound holds. A token holds the (normalized) text it covers
- * in its vocabulary string — byte-level tokens one character per byte, byte-fallback tokens
- * `<0xXX>` for one byte — so the longest string, times how much the normalizer may fold, bounds
- * it; added tokens that strip the whitespace beside them, pre-tokenizers that drop
- * characters, fused unknowns and truncation leave it unbounded.
+ * How much text per character of a token's vocabulary string a `tokenizer.json` tokenizer may
+ * take in, or Infinity where no such bound holds. A token holds the (normalized) text it
+ * covers in its vocabulary string — byte-level tokens one character per byte, byte-fallback
+ * tokens `<0xXX>` for one byte — so only the normalizer may fold text into it; added tokens
+ * that strip the whitespace beside them, pre-tokenizers that drop characters, fused unknowns
+ * and truncation leave it unbounded. `has` says whether a token string is in the vocabulary.
  */
-export function hfTextPerToken(tokenizerJson: Json, vocab: Iterable<string>): number {
-  const keys = new Set(vocab);
-  let longest = 2; // an unknown character (<unk>) is at most 2 units
-  for (const key of keys) longest = Math.max(longest, key.length);
+export function hfTextFold(tokenizerJson: Json, has: (token: string) => boolean): number {
   const added = Array.isArray(tokenizerJson.added_tokens) ? tokenizerJson.added_tokens : [];
   const stripping = added.some((t) => isRecord(t) && (t.lstrip === true || t.rstrip === true));
   const truncating = tokenizerJson.truncation !== null && tokenizerJson.truncation !== undefined;
   if (stripping || truncating) return Number.POSITIVE_INFINITY;
   if (!keepsText(tokenizerJson.pre_tokenizer)) return Number.POSITIVE_INFINITY;
-  if (!modelCovers(tokenizerJson.model, keys)) return Number.POSITIVE_INFINITY;
-  return longest * normalizerFold(tokenizerJson.normalizer);
+  if (!modelCovers(tokenizerJson.model, has)) return Number.POSITIVE_INFINITY;
+  return normalizerFold(tokenizerJson.normalizer);
+}
+
+/** The longest token string (at least 2: an unknown character, <unk>, is up to 2 units). */
+export function longestToken(tokens: Iterable<string>): number {
+  let longest = 2;
+  for (const token of tokens) longest = Math.max(longest, token.length);
+  return longest;
+}
+
+/** The most UTF-16 units of input text one token stands for: the longest token × the fold. */
+export function hfTextPerToken(tokenizerJson: Json, vocab: ReadonlySet<string>): number {
+  return longestToken(vocab) * hfTextFold(tokenizerJson, (token) => vocab.has(token));
 }
