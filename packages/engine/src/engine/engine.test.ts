@@ -89,8 +89,11 @@ describe(`Engine on builtin:tiny (${DEVICE}, worker threads)`, () => {
       returnLogprob: true,
       returnTextInLogprobs: true,
     });
+    // Alone now, in a batch of three before: on a GPU another GEMM kernel may round the last
+    // float32 bit differently (bit-equality across batches is rule 14's deterministic mode).
+    expect(again.outputIds).toEqual(withLogprob.outputIds);
     expect(again.metaInfo.outputTokenLogprobs?.map(([logprob, id]) => [logprob, id, null])).toEqual(
-      pairs,
+      pairs.map(([logprob, id]) => [expect.closeTo(logprob, 5), id, null]),
     );
     // Each text is its token decoded alone (byte tokens: one byte each, so not always whole UTF-8).
     const bytes = new ByteTokenizer();
