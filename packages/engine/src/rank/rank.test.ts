@@ -104,7 +104,7 @@ describe(`a rank serving builtin:tiny on ${DEVICE}`, () => {
     h.rank.cache?.reset();
     expect(kv.pages.freePages).toBe(kv.numPages);
     expect(rssBytes() - rssAfterWarmup).toBeLessThan(32 * 1024 * 1024);
-  });
+  }, 30_000);
 });
 
 describe.runIf(DEVICE === 'cuda')('a rank on CUDA: the driver sees the memory go back', () => {
