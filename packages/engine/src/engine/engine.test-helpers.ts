@@ -1,6 +1,8 @@
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { openCheckpoint } from '../model/loader/open-checkpoint.js';
+import type { NamedTensor } from '../model/weights/named-tensors.js';
 
 /**
  * A second checkpoint of the same shapes as `dir`: every float32 weight has its sign flipped,
@@ -15,4 +17,20 @@ export function flippedCheckpoint(dir: string): string {
     bytes[at] = (bytes[at] as number) ^ 0x80;
   writeFileSync(join(out, 'model.safetensors'), bytes);
   return out;
+}
+
+/** Every tensor of a checkpoint on disk, read into memory as a trainer would push it. */
+export async function tensorsOf(dir: string): Promise<NamedTensor[]> {
+  const checkpoint = await openCheckpoint(dir);
+  try {
+    return await Promise.all(
+      checkpoint.tensors.map(async (t) => {
+        const data = new Uint8Array(t.byteLength);
+        await t.read(data);
+        return { name: t.name, dtype: t.dtype, shape: [...t.shape], data };
+      }),
+    );
+  } finally {
+    await checkpoint.close();
+  }
 }

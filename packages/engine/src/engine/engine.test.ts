@@ -1,11 +1,10 @@
 import { resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openCheckpoint } from '../model/loader/open-checkpoint.js';
 import { DEVICE, FIXTURES } from '../model/runner.test-helpers.js';
 import type { NamedTensor } from '../model/weights/named-tensors.js';
 import { ByteTokenizer } from '../tokenizer/byte-tokenizer.js';
 import { Engine } from './engine.js';
-import { flippedCheckpoint } from './engine.test-helpers.js';
+import { flippedCheckpoint, tensorsOf } from './engine.test-helpers.js';
 import type { LaunchOptions } from './launch-options.js';
 
 const engines: Engine[] = [];
@@ -28,22 +27,6 @@ afterEach(async () => {
 });
 
 const greedy = (n: number) => ({ maxNewTokens: n, ignoreEos: true });
-
-/** Every tensor of a checkpoint on disk, read into memory as a trainer would push it. */
-async function tensorsOf(dir: string): Promise<NamedTensor[]> {
-  const checkpoint = await openCheckpoint(dir);
-  try {
-    return await Promise.all(
-      checkpoint.tensors.map(async (t) => {
-        const data = new Uint8Array(t.byteLength);
-        await t.read(data);
-        return { name: t.name, dtype: t.dtype, shape: [...t.shape], data };
-      }),
-    );
-  } finally {
-    await checkpoint.close();
-  }
-}
 
 describe(`Engine on builtin:tiny (${DEVICE}, worker threads)`, () => {
   it('generates from text and from ids alike, and streams cumulative updates', async () => {

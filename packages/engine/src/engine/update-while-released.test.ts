@@ -2,11 +2,10 @@ import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openCheckpoint } from '../model/loader/open-checkpoint.js';
 import { DEVICE, FIXTURES } from '../model/runner.test-helpers.js';
 import type { NamedTensor } from '../model/weights/named-tensors.js';
 import { Engine } from './engine.js';
-import { flippedCheckpoint } from './engine.test-helpers.js';
+import { flippedCheckpoint, tensorsOf } from './engine.test-helpers.js';
 import type { LaunchOptions } from './launch-options.js';
 
 const LLAMA = resolve(FIXTURES, 'llama');
@@ -43,22 +42,6 @@ function truncatedCheckpoint(dir: string): string {
   const bytes = readFileSync(join(dir, 'model.safetensors'));
   writeFileSync(join(out, 'model.safetensors'), bytes.subarray(0, bytes.length / 2));
   return out;
-}
-
-/** Every tensor of a checkpoint on disk, read into memory as a trainer would push it. */
-async function tensorsOf(dir: string): Promise<NamedTensor[]> {
-  const checkpoint = await openCheckpoint(dir);
-  try {
-    return await Promise.all(
-      checkpoint.tensors.map(async (t) => {
-        const data = new Uint8Array(t.byteLength);
-        await t.read(data);
-        return { name: t.name, dtype: t.dtype, shape: [...t.shape], data };
-      }),
-    );
-  } finally {
-    await checkpoint.close();
-  }
 }
 
 /** Releases every tag and checks that the weights hold no device memory. */
