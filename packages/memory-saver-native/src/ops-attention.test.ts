@@ -199,3 +199,36 @@ describeKernels.each(DTYPES)('attention in %s with reusePlan', (dtype: DType) =>
     expectOutput([1, 40], [10, 50], true);
   });
 });
+
+// Decode batches (at most 16 query rows per sequence on a kv head) of bfloat16 / float16 with
+// 64- or 128-wide heads take the CUDA backend's tensor-core kernel: partial last tiles, keys
+// split over blocks for few sequences, GQA groups of 1 to 8, a few rows past the first token.
+describeKernels.each(DTYPES)('attention in %s on decode batches', (dtype: DType) => {
+  const lengths = (count: number, seed: number, most: number) => {
+    const random = seeded(seed);
+    return Array.from({ length: count }, () => 1 + Math.floor(random() * most));
+  };
+
+  it.each([
+    [64, 8, 2],
+    [64, 2, 2],
+    [128, 16, 2],
+    [128, 8, 1],
+  ])('decodes 40 sequences, headDim %i, %i query heads on %i kv heads', async (headDim, qHeads, kvHeads) => {
+    const seqLens = lengths(40, headDim + qHeads, 300);
+    const shape = { qHeads, kvHeads, headDim, pageSize: 16 };
+    await expectAttention(dtype, { ...shape, qLens: seqLens.map(() => 1), seqLens }, headDim + kvHeads);
+  });
+
+  it('decodes one long sequence with its keys split over blocks, odd page size', async () => {
+    const shape = { qHeads: 8, kvHeads: 2, headDim: 64, pageSize: 7 };
+    await expectAttention(dtype, { ...shape, qLens: [1], seqLens: [5000] }, 61);
+  });
+
+  it('takes up to 4 new tokens per sequence in one decode batch (16 rows of a group of 4)', async () => {
+    const seqLens = lengths(40, 9, 300).map((n) => n + 4);
+    const qLens = seqLens.map((_, s) => 1 + (s % 4));
+    const shape = { qHeads: 8, kvHeads: 2, headDim: 64, pageSize: 16 };
+    await expectAttention(dtype, { ...shape, qLens, seqLens }, 62);
+  });
+});

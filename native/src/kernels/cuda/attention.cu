@@ -11,6 +11,7 @@
 // when the items alone would not fill the GPU twice over.
 #include <algorithm>
 
+#include "kernels/cuda/attention_decode.cuh"
 #include "kernels/cuda/attention_tile.cuh"
 #include "kernels/cuda/content_error.h"
 #include "kernels/cuda/cuda_kernels.h"
@@ -133,10 +134,24 @@ void launchTiles(const AttentionParams& p, dim3 grid, cudaStream_t stream) {
   attendTiles<T, D, RT><<<grid, kAttentionThreads, bytes, stream>>>(p);
 }
 
+// Decode items of bfloat16 / float16 caches with 64- or 128-wide heads run on tensor cores.
 template <typename T, int D>
-void launchForDim(const AttentionParams& p, dim3 grid, bool decode, cudaStream_t stream) {
+bool launchDecode(const AttentionParams& p, dim3 grid, uintptr_t q, cudaStream_t stream) {
+  if constexpr (std::is_same_v<T, float> || (D != 64 && D != 128)) {
+    return false;
+  } else {
+    if (p.headDim != D || !p.vectorKv || p.qStride % 2 != 0 || q % 4 != 0) return false;
+    constexpr size_t bytes = DecodeShape<D>::kBytes;
+    cudaFuncSetAttribute(attendDecode<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
+    attendDecode<T, D><<<grid, kDecodeWarps * 32, bytes, stream>>>(p);
+    return true;
+  }
+}
+
+template <typename T, int D>
+void launchForDim(const AttentionParams& p, dim3 grid, bool decode, uintptr_t q, cudaStream_t stream) {
   if (decode) {
-    launchTiles<T, D, 1>(p, grid, stream);
+    if (!launchDecode<T, D>(p, grid, q, stream)) launchTiles<T, D, 1>(p, grid, stream);
   } else {
     launchTiles<T, D, (D > 128 ? 2 : 4)>(p, grid, stream);
   }
@@ -225,10 +240,10 @@ void CudaKernels::attention(uintptr_t out, uintptr_t q, uintptr_t kCache, uintpt
   withElementType(dtype, [&](auto type) {
     using T = typename decltype(type)::type;
     switch (dim) {
-      case 32: launchForDim<T, 32>(p, grid, decode, stream); break;
-      case 64: launchForDim<T, 64>(p, grid, decode, stream); break;
-      case 128: launchForDim<T, 128>(p, grid, decode, stream); break;
-      default: launchForDim<T, 256>(p, grid, decode, stream); break;
+      case 32: launchForDim<T, 32>(p, grid, decode, q, stream); break;
+      case 64: launchForDim<T, 64>(p, grid, decode, q, stream); break;
+      case 128: launchForDim<T, 128>(p, grid, decode, q, stream); break;
+      default: launchForDim<T, 256>(p, grid, decode, q, stream); break;
     }
     checkLaunch("attention");
   });

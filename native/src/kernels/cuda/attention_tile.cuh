@@ -133,6 +133,30 @@ __device__ void combineRow(const AttentionParams& p, long long row, int lane) {
   }
 }
 
+// With more than one split, the block of an (item, kv head) that finishes last merges the
+// splits' partials of its rows (the threadfence-reduction pattern); its counter is reset for the
+// next launch, as a captured graph replays this one.
+template <typename T>
+__device__ void mergeSplitsIfLast(const AttentionParams& p, int qStart, int firstRow, int rows) {
+  __shared__ bool lastSplit;
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    int* counter = p.splitCounters + static_cast<size_t>(blockIdx.x) * gridDim.y + blockIdx.y;
+    lastSplit = atomicAdd(counter, 1) == p.splits - 1;
+    if (lastSplit) *counter = 0;
+  }
+  __syncthreads();
+  if (!lastSplit) return;
+  __threadfence();
+  int kvHead = blockIdx.y;
+  for (int r = threadIdx.x / 32; r < rows; r += blockDim.x / 32) {
+    int f = firstRow + r;
+    combineRow<T>(p, static_cast<long long>(qStart + f / p.group) * p.qHeads + kvHead * p.group + f % p.group,
+                  threadIdx.x % 32);
+  }
+}
+
 template <typename T, int D, int RT>
 __global__ void __launch_bounds__(kAttentionThreads) attendTiles(AttentionParams p) {
   using Shape = TileShape<D, RT>;
@@ -276,25 +300,7 @@ __global__ void __launch_bounds__(kAttentionThreads) attendTiles(AttentionParams
       if (tx == 0) p.partialStats[slot] = make_float2(maxScore[i], sum[i]);
     }
   }
-  if (p.splits == 1) return;
-
-  // The last of the splits' blocks to finish merges them (the threadfence-reduction pattern).
-  __shared__ bool lastSplit;
-  __threadfence();
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    int* counter = p.splitCounters + static_cast<size_t>(blockIdx.x) * gridDim.y + blockIdx.y;
-    lastSplit = atomicAdd(counter, 1) == p.splits - 1;
-    if (lastSplit) *counter = 0;  // ready for the next launch (a graph replays this one)
-  }
-  __syncthreads();
-  if (!lastSplit) return;
-  __threadfence();
-  for (int r = threadIdx.x / 32; r < rows; r += kAttentionThreads / 32) {
-    int f = firstRow + r;
-    combineRow<T>(p, static_cast<long long>(qStart + f / p.group) * p.qHeads + kvHead * p.group + f % p.group,
-                  threadIdx.x % 32);
-  }
+  if (p.splits > 1) mergeSplitsIfLast<T>(p, qStart, firstRow, rows);
 }
 
 }  // namespace ts::cuda

@@ -1,0 +1,269 @@
+// Decode attention on tensor cores, for bfloat16 / float16 caches with 64- or 128-wide heads.
+// A block takes one 16-row work item (row f = token * group + g of one sequence's query heads on
+// one kv head, as attendTiles) and one split of its keys. Each of its warps walks every
+// kDecodeWarps-th 16-key tile of the split on its own: the tile's keys and values are copied into
+// the warp's ring of kStages tiles in shared memory (cp.async, 16-byte chunks XOR-swizzled by key
+// so ldmatrix reads distinct banks), S = Q K^T and O += P V are m16n8k16 MMAs with float32
+// accumulators (P rounded to T for the second), and the softmax runs online in base 2. The warps'
+// states merge in shared memory at the end; splits merge as attendTiles' do.
+#pragma once
+
+#include "kernels/cuda/attention_tile.cuh"
+
+namespace ts::cuda {
+
+constexpr int kDecodeWarps = 4;
+constexpr int kDecodeKeys = 16;  // keys per warp tile
+constexpr int kDecodeRows = 16;  // query rows per item
+
+template <int D>
+struct DecodeShape {
+  static constexpr int kStages = D <= 64 ? 4 : 3;
+  static constexpr int kTileBytes = kDecodeKeys * D * 2;  // the keys (or values) of one tile
+  static constexpr int kRingBytes = kDecodeWarps * kStages * 2 * kTileBytes;
+  static constexpr int kMergePitch = D + 4;  // floats per row of a warp's output
+  static constexpr int kMergeBytes = kDecodeWarps * kDecodeRows * (kMergePitch + 2) * 4;
+  static constexpr size_t kBytes = kRingBytes > kMergeBytes ? kRingBytes : kMergeBytes;
+  static constexpr int kRound = kDecodeWarps * kDecodeKeys;  // keys the block takes per round
+};
+
+__device__ __forceinline__ unsigned sharedAddress(const void* at) {
+  return static_cast<unsigned>(__cvta_generic_to_shared(at));
+}
+
+// 16 bytes from global to shared memory, or 16 zero bytes when !valid.
+__device__ __forceinline__ void copy16(void* to, const void* from, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(sharedAddress(to)), "l"(from),
+               "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void commitCopies() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int Pending>
+__device__ __forceinline__ void waitCopies() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(Pending));
+}
+
+__device__ __forceinline__ void loadMatrices(uint32_t (&r)[4], const void* at) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(sharedAddress(at)));
+}
+__device__ __forceinline__ void loadMatricesTransposed(uint32_t (&r)[4], const void* at) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(sharedAddress(at)));
+}
+
+// c += a b for one m16n8k16 tile (a row-major 16x16, b column-major 16x8, c float32 16x8).
+template <typename T>
+__device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  if constexpr (std::is_same_v<T, __half>) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+        "{%0, %1, %2, %3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  } else {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+        "{%0, %1, %2, %3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  }
+}
+
+// Two float32 values as one register of two T, the first in the low half.
+template <typename T>
+__device__ __forceinline__ uint32_t packPair(float low, float high) {
+  T pair[2] = {fromFloat<T>(low), fromFloat<T>(high)};
+  return *reinterpret_cast<const uint32_t*>(pair);
+}
+
+// The byte offset of 16-byte chunk `chunk` of key row `key` in a tile: chunks swizzled by key.
+template <int D>
+__device__ __forceinline__ int swizzled(int key, int chunk) {
+  return key * D * 2 + ((chunk ^ (key & 7)) * 16);
+}
+
+template <typename T, int D>
+__global__ void __launch_bounds__(kDecodeWarps * 32) attendDecode(AttentionParams p) {
+  using Shape = DecodeShape<D>;
+  constexpr int kChunks = D / 8;  // 16-byte chunks per key row
+  constexpr int kDimTiles = D / 16;
+  if (static_cast<int>(blockIdx.x) >= *p.itemCount) return;
+  extern __shared__ float4 sharedRaw[];
+  char* shared = reinterpret_cast<char*>(sharedRaw);
+  int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+
+  int2 item = p.items[blockIdx.x];
+  int seq = item.x, firstRow = item.y, kvHead = blockIdx.y, split = blockIdx.z;
+  int qStart = p.queryStart[seq], qLen = p.queryStart[seq + 1] - qStart;
+  int firstPosition = p.seqLens[seq] - qLen;
+  int rows = min(kDecodeRows, qLen * p.group - firstRow);
+  int keyCount = firstPosition + (firstRow + rows - 1) / p.group + 1;
+  int rounds = (keyCount + Shape::kRound - 1) / Shape::kRound, perSplit = (rounds + p.splits - 1) / p.splits;
+  int keyBegin = split * perSplit * Shape::kRound, keyEnd = min(keyCount, keyBegin + perSplit * Shape::kRound);
+
+  // This thread's two rows of the m16n8 fragments, their last visible keys and Q as A fragments.
+  int rowOf[2] = {lane / 4, lane / 4 + 8}, lastKey[2];
+  uint32_t qa[kDimTiles][4];
+  const T* q = static_cast<const T*>(p.q);
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    int r = rowOf[h], f = firstRow + r;
+    lastKey[h] = r < rows ? firstPosition + f / p.group : -1;
+    const T* qRow = q + static_cast<size_t>(qStart + f / p.group) * p.qStride +
+                    static_cast<size_t>(kvHead * p.group + f % p.group) * D + (lane % 4) * 2;
+#pragma unroll
+    for (int t = 0; t < kDimTiles; ++t) {
+      qa[t][h] = r < rows ? *reinterpret_cast<const uint32_t*>(qRow + 16 * t) : 0u;
+      qa[t][h + 2] = r < rows ? *reinterpret_cast<const uint32_t*>(qRow + 16 * t + 8) : 0u;
+    }
+  }
+
+  const T* kCache = static_cast<const T*>(p.kCache);
+  const T* vCache = static_cast<const T*>(p.vCache);
+  const int32_t* pages = p.pageTable + static_cast<size_t>(seq) * p.pageTableStride;
+  long long cacheRow = static_cast<long long>(p.kvHeads) * D;
+  char* ring = shared + warp * Shape::kStages * 2 * Shape::kTileBytes;
+  int tiles = max(0, (keyEnd - keyBegin + kDecodeKeys - 1) / kDecodeKeys);
+  int warpTiles = tiles > warp ? (tiles - warp + kDecodeWarps - 1) / kDecodeWarps : 0;
+  auto tileStart = [&](int i) { return keyBegin + (warp + kDecodeWarps * i) * kDecodeKeys; };
+
+  // Issues the copies of this warp's i-th tile into ring stage i % kStages (a group either way).
+  auto copyTile = [&](int i) {
+    if (i < warpTiles) {
+      int key = tileStart(i) + lane % kDecodeKeys;
+      long long offset = -1;
+      if (key < keyEnd) {
+        offset = (static_cast<long long>(pages[key / p.pageSize]) * p.pageSize + key % p.pageSize) * cacheRow +
+                 static_cast<long long>(kvHead) * D;
+      }
+      char* keys = ring + (i % Shape::kStages) * 2 * Shape::kTileBytes;
+      char* values = keys + Shape::kTileBytes;
+#pragma unroll
+      for (int c = lane; c < kDecodeKeys * kChunks; c += 32) {
+        int row = c / kChunks, chunk = c % kChunks;
+        long long at = __shfl_sync(0xffffffffu, offset, row);
+        bool valid = at >= 0;
+        size_t element = valid ? static_cast<size_t>(at) + chunk * 8 : 0;
+        copy16(keys + swizzled<D>(row, chunk), kCache + element, valid);
+        copy16(values + swizzled<D>(row, chunk), vCache + element, valid);
+      }
+    }
+    commitCopies();
+  };
+
+  float o[2 * kDimTiles][4] = {}, maxScore[2] = {-INFINITY, -INFINITY}, sum[2] = {};
+#pragma unroll
+  for (int i = 0; i < Shape::kStages - 1; ++i) copyTile(i);
+  for (int i = 0; i < warpTiles; ++i) {
+    waitCopies<Shape::kStages - 2>();
+    __syncwarp();  // tile i is in; every lane is done with tile i - 1, whose stage is refilled now
+    copyTile(i + Shape::kStages - 1);
+    const char* keys = ring + (i % Shape::kStages) * 2 * Shape::kTileBytes;
+    const char* values = keys + Shape::kTileBytes;
+    int matrix = lane / 8;
+
+    float s[2][4] = {};  // keys 0-7 and 8-15 of the tile
+#pragma unroll
+    for (int t = 0; t < kDimTiles; ++t) {
+      uint32_t b[4];
+      loadMatrices(b, keys + swizzled<D>((matrix / 2) * 8 + lane % 8, 2 * t + matrix % 2));
+      mma16816<T>(s[0], qa[t], b[0], b[1]);
+      mma16816<T>(s[1], qa[t], b[2], b[3]);
+    }
+
+    int first = tileStart(i);
+    float tileMax[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+    for (int n = 0; n < 2; ++n) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        int key = first + 8 * n + (lane % 4) * 2 + (e & 1), h = e >> 1;
+        s[n][e] = key < keyEnd && key <= lastKey[h] ? s[n][e] * p.scaleLog2 : -INFINITY;
+        tileMax[h] = fmaxf(tileMax[h], s[n][e]);
+      }
+    }
+    float correction[2];
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      tileMax[h] = fmaxf(tileMax[h], __shfl_xor_sync(0xffffffffu, tileMax[h], 1));
+      tileMax[h] = fmaxf(tileMax[h], __shfl_xor_sync(0xffffffffu, tileMax[h], 2));
+      float newMax = fmaxf(maxScore[h], tileMax[h]);
+      float base = newMax == -INFINITY ? 0.0f : newMax;
+      correction[h] = exp2f(maxScore[h] - base);
+      maxScore[h] = newMax;
+      sum[h] *= correction[h];
+    }
+#pragma unroll
+    for (int n = 0; n < 2; ++n) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        int h = e >> 1;
+        s[n][e] = exp2f(s[n][e] - (maxScore[h] == -INFINITY ? 0.0f : maxScore[h]));
+        sum[h] += s[n][e];
+      }
+    }
+#pragma unroll
+    for (int d = 0; d < 2 * kDimTiles; ++d) {
+      o[d][0] *= correction[0], o[d][1] *= correction[0];
+      o[d][2] *= correction[1], o[d][3] *= correction[1];
+    }
+    uint32_t pa[4] = {packPair<T>(s[0][0], s[0][1]), packPair<T>(s[0][2], s[0][3]), packPair<T>(s[1][0], s[1][1]),
+                      packPair<T>(s[1][2], s[1][3])};
+#pragma unroll
+    for (int t = 0; t < kDimTiles; ++t) {
+      uint32_t b[4];
+      loadMatricesTransposed(b, values + swizzled<D>((matrix % 2) * 8 + lane % 8, 2 * t + matrix / 2));
+      mma16816<T>(o[2 * t], pa, b[0], b[1]);
+      mma16816<T>(o[2 * t + 1], pa, b[2], b[3]);
+    }
+  }
+  waitCopies<0>();
+
+  // Each warp's rows (max, sum, unnormalized output) into shared memory, then one merge over warps.
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    sum[h] += __shfl_xor_sync(0xffffffffu, sum[h], 1);
+    sum[h] += __shfl_xor_sync(0xffffffffu, sum[h], 2);
+  }
+  __syncthreads();  // every warp is done with its ring
+  float* merge = reinterpret_cast<float*>(shared);
+  float* warpOut = merge + warp * kDecodeRows * Shape::kMergePitch;
+  float2* warpStats = reinterpret_cast<float2*>(merge + kDecodeWarps * kDecodeRows * Shape::kMergePitch);
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    if (lane % 4 == 0) warpStats[warp * kDecodeRows + rowOf[h]] = make_float2(maxScore[h], sum[h]);
+#pragma unroll
+    for (int d = 0; d < 2 * kDimTiles; ++d) {
+      *reinterpret_cast<float2*>(warpOut + rowOf[h] * Shape::kMergePitch + 8 * d + (lane % 4) * 2) =
+          make_float2(o[d][2 * h], o[d][2 * h + 1]);
+    }
+  }
+  __syncthreads();
+  for (int c = threadIdx.x; c < rows * D; c += kDecodeWarps * 32) {
+    int r = c / D, d = c % D, f = firstRow + r;
+    float rowMax = -INFINITY;
+#pragma unroll
+    for (int w = 0; w < kDecodeWarps; ++w) rowMax = fmaxf(rowMax, warpStats[w * kDecodeRows + r].x);
+    float total = 0.0f, value = 0.0f;
+#pragma unroll
+    for (int w = 0; w < kDecodeWarps; ++w) {
+      float2 stats = warpStats[w * kDecodeRows + r];
+      float weight = stats.x == -INFINITY ? 0.0f : exp2f(stats.x - rowMax);
+      total += weight * stats.y;
+      value += weight * merge[(w * kDecodeRows + r) * Shape::kMergePitch + d];
+    }
+    long long row = static_cast<long long>(qStart + f / p.group) * p.qHeads + kvHead * p.group + f % p.group;
+    if (p.splits == 1) {
+      static_cast<T*>(p.out)[row * D + d] = fromFloat<T>(value / total);
+    } else {
+      long long slot = split * p.rowsAll + row;
+      p.partialAcc[slot * D + d] = value;
+      if (d == 0) p.partialStats[slot] = make_float2(rowMax, total);
+    }
+  }
+  if (p.splits > 1) mergeSplitsIfLast<T>(p, qStart, firstRow, rows);
+}
+
+}  // namespace ts::cuda
