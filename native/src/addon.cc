@@ -7,6 +7,7 @@
 #include "async_task.h"
 #include "device.h"
 #include "memory_saver.h"
+#include "non_finite_addon.h"
 #include "ops_addon.h"
 #include "raw_copy_bench.h"
 
@@ -370,6 +371,7 @@ static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeOps", ts::defineNativeOps(env));
   exports.Set("cudaCompiledIn", Napi::Boolean::New(env, ts::cudaCompiledIn()));
   exports.Set("cudaDeviceCount", Napi::Function::New(env, cudaDeviceCount, "cudaDeviceCount"));
+  exports.Set("countNonFinite", Napi::Function::New(env, ts::countNonFinite, "countNonFinite"));
   exports.Set("rawCopyBench", Napi::Function::New(env, ts::rawCopyBench, "rawCopyBench"));
   return exports;
 }

@@ -7,6 +7,7 @@ export {
   encodeFloat16,
 } from './half-precision.js';
 export { createMemorySaver, cudaDeviceCount, MemorySaver } from './memory-saver.js';
+export { countNonFinite, type NonFiniteCount } from './non-finite.js';
 export { createOps, Ops } from './ops.js';
 export {
   type AttentionBatch,

@@ -219,6 +219,11 @@ export interface NativeAddon {
   cudaCompiledIn: boolean;
   /** GPUs the CUDA runtime sees (0 without CUDA). */
   cudaDeviceCount(): number;
+  /**
+   * NaN/±Inf values among `bytes` read as dtype 0 float32 | 1 bfloat16 | 2 float16 (whole
+   * values only), scanned off the event loop; `first` is an element index, -1 when none.
+   */
+  countNonFinite(bytes: ArrayBufferView, dtype: number): Promise<{ count: number; first: number }>;
   /** Plain cudaMallocHost + cudaMemcpy of `bytes`, the benchmark's yardstick (CUDA builds only). */
   rawCopyBench(deviceIndex: number, bytes: number, repeats: number): RawCopyTimes;
 }

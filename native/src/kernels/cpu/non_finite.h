@@ -1,0 +1,22 @@
+// Counts the NaN and ±Inf values in host memory, for a loader's check of weights before they
+// are committed. A float32, bfloat16 or float16 value is non-finite iff its exponent bits are
+// all ones, so the scan is a masked compare per lane: vectorised clones on the shared thread
+// pool, at memory bandwidth.
+#pragma once
+
+#include <cstddef>
+
+#include "kernels/kernels.h"
+
+namespace ts::cpu {
+
+struct NonFiniteCount {
+  size_t count = 0;
+  // Element index of the first non-finite value; meaningful only when count > 0.
+  size_t first = 0;
+};
+
+// `elements` values of `dtype` at `data`, which needs no alignment. Reads only.
+NonFiniteCount countNonFinite(const void* data, size_t elements, DType dtype);
+
+}  // namespace ts::cpu
