@@ -13,6 +13,14 @@ export interface DecodeBenchOptions {
   batches: number[];
   promptTokens: number;
   newTokens: number;
+  /**
+   * Decode over a context of this mean length without a prefill: the steps attend over
+   * `context - newTokens / 2` and more keys of the (zeroed) pool, as the PyTorch probe's CTX.
+   * Null: prefill the prompts, then decode after them.
+   */
+  context: number | null;
+  /** Also time decode steps as single launches beside the captured graphs. */
+  launches: boolean;
   reps: number;
   bandwidthBytes: number;
   pageSize: number;
@@ -35,6 +43,8 @@ function parse(args: readonly string[]) {
       batches: { type: 'string' },
       prompt: { type: 'string', default: '128' },
       'new-tokens': { type: 'string' },
+      context: { type: 'string' },
+      'graphs-only': { type: 'boolean', default: false },
       reps: { type: 'string', default: '5' },
       'bandwidth-gib': { type: 'string', default: '1' },
       'page-size': { type: 'string', default: '16' },
@@ -78,6 +88,8 @@ export function readBenchOptions(args: readonly string[], device: DeviceKind): D
     batches: positiveInts('batches', pick('batches')),
     promptTokens: positiveInt('prompt', values.prompt),
     newTokens: positiveInt('new-tokens', pick('new-tokens')),
+    context: values.context === undefined ? null : positiveInt('context', values.context),
+    launches: !values['graphs-only'],
     reps: positiveInt('reps', values.reps),
     bandwidthBytes: Math.round(bandwidthGiB * GiB),
     pageSize: positiveInt('page-size', values['page-size']),

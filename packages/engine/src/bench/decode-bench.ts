@@ -1,5 +1,6 @@
 // pnpm bench:decode [--device cpu|cuda] [--model random:100m|random:1b|PATH] [--dtype float32]
-//   [--batches 1,8] [--prompt 128] [--new-tokens 32] [--reps 5] [--bandwidth-gib 1]
+//   [--batches 1,8] [--prompt 128 | --context 2048] [--new-tokens 32] [--reps 5] [--graphs-only]
+//   [--bandwidth-gib 1]
 // Prefill and greedy decode tokens/s per batch size, beside the memory-bandwidth floor of
 // decode: every weight byte read once per step at the read bandwidth measured in the same run.
 import { availableParallelism } from 'node:os';
@@ -19,9 +20,11 @@ import {
 import { type DecodeBenchOptions, readBenchOptions, requestedDevice } from './bench-options.js';
 import {
   type DecodeWorkload,
+  firstDecodeContext,
   limitsFor,
   pagesPerSequence,
   randomPrompts,
+  timeDecodeOverContext,
   timePrefillAndDecode,
 } from './decode-timing.js';
 import { cpuModelName, formatCount, formatRate, median } from './format.js';
@@ -56,26 +59,39 @@ async function loadBenchModel(
     numPages: Math.max(...workloads.map((w) => w.batch * pagesPerSequence(w, o.pageSize))),
     dtype: o.dtype,
   });
-  const limits = limitsFor(workloads, o.pageSize);
+  const limits = limitsFor(workloads, o.pageSize, o.context === null);
   const runner = await ModelRunner.create(saver, createOps(saver), config, weights, limits);
   return { config, size: modelSize(checkpoint, o.dtype), runner, kv, loadSeconds };
 }
 
-/** Median prefill and decode tokens/s of `reps` runs of one batch size, each on new prompts. */
+/** Median prefill (null without one) and decode tokens/s of `reps` runs of one batch size. */
 function measureBatch(
   m: BenchModel,
   o: DecodeBenchOptions,
   batch: number,
-): { prefill: number; decode: number } {
+): { prefill: number | null; decode: number } {
   const prefill: number[] = [];
   const decode: number[] = [];
   for (let rep = 0; rep < o.reps; rep++) {
-    const prompts = randomPrompts(batch, o.promptTokens, m.config.vocabSize, o.seed + rep + 1);
+    const seed = o.seed + rep + 1;
+    if (o.context !== null) {
+      const first = randomPrompts(batch, 1, m.config.vocabSize, seed).map((p) => p[0] ?? 0);
+      const ms = timeDecodeOverContext(m.runner, m.kv, first, o.context, o.newTokens);
+      decode.push((batch * o.newTokens) / (ms / 1000));
+      continue;
+    }
+    const prompts = randomPrompts(batch, o.promptTokens, m.config.vocabSize, seed);
     const times = timePrefillAndDecode(m.runner, m.kv, prompts, o.newTokens);
     prefill.push((batch * o.promptTokens) / (times.prefillMs / 1000));
     decode.push((batch * o.newTokens) / (times.decodeMs / 1000));
   }
-  return { prefill: median(prefill), decode: median(decode) };
+  return { prefill: prefill.length > 0 ? median(prefill) : null, decode: median(decode) };
+}
+
+/** KV bytes one decode step reads at `batch` sequences: keys and values of every layer. */
+function kvBytesPerStep(m: BenchModel, o: DecodeBenchOptions, batch: number): number {
+  const meanContext = o.context ?? o.promptTokens + o.newTokens / 2;
+  return batch * meanContext * 2 * m.config.numLayers * m.kv.slotBytes;
 }
 
 function printHeader(
@@ -102,18 +118,21 @@ function printHeader(
     `model: ${o.model} (${describeShape(m.config)}), ${formatCount(m.size.parameters / 1e6)}M ` +
       `parameters, ${o.dtype}: ${mb(m.size.weightBytes)} MB of weights, ` +
       `${mb(m.size.bytesPerDecodeStep)} MB read per decode step; built and loaded in ` +
-      `${m.loadSeconds.toFixed(1)} s. Prompt ${o.promptTokens} tokens, ${o.newTokens} new tokens ` +
-      `(greedy), median of ${o.reps} runs.`,
+      `${m.loadSeconds.toFixed(1)} s. ` +
+      (o.context === null
+        ? `Prompt ${o.promptTokens} tokens, `
+        : `No prefill: decode over a mean context of ${o.context} keys (zeroed KV), `) +
+      `${o.newTokens} new tokens (greedy), median of ${o.reps} runs.`,
   );
   console.log(
-    'floor decode tok/s = batch × read bandwidth / weight bytes read per step ' +
-      '(weights only, KV reads not counted).\n',
+    'floor decode tok/s = batch × read bandwidth / (weight + KV bytes read per step); ' +
+      'a read bandwidth below the HBM rate (the PyTorch probe measures it) makes the floor low.\n',
   );
   console.log(
-    '| device | model | params | dtype | decode steps | batch | prefill tok/s | decode tok/s | ' +
-      'floor decode tok/s | decode / floor |',
+    '| device | model | params | dtype | decode steps | batch | mean context | prefill tok/s | ' +
+      'decode tok/s | floor decode tok/s | decode / floor |',
   );
-  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
 }
 
 async function main(): Promise<void> {
@@ -122,32 +141,33 @@ async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const saver = createMemorySaver({ device: requestedDevice(args) });
   const o = readBenchOptions(args, saver.device);
-  const workloads = o.batches.map((batch) => ({
-    batch,
-    promptTokens: o.promptTokens,
-    newTokens: o.newTokens,
-  }));
+  const promptTokens =
+    o.context === null ? o.promptTokens : firstDecodeContext(o.context, o.newTokens);
+  const workloads = o.batches.map((batch) => ({ batch, promptTokens, newTokens: o.newTokens }));
   const bandwidth = await measureReadBandwidth(saver, o.bandwidthBytes);
   const m = await loadBenchModel(saver, o, workloads);
   printHeader(saver, bandwidth, m, o);
   // Warm-up: first touches of the workspace and the kernels' threads.
-  const warmPrompts = randomPrompts(
-    Math.max(...o.batches),
-    Math.min(o.promptTokens, 8),
-    m.config.vocabSize,
-  );
-  timePrefillAndDecode(m.runner, m.kv, warmPrompts, 1);
-  const stepsPerSecond = (bandwidth.gbPerS * 1e9) / m.size.bytesPerDecodeStep;
+  const warmBatch = Math.max(...o.batches);
+  if (o.context === null) {
+    const warmPrompts = randomPrompts(warmBatch, Math.min(o.promptTokens, 8), m.config.vocabSize);
+    timePrefillAndDecode(m.runner, m.kv, warmPrompts, 1);
+  } else {
+    timeDecodeOverContext(m.runner, m.kv, new Array(warmBatch).fill(0), o.context, 2);
+  }
+  const meanContext = o.context ?? o.promptTokens + o.newTokens / 2;
   // Decode steps as captured graphs (where the device has them) and as single launches, side by side.
-  const modes = m.runner.graphsEnabled ? [true, false] : [false];
+  const modes = m.runner.graphsEnabled ? (o.launches ? [true, false] : [true]) : [false];
   for (const batch of o.batches) {
     for (const graphs of modes) {
       m.runner.graphsEnabled = graphs;
       const rate = measureBatch(m, o, batch);
-      const floor = batch * stepsPerSecond;
+      const bytes = m.size.bytesPerDecodeStep + kvBytesPerStep(m, o, batch);
+      const floor = (batch * bandwidth.gbPerS * 1e9) / bytes;
       console.log(
         `| ${saver.deviceName} | ${benchModelLabel(o.model)} | ${formatCount(m.size.parameters / 1e6)}M | ` +
-          `${o.dtype} | ${graphs ? 'graph' : 'launches'} | ${batch} | ${formatRate(rate.prefill)} | ` +
+          `${o.dtype} | ${graphs ? 'graph' : 'launches'} | ${batch} | ${Math.round(meanContext)} | ` +
+          `${rate.prefill === null ? '—' : formatRate(rate.prefill)} | ` +
           `${formatRate(rate.decode)} | ${formatRate(floor)} | ${(rate.decode / floor).toFixed(2)} |`,
       );
     }

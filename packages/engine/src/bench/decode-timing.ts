@@ -9,6 +9,10 @@ export interface DecodeWorkload {
   newTokens: number;
 }
 
+/** The keys the first decode step attends over after no prefill, for a mean context `context`. */
+export const firstDecodeContext = (context: number, newTokens: number): number =>
+  Math.max(1, context - Math.floor(newTokens / 2));
+
 export interface DecodeTimes {
   /** The prefill pass: one forward of all prompts and the sampling of their first tokens. */
   prefillMs: number;
@@ -21,12 +25,19 @@ export interface DecodeTimes {
 export const pagesPerSequence = (w: DecodeWorkload, pageSize: number): number =>
   Math.ceil((w.promptTokens + w.newTokens) / pageSize);
 
-/** Runner limits that fit every workload (prefill in one pass, logits of the last rows only). */
-export function limitsFor(workloads: readonly DecodeWorkload[], pageSize: number): RunnerLimits {
+/**
+ * Runner limits that fit every workload (prefill in one pass unless `prefill` is false, logits
+ * of the last rows only).
+ */
+export function limitsFor(
+  workloads: readonly DecodeWorkload[],
+  pageSize: number,
+  prefill = true,
+): RunnerLimits {
   const max = (f: (w: DecodeWorkload) => number) => Math.max(...workloads.map(f));
   const maxSeqs = max((w) => w.batch);
   return {
-    maxTokens: max((w) => w.batch * w.promptTokens),
+    maxTokens: prefill ? max((w) => w.batch * w.promptTokens) : maxSeqs,
     maxSeqs,
     maxPagesPerSeq: max((w) => pagesPerSequence(w, pageSize)),
     maxLogitRows: maxSeqs,
@@ -46,6 +57,44 @@ export function randomPrompts(
     return state;
   };
   return Array.from({ length: count }, () => Array.from({ length }, () => next() % vocabSize));
+}
+
+/**
+ * Times `newTokens` greedy decode steps of `batch` sequences with no prefill: the first step
+ * attends over `firstDecodeContext` keys of whatever the pool holds (zeros when fresh), as a
+ * decode benchmark over a long context needs and a prefill of batch × context tokens could not.
+ */
+export function timeDecodeOverContext(
+  runner: ModelRunner,
+  kv: KvPool,
+  firstTokens: readonly number[],
+  context: number,
+  newTokens: number,
+): number {
+  const start = firstDecodeContext(context, newTokens);
+  const pageTables = firstTokens.map(() =>
+    kv.pages.allocate(Math.ceil((start + newTokens) / kv.shape.pageSize)),
+  );
+  try {
+    const requests = (index: number) =>
+      firstTokens.map(() => ({ spec: GREEDY, tokenIndex: index }));
+    let last = [...firstTokens];
+    const begin = performance.now();
+    for (let step = 0; step < newTokens; step++) {
+      runner.forward(
+        last.map((token, i) => ({
+          tokens: [token],
+          cachedTokens: start - 1 + step,
+          pageTable: pageTables[i] ?? [],
+        })),
+        kv,
+      );
+      last = runner.sample(requests(step + 1));
+    }
+    return performance.now() - begin;
+  } finally {
+    for (const pages of pageTables) kv.pages.release(pages);
+  }
 }
 
 /**
