@@ -7,3 +7,5 @@ export type { SchedulerOptions, StepItem, TokenEvent, TopLogprobs } from './sche
 export { extraLogitRows, lastTokenScored, Scheduler } from './scheduler.js';
 export type { FinishReason, SequenceStatus } from './sequence.js';
 export { Sequence } from './sequence.js';
+export type { StepStats } from './step-stats.js';
+export { emptyStepStats } from './step-stats.js';

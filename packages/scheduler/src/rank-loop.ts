@@ -12,6 +12,7 @@ import type { PrefixCache } from './prefix-cache.js';
 import type { Scheduler, StepItem, TokenEvent } from './scheduler.js';
 import type { Sequence } from './sequence.js';
 import { isTokenList, type SampledStep, type StepExecutor } from './step-executor.js';
+import { addStep, emptyStepStats, type StepStats } from './step-stats.js';
 
 export type { SampledStep, StepExecutor } from './step-executor.js';
 
@@ -45,6 +46,7 @@ export class RankLoop {
   private stopped = false;
   private wakeUp: (() => void) | null = null;
   private forwardPasses = 0;
+  private readonly steps: StepStats = emptyStepStats();
 
   constructor(private readonly options: RankLoopOptions) {
     const scheduler = options.scheduler;
@@ -66,6 +68,11 @@ export class RankLoop {
   /** Forward passes run so far (tests check none runs while released). */
   get passes(): number {
     return this.forwardPasses;
+  }
+
+  /** Sums over every forward pass so far (a copy): batch sizes, decode contexts, executor time. */
+  get stepStats(): StepStats {
+    return { ...this.steps };
   }
 
   submit(seq: Sequence): void {
@@ -215,6 +222,7 @@ export class RankLoop {
     this.forwardInFlight = true;
     this.forwardPasses += 1;
     let sampled: SampledStep;
+    const start = performance.now();
     try {
       const result = await this.options.executor.execute(items);
       sampled = isTokenList(result) ? { tokens: result } : result;
@@ -227,6 +235,7 @@ export class RankLoop {
       return;
     } finally {
       this.forwardInFlight = false;
+      addStep(this.steps, items, performance.now() - start);
     }
     const events = this.scheduler.postprocess(
       items,

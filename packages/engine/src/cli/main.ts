@@ -66,8 +66,16 @@ program
     'auto',
   )
   .option('--page-size <tokens>', 'tokens per KV page', '16')
-  .option('--max-running <n>', 'most requests in the running batch', '32')
-  .option('--max-batch-tokens <n>', 'most tokens in one forward pass', '2048')
+  .option(
+    '--max-running <n>',
+    "most requests in a rank's running batch (default: as many as its KV cache holds at half the context each, at most 256)",
+  )
+  .option('--max-running-requests <n>', "SGLang's name for --max-running")
+  .option(
+    '--max-batch-tokens <n>',
+    'most tokens in one forward pass, prefill chunks and decodes together',
+    '2048',
+  )
   .option(
     '--max-input-logprob-rows <n>',
     'extra logits rows per pass for input-token logprobs (0: off)',

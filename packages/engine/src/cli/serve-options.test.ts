@@ -9,7 +9,6 @@ const defaults: ServeFlags = {
   dpSize: '1',
   dtype: 'auto',
   pageSize: '16',
-  maxRunning: '32',
   maxBatchTokens: '2048',
   maxInputLogprobRows: '128',
   contextLength: '2048',
@@ -40,6 +39,15 @@ describe('serveSettings', () => {
       freeBackupsOnWake: true,
       cudaGraphs: false,
     });
+  });
+
+  it('leaves the running-batch limit to the ranks unless a flag gives it', () => {
+    expect(serveSettings(defaults).launch).not.toHaveProperty('maxRunning');
+    expect(serveSettings({ ...defaults, maxRunning: '64' }).launch.maxRunning).toBe(64);
+    expect(serveSettings({ ...defaults, maxRunningRequests: '48' }).launch.maxRunning).toBe(48);
+    expect(() => serveSettings({ ...defaults, maxRunning: '8', maxRunningRequests: '9' })).toThrow(
+      /give one of them/,
+    );
   });
 
   it('names the flag that is wrong', () => {

@@ -12,7 +12,9 @@ export interface ServeFlags {
   dpSize: string;
   dtype: string;
   pageSize: string;
-  maxRunning: string;
+  /** Unset: each rank derives its limit from its KV pool. */
+  maxRunning?: string;
+  maxRunningRequests?: string;
   maxBatchTokens: string;
   maxInputLogprobRows: string;
   contextLength: string;
@@ -83,7 +85,7 @@ export function serveSettings(
       dpSize: integer('dp-size', flags.dpSize),
       dtype: flags.dtype as DtypeChoice,
       pageSize: integer('page-size', flags.pageSize),
-      maxRunning: integer('max-running', flags.maxRunning),
+      ...maxRunning(flags),
       maxBatchTokens: integer('max-batch-tokens', flags.maxBatchTokens),
       maxInputLogprobRows: integer('max-input-logprob-rows', flags.maxInputLogprobRows),
       maxContext: integer('context-length', flags.contextLength),
@@ -94,6 +96,18 @@ export function serveSettings(
       cudaGraphs: !flags.disableCudaGraph,
     },
   };
+}
+
+/** --max-running or SGLang's --max-running-requests (one value when both are given); unset: derived. */
+function maxRunning(flags: ServeFlags): { maxRunning?: number } {
+  const given = [
+    ['max-running', flags.maxRunning],
+    ['max-running-requests', flags.maxRunningRequests],
+  ].filter((entry): entry is [string, string] => entry[1] !== undefined);
+  const values = given.map(([name, value]) => integer(name, value));
+  if (new Set(values).size > 1)
+    throw new Error('--max-running and --max-running-requests name one limit: give one of them');
+  return values.length > 0 ? { maxRunning: values[0] as number } : {};
 }
 
 /** The key from the flag, else the environment; an empty one is refused, never "no auth". */

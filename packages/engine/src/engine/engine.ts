@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { cudaDeviceCount } from '@ts/memory-saver-native';
 import type { ControlResult, PauseMode } from '@ts/pause';
+import { emptyStepStats, type StepStats } from '@ts/scheduler';
 import type {
   ChatMessageInput,
   EngineApi,
@@ -65,6 +66,8 @@ export class Engine implements EngineApi {
   private info: ReadyInfo | null = null;
   /** Each rank's KV pool, in pages. */
   private rankPages: number[] = [];
+  /** Each rank's running-batch limit. */
+  private rankMaxRunning: number[] = [];
   private closed = false;
   /** Requests whose prompts are being tokenized (not at a rank yet), and whether aborted since. */
   private readonly admitting = new Map<string, { aborted: boolean }>();
@@ -101,6 +104,7 @@ export class Engine implements EngineApi {
       const infos = await Promise.all(engine.ranks.map((r) => r.ready));
       engine.info = infos[0] ?? null;
       engine.rankPages = infos.map((info) => info.numPages);
+      engine.rankMaxRunning = infos.map((info) => info.maxRunning);
     } catch (error) {
       await engine.shutdown();
       throw error;
@@ -314,7 +318,8 @@ export class Engine implements EngineApi {
       hasChatTemplate: this.model.applyChatTemplate !== null,
       serving: {
         pageSize: this.options.pageSize,
-        maxRunning: this.options.maxRunning,
+        // Per rank, as each runs it; the smallest where ranks differ (their pools do).
+        maxRunning: Math.min(...this.rankMaxRunning),
         maxBatchTokens: this.options.maxBatchTokens,
         kvMemoryFraction: this.options.kvMemoryFraction,
         maxTotalTokens: (this.info?.numPages ?? 0) * this.options.pageSize,
@@ -354,9 +359,18 @@ export class Engine implements EngineApi {
         generatedTokensTotal: this.ranks[rank]?.generatedTokens ?? 0,
         promptTokensTotal: this.ranks[rank]?.promptTokens ?? 0,
         cachedTokensTotal: this.ranks[rank]?.cachedTokens ?? 0,
-        maxRunningRequests: this.options.maxRunning,
+        maxRunningRequests: this.rankMaxRunning[rank] ?? 0,
       })),
     };
+  }
+
+  /**
+   * Sums over every forward pass of every rank so far (batch sizes, decode contexts, time in
+   * forward passes and sampling): two reads subtract to a span's. Zeros once shut down.
+   */
+  async stepStats(): Promise<StepStats> {
+    const reply = await this.control({ op: 'stats' });
+    return reply.steps ?? emptyStepStats();
   }
 
   async shutdown(): Promise<void> {

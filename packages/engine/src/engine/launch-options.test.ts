@@ -9,6 +9,14 @@ describe('resolveOptions', () => {
     expect(resolveOptions({ model: 'builtin:tiny', dpSize: 2 }, 8).gpuIds).toEqual([0, 1]);
   });
 
+  it('leaves the running-batch limit to each rank unless one is given', () => {
+    expect(resolveOptions({ model: 'builtin:tiny' }, 1).maxRunning).toBeNull();
+    expect(resolveOptions({ model: 'builtin:tiny', maxRunning: 300 }, 1).maxRunning).toBe(300);
+    expect(() => resolveOptions({ model: 'builtin:tiny', maxRunning: 0 }, 1)).toThrow(
+      'maxRunning must be a positive integer',
+    );
+  });
+
   it('names the option that is wrong', () => {
     expect(() => resolveOptions({ model: 'builtin:tiny', dpSize: 2, gpuIds: [0] }, 2)).toThrow(
       'gpuIds must name one GPU per rank (2)',

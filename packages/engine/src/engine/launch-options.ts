@@ -17,7 +17,16 @@ export interface LaunchOptions {
   kvMemoryFraction?: number;
   /** KV pages per rank; overrides kvMemoryFraction. */
   numPages?: number;
+  /**
+   * Most requests a rank runs at once. When omitted, each rank derives it from its KV pool
+   * (`derivedMaxRunning`: the sequences the pool holds at half the context each, at most 256).
+   */
   maxRunning?: number;
+  /**
+   * Most tokens one forward pass computes, prefill chunks and decodes together (default 2048:
+   * a long prompt is prefilled in chunks, so a pass that carries one stays short for the
+   * sequences decoding beside it).
+   */
   maxBatchTokens?: number;
   /**
    * Extra logits rows one forward pass may compute for input-token logprobs (default 128; 0
@@ -35,9 +44,11 @@ export interface LaunchOptions {
 }
 
 export type ResolvedOptions = Required<
-  Omit<LaunchOptions, 'onProgress' | 'numPages' | 'gpuIds'>
+  Omit<LaunchOptions, 'onProgress' | 'numPages' | 'gpuIds' | 'maxRunning'>
 > & {
   numPages: number | null;
+  /** null: each rank derives its own from its KV pool. */
+  maxRunning: number | null;
   gpuIds: number[];
 };
 
@@ -56,7 +67,7 @@ export function resolveOptions(options: LaunchOptions, gpuCount: number): Resolv
     pageSize: options.pageSize ?? 16,
     kvMemoryFraction: options.kvMemoryFraction ?? 0.3,
     numPages: options.numPages ?? null,
-    maxRunning: options.maxRunning ?? 32,
+    maxRunning: options.maxRunning ?? null,
     maxBatchTokens: options.maxBatchTokens ?? 2048,
     maxInputLogprobRows: options.maxInputLogprobRows ?? 128,
     maxContext: options.maxContext ?? 2048,
@@ -67,7 +78,6 @@ export function resolveOptions(options: LaunchOptions, gpuCount: number): Resolv
   const positiveInts: (keyof ResolvedOptions)[] = [
     'dpSize',
     'pageSize',
-    'maxRunning',
     'maxBatchTokens',
     'maxContext',
   ];
@@ -76,6 +86,11 @@ export function resolveOptions(options: LaunchOptions, gpuCount: number): Resolv
     if (!Number.isInteger(value) || (value as number) < 1)
       throw new RangeError(`${key} must be a positive integer`);
   }
+  if (
+    resolved.maxRunning !== null &&
+    !(Number.isInteger(resolved.maxRunning) && resolved.maxRunning >= 1)
+  )
+    throw new RangeError('maxRunning must be a positive integer');
   if (!(Number.isInteger(resolved.maxInputLogprobRows) && resolved.maxInputLogprobRows >= 0))
     throw new RangeError('maxInputLogprobRows must be an integer >= 0');
   if (!(resolved.kvMemoryFraction > 0 && resolved.kvMemoryFraction < 1)) {

@@ -65,4 +65,20 @@ describe('mergeReplies (spec rule 11)', () => {
       running: 5,
     });
   });
+
+  it("adds up the ranks' step sums, field by field", () => {
+    const steps = (passes: number, executeMs: number) => ({
+      passes,
+      sequences: 2 * passes,
+      tokens: 3 * passes,
+      decodeSequences: passes,
+      decodeContextTokens: 100 * passes,
+      executeMs,
+    });
+    const merged = mergeReplies([
+      { success: true, message: 'ok', steps: steps(4, 1.5) },
+      { success: true, message: 'ok', steps: steps(6, 2) },
+    ]);
+    expect(merged.steps).toEqual(steps(10, 3.5));
+  });
 });

@@ -1,3 +1,4 @@
+import type { StepStats } from '@ts/scheduler';
 import type { ControlReplyData } from './worker-protocol.js';
 
 /**
@@ -38,5 +39,15 @@ export function mergeReplies(replies: readonly ControlReplyData[]): ControlReply
     if (replies.some((r) => r[key] !== undefined))
       merged[key] = replies.reduce((n, r) => n + (r[key] ?? 0), 0);
   }
+  const steps = replies.flatMap((r) => (r.steps ? [r.steps] : []));
+  if (steps.length > 0) merged.steps = sumSteps(steps);
   return merged;
+}
+
+/** The ranks' step sums added up, field by field. */
+function sumSteps(steps: readonly StepStats[]): StepStats {
+  const sum = { ...(steps[0] as StepStats) };
+  for (const s of steps.slice(1))
+    for (const key of Object.keys(sum) as (keyof StepStats)[]) sum[key] += s[key];
+  return sum;
 }

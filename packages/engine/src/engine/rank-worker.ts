@@ -107,6 +107,7 @@ async function control(
         // Pages the running requests hold (shared ones once); the prefix cache's alone are free to evict.
         usedPages: new Set(rank.scheduler.running.flatMap((seq) => seq.pageTable)).size,
         totalPages: rank.kv.numPages,
+        steps: loop.stepStats,
       };
     }
   }
@@ -139,7 +140,7 @@ async function main(): Promise<void> {
       pageSize: options.pageSize,
       ...(options.numPages ? { numPages: options.numPages } : {}),
       kvMemoryFraction: options.kvMemoryFraction / ranksSharingDevice(saver),
-      maxRunning: options.maxRunning,
+      ...(options.maxRunning !== null ? { maxRunning: options.maxRunning } : {}),
       maxBatchTokens: options.maxBatchTokens,
       maxInputLogprobRows: options.maxInputLogprobRows,
       maxContext: options.maxContext,
@@ -201,6 +202,7 @@ async function main(): Promise<void> {
       device: saver.deviceName,
       dtype,
       numPages: rank.kv.numPages,
+      maxRunning: rank.maxRunning,
       eosTokenIds: [...config.eosTokenIds],
       bosTokenId: config.bosTokenId,
       weights: expectedLlamaTensors(config).required.map(({ name, shape }) => ({ name, shape })),

@@ -1,5 +1,5 @@
 import type { PauseMode } from '@ts/pause';
-import type { FinishReason } from '@ts/scheduler';
+import type { FinishReason, StepStats } from '@ts/scheduler';
 import type { TensorDtype, TensorInfo } from '../model/loader/tensor-source.js';
 import type { NamedTensor } from '../model/weights/named-tensors.js';
 import type { ResolvedOptions } from './launch-options.js';
@@ -60,6 +60,8 @@ export interface ControlReplyData {
   /** KV pages the running requests hold, and the pool's pages. */
   usedPages?: number;
   totalPages?: number;
+  /** Sums over the rank's forward passes: batch sizes, decode contexts, time in the executor. */
+  steps?: StepStats;
 }
 
 export interface ReadyInfo {
@@ -69,6 +71,8 @@ export interface ReadyInfo {
   /** The dtype the rank computes in (`auto` resolved). */
   dtype: TensorDtype;
   numPages: number;
+  /** The rank's running-batch limit (the one given, or the one derived from its KV pool). */
+  maxRunning: number;
   eosTokenIds: number[];
   bosTokenId: number | null;
   /** Every parameter the model has, by name and shape (pushed tensors are checked against them). */

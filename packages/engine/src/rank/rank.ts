@@ -10,6 +10,7 @@ import {
   loadWeights,
 } from '../model/weights/load-weights.js';
 import { RunnerExecutor } from './runner-executor.js';
+import { derivedMaxRunning } from './running-limit.js';
 
 export interface RankOptions {
   dtype: TensorDtype;
@@ -17,7 +18,8 @@ export interface RankOptions {
   /** KV pages; when omitted, `kvMemoryFraction` of the free device memory after the weights. */
   numPages?: number;
   kvMemoryFraction?: number;
-  maxRunning: number;
+  /** Most requests running at once; when omitted, derived from the KV pool (`derivedMaxRunning`). */
+  maxRunning?: number;
   maxBatchTokens: number;
   /** Extra logits rows per pass for input-token logprobs (0: none). */
   maxInputLogprobRows?: number;
@@ -38,6 +40,8 @@ export interface Rank {
   cache: PrefixCache | null;
   weights: LoadedWeights;
   runner: ModelRunner;
+  /** The running-batch limit: the one given, or the one derived from the KV pool. */
+  maxRunning: number;
   /** Starts the loop; resolves when it stops. */
   run(): Promise<void>;
 }
@@ -68,10 +72,18 @@ export async function createRank(
   const kvPools = new KvPoolRegistry();
   kvPools.add(kv);
   const maxPagesPerSeq = Math.ceil(options.maxContext / options.pageSize);
+  const maxRunning =
+    options.maxRunning ??
+    derivedMaxRunning({
+      totalPages: numPages,
+      pageSize: options.pageSize,
+      maxContext: options.maxContext,
+      maxBatchTokens: options.maxBatchTokens,
+    });
   const runner = await ModelRunner.create(saver, createOps(saver), config, weights, {
     maxTokens: options.maxBatchTokens,
-    maxSeqs: options.maxRunning,
-    maxLogitRows: options.maxRunning + (options.maxInputLogprobRows ?? 0),
+    maxSeqs: maxRunning,
+    maxLogitRows: maxRunning + (options.maxInputLogprobRows ?? 0),
     maxPagesPerSeq,
     workspaceTag: 'cuda_graph',
   });
@@ -79,7 +91,7 @@ export async function createRank(
   const cache = options.prefixCache ? new PrefixCache(kv.pages, options.pageSize) : null;
   const scheduler = new Scheduler(kv.pages, cache, {
     pageSize: options.pageSize,
-    maxRunning: options.maxRunning,
+    maxRunning,
     maxBatchTokens: options.maxBatchTokens,
     maxSequenceLength: options.maxContext,
     maxInputLogprobRows: options.maxInputLogprobRows ?? 0,
@@ -96,5 +108,15 @@ export async function createRank(
     tags: ['weights', 'kv_cache', 'cuda_graph'],
     onEvent,
   });
-  return { loop, scheduler, kv, kvPools, cache, weights, runner, run: () => loop.run() };
+  return {
+    loop,
+    scheduler,
+    kv,
+    kvPools,
+    cache,
+    weights,
+    runner,
+    maxRunning,
+    run: () => loop.run(),
+  };
 }

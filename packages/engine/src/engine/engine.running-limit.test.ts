@@ -1,0 +1,44 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { DEVICE } from '../model/runner.test-helpers.js';
+import { Engine } from './engine.js';
+import type { LaunchOptions } from './launch-options.js';
+
+const engines: Engine[] = [];
+async function launch(options: Partial<LaunchOptions> = {}): Promise<Engine> {
+  // 128 pages of 16 tokens; half of a 512-token context is 16 pages: 8 sequences fit.
+  const engine = await Engine.launch({
+    model: 'builtin:tiny',
+    device: DEVICE,
+    dtype: 'float32',
+    numPages: 128,
+    pageSize: 16,
+    maxContext: 512,
+    ...options,
+  });
+  engines.push(engine);
+  return engine;
+}
+afterEach(async () => {
+  await Promise.all(engines.splice(0).map((e) => e.shutdown()));
+});
+
+describe(`the running-batch limit (${DEVICE})`, () => {
+  it("is derived from each rank's KV pool when none is given, and reported as it runs", async () => {
+    const engine = await launch({ dpSize: 2 });
+    expect(engine.modelInfo().serving.maxRunning).toBe(8);
+    const ranks = (await engine.metrics()).ranks;
+    expect(ranks.map((r) => r.maxRunningRequests)).toEqual([8, 8]);
+  });
+
+  it('is the one given when one is given, beyond what the pool holds too', async () => {
+    const engine = await launch({ maxRunning: 20 });
+    expect(engine.modelInfo().serving.maxRunning).toBe(20);
+    expect((await engine.metrics()).ranks[0]?.maxRunningRequests).toBe(20);
+    const outputs = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        engine.generate({ text: `p${i}`, samplingParams: { maxNewTokens: 4, ignoreEos: true } }),
+      ),
+    );
+    expect(outputs.every((o) => o.outputIds.length === 4)).toBe(true);
+  });
+});
