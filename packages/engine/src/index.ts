@@ -40,8 +40,9 @@ export type { TensorDtype, TensorSource } from './model/loader/tensor-source.js'
 export type { RunnerLimits, SampleRequest } from './model/model-runner.js';
 export { ModelRunner } from './model/model-runner.js';
 export type { LoadProgress } from './model/weights/load-weights.js';
-export { LoadedWeights, loadWeights } from './model/weights/load-weights.js';
+export { LoadedWeights, type LoadOptions, loadWeights } from './model/weights/load-weights.js';
 export type { NamedTensor } from './model/weights/named-tensors.js';
+export type { WeightChecks } from './model/weights/non-finite-check.js';
 export { createServer } from './server/index.js';
 export { ByteTokenizer } from './tokenizer/byte-tokenizer.js';
 export type { ChatMessage, ChatTemplateOptions } from './tokenizer/chat-template.js';

@@ -101,6 +101,10 @@ program
   .option('--no-prefix-cache', 'turn the radix prefix cache off')
   .option('--free-backups-on-wake', 'free host weight backups on wake (saves host RAM)')
   .option('--disable-cuda-graph', 'run decode steps kernel by kernel, without CUDA graphs')
+  .option(
+    '--allow-non-finite-weights',
+    'load weights holding NaN/Inf (default: the initial load and weight updates refuse them, naming the tensor)',
+  )
   .action(async (flags: ServeFlags) => {
     try {
       await serve(flags);

@@ -50,6 +50,12 @@ describe('serveSettings', () => {
     );
   });
 
+  it('refuses non-finite weights unless --allow-non-finite-weights', () => {
+    expect(serveSettings(defaults).launch.allowNonFiniteWeights).toBe(false);
+    const allowed = serveSettings({ ...defaults, allowNonFiniteWeights: true });
+    expect(allowed.launch.allowNonFiniteWeights).toBe(true);
+  });
+
   it('names the flag that is wrong', () => {
     expect(() => serveSettings({ ...defaults, device: 'tpu' })).toThrow(/--device/);
     expect(() => serveSettings({ ...defaults, dtype: 'int8' })).toThrow(/--dtype/);

@@ -27,6 +27,7 @@ export interface ServeFlags {
   prefixCache: boolean;
   freeBackupsOnWake?: boolean;
   disableCudaGraph?: boolean;
+  allowNonFiniteWeights?: boolean;
 }
 
 export interface ServeSettings {
@@ -94,6 +95,7 @@ export function serveSettings(
       prefixCache: flags.prefixCache,
       freeBackupsOnWake: flags.freeBackupsOnWake ?? false,
       cudaGraphs: !flags.disableCudaGraph,
+      allowNonFiniteWeights: flags.allowNonFiniteWeights ?? false,
     },
   };
 }

@@ -17,6 +17,12 @@ describe('resolveOptions', () => {
     );
   });
 
+  it('refuses non-finite weights unless allowNonFiniteWeights', () => {
+    expect(resolveOptions({ model: 'builtin:tiny' }, 1).allowNonFiniteWeights).toBe(false);
+    const allowed = resolveOptions({ model: 'builtin:tiny', allowNonFiniteWeights: true }, 1);
+    expect(allowed.allowNonFiniteWeights).toBe(true);
+  });
+
   it('names the option that is wrong', () => {
     expect(() => resolveOptions({ model: 'builtin:tiny', dpSize: 2, gpuIds: [0] }, 2)).toThrow(
       'gpuIds must name one GPU per rank (2)',

@@ -39,6 +39,11 @@ export interface LaunchOptions {
   freeBackupsOnWake?: boolean;
   /** Run decode steps as captured CUDA graphs (default true; no effect on the CPU). */
   cudaGraphs?: boolean;
+  /**
+   * Load weights holding NaN or ±Inf as they are. Default false: the initial load fails and an
+   * update is refused (the old weights stay), naming the first such tensor and its count.
+   */
+  allowNonFiniteWeights?: boolean;
   /** Load progress, per rank. */
   onProgress?(rank: number, loadedBytes: number, totalBytes: number): void;
 }
@@ -74,6 +79,7 @@ export function resolveOptions(options: LaunchOptions, gpuCount: number): Resolv
     prefixCache: options.prefixCache ?? true,
     freeBackupsOnWake: options.freeBackupsOnWake ?? false,
     cudaGraphs: options.cudaGraphs ?? true,
+    allowNonFiniteWeights: options.allowNonFiniteWeights ?? false,
   };
   const positiveInts: (keyof ResolvedOptions)[] = [
     'dpSize',

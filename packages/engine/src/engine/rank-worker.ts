@@ -22,6 +22,7 @@ if (!parentPort) throw new Error('rank-worker must run in a worker thread');
 const port = parentPort;
 const { rank: rankIndex, options } = workerData as WorkerInit;
 const send = (message: FromWorker) => port.postMessage(message);
+const weightChecks = { allowNonFinite: options.allowNonFiniteWeights };
 
 function onEvent(event: LoopEvent): void {
   const error = 'error' in event ? event.error : undefined;
@@ -84,9 +85,9 @@ async function control(
     case 'endWeightUpdate':
       return loop.endWeightUpdate();
     case 'updateWeightsFromDisk':
-      return updateWeightsFromDisk(saver, rank, config, c.path);
+      return updateWeightsFromDisk(saver, rank, config, c.path, weightChecks);
     case 'updateWeightsFromTensors':
-      return updateWeightsFromTensors(saver, rank, config, c.tensors);
+      return updateWeightsFromTensors(saver, rank, config, c.tensors, weightChecks);
     case 'stats': {
       const residentBytes: Record<string, number> = {};
       for (const [tag, stats] of Object.entries(saver.stats()))
@@ -146,6 +147,7 @@ async function main(): Promise<void> {
       maxContext: options.maxContext,
       prefixCache: options.prefixCache,
       cudaGraphs: options.cudaGraphs,
+      allowNonFiniteWeights: options.allowNonFiniteWeights,
       onProgress: (p) => send({ type: 'progress', loadedBytes: p.bytes, totalBytes: p.totalBytes }),
     },
     onEvent,

@@ -4,6 +4,7 @@ import type { ModelConfig } from '../model/loader/model-config.js';
 import { openCheckpoint } from '../model/loader/open-checkpoint.js';
 import { replaceWeights } from '../model/weights/load-weights.js';
 import { type NamedTensor, tensorSources } from '../model/weights/named-tensors.js';
+import type { WeightChecks } from '../model/weights/non-finite-check.js';
 import type { Rank } from '../rank/rank.js';
 import type { ControlReplyData } from './worker-protocol.js';
 
@@ -17,7 +18,7 @@ const RELEASED_NOTE = ' (into the host backup: weights are released, their resum
  * from the old weights is never reused). Allowed while kv_cache is released, and while the
  * weights are: then the new values go into their host backup only and the GPU stays free. A
  * failure answers `{ success: false }` with the old weights kept, on the device or in the
- * backup.
+ * backup; a tensor holding NaN/Inf is such a failure unless `checks.allowNonFinite`.
  */
 async function update(
   what: string,
@@ -33,12 +34,16 @@ async function update(
   }
 }
 
-/** Replaces every weight of a rank in place from a checkpoint on disk; names and shapes are checked first. */
+/**
+ * Replaces every weight of a rank in place from a checkpoint on disk; names and shapes are
+ * checked first, each tensor's values (NaN/Inf) as it is read, before the upload.
+ */
 export function updateWeightsFromDisk(
   saver: MemorySaver,
   rank: Rank,
   config: ModelConfig,
   path: string,
+  checks: WeightChecks = {},
 ): Promise<ControlReplyData> {
   return update(`update_weights_from_disk(${path})`, rank, async () => {
     const checkpoint = await openCheckpoint(path);
@@ -46,7 +51,7 @@ export function updateWeightsFromDisk(
     try {
       checkTensors(expectedLlamaTensors(config), checkpoint.tensors, path);
       where = await rank.loop.exclusive(() =>
-        replaceWeights(saver, rank.weights, checkpoint.tensors, true),
+        replaceWeights(saver, rank.weights, checkpoint.tensors, true, checks),
       );
     } finally {
       await checkpoint.close();
@@ -57,18 +62,19 @@ export function updateWeightsFromDisk(
 
 /**
  * Replaces the named weights (all or some) with tensors pushed from memory, checked by name,
- * shape and dtype before anything is written.
+ * shape, dtype and values (NaN/Inf) before anything is committed.
  */
 export function updateWeightsFromTensors(
   saver: MemorySaver,
   rank: Rank,
   config: ModelConfig,
   tensors: readonly NamedTensor[],
+  checks: WeightChecks = {},
 ): Promise<ControlReplyData> {
   return update('update_weights_from_tensors', rank, async () => {
     const { sources, complete } = tensorSources(expectedLlamaTensors(config), tensors);
     const where = await rank.loop.exclusive(() =>
-      replaceWeights(saver, rank.weights, sources, complete),
+      replaceWeights(saver, rank.weights, sources, complete, checks),
     );
     const note = where === 'backup' ? RELEASED_NOTE : '';
     return `${sources.length} tensors updated${complete ? ' (every weight)' : ''}${note}`;

@@ -29,6 +29,8 @@ export interface RankOptions {
   /** Decode steps as captured CUDA graphs where the device can capture (default true). */
   cudaGraphs?: boolean;
   onProgress?(progress: LoadProgress): void;
+  /** Load weights holding NaN/Inf as they are (default false: the load fails, naming the tensor). */
+  allowNonFiniteWeights?: boolean;
 }
 
 /** Everything one data-parallel rank owns, wired together. */
@@ -54,7 +56,10 @@ export async function createRank(
   onEvent: (event: LoopEvent) => void,
 ): Promise<Rank> {
   const config = checkpoint.config;
-  const weights = await loadWeights(saver, checkpoint.tensors, options.dtype, options.onProgress);
+  const weights = await loadWeights(saver, checkpoint.tensors, options.dtype, {
+    onProgress: (progress) => options.onProgress?.(progress),
+    allowNonFinite: options.allowNonFiniteWeights ?? false,
+  });
   saver.setDeferredRestore(weights.allocation, true);
   const shape = {
     numLayers: config.numLayers,
