@@ -2,7 +2,7 @@
 # Runs on the device machine (after scripts/device-pack.sh here): unpacks Node and the modules,
 # builds the native addon with the machine's own cmake and nvcc, then runs the given steps.
 #   scripts/device-run.sh llama-cpp-build test-native test-engine test-e2e bench-memory model-1b reference-1b \
-#     bench-decode bench-sleep llama-cpp
+#     bench-decode bench-sleep bench-rollout llama-cpp
 # model-1b makes the Llama-3.2-1B-shaped checkpoint (random bf16 weights, $MODEL_1B), times
 # transformers on it and writes its reference logits; the steps after it use that checkpoint.
 set -uo pipefail
@@ -80,6 +80,13 @@ for step in "$@"; do
       # SLEEP_ARGS adds flags, e.g. SLEEP_ARGS="--kv-memory-fraction 0.05".
       (cd packages/engine && node dist/bench/sleep-bench.js --device cuda --model "$MODEL_1B" ${SLEEP_ARGS:-} 2>&1) \
         | tee -a "$out/bench-sleep.md"
+      [ "${PIPESTATUS[0]}" = 0 ] || status=1
+      ;;
+    bench-rollout)
+      # The whole engine on a GRPO-shaped rollout beside bench:decode at its mean batch and context.
+      # ROLLOUT_ARGS adds flags, e.g. ROLLOUT_ARGS="--prompts 32 --max-running 128".
+      (cd packages/engine && node dist/bench/rollout-bench.js --device cuda --model "$MODEL_1B" ${ROLLOUT_ARGS:-} 2>&1) \
+        | tee "$out/bench-rollout.md"
       [ "${PIPESTATUS[0]}" = 0 ] || status=1
       ;;
     sleep-trace)

@@ -9,6 +9,7 @@ export default defineConfig({
     'src/bench/decode-bench.ts',
     'src/bench/sleep-bench.ts',
     'src/bench/detokenize-bench.ts',
+    'src/bench/rollout-bench.ts',
   ],
   format: ['esm'],
   dts: { entry: ['src/index.ts'] },
