@@ -5,6 +5,7 @@ export default defineConfig({
     'src/index.ts',
     'src/engine/rank-worker.ts',
     'src/engine/tokenizer-worker.ts',
+    'src/server/json-parse-worker.ts',
     'src/cli/main.ts',
     'src/bench/decode-bench.ts',
     'src/bench/sleep-bench.ts',

@@ -114,6 +114,11 @@ export interface ModelInfo {
   architecture: string;
   vocabSize: number;
   maxContext: number;
+  /**
+   * The most text (UTF-16 units) one token of the tokenizer stands for: a text longer than
+   * maxContext × this cannot be a prompt. Absent without a tokenizer or such a bound.
+   */
+  maxTextPerToken?: number;
   dtype: string;
   device: string;
   dpSize: number;

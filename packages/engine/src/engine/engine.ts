@@ -312,6 +312,7 @@ export class Engine implements EngineApi {
       architecture: this.info?.architecture ?? 'unknown',
       vocabSize: this.info?.vocabSize ?? 0,
       maxContext: this.options.maxContext,
+      maxTextPerToken: this.encoder?.tokenizer.maxTextPerToken,
       dtype: this.info?.dtype ?? this.options.dtype,
       device: this.info?.device ?? 'unknown',
       dpSize: this.options.dpSize,

@@ -35,11 +35,24 @@ export function checkTextFits(
   maxContext: number,
   field = 'text',
 ): void {
-  const perToken = tokenizer.maxTextPerToken ?? Number.POSITIVE_INFINITY;
-  const most = maxContext * perToken;
-  if (text.length <= most) return;
-  throw new PromptTooLongError(
-    `${field}: ${text.length} characters cannot fit the context of ${maxContext} tokens (a token of this tokenizer stands for at most ${perToken} characters, so at most ${most} fit)`,
+  const refusal = textTooLong(field, text.length, maxContext, tokenizer.maxTextPerToken);
+  if (refusal) throw refusal;
+}
+
+/**
+ * The refusal (413) of a text of `length` UTF-16 units under `field`, or null when it may fit
+ * `maxContext` tokens of at most `perToken` units each (no bound when `perToken` is undefined).
+ */
+export function textTooLong(
+  field: string,
+  length: number,
+  maxContext: number,
+  perToken: number | undefined,
+): PromptTooLongError | null {
+  const most = maxContext * (perToken ?? Number.POSITIVE_INFINITY);
+  if (length <= most) return null;
+  return new PromptTooLongError(
+    `${field}: ${length} characters cannot fit the context of ${maxContext} tokens (a token of this tokenizer stands for at most ${perToken} characters, so at most ${most} fit)`,
   );
 }
 

@@ -1,12 +1,14 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { EngineApi } from '../engine-api.js';
 import { adminOnly } from './auth.js';
+import { promptRouteRules, registerBodyLimits } from './body-limits.js';
 import type { RouteContext } from './context.js';
 import { registerControlRoutes } from './control.js';
 import { asRequestError, errorHandler, sendError } from './errors.js';
 import { registerGenerateRoutes } from './generate.js';
 import { type GuardOptions, registerBodyParsers, registerGuards } from './http-guards.js';
 import { registerInfoRoutes } from './info.js';
+import { JsonBodies } from './json-body.js';
 import { registerLoadsRoute } from './loads.js';
 import { registerMemoryRoutes } from './memory.js';
 import { registerMetricsRoute } from './metrics.js';
@@ -20,7 +22,10 @@ export interface ServerOptions extends GuardOptions {
   adminKey?: string;
   /** The model name of the OpenAI routes; default: the model path. */
   modelName?: string;
-  /** Largest request body in bytes; default 64 MiB (batches of token ids are large). */
+  /**
+   * Largest JSON body in bytes; default 64 MiB (batches of token ids are large). The routes
+   * that take prompts take at most what a valid request for the model can need (body-limits.ts).
+   */
   bodyLimit?: number;
   /** Largest safetensors body of `/update_weights_from_tensor`; default 16 GiB. */
   tensorBodyLimit?: number;
@@ -43,14 +48,22 @@ export function createServer(engine: EngineApi, options: ServerOptions = {}): Fa
     bodyLimit: options.bodyLimit ?? 64 * 1024 * 1024,
   });
 
-  registerBodyParsers(app, options.tensorBodyLimit ?? 16 * 1024 ** 3, (request, payload) =>
-    readTensorBody(request, payload, (entries) => {
-      try {
-        engine.checkTensorHeaders(entries);
-      } catch (error) {
-        throw asRequestError(error);
-      }
-    }),
+  const rules = promptRouteRules(engine.modelInfo(), app.initialConfig.bodyLimit ?? 0);
+  registerBodyLimits(app, rules);
+  const jsonBodies = new JsonBodies(rules);
+  app.addHook('onClose', () => jsonBodies.close());
+  registerBodyParsers(
+    app,
+    (request, payload) => jsonBodies.read(request, payload),
+    options.tensorBodyLimit ?? 16 * 1024 ** 3,
+    (request, payload) =>
+      readTensorBody(request, payload, (entries) => {
+        try {
+          engine.checkTensorHeaders(entries);
+        } catch (error) {
+          throw asRequestError(error);
+        }
+      }),
   );
   registerGuards(app, options);
   app.setErrorHandler(errorHandler);

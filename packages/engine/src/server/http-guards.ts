@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import cors from '@fastify/cors';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { declaredTooLarge, lingerOnUnreadBody } from './body-limits.js';
 import { RequestError, sendError } from './errors.js';
 
 export interface GuardOptions {
@@ -22,22 +23,29 @@ const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;.*)?$/i;
 /**
  * Bodies are read as JSON only when their Content-Type says JSON (a page may POST text/plain
  * or form bodies to any address without a preflight); anything else with a body is a 415.
+ * A JSON body is read by `readJson`, which refuses one past its route's bodyLimit; one that
+ * declares more is a 413 before any of it is read (`lingerOnUnreadBody` for the rest).
  * `application/octet-stream` is a pushed safetensors file, kept as bytes.
  */
 export function registerBodyParsers(
   app: FastifyInstance,
+  readJson: (request: FastifyRequest, payload: Readable) => Promise<unknown>,
   tensorBodyLimit: number,
   readTensors: (request: FastifyRequest, payload: Readable) => Promise<Uint8Array>,
 ): void {
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser(JSON_TYPE, { parseAs: 'string' }, (_request, text, done) => {
-    if (typeof text !== 'string' || text.trim() === '') return done(null, undefined);
-    try {
-      done(null, JSON.parse(text));
-    } catch (error) {
-      done(new RequestError(400, `body: invalid JSON: ${(error as Error).message}`), undefined);
-    }
+  app.addHook('onRequest', async (request, reply) => {
+    if (!JSON_TYPE.test(request.headers['content-type'] ?? '')) return;
+    const route = `${request.method} ${request.routeOptions.url ?? request.url}`;
+    const limit = request.routeOptions.bodyLimit ?? app.initialConfig.bodyLimit ?? 0;
+    const refusal = declaredTooLarge(request.headers['content-length'], limit, route);
+    if (refusal === null) return;
+    lingerOnUnreadBody(request.raw);
+    return sendError(request, reply, 413, refusal);
   });
+  app.addContentTypeParser(JSON_TYPE, (request: FastifyRequest, payload: Readable) =>
+    readJson(request, payload),
+  );
   app.addContentTypeParser(
     'application/octet-stream',
     { bodyLimit: tensorBodyLimit },
