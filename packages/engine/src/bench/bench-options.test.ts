@@ -11,6 +11,8 @@ describe('decode bench options', () => {
       batches: [1, 8],
       promptTokens: 128,
       newTokens: 32,
+      context: null,
+      launches: true,
       reps: 5,
       bandwidthBytes: 1024 ** 3,
       pageSize: 16,
@@ -24,6 +26,10 @@ describe('decode bench options', () => {
       newTokens: 128,
     });
     expect(cuda.reps).toBe(3);
+    expect(readBenchOptions(['--context', '2048', '--graphs-only'], 'cuda')).toMatchObject({
+      context: 2048,
+      launches: false,
+    });
     expect(readBenchOptions(['--bandwidth-gib', '0.5'], 'cpu').bandwidthBytes).toBe(
       512 * 1024 ** 2,
     );
@@ -35,5 +41,6 @@ describe('decode bench options', () => {
     expect(() => readBenchOptions(['--dtype', 'int8'], 'cpu')).toThrow(/--dtype is one of/);
     expect(() => readBenchOptions(['--batches', '1,0'], 'cpu')).toThrow(/--batches takes positive/);
     expect(() => readBenchOptions(['--bandwidth-gib', 'x'], 'cpu')).toThrow(/--bandwidth-gib/);
+    expect(() => readBenchOptions(['--context', '0'], 'cpu')).toThrow(/--context takes positive/);
   });
 });
