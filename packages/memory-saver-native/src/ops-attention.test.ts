@@ -214,11 +214,18 @@ describeKernels.each(DTYPES)('attention in %s on decode batches', (dtype: DType)
     [64, 2, 2],
     [128, 16, 2],
     [128, 8, 1],
-  ])('decodes 40 sequences, headDim %i, %i query heads on %i kv heads', async (headDim, qHeads, kvHeads) => {
-    const seqLens = lengths(40, headDim + qHeads, 300);
-    const shape = { qHeads, kvHeads, headDim, pageSize: 16 };
-    await expectAttention(dtype, { ...shape, qLens: seqLens.map(() => 1), seqLens }, headDim + kvHeads);
-  });
+  ])(
+    'decodes 40 sequences, headDim %i, %i query heads on %i kv heads',
+    async (headDim, qHeads, kvHeads) => {
+      const seqLens = lengths(40, headDim + qHeads, 300);
+      const shape = { qHeads, kvHeads, headDim, pageSize: 16 };
+      await expectAttention(
+        dtype,
+        { ...shape, qLens: seqLens.map(() => 1), seqLens },
+        headDim + kvHeads,
+      );
+    },
+  );
 
   it('decodes one long sequence with its keys split over blocks, odd page size', async () => {
     const shape = { qHeads: 8, kvHeads: 2, headDim: 64, pageSize: 7 };
