@@ -7,8 +7,10 @@
 //     partial softmaxes (a counter per pair, which planItems zeroes and that block resets).
 // The host does not read the metadata: it sizes the grid from upper bounds, and blocks past the
 // planned item count return at once. Decode-like batches (few query rows per sequence) take
-// 16-row items; longer queries take 64-row items (32 for head sizes above 128). Keys are split
-// when the items alone would not fill the GPU twice over.
+// 16-row items (on tensor cores, attention_decode.cuh, for bfloat16 / float16 heads of 64 or
+// 128); longer queries take 64-row items (32 for head sizes above 128). Keys are split when the
+// items alone would not fill the GPU twice over (eight times for the tensor-core kernel, whose
+// items split no further than 128 keys a part).
 #include <algorithm>
 
 #include "kernels/cuda/attention_decode.cuh"
@@ -135,23 +137,22 @@ void launchTiles(const AttentionParams& p, dim3 grid, cudaStream_t stream) {
 }
 
 // Decode items of bfloat16 / float16 caches with 64- or 128-wide heads run on tensor cores.
-template <typename T, int D>
-bool launchDecode(const AttentionParams& p, dim3 grid, uintptr_t q, cudaStream_t stream) {
-  if constexpr (std::is_same_v<T, float> || (D != 64 && D != 128)) {
-    return false;
-  } else {
-    if (p.headDim != D || !p.vectorKv || p.qStride % 2 != 0 || q % 4 != 0) return false;
-    constexpr size_t bytes = DecodeShape<D>::kBytes;
-    cudaFuncSetAttribute(attendDecode<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
-    attendDecode<T, D><<<grid, kDecodeWarps * 32, bytes, stream>>>(p);
-    return true;
-  }
+bool tensorCoreDecode(DType dtype, int headDim, bool vectorKv, int qStride, uintptr_t q) {
+  return dtype != DType::F32 && (headDim == 64 || headDim == 128) && vectorKv && qStride % 2 == 0 && q % 4 == 0;
 }
 
 template <typename T, int D>
-void launchForDim(const AttentionParams& p, dim3 grid, bool decode, uintptr_t q, cudaStream_t stream) {
+void launchForDim(const AttentionParams& p, dim3 grid, bool decode, bool tensorCores, cudaStream_t stream) {
+  if constexpr (!std::is_same_v<T, float> && (D == 64 || D == 128)) {
+    if (decode && tensorCores) {
+      constexpr size_t bytes = DecodeShape<D>::kBytes;
+      cudaFuncSetAttribute(attendDecode<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
+      attendDecode<T, D><<<grid, kDecodeWarps * 32, bytes, stream>>>(p);
+      return;
+    }
+  }
   if (decode) {
-    if (!launchDecode<T, D>(p, grid, q, stream)) launchTiles<T, D, 1>(p, grid, stream);
+    launchTiles<T, D, 1>(p, grid, stream);
   } else {
     launchTiles<T, D, (D > 128 ? 2 : 4)>(p, grid, stream);
   }
@@ -185,7 +186,13 @@ void CudaKernels::attention(uintptr_t out, uintptr_t q, uintptr_t kCache, uintpt
   if (itemBound >= (1LL << 31)) throw std::invalid_argument("attention: too many query rows for one launch");
   long long rowsAll = static_cast<long long>(tokens) * qHeads;
   long long blocks = itemBound * kvHeads;
-  int splits = static_cast<int>(std::clamp<long long>((2LL * multiprocessors_ + blocks - 1) / blocks, 1, kMaxSplits));
+  size_t vector = 16 / dtypeSize(dtype);
+  bool vectorKv = headDim % vector == 0 && kCache % 16 == 0 && vCache % 16 == 0;
+  bool tensorCores = decode && tensorCoreDecode(dtype, headDim, vectorKv, qStride, q);
+  // Blocks to aim for: twice the multiprocessors, or eight times for the tensor-core decode kernel
+  // (three resident per multiprocessor; more, shorter blocks even out the last wave).
+  long long wanted = (tensorCores ? 8LL : 2LL) * multiprocessors_;
+  int splits = static_cast<int>(std::clamp<long long>((wanted + blocks - 1) / blocks, 1, kMaxSplits));
   while (splits > 1 && splits * rowsAll * (headDim + 2) * sizeof(float) > kMaxPartialBytes) splits /= 2;
 
   int counterCount = splits > 1 ? static_cast<int>(blocks) : 0;
@@ -210,7 +217,6 @@ void CudaKernels::attention(uintptr_t out, uintptr_t q, uintptr_t kCache, uintpt
     planValid_ = true;
   }
 
-  size_t vector = 16 / dtypeSize(dtype);
   AttentionParams p{};
   p.out = reinterpret_cast<void*>(out);
   p.q = reinterpret_cast<const void*>(q);
@@ -228,7 +234,7 @@ void CudaKernels::attention(uintptr_t out, uintptr_t q, uintptr_t kCache, uintpt
   p.group = group;
   p.splits = splits;
   p.scaleLog2 = scale * 1.4426950408889634f;
-  p.vectorKv = headDim % vector == 0 && kCache % 16 == 0 && vCache % 16 == 0;
+  p.vectorKv = vectorKv;
   p.rowsAll = rowsAll;
   p.items = items;
   p.itemCount = itemCount;
@@ -240,10 +246,10 @@ void CudaKernels::attention(uintptr_t out, uintptr_t q, uintptr_t kCache, uintpt
   withElementType(dtype, [&](auto type) {
     using T = typename decltype(type)::type;
     switch (dim) {
-      case 32: launchForDim<T, 32>(p, grid, decode, q, stream); break;
-      case 64: launchForDim<T, 64>(p, grid, decode, q, stream); break;
-      case 128: launchForDim<T, 128>(p, grid, decode, q, stream); break;
-      default: launchForDim<T, 256>(p, grid, decode, q, stream); break;
+      case 32: launchForDim<T, 32>(p, grid, decode, tensorCores, stream); break;
+      case 64: launchForDim<T, 64>(p, grid, decode, tensorCores, stream); break;
+      case 128: launchForDim<T, 128>(p, grid, decode, tensorCores, stream); break;
+      default: launchForDim<T, 256>(p, grid, decode, tensorCores, stream); break;
     }
     checkLaunch("attention");
   });

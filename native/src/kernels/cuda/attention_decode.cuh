@@ -15,6 +15,7 @@ namespace ts::cuda {
 constexpr int kDecodeWarps = 4;
 constexpr int kDecodeKeys = 16;  // keys per warp tile
 constexpr int kDecodeRows = 16;  // query rows per item
+constexpr int kMinSplitKeys = 128;
 
 template <int D>
 struct DecodeShape {
@@ -100,7 +101,11 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) attendDecode(AttentionParam
   int firstPosition = p.seqLens[seq] - qLen;
   int rows = min(kDecodeRows, qLen * p.group - firstRow);
   int keyCount = firstPosition + (firstRow + rows - 1) / p.group + 1;
-  int rounds = (keyCount + Shape::kRound - 1) / Shape::kRound, perSplit = (rounds + p.splits - 1) / p.splits;
+  // An item's keys split in at most p.splits parts of at least kMinSplitKeys; the blocks of parts
+  // it does not have return.
+  int splits = min(p.splits, (keyCount + kMinSplitKeys - 1) / kMinSplitKeys);
+  if (split >= splits) return;
+  int rounds = (keyCount + Shape::kRound - 1) / Shape::kRound, perSplit = (rounds + splits - 1) / splits;
   int keyBegin = split * perSplit * Shape::kRound, keyEnd = min(keyCount, keyBegin + perSplit * Shape::kRound);
 
   // This thread's two rows of the m16n8 fragments, their last visible keys and Q as A fragments.
@@ -255,7 +260,7 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) attendDecode(AttentionParam
       value += weight * merge[(w * kDecodeRows + r) * Shape::kMergePitch + d];
     }
     long long row = static_cast<long long>(qStart + f / p.group) * p.qHeads + kvHead * p.group + f % p.group;
-    if (p.splits == 1) {
+    if (splits == 1) {
       static_cast<T*>(p.out)[row * D + d] = fromFloat<T>(value / total);
     } else {
       long long slot = split * p.rowsAll + row;
@@ -263,7 +268,7 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) attendDecode(AttentionParam
       if (d == 0) p.partialStats[slot] = make_float2(rowMax, total);
     }
   }
-  if (p.splits > 1) mergeSplitsIfLast<T>(p, qStart, firstRow, rows);
+  if (splits > 1) mergeSplitsIfLast<T>(p, qStart, firstRow, rows, splits);
 }
 
 }  // namespace ts::cuda

@@ -112,8 +112,8 @@ __device__ void loadKv(float* ks, float* vs, const long long* offsets, const Att
 // weights, the loads of all splits in flight together. The partials come from other blocks of
 // this launch: read past L1 (__ldcg).
 template <typename T>
-__device__ void combineRow(const AttentionParams& p, long long row, int lane) {
-  float2 stats = lane < p.splits ? __ldcg(p.partialStats + lane * p.rowsAll + row) : make_float2(-INFINITY, 0.0f);
+__device__ void combineRow(const AttentionParams& p, long long row, int lane, int splits) {
+  float2 stats = lane < splits ? __ldcg(p.partialStats + lane * p.rowsAll + row) : make_float2(-INFINITY, 0.0f);
   float maxScore = stats.x;
   for (int offset = 16; offset > 0; offset /= 2) maxScore = fmaxf(maxScore, __shfl_xor_sync(0xffffffffu, maxScore, offset));
   float weight = stats.x == -INFINITY ? 0.0f : exp2f(stats.x - maxScore);
@@ -125,7 +125,7 @@ __device__ void combineRow(const AttentionParams& p, long long row, int lane) {
     float value = 0.0f;
 #pragma unroll
     for (int s = 0; s < kMaxSplits; ++s) {
-      if (s < p.splits && weights[s] != 0.0f) {
+      if (s < splits && weights[s] != 0.0f) {
         value += weights[s] * __ldcg(p.partialAcc + (s * p.rowsAll + row) * p.headDim + c);
       }
     }
@@ -133,17 +133,17 @@ __device__ void combineRow(const AttentionParams& p, long long row, int lane) {
   }
 }
 
-// With more than one split, the block of an (item, kv head) that finishes last merges the
-// splits' partials of its rows (the threadfence-reduction pattern); its counter is reset for the
+// With more than one split (`splits` of them for this item), the block of an (item, kv head) that
+// finishes last merges the splits' partials of its rows (the threadfence-reduction pattern); its counter is reset for the
 // next launch, as a captured graph replays this one.
 template <typename T>
-__device__ void mergeSplitsIfLast(const AttentionParams& p, int qStart, int firstRow, int rows) {
+__device__ void mergeSplitsIfLast(const AttentionParams& p, int qStart, int firstRow, int rows, int splits) {
   __shared__ bool lastSplit;
   __threadfence();
   __syncthreads();
   if (threadIdx.x == 0) {
     int* counter = p.splitCounters + static_cast<size_t>(blockIdx.x) * gridDim.y + blockIdx.y;
-    lastSplit = atomicAdd(counter, 1) == p.splits - 1;
+    lastSplit = atomicAdd(counter, 1) == splits - 1;
     if (lastSplit) *counter = 0;
   }
   __syncthreads();
@@ -153,7 +153,7 @@ __device__ void mergeSplitsIfLast(const AttentionParams& p, int qStart, int firs
   for (int r = threadIdx.x / 32; r < rows; r += blockDim.x / 32) {
     int f = firstRow + r;
     combineRow<T>(p, static_cast<long long>(qStart + f / p.group) * p.qHeads + kvHead * p.group + f % p.group,
-                  threadIdx.x % 32);
+                  threadIdx.x % 32, splits);
   }
 }
 
@@ -300,7 +300,7 @@ __global__ void __launch_bounds__(kAttentionThreads) attendTiles(AttentionParams
       if (tx == 0) p.partialStats[slot] = make_float2(maxScore[i], sum[i]);
     }
   }
-  if (p.splits > 1) mergeSplitsIfLast<T>(p, qStart, firstRow, rows);
+  if (p.splits > 1) mergeSplitsIfLast<T>(p, qStart, firstRow, rows, p.splits);
 }
 
 }  // namespace ts::cuda
