@@ -156,8 +156,8 @@ describe('input bounds over HTTP (builtin:tiny, a KV pool of 8 pages of 16 token
     expect(answer.body.message).toMatch(
       /^text: 52428800 characters cannot fit the context of 512 tokens/,
     );
-    // Sending and parsing 50 MB takes a second or two here; tokenizing it as well took 20 s.
-    expect(answer.seconds).toBeLessThan(10);
+    // Sending and parsing 50 MB takes 2-11 s here (CI load); tokenizing it as well took 20 s more.
+    expect(answer.seconds).toBeLessThan(20);
     // Read in blocks, then parsed and measured in a parse thread: parsing it on the main
     // thread held the loop (and /health) 0.5-2 s here; now ~30 ms at most, and ~80 ms /health.
     expect(answer.probes).toBeGreaterThanOrEqual(3);
