@@ -1,21 +1,13 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DEVICE } from '../model/runner.test-helpers.js';
-import { Engine } from './engine.js';
+import { engineLauncher } from './engine.test-helpers.js';
 
-const engines: Engine[] = [];
-async function launch(): Promise<Engine> {
-  const engine = await Engine.launch({
-    model: 'builtin:tiny',
-    device: DEVICE,
-    numPages: 64,
-    pageSize: 16,
-    maxContext: 131_072,
-  });
-  engines.push(engine);
-  return engine;
-}
-afterEach(async () => {
-  await Promise.all(engines.splice(0).map((e) => e.shutdown()));
+const launch = engineLauncher({
+  model: 'builtin:tiny',
+  device: DEVICE,
+  numPages: 64,
+  pageSize: 16,
+  maxContext: 131_072,
 });
 
 // Over 32 KiB: tokenized in the tokenizer thread, so the request waits there a while.

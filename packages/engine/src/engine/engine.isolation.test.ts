@@ -1,22 +1,14 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DEVICE } from '../model/runner.test-helpers.js';
 import { createServer } from '../server/create-server.js';
 import { Engine } from './engine.js';
+import { engineLauncher } from './engine.test-helpers.js';
 
-const engines: Engine[] = [];
-async function launch(dpSize = 1): Promise<Engine> {
-  const engine = await Engine.launch({
-    model: 'builtin:tiny',
-    device: DEVICE,
-    numPages: 128,
-    maxContext: 512,
-    dpSize,
-  });
-  engines.push(engine);
-  return engine;
-}
-afterEach(async () => {
-  await Promise.all(engines.splice(0).map((e) => e.shutdown()));
+const launch = engineLauncher({
+  model: 'builtin:tiny',
+  device: DEVICE,
+  numPages: 128,
+  maxContext: 512,
 });
 
 const long = { maxNewTokens: 300, ignoreEos: true };
@@ -88,7 +80,7 @@ describe('a refused request touches nothing but itself (issue 14.1)', () => {
 
 describe('a rank worker that dies', () => {
   it('ends its requests with an error reply, and refuses new ones for it with a 503', async () => {
-    const engine = await launch(2);
+    const engine = await launch({ dpSize: 2 });
     await engine.pauseGeneration({ mode: 'keep' });
     const onRank = (rank: number) =>
       engine.generate({ text: `r${rank}`, samplingParams: long, dataParallelRank: rank });

@@ -1,21 +1,14 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { GenerateChunk } from '../engine-api.js';
 import { DEVICE } from '../model/runner.test-helpers.js';
-import { Engine } from './engine.js';
+import type { Engine } from './engine.js';
+import { engineLauncher } from './engine.test-helpers.js';
 
-const engines: Engine[] = [];
-async function launch(): Promise<Engine> {
-  const engine = await Engine.launch({
-    model: 'builtin:tiny',
-    device: DEVICE,
-    numPages: 128,
-    maxContext: 512,
-  });
-  engines.push(engine);
-  return engine;
-}
-afterEach(async () => {
-  await Promise.all(engines.splice(0).map((e) => e.shutdown()));
+const launch = engineLauncher({
+  model: 'builtin:tiny',
+  device: DEVICE,
+  numPages: 128,
+  maxContext: 512,
 });
 
 const input = { text: 'Once upon', samplingParams: { maxNewTokens: 480, ignoreEos: true } };

@@ -1,25 +1,15 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DEVICE } from '../model/runner.test-helpers.js';
-import { Engine } from './engine.js';
-import type { LaunchOptions } from './launch-options.js';
+import { engineLauncher } from './engine.test-helpers.js';
 
-const engines: Engine[] = [];
-async function launch(options: Partial<LaunchOptions> = {}): Promise<Engine> {
-  // 128 pages of 16 tokens; half of a 512-token context is 16 pages: 8 sequences fit.
-  const engine = await Engine.launch({
-    model: 'builtin:tiny',
-    device: DEVICE,
-    dtype: 'float32',
-    numPages: 128,
-    pageSize: 16,
-    maxContext: 512,
-    ...options,
-  });
-  engines.push(engine);
-  return engine;
-}
-afterEach(async () => {
-  await Promise.all(engines.splice(0).map((e) => e.shutdown()));
+// 128 pages of 16 tokens; half of a 512-token context is 16 pages: 8 sequences fit.
+const launch = engineLauncher({
+  model: 'builtin:tiny',
+  device: DEVICE,
+  dtype: 'float32',
+  numPages: 128,
+  pageSize: 16,
+  maxContext: 512,
 });
 
 describe(`the running-batch limit (${DEVICE})`, () => {

@@ -1,8 +1,11 @@
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterEach } from 'vitest';
 import { openCheckpoint } from '../model/loader/open-checkpoint.js';
 import type { NamedTensor } from '../model/weights/named-tensors.js';
+import { Engine } from './engine.js';
+import type { LaunchOptions } from './launch-options.js';
 
 /**
  * A second checkpoint of the same shapes as `dir`: every float32 weight has its sign flipped,
@@ -33,4 +36,19 @@ export async function tensorsOf(dir: string): Promise<NamedTensor[]> {
   } finally {
     await checkpoint.close();
   }
+}
+
+/** A `launch(options)` over `defaults`; the engines it starts are shut down after each test. */
+export function engineLauncher(
+  defaults: LaunchOptions,
+): (options?: Partial<LaunchOptions>) => Promise<Engine> {
+  const engines: Engine[] = [];
+  afterEach(async () => {
+    await Promise.all(engines.splice(0).map((e) => e.shutdown()));
+  });
+  return async (options = {}) => {
+    const engine = await Engine.launch({ ...defaults, ...options });
+    engines.push(engine);
+    return engine;
+  };
 }

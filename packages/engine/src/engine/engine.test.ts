@@ -1,29 +1,18 @@
 import { resolve } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DEVICE, FIXTURES } from '../model/runner.test-helpers.js';
 import type { NamedTensor } from '../model/weights/named-tensors.js';
 import { ByteTokenizer } from '../tokenizer/byte-tokenizer.js';
-import { Engine } from './engine.js';
-import { flippedCheckpoint, tensorsOf } from './engine.test-helpers.js';
-import type { LaunchOptions } from './launch-options.js';
+import { engineLauncher, flippedCheckpoint, tensorsOf } from './engine.test-helpers.js';
 
-const engines: Engine[] = [];
-async function launch(options: Partial<LaunchOptions> = {}): Promise<Engine> {
-  // float32 on either device: these tests compare logprobs across batch shapes to 5 digits,
-  // which bfloat16 (--dtype auto on a GPU) does not keep.
-  const engine = await Engine.launch({
-    model: 'builtin:tiny',
-    device: DEVICE,
-    dtype: 'float32',
-    numPages: 128,
-    maxContext: 512,
-    ...options,
-  });
-  engines.push(engine);
-  return engine;
-}
-afterEach(async () => {
-  await Promise.all(engines.splice(0).map((e) => e.shutdown()));
+// float32 on either device: these tests compare logprobs across batch shapes to 5 digits,
+// which bfloat16 (--dtype auto on a GPU) does not keep.
+const launch = engineLauncher({
+  model: 'builtin:tiny',
+  device: DEVICE,
+  dtype: 'float32',
+  numPages: 128,
+  maxContext: 512,
 });
 
 const greedy = (n: number) => ({ maxNewTokens: n, ignoreEos: true });

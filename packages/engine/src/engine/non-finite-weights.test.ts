@@ -1,12 +1,11 @@
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DEVICE, FIXTURES } from '../model/runner.test-helpers.js';
 import type { NamedTensor } from '../model/weights/named-tensors.js';
-import { Engine } from './engine.js';
-import { tensorsOf } from './engine.test-helpers.js';
-import type { LaunchOptions } from './launch-options.js';
+import type { Engine } from './engine.js';
+import { engineLauncher, tensorsOf } from './engine.test-helpers.js';
 
 const LLAMA = resolve(FIXTURES, 'llama');
 const DOWN = 'model.layers.0.mlp.down_proj.weight';
@@ -17,21 +16,12 @@ const request = {
   samplingParams: { maxNewTokens: 16, ignoreEos: true },
 };
 
-const engines: Engine[] = [];
-async function launch(options: Partial<LaunchOptions> = {}): Promise<Engine> {
-  const engine = await Engine.launch({
-    model: LLAMA,
-    device: DEVICE,
-    numPages: 128,
-    pageSize: 4,
-    maxContext: 512,
-    ...options,
-  });
-  engines.push(engine);
-  return engine;
-}
-afterEach(async () => {
-  await Promise.all(engines.splice(0).map((e) => e.shutdown()));
+const launch = engineLauncher({
+  model: LLAMA,
+  device: DEVICE,
+  numPages: 128,
+  pageSize: 4,
+  maxContext: 512,
 });
 
 const outputOf = async (engine: Engine) => (await engine.generate(request)).outputIds;
