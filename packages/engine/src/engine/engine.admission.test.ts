@@ -72,3 +72,41 @@ describe('Engine: requests while their prompts are tokenized', () => {
     expect(await engine.tokenize(long, false)).toHaveLength(100_000);
   });
 });
+
+// Before min_new_tokens is reached, stop_token_ids are banned in the step's logits: ids outside
+// the vocabulary or more entries than a row holds used to fail the whole step, ending other
+// clients' requests in it with finish reason abort.
+describe('Engine: stop_token_ids and logit_bias are refused before they reach a step', () => {
+  const running = { inputIds: [1, 2, 3], samplingParams: { maxNewTokens: 40, ignoreEos: true } };
+
+  it('refuses stop_token_ids outside the vocabulary; the request beside it runs on', async () => {
+    const engine = await launch();
+    const other = engine.generate(running);
+    await expect(
+      engine.generate({
+        inputIds: [1, 2],
+        samplingParams: { maxNewTokens: 10, minNewTokens: 5, stopTokenIds: [258] },
+      }),
+    ).rejects.toThrow('stop_token_ids must be token ids in [0, 258)');
+    expect((await other).metaInfo.finishReason?.type).toBe('length');
+  });
+
+  it('refuses more bans and biases than a row holds; the request beside it runs on', async () => {
+    const engine = await launch();
+    const other = engine.generate(running);
+    const stopTokenIds = Array.from({ length: 200 }, (_, i) => i);
+    const logitBias = Object.fromEntries(stopTokenIds.map((id) => [String(id + 50), 1]));
+    await expect(
+      engine.generate({
+        inputIds: [1, 2],
+        samplingParams: { maxNewTokens: 10, minNewTokens: 5, stopTokenIds, logitBias },
+      }),
+    ).rejects.toThrow(
+      'logit_bias and the stop_token_ids that min_new_tokens bans take at most 300 tokens together, got 200 + 200',
+    );
+    await expect(
+      engine.generate({ inputIds: [1, 2], samplingParams: { maxNewTokens: 4, stopTokenIds } }),
+    ).resolves.toBeDefined();
+    expect((await other).metaInfo.finishReason?.type).toBe('length');
+  });
+});

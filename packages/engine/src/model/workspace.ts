@@ -53,8 +53,13 @@ export type BufferName =
 const ALIGN = 256;
 /** The most alternatives per position `topLogprobs` reports (the kernels' limit). */
 export const MAX_TOP_LOGPROBS = 64;
-/** The most logit-bias entries (bias and banned tokens) per sequence and step. */
-export const MAX_LOGIT_BIAS = 320;
+/**
+ * The most logit-bias entries a request brings: its logit_bias, and its stop_token_ids while
+ * min_new_tokens bans them.
+ */
+export const MAX_REQUEST_LOGIT_BIAS = 300;
+/** The most logit-bias entries per sequence and step: a request's and up to 20 end tokens. */
+export const MAX_LOGIT_BIAS = MAX_REQUEST_LOGIT_BIAS + 20;
 
 /**
  * Scratch memory of one forward pass: activations, per-step metadata and the kernels' own
