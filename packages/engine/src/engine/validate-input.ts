@@ -1,5 +1,6 @@
 import { randomInt } from 'node:crypto';
 import type { GenerateInput } from '../engine-api.js';
+import { MAX_REQUEST_LOGIT_BIAS } from '../model/workspace.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import {
   checkReplySize,
@@ -73,8 +74,8 @@ export async function validateInput(
     [
       s.stopTokenIds === undefined ||
         (Array.isArray(s.stopTokenIds) &&
-          s.stopTokenIds.every((t) => Number.isInteger(t) && t >= 0)),
-      'stop_token_ids must be token ids',
+          s.stopTokenIds.every((t) => Number.isInteger(t) && t >= 0 && t < vocabSize)),
+      `stop_token_ids must be token ids in [0, ${vocabSize})`,
     ],
   ];
   for (const [ok, message] of checks) if (!ok) fail(message);
@@ -115,7 +116,14 @@ export async function validateInput(
     Number(key),
     bias,
   ]);
-  if (logitBias.length > 300) fail('logit_bias takes at most 300 tokens');
+  if (logitBias.length > MAX_REQUEST_LOGIT_BIAS)
+    fail(`logit_bias takes at most ${MAX_REQUEST_LOGIT_BIAS} tokens`);
+  const banned = minNewTokens > 0 ? new Set(s.stopTokenIds ?? []).size : 0;
+  if (logitBias.length + banned > MAX_REQUEST_LOGIT_BIAS)
+    fail(
+      `logit_bias and the stop_token_ids that min_new_tokens bans take at most ` +
+        `${MAX_REQUEST_LOGIT_BIAS} tokens together, got ${logitBias.length} + ${banned}`,
+    );
   for (const [id, bias] of logitBias) {
     if (!(Number.isInteger(id) && id >= 0 && id < vocabSize) || !Number.isFinite(bias))
       fail(`logit_bias must map token ids in [0, ${vocabSize}) to finite numbers`);
