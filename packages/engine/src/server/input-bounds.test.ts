@@ -104,23 +104,8 @@ const worst = (run: { slowestHealthMs: number; longestBlockMs: number }) =>
   Math.max(run.slowestHealthMs, run.longestBlockMs);
 
 /**
- * The run of `work` (up to `attempts` runs) with the least `worst`. A garbage
- * collection of the main thread's tokenizer (~100 MB of heap, up to ~130 ms a pause here) or
- * this shared machine's other load can delay one /health call in any run; parsing or
- * tokenizing on the main thread delays one in every run, by the whole parse or encode.
- */
-async function quietestOf(attempts: number, url: string, work: () => Promise<Answer>) {
-  let best = await whileHealthPolled(url, work);
-  for (let i = 1; i < attempts && worst(best) >= 100; i++) {
-    const next = await whileHealthPolled(url, work);
-    if (worst(next) < worst(best)) best = next;
-  }
-  return best;
-}
-
-/**
  * The same /health polling for `seconds` with no request in flight: what this machine's load
- * alone adds (other test files run beside this one), to be added to the bound of 100 ms.
+ * alone adds (other test files run beside this one).
  */
 async function quietPoll(url: string, seconds: number) {
   return whileHealthPolled(url, async () => {
@@ -129,15 +114,34 @@ async function quietPoll(url: string, seconds: number) {
   });
 }
 
-/** Fails unless the request's run added less than 100 ms to /health and to the longest block. */
-async function expectHealthFree(
-  url: string,
-  run: { seconds: number; slowestHealthMs: number; longestBlockMs: number },
-): Promise<void> {
-  if (worst(run) < 100) return;
+/**
+ * How much `work` delays /health and blocks the event loop beyond the same polling with
+ * nothing in flight, measured right after it.
+ */
+async function delayOf(url: string, work: () => Promise<Answer>) {
+  const run = await whileHealthPolled(url, work);
+  if (worst(run) < 100) return { ...run, excessMs: worst(run) };
   const quiet = await quietPoll(url, run.seconds);
-  expect(run.slowestHealthMs).toBeLessThan(100 + quiet.slowestHealthMs);
-  expect(run.longestBlockMs).toBeLessThan(100 + quiet.longestBlockMs);
+  const excessMs = Math.max(
+    run.slowestHealthMs - quiet.slowestHealthMs,
+    run.longestBlockMs - quiet.longestBlockMs,
+  );
+  return { ...run, excessMs };
+}
+
+/**
+ * The run of `work` (up to `attempts` runs) that delays /health least. A garbage collection
+ * of the main thread's tokenizer (~100 MB of heap, up to ~130 ms a pause here) or this shared
+ * machine's other load can delay one /health call in any run; parsing or tokenizing on the
+ * main thread delays one in every run, by the whole parse or encode.
+ */
+async function quietestOf(attempts: number, url: string, work: () => Promise<Answer>) {
+  let best = await delayOf(url, work);
+  for (let i = 1; i < attempts && best.excessMs >= 100; i++) {
+    const next = await delayOf(url, work);
+    if (next.excessMs < best.excessMs) best = next;
+  }
+  return best;
 }
 
 describe('input bounds over HTTP (builtin:tiny, a KV pool of 8 pages of 16 tokens)', () => {
@@ -148,7 +152,9 @@ describe('input bounds over HTTP (builtin:tiny, a KV pool of 8 pages of 16 token
   afterAll(() => close(tiny));
   const url = () => (tiny as Served).url;
 
-  it('answers a 50 MB prompt 413 at once, without tokenizing it', { timeout: 60_000 }, async () => {
+  it('answers a 50 MB prompt 413 at once, without tokenizing it', {
+    timeout: 120_000,
+  }, async () => {
     const answer = await quietestOf(3, url(), () =>
       postInThread(`${url()}/generate`, { textOf: 50 * 1024 * 1024 }),
     );
@@ -161,7 +167,7 @@ describe('input bounds over HTTP (builtin:tiny, a KV pool of 8 pages of 16 token
     // Read in blocks, then parsed and measured in a parse thread: parsing it on the main
     // thread held the loop (and /health) 0.5-2 s here; now ~30 ms at most, and ~80 ms /health.
     expect(answer.probes).toBeGreaterThanOrEqual(3);
-    await expectHealthFree(url(), answer);
+    expect(answer.excessMs).toBeLessThan(100);
     const tokenize = await post(`${url()}/tokenize`, { prompt: 'a'.repeat(513) });
     expect(tokenize.status).toBe(413);
   });
@@ -240,7 +246,7 @@ describe('long prompts with the Llama 3 tokenizer (tokenized off the main thread
     expect(answer.status).toBe(200);
     tokenized = answer.body.tokens ?? [];
     expect(tokenized.length).toBeGreaterThan(8192);
-    expect(answer.slowestHealthMs).toBeLessThan(100);
+    expect(answer.excessMs).toBeLessThan(100);
   }, 30_000);
 
   it('refuses a long prompt beyond the context after tokenizing it off the main thread', async () => {
@@ -253,7 +259,7 @@ describe('long prompts with the Llama 3 tokenizer (tokenized off the main thread
     expect(answer.body.message).toBe(
       `prompt (${tokenized.length} tokens) + max_new_tokens (128) exceeds the context length 8192`,
     );
-    expect(answer.slowestHealthMs).toBeLessThan(100);
+    expect(answer.excessMs).toBeLessThan(100);
     const over = await post(`${url()}/generate`, { text: 'a'.repeat(8192 * 128 + 1) });
     expect(over.status).toBe(413);
   }, 30_000);
