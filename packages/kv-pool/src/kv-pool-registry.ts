@@ -10,14 +10,6 @@ export class KvPoolRegistry {
     this.pools.set(pool.name, pool);
   }
 
-  remove(pool: KvPool): void {
-    this.pools.delete(pool.name);
-  }
-
-  get(name: string): KvPool | undefined {
-    return this.pools.get(name);
-  }
-
   list(): KvPool[] {
     return [...this.pools.values()];
   }

@@ -1,8 +1,7 @@
 import { PauseController } from '@ts/pause';
 import { InMemorySaver } from './in-memory-saver.js';
-import { KvPoolList } from './kv-pool-list.js';
 import { MemoryOccupationController } from './memory-occupation-controller.js';
-import type { PrefixCache } from './types.js';
+import type { KvPoolHandle, PrefixCache } from './types.js';
 
 /** A controller wired to a reference saver, two KV pools and a loop the test drives by hand. */
 export function harness(options: { prefixCache?: PrefixCache | null; running?: number } = {}) {
@@ -14,15 +13,12 @@ export function harness(options: { prefixCache?: PrefixCache | null; running?: n
   const saver = new InMemorySaver({ weights: 64, kv_cache: 128, cuda_graph: 0 });
   saver.view('weights').set([1, 2, 3, 4]);
   const cleared: string[] = [];
-  const kvPools = new KvPoolList();
-  for (const name of ['target', 'draft']) {
-    kvPools.register({
-      name,
-      repair: () => {
-        cleared.push(name);
-      },
-    });
-  }
+  const kvPools: KvPoolHandle[] = ['target', 'draft'].map((name) => ({
+    name,
+    repair: () => {
+      cleared.push(name);
+    },
+  }));
   const prefixCache = {
     resets: 0,
     reset: () => {
@@ -32,7 +28,7 @@ export function harness(options: { prefixCache?: PrefixCache | null; running?: n
   const events: string[] = [];
   const memory = new MemoryOccupationController(pause.claimMemoryGate(), {
     saver,
-    kvPools,
+    kvPools: { list: () => kvPools },
     prefixCache: options.prefixCache === undefined ? prefixCache : options.prefixCache,
     beforeKvRelease: () => {
       events.push('retract');

@@ -1,4 +1,3 @@
-export { KvPoolList } from './kv-pool-list.js';
 export { DEFAULT_TAGS, MemoryOccupationController } from './memory-occupation-controller.js';
 export type { TagSelection } from './tag-selection.js';
 export { selectTags } from './tag-selection.js';

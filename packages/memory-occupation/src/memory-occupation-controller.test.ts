@@ -32,7 +32,7 @@ describe('MemoryOccupationController: the sleep/wake rules', () => {
     loop.forward = true;
     const pending = memory.release(['weights']);
     await flush();
-    expect(memory.cancelPendingRelease('shutting down')).toBe(true);
+    pause.cancelDrains('shutting down');
     const reply = await pending;
     expect(reply.success).toBe(false);
     expect(reply.message).toMatch(/nothing freed: shutting down/);
@@ -187,7 +187,7 @@ describe('MemoryOccupationController: the sleep/wake rules', () => {
 
   it('rule 13: a failed KV repair rolls the resume back too', async () => {
     const { memory, kvPools, saver } = harness();
-    kvPools.register({
+    kvPools.push({
       name: 'broken',
       repair: () => {
         throw new Error('memset failed');

@@ -149,11 +149,6 @@ export class MemoryOccupationController {
     }
   }
 
-  /** Cancels a release that is still draining (shutdown); it replies failure. */
-  cancelPendingRelease(reason: string): boolean {
-    return this.gate.cancelReleaseDrain(reason);
-  }
-
   private busyMessage(): string | null {
     if (this.operation === 'release') {
       return 'a release is in progress (draining or freeing): retry once it has replied';

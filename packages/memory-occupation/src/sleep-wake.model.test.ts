@@ -17,7 +17,6 @@ const action = fc.oneof(
   fc.record({ kind: fc.constant('forward' as const), running: fc.nat(3) }),
   fc.record({ kind: fc.constant('finishForward' as const) }),
   fc.record({ kind: fc.constant('drainComplete' as const) }),
-  fc.record({ kind: fc.constant('drainCancel' as const) }),
   fc.record({ kind: fc.constant('failNextResume' as const), tag: fc.constantFrom(...TAGS) }),
 );
 
@@ -105,9 +104,6 @@ describe('sleep/wake model-based test', () => {
               break;
             case 'drainComplete':
               h.pause.tick();
-              break;
-            case 'drainCancel':
-              h.memory.cancelPendingRelease('cancelled by the test');
               break;
             case 'failNextResume':
               h.saver.failNext('resume', a.tag);

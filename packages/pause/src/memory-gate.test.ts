@@ -16,7 +16,7 @@ describe('PauseController: the memory gate', () => {
     expect(gate.drainForRelease(h).success).toBe(true);
     expect(pause.mayRunForward()).toBe(false);
     expect(pause.mayAdmit()).toBe(false);
-    expect(gate.releaseDrainPending()).toBe(true);
+    expect(pause.state).toBe('draining');
     expect(gate.drainForRelease(handlers()).success).toBe(false);
     pause.tick();
     expect(h.drained).toBe(0);
@@ -80,7 +80,7 @@ describe('PauseController: the memory gate', () => {
     expect(reply.message).toMatch(/^continued; a memory release is in progress: nothing runs/);
     expect(user.cancelled).toEqual(['cancelled by continueGeneration']);
     expect(pause.userPauseMode).toBeNull();
-    expect(gate.releaseDrainPending()).toBe(true);
+    expect(pause.state).toBe('draining');
     expect(pause.mayRunForward()).toBe(false);
     loop.forward = false;
     pause.tick();

@@ -147,7 +147,6 @@ export class PauseController {
       this.releaseDrain.cancel(reason);
       return true;
     },
-    releaseDrainPending: () => this.releaseDrain.active,
     setReleased: (released) => {
       this.released = released;
       this.releaseHold = false;

@@ -52,8 +52,6 @@ export interface MemoryGate {
   drainForRelease(handlers: DrainHandlers): ControlResult;
   /** Cancels a pending release drain; its `onCancelled` gets `reason`. */
   cancelReleaseDrain(reason: string): boolean;
-  /** True while a release drain is pending. */
-  releaseDrainPending(): boolean;
   /**
    * Marks memory as released or awake. While released no forward pass runs and nothing is
    * admitted; `resume()` still clears the user's pause, which then takes effect at the wake.

@@ -1,4 +1,3 @@
-import { KvPoolList } from '@ts/memory-occupation';
 import { InMemorySaver } from '@ts/memory-occupation/test';
 import { afterEach } from 'vitest';
 import { type LoopEvent, RankLoop } from './rank-loop.js';
@@ -11,16 +10,14 @@ export const tick = () => new Promise((resolve) => setImmediate(resolve));
 export function loopHarness(options: { pages?: number } = {}) {
   const { scheduler, pages, cache } = setup({ pages: options.pages ?? 64, pageSize: 4 });
   const saver = new InMemorySaver({ weights: 64, kv_cache: 256, cuda_graph: 0 });
-  const kvPools = new KvPoolList();
   const cleared: string[] = [];
-  for (const name of ['target', 'draft']) {
-    kvPools.register({
-      name,
-      repair: () => {
-        cleared.push(name);
-      },
-    });
-  }
+  const pools = ['target', 'draft'].map((name) => ({
+    name,
+    repair: () => {
+      cleared.push(name);
+    },
+  }));
+  const kvPools = { list: () => pools };
   let hold: Promise<void> | null = null;
   let release: () => void = () => {};
   const touched: string[][] = [];
