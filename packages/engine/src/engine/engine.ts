@@ -35,7 +35,7 @@ import {
   type ValidInput,
   validateInput,
 } from './validate-input.js';
-import type { ControlOp, ControlReplyData, FromWorker, ReadyInfo } from './worker-protocol.js';
+import type { ControlOp, ControlReplyData, ReadyInfo, TokenEvent } from './worker-protocol.js';
 
 /** The rank worker's entry, resolved through this package's exports (dist/rank-worker.js). */
 function workerUrl(): URL {
@@ -477,7 +477,7 @@ export class Engine implements EngineApi {
     }
   }
 
-  private onToken(message: Extract<FromWorker, { type: 'token' }>): void {
+  private onToken(message: TokenEvent): void {
     const request = this.requests.get(message.rid);
     if (!request) return;
     const { state, rank } = request;

@@ -5,11 +5,10 @@ import type {
   ControlReplyData,
   FromWorker,
   ReadyInfo,
+  TokenEvent,
   ToWorker,
   WorkerInit,
 } from './worker-protocol.js';
-
-type TokenMessage = Extract<FromWorker, { type: 'token' }>;
 
 /** The main side of one rank's worker: start-up, control calls with replies, token events. */
 export class RankHandle {
@@ -30,7 +29,7 @@ export class RankHandle {
     readonly rank: number,
     options: ResolvedOptions,
     workerUrl: URL,
-    onToken: (message: TokenMessage) => void,
+    onToken: (message: TokenEvent) => void,
     onProgress: (loaded: number, total: number) => void,
     private readonly onGone: (reason: string) => void = () => {},
   ) {
@@ -42,7 +41,7 @@ export class RankHandle {
         else if (message.type === 'failed')
           reject(new Error(`rank ${rank} failed to start: ${message.message}`));
         else if (message.type === 'progress') onProgress(message.loadedBytes, message.totalBytes);
-        else if (message.type === 'token') onToken(message);
+        else if (message.type === 'tokens') for (const event of message.events) onToken(event);
         else if (message.type === 'reply') this.replies.get(message.id)?.(message.reply);
       });
       this.worker.on('error', (error) => {

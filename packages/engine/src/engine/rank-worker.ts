@@ -14,6 +14,7 @@ import type {
   ControlOp,
   ControlReplyData,
   FromWorker,
+  TokenEvent,
   ToWorker,
   WorkerInit,
 } from './worker-protocol.js';
@@ -22,6 +23,15 @@ if (!parentPort) throw new Error('rank-worker must run in a worker thread');
 const port = parentPort;
 const { rank: rankIndex, options } = workerData as WorkerInit;
 const send = (message: FromWorker) => port.postMessage(message);
+
+// A step's token events go to the main thread in one message, sent once the step's
+// synchronous postprocess is done: one postMessage per step rather than per sequence.
+const pendingTokens: TokenEvent[] = [];
+function sendToken(event: TokenEvent): void {
+  if (pendingTokens.length === 0)
+    queueMicrotask(() => send({ type: 'tokens', events: pendingTokens.splice(0) }));
+  pendingTokens.push(event);
+}
 const weightChecks = { allowNonFinite: options.allowNonFiniteWeights };
 
 function onEvent(event: LoopEvent): void {
@@ -30,8 +40,7 @@ function onEvent(event: LoopEvent): void {
   const { seq } = event;
   const first = event.token !== null && seq.length - seq.promptLength === 1;
   const inputLogprobs = first && seq.params.logprobStartLen >= 0 ? seq.inputLogprobs : undefined;
-  send({
-    type: 'token',
+  sendToken({
     rid: event.seq.id,
     token: event.token,
     finishReason: event.finishReason,
@@ -166,8 +175,7 @@ async function main(): Promise<void> {
             ),
           );
         } catch (error) {
-          send({
-            type: 'token',
+          sendToken({
             rid: message.rid,
             token: null,
             finishReason: 'abort',

@@ -79,25 +79,28 @@ export interface ReadyInfo {
   weights: TensorInfo[];
 }
 
+/** A token of one request (or its end: `token` null with a finish reason). */
+export interface TokenEvent {
+  rid: string;
+  token: number | null;
+  finishReason: FinishReason | null;
+  /** The token's log-probability, for requests that asked for it. */
+  logprob?: number;
+  /** On the first token: prompt tokens the prefix cache gave. */
+  cachedTokens?: number;
+  /** On the first token of a request with logprobStartLen: its prompt tokens' logprobs. */
+  inputLogprobs?: number[];
+  /** The request's token_ids_logprob ids' logprobs at this token's position. */
+  tokenIdsLogprobs?: readonly number[];
+  /** The request's topLogprobsNum most likely tokens at this token's position. */
+  topLogprobs?: { ids: readonly number[]; logprobs: readonly number[] };
+  error?: string;
+}
+
 export type FromWorker =
   | { type: 'progress'; loadedBytes: number; totalBytes: number }
   | { type: 'ready'; info: ReadyInfo }
   | { type: 'failed'; message: string }
-  | {
-      type: 'token';
-      rid: string;
-      token: number | null;
-      finishReason: FinishReason | null;
-      /** The token's log-probability, for requests that asked for it. */
-      logprob?: number;
-      /** On the first token: prompt tokens the prefix cache gave. */
-      cachedTokens?: number;
-      /** On the first token of a request with logprobStartLen: its prompt tokens' logprobs. */
-      inputLogprobs?: number[];
-      /** The request's token_ids_logprob ids' logprobs at this token's position. */
-      tokenIdsLogprobs?: readonly number[];
-      /** The request's topLogprobsNum most likely tokens at this token's position. */
-      topLogprobs?: { ids: readonly number[]; logprobs: readonly number[] };
-      error?: string;
-    }
+  /** The token events of one step (or one refusal), in one message. */
+  | { type: 'tokens'; events: TokenEvent[] }
   | { type: 'reply'; id: number; reply: ControlReplyData };
