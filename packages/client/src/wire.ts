@@ -9,6 +9,7 @@ export interface ControlReply {
   message: string;
 }
 
+/** The engine's `DEFAULT_TAGS` (`@ts/memory-occupation`, which the client does not depend on). */
 export type MemoryTag = 'weights' | 'kv_cache' | 'cuda_graph' | (string & {});
 
 export interface MemoryOccupationRequest {

@@ -1,4 +1,6 @@
-export { DEFAULT_TAGS, MemoryOccupationController } from './memory-occupation-controller.js';
+export { MemoryOccupationController } from './memory-occupation-controller.js';
+export type { MemoryTag } from './memory-tags.js';
+export { DEFAULT_TAGS } from './memory-tags.js';
 export type { TagSelection } from './tag-selection.js';
 export { selectTags } from './tag-selection.js';
 export type {

@@ -1,4 +1,5 @@
 import type { ControlResult, MemoryGate } from '@ts/pause';
+import { DEFAULT_TAGS } from './memory-tags.js';
 import { listTags, selectTags } from './tag-selection.js';
 import type {
   KvPoolRegistry,
@@ -9,8 +10,6 @@ import type {
   ResumeReply,
   SleepStatus,
 } from './types.js';
-
-export const DEFAULT_TAGS = ['weights', 'kv_cache', 'cuda_graph'] as const;
 
 type Operation = 'release' | 'resume';
 

@@ -1,9 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { flush, harness } from './harness.test-helpers.js';
+import { DEFAULT_TAGS } from './memory-tags.js';
 import type { ReleaseReply } from './types.js';
 
-const TAGS = ['weights', 'kv_cache', 'cuda_graph'];
+const TAGS: string[] = [...DEFAULT_TAGS];
 const tagList = fc.option(fc.subarray([...TAGS, 'bogus']), { nil: undefined });
 
 const action = fc.oneof(

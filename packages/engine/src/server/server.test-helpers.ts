@@ -1,3 +1,4 @@
+import { DEFAULT_TAGS } from '@ts/memory-occupation';
 import type { ControlResult, PauseMode } from '@ts/pause';
 import type {
   ChatMessageInput,
@@ -12,7 +13,7 @@ import type {
   SleepReply,
 } from '../engine-api.js';
 
-const TAGS = ['weights', 'kv_cache', 'cuda_graph'];
+const TAGS: readonly string[] = DEFAULT_TAGS;
 
 /**
  * A small in-test `EngineApi` for the HTTP layer's tests: word `w<i>` is token `100 + i`,
@@ -200,7 +201,7 @@ export class FakeEngine implements EngineApi {
 
   async releaseMemoryOccupation(input: { tags?: string[] } = {}): Promise<MemoryReply> {
     this.calls.push(['release', input]);
-    const tags = input.tags ?? TAGS;
+    const tags = input.tags ?? [...TAGS];
     const problem = this.checkTags(tags, (t) => this.released.has(t), 'already released');
     if (problem) return { ...fail(problem), releasedTags: [...this.released] };
     for (const t of tags) this.released.add(t);
