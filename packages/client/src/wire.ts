@@ -17,18 +17,15 @@ export interface MemoryOccupationRequest {
   tags?: MemoryTag[] | null;
 }
 
+/** `released_tags` is missing only when the engine never saw the call (bad body or key, no connection). */
 export interface ReleaseMemoryReply extends ControlReply {
   /** The tags released after the call (all of them, not only this call's). */
   released_tags?: string[];
-  freed_bytes?: number;
-  duration_ms?: number;
 }
 
 export interface ResumeMemoryReply extends ControlReply {
   /** The tags still released after the call. */
   released_tags?: string[];
-  resumed_tags?: string[];
-  duration_ms?: number;
 }
 
 export interface IsSleepingReply {
