@@ -12,6 +12,7 @@ case "${1:-}" in
   test)
     pnpm lint
     pnpm exec turbo run build typecheck test --output-logs=new-only
+    pnpm --filter @ts/engine run test:timing
     ;;
   serve)
     shift
