@@ -1,4 +1,5 @@
 import { KvPool, KvPoolRegistry } from '@ts/kv-pool';
+import { DEFAULT_TAGS } from '@ts/memory-occupation';
 import { createOps, type MemorySaver } from '@ts/memory-saver-native';
 import { type LoopEvent, PrefixCache, RankLoop, Scheduler } from '@ts/scheduler';
 import type { OpenedCheckpoint } from '../model/loader/open-checkpoint.js';
@@ -110,7 +111,7 @@ export async function createRank(
     prefixCache: cache,
     // cuda_graph holds the workspace the steps (and so the captured graphs) read and write:
     // discarded on release, mapped again at the same addresses on resume.
-    tags: ['weights', 'kv_cache', 'cuda_graph'],
+    tags: DEFAULT_TAGS,
     onEvent,
   });
   return {
