@@ -2,24 +2,14 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { cudaDeviceCount, type DeviceKind } from '@ts/memory-saver-native';
 import { DTYPE_CHOICES, type DtypeChoice } from '../model/serving-dtype.js';
+import type { RolloutShape } from './rollout-workload.js';
 
 /** Everything one run of the rollout bench does; defaults depend on the device. */
-export interface RolloutOptions {
+export interface RolloutOptions extends RolloutShape {
   device: DeviceKind;
   /** `builtin:tiny` or a checkpoint path (resolved against where pnpm was started). */
   model: string;
   dtype: DtypeChoice;
-  /** Distinct prompts, each sampled `samples` times (GRPO's group). */
-  prompts: number;
-  samples: number;
-  /** Prompt lengths, drawn uniformly from [minPrompt, maxPrompt]. */
-  minPrompt: number;
-  maxPrompt: number;
-  /** Output lengths: log-normal around `medianNewTokens` (sigma `lengthSigma`), cut at this. */
-  maxNewTokens: number;
-  medianNewTokens: number;
-  lengthSigma: number;
-  seed: number;
   /** Passed to the engine when given; its defaults otherwise (the running limit derived). */
   kvMemoryFraction: number | undefined;
   maxRunning: number | undefined;

@@ -7,10 +7,13 @@ export interface RolloutRequest {
 }
 
 export interface RolloutShape {
+  /** Distinct prompts, each sampled `samples` times (GRPO's group). */
   prompts: number;
   samples: number;
+  /** Prompt lengths, drawn uniformly from [minPrompt, maxPrompt]. */
   minPrompt: number;
   maxPrompt: number;
+  /** Output lengths: log-normal around `medianNewTokens` (sigma `lengthSigma`), cut at this. */
   maxNewTokens: number;
   medianNewTokens: number;
   lengthSigma: number;
