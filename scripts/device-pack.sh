@@ -22,4 +22,6 @@ tar --warning=no-file-changed --exclude='node_modules/.pnpm/@biomejs*' --exclude
 # The tests read ../shared/models, which does not travel: a copy rides in .device (never committed).
 mkdir -p .device/models/stories260K
 cp ../shared/models/stories260K/stories260K.bin .device/models/stories260K/
+# The PyTorch decode probe that issue 15 compares with (device-run.sh decode-vs-probe).
+cp ../shared/bench/torch_decode_probe.py .device/
 du -h .device/*

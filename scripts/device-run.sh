@@ -2,7 +2,7 @@
 # Runs on the device machine (after scripts/device-pack.sh here): unpacks Node and the modules,
 # builds the native addon with the machine's own cmake and nvcc, then runs the given steps.
 #   scripts/device-run.sh llama-cpp-build test-native test-engine test-e2e bench-memory model-1b reference-1b \
-#     bench-decode bench-sleep bench-rollout llama-cpp
+#     bench-decode decode-vs-probe bench-sleep bench-rollout llama-cpp
 # model-1b makes the Llama-3.2-1B-shaped checkpoint (random bf16 weights, $MODEL_1B), times
 # transformers on it and writes its reference logits; the steps after it use that checkpoint.
 set -uo pipefail
@@ -75,6 +75,20 @@ for step in "$@"; do
       model=random:1b
       [ -f "$MODEL_1B/config.json" ] && model="$MODEL_1B"
       (cd packages/engine && node dist/bench/decode-bench.js --device cuda --model "$model" --reps 3 2>&1) | tee "$out/bench-decode.md"
+      ;;
+    decode-vs-probe)
+      # Issue 15's table: bench:decode over a context beside the PyTorch probe at the same CTX,
+      # batches 1-256 (DECODE_CONTEXTS to change the contexts). Random weights: random:1b.
+      for ctx in ${DECODE_CONTEXTS:-512 2048 8192}; do
+        (cd packages/engine && node dist/bench/decode-bench.js --device cuda --model random:1b \
+          --batches 1,8,64,128,256 --context "$ctx" --new-tokens 64 --reps 2 --graphs-only 2>&1) \
+          > "$out/decode-$ctx.md"
+        grep -E '^\| cuda' "$out/decode-$ctx.md"
+        CTX=$ctx BATCHES=1,8,64,128,256 MODES=compiled OUT="/tmp/probe-$ctx" \
+          python3 .device/torch_decode_probe.py > "$out/probe-$ctx.log" 2>&1
+        python3 -c "import json; d = json.load(open('/tmp/probe-$ctx/res.json')); \
+print('probe', $ctx, round(d['HBM_read_sum_TBps'], 2), 'TB/s', {k: v['tok_s'] for k, v in d['decode_ctx$ctx'].items()})"
+      done
       ;;
     bench-sleep)
       # SLEEP_ARGS adds flags, e.g. SLEEP_ARGS="--kv-memory-fraction 0.05".
