@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
 import type { GenerateInput } from '../engine-api.js';
-import { MAX_REQUEST_LOGIT_BIAS } from '../model/workspace.js';
+import { MAX_REQUEST_LOGIT_BIAS, MAX_TOP_LOGPROBS } from '../model/workspace.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import {
   checkReplySize,
@@ -98,8 +98,9 @@ export async function validateInput(
     fail(`token_ids_logprob must be token ids in [0, ${vocabSize})`);
   if (chosen.length > 0 && !input.returnLogprob) fail('token_ids_logprob needs return_logprob');
   const top = input.topLogprobsNum ?? 0;
-  if (!(Number.isInteger(top) && top >= 0 && top <= Math.min(64, vocabSize)))
-    fail(`top_logprobs_num must be an integer in [0, ${Math.min(64, vocabSize)}]`);
+  const mostTop = Math.min(MAX_TOP_LOGPROBS, vocabSize);
+  if (!(Number.isInteger(top) && top >= 0 && top <= mostTop))
+    fail(`top_logprobs_num must be an integer in [0, ${mostTop}]`);
   if (top > 0 && !input.returnLogprob) fail('top_logprobs_num needs return_logprob');
   checkReplySize([
     {

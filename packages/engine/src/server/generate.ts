@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import * as z from 'zod';
 import type { GenerateChunk, GenerateInput } from '../engine-api.js';
+import { MAX_TOP_LOGPROBS } from '../model/workspace.js';
 import { callScope } from './call-scope.js';
 import type { RouteContext } from './context.js';
 import { asRequestError, parseBody, RequestError } from './errors.js';
@@ -51,9 +52,13 @@ const generateSchema = z.object({
     })
     .nullish(),
   top_logprobs_num: z
-    .union([z.number().int().min(0).max(64), z.array(z.number().int().min(0).max(64))], {
-      error: 'must be an integer in [0, 64], or a list of them for a batch',
-    })
+    .union(
+      [
+        z.number().int().min(0).max(MAX_TOP_LOGPROBS),
+        z.array(z.number().int().min(0).max(MAX_TOP_LOGPROBS)),
+      ],
+      { error: `must be an integer in [0, ${MAX_TOP_LOGPROBS}], or a list of them for a batch` },
+    )
     .nullish(),
   token_ids_logprob: z
     .union([z.array(tokenId), z.array(z.array(tokenId))], {

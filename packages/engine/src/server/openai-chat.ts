@@ -14,6 +14,7 @@ import {
   type LogprobPosition,
   logprobInput,
   logprobPositions,
+  MAX_OPENAI_TOP_LOGPROBS,
   openAIId,
   openAISamplingShape,
   serveOpenAI,
@@ -43,7 +44,7 @@ const chatSchema = z.object({
   // vLLM's and SGLang's: more chat template variables, and whether to open the reply's turn.
   chat_template_kwargs: z.record(z.string(), z.unknown()).nullish(),
   add_generation_prompt: z.boolean().nullish(),
-  top_logprobs: z.number().int().min(0).max(20).nullish(),
+  top_logprobs: z.number().int().min(0).max(MAX_OPENAI_TOP_LOGPROBS).nullish(),
   // Not served: refused when asked for, so a reply never pretends to honour them.
   tools: z
     .array(z.unknown())

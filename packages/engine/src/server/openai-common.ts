@@ -9,6 +9,9 @@ import { asRequestError } from './errors.js';
 import { checkReplies, compact, MAX_SAMPLES, onlyOff, stopSchema } from './sampling.js';
 import { mergeIndexed, type Peeked, peek, sendSse } from './sse.js';
 
+/** The most alternatives per position the OpenAI API lets a request ask for. */
+export const MAX_OPENAI_TOP_LOGPROBS = 20;
+
 /** Fields both `/v1/completions` and `/v1/chat/completions` take; unknown keys are dropped. */
 export const openAISamplingShape = {
   model: z.string().nullish(),

@@ -9,6 +9,7 @@ import {
   type LogprobPosition,
   logprobInput,
   logprobPositions,
+  MAX_OPENAI_TOP_LOGPROBS,
   openAIId,
   openAISamplingShape,
   serveOpenAI,
@@ -32,8 +33,8 @@ const completionSchema = z.object({
   best_of: z.literal(1, { error: 'only best_of 1 is supported' }).nullish(),
   // The chosen tokens' logprobs and this many most likely ones; `false` is off, as some send it.
   logprobs: z
-    .union([z.number().int().min(0).max(20), z.literal(false)], {
-      error: 'must be an integer in [0, 20]',
+    .union([z.number().int().min(0).max(MAX_OPENAI_TOP_LOGPROBS), z.literal(false)], {
+      error: `must be an integer in [0, ${MAX_OPENAI_TOP_LOGPROBS}]`,
     })
     .nullish(),
   suffix: z.null({ error: 'suffix is not supported' }).optional(),
