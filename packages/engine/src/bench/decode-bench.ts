@@ -126,13 +126,14 @@ function printHeader(
   );
   console.log(
     'floor decode tok/s = batch × read bandwidth / (weight + KV bytes read per step); ' +
+      'read GB/s = those bytes / the decode step time, to set beside the HBM read rate; ' +
       'a read bandwidth below the HBM rate (the PyTorch probe measures it) makes the floor low.\n',
   );
   console.log(
     '| device | model | params | dtype | decode steps | batch | mean context | prefill tok/s | ' +
-      'decode tok/s | floor decode tok/s | decode / floor |',
+      'decode tok/s | read GB/s | floor decode tok/s | decode / floor |',
   );
-  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
 }
 
 async function main(): Promise<void> {
@@ -168,7 +169,8 @@ async function main(): Promise<void> {
         `| ${saver.deviceName} | ${benchModelLabel(o.model)} | ${formatCount(m.size.parameters / 1e6)}M | ` +
           `${o.dtype} | ${graphs ? 'graph' : 'launches'} | ${batch} | ${Math.round(meanContext)} | ` +
           `${rate.prefill === null ? '—' : formatRate(rate.prefill)} | ` +
-          `${formatRate(rate.decode)} | ${formatRate(floor)} | ${(rate.decode / floor).toFixed(2)} |`,
+          `${formatRate(rate.decode)} | ${formatRate((bytes * rate.decode) / batch / 1e9)} | ` +
+          `${formatRate(floor)} | ${(rate.decode / floor).toFixed(2)} |`,
       );
     }
   }
