@@ -1,15 +1,48 @@
 import type { FastifyInstance, InjectOptions } from 'fastify';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { Engine } from '../engine/engine.js';
 import { encodeSafetensors, testTensor } from '../model/loader/loader.test-helpers.js';
 import { createServer } from './create-server.js';
-import { FakeEngine } from './server.test-helpers.js';
+import { launchTiny, recordCalls, tinyCheckpoint } from './tiny-engine.test-helpers.js';
+
+// The control routes against the real engine on builtin:tiny, one engine for the file; each
+// test gets its own server, and afterEach puts back what a test changed.
+let real: Engine;
+let checkpoint: string;
+beforeAll(async () => {
+  [real, checkpoint] = await Promise.all([launchTiny(), tinyCheckpoint()]);
+});
+afterAll(() => real?.shutdown());
 
 let app: FastifyInstance | undefined;
-afterEach(() => app?.close());
+afterEach(async () => {
+  await app?.close();
+  vi.restoreAllMocks();
+  if ((await real.isSleeping()).isSleeping) await real.resumeMemoryOccupation();
+  await real.continueGeneration();
+  await real.endWeightUpdate();
+  await real.updateWeightVersion({ newVersion: 'default' });
+});
+
+const CALLS = [
+  'generate',
+  'releaseMemoryOccupation',
+  'resumeMemoryOccupation',
+  'pauseGeneration',
+  'continueGeneration',
+  'flushCache',
+  'updateWeightsFromDisk',
+  'updateWeightsFromTensors',
+  'updateWeightVersion',
+  'beginWeightUpdate',
+  'endWeightUpdate',
+  'abortRequest',
+  'abortAllRequests',
+] as const;
 
 function serve(adminKey?: string) {
-  const engine = new FakeEngine();
-  app = createServer(engine, { adminKey });
+  const engine = { calls: recordCalls(real, CALLS) };
+  app = createServer(real, { adminKey });
   const inject = (method: 'GET' | 'POST', url: string, payload?: unknown, headers = {}) =>
     (app as FastifyInstance).inject({ method, url, payload, headers } as InjectOptions);
   return { engine, inject };
@@ -28,15 +61,15 @@ describe('memory routes', () => {
     const sleeping = await inject('GET', '/is_sleeping');
     expect(sleeping.json()).toEqual({
       success: true,
-      message: 'ok',
+      message: 'released: [weights]',
       is_sleeping: true,
       released_tags: ['weights'],
     });
     const resume = await inject('POST', '/resume_memory_occupation', { tags: null });
     expect(resume.json()).toMatchObject({ success: true, released_tags: [] });
     expect(engine.calls).toEqual([
-      ['release', { tags: ['weights'] }],
-      ['resume', {}],
+      ['releaseMemoryOccupation', { tags: ['weights'] }],
+      ['resumeMemoryOccupation', {}],
     ]);
     expect((await inject('GET', '/is_sleeping')).json().is_sleeping).toBe(false);
   });
@@ -63,9 +96,24 @@ describe('memory routes', () => {
     });
     const empty = await inject('POST', '/release_memory_occupation', { tags: [] });
     expect(empty.statusCode).toBe(400);
-    expect(empty.json().message).toContain('tags is empty');
+    expect(empty.json()).toEqual({
+      success: false,
+      message:
+        'tags is empty: omit it to mean every tag; valid tags: [weights, kv_cache, cuda_graph]',
+      released_tags: [],
+    });
     const unknown = await inject('POST', '/release_memory_occupation', { tags: ['gpu'] });
-    expect(unknown.json().message).toContain('valid: weights, kv_cache, cuda_graph');
+    expect(unknown.json().message).toBe(
+      'unknown tags: [gpu]; valid tags: [weights, kv_cache, cuda_graph]',
+    );
+    await inject('POST', '/release_memory_occupation', { tags: ['kv_cache'] });
+    const again = await inject('POST', '/release_memory_occupation', { tags: ['kv_cache'] });
+    expect(again.statusCode).toBe(400);
+    expect(again.json()).toEqual({
+      success: false,
+      message: 'tags already released: [kv_cache]',
+      released_tags: ['kv_cache'],
+    });
   });
 
   it.each([
@@ -93,17 +141,17 @@ describe('control routes', () => {
     });
     await inject('POST', '/pause_generation', { mode: 'keep' });
     expect((await inject('POST', '/continue_generation')).statusCode).toBe(200);
-    expect((await inject('POST', '/flush_cache')).json().message).toBe('cache flushed');
+    expect((await inject('POST', '/flush_cache')).json().message).toBe('flushed 0 cached pages');
     expect((await inject('GET', '/flush_cache')).statusCode).toBe(200);
-    const update = await inject('POST', '/update_weights_from_disk', { model_path: '/ckpt/2' });
+    const update = await inject('POST', '/update_weights_from_disk', { model_path: checkpoint });
     expect(update.json()).toEqual({
       success: true,
-      message: 'loaded /ckpt/2',
+      message: `weights updated from ${checkpoint}; prefix cache reset (0 pages forgotten)`,
       num_paused_requests: 0,
     });
     // AReaL: abort_all_requests first; SGLang's other fields where this engine does the same.
     const aborting = await inject('POST', '/update_weights_from_disk', {
-      model_path: '/ckpt/3',
+      model_path: checkpoint,
       abort_all_requests: true,
       load_format: 'auto',
       flush_cache: true,
@@ -144,22 +192,22 @@ describe('control routes', () => {
       expect((await inject('POST', '/pause_generation', { mode })).statusCode).toBe(200);
     }
     expect(engine.calls).toEqual([
-      ['pause', { mode: 'abort' }],
-      ['pause', { mode: 'keep' }],
-      ['continue', undefined],
-      ['flush', undefined],
-      ['flush', undefined],
-      ['updateWeights', { modelPath: '/ckpt/2' }],
+      ['pauseGeneration', { mode: 'abort' }],
+      ['pauseGeneration', { mode: 'keep' }],
+      ['continueGeneration', undefined],
+      ['flushCache', undefined],
+      ['flushCache', undefined],
+      ['updateWeightsFromDisk', { modelPath: checkpoint }],
       ['abortAllRequests', undefined],
-      ['updateWeights', { modelPath: '/ckpt/3' }],
+      ['updateWeightsFromDisk', { modelPath: checkpoint }],
       ['beginWeightUpdate', undefined],
       ['beginWeightUpdate', undefined],
       ['endWeightUpdate', undefined],
       ['endWeightUpdate', undefined],
       ['abortRequest', 'nobody'],
       ['abortAllRequests', undefined],
-      ['pause', { mode: 'in_place' }],
-      ['pause', { mode: 'retract' }],
+      ['pauseGeneration', { mode: 'in_place' }],
+      ['pauseGeneration', { mode: 'retract' }],
     ]);
   });
 
@@ -181,6 +229,12 @@ describe('control routes', () => {
     );
     const missing = await inject('POST', '/update_weights_from_disk', { model_path: '/missing/x' });
     expect(missing.statusCode).toBe(400);
+    expect(missing.json()).toEqual({
+      success: false,
+      message:
+        'update_weights_from_disk(/missing/x) failed, the old weights stay: /missing/x: checkpoint does not exist',
+      num_paused_requests: 0,
+    });
     expect((await inject('POST', '/abort_request', { rid: 3 })).json().message).toBe(
       'rid: a request id (string) is required',
     );
@@ -197,24 +251,29 @@ describe('weight versions', () => {
       weight_version: 'default',
     });
     const disk = await inject('POST', '/update_weights_from_disk', {
-      model_path: '/ckpt/7',
+      model_path: checkpoint,
       weight_version: 'step-7',
     });
     expect(disk.json().success).toBe(true);
     expect(engine.calls[0]).toEqual([
-      'updateWeights',
-      { modelPath: '/ckpt/7', weightVersion: 'step-7' },
+      'updateWeightsFromDisk',
+      { modelPath: checkpoint, weightVersion: 'step-7' },
     ]);
     expect((await inject('GET', '/get_weight_version')).json().weight_version).toBe('step-7');
-    const body = Buffer.from(encodeSafetensors([testTensor('model.norm.weight', [8], 'float32')]));
+    const body = Buffer.from(
+      encodeSafetensors([testTensor('model.norm.weight', [128], 'float32')]),
+    );
     const pushed = await inject('POST', '/update_weights_from_tensor?weight_version=step-8', body, {
       'content-type': 'application/octet-stream',
     });
     expect(pushed.json().success).toBe(true);
-    const generated = await inject('POST', '/generate', { text: 'x' });
+    const generated = await inject('POST', '/generate', {
+      text: 'x',
+      sampling_params: { max_new_tokens: 2 },
+    });
     expect(generated.json().meta_info.weight_version).toBe('step-8');
     const empty = await inject('POST', '/update_weights_from_disk', {
-      model_path: '/ckpt/9',
+      model_path: checkpoint,
       weight_version: '',
     });
     expect(empty.statusCode).toBe(400);
@@ -264,14 +323,17 @@ describe('update_weights_from_tensor', () => {
 
   it('takes the tensors as one safetensors body and hands them to the engine', async () => {
     const { engine, inject } = serve();
-    const norm = testTensor('model.norm.weight', [8], 'bfloat16', 3);
+    const norm = testTensor('model.norm.weight', [128], 'bfloat16', 3);
     const body = Buffer.from(encodeSafetensors([norm]));
     const res = await inject('POST', '/update_weights_from_tensor', body, octet);
-    expect(res.json()).toEqual({ success: true, message: '1 tensors updated' });
+    expect(res.json()).toEqual({
+      success: true,
+      message: '1 tensors updated; prefix cache reset (0 pages forgotten)',
+    });
     const [[call, input]] = engine.calls as [[string, { tensors: NamedTensorLike[] }]];
     expect(call).toBe('updateWeightsFromTensors');
     expect(input.tensors.map(({ name, dtype, shape }) => ({ name, dtype, shape }))).toEqual([
-      { name: 'model.norm.weight', dtype: 'bfloat16', shape: [8] },
+      { name: 'model.norm.weight', dtype: 'bfloat16', shape: [128] },
     ]);
     expect(Buffer.from(input.tensors[0]?.data ?? [])).toEqual(Buffer.from(norm.data));
   });
@@ -340,7 +402,11 @@ describe('admin key', () => {
 
   it('leaves generation and info open', async () => {
     const { inject } = serve('s3cret');
-    expect((await inject('POST', '/generate', { text: 'a' })).statusCode).toBe(200);
+    const generated = await inject('POST', '/generate', {
+      text: 'a',
+      sampling_params: { max_new_tokens: 2 },
+    });
+    expect(generated.statusCode).toBe(200);
     for (const url of [
       '/health',
       '/health_generate',
