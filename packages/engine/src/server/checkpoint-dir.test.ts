@@ -3,8 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
+import { BUILTIN_TINY_CONFIG } from '../model/builtin-tiny.js';
+import { writeHfModel } from '../model/loader/loader.test-helpers.js';
 import { createServer } from './create-server.js';
-import { FakeEngine } from './server.test-helpers.js';
+import { launchTiny, recordCalls } from './tiny-engine.test-helpers.js';
 
 let app: FastifyInstance | undefined;
 afterEach(() => app?.close());
@@ -16,8 +18,11 @@ describe('--checkpoint-dir', () => {
     mkdirSync(join(root, 'step-2'), { recursive: true });
     writeFileSync(join(base, 'secret.bin'), 'secret');
     symlinkSync(join(base, 'secret.bin'), join(root, 'escape.bin'));
-    const engine = new FakeEngine();
+    await writeHfModel(join(root, 'step-2'), BUILTIN_TINY_CONFIG, { dtype: 'float32' });
+    const engine = await launchTiny();
+    const calls = recordCalls(engine, ['updateWeightsFromDisk']);
     app = createServer(engine, { checkpointDir: root });
+    app.addHook('onClose', () => engine.shutdown());
     const update = (model_path: string) =>
       (app as FastifyInstance).inject({
         method: 'POST',
@@ -37,6 +42,6 @@ describe('--checkpoint-dir', () => {
       expect(res.statusCode).toBe(403);
       expect(res.json()).toEqual({ success: false, message: refused });
     }
-    expect(engine.calls).toEqual([['updateWeights', { modelPath: join(root, 'step-2') }]]);
+    expect(calls).toEqual([['updateWeightsFromDisk', { modelPath: join(root, 'step-2') }]]);
   });
 });
