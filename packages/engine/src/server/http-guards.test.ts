@@ -1,15 +1,29 @@
 import type { FastifyInstance, InjectOptions } from 'fastify';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { Engine } from '../engine/engine.js';
 import { createServer, type ServerOptions } from './create-server.js';
 import { hostName, LOOPBACK_HOSTS } from './http-guards.js';
-import { FakeEngine } from './server.test-helpers.js';
+import { launchTiny, recordCalls } from './tiny-engine.test-helpers.js';
+
+// One real engine (builtin:tiny) for the file; each test gets its own server.
+let real: Engine;
+beforeAll(async () => {
+  real = await launchTiny();
+});
+afterAll(() => real?.shutdown());
 
 let app: FastifyInstance | undefined;
-afterEach(() => app?.close());
+afterEach(async () => {
+  await app?.close();
+  vi.restoreAllMocks();
+  if ((await real.isSleeping()).isSleeping) await real.resumeMemoryOccupation();
+});
 
 function serve(options: ServerOptions = {}) {
-  const engine = new FakeEngine();
-  app = createServer(engine, options);
+  const engine = {
+    calls: recordCalls(real, ['releaseMemoryOccupation', 'resumeMemoryOccupation']),
+  };
+  app = createServer(real, options);
   const inject = (request: InjectOptions) => (app as FastifyInstance).inject(request);
   return { engine, inject };
 }
@@ -31,7 +45,7 @@ describe('bodies are JSON only when they say so', () => {
       message: `Content-Type ${type} is not read: send JSON with Content-Type: application/json`,
     });
     expect(engine.calls).toEqual([]);
-    expect(engine.released.size).toBe(0);
+    expect((await real.isSleeping()).isSleeping).toBe(false);
   });
 
   it('reads application/json and +json types, and a POST without a body', async () => {
@@ -42,7 +56,11 @@ describe('bodies are JSON only when they say so', () => {
     const vendor = { 'content-type': 'application/vnd.api+json' };
     expect((await inject({ ...resume, headers: vendor, payload: '{}' })).statusCode).toBe(200);
     expect((await inject(release)).statusCode).toBe(200);
-    expect(engine.calls.map(([name]) => name)).toEqual(['release', 'resume', 'release']);
+    expect(engine.calls.map(([name]) => name)).toEqual([
+      'releaseMemoryOccupation',
+      'resumeMemoryOccupation',
+      'releaseMemoryOccupation',
+    ]);
   });
 });
 
