@@ -1,13 +1,24 @@
 import { request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { Engine } from '../engine/engine.js';
 import { encodeSafetensors, testTensor } from '../model/loader/loader.test-helpers.js';
 import { createServer } from './create-server.js';
-import { FakeEngine } from './server.test-helpers.js';
+import { launchTiny, recordCalls } from './tiny-engine.test-helpers.js';
+
+// One real engine (builtin:tiny) for the file; each test gets its own server.
+let engine: Engine;
+beforeAll(async () => {
+  engine = await launchTiny();
+});
+afterAll(() => engine?.shutdown());
 
 let app: FastifyInstance | undefined;
-afterEach(() => app?.close());
+afterEach(async () => {
+  await app?.close();
+  vi.restoreAllMocks();
+});
 
 /** Opens a POST of `declared` bytes, sends `first`, and resolves with the reply (sending no more). */
 async function postPartly(declared: number, first: Uint8Array, headers = {}) {
@@ -43,7 +54,7 @@ async function postPartly(declared: number, first: Uint8Array, headers = {}) {
 
 describe('update_weights_from_tensor bodies are checked header first', () => {
   it('refuses a 1 GiB garbage body after its first bytes, without reading the rest', async () => {
-    app = createServer(new FakeEngine());
+    app = createServer(engine);
     await app.listen({ port: 0, host: '127.0.0.1' });
     const garbage = new Uint8Array(64 * 1024).fill(0xab);
     const reply = await postPartly(1024 ** 3, garbage);
@@ -55,7 +66,7 @@ describe('update_weights_from_tensor bodies are checked header first', () => {
   });
 
   it('refuses tensors the model does not have before their data arrives', async () => {
-    const engine = new FakeEngine();
+    const calls = recordCalls(engine, ['updateWeightsFromTensors']);
     app = createServer(engine);
     await app.listen({ port: 0, host: '127.0.0.1' });
     const file = encodeSafetensors([testTensor('rogue.weight', [1024, 1024], 'float32')]);
@@ -63,12 +74,13 @@ describe('update_weights_from_tensor bodies are checked header first', () => {
     const reply = await postPartly(file.byteLength, file.subarray(0, headerEnd));
     expect(reply.status).toBe(400);
     expect(JSON.parse(reply.body).message).toBe('tensors: the model has no parameter rogue.weight');
-    expect(engine.calls).toEqual([]);
+    expect(calls).toEqual([]);
   });
 
   it('refuses a body whose length is not what its header describes', async () => {
-    app = createServer(new FakeEngine());
-    const file = Buffer.from(encodeSafetensors([testTensor('model.norm.weight', [8], 'float32')]));
+    app = createServer(engine);
+    const norm = testTensor('model.norm.weight', [128], 'float32');
+    const file = Buffer.from(encodeSafetensors([norm]));
     const res = await app.inject({
       method: 'POST',
       url: '/update_weights_from_tensor',
@@ -80,7 +92,7 @@ describe('update_weights_from_tensor bodies are checked header first', () => {
   });
 
   it('asks for the admin key before reading any of the body', async () => {
-    app = createServer(new FakeEngine(), { adminKey: 'k' });
+    app = createServer(engine, { adminKey: 'k' });
     await app.listen({ port: 0, host: '127.0.0.1' });
     const reply = await postPartly(1024 ** 3, new Uint8Array(1024));
     expect(reply.status).toBe(401);
