@@ -1,24 +1,25 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
-import { afterEach, describe, expect, it } from 'vitest';
-import type { ModelInfo } from '../engine-api.js';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Engine } from '../engine/engine.js';
 import { createServer, type ServerOptions } from './create-server.js';
 import { INLINE_PARSE_BYTES } from './json-body.js';
 import { JsonParsePool } from './json-parse-pool.js';
-import { FakeEngine } from './server.test-helpers.js';
+import { launchTiny } from './tiny-engine.test-helpers.js';
 
-/** The fake engine with a tokenizer bound: a token stands for at most one character. */
-class BoundedEngine extends FakeEngine {
-  override modelInfo(): ModelInfo {
-    return { ...super.modelInfo(), maxTextPerToken: 1 };
-  }
-}
+// The real engine on builtin:tiny with a context of 256 tokens: its byte tokenizer binds a
+// token to at most one character.
+let engine: Engine;
+beforeAll(async () => {
+  engine = await launchTiny({ maxContext: 256 });
+});
+afterAll(() => engine?.shutdown());
 
 let app: FastifyInstance | undefined;
 afterEach(() => app?.close());
 
 function serve(options: ServerOptions = {}) {
-  app = createServer(new BoundedEngine(), options);
+  app = createServer(engine, options);
   return (url: string, payload: string | Readable, headers: Record<string, string> = {}) =>
     (app as FastifyInstance).inject({
       method: 'POST',
@@ -63,9 +64,9 @@ describe('JSON bodies over 1 MiB, parsed in a parse thread', () => {
     const post = serve({ bodyLimit: 2 * 1024 * 1024 });
     const declared = await post('/tokenize', '{}', { 'content-length': String(5 * 1024 * 1024) });
     expect(declared.statusCode).toBe(413);
-    // A prompt of this model (256 tokens of one character) needs about 1 MiB with slack.
+    // A prompt of this model (256 tokens of one character, a vocabulary of 258) needs about 1 MiB.
     expect(declared.json().message).toBe(
-      `body: 5242880 bytes, more than the ${256 * 6 + 1024 * 1024 + 512 * 32} bytes POST /tokenize takes`,
+      `body: 5242880 bytes, more than the ${256 * 6 + 1024 * 1024 + 258 * 32} bytes POST /tokenize takes`,
     );
     const chunked = Readable.from([
       Buffer.from('{"tokens": ['),
