@@ -1,17 +1,21 @@
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createServer } from '../server/create-server.js';
-import { FakeEngine } from '../server/server.test-helpers.js';
+import { launchTiny, recordCalls } from '../server/tiny-engine.test-helpers.js';
 import { gracefulShutdown } from './graceful-shutdown.js';
 
 const apps: ReturnType<typeof createServer>[] = [];
 afterEach(async () => {
   await Promise.all(apps.splice(0).map((a) => a.close()));
+  vi.restoreAllMocks();
 });
 
+/** A real engine (builtin:tiny) per test: the shutdown under test ends it. */
 async function serving(timeoutMs: number) {
-  const engine = new FakeEngine();
-  const app = createServer(engine);
+  const real = await launchTiny();
+  const engine = { calls: recordCalls(real, ['shutdown']), shutdown: () => real.shutdown() };
+  const app = createServer(real);
+  app.addHook('onClose', () => real.shutdown());
   apps.push(app);
   await app.listen({ port: 0, host: '127.0.0.1' });
   const { port } = app.server.address() as AddressInfo;
@@ -19,16 +23,21 @@ async function serving(timeoutMs: number) {
   const exits: number[] = [];
   const close = gracefulShutdown({
     app,
-    engine,
+    engine: real,
     timeoutMs,
     log: (line) => lines.push(line),
     exit: (code) => exits.push(code),
   });
+  // A request that runs for seconds on the CPU (1000 tokens, EOS ignored) unless ended.
   const generate = (rid: string) =>
     fetch(`http://127.0.0.1:${port}/generate`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ text: 'x', rid }),
+      body: JSON.stringify({
+        text: 'x',
+        rid,
+        sampling_params: { max_new_tokens: 1000, ignore_eos: true },
+      }),
     }).then((res) => res.json() as Promise<{ meta_info: { finish_reason: { type: string } } }>);
   return { engine, close, generate, lines, exits };
 }
