@@ -1,0 +1,54 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { PickleRefused, readPickle } from './pickle-machine.js';
+import { type TensorRef, torchGlobals } from './torch-globals.js';
+
+// Made by fixtures/make_torch_pickles.py (torch 2.13, CPU, the file_system sharing strategy).
+const fixture = (name: string) =>
+  Buffer.from(readFileSync(join(import.meta.dirname, 'fixtures', name), 'utf8').trim(), 'base64');
+const read = (name: string) => readPickle(fixture(name), torchGlobals);
+
+describe('the torch pickle reader', () => {
+  it('reads named CPU tensors as shared-memory references, views and shared storages too', () => {
+    const named = read('named-tensors.b64') as [string, TensorRef][];
+    expect(named.map(([name, t]) => [name, t.dtype, t.shape, t.stride, t.offset])).toEqual([
+      ['model.norm.weight', 'bfloat16', [4], [1], 0],
+      ['lm_head.weight', 'float32', [3, 4], [4, 1], 0],
+      ['model.layers.0.mlp.up_proj.weight', 'float16', [2, 4], [4, 1], 0],
+      ['a.view', 'float32', [2, 4], [4, 1], 4],
+    ]);
+    const storages = named.map(([, t]) => t.storage);
+    for (const s of storages) {
+      expect(s.kind).toBe('shared-file');
+      if (s.kind === 'shared-file') expect(s.name).toMatch(/^\/torch_\d+_\d+_\d+$/);
+    }
+    expect(storages.map((s) => s.bytes)).toEqual([8, 48, 16, 48]);
+    // The view shares its base's storage: the pickle names it once.
+    expect(storages[3]).toBe(storages[1]);
+  });
+
+  it('refuses a global off the allow-list without running it (REDUCE on os.system)', () => {
+    expect(() => read('reduce-os-system.b64')).toThrow(
+      new PickleRefused('pickle: the global posix.system is not allowed'),
+    );
+  });
+
+  it('refuses tensors of other dtypes, old protocols and truncated data', () => {
+    expect(() => read('int64-tensor.b64')).toThrow('the global torch.int64 is not allowed');
+    expect(() => read('protocol-0.b64')).toThrow(PickleRefused);
+    const whole = fixture('named-tensors.b64');
+    for (const cut of [1, 10, 100, whole.length - 1])
+      expect(() => readPickle(whole.subarray(0, cut), torchGlobals)).toThrow(PickleRefused);
+  });
+
+  it('refuses REDUCE on an allow-listed value, and garbage bytes', () => {
+    // PROTO 4, SHORT_BINUNICODE 'torch', 'Tensor', STACK_GLOBAL, EMPTY_TUPLE, REDUCE, STOP
+    const call = Buffer.from(
+      '8004 8c05746f726368 8c0654656e736f72 93 29 52 2e'.replace(/ /g, ''),
+      'hex',
+    );
+    expect(() => readPickle(call, torchGlobals)).toThrow('REDUCE of torch.Tensor is not allowed');
+    expect(() => readPickle(Buffer.from('not a pickle'), torchGlobals)).toThrow(PickleRefused);
+  });
+});
