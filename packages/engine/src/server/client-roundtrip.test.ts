@@ -2,85 +2,148 @@ import type { AddressInfo } from 'node:net';
 import { EngineClient, EngineClientError } from '@ts/client';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Engine } from '../engine/engine.js';
+import type { EngineApi } from '../engine-api.js';
 import { createServer } from './create-server.js';
-import { FakeEngine } from './server.test-helpers.js';
+import { launchTiny, tinyCheckpoint } from './tiny-engine.test-helpers.js';
 
-let engine: FakeEngine;
+let engine: Engine;
+let checkpoint: string;
 let app: FastifyInstance;
 let baseUrl: string;
 let client: EngineClient;
 
 beforeAll(async () => {
-  engine = new FakeEngine();
+  [engine, checkpoint] = await Promise.all([launchTiny(), tinyCheckpoint()]);
   app = createServer(engine, { adminKey: 'k' });
   await app.listen({ host: '127.0.0.1', port: 0 });
   baseUrl = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
   client = new EngineClient({ baseUrl, apiKey: 'k' });
 });
-afterAll(() => app.close());
+afterAll(async () => {
+  await app?.close();
+  await engine?.shutdown();
+});
 
-async function until(check: () => boolean): Promise<void> {
-  for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 5));
-  expect(check()).toBe(true);
+async function until(check: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 200 && !(await check()); i++) await new Promise((r) => setTimeout(r, 5));
+  expect(await check()).toBe(true);
 }
+
+/** Requests that ended with finish reason abort, so far. */
+const aborted = async () => (await engine.metrics()).abortedRequestsTotal;
+
+/** A generation that runs for a while on the CPU (1000 tokens, EOS ignored) unless ended. */
+const LONG = { max_new_tokens: 1000, ignore_eos: true };
 
 describe('@ts/client against createServer', () => {
   it('generates whole, batched and streamed', async () => {
-    const one = await client.generate({ text: 'hi', sampling_params: { max_new_tokens: 2 } });
-    expect(one).toMatchObject({ text: 'w0 w1', output_ids: [100, 101] });
+    const greedy = { max_new_tokens: 3, temperature: 0, ignore_eos: true };
+    const one = await client.generate({ text: 'hi', sampling_params: greedy });
+    expect(one.output_ids).toHaveLength(3);
+    expect(one.text).toBe(engine.detokenize(one.output_ids));
     expect(one.meta_info.finish_reason).toEqual({ type: 'length' });
-    const batch = await client.generateBatch({ input_ids: [[1], [2, 3]] });
+    const batch = await client.generateBatch({
+      input_ids: [[1], [2, 3]],
+      sampling_params: { max_new_tokens: 1 },
+    });
     expect(batch.map((r) => r.meta_info.prompt_tokens)).toEqual([1, 2]);
     const updates = [];
-    for await (const update of client.generateStream({ text: 'hi', rid: 'st' }))
+    for await (const update of client.generateStream({
+      text: 'hi',
+      rid: 'st',
+      sampling_params: greedy,
+    }))
       updates.push(update);
-    expect(updates.map((u) => u.text)).toEqual(['w0', 'w0 w1', 'w0 w1 w2']);
+    // The first update comes as the request starts, before any token.
+    expect(updates.map((u) => u.output_ids.length)).toEqual([0, 1, 2, 3]);
+    expect(updates.at(-1)?.text).toBe(one.text);
     expect(updates.at(-1)?.meta_info).toMatchObject({
       id: 'st',
       finish_reason: { type: 'length' },
     });
     const indexed = [];
-    for await (const u of client.generateBatchStream({ text: ['a', 'b'] })) indexed.push(u.index);
-    expect(indexed.sort()).toEqual([0, 0, 0, 1, 1, 1]);
+    for await (const u of client.generateBatchStream({
+      text: ['a', 'b'],
+      sampling_params: { max_new_tokens: 3, ignore_eos: true },
+    }))
+      indexed.push(u.index);
+    expect(indexed.sort()).toEqual([0, 0, 0, 0, 1, 1, 1, 1]);
   });
 
   it('tokenizes, detokenizes and reads the server info', async () => {
-    expect((await client.tokenize('ab')).tokens).toEqual([1, 97, 98]);
+    expect((await client.tokenize('ab')).tokens).toEqual([256, 97, 98]);
     expect((await client.tokenize('ab', { add_special_tokens: false })).count).toBe(2);
     expect((await client.detokenize([97, 98])).text).toBe('ab');
     expect((await client.getServerInfo()).dp_size).toBe(1);
   });
 
   it("throws EngineClientError with the server's message and status", async () => {
-    const refused = await client.generate({ text: 'refuse' }).catch((e: unknown) => e);
+    const refused = await client.generate({ input_ids: [300] }).catch((e: unknown) => e);
     expect(EngineClientError.isInstance(refused)).toBe(true);
-    expect(refused).toMatchObject({ status: 400, message: 'text: unknown special token' });
+    expect(refused).toMatchObject({
+      status: 400,
+      message: 'input_ids holds 300, outside the vocabulary [0, 258)',
+    });
     const invalid = await client
       .generate({ text: 'a', sampling_params: { top_p: 2 } })
       .catch((e) => e);
     expect(invalid.message).toMatch(/^sampling_params\.top_p: /);
-    const streamed = client.generateStream({ text: 'refuse' });
+    const streamed = client.generateStream({ input_ids: [300] });
     await expect(streamed.next()).rejects.toMatchObject({ status: 400 });
-    const crashed = async () => {
-      for await (const _ of client.generateStream({ text: 'crash' })) {
-        // the second event is the error
-      }
-    };
-    await expect(crashed()).rejects.toThrow('rank 0 died');
+    // A rank dying mid-stream cannot be caused on the real engine on the CPU: a server over a
+    // wrapper of it whose stream fails after its first update stands in for one.
+    const dying: EngineApi = Object.create(engine, {
+      generateStream: {
+        value: async function* (...args: Parameters<Engine['generateStream']>) {
+          for await (const chunk of engine.generateStream(...args)) {
+            yield chunk;
+            throw new Error('rank 0 died');
+          }
+        },
+      },
+    });
+    const crashing = createServer(dying);
+    try {
+      await crashing.listen({ host: '127.0.0.1', port: 0 });
+      const port = (crashing.server.address() as AddressInfo).port;
+      const crashed = async () => {
+        const stream = new EngineClient({ baseUrl: `http://127.0.0.1:${port}` }).generateStream({
+          text: 'x',
+        });
+        for await (const _ of stream) {
+          // the second event is the error
+        }
+      };
+      await expect(crashed()).rejects.toThrow('rank 0 died');
+    } finally {
+      await crashing.close();
+    }
   });
 
   it('aborts the request when the caller stops reading or aborts', async () => {
-    for await (const update of client.generateStream({ text: 'x', rid: 'hang-1' })) {
-      expect(update.text).toBe('w0');
+    const before = await aborted();
+    for await (const update of client.generateStream({
+      text: 'x',
+      rid: 'long-1',
+      sampling_params: LONG,
+    })) {
+      expect(update.meta_info.id).toBe('long-1');
       break;
     }
-    await until(() => engine.calls.some(([k, v]) => k === 'cancel' && v === 'hang-1'));
+    await until(async () => (await aborted()) === before + 1);
     const controller = new AbortController();
-    const pending = client.generate({ text: 'x', rid: 'hang-2' }, { signal: controller.signal });
-    await until(() => engine.calls.some(([, v]) => (v as { rid?: string })?.rid === 'hang-2'));
+    const pending = client.generate(
+      { text: 'x', rid: 'long-2', sampling_params: LONG },
+      { signal: controller.signal },
+    );
+    await until(async () => {
+      const m = await engine.metrics();
+      return m.runningRequests + m.waitingRequests > 0;
+    });
     controller.abort();
     await expect(pending).rejects.toMatchObject({ name: 'EngineClientError', status: undefined });
-    await until(() => engine.calls.some(([k, v]) => k === 'cancel' && v === 'hang-2'));
+    await until(async () => (await aborted()) === before + 2);
   });
 
   it('drives the RL loop control calls with the admin key', async () => {
@@ -93,14 +156,14 @@ describe('@ts/client against createServer', () => {
     expect(await client.isSleeping()).toMatchObject({ success: true, is_sleeping: true });
     expect(await client.continueGeneration()).toEqual({
       success: true,
-      message: 'continued; memory is still released',
+      message: 'not paused; memory is still released: nothing runs until every tag is resumed',
       status: 'ok',
     });
     expect((await client.resumeMemoryOccupation({ tags: ['weights'] })).released_tags).toEqual([
       'kv_cache',
       'cuda_graph',
     ]);
-    expect((await client.updateWeightsFromDisk({ model_path: '/ckpt/2' })).success).toBe(true);
+    expect((await client.updateWeightsFromDisk({ model_path: checkpoint })).success).toBe(true);
     expect((await client.resumeMemoryOccupation({ tags: ['weights'] })).message).toBe(
       'tags not released: [weights]',
     );
@@ -123,6 +186,7 @@ describe('@ts/client against createServer', () => {
       success: false,
       message: 'admin key required: send Authorization: Bearer <key>',
     });
-    expect((await anonymous.generate({ text: 'a' })).text).toBe('w0 w1 w2');
+    const open = await anonymous.generate({ text: 'a', sampling_params: { max_new_tokens: 3 } });
+    expect(open.meta_info.completion_tokens).toBeGreaterThan(0);
   });
 });
