@@ -1,7 +1,9 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PickleRefused, readPickle } from './pickle-machine.js';
+import { readSharedFileTensor, SHARED_FILE_HEADER_BYTES } from './shared-file-tensor.js';
 import { type TensorRef, torchGlobals } from './torch-globals.js';
 
 // Made by fixtures/make_torch_pickles.py (torch 2.13, CPU, the file_system sharing strategy).
@@ -50,5 +52,45 @@ describe('the torch pickle reader', () => {
     );
     expect(() => readPickle(call, torchGlobals)).toThrow('REDUCE of torch.Tensor is not allowed');
     expect(() => readPickle(Buffer.from('not a pickle'), torchGlobals)).toThrow(PickleRefused);
+  });
+});
+
+describe('reading a tensor shared by file', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ts-shm-'));
+  const storage = { kind: 'shared-file' as const, name: '/torch_1_2_3', bytes: 48 };
+  // A reference count in the header, as torch writes it, then the storage's 12 floats.
+  const header = Buffer.alloc(SHARED_FILE_HEADER_BYTES);
+  header.writeInt32LE(2, 0);
+  const floats12 = Buffer.from(Float32Array.from({ length: 12 }, (_, i) => i).buffer);
+  writeFileSync(join(dir, 'torch_1_2_3'), Buffer.concat([header, floats12]));
+  const ref = (shape: number[], stride: number[], offset: number): TensorRef => ({
+    dtype: 'float32',
+    shape,
+    stride,
+    offset,
+    storage,
+  });
+  const floats = (bytes: Uint8Array) => [...new Float32Array(bytes.buffer)];
+
+  it('reads a tensor and a view at an offset of the same storage', async () => {
+    expect(floats(await readSharedFileTensor({ ...ref([3, 4], [4, 1], 0), storage }, dir))).toEqual(
+      Array.from({ length: 12 }, (_, i) => i),
+    );
+    expect(floats(await readSharedFileTensor({ ...ref([2, 4], [4, 1], 4), storage }, dir))).toEqual(
+      [4, 5, 6, 7, 8, 9, 10, 11],
+    );
+  });
+
+  it('refuses a transposed view, a tensor past its storage, a missing object', async () => {
+    await expect(readSharedFileTensor({ ...ref([4, 3], [1, 4], 0), storage }, dir)).rejects.toThrow(
+      'is not contiguous',
+    );
+    await expect(readSharedFileTensor({ ...ref([3, 4], [4, 1], 4), storage }, dir)).rejects.toThrow(
+      'overruns its storage of 48',
+    );
+    const gone = { ...storage, name: '/torch_9_9_9' };
+    await expect(readSharedFileTensor({ ...ref([1], [1], 0), storage: gone }, dir)).rejects.toThrow(
+      'ENOENT',
+    );
   });
 });
