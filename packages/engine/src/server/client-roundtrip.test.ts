@@ -3,9 +3,8 @@ import { EngineClient, EngineClientError } from '@ts/client';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../engine/engine.js';
-import type { EngineApi } from '../engine-api.js';
 import { createServer } from './create-server.js';
-import { launchTiny, tinyCheckpoint } from './tiny-engine.test-helpers.js';
+import { dyingAfterFirstUpdate, launchTiny, tinyCheckpoint } from './tiny-engine.test-helpers.js';
 
 let engine: Engine;
 let checkpoint: string;
@@ -91,19 +90,7 @@ describe('@ts/client against createServer', () => {
     expect(invalid.message).toMatch(/^sampling_params\.top_p: /);
     const streamed = client.generateStream({ input_ids: [300] });
     await expect(streamed.next()).rejects.toMatchObject({ status: 400 });
-    // A rank dying mid-stream cannot be caused on the real engine on the CPU: a server over a
-    // wrapper of it whose stream fails after its first update stands in for one.
-    const dying: EngineApi = Object.create(engine, {
-      generateStream: {
-        value: async function* (...args: Parameters<Engine['generateStream']>) {
-          for await (const chunk of engine.generateStream(...args)) {
-            yield chunk;
-            throw new Error('rank 0 died');
-          }
-        },
-      },
-    });
-    const crashing = createServer(dying);
+    const crashing = createServer(dyingAfterFirstUpdate(engine));
     try {
       await crashing.listen({ host: '127.0.0.1', port: 0 });
       const port = (crashing.server.address() as AddressInfo).port;

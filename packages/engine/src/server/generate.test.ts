@@ -1,17 +1,36 @@
 import type { FastifyInstance } from 'fastify';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { Engine } from '../engine/engine.js';
 import type { GenerateInput } from '../engine-api.js';
 import { createServer } from './create-server.js';
-import { FakeEngine, sseData } from './server.test-helpers.js';
+import { sseData } from './server.test-helpers.js';
+import { dyingAfterFirstUpdate, launchTiny, recordCalls } from './tiny-engine.test-helpers.js';
 
-let engine: FakeEngine;
+// The real engine on builtin:tiny (a byte tokenizer: BOS 256, then one id per byte), one
+// for the file; the calls the routes make on it are recorded test by test.
+let engine: Engine;
 let app: FastifyInstance;
-
-beforeEach(() => {
-  engine = new FakeEngine();
+beforeAll(async () => {
+  engine = await launchTiny();
   app = createServer(engine);
 });
-afterEach(() => app.close());
+afterAll(async () => {
+  await app?.close();
+  await engine?.shutdown();
+});
+
+let calls: Array<[string, unknown]>;
+beforeEach(() => {
+  calls = recordCalls(engine, ['generate', 'generateStream', 'abortRequest']);
+});
+afterEach(() => vi.restoreAllMocks());
+
+/** The inputs the routes handed to `generate` or `generateStream`, in order. */
+const generated = () =>
+  calls.filter(([name]) => name.startsWith('generate')).map(([, input]) => input as GenerateInput);
+
+/** Requests that ended with finish reason abort, so far. */
+const aborted = async () => (await engine.metrics()).abortedRequestsTotal;
 
 const post = (payload: unknown) =>
   app.inject({ method: 'POST', url: '/generate', payload: payload as object });
@@ -37,12 +56,14 @@ describe('POST /generate', () => {
       },
     });
     expect(res.statusCode).toBe(200);
+    const { output_ids } = res.json();
+    expect(output_ids).toHaveLength(2);
     expect(res.json()).toEqual({
-      text: 'w0 w1',
-      output_ids: [100, 101],
+      text: engine.detokenize(output_ids),
+      output_ids,
       meta_info: {
         id: 'r1',
-        prompt_tokens: 5,
+        prompt_tokens: 6,
         cached_tokens: 0,
         completion_tokens: 2,
         finish_reason: { type: 'length' },
@@ -50,7 +71,7 @@ describe('POST /generate', () => {
         weight_version: 'default',
       },
     });
-    expect(engine.calls[0]).toEqual([
+    expect(calls[0]).toEqual([
       'generate',
       {
         text: 'hello',
@@ -83,18 +104,15 @@ describe('POST /generate', () => {
       'r-1',
       'r-2',
     ]);
-    const generated = () =>
-      engine.calls
-        .filter(([name]) => name === 'generate')
-        .map(([, input]) => input as GenerateInput);
-    const calls = generated();
-    expect(calls.map((c) => c.samplingParams?.seed)).toEqual([7, 8, 9]);
-    engine.calls.length = 0;
+    expect(generated().map((c) => c.samplingParams?.seed)).toEqual([7, 8, 9]);
+    calls.length = 0;
     const batch = await post({
       text: ['a', 'bb'],
       sampling_params: [{ max_new_tokens: 1, n: 2 }, { max_new_tokens: 2 }],
     });
-    expect(batch.json().map((r: { text: string }) => r.text)).toEqual(['w0', 'w0', 'w0 w1']);
+    expect(batch.json().map((r: { output_ids: number[] }) => r.output_ids.length)).toEqual([
+      1, 1, 2,
+    ]);
     const unseeded = generated();
     expect(unseeded.map((c) => c.text)).toEqual(['a', 'a', 'bb']);
     expect(unseeded.every((c) => c.samplingParams?.seed === undefined)).toBe(true);
@@ -103,19 +121,21 @@ describe('POST /generate', () => {
   it('passes data_parallel_rank on, and takes null for the features it does not serve', async () => {
     const res = await post({
       text: 'a',
-      data_parallel_rank: 1,
+      data_parallel_rank: 0,
+      sampling_params: { max_new_tokens: 1 },
       lora_path: null,
       image_data: null,
       return_hidden_states: false,
     });
     expect(res.statusCode).toBe(200);
-    expect(engine.calls[0]?.[1]).toMatchObject({ dataParallelRank: 1 });
+    expect(generated()[0]).toMatchObject({ dataParallelRank: 0 });
   });
 
   it('takes the sampling controls it does not implement at their neutral values', async () => {
     const res = await post({
       text: 'a',
       sampling_params: {
+        max_new_tokens: 1,
         n: 1,
         min_new_tokens: 0,
         min_p: 0,
@@ -136,7 +156,7 @@ describe('POST /generate', () => {
       stream: null,
     });
     expect(res.json().meta_info.prompt_tokens).toBe(4);
-    const input = engine.calls[0]?.[1] as {
+    const input = generated()[0] as {
       rid: string;
       inputIds: number[];
       samplingParams: object;
@@ -147,6 +167,7 @@ describe('POST /generate', () => {
   });
 
   it("answers each output token's logprob as SGLang's [logprob, id, null] when asked, per prompt", async () => {
+    const logprob = [expect.any(Number), expect.any(Number), null];
     const one = await post({
       text: 'a',
       sampling_params: { max_new_tokens: 2 },
@@ -157,54 +178,47 @@ describe('POST /generate', () => {
       token_ids_logprob: null,
     });
     expect(one.statusCode).toBe(200);
-    expect(one.json().meta_info.output_token_logprobs).toEqual([
-      [-0.25, 100, null],
-      [-0.5, 101, null],
-    ]);
-    expect(engine.calls[0]?.[1]).toMatchObject({ returnLogprob: true });
-    expect(engine.calls[0]?.[1]).not.toHaveProperty('logprobStartLen');
-    const scored = await post({ text: 'abc', return_logprob: true, logprob_start_len: 1 });
-    expect(scored.json().meta_info.input_token_logprobs).toEqual([
-      [-1, 98, null],
-      [-2, 99, null],
-    ]);
-    const calls = engine.calls.filter(([name]) => name === 'generate');
-    expect(calls.at(-1)?.[1]).toMatchObject({ logprobStartLen: 1 });
+    const lps = one.json().meta_info.output_token_logprobs;
+    expect(lps).toEqual([logprob, logprob]);
+    expect(lps.map((l: unknown[]) => l[1])).toEqual(one.json().output_ids);
+    expect(lps.every((l: number[]) => (l[0] as number) <= 0)).toBe(true);
+    expect(generated()[0]).toMatchObject({ returnLogprob: true });
+    expect(generated()[0]).not.toHaveProperty('logprobStartLen');
+    // Prompt 'abc' is [256, 97, 98, 99]: from position 1, the ids of 'a', 'b', 'c'.
+    const scored = await post({
+      text: 'abc',
+      sampling_params: { max_new_tokens: 1 },
+      return_logprob: true,
+      logprob_start_len: 1,
+    });
+    const input = scored.json().meta_info.input_token_logprobs;
+    expect(input.map((l: unknown[]) => l[1])).toEqual([97, 98, 99]);
+    expect(generated().at(-1)).toMatchObject({ logprobStartLen: 1 });
     const topped = await post({
       text: 'a',
       sampling_params: { max_new_tokens: 1 },
       return_logprob: true,
       top_logprobs_num: 2,
     });
-    expect(topped.json().meta_info.output_top_logprobs).toEqual([
-      [
-        [-0.5, 1, null],
-        [-1, 2, null],
-      ],
-    ]);
+    const [top] = topped.json().meta_info.output_top_logprobs;
+    expect(top).toEqual([logprob, logprob]);
+    expect(top[0][0]).toBeGreaterThanOrEqual(top[1][0]);
     const judged = await post({
       text: 'a',
       sampling_params: { max_new_tokens: 2 },
       return_logprob: true,
       token_ids_logprob: [7, 9],
     });
-    expect(judged.json().meta_info.output_token_ids_logprobs).toEqual([
-      [
-        [-7, 7, null],
-        [-9, 9, null],
-      ],
-      [
-        [-7, 7, null],
-        [-9, 9, null],
-      ],
-    ]);
+    const chosen = judged.json().meta_info.output_token_ids_logprobs;
+    expect(chosen).toHaveLength(2);
+    for (const step of chosen) expect(step.map((l: unknown[]) => l[1])).toEqual([7, 9]);
     const batch = await post({
       text: ['a', 'b'],
       sampling_params: { max_new_tokens: 1 },
       return_logprob: [false, true],
     });
     expect(batch.json()[0].meta_info.output_token_logprobs).toBeUndefined();
-    expect(batch.json()[1].meta_info.output_token_logprobs).toEqual([[-0.25, 100, null]]);
+    expect(batch.json()[1].meta_info.output_token_logprobs).toEqual([logprob]);
     const plain = await post({ text: 'a', sampling_params: { max_new_tokens: 1 } });
     expect(plain.json().meta_info).not.toHaveProperty('output_token_logprobs');
     const withText = await post({
@@ -213,10 +227,10 @@ describe('POST /generate', () => {
       return_logprob: true,
       return_text_in_logprobs: true,
     });
-    expect(withText.json().meta_info.output_token_logprobs).toEqual([
-      [-0.25, 100, 'w0'],
-      [-0.5, 101, 'w1'],
-    ]);
+    const texts = withText.json().meta_info.output_token_logprobs;
+    expect(texts.map((l: unknown[]) => l[2])).toEqual(
+      withText.json().output_ids.map((id: number) => engine.detokenize([id])),
+    );
   });
 
   it('runs a batch of texts or of input_ids and answers a list in order', async () => {
@@ -226,8 +240,8 @@ describe('POST /generate', () => {
       sampling_params: [{ max_new_tokens: 1 }, { max_new_tokens: 2 }],
     });
     expect(texts.statusCode).toBe(200);
-    expect(texts.json().map((r: { text: string }) => r.text)).toEqual(['w0', 'w0 w1']);
-    expect(texts.json()[1].meta_info).toMatchObject({ id: 'y', prompt_tokens: 2 });
+    expect(texts.json().map((r: { output_ids: number[] }) => r.output_ids.length)).toEqual([1, 2]);
+    expect(texts.json()[1].meta_info).toMatchObject({ id: 'y', prompt_tokens: 3 });
     const ids = await post({ input_ids: [[1], [1, 2, 3]], sampling_params: { max_new_tokens: 1 } });
     expect(
       ids.json().map((r: { meta_info: { prompt_tokens: number } }) => r.meta_info.prompt_tokens),
@@ -296,18 +310,32 @@ describe('POST /generate', () => {
     expect(res.statusCode).toBe(400);
     expect(res.json().success).toBe(false);
     expect(res.json().message).toContain(message);
-    expect(engine.calls).toEqual([]);
+    expect(calls).toEqual([]);
   });
 
   it("answers the engine's refusal as a 400 (or the status it names) and aborts siblings", async () => {
-    const refused = await post({ text: 'refuse' });
+    const refused = await post({ input_ids: [300] });
     expect(refused.statusCode).toBe(400);
-    expect(refused.json()).toEqual({ success: false, message: 'text: unknown special token' });
-    const tooLong = await post({ text: ['fine', 'bad'], rid: ['a', 'b'] });
+    expect(refused.json()).toEqual({
+      success: false,
+      message: 'input_ids holds 300, outside the vocabulary [0, 258)',
+    });
+    // A prompt the engine refuses ends its sibling, a long generation (abort).
+    const before = await aborted();
+    const sibling = await post({
+      input_ids: [[97], [300]],
+      rid: ['a', 'b'],
+      sampling_params: { max_new_tokens: 500, ignore_eos: true },
+    });
+    expect(sibling.statusCode).toBe(400);
+    expect(await aborted()).toBe(before + 1);
+    expect(calls.filter(([k]) => k === 'abortRequest')).toEqual([]);
+    // A prompt longer than the context (2048 tokens) is a 413.
+    const tooLong = await post({ text: ['fine', 'a'.repeat(3000)], rid: ['a', 'b'] });
     expect(tooLong.statusCode).toBe(413);
-    expect(tooLong.json().message).toBe('prompt is too long');
-    expect(engine.calls).toContainEqual(['cancel', 'a']);
-    expect(engine.calls.filter(([k]) => k === 'abortRequest')).toEqual([]);
+    expect(tooLong.json().message).toBe(
+      'text[1]: 3000 characters cannot fit the context of 2048 tokens (a token of this tokenizer stands for at most 1 characters, so at most 2048 fit)',
+    );
   });
 
   it('answers 400 for malformed JSON and for an empty body, 404 JSON for unknown routes', async () => {
@@ -329,43 +357,60 @@ describe('POST /generate', () => {
 
 describe('POST /generate with stream: true', () => {
   it('sends cumulative updates as SSE, then [DONE]', async () => {
-    const res = await post({ text: 'hi', stream: true, rid: 's' });
+    const res = await post({
+      text: 'hi',
+      stream: true,
+      rid: 's',
+      sampling_params: { max_new_tokens: 3, ignore_eos: true },
+    });
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toBe('text/event-stream; charset=utf-8');
     const data = sseData(res.payload);
     expect(data.at(-1)).toBe('[DONE]');
     const events = data.slice(0, -1).map((d) => JSON.parse(d));
-    expect(events.map((e) => e.text)).toEqual(['w0', 'w0 w1', 'w0 w1 w2']);
-    expect(events.map((e) => e.meta_info.finish_reason)).toEqual([null, null, { type: 'length' }]);
-    expect(events[2].output_ids).toEqual([100, 101, 102]);
+    // The first update comes as the request starts, before any token.
+    expect(events.map((e) => e.output_ids.length)).toEqual([0, 1, 2, 3]);
+    expect(events.map((e) => e.meta_info.finish_reason)).toEqual([
+      null,
+      null,
+      null,
+      { type: 'length' },
+    ]);
+    expect(events[3].text).toBe(engine.detokenize(events[3].output_ids));
   });
 
   it('streams a batch with the index of each prompt', async () => {
     const res = await post({
       text: ['a', 'b'],
       stream: true,
-      sampling_params: { max_new_tokens: 2 },
+      sampling_params: { max_new_tokens: 2, ignore_eos: true },
     });
     const events = sseData(res.payload)
       .slice(0, -1)
       .map((d) => JSON.parse(d));
-    expect(events).toHaveLength(4);
+    expect(events).toHaveLength(6);
     for (const index of [0, 1]) {
       const mine = events.filter((e) => e.index === index);
-      expect(mine.map((e) => e.text)).toEqual(['w0', 'w0 w1']);
+      expect(mine.map((e) => e.output_ids.length)).toEqual([0, 1, 2]);
     }
   });
 
   it('answers a refusal before the first update as a plain 400', async () => {
-    const res = await post({ text: 'refuse', stream: true });
+    const res = await post({ input_ids: [300], stream: true });
     expect(res.statusCode).toBe(400);
-    expect(res.json().message).toBe('text: unknown special token');
-    const batch = await post({ text: ['ok', 'refuse'], stream: true });
+    expect(res.json().message).toBe('input_ids holds 300, outside the vocabulary [0, 258)');
+    const batch = await post({ input_ids: [[97], [300]], stream: true });
     expect(batch.statusCode).toBe(400);
   });
 
   it('sends a failure after the first update as an error event, then [DONE]', async () => {
-    const res = await post({ text: 'crash', stream: true });
+    const dying = createServer(dyingAfterFirstUpdate(engine));
+    const res = await dying.inject({
+      method: 'POST',
+      url: '/generate',
+      payload: { text: 'x', stream: true },
+    });
+    await dying.close();
     expect(res.statusCode).toBe(200);
     const data = sseData(res.payload);
     expect(JSON.parse(data[1] as string)).toEqual({

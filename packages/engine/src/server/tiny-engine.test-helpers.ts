@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { vi } from 'vitest';
 import { Engine } from '../engine/engine.js';
 import type { LaunchOptions } from '../engine/launch-options.js';
+import type { EngineApi } from '../engine-api.js';
 import { BUILTIN_TINY_CONFIG } from '../model/builtin-tiny.js';
 import { writeHfModel } from '../model/loader/loader.test-helpers.js';
 import { DEVICE } from '../model/runner.test-helpers.js';
@@ -37,4 +38,21 @@ export function recordCalls<T extends object>(
     }) as never);
   }
   return calls;
+}
+
+/**
+ * `engine` whose streams fail (`rank 0 died`) after their first update: a rank dying
+ * mid-request cannot be caused on the real engine on the CPU, so this wrapper stands in.
+ */
+export function dyingAfterFirstUpdate(engine: Engine): EngineApi {
+  return Object.create(engine, {
+    generateStream: {
+      value: async function* (...args: Parameters<Engine['generateStream']>) {
+        for await (const chunk of engine.generateStream(...args)) {
+          yield chunk;
+          throw new Error('rank 0 died');
+        }
+      },
+    },
+  });
 }
