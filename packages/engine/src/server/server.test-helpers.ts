@@ -1,33 +1,22 @@
-import { DEFAULT_TAGS } from '@ts/memory-occupation';
-import type { ControlResult, PauseMode } from '@ts/pause';
 import type {
   ChatMessageInput,
   EngineApi,
-  EngineMetrics,
   GenerateChunk,
   GenerateInput,
   GenerateOutput,
-  MemoryReply,
   ModelInfo,
   RequestOptions,
-  SleepReply,
 } from '../engine-api.js';
 
-const TAGS: readonly string[] = DEFAULT_TAGS;
-
 /**
- * A small in-test `EngineApi` for the HTTP layer's tests: word `w<i>` is token `100 + i`,
- * the prompt `bad` is refused, `crash` fails after the first update, a request whose rid
- * starts with `hang` waits for its abort. The memory calls follow the spec's tag rules.
+ * A small in-test `EngineApi` for the chat route's tests only (openai.test.ts): `builtin:tiny`
+ * has no chat template, so the real engine refuses chat there. Word `w<i>` is token `100 + i`;
+ * the template renders `<role>content`. Every other HTTP test runs against the real `Engine`
+ * on builtin:tiny (tiny-engine.test-helpers.ts); the calls chat does not make throw here.
  */
 export class FakeEngine implements EngineApi {
-  private version = 'default';
   readonly calls: Array<[string, unknown]> = [];
-  released = new Set<string>();
   hasChatTemplate = true;
-  private readonly hanging = new Map<string, () => void>();
-  /** What `metrics()` reports as rank 0's generated tokens. */
-  generated = 30;
 
   async generate(input: GenerateInput, options: RequestOptions = {}): Promise<GenerateOutput> {
     let last: GenerateOutput | undefined;
@@ -35,90 +24,38 @@ export class FakeEngine implements EngineApi {
     return last as GenerateOutput;
   }
 
-  /** A call's signal aborting records `['cancel', rid]` for each request it submitted. */
   async *generateStream(
     input: GenerateInput,
-    options: RequestOptions = {},
+    _options?: RequestOptions,
   ): AsyncGenerator<GenerateChunk> {
     this.calls.push(['generate', input]);
-    if (input.text === 'bad') throw Object.assign(new Error('prompt is too long'), { status: 413 });
-    if (input.text === 'refuse') throw new Error('text: unknown special token');
     const rid = input.rid ?? 'generated';
-    const onAbort = () => {
-      this.calls.push(['cancel', rid]);
-      this.wakeHanging(rid);
-    };
-    options.signal?.addEventListener('abort', onAbort, { once: true });
-    try {
-      yield* this.tokens(input, rid);
-    } finally {
-      options.signal?.removeEventListener('abort', onAbort);
-    }
-  }
-
-  private async *tokens(input: GenerateInput, rid: string): AsyncGenerator<GenerateChunk> {
-    const promptTokens = input.inputIds?.length ?? input.text?.length ?? 0;
     const n = input.samplingParams?.maxNewTokens ?? 3;
-    const started = performance.now();
     const ids: number[] = [];
     for (let i = 0; i < n; i++) {
       ids.push(100 + i);
-      const finished = i === n - 1;
-      yield this.output(
-        rid,
-        promptTokens,
-        ids,
-        finished ? { type: 'length' } : null,
-        started,
-        input,
-      );
-      if (input.text === 'crash') throw new Error('rank 0 died');
-      if (rid.startsWith('hang') && !finished) {
-        const aborted = await new Promise<boolean>((resolve) => {
-          this.hanging.set(rid, () => resolve(true));
-        });
-        if (aborted) {
-          yield this.output(rid, promptTokens, ids, { type: 'abort' }, started, input);
-          return;
-        }
-      }
+      yield this.output(rid, input, ids, i === n - 1 ? { type: 'length' } : null);
     }
   }
 
   private output(
     rid: string,
-    promptTokens: number,
+    input: GenerateInput,
     ids: number[],
     finishReason: GenerateOutput['metaInfo']['finishReason'],
-    started: number,
-    input: GenerateInput,
   ): GenerateOutput {
+    const text = (id: number) => (input.returnTextInLogprobs ? `w${id - 100}` : null);
     return {
       text: ids.map((id) => `w${id - 100}`).join(' '),
       outputIds: [...ids],
       metaInfo: {
         id: rid,
-        promptTokens,
+        promptTokens: input.inputIds?.length ?? input.text?.length ?? 0,
         cachedTokens: 0,
         completionTokens: ids.length,
         finishReason,
-        e2eLatency: (performance.now() - started) / 1000,
-        weightVersion: this.version,
-        // Stand-in input logprobs: -k for prompt character k (from logprobStartLen on).
-        ...(input.returnLogprob && (input.logprobStartLen ?? -1) >= 0 && input.text
-          ? {
-              inputTokenLogprobs: [...input.text]
-                .slice(input.logprobStartLen)
-                .map((c, j): [number | null, number, string | null] => {
-                  const k = (input.logprobStartLen ?? 0) + j;
-                  return [
-                    k === 0 ? null : -k,
-                    c.charCodeAt(0),
-                    input.returnTextInLogprobs ? c : null,
-                  ];
-                }),
-            }
-          : {}),
+        e2eLatency: 0,
+        weightVersion: 'default',
         // Stand-in top logprobs: ids 1..k with -id / 2 at every position.
         ...(input.returnLogprob && (input.topLogprobsNum ?? 0) > 0
           ? {
@@ -134,58 +71,18 @@ export class FakeEngine implements EngineApi {
               ),
             }
           : {}),
-        // Stand-in chosen-id logprobs: -id at every position.
-        ...(input.returnLogprob && input.tokenIdsLogprob?.length
-          ? {
-              outputTokenIdsLogprobs: ids.map(() =>
-                (input.tokenIdsLogprob ?? []).map((id): [number, number, string | null] => [
-                  -id,
-                  id,
-                  null,
-                ]),
-              ),
-            }
-          : {}),
         // A stand-in logprob per id: -(its position + 1) / 4; its text is its word.
         ...(input.returnLogprob
           ? {
               outputTokenLogprobs: ids.map((id, i): [number, number, string | null] => [
                 -(i + 1) / 4,
                 id,
-                input.returnTextInLogprobs ? `w${id - 100}` : null,
+                text(id),
               ]),
             }
           : {}),
       },
     };
-  }
-
-  async abortAllRequests(): Promise<ControlResult & { abortedRequests: number }> {
-    this.calls.push(['abortAllRequests', undefined]);
-    return { ...ok('aborting 0 requests'), abortedRequests: 0 };
-  }
-
-  async abortRequest(rid: string): Promise<ControlResult> {
-    this.calls.push(['abortRequest', rid]);
-    return ok(
-      this.wakeHanging(rid) ? `aborting ${rid}` : `no request ${rid} in flight: nothing aborted`,
-    );
-  }
-
-  private wakeHanging(rid: string): boolean {
-    const wake = this.hanging.get(rid);
-    this.hanging.delete(rid);
-    wake?.();
-    return wake !== undefined;
-  }
-
-  async updateWeightVersion(input: {
-    newVersion: string;
-    abortAllRequests?: boolean;
-  }): Promise<ControlResult> {
-    this.calls.push(['updateWeightVersion', input]);
-    this.version = input.newVersion;
-    return ok(`weight version is ${input.newVersion}`);
   }
 
   applyChatTemplate(
@@ -199,111 +96,8 @@ export class FakeEngine implements EngineApi {
     return addGenerationPrompt ? `${turns}<assistant>${think}` : turns;
   }
 
-  async releaseMemoryOccupation(input: { tags?: string[] } = {}): Promise<MemoryReply> {
-    this.calls.push(['release', input]);
-    const tags = input.tags ?? [...TAGS];
-    const problem = this.checkTags(tags, (t) => this.released.has(t), 'already released');
-    if (problem) return { ...fail(problem), releasedTags: [...this.released] };
-    for (const t of tags) this.released.add(t);
-    return { ...ok(`released [${tags.join(', ')}]`), releasedTags: [...this.released] };
-  }
-
-  async resumeMemoryOccupation(input: { tags?: string[] } = {}): Promise<MemoryReply> {
-    this.calls.push(['resume', input]);
-    const tags = input.tags ?? [...this.released];
-    const problem = this.checkTags(tags, (t) => !this.released.has(t), 'tags not released');
-    if (problem) return { ...fail(problem), releasedTags: [...this.released] };
-    for (const t of tags) this.released.delete(t);
-    return { ...ok(`resumed [${tags.join(', ')}]`), releasedTags: [...this.released] };
-  }
-
-  private checkTags(tags: string[], bad: (t: string) => boolean, what: string): string | null {
-    if (tags.length === 0) return 'tags is empty: omit it for every tag';
-    const unknown = tags.filter((t) => !TAGS.includes(t));
-    if (unknown.length > 0)
-      return `unknown tags [${unknown.join(', ')}]; valid: ${TAGS.join(', ')}`;
-    const wrong = tags.filter(bad);
-    return wrong.length > 0 ? `${what}: [${wrong.join(', ')}]` : null;
-  }
-
-  async isSleeping(): Promise<SleepReply> {
-    return { ...ok('ok'), isSleeping: this.released.size > 0, releasedTags: [...this.released] };
-  }
-
-  async pauseGeneration(input: { mode?: PauseMode } = {}): Promise<ControlResult> {
-    this.calls.push(['pause', input]);
-    return ok(`paused (${input.mode})`);
-  }
-
-  async continueGeneration(): Promise<ControlResult> {
-    this.calls.push(['continue', undefined]);
-    return ok(this.released.size > 0 ? 'continued; memory is still released' : 'running');
-  }
-
-  async flushCache(): Promise<ControlResult> {
-    this.calls.push(['flush', undefined]);
-    return ok('cache flushed');
-  }
-
-  async updateWeightsFromDisk(input: {
-    modelPath: string;
-    weightVersion?: string;
-  }): Promise<ControlResult> {
-    this.calls.push(['updateWeights', input]);
-    if (input.modelPath.startsWith('/missing')) return fail(`no checkpoint at ${input.modelPath}`);
-    this.version = input.weightVersion ?? this.version;
-    return ok(`loaded ${input.modelPath}`);
-  }
-
-  async updateWeightsFromTensors(input: {
-    tensors: unknown[];
-    weightVersion?: string;
-  }): Promise<ControlResult> {
-    this.calls.push(['updateWeightsFromTensors', input]);
-    this.version = input.weightVersion ?? this.version;
-    return ok(`${input.tensors.length} tensors updated`);
-  }
-
   weightVersion(): string {
-    return this.version;
-  }
-
-  private updateOpen = false;
-
-  async beginWeightUpdate(): Promise<ControlResult> {
-    this.calls.push(['beginWeightUpdate', undefined]);
-    if (this.updateOpen) return fail('a weight update is already open');
-    this.updateOpen = true;
-    return ok('weight update open');
-  }
-
-  async endWeightUpdate(): Promise<ControlResult> {
-    this.calls.push(['endWeightUpdate', undefined]);
-    if (!this.updateOpen) return fail('no weight update is open');
-    this.updateOpen = false;
-    return ok('weight update closed');
-  }
-
-  /** Stand-in model: every `model.*` name, any shape. */
-  checkTensorHeaders(headers: readonly { name: string }[]): void {
-    const unknown = headers.filter((h) => !h.name.startsWith('model.'));
-    if (unknown.length > 0)
-      throw new Error(
-        `tensors: the model has no parameter ${unknown.map((h) => h.name).join(', ')}`,
-      );
-  }
-
-  /** Stand-in tokenizer: one id per character (its code), 1 first as BOS. */
-  async tokenize(text: string, addSpecialTokens = true): Promise<number[]> {
-    if (text === 'refuse') throw new Error('text: unknown special token');
-    return [...(addSpecialTokens ? [1] : []), ...[...text].map((c) => c.charCodeAt(0))];
-  }
-
-  detokenize(ids: readonly number[], skipSpecialTokens = false): string {
-    return ids
-      .filter((id) => !(skipSpecialTokens && id === 1))
-      .map((id) => String.fromCharCode(id))
-      .join('');
+    return 'default';
   }
 
   modelInfo(): ModelInfo {
@@ -328,50 +122,34 @@ export class FakeEngine implements EngineApi {
     };
   }
 
-  async metrics(): Promise<EngineMetrics> {
-    return {
-      isSleeping: this.released.size > 0,
-      residentBytesByTag: { weights: this.released.has('weights') ? 0 : 4096, kv_cache: 8192 },
-      releaseSeconds: [0.012, 0.3],
-      resumeSeconds: [0.4],
-      waitingRequests: 2,
-      runningRequests: 1,
-      promptTokensTotal: 10,
-      generatedTokensTotal: 30,
-      requestsTotal: 4,
-      abortedRequestsTotal: 1,
-      forwardPassesTotal: 30,
-      usedTokens: 96,
-      totalTokens: 4096,
-      ranks: [
-        {
-          rank: 0,
-          runningRequests: 1,
-          waitingRequests: 2,
-          usedTokens: 96,
-          totalTokens: 4096,
-          generatedTokensTotal: this.generated,
-          promptTokensTotal: 10,
-          cachedTokensTotal: 4,
-          maxRunningRequests: 32,
-        },
-      ],
-    };
-  }
+  async shutdown(): Promise<void> {}
 
-  /** Ends every hanging request (with finish reason abort), as the engine's shutdown does. */
-  async shutdown(): Promise<void> {
-    this.calls.push(['shutdown', undefined]);
-    for (const rid of [...this.hanging.keys()]) this.wakeHanging(rid);
-  }
+  // Calls the chat route does not make: run them against the real engine instead.
+  abortAllRequests = notHere;
+  abortRequest = notHere;
+  updateWeightVersion = notHere;
+  releaseMemoryOccupation = notHere;
+  resumeMemoryOccupation = notHere;
+  isSleeping = notHere;
+  pauseGeneration = notHere;
+  continueGeneration = notHere;
+  flushCache = notHere;
+  updateWeightsFromDisk = notHere;
+  updateWeightsFromTensors = notHere;
+  beginWeightUpdate = notHere;
+  endWeightUpdate = notHere;
+  checkTensorHeaders = notHereSync;
+  tokenize = notHere;
+  detokenize = notHereSync;
+  metrics = notHere;
 }
 
-function ok(message: string): ControlResult {
-  return { success: true, message };
+async function notHere(): Promise<never> {
+  throw new Error('not in FakeEngine: test this against the real engine (launchTiny)');
 }
 
-function fail(message: string): ControlResult {
-  return { success: false, message };
+function notHereSync(): never {
+  throw new Error('not in FakeEngine: test this against the real engine (launchTiny)');
 }
 
 /** The `data:` payloads of an SSE body, in order; throws on anything that is not one. */
