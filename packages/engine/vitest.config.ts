@@ -12,6 +12,7 @@ export default defineConfig({
       // engine and e2e tests, which v8 coverage here does not see), and the TTY progress bar.
       exclude: [
         'src/**/*.test.ts',
+        'src/**/*.test-helpers.ts',
         'src/types.ts',
         // Benches print tables; their smoke tests run them, the gate does not count them.
         'src/bench/**',

@@ -123,13 +123,13 @@ export function readPickle(bytes: Uint8Array, globals: PickleGlobals): unknown {
         stack.push(text.decode(take(u64())));
         break;
       case 'C':
-        stack.push(take(u8()).slice());
+        stack.push(new Uint8Array(take(u8())));
         break;
       case 'B':
-        stack.push(take(u32()).slice());
+        stack.push(new Uint8Array(take(u32())));
         break;
       case '\x8e':
-        stack.push(take(u64()).slice());
+        stack.push(new Uint8Array(take(u64())));
         break;
       case '\x94':
         memo.set(memo.size, top());

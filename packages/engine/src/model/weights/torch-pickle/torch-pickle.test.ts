@@ -94,3 +94,31 @@ describe('reading a tensor shared by file', () => {
     );
   });
 });
+
+describe('the pickle machine on plain values', () => {
+  const plain = [
+    new Map<unknown, unknown>([
+      ['a', 1],
+      ['b', [true, false, null]],
+    ]),
+    300,
+    70000,
+    -5,
+    2n ** 70n,
+    1.5,
+    'x'.repeat(300),
+  ];
+  const rest = [new Map(), ['t', 1]];
+
+  it('reads protocol 5: memo, frames, long integers, floats, long strings and bytes', () => {
+    expect(read('plain-values-protocol5.b64')).toEqual([
+      ...plain,
+      new Uint8Array(300).fill(0x79),
+      ...rest,
+    ]);
+  });
+
+  it('reads protocol 2: BINPUT, GLOBAL (OrderedDict), SETITEMS, APPENDS', () => {
+    expect(read('plain-values-protocol2.b64')).toEqual([...plain, ...rest]);
+  });
+});
