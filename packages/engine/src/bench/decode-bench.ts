@@ -88,10 +88,13 @@ function measureBatch(
   return { prefill: prefill.length > 0 ? median(prefill) : null, decode: median(decode) };
 }
 
+/** The keys a decode step attends over, on average over the run's steps. */
+const meanContextOf = (o: DecodeBenchOptions): number =>
+  o.context ?? o.promptTokens + o.newTokens / 2;
+
 /** KV bytes one decode step reads at `batch` sequences: keys and values of every layer. */
 function kvBytesPerStep(m: BenchModel, o: DecodeBenchOptions, batch: number): number {
-  const meanContext = o.context ?? o.promptTokens + o.newTokens / 2;
-  return batch * meanContext * 2 * m.config.numLayers * m.kv.slotBytes;
+  return batch * meanContextOf(o) * 2 * m.config.numLayers * m.kv.slotBytes;
 }
 
 function printHeader(
@@ -156,7 +159,7 @@ async function main(): Promise<void> {
   } else {
     timeDecodeOverContext(m.runner, m.kv, new Array(warmBatch).fill(0), o.context, 2);
   }
-  const meanContext = o.context ?? o.promptTokens + o.newTokens / 2;
+  const meanContext = meanContextOf(o);
   // Decode steps as captured graphs (where the device has them) and as single launches, side by side.
   const modes = m.runner.graphsEnabled ? (o.launches ? [true, false] : [true]) : [false];
   for (const batch of o.batches) {

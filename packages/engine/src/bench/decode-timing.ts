@@ -60,6 +60,35 @@ export function randomPrompts(
 }
 
 /**
+ * `newTokens` greedy decode steps, one token per sequence each, the first after `cachedTokens`
+ * positions: the tokens of each step.
+ */
+function decodeSteps(
+  runner: ModelRunner,
+  kv: KvPool,
+  firstTokens: readonly number[],
+  pageTables: readonly (readonly number[])[],
+  cachedTokens: number,
+  newTokens: number,
+): number[][] {
+  const steps: number[][] = [];
+  let last = [...firstTokens];
+  for (let step = 0; step < newTokens; step++) {
+    runner.forward(
+      last.map((token, i) => ({
+        tokens: [token],
+        cachedTokens: cachedTokens + step,
+        pageTable: pageTables[i] ?? [],
+      })),
+      kv,
+    );
+    last = runner.sample(last.map(() => ({ spec: GREEDY, tokenIndex: step + 1 })));
+    steps.push(last);
+  }
+  return steps;
+}
+
+/**
  * Times `newTokens` greedy decode steps of `batch` sequences with no prefill: the first step
  * attends over `firstDecodeContext` keys of whatever the pool holds (zeros when fresh), as a
  * decode benchmark over a long context needs and a prefill of batch × context tokens could not.
@@ -76,21 +105,8 @@ export function timeDecodeOverContext(
     kv.pages.allocate(Math.ceil((start + newTokens) / kv.shape.pageSize)),
   );
   try {
-    const requests = (index: number) =>
-      firstTokens.map(() => ({ spec: GREEDY, tokenIndex: index }));
-    let last = [...firstTokens];
     const begin = performance.now();
-    for (let step = 0; step < newTokens; step++) {
-      runner.forward(
-        last.map((token, i) => ({
-          tokens: [token],
-          cachedTokens: start - 1 + step,
-          pageTable: pageTables[i] ?? [],
-        })),
-        kv,
-      );
-      last = runner.sample(requests(step + 1));
-    }
+    decodeSteps(runner, kv, firstTokens, pageTables, start - 1, newTokens);
     return performance.now() - begin;
   } finally {
     for (const pages of pageTables) kv.pages.release(pages);
@@ -119,23 +135,13 @@ export function timePrefillAndDecode(
       prompts.map((tokens, i) => ({ tokens, cachedTokens: 0, pageTable: pageTables[i] ?? [] })),
       kv,
     );
-    let last = runner.sample(requests(0));
+    const last = runner.sample(requests(0));
     const prefillMs = performance.now() - start;
-    const generated = last.map((token) => [token]);
     start = performance.now();
-    for (let step = 0; step < newTokens; step++) {
-      runner.forward(
-        last.map((token, i) => ({
-          tokens: [token],
-          cachedTokens: promptTokens + step,
-          pageTable: pageTables[i] ?? [],
-        })),
-        kv,
-      );
-      last = runner.sample(requests(step + 1));
-      for (const [i, token] of last.entries()) generated[i]?.push(token);
-    }
-    return { prefillMs, decodeMs: performance.now() - start, generated };
+    const steps = decodeSteps(runner, kv, last, pageTables, promptTokens, newTokens);
+    const decodeMs = performance.now() - start;
+    const generated = last.map((token, i) => [token, ...steps.map((tokens) => tokens[i] ?? 0)]);
+    return { prefillMs, decodeMs, generated };
   } finally {
     for (const pages of pageTables) kv.pages.release(pages);
   }
