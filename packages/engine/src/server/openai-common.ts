@@ -24,6 +24,8 @@ export const openAISamplingShape = {
   n: z.number().int().min(1).max(MAX_SAMPLES).nullish(),
   stream: z.boolean().nullish(),
   stream_options: z.object({ include_usage: z.boolean().nullish() }).nullish(),
+  // SGLang's and vLLM's extension: generate max_tokens even past the end-of-sequence token.
+  ignore_eos: z.boolean().nullish(),
   // Not implemented: served at their neutral values only, refused otherwise.
   frequency_penalty: onlyOff(0, 'frequency_penalty is not supported: leave it out or 0'),
   presence_penalty: onlyOff(0, 'presence_penalty is not supported: leave it out or 0'),
@@ -64,6 +66,7 @@ export function toOpenAISampling(
     seed: body.seed,
     stop: body.stop,
     logitBias: body.logit_bias,
+    ignoreEos: body.ignore_eos,
   });
 }
 

@@ -206,6 +206,7 @@ describe('POST /v1/completions', () => {
     const res = await post('/v1/completions', {
       prompt: 'hey',
       max_tokens: 3,
+      ignore_eos: true,
       stream: true,
       stream_options: { include_usage: true },
     });
@@ -220,6 +221,7 @@ describe('POST /v1/completions', () => {
     ]);
     expect(chunks[0]).toMatchObject({ object: 'text_completion', model: 'tiny', usage: null });
     expect(usage).toMatchObject({ choices: [], usage: { total_tokens: 7 } });
+    expect(generated()[0]?.samplingParams).toMatchObject({ maxNewTokens: 3, ignoreEos: true });
     const plain = events((await post('/v1/completions', { prompt: 'a', stream: true })).payload);
     expect(plain.every((c) => !('usage' in c))).toBe(true);
   });
