@@ -1,81 +1,157 @@
 #include "ops_addon.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
+#include <type_traits>
 
 namespace ts {
 namespace {
 
 constexpr double kMaxSafeInteger = 9007199254740991.0;  // 2^53 - 1
 
-// Reads positional arguments, throwing JS TypeError / RangeError that name the argument.
-class Args {
+// Converts one JS value to a kernel argument, throwing JS TypeError / RangeError that name it.
+class Reader {
  public:
-  Args(const Napi::CallbackInfo& info, const char* method, size_t count) : info_(info), method_(method) {
+  Reader(Napi::Env env, const char* method) : env_(env), method_(method) {}
+
+  double number(const Napi::Value& v, const char* name) const {
+    if (!v.IsNumber()) throw Napi::TypeError::New(env_, prefix(name) + "must be a number");
+    return v.As<Napi::Number>().DoubleValue();
+  }
+
+  uintptr_t address(const Napi::Value& v, const char* name) const {
+    double value = number(v, name);
+    if (!(value >= 0 && value <= kMaxSafeInteger) || value != std::floor(value)) {
+      throw Napi::RangeError::New(env_, prefix(name) + "must be an address: an integer in [0, 2^53), got " +
+                                            Napi::Number::New(env_, value).ToString().Utf8Value());
+    }
+    return static_cast<uintptr_t>(value);
+  }
+
+  // Any int32; the kernels decide which values they accept.
+  int integer(const Napi::Value& v, const char* name) const {
+    double value = number(v, name);
+    if (!(value >= -2147483648.0 && value <= 2147483647.0) || value != std::floor(value)) {
+      throw Napi::RangeError::New(env_, prefix(name) + "must be a 32-bit integer, got " +
+                                            Napi::Number::New(env_, value).ToString().Utf8Value());
+    }
+    return static_cast<int>(value);
+  }
+
+  bool flag(const Napi::Value& v, const char* name) const {
+    if (!v.IsBoolean()) throw Napi::TypeError::New(env_, prefix(name) + "must be a boolean");
+    return v.As<Napi::Boolean>().Value();
+  }
+  float real(const Napi::Value& v, const char* name) const { return static_cast<float>(number(v, name)); }
+
+  Napi::Uint8Array bytes(const Napi::Value& v, const char* name) const {
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+      throw Napi::TypeError::New(env_, prefix(name) + "must be a Uint8Array");
+    }
+    return v.As<Napi::Uint8Array>();
+  }
+
+  Napi::Object object(const Napi::Value& v, const char* name) const {
+    if (!v.IsObject()) throw Napi::TypeError::New(env_, prefix(name) + "must be an object");
+    return v.As<Napi::Object>();
+  }
+
+  Napi::Env env() const { return env_; }
+  const char* method() const { return method_; }
+
+ private:
+  std::string prefix(const char* name) const { return std::string(method_) + ": " + name + " "; }
+  Napi::Env env_;
+  const char* method_;
+};
+
+// Reads positional arguments (the calls that take a few plain numbers).
+class Args : public Reader {
+ public:
+  Args(const Napi::CallbackInfo& info, const char* method, size_t count) : Reader(info.Env(), method), info_(info) {
     if (info.Length() < count) {
       throw Napi::TypeError::New(info.Env(), std::string(method) + " expects " + std::to_string(count) +
                                                  " arguments, got " + std::to_string(info.Length()));
     }
   }
 
-  double number(size_t i, const char* name) const {
-    if (!info_[i].IsNumber()) throw Napi::TypeError::New(info_.Env(), prefix(name) + "must be a number");
-    return info_[i].As<Napi::Number>().DoubleValue();
-  }
-
-  uintptr_t address(size_t i, const char* name) const {
-    double value = number(i, name);
-    if (!(value >= 0 && value <= kMaxSafeInteger) || value != std::floor(value)) {
-      throw Napi::RangeError::New(info_.Env(), prefix(name) + "must be an address: an integer in [0, 2^53), got " +
-                                                   Napi::Number::New(info_.Env(), value).ToString().Utf8Value());
-    }
-    return static_cast<uintptr_t>(value);
-  }
-
-  // Any int32; the kernels decide which values they accept.
-  int integer(size_t i, const char* name) const {
-    double value = number(i, name);
-    if (!(value >= -2147483648.0 && value <= 2147483647.0) || value != std::floor(value)) {
-      throw Napi::RangeError::New(info_.Env(), prefix(name) + "must be a 32-bit integer, got " +
-                                                   Napi::Number::New(info_.Env(), value).ToString().Utf8Value());
-    }
-    return static_cast<int>(value);
-  }
-
+  uintptr_t address(size_t i, const char* name) const { return Reader::address(info_[i], name); }
+  int integer(size_t i, const char* name) const { return Reader::integer(info_[i], name); }
   size_t count(size_t i, const char* name) const { return address(i, name); }
-  bool flag(size_t i, const char* name) const {
-    if (!info_[i].IsBoolean()) throw Napi::TypeError::New(info_.Env(), prefix(name) + "must be a boolean");
-    return info_[i].As<Napi::Boolean>().Value();
-  }
-  float real(size_t i, const char* name) const { return static_cast<float>(number(i, name)); }
   DType dtype(size_t i, const char* name = "dtype") const { return static_cast<DType>(integer(i, name)); }
+  Napi::Uint8Array bytes(size_t i, const char* name) const { return Reader::bytes(info_[i], name); }
+  float real(size_t i, const char* name) const { return Reader::real(info_[i], name); }
+  bool flag(size_t i, const char* name) const { return Reader::flag(info_[i], name); }
 
-  Napi::Uint8Array bytes(size_t i, const char* name) const {
-    if (!info_[i].IsTypedArray() || info_[i].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
-      throw Napi::TypeError::New(info_.Env(), prefix(name) + "must be a Uint8Array");
-    }
-    return info_[i].As<Napi::Uint8Array>();
+ private:
+  const Napi::CallbackInfo& info_;
+};
+
+// Reads a kernel's argument object into its struct: `fields` (kernels.h) visits every field in
+// declaration order, so the first bad field is the one named. Sizes (size_t) are uintptr_t here
+// and read as addresses are: integers in [0, 2^53).
+class Fields {
+ public:
+  Fields(const Reader& reader, Napi::Object object) : reader_(reader), object_(object) {}
+
+  void operator()(const char* name, uintptr_t& field) const { field = reader_.address(get(name), name); }
+  void operator()(const char* name, const int32_t*& field) const {
+    field = reinterpret_cast<const int32_t*>(reader_.address(get(name), name));
+  }
+  void operator()(const char* name, int& field) const { field = reader_.integer(get(name), name); }
+  void operator()(const char* name, float& field) const { field = reader_.real(get(name), name); }
+  void operator()(const char* name, bool& field) const { field = reader_.flag(get(name), name); }
+  void operator()(const char* name, DType& field) const {
+    field = static_cast<DType>(reader_.integer(get(name), name));
+  }
+  void operator()(const char* name, RotaryLayout& field) const {
+    field = static_cast<RotaryLayout>(reader_.integer(get(name), name));
+  }
+  // A nested struct (AttentionArgs::batch): its own object, its fields named alone.
+  template <typename Struct>
+  void operator()(const char* name, Struct& field) const {
+    fields(field, Fields(reader_, reader_.object(get(name), name)));
   }
 
  private:
-  std::string prefix(const char* name) const { return std::string(method_) + ": " + name + " "; }
-  const Napi::CallbackInfo& info_;
-  const char* method_;
+  Napi::Value get(const char* name) const { return object_.Get(name); }
+  const Reader& reader_;
+  Napi::Object object_;
 };
+static_assert(std::is_same_v<size_t, uintptr_t>, "Fields reads size_t fields as uintptr_t");
+
+// A kernel's name as a template argument.
+template <size_t N>
+struct Name {
+  constexpr Name(const char (&text)[N]) { std::copy_n(text, N, value); }
+  char value[N];
+};
+
+// The argument struct of a kernel `void (Kernels::*)(const A&)`.
+template <typename Kernel>
+struct ArgsOf;
+template <typename A>
+struct ArgsOf<void (Kernels::*)(const A&)> {
+  using type = A;
+};
+
+// A kernel that takes its argument struct: `kernel<"rotary", &Kernels::rotary>`, as "rotary".
+#define TS_KERNEL(name) InstanceMethod<&NativeOps::kernel<#name, &Kernels::name>>(#name)
 
 class NativeOps : public Napi::ObjectWrap<NativeOps> {
  public:
   static Napi::Function define(Napi::Env env) {
     return DefineClass(env, "NativeOps",
-                       {InstanceMethod<&NativeOps::embedding>("embedding"),
-                        InstanceMethod<&NativeOps::rmsNorm>("rmsNorm"),
-                        InstanceMethod<&NativeOps::addRmsNorm>("addRmsNorm"),
+                       {TS_KERNEL(embedding),
+                        TS_KERNEL(rmsNorm),
+                        TS_KERNEL(addRmsNorm),
                         InstanceMethod<&NativeOps::add>("add"),
-                        InstanceMethod<&NativeOps::rotary>("rotary"),
-                        InstanceMethod<&NativeOps::storeKv>("storeKv"),
+                        TS_KERNEL(rotary),
+                        TS_KERNEL(storeKv),
                         InstanceMethod<&NativeOps::attention>("attention"),
-                        InstanceMethod<&NativeOps::siluAndMul>("siluAndMul"),
-                        InstanceMethod<&NativeOps::gemm>("gemm"),
+                        TS_KERNEL(siluAndMul),
+                        TS_KERNEL(gemm),
                         InstanceMethod<&NativeOps::convert>("convert"),
                         InstanceMethod<&NativeOps::sample>("sample"),
                         InstanceMethod<&NativeOps::tokenLogprobs>("tokenLogprobs"),
@@ -113,36 +189,16 @@ class NativeOps : public Napi::ObjectWrap<NativeOps> {
     return info.Env().Undefined();
   }
 
-  // (out, table, ids, tokens, dim, dtype)
-  Napi::Value embedding(const Napi::CallbackInfo& info) {
-    Args a(info, "embedding", 6);
-    return run(info, [&] {
-      kernels_->embedding(a.address(0, "out"), a.address(1, "table"), a.address(2, "ids"), a.integer(3, "tokens"),
-                          a.integer(4, "dim"), a.dtype(5));
-    });
-  }
-
-  // (out, x, weight, rows, dim, rowsPerGroup, groupStride, eps, dtype)
-  Napi::Value rmsNorm(const Napi::CallbackInfo& info) {
-    Args a(info, "rmsNorm", 9);
-    // Read in order, so the first bad argument is the one named.
-    uintptr_t out = a.address(0, "out"), x = a.address(1, "x"), weight = a.address(2, "weight");
-    int rows = a.integer(3, "rows"), dim = a.integer(4, "dim"), rowsPerGroup = a.integer(5, "rowsPerGroup");
-    size_t groupStride = a.count(6, "groupStride");
-    float eps = a.real(7, "eps");
-    DType dtype = a.dtype(8);
-    return run(info, [&] { kernels_->rmsNorm(out, x, weight, rows, dim, rowsPerGroup, groupStride, eps, dtype); });
-  }
-
-  // (out, residual, delta, weight, rows, dim, eps, dtype)
-  Napi::Value addRmsNorm(const Napi::CallbackInfo& info) {
-    Args a(info, "addRmsNorm", 8);
-    uintptr_t out = a.address(0, "out"), residual = a.address(1, "residual"), delta = a.address(2, "delta");
-    uintptr_t weight = a.address(3, "weight");
-    int rows = a.integer(4, "rows"), dim = a.integer(5, "dim");
-    float eps = a.real(6, "eps");
-    DType dtype = a.dtype(7);
-    return run(info, [&] { kernels_->addRmsNorm(out, residual, delta, weight, rows, dim, eps, dtype); });
+  // (args: object) — the kernel's argument struct, one property per field.
+  template <Name kName, auto kKernel>
+  Napi::Value kernel(const Napi::CallbackInfo& info) {
+    Reader reader(info.Env(), kName.value);
+    if (info.Length() < 1 || !info[0].IsObject()) {
+      throw Napi::TypeError::New(info.Env(), std::string(kName.value) + " expects an object of arguments");
+    }
+    typename ArgsOf<decltype(kKernel)>::type args{};
+    fields(args, Fields(reader, info[0].As<Napi::Object>()));
+    return run(info, [&] { (kernels_->*kKernel)(args); });
   }
 
   // (out, a, b, n, dtype)
@@ -150,27 +206,6 @@ class NativeOps : public Napi::ObjectWrap<NativeOps> {
     Args a(info, "add", 5);
     return run(info, [&] {
       kernels_->add(a.address(0, "out"), a.address(1, "a"), a.address(2, "b"), a.count(3, "n"), a.dtype(4));
-    });
-  }
-
-  // (q, k, positions, tokens, qHeads, kvHeads, headDim, rotaryDim, qStride, kStride, invFreq, layout, dtype)
-  Napi::Value rotary(const Napi::CallbackInfo& info) {
-    Args a(info, "rotary", 13);
-    return run(info, [&] {
-      kernels_->rotary(a.address(0, "q"), a.address(1, "k"), a.address(2, "positions"), a.integer(3, "tokens"),
-                       a.integer(4, "qHeads"), a.integer(5, "kvHeads"), a.integer(6, "headDim"),
-                       a.integer(7, "rotaryDim"), a.integer(8, "qStride"), a.integer(9, "kStride"),
-                       a.address(10, "invFreq"), static_cast<RotaryLayout>(a.integer(11, "layout")), a.dtype(12));
-    });
-  }
-
-  // (kCache, vCache, k, v, slots, tokens, kvHeads, headDim, kStride, vStride, dtype)
-  Napi::Value storeKv(const Napi::CallbackInfo& info) {
-    Args a(info, "storeKv", 11);
-    return run(info, [&] {
-      kernels_->storeKv(a.address(0, "kCache"), a.address(1, "vCache"), a.address(2, "k"), a.address(3, "v"),
-                        a.address(4, "slots"), a.integer(5, "tokens"), a.integer(6, "kvHeads"),
-                        a.integer(7, "headDim"), a.integer(8, "kStride"), a.integer(9, "vStride"), a.dtype(10));
     });
   }
 
@@ -189,24 +224,6 @@ class NativeOps : public Napi::ObjectWrap<NativeOps> {
       kernels_->attention(a.address(0, "out"), a.address(1, "q"), a.address(2, "kCache"), a.address(3, "vCache"),
                           batch, a.integer(10, "tokens"), a.integer(11, "qHeads"), a.integer(12, "kvHeads"),
                           a.integer(13, "headDim"), a.integer(14, "qStride"), a.real(15, "scale"), a.dtype(16));
-    });
-  }
-
-  // (out, gateUp, rows, inter, dtype)
-  Napi::Value siluAndMul(const Napi::CallbackInfo& info) {
-    Args a(info, "siluAndMul", 5);
-    return run(info, [&] {
-      kernels_->siluAndMul(a.address(0, "out"), a.address(1, "gateUp"), a.integer(2, "rows"), a.integer(3, "inter"),
-                           a.dtype(4));
-    });
-  }
-
-  // (out, a, w, bias (0 = none), m, n, k, dtype)
-  Napi::Value gemm(const Napi::CallbackInfo& info) {
-    Args a(info, "gemm", 8);
-    return run(info, [&] {
-      kernels_->gemm(a.address(0, "out"), a.address(1, "a"), a.address(2, "w"), a.address(3, "bias"),
-                     a.integer(4, "m"), a.integer(5, "n"), a.integer(6, "k"), a.dtype(7));
     });
   }
 
@@ -329,6 +346,8 @@ class NativeOps : public Napi::ObjectWrap<NativeOps> {
 };
 
 }  // namespace
+
+#undef TS_KERNEL
 
 Napi::Function defineNativeOps(Napi::Env env) { return NativeOps::define(env); }
 

@@ -52,32 +52,30 @@ class CheckedKernels final : public Kernels {
  public:
   explicit CheckedKernels(std::unique_ptr<Kernels> inner) : inner_(std::move(inner)) {}
 
-  void embedding(uintptr_t out, uintptr_t table, uintptr_t ids, int tokens, int dim, DType dtype) override {
-    Check("embedding").address(out, "out").address(table, "table").address(ids, "ids");
-    Check("embedding").positive(tokens, "tokens").positive(dim, "dim").dtype(dtype);
-    inner_->embedding(out, table, ids, tokens, dim, dtype);
+  void embedding(const EmbeddingArgs& a) override {
+    Check("embedding").address(a.out, "out").address(a.table, "table").address(a.ids, "ids");
+    Check("embedding").positive(a.tokens, "tokens").positive(a.dim, "dim").dtype(a.dtype);
+    inner_->embedding(a);
   }
 
-  void rmsNorm(uintptr_t out, uintptr_t x, uintptr_t weight, int rows, int dim, int rowsPerGroup, size_t groupStride,
-               float eps, DType dtype) override {
-    Check("rmsNorm").address(out, "out").address(x, "x").address(weight, "weight");
-    Check("rmsNorm").positive(rows, "rows").positive(dim, "dim").finite(eps, "eps").dtype(dtype);
+  void rmsNorm(const RmsNormArgs& a) override {
+    Check("rmsNorm").address(a.out, "out").address(a.x, "x").address(a.weight, "weight");
+    Check("rmsNorm").positive(a.rows, "rows").positive(a.dim, "dim").finite(a.eps, "eps").dtype(a.dtype);
     Check("rmsNorm")
-        .positive(rowsPerGroup, "rowsPerGroup")
-        .that(groupStride >= static_cast<size_t>(rowsPerGroup) * dim,
+        .positive(a.rowsPerGroup, "rowsPerGroup")
+        .that(a.groupStride >= static_cast<size_t>(a.rowsPerGroup) * a.dim,
               "groupStride must hold a group: at least rowsPerGroup * dim elements");
-    inner_->rmsNorm(out, x, weight, rows, dim, rowsPerGroup, groupStride, eps, dtype);
+    inner_->rmsNorm(a);
   }
 
-  void addRmsNorm(uintptr_t out, uintptr_t residual, uintptr_t delta, uintptr_t weight, int rows, int dim, float eps,
-                  DType dtype) override {
-    Check("addRmsNorm").address(out, "out").address(residual, "residual").address(delta, "delta");
-    Check("addRmsNorm").address(weight, "weight");
-    Check("addRmsNorm").positive(rows, "rows").positive(dim, "dim").finite(eps, "eps").dtype(dtype);
+  void addRmsNorm(const AddRmsNormArgs& a) override {
+    Check("addRmsNorm").address(a.out, "out").address(a.residual, "residual").address(a.delta, "delta");
+    Check("addRmsNorm").address(a.weight, "weight");
+    Check("addRmsNorm").positive(a.rows, "rows").positive(a.dim, "dim").finite(a.eps, "eps").dtype(a.dtype);
     Check("addRmsNorm")
-        .that(out != residual, "out must differ from residual (residual keeps the sum, out its norm)")
-        .that(out != delta, "out must differ from delta");
-    inner_->addRmsNorm(out, residual, delta, weight, rows, dim, eps, dtype);
+        .that(a.out != a.residual, "out must differ from residual (residual keeps the sum, out its norm)")
+        .that(a.out != a.delta, "out must differ from delta");
+    inner_->addRmsNorm(a);
   }
 
   void add(uintptr_t out, uintptr_t a, uintptr_t b, size_t n, DType dtype) override {
@@ -86,30 +84,32 @@ class CheckedKernels final : public Kernels {
     inner_->add(out, a, b, n, dtype);
   }
 
-  void rotary(uintptr_t q, uintptr_t k, uintptr_t positions, int tokens, int qHeads, int kvHeads, int headDim,
-              int rotaryDim, int qStride, int kStride, uintptr_t invFreq, RotaryLayout layout, DType dtype) override {
+  void rotary(const RotaryArgs& a) override {
     Check c("rotary");
-    c.address(q, "q").address(k, "k").address(positions, "positions").address(invFreq, "invFreq");
-    c.positive(tokens, "tokens").positive(qHeads, "qHeads").positive(kvHeads, "kvHeads").positive(headDim, "headDim");
-    c.positive(rotaryDim, "rotaryDim").that(rotaryDim % 2 == 0 && rotaryDim <= headDim,
-                                            "rotaryDim must be even and at most headDim (" + std::to_string(headDim) +
-                                                "), got " + std::to_string(rotaryDim));
-    c.atLeast(qStride, 1LL * qHeads * headDim, "qStride").atLeast(kStride, 1LL * kvHeads * headDim, "kStride");
-    c.that(layout == RotaryLayout::HalfSplit || layout == RotaryLayout::Adjacent,
-           "layout must be 0 (half-split) or 1 (adjacent), got " + std::to_string(static_cast<int>(layout)));
-    c.dtype(dtype);
-    inner_->rotary(q, k, positions, tokens, qHeads, kvHeads, headDim, rotaryDim, qStride, kStride, invFreq, layout,
-                   dtype);
+    c.address(a.q, "q").address(a.k, "k").address(a.positions, "positions").address(a.invFreq, "invFreq");
+    c.positive(a.tokens, "tokens").positive(a.qHeads, "qHeads").positive(a.kvHeads, "kvHeads");
+    c.positive(a.headDim, "headDim");
+    c.positive(a.rotaryDim, "rotaryDim")
+        .that(a.rotaryDim % 2 == 0 && a.rotaryDim <= a.headDim,
+              "rotaryDim must be even and at most headDim (" + std::to_string(a.headDim) + "), got " +
+                  std::to_string(a.rotaryDim));
+    c.atLeast(a.qStride, 1LL * a.qHeads * a.headDim, "qStride");
+    c.atLeast(a.kStride, 1LL * a.kvHeads * a.headDim, "kStride");
+    c.that(a.layout == RotaryLayout::HalfSplit || a.layout == RotaryLayout::Adjacent,
+           "layout must be 0 (half-split) or 1 (adjacent), got " + std::to_string(static_cast<int>(a.layout)));
+    c.dtype(a.dtype);
+    inner_->rotary(a);
   }
 
-  void storeKv(uintptr_t kCache, uintptr_t vCache, uintptr_t k, uintptr_t v, uintptr_t slots, int tokens, int kvHeads,
-               int headDim, int kStride, int vStride, DType dtype) override {
+  void storeKv(const StoreKvArgs& a) override {
     Check c("storeKv");
-    c.address(kCache, "kCache").address(vCache, "vCache").address(k, "k").address(v, "v").address(slots, "slots");
-    c.positive(tokens, "tokens").positive(kvHeads, "kvHeads").positive(headDim, "headDim");
-    c.atLeast(kStride, 1LL * kvHeads * headDim, "kStride").atLeast(vStride, 1LL * kvHeads * headDim, "vStride");
-    c.dtype(dtype);
-    inner_->storeKv(kCache, vCache, k, v, slots, tokens, kvHeads, headDim, kStride, vStride, dtype);
+    c.address(a.kCache, "kCache").address(a.vCache, "vCache").address(a.k, "k").address(a.v, "v");
+    c.address(a.slots, "slots");
+    c.positive(a.tokens, "tokens").positive(a.kvHeads, "kvHeads").positive(a.headDim, "headDim");
+    c.atLeast(a.kStride, 1LL * a.kvHeads * a.headDim, "kStride");
+    c.atLeast(a.vStride, 1LL * a.kvHeads * a.headDim, "vStride");
+    c.dtype(a.dtype);
+    inner_->storeKv(a);
   }
 
   void attention(uintptr_t out, uintptr_t q, uintptr_t kCache, uintptr_t vCache, const AttentionBatch& batch,
@@ -128,16 +128,17 @@ class CheckedKernels final : public Kernels {
     inner_->attention(out, q, kCache, vCache, batch, tokens, qHeads, kvHeads, headDim, qStride, scale, dtype);
   }
 
-  void siluAndMul(uintptr_t out, uintptr_t gateUp, int rows, int inter, DType dtype) override {
-    Check("siluAndMul").address(out, "out").address(gateUp, "gateUp").positive(rows, "rows").positive(inter, "inter");
-    Check("siluAndMul").dtype(dtype);
-    inner_->siluAndMul(out, gateUp, rows, inter, dtype);
+  void siluAndMul(const SiluAndMulArgs& a) override {
+    Check("siluAndMul").address(a.out, "out").address(a.gateUp, "gateUp");
+    Check("siluAndMul").positive(a.rows, "rows").positive(a.inter, "inter");
+    Check("siluAndMul").dtype(a.dtype);
+    inner_->siluAndMul(a);
   }
 
-  void gemm(uintptr_t out, uintptr_t a, uintptr_t w, uintptr_t bias, int m, int n, int k, DType dtype) override {
-    Check("gemm").address(out, "out").address(a, "a").address(w, "w");
-    Check("gemm").positive(m, "m").positive(n, "n").positive(k, "k").dtype(dtype);
-    inner_->gemm(out, a, w, bias, m, n, k, dtype);
+  void gemm(const GemmArgs& args) override {
+    Check("gemm").address(args.out, "out").address(args.a, "a").address(args.w, "w");
+    Check("gemm").positive(args.m, "m").positive(args.n, "n").positive(args.k, "k").dtype(args.dtype);
+    inner_->gemm(args);
   }
 
   void convert(uintptr_t out, DType outType, uintptr_t in, DType inType, size_t n) override {

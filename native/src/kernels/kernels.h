@@ -33,25 +33,110 @@ struct AttentionBatch {
   bool reusePlan = false;
 };
 
+// One argument struct per kernel, the same fields as the kernel's TypeScript arguments
+// (packages/memory-saver-native/src/kernel-args.ts). `fields(args, visit)` calls
+// visit(name, field) for every field in declaration order: the addon reads a JS object into the
+// struct with it (ops_addon.cc), so a field's name is written here and nowhere else in C++.
+
+struct EmbeddingArgs {
+  uintptr_t out, table, ids;  // ids: int32 [tokens]
+  int tokens, dim;
+  DType dtype;
+};
+template <typename F>
+void fields(EmbeddingArgs& a, F&& f) {
+  f("out", a.out), f("table", a.table), f("ids", a.ids), f("tokens", a.tokens), f("dim", a.dim), f("dtype", a.dtype);
+}
+
+struct RmsNormArgs {
+  uintptr_t out, x, weight;
+  int rows, dim, rowsPerGroup;
+  size_t groupStride;
+  float eps;
+  DType dtype;
+};
+template <typename F>
+void fields(RmsNormArgs& a, F&& f) {
+  f("out", a.out), f("x", a.x), f("weight", a.weight), f("rows", a.rows), f("dim", a.dim);
+  f("rowsPerGroup", a.rowsPerGroup), f("groupStride", a.groupStride), f("eps", a.eps), f("dtype", a.dtype);
+}
+
+struct AddRmsNormArgs {
+  uintptr_t out, residual, delta, weight;
+  int rows, dim;
+  float eps;
+  DType dtype;
+};
+template <typename F>
+void fields(AddRmsNormArgs& a, F&& f) {
+  f("out", a.out), f("residual", a.residual), f("delta", a.delta), f("weight", a.weight), f("rows", a.rows);
+  f("dim", a.dim), f("eps", a.eps), f("dtype", a.dtype);
+}
+
+struct RotaryArgs {
+  uintptr_t q, k, positions;  // positions: int32 [tokens]
+  int tokens, qHeads, kvHeads, headDim, rotaryDim, qStride, kStride;
+  uintptr_t invFreq;  // float32 [rotaryDim / 2]
+  RotaryLayout layout;
+  DType dtype;
+};
+template <typename F>
+void fields(RotaryArgs& a, F&& f) {
+  f("q", a.q), f("k", a.k), f("positions", a.positions), f("tokens", a.tokens), f("qHeads", a.qHeads);
+  f("kvHeads", a.kvHeads), f("headDim", a.headDim), f("rotaryDim", a.rotaryDim), f("qStride", a.qStride);
+  f("kStride", a.kStride), f("invFreq", a.invFreq), f("layout", a.layout), f("dtype", a.dtype);
+}
+
+struct StoreKvArgs {
+  uintptr_t kCache, vCache, k, v, slots;  // slots: int32 [tokens]
+  int tokens, kvHeads, headDim, kStride, vStride;
+  DType dtype;
+};
+template <typename F>
+void fields(StoreKvArgs& a, F&& f) {
+  f("kCache", a.kCache), f("vCache", a.vCache), f("k", a.k), f("v", a.v), f("slots", a.slots), f("tokens", a.tokens);
+  f("kvHeads", a.kvHeads), f("headDim", a.headDim), f("kStride", a.kStride), f("vStride", a.vStride);
+  f("dtype", a.dtype);
+}
+
+struct SiluAndMulArgs {
+  uintptr_t out, gateUp;
+  int rows, inter;
+  DType dtype;
+};
+template <typename F>
+void fields(SiluAndMulArgs& a, F&& f) {
+  f("out", a.out), f("gateUp", a.gateUp), f("rows", a.rows), f("inter", a.inter), f("dtype", a.dtype);
+}
+
+struct GemmArgs {
+  uintptr_t out, a, w, bias;  // bias: 0 = none
+  int m, n, k;
+  DType dtype;
+};
+template <typename F>
+void fields(GemmArgs& a, F&& f) {
+  f("out", a.out), f("a", a.a), f("w", a.w), f("bias", a.bias), f("m", a.m), f("n", a.n), f("k", a.k);
+  f("dtype", a.dtype);
+}
+
 class Kernels {
  public:
   virtual ~Kernels() = default;
 
   // out[t, :] = table[ids[t], :]; ids: int32 [tokens].
-  virtual void embedding(uintptr_t out, uintptr_t table, uintptr_t ids, int tokens, int dim, DType dtype) = 0;
+  virtual void embedding(const EmbeddingArgs& a) = 0;
 
   // out[r, :] = x[r, :] / sqrt(mean(x[r, :]^2) + eps) * weight; out may equal x. Rows come in
   // groups of rowsPerGroup contiguous rows, groupStride elements apart (row r starts at
   // (r / rowsPerGroup) * groupStride + (r % rowsPerGroup) * dim; contiguous rows: rowsPerGroup =
   // rows, groupStride = rows * dim). Per-head norms of q inside a fused qkv row use it.
-  virtual void rmsNorm(uintptr_t out, uintptr_t x, uintptr_t weight, int rows, int dim, int rowsPerGroup,
-                       size_t groupStride, float eps, DType dtype) = 0;
+  virtual void rmsNorm(const RmsNormArgs& a) = 0;
 
   // residual[r, :] += delta[r, :] (stored in dtype), then out[r, :] = rmsNorm(residual[r, :]) * weight,
   // as add then rmsNorm would give: a decoder layer's residual add and the next norm in one pass.
   // Rows are contiguous; out must differ from residual and delta.
-  virtual void addRmsNorm(uintptr_t out, uintptr_t residual, uintptr_t delta, uintptr_t weight, int rows, int dim,
-                          float eps, DType dtype) = 0;
+  virtual void addRmsNorm(const AddRmsNormArgs& a) = 0;
 
   // out = a + b over n elements; out may equal a or b.
   virtual void add(uintptr_t out, uintptr_t a, uintptr_t b, size_t n, DType dtype) = 0;
@@ -59,14 +144,11 @@ class Kernels {
   // Rotates q [tokens, qHeads * headDim] (row stride qStride) and k (kvHeads, row stride kStride)
   // in place at positions (int32 [tokens]), over the first rotaryDim dims of each head, with
   // invFreq (float32 [rotaryDim / 2]): angle = position * invFreq[i].
-  virtual void rotary(uintptr_t q, uintptr_t k, uintptr_t positions, int tokens, int qHeads, int kvHeads,
-                      int headDim, int rotaryDim, int qStride, int kStride, uintptr_t invFreq,
-                      RotaryLayout layout, DType dtype) = 0;
+  virtual void rotary(const RotaryArgs& a) = 0;
 
   // Writes each token's k and v rows (kvHeads * headDim, row strides kStride / vStride) into
   // the caches [slots, kvHeads * headDim] at slots (int32 [tokens]); a negative slot skips its token.
-  virtual void storeKv(uintptr_t kCache, uintptr_t vCache, uintptr_t k, uintptr_t v, uintptr_t slots, int tokens,
-                       int kvHeads, int headDim, int kStride, int vStride, DType dtype) = 0;
+  virtual void storeKv(const StoreKvArgs& a) = 0;
 
   // Causal attention of a batch of sequences over their paged KV. Query token i of sequence s
   // (of qLen = queryStart[s+1] - queryStart[s]) sits at position seqLens[s] - qLen + i and sees
@@ -77,11 +159,11 @@ class Kernels {
                          int tokens, int qHeads, int kvHeads, int headDim, int qStride, float scale, DType dtype) = 0;
 
   // out[r, :] = silu(gateUp[r, :inter]) * gateUp[r, inter:]; gateUp: [rows, 2 * inter].
-  virtual void siluAndMul(uintptr_t out, uintptr_t gateUp, int rows, int inter, DType dtype) = 0;
+  virtual void siluAndMul(const SiluAndMulArgs& a) = 0;
 
   // out[m, n] = a[m, k] · w[n, k]ᵀ (+ bias[n] when bias != 0): a Linear with Hugging Face's
   // [out, in] weight layout. Accumulates in float32.
-  virtual void gemm(uintptr_t out, uintptr_t a, uintptr_t w, uintptr_t bias, int m, int n, int k, DType dtype) = 0;
+  virtual void gemm(const GemmArgs& args) = 0;
 
   // Converts n elements between dtypes (e.g. logits to float32 for the host).
   virtual void convert(uintptr_t out, DType outType, uintptr_t in, DType inType, size_t n) = 0;

@@ -6,6 +6,15 @@ export {
   encodeBfloat16,
   encodeFloat16,
 } from './half-precision.js';
+export type {
+  AddRmsNormArgs,
+  EmbeddingArgs,
+  GemmArgs,
+  RmsNormArgs,
+  RotaryArgs,
+  SiluAndMulArgs,
+  StoreKvArgs,
+} from './kernel-args.js';
 export { createMemorySaver, cudaDeviceCount, MemorySaver } from './memory-saver.js';
 export { countNonFinite, type NonFiniteCount } from './non-finite.js';
 export { createOps, Ops } from './ops.js';

@@ -1,5 +1,16 @@
 import { createRequire } from 'node:module';
 
+import type {
+  AddRmsNormArgs,
+  EmbeddingArgs,
+  GemmArgs,
+  NativeArgs,
+  RmsNormArgs,
+  RotaryArgs,
+  SiluAndMulArgs,
+  StoreKvArgs,
+} from './kernel-args.js';
+
 /** The whole native surface, as `native/src/addon.cc` defines it. */
 export interface NativeTransferReport {
   physicalBytes: number;
@@ -63,67 +74,16 @@ export interface RawCopyTimes {
 
 /**
  * The model kernels (`native/src/ops_addon.cc`), synchronous, addresses and sizes as numbers,
- * dtype 0 float32 | 1 bfloat16 | 2 float16, layout 0 half-split | 1 adjacent.
+ * dtype 0 float32 | 1 bfloat16 | 2 float16, layout 0 half-split | 1 adjacent. A kernel with an
+ * argument struct (kernels.h) takes one object of its fields (`NativeArgs`).
  */
 export interface NativeOps {
-  embedding(
-    out: number,
-    table: number,
-    ids: number,
-    tokens: number,
-    dim: number,
-    dtype: number,
-  ): void;
-  rmsNorm(
-    out: number,
-    x: number,
-    weight: number,
-    rows: number,
-    dim: number,
-    rowsPerGroup: number,
-    groupStride: number,
-    eps: number,
-    dtype: number,
-  ): void;
-  addRmsNorm(
-    out: number,
-    residual: number,
-    delta: number,
-    weight: number,
-    rows: number,
-    dim: number,
-    eps: number,
-    dtype: number,
-  ): void;
+  embedding(args: NativeArgs<EmbeddingArgs>): void;
+  rmsNorm(args: NativeArgs<RmsNormArgs>): void;
+  addRmsNorm(args: NativeArgs<AddRmsNormArgs>): void;
   add(out: number, a: number, b: number, n: number, dtype: number): void;
-  rotary(
-    q: number,
-    k: number,
-    positions: number,
-    tokens: number,
-    qHeads: number,
-    kvHeads: number,
-    headDim: number,
-    rotaryDim: number,
-    qStride: number,
-    kStride: number,
-    invFreq: number,
-    layout: number,
-    dtype: number,
-  ): void;
-  storeKv(
-    kCache: number,
-    vCache: number,
-    k: number,
-    v: number,
-    slots: number,
-    tokens: number,
-    kvHeads: number,
-    headDim: number,
-    kStride: number,
-    vStride: number,
-    dtype: number,
-  ): void;
+  rotary(args: NativeArgs<RotaryArgs>): void;
+  storeKv(args: NativeArgs<StoreKvArgs>): void;
   attention(
     out: number,
     q: number,
@@ -144,17 +104,8 @@ export interface NativeOps {
     dtype: number,
     reusePlan: boolean,
   ): void;
-  siluAndMul(out: number, gateUp: number, rows: number, inter: number, dtype: number): void;
-  gemm(
-    out: number,
-    a: number,
-    w: number,
-    bias: number,
-    m: number,
-    n: number,
-    k: number,
-    dtype: number,
-  ): void;
+  siluAndMul(args: NativeArgs<SiluAndMulArgs>): void;
+  gemm(args: NativeArgs<GemmArgs>): void;
   convert(out: number, outType: number, input: number, inType: number, n: number): void;
   sample(
     out: number,

@@ -21,7 +21,14 @@ describeKernels.each(DTYPES)('row and element kernels in %s', (dtype: DType) => 
     const table = randomTensor(random, vocab * dim, dtype);
     const ids = new Int32Array([3, 0, 10, 3, 7]);
     const out = await w.allocate(ids.length * dim * 4);
-    w.ops.embedding(out, await w.tensor(table, dtype), await w.upload(ids), ids.length, dim, dtype);
+    w.ops.embedding({
+      out,
+      table: await w.tensor(table, dtype),
+      ids: await w.upload(ids),
+      tokens: ids.length,
+      dim,
+      dtype,
+    });
     const expected = Array.from(ids).flatMap((id) =>
       Array.from(table.subarray(id * dim, (id + 1) * dim)),
     );
@@ -38,9 +45,11 @@ describeKernels.each(DTYPES)('row and element kernels in %s', (dtype: DType) => 
     const expected = rmsNormReference(x, weight, rows, 1e-5);
     const xAddress = await w.tensor(x, dtype);
     const out = await w.allocate(rows * dim * 4);
-    w.ops.rmsNorm(out, xAddress, await w.tensor(weight, dtype), rows, dim, 1e-5, dtype);
+    const weightAddress = await w.tensor(weight, dtype);
+    w.ops.rmsNorm({ out, x: xAddress, weight: weightAddress, rows, dim, eps: 1e-5, dtype });
     expectClose(w.read(out, rows * dim, dtype), expected, dtype);
-    w.ops.rmsNorm(xAddress, xAddress, await w.tensor(weight, dtype), rows, dim, 1e-5, dtype);
+    const inPlace = { out: xAddress, x: xAddress, weight: weightAddress, rows, dim, eps: 1e-5 };
+    w.ops.rmsNorm({ ...inPlace, dtype });
     expectClose(w.read(xAddress, rows * dim, dtype), expected, dtype);
   });
 
@@ -52,19 +61,17 @@ describeKernels.each(DTYPES)('row and element kernels in %s', (dtype: DType) => 
     const x = randomTensor(random, tokens * stride, dtype, 3);
     const weight = randomTensor(random, dim, dtype);
     const xAddress = await w.tensor(x, dtype);
-    w.ops.rmsNorm(
-      xAddress,
-      xAddress,
-      await w.tensor(weight, dtype),
-      tokens * heads,
+    w.ops.rmsNorm({
+      out: xAddress,
+      x: xAddress,
+      weight: await w.tensor(weight, dtype),
+      rows: tokens * heads,
       dim,
-      1e-5,
+      rowsPerGroup: heads,
+      groupStride: stride,
+      eps: 1e-5,
       dtype,
-      {
-        rowsPerGroup: heads,
-        groupStride: stride,
-      },
-    );
+    });
     const expected = Float32Array.from(x);
     for (let t = 0; t < tokens; t++) {
       const head = x.subarray(t * stride, t * stride + heads * dim);
@@ -72,9 +79,16 @@ describeKernels.each(DTYPES)('row and element kernels in %s', (dtype: DType) => 
     }
     expectClose(w.read(xAddress, tokens * stride, dtype), expected, dtype);
     expect(() =>
-      w.ops.rmsNorm(xAddress, xAddress, xAddress, 4, dim, 1e-5, dtype, {
+      w.ops.rmsNorm({
+        out: xAddress,
+        x: xAddress,
+        weight: xAddress,
+        rows: 4,
+        dim,
         rowsPerGroup: 4,
         groupStride: 31,
+        eps: 1e-5,
+        dtype,
       }),
     ).toThrow(/groupStride must hold a group/);
   });
@@ -94,11 +108,21 @@ describeKernels.each(DTYPES)('row and element kernels in %s', (dtype: DType) => 
       // Two paths over the same inputs: the fused op, and add in place then rmsNorm.
       const fusedResidual = await w.tensor(x, dtype);
       const fusedOut = await w.tensor(randomTensor(random, n, dtype), dtype);
-      w.ops.addRmsNorm(fusedOut, fusedResidual, deltaAddress, weight, rows, dim, 1e-5, dtype);
+      const eps = 1e-5;
+      w.ops.addRmsNorm({
+        out: fusedOut,
+        residual: fusedResidual,
+        delta: deltaAddress,
+        weight,
+        rows,
+        dim,
+        eps,
+        dtype,
+      });
       const residual = await w.tensor(x, dtype);
       const out = await w.allocate(n * 4);
       w.ops.add(residual, residual, deltaAddress, n, dtype);
-      w.ops.rmsNorm(out, residual, weight, rows, dim, 1e-5, dtype);
+      w.ops.rmsNorm({ out, x: residual, weight, rows, dim, eps, dtype });
       expect(w.read(fusedResidual, n, dtype)).toEqual(w.read(residual, n, dtype));
       expect(w.read(fusedOut, n, dtype)).toEqual(w.read(out, n, dtype));
     });
@@ -117,16 +141,16 @@ describeKernels.each(DTYPES)('row and element kernels in %s', (dtype: DType) => 
       );
       const residual = await w.tensor(x, dtype);
       const out = await w.allocate(n * 4);
-      w.ops.addRmsNorm(
+      w.ops.addRmsNorm({
         out,
         residual,
-        await w.tensor(delta, dtype),
-        await w.tensor(weight, dtype),
+        delta: await w.tensor(delta, dtype),
+        weight: await w.tensor(weight, dtype),
         rows,
         dim,
-        1e-5,
+        eps: 1e-5,
         dtype,
-      );
+      });
       expect(w.read(residual, n, dtype)).toEqual(sum);
       expectClose(w.read(out, n, dtype), rmsNormReference(sum, weight, rows, 1e-5), dtype);
     });
@@ -158,7 +182,7 @@ describeKernels.each(DTYPES)('row and element kernels in %s', (dtype: DType) => 
       const random = seeded(4);
       const gateUp = randomTensor(random, rows * 2 * inter, dtype, 4);
       const out = await w.allocate(rows * inter * 4);
-      w.ops.siluAndMul(out, await w.tensor(gateUp, dtype), rows, inter, dtype);
+      w.ops.siluAndMul({ out, gateUp: await w.tensor(gateUp, dtype), rows, inter, dtype });
       expectClose(
         w.read(out, rows * inter, dtype),
         siluAndMulReference(gateUp, rows, inter),

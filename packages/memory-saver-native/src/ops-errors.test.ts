@@ -12,33 +12,44 @@ describeKernels('kernel argument errors', () => {
       /dtype must be 'float32', 'bfloat16' or 'float16'/,
     );
     expect(() => w.ops.add(a, a, a, 0, 'float32')).toThrow('add: n must be positive, got 0');
-    expect(() => w.ops.gemm(a, 0, a, 0, 1, 1, 1, 'float32')).toThrow(
-      'gemm: a must be a device address, got 0',
-    );
-    expect(() => w.ops.gemm(a, a, a, 0, 1, -2, 1, 'float32')).toThrow(
-      'gemm: n must be positive, got -2',
-    );
+    const gemm = { out: a, a, w: a, m: 1, n: 1, k: 1, dtype: 'float32' } as const;
+    expect(() => w.ops.gemm({ ...gemm, a: 0 })).toThrow('gemm: a must be a device address, got 0');
+    expect(() => w.ops.gemm({ ...gemm, n: -2 })).toThrow('gemm: n must be positive, got -2');
     expect(() => w.ops.add(2 ** 53, a, a, 1, 'float32')).toThrow(/add: out must be an address/);
-    expect(() => w.ops.rmsNorm(a, a, a, 1.5, 4, 1e-5, 'float32')).toThrow(
-      /rows must be a 32-bit integer/,
-    );
-    expect(() => w.ops.rmsNorm(a, a, a, 1, 4, Number.NaN, 'float32')).toThrow(/eps must be finite/);
+    const norm = { out: a, x: a, weight: a, rows: 1, dim: 4, eps: 1e-5, dtype: 'float32' } as const;
+    expect(() => w.ops.rmsNorm({ ...norm, rows: 1.5 })).toThrow(/rows must be a 32-bit integer/);
+    expect(() => w.ops.rmsNorm({ ...norm, eps: Number.NaN })).toThrow(/eps must be finite/);
     const b = await w.allocate(4096);
-    expect(() => w.ops.addRmsNorm(a, a, b, b, 1, 4, 1e-5, 'float32')).toThrow(
-      /^addRmsNorm: out must differ from residual/,
-    );
-    expect(() => w.ops.addRmsNorm(a, b, a, b, 1, 4, 1e-5, 'float32')).toThrow(
+    const addNorm = { ...norm, residual: a, delta: b, weight: b };
+    expect(() => w.ops.addRmsNorm(addNorm)).toThrow(/^addRmsNorm: out must differ from residual/);
+    expect(() => w.ops.addRmsNorm({ ...addNorm, residual: b, delta: a })).toThrow(
       'addRmsNorm: out must differ from delta',
     );
-    expect(() => w.ops.rotary(a, a, a, 1, 2, 2, 8, 9, 16, 16, a, 'adjacent', 'float32')).toThrow(
+    const rotary = {
+      q: a,
+      k: a,
+      positions: a,
+      tokens: 1,
+      qHeads: 2,
+      kvHeads: 2,
+      headDim: 8,
+      rotaryDim: 8,
+      qStride: 16,
+      kStride: 16,
+      invFreq: a,
+      layout: 'adjacent',
+      dtype: 'float32',
+    } as const;
+    expect(() => w.ops.rotary({ ...rotary, rotaryDim: 9 })).toThrow(
       /rotaryDim must be even and at most headDim/,
     );
-    expect(() =>
-      w.ops.rotary(a, a, a, 1, 2, 2, 8, 8, 16, 16, a, 'diagonal' as never, 'float32'),
-    ).toThrow(/layout must be 'half-split' or 'adjacent'/);
-    expect(() => w.ops.storeKv(a, a, a, a, a, 1, 2, 8, 15, 16, 'float32')).toThrow(
-      'storeKv: kStride must be at least 16, got 15',
+    expect(() => w.ops.rotary({ ...rotary, layout: 'diagonal' as never })).toThrow(
+      /layout must be 'half-split' or 'adjacent'/,
     );
+    const storeKv = { kCache: a, vCache: a, k: a, v: a, slots: a, tokens: 1, kvHeads: 2 } as const;
+    expect(() =>
+      w.ops.storeKv({ ...storeKv, headDim: 8, kStride: 15, vStride: 16, dtype: 'float32' }),
+    ).toThrow('storeKv: kStride must be at least 16, got 15');
   });
 
   it('rejects attention shapes and batch metadata that do not fit', async () => {
@@ -81,7 +92,7 @@ describeKernels('kernel argument errors', () => {
     const out = await w.allocate(4096);
     const ids = await w.upload(Int32Array.of(2, -3, 1, -1));
     expect(() => {
-      w.ops.embedding(out, table, ids, 4, 8, 'float32');
+      w.ops.embedding({ out, table, ids, tokens: 4, dim: 8, dtype: 'float32' });
       w.ops.synchronize();
     }).toThrow('embedding: ids[1] is negative (-3)');
     w.ops.synchronize();
@@ -224,5 +235,17 @@ describeKernels('kernel argument errors', () => {
       'add expects 5 arguments, got 3',
     );
     expect(() => native.upload(a, [1, 2] as never)).toThrow('upload: bytes must be a Uint8Array');
+    // A kernel with an argument struct takes one object, read field by field in struct order.
+    expect(() => native.gemm(7 as never)).toThrow('gemm expects an object of arguments');
+    const gemm = { out: a, a, w: a, bias: 0, m: 1, n: 1, k: 1, dtype: 0 };
+    expect(() => native.gemm({ ...gemm, w: undefined } as never)).toThrow(
+      'gemm: w must be a number',
+    );
+    expect(() => native.gemm({ ...gemm, m: 0.5, n: -1 })).toThrow(
+      'gemm: m must be a 32-bit integer, got 0.5',
+    );
+    expect(() => native.gemm({ ...gemm, dtype: 5 })).toThrow(
+      'gemm: dtype must be 0 (float32), 1 (bfloat16) or 2 (float16), got 5',
+    );
   });
 });

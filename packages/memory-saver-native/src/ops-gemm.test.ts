@@ -35,16 +35,16 @@ describeKernels.each(DTYPES)('gemm in %s', (dtype: DType) => {
       const b = bias ? randomTensor(random, n, dtype) : null;
       const out = await w.allocate(m * n * 4);
       const biasAddress = b ? await w.tensor(b, dtype) : 0;
-      w.ops.gemm(
+      w.ops.gemm({
         out,
-        await w.tensor(a, dtype),
-        await w.tensor(weights, dtype),
-        biasAddress,
+        a: await w.tensor(a, dtype),
+        w: await w.tensor(weights, dtype),
+        bias: biasAddress,
         m,
         n,
         k,
         dtype,
-      );
+      });
       expectClose(w.read(out, m * n, dtype), gemmReference(a, weights, b, m, n, k), dtype);
     },
   );

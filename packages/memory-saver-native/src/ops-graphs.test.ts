@@ -89,7 +89,7 @@ describe(`captured graphs on ${DEVICE}`, () => {
       w.ops.useScratch(Number(scratch.address), bytes);
       const a = await w.tensor(new Float32Array(16).fill(1), 'float32');
       const out = await w.tensor(new Float32Array(16), 'float32');
-      const gemm = () => w.ops.gemm(out, a, a, 0, 4, 4, 4, 'float32');
+      const gemm = () => w.ops.gemm({ out, a, w: a, m: 4, n: 4, k: 4, dtype: 'float32' });
       gemm();
       w.ops.beginCapture();
       gemm();

@@ -29,21 +29,21 @@ describeKernels.each(cases)('rotary and storeKv in %s', (dtype: DType, layout: R
       );
       const address = await w.tensor(qkv, dtype);
       const kOffset = qHeads * headDim * dtypeBytes(dtype);
-      w.ops.rotary(
-        address,
-        address + kOffset,
-        await w.upload(positions),
+      w.ops.rotary({
+        q: address,
+        k: address + kOffset,
+        positions: await w.upload(positions),
         tokens,
         qHeads,
         kvHeads,
         headDim,
         rotaryDim,
-        stride,
-        stride,
-        await w.upload(invFreq),
+        qStride: stride,
+        kStride: stride,
+        invFreq: await w.upload(invFreq),
         layout,
         dtype,
-      );
+      });
       const expected = Float64Array.from(qkv);
       const shape = { headDim, rotaryDim, stride, layout };
       rotaryReference(expected, positions, invFreq, { ...shape, heads: qHeads });
@@ -78,12 +78,19 @@ describeKernels.each(DTYPES)('storeKv in %s', (dtype: DType) => {
     const slots = Int32Array.of(7, 0, 19, -1, 4);
     const kCache = await w.tensor(new Float32Array(slotCount * row), dtype);
     const vCache = await w.tensor(new Float32Array(slotCount * row), dtype);
-    const args = [
-      await w.tensor(k, dtype),
-      await w.tensor(v, dtype),
-      await w.upload(slots),
-    ] as const;
-    w.ops.storeKv(kCache, vCache, ...args, tokens, kvHeads, headDim, kStride, vStride, dtype);
+    w.ops.storeKv({
+      kCache,
+      vCache,
+      k: await w.tensor(k, dtype),
+      v: await w.tensor(v, dtype),
+      slots: await w.upload(slots),
+      tokens,
+      kvHeads,
+      headDim,
+      kStride,
+      vStride,
+      dtype,
+    });
     const expectedK = new Float32Array(slotCount * row);
     const expectedV = new Float32Array(slotCount * row);
     slots.forEach((slot, t) => {

@@ -1,4 +1,13 @@
 import { DeviceTransfers } from './device-transfers.js';
+import type {
+  AddRmsNormArgs,
+  EmbeddingArgs,
+  GemmArgs,
+  RmsNormArgs,
+  RotaryArgs,
+  SiluAndMulArgs,
+  StoreKvArgs,
+} from './kernel-args.js';
 import { type MemorySaver, nativeOf } from './memory-saver.js';
 import { loadAddon, type NativeOps } from './native-binding.js';
 import {
@@ -7,7 +16,6 @@ import {
   type DType,
   dtypeCode,
   layoutCode,
-  type RotaryLayout,
 } from './ops-types.js';
 
 /**
@@ -29,46 +37,22 @@ export class Ops extends DeviceTransfers {
   }
 
   /** out[t, :] = table[ids[t], :]; ids: int32 [tokens]. */
-  embedding(
-    out: DeviceAddress,
-    table: DeviceAddress,
-    ids: DeviceAddress,
-    tokens: number,
-    dim: number,
-    dtype: DType,
-  ): void {
-    this.#native.embedding(out, table, ids, tokens, dim, dtypeCode(dtype));
+  embedding(args: EmbeddingArgs): void {
+    this.#native.embedding({ ...args, dtype: dtypeCode(args.dtype) });
   }
 
   /**
    * out[r, :] = x[r, :] / sqrt(mean(x[r, :]²) + eps) * weight; `out` may be `x`. Rows are
-   * contiguous unless `groups` says they come `rowsPerGroup` at a time, `groupStride` elements
+   * contiguous unless `rowsPerGroup` and `groupStride` say they come `rowsPerGroup` at a time, `groupStride` elements
    * apart (the heads of q inside each token's fused q/k/v row, say).
    */
-  rmsNorm(
-    out: DeviceAddress,
-    x: DeviceAddress,
-    weight: DeviceAddress,
-    rows: number,
-    dim: number,
-    eps: number,
-    dtype: DType,
-    groups: { rowsPerGroup: number; groupStride: number } = {
-      rowsPerGroup: rows,
-      groupStride: rows * dim,
-    },
-  ): void {
-    this.#native.rmsNorm(
-      out,
-      x,
-      weight,
-      rows,
-      dim,
-      groups.rowsPerGroup,
-      groups.groupStride,
-      eps,
-      dtypeCode(dtype),
-    );
+  rmsNorm(args: RmsNormArgs): void {
+    this.#native.rmsNorm({
+      ...args,
+      rowsPerGroup: args.rowsPerGroup ?? args.rows,
+      groupStride: args.groupStride ?? args.rows * args.dim,
+      dtype: dtypeCode(args.dtype),
+    });
   }
 
   /**
@@ -78,17 +62,8 @@ export class Ops extends DeviceTransfers {
    * layer's residual add and the next norm). Rows are contiguous; `out` must differ from
    * `residual` and `delta`.
    */
-  addRmsNorm(
-    out: DeviceAddress,
-    residual: DeviceAddress,
-    delta: DeviceAddress,
-    weight: DeviceAddress,
-    rows: number,
-    dim: number,
-    eps: number,
-    dtype: DType,
-  ): void {
-    this.#native.addRmsNorm(out, residual, delta, weight, rows, dim, eps, dtypeCode(dtype));
+  addRmsNorm(args: AddRmsNormArgs): void {
+    this.#native.addRmsNorm({ ...args, dtype: dtypeCode(args.dtype) });
   }
 
   /** out = a + b over n elements; `out` may be `a` or `b`. */
@@ -101,68 +76,20 @@ export class Ops extends DeviceTransfers {
    * (row stride kStride) in place, over the first rotaryDim dims of each head, at int32
    * `positions` [tokens]: angle = position * invFreq[i], invFreq float32 [rotaryDim / 2].
    */
-  rotary(
-    q: DeviceAddress,
-    k: DeviceAddress,
-    positions: DeviceAddress,
-    tokens: number,
-    qHeads: number,
-    kvHeads: number,
-    headDim: number,
-    rotaryDim: number,
-    qStride: number,
-    kStride: number,
-    invFreq: DeviceAddress,
-    layout: RotaryLayout,
-    dtype: DType,
-  ): void {
-    this.#native.rotary(
-      q,
-      k,
-      positions,
-      tokens,
-      qHeads,
-      kvHeads,
-      headDim,
-      rotaryDim,
-      qStride,
-      kStride,
-      invFreq,
-      layoutCode(layout),
-      dtypeCode(dtype),
-    );
+  rotary(args: RotaryArgs): void {
+    this.#native.rotary({
+      ...args,
+      layout: layoutCode(args.layout),
+      dtype: dtypeCode(args.dtype),
+    });
   }
 
   /**
    * Writes token t's k and v rows (kvHeads * headDim; row strides kStride, vStride) into the
    * caches [slots, kvHeads * headDim] at slot `slots[t]` (int32 [tokens]; negative: skipped).
    */
-  storeKv(
-    kCache: DeviceAddress,
-    vCache: DeviceAddress,
-    k: DeviceAddress,
-    v: DeviceAddress,
-    slots: DeviceAddress,
-    tokens: number,
-    kvHeads: number,
-    headDim: number,
-    kStride: number,
-    vStride: number,
-    dtype: DType,
-  ): void {
-    this.#native.storeKv(
-      kCache,
-      vCache,
-      k,
-      v,
-      slots,
-      tokens,
-      kvHeads,
-      headDim,
-      kStride,
-      vStride,
-      dtypeCode(dtype),
-    );
+  storeKv(args: StoreKvArgs): void {
+    this.#native.storeKv({ ...args, dtype: dtypeCode(args.dtype) });
   }
 
   /**
@@ -207,28 +134,13 @@ export class Ops extends DeviceTransfers {
   }
 
   /** out[r, :] = silu(gateUp[r, :inter]) * gateUp[r, inter:]; gateUp: [rows, 2 * inter]. */
-  siluAndMul(
-    out: DeviceAddress,
-    gateUp: DeviceAddress,
-    rows: number,
-    inter: number,
-    dtype: DType,
-  ): void {
-    this.#native.siluAndMul(out, gateUp, rows, inter, dtypeCode(dtype));
+  siluAndMul(args: SiluAndMulArgs): void {
+    this.#native.siluAndMul({ ...args, dtype: dtypeCode(args.dtype) });
   }
 
   /** out[m, n] = a[m, k] · w[n, k]ᵀ (+ bias[n] unless bias is 0): a Linear, [out, in] weights. */
-  gemm(
-    out: DeviceAddress,
-    a: DeviceAddress,
-    w: DeviceAddress,
-    bias: DeviceAddress,
-    m: number,
-    n: number,
-    k: number,
-    dtype: DType,
-  ): void {
-    this.#native.gemm(out, a, w, bias, m, n, k, dtypeCode(dtype));
+  gemm(args: GemmArgs): void {
+    this.#native.gemm({ ...args, bias: args.bias ?? 0, dtype: dtypeCode(args.dtype) });
   }
 
   /** Converts n elements from `inType` to `outType`. */

@@ -40,13 +40,13 @@ void CpuKernels::add(uintptr_t out, uintptr_t a, uintptr_t b, size_t n, DType dt
   });
 }
 
-void CpuKernels::siluAndMul(uintptr_t out, uintptr_t gateUp, int rows, int inter, DType dtype) {
-  withElementType(dtype, [&](auto element) {
+void CpuKernels::siluAndMul(const SiluAndMulArgs& a) {
+  withElementType(a.dtype, [&](auto element) {
     using T = decltype(element);
-    size_t grain = std::max<size_t>(1, kGrain / inter);
-    ThreadPool::shared().parallelRanges(rows, grain, [&](size_t begin, size_t end) {
+    size_t grain = std::max<size_t>(1, kGrain / a.inter);
+    ThreadPool::shared().parallelRanges(a.rows, grain, [&](size_t begin, size_t end) {
       for (size_t r = begin; r < end; ++r) {
-        siluAndMulRow(at<T>(out) + r * inter, at<const T>(gateUp) + r * 2 * inter, inter);
+        siluAndMulRow(at<T>(a.out) + r * a.inter, at<const T>(a.gateUp) + r * 2 * a.inter, a.inter);
       }
     });
   });

@@ -7,16 +7,16 @@
 
 namespace ts::cpu {
 
-void CpuKernels::embedding(uintptr_t out, uintptr_t table, uintptr_t ids, int tokens, int dim, DType dtype) {
-  const auto* tokenIds = reinterpret_cast<const int32_t*>(ids);
-  size_t rowBytes = static_cast<size_t>(dim) * dtypeSize(dtype);
-  for (int t = 0; t < tokens; ++t) {
+void CpuKernels::embedding(const EmbeddingArgs& a) {
+  const auto* tokenIds = reinterpret_cast<const int32_t*>(a.ids);
+  size_t rowBytes = static_cast<size_t>(a.dim) * dtypeSize(a.dtype);
+  for (int t = 0; t < a.tokens; ++t) {
     if (tokenIds[t] < 0) {
       throw std::invalid_argument("embedding: ids[" + std::to_string(t) + "] is negative (" +
                                   std::to_string(tokenIds[t]) + ")");
     }
-    std::memcpy(reinterpret_cast<void*>(out + t * rowBytes),
-                reinterpret_cast<const void*>(table + static_cast<size_t>(tokenIds[t]) * rowBytes), rowBytes);
+    std::memcpy(reinterpret_cast<void*>(a.out + t * rowBytes),
+                reinterpret_cast<const void*>(a.table + static_cast<size_t>(tokenIds[t]) * rowBytes), rowBytes);
   }
 }
 

@@ -83,14 +83,14 @@ void gemmTask(T* out, const T* a, const T* w, const T* bias, int m, int n, int k
 
 }  // namespace
 
-void CpuKernels::gemm(uintptr_t out, uintptr_t a, uintptr_t w, uintptr_t bias, int m, int n, int k, DType dtype) {
-  int rowBlocks = (m + kRowBlock - 1) / kRowBlock;
-  int colBlocks = (n + kColBlock - 1) / kColBlock;
-  withElementType(dtype, [&](auto element) {
+void CpuKernels::gemm(const GemmArgs& args) {
+  int rowBlocks = (args.m + kRowBlock - 1) / kRowBlock;
+  int colBlocks = (args.n + kColBlock - 1) / kColBlock;
+  withElementType(args.dtype, [&](auto element) {
     using T = decltype(element);
     ThreadPool::shared().parallelFor(static_cast<size_t>(rowBlocks) * colBlocks, [&](size_t task) {
-      gemmTask(at<T>(out), at<const T>(a), at<const T>(w), at<const T>(bias), m, n, k,
-               static_cast<int>(task / colBlocks), static_cast<int>(task % colBlocks));
+      gemmTask(at<T>(args.out), at<const T>(args.a), at<const T>(args.w), at<const T>(args.bias), args.m, args.n,
+               args.k, static_cast<int>(task / colBlocks), static_cast<int>(task % colBlocks));
     });
   });
 }

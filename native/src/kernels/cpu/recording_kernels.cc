@@ -16,30 +16,23 @@ class RecordingKernels final : public Kernels {
  public:
   explicit RecordingKernels(std::unique_ptr<Kernels> inner) : inner_(std::move(inner)) {}
 
-  void embedding(uintptr_t out, uintptr_t table, uintptr_t ids, int tokens, int dim, DType dtype) override {
-    run([=, this] { inner_->embedding(out, table, ids, tokens, dim, dtype); });
+  void embedding(const EmbeddingArgs& a) override {
+    run([=, this] { inner_->embedding(a); });
   }
-  void rmsNorm(uintptr_t out, uintptr_t x, uintptr_t weight, int rows, int dim, int rowsPerGroup, size_t groupStride,
-               float eps, DType dtype) override {
-    run([=, this] { inner_->rmsNorm(out, x, weight, rows, dim, rowsPerGroup, groupStride, eps, dtype); });
+  void rmsNorm(const RmsNormArgs& a) override {
+    run([=, this] { inner_->rmsNorm(a); });
   }
-  void addRmsNorm(uintptr_t out, uintptr_t residual, uintptr_t delta, uintptr_t weight, int rows, int dim, float eps,
-                  DType dtype) override {
-    run([=, this] { inner_->addRmsNorm(out, residual, delta, weight, rows, dim, eps, dtype); });
+  void addRmsNorm(const AddRmsNormArgs& a) override {
+    run([=, this] { inner_->addRmsNorm(a); });
   }
   void add(uintptr_t out, uintptr_t a, uintptr_t b, size_t n, DType dtype) override {
     run([=, this] { inner_->add(out, a, b, n, dtype); });
   }
-  void rotary(uintptr_t q, uintptr_t k, uintptr_t positions, int tokens, int qHeads, int kvHeads, int headDim,
-              int rotaryDim, int qStride, int kStride, uintptr_t invFreq, RotaryLayout layout, DType dtype) override {
-    run([=, this] {
-      inner_->rotary(q, k, positions, tokens, qHeads, kvHeads, headDim, rotaryDim, qStride, kStride, invFreq, layout,
-                     dtype);
-    });
+  void rotary(const RotaryArgs& a) override {
+    run([=, this] { inner_->rotary(a); });
   }
-  void storeKv(uintptr_t kCache, uintptr_t vCache, uintptr_t k, uintptr_t v, uintptr_t slots, int tokens, int kvHeads,
-               int headDim, int kStride, int vStride, DType dtype) override {
-    run([=, this] { inner_->storeKv(kCache, vCache, k, v, slots, tokens, kvHeads, headDim, kStride, vStride, dtype); });
+  void storeKv(const StoreKvArgs& a) override {
+    run([=, this] { inner_->storeKv(a); });
   }
   void attention(uintptr_t out, uintptr_t q, uintptr_t kCache, uintptr_t vCache, const AttentionBatch& batch,
                  int tokens, int qHeads, int kvHeads, int headDim, int qStride, float scale, DType dtype) override {
@@ -47,11 +40,11 @@ class RecordingKernels final : public Kernels {
       inner_->attention(out, q, kCache, vCache, batch, tokens, qHeads, kvHeads, headDim, qStride, scale, dtype);
     });
   }
-  void siluAndMul(uintptr_t out, uintptr_t gateUp, int rows, int inter, DType dtype) override {
-    run([=, this] { inner_->siluAndMul(out, gateUp, rows, inter, dtype); });
+  void siluAndMul(const SiluAndMulArgs& a) override {
+    run([=, this] { inner_->siluAndMul(a); });
   }
-  void gemm(uintptr_t out, uintptr_t a, uintptr_t w, uintptr_t bias, int m, int n, int k, DType dtype) override {
-    run([=, this] { inner_->gemm(out, a, w, bias, m, n, k, dtype); });
+  void gemm(const GemmArgs& a) override {
+    run([=, this] { inner_->gemm(a); });
   }
   void convert(uintptr_t out, DType outType, uintptr_t in, DType inType, size_t n) override {
     run([=, this] { inner_->convert(out, outType, in, inType, n); });

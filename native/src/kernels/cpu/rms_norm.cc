@@ -55,25 +55,24 @@ void addAndNormalizeRows(T* out, T* residual, const T* delta, const T* weight, s
 
 }  // namespace
 
-void CpuKernels::rmsNorm(uintptr_t out, uintptr_t x, uintptr_t weight, int rows, int dim, int rowsPerGroup,
-                         size_t groupStride, float eps, DType dtype) {
-  RowLayout layout{dim, static_cast<size_t>(rowsPerGroup), groupStride};
-  withElementType(dtype, [&](auto element) {
+void CpuKernels::rmsNorm(const RmsNormArgs& a) {
+  RowLayout layout{a.dim, static_cast<size_t>(a.rowsPerGroup), a.groupStride};
+  withElementType(a.dtype, [&](auto element) {
     using T = decltype(element);
-    size_t grain = std::max<size_t>(1, 16384 / dim);
-    ThreadPool::shared().parallelRanges(rows, grain, [&](size_t begin, size_t end) {
-      normalizeRows(at<T>(out), at<const T>(x), at<const T>(weight), begin, end, layout, eps);
+    size_t grain = std::max<size_t>(1, 16384 / a.dim);
+    ThreadPool::shared().parallelRanges(a.rows, grain, [&](size_t begin, size_t end) {
+      normalizeRows(at<T>(a.out), at<const T>(a.x), at<const T>(a.weight), begin, end, layout, a.eps);
     });
   });
 }
 
-void CpuKernels::addRmsNorm(uintptr_t out, uintptr_t residual, uintptr_t delta, uintptr_t weight, int rows, int dim,
-                            float eps, DType dtype) {
-  withElementType(dtype, [&](auto element) {
+void CpuKernels::addRmsNorm(const AddRmsNormArgs& a) {
+  withElementType(a.dtype, [&](auto element) {
     using T = decltype(element);
-    size_t grain = std::max<size_t>(1, 16384 / dim);
-    ThreadPool::shared().parallelRanges(rows, grain, [&](size_t begin, size_t end) {
-      addAndNormalizeRows(at<T>(out), at<T>(residual), at<const T>(delta), at<const T>(weight), begin, end, dim, eps);
+    size_t grain = std::max<size_t>(1, 16384 / a.dim);
+    ThreadPool::shared().parallelRanges(a.rows, grain, [&](size_t begin, size_t end) {
+      addAndNormalizeRows(at<T>(a.out), at<T>(a.residual), at<const T>(a.delta), at<const T>(a.weight), begin, end,
+                          a.dim, a.eps);
     });
   });
 }

@@ -28,15 +28,13 @@ void rotateHeads(T* row, int heads, int headDim, int rotaryDim, const float* cos
 
 }  // namespace
 
-void CpuKernels::rotary(uintptr_t q, uintptr_t k, uintptr_t positions, int tokens, int qHeads, int kvHeads,
-                        int headDim, int rotaryDim, int qStride, int kStride, uintptr_t invFreq, RotaryLayout layout,
-                        DType dtype) {
-  const auto* position = reinterpret_cast<const int32_t*>(positions);
-  const auto* frequency = reinterpret_cast<const float*>(invFreq);
-  int half = rotaryDim / 2;
-  withElementType(dtype, [&](auto element) {
+void CpuKernels::rotary(const RotaryArgs& a) {
+  const auto* position = reinterpret_cast<const int32_t*>(a.positions);
+  const auto* frequency = reinterpret_cast<const float*>(a.invFreq);
+  int half = a.rotaryDim / 2;
+  withElementType(a.dtype, [&](auto element) {
     using T = decltype(element);
-    ThreadPool::shared().parallelRanges(tokens, 16, [&](size_t begin, size_t end) {
+    ThreadPool::shared().parallelRanges(a.tokens, 16, [&](size_t begin, size_t end) {
       std::vector<float> cosines(half), sines(half);
       for (size_t t = begin; t < end; ++t) {
         for (int i = 0; i < half; ++i) {
@@ -44,8 +42,10 @@ void CpuKernels::rotary(uintptr_t q, uintptr_t k, uintptr_t positions, int token
           cosines[i] = std::cos(angle);
           sines[i] = std::sin(angle);
         }
-        rotateHeads(at<T>(q) + t * qStride, qHeads, headDim, rotaryDim, cosines.data(), sines.data(), layout);
-        rotateHeads(at<T>(k) + t * kStride, kvHeads, headDim, rotaryDim, cosines.data(), sines.data(), layout);
+        rotateHeads(at<T>(a.q) + t * a.qStride, a.qHeads, a.headDim, a.rotaryDim, cosines.data(), sines.data(),
+                    a.layout);
+        rotateHeads(at<T>(a.k) + t * a.kStride, a.kvHeads, a.headDim, a.rotaryDim, cosines.data(), sines.data(),
+                    a.layout);
       }
     });
   });

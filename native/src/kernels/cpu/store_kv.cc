@@ -5,18 +5,17 @@
 namespace ts::cpu {
 
 // A negative slot skips its token (padding rows).
-void CpuKernels::storeKv(uintptr_t kCache, uintptr_t vCache, uintptr_t k, uintptr_t v, uintptr_t slots, int tokens,
-                         int kvHeads, int headDim, int kStride, int vStride, DType dtype) {
-  const auto* slot = reinterpret_cast<const int32_t*>(slots);
-  size_t element = dtypeSize(dtype);
-  size_t rowBytes = static_cast<size_t>(kvHeads) * headDim * element;
-  for (int t = 0; t < tokens; ++t) {
+void CpuKernels::storeKv(const StoreKvArgs& a) {
+  const auto* slot = reinterpret_cast<const int32_t*>(a.slots);
+  size_t element = dtypeSize(a.dtype);
+  size_t rowBytes = static_cast<size_t>(a.kvHeads) * a.headDim * element;
+  for (int t = 0; t < a.tokens; ++t) {
     if (slot[t] < 0) continue;
     size_t cacheOffset = static_cast<size_t>(slot[t]) * rowBytes;
-    std::memcpy(reinterpret_cast<void*>(kCache + cacheOffset),
-                reinterpret_cast<const void*>(k + static_cast<size_t>(t) * kStride * element), rowBytes);
-    std::memcpy(reinterpret_cast<void*>(vCache + cacheOffset),
-                reinterpret_cast<const void*>(v + static_cast<size_t>(t) * vStride * element), rowBytes);
+    std::memcpy(reinterpret_cast<void*>(a.kCache + cacheOffset),
+                reinterpret_cast<const void*>(a.k + static_cast<size_t>(t) * a.kStride * element), rowBytes);
+    std::memcpy(reinterpret_cast<void*>(a.vCache + cacheOffset),
+                reinterpret_cast<const void*>(a.v + static_cast<size_t>(t) * a.vStride * element), rowBytes);
   }
 }
 

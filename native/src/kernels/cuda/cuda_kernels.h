@@ -24,20 +24,16 @@ class CudaKernels final : public Kernels {
   CudaKernels(const CudaKernels&) = delete;
   CudaKernels& operator=(const CudaKernels&) = delete;
 
-  void embedding(uintptr_t out, uintptr_t table, uintptr_t ids, int tokens, int dim, DType dtype) override;
-  void rmsNorm(uintptr_t out, uintptr_t x, uintptr_t weight, int rows, int dim, int rowsPerGroup, size_t groupStride,
-               float eps, DType dtype) override;
-  void addRmsNorm(uintptr_t out, uintptr_t residual, uintptr_t delta, uintptr_t weight, int rows, int dim, float eps,
-                  DType dtype) override;
+  void embedding(const EmbeddingArgs& a) override;
+  void rmsNorm(const RmsNormArgs& a) override;
+  void addRmsNorm(const AddRmsNormArgs& a) override;
   void add(uintptr_t out, uintptr_t a, uintptr_t b, size_t n, DType dtype) override;
-  void rotary(uintptr_t q, uintptr_t k, uintptr_t positions, int tokens, int qHeads, int kvHeads, int headDim,
-              int rotaryDim, int qStride, int kStride, uintptr_t invFreq, RotaryLayout layout, DType dtype) override;
-  void storeKv(uintptr_t kCache, uintptr_t vCache, uintptr_t k, uintptr_t v, uintptr_t slots, int tokens, int kvHeads,
-               int headDim, int kStride, int vStride, DType dtype) override;
+  void rotary(const RotaryArgs& a) override;
+  void storeKv(const StoreKvArgs& a) override;
   void attention(uintptr_t out, uintptr_t q, uintptr_t kCache, uintptr_t vCache, const AttentionBatch& batch,
                  int tokens, int qHeads, int kvHeads, int headDim, int qStride, float scale, DType dtype) override;
-  void siluAndMul(uintptr_t out, uintptr_t gateUp, int rows, int inter, DType dtype) override;
-  void gemm(uintptr_t out, uintptr_t a, uintptr_t w, uintptr_t bias, int m, int n, int k, DType dtype) override;
+  void siluAndMul(const SiluAndMulArgs& a) override;
+  void gemm(const GemmArgs& args) override;
   void convert(uintptr_t out, DType outType, uintptr_t in, DType inType, size_t n) override;
   void sample(uintptr_t out, uintptr_t logits, int rows, int vocab, uintptr_t temperature, uintptr_t topK,
               uintptr_t topP, uintptr_t randomKeys, DType dtype) override;

@@ -64,16 +64,17 @@ void CudaKernels::add(uintptr_t out, uintptr_t a, uintptr_t b, size_t n, DType d
   checkLaunch("add");
 }
 
-void CudaKernels::siluAndMul(uintptr_t out, uintptr_t gateUp, int rows, int inter, DType dtype) {
+void CudaKernels::siluAndMul(const SiluAndMulArgs& a) {
   cudaStream_t stream = enter();
-  size_t n = static_cast<size_t>(rows) * inter;
-  withElementType(dtype, [&](auto type) {
+  size_t n = static_cast<size_t>(a.rows) * a.inter;
+  withElementType(a.dtype, [&](auto type) {
     using T = typename decltype(type)::type;
-    if (inter % kVector<T> == 0 && (out | gateUp) % 16 == 0) {
-      dim3 grid(gridFor(inter / kVector<T>, kThreads), std::min(rows, 65535));
-      siluAndMulVectors<<<grid, kThreads, 0, stream>>>(at<T>(out), at<const T>(gateUp), inter, rows);
+    if (a.inter % kVector<T> == 0 && (a.out | a.gateUp) % 16 == 0) {
+      dim3 grid(gridFor(a.inter / kVector<T>, kThreads), std::min(a.rows, 65535));
+      siluAndMulVectors<<<grid, kThreads, 0, stream>>>(at<T>(a.out), at<const T>(a.gateUp), a.inter, a.rows);
     } else {
-      siluAndMulElements<<<gridFor(n, kThreads), kThreads, 0, stream>>>(at<T>(out), at<const T>(gateUp), inter, n);
+      siluAndMulElements<<<gridFor(n, kThreads), kThreads, 0, stream>>>(at<T>(a.out), at<const T>(a.gateUp), a.inter,
+                                                                        n);
     }
   });
   checkLaunch("siluAndMul");

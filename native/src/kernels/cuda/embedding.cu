@@ -22,11 +22,11 @@ __global__ void gatherRows(char* out, const char* table, const int32_t* ids, siz
 
 }  // namespace
 
-void CudaKernels::embedding(uintptr_t out, uintptr_t table, uintptr_t ids, int tokens, int dim, DType dtype) {
+void CudaKernels::embedding(const EmbeddingArgs& a) {
   cudaStream_t stream = enter();
-  size_t rowBytes = static_cast<size_t>(dim) * dtypeSize(dtype);
-  gatherRows<<<tokens, 128, 0, stream>>>(at<char>(out), at<const char>(table), at<const int32_t>(ids), rowBytes,
-                                         error_);
+  size_t rowBytes = static_cast<size_t>(a.dim) * dtypeSize(a.dtype);
+  gatherRows<<<a.tokens, 128, 0, stream>>>(at<char>(a.out), at<const char>(a.table), at<const int32_t>(a.ids),
+                                           rowBytes, error_);
   checkLaunch("embedding");
 }
 

@@ -20,10 +20,10 @@ __global__ void broadcastRows(T* out, const T* row, int rows, int n) {
 
 }  // namespace
 
-void CudaKernels::gemm(uintptr_t out, uintptr_t a, uintptr_t w, uintptr_t bias, int m, int n, int k, DType dtype) {
+void CudaKernels::gemm(const GemmArgs& args) {
   cudaStream_t stream = enter();
   needGivenScratch("gemm");
-  if (launchGemv(stream, out, a, w, bias, m, n, k, dtype)) {
+  if (launchGemv(stream, args.out, args.a, args.w, args.bias, args.m, args.n, args.k, args.dtype)) {
     checkLaunch("gemm (gemv)");
     return;
   }
@@ -31,14 +31,15 @@ void CudaKernels::gemm(uintptr_t out, uintptr_t a, uintptr_t w, uintptr_t bias, 
     blas_ = std::make_unique<Blas>(stream);
     if (given_) blas_->useWorkspace(reinterpret_cast<void*>(given_), Blas::kWorkspaceBytes);
   }
-  if (bias) {
-    withElementType(dtype, [&](auto type) {
+  if (args.bias) {
+    withElementType(args.dtype, [&](auto type) {
       using T = typename decltype(type)::type;
-      broadcastRows<<<gridFor(size_t(m) * n, 256), 256, 0, stream>>>(at<T>(out), at<const T>(bias), m, n);
+      broadcastRows<<<gridFor(size_t(args.m) * args.n, 256), 256, 0, stream>>>(at<T>(args.out), at<const T>(args.bias),
+                                                                               args.m, args.n);
     });
     checkLaunch("gemm (bias)");
   }
-  blas_->gemm(out, a, w, bias != 0, m, n, k, dtype);
+  blas_->gemm(args.out, args.a, args.w, args.bias != 0, args.m, args.n, args.k, args.dtype);
 }
 
 }  // namespace ts::cuda

@@ -105,23 +105,22 @@ void launchNorm(cudaStream_t stream, uintptr_t out, uintptr_t x, uintptr_t delta
 
 }  // namespace
 
-void CudaKernels::rmsNorm(uintptr_t out, uintptr_t x, uintptr_t weight, int rows, int dim, int rowsPerGroup,
-                          size_t groupStride, float eps, DType dtype) {
+void CudaKernels::rmsNorm(const RmsNormArgs& a) {
   cudaStream_t stream = enter();
-  withElementType(dtype, [&](auto type) {
+  withElementType(a.dtype, [&](auto type) {
     using T = typename decltype(type)::type;
-    launchNorm<T, false>(stream, out, x, 0, weight, rows, NormRows{dim, rowsPerGroup, groupStride, eps});
+    launchNorm<T, false>(stream, a.out, a.x, 0, a.weight, a.rows,
+                         NormRows{a.dim, a.rowsPerGroup, a.groupStride, a.eps});
   });
   checkLaunch("rmsNorm");
 }
 
-void CudaKernels::addRmsNorm(uintptr_t out, uintptr_t residual, uintptr_t delta, uintptr_t weight, int rows, int dim,
-                             float eps, DType dtype) {
+void CudaKernels::addRmsNorm(const AddRmsNormArgs& a) {
   cudaStream_t stream = enter();
-  withElementType(dtype, [&](auto type) {
+  withElementType(a.dtype, [&](auto type) {
     using T = typename decltype(type)::type;
-    launchNorm<T, true>(stream, out, residual, delta, weight, rows,
-                        NormRows{dim, rows, static_cast<size_t>(rows) * dim, eps});
+    launchNorm<T, true>(stream, a.out, a.residual, a.delta, a.weight, a.rows,
+                        NormRows{a.dim, a.rows, static_cast<size_t>(a.rows) * a.dim, a.eps});
   });
   checkLaunch("addRmsNorm");
 }

@@ -35,23 +35,22 @@ __global__ void rotatePairs(T* q, T* k, const int32_t* positions, const float* i
 
 }  // namespace
 
-void CudaKernels::rotary(uintptr_t q, uintptr_t k, uintptr_t positions, int tokens, int qHeads, int kvHeads,
-                         int headDim, int rotaryDim, int qStride, int kStride, uintptr_t invFreq, RotaryLayout layout,
-                         DType dtype) {
-  if (rotaryDim / 2 > kMaxHalf) {
+void CudaKernels::rotary(const RotaryArgs& a) {
+  if (a.rotaryDim / 2 > kMaxHalf) {
     throw std::invalid_argument("rotary: rotaryDim above " + std::to_string(2 * kMaxHalf) +
                                 " is not supported on CUDA");
   }
   cudaStream_t stream = enter();
-  int half = rotaryDim / 2;
+  int half = a.rotaryDim / 2;
   int headsPerBlock = std::max(1, kBlockPairs / half);
-  RotaryShape shape{qHeads, kvHeads, headDim, half, qStride, kStride, headsPerBlock, layout == RotaryLayout::Adjacent};
+  RotaryShape shape{a.qHeads, a.kvHeads, a.headDim, half, a.qStride, a.kStride, headsPerBlock,
+                    a.layout == RotaryLayout::Adjacent};
   int threads = (headsPerBlock * half + 31) / 32 * 32;
-  dim3 grid(tokens, (qHeads + kvHeads + headsPerBlock - 1) / headsPerBlock);
-  withElementType(dtype, [&](auto type) {
+  dim3 grid(a.tokens, (a.qHeads + a.kvHeads + headsPerBlock - 1) / headsPerBlock);
+  withElementType(a.dtype, [&](auto type) {
     using T = typename decltype(type)::type;
-    rotatePairs<<<grid, threads, 0, stream>>>(at<T>(q), at<T>(k), at<const int32_t>(positions),
-                                              at<const float>(invFreq), shape);
+    rotatePairs<<<grid, threads, 0, stream>>>(at<T>(a.q), at<T>(a.k), at<const int32_t>(a.positions),
+                                              at<const float>(a.invFreq), shape);
   });
   checkLaunch("rotary");
 }

@@ -17,13 +17,13 @@ __global__ void storeRows(char* kCache, char* vCache, const char* k, const char*
 
 }  // namespace
 
-void CudaKernels::storeKv(uintptr_t kCache, uintptr_t vCache, uintptr_t k, uintptr_t v, uintptr_t slots, int tokens,
-                          int kvHeads, int headDim, int kStride, int vStride, DType dtype) {
+void CudaKernels::storeKv(const StoreKvArgs& a) {
   cudaStream_t stream = enter();
-  size_t element = dtypeSize(dtype);
-  size_t rowBytes = static_cast<size_t>(kvHeads) * headDim * element;
-  storeRows<<<tokens, 128, 0, stream>>>(at<char>(kCache), at<char>(vCache), at<const char>(k), at<const char>(v),
-                                        at<const int32_t>(slots), rowBytes, kStride * element, vStride * element);
+  size_t element = dtypeSize(a.dtype);
+  size_t rowBytes = static_cast<size_t>(a.kvHeads) * a.headDim * element;
+  storeRows<<<a.tokens, 128, 0, stream>>>(at<char>(a.kCache), at<char>(a.vCache), at<const char>(a.k),
+                                          at<const char>(a.v), at<const int32_t>(a.slots), rowBytes,
+                                          a.kStride * element, a.vStride * element);
   checkLaunch("storeKv");
 }
 

@@ -56,60 +56,55 @@ export class LlamaModel {
     const k = qkv + this.qWidth * bytes;
     const v = k + this.kvWidth * bytes;
 
-    ops.embedding(
-      residual,
-      w('model.embed_tokens.weight'),
-      at(meta.offsets.ids),
-      t,
-      c.hiddenSize,
-      dtype,
-    );
+    const [dim, eps] = [c.hiddenSize, c.rmsNormEps];
+    const table = w('model.embed_tokens.weight');
+    ops.embedding({ out: residual, table, ids: at(meta.offsets.ids), tokens: t, dim, dtype });
     const inputNorm = (l: number) => w(`model.layers.${l}.input_layernorm.weight`);
-    ops.rmsNorm(normed, residual, inputNorm(0), t, c.hiddenSize, c.rmsNormEps, dtype);
+    ops.rmsNorm({ out: normed, x: residual, weight: inputNorm(0), rows: t, dim, eps, dtype });
     // Each residual add is fused with the norm after it; `normed` holds the layer's normed input.
     for (let l = 0; l < c.numLayers; l++) {
       const p = `model.layers.${l}.`;
       const bias = c.attentionBias ? w(`${p}self_attn.q_proj.bias`) : 0;
-      ops.gemm(
-        qkv,
-        normed,
-        w(`${p}self_attn.q_proj.weight`),
+      ops.gemm({
+        out: qkv,
+        a: normed,
+        w: w(`${p}self_attn.q_proj.weight`),
         bias,
-        t,
-        this.qkvWidth,
-        c.hiddenSize,
+        m: t,
+        n: this.qkvWidth,
+        k: c.hiddenSize,
         dtype,
-      );
+      });
       if (c.qkNorm) this.normalizeHeads(qkv, k, t, p, dtype);
-      ops.rotary(
-        qkv,
+      ops.rotary({
+        q: qkv,
         k,
-        at(meta.offsets.positions),
-        t,
-        c.numHeads,
-        c.numKvHeads,
-        c.headDim,
-        c.headDim,
-        this.qkvWidth,
-        this.qkvWidth,
-        this.inverseFrequencies,
-        c.rotaryLayout,
+        positions: at(meta.offsets.positions),
+        tokens: t,
+        qHeads: c.numHeads,
+        kvHeads: c.numKvHeads,
+        headDim: c.headDim,
+        rotaryDim: c.headDim,
+        qStride: this.qkvWidth,
+        kStride: this.qkvWidth,
+        invFreq: this.inverseFrequencies,
+        layout: c.rotaryLayout,
         dtype,
-      );
+      });
       const [kCache, vCache] = [kv.keyAddress(l), kv.valueAddress(l)];
-      ops.storeKv(
+      ops.storeKv({
         kCache,
         vCache,
         k,
         v,
-        at(meta.offsets.slots),
-        t,
-        c.numKvHeads,
-        c.headDim,
-        this.qkvWidth,
-        this.qkvWidth,
+        slots: at(meta.offsets.slots),
+        tokens: t,
+        kvHeads: c.numKvHeads,
+        headDim: c.headDim,
+        kStride: this.qkvWidth,
+        vStride: this.qkvWidth,
         dtype,
-      );
+      });
       ops.attention(
         attention,
         qkv,
@@ -125,69 +120,60 @@ export class LlamaModel {
         dtype,
       );
       const oBias = c.attentionOutputBias ? w(`${p}self_attn.o_proj.bias`) : 0;
-      ops.gemm(
-        hidden,
-        attention,
-        w(`${p}self_attn.o_proj.weight`),
-        oBias,
-        t,
-        c.hiddenSize,
-        this.qWidth,
+      ops.gemm({
+        out: hidden,
+        a: attention,
+        w: w(`${p}self_attn.o_proj.weight`),
+        bias: oBias,
+        m: t,
+        n: c.hiddenSize,
+        k: this.qWidth,
         dtype,
-      );
-      ops.addRmsNorm(
-        normed,
+      });
+      ops.addRmsNorm({
+        out: normed,
         residual,
-        hidden,
-        w(`${p}post_attention_layernorm.weight`),
-        t,
-        c.hiddenSize,
-        c.rmsNormEps,
+        delta: hidden,
+        weight: w(`${p}post_attention_layernorm.weight`),
+        rows: t,
+        dim,
+        eps,
         dtype,
-      );
-      ops.gemm(
-        gateUp,
-        normed,
-        w(`${p}mlp.gate_proj.weight`),
-        0,
-        t,
-        2 * c.intermediateSize,
-        c.hiddenSize,
+      });
+      ops.gemm({
+        out: gateUp,
+        a: normed,
+        w: w(`${p}mlp.gate_proj.weight`),
+        m: t,
+        n: 2 * c.intermediateSize,
+        k: c.hiddenSize,
         dtype,
-      );
-      ops.siluAndMul(activation, gateUp, t, c.intermediateSize, dtype);
-      ops.gemm(
-        hidden,
-        activation,
-        w(`${p}mlp.down_proj.weight`),
-        0,
-        t,
-        c.hiddenSize,
-        c.intermediateSize,
+      });
+      ops.siluAndMul({ out: activation, gateUp, rows: t, inter: c.intermediateSize, dtype });
+      ops.gemm({
+        out: hidden,
+        a: activation,
+        w: w(`${p}mlp.down_proj.weight`),
+        m: t,
+        n: c.hiddenSize,
+        k: c.intermediateSize,
         dtype,
-      );
-      if (l + 1 < c.numLayers)
-        ops.addRmsNorm(
-          normed,
-          residual,
-          hidden,
-          inputNorm(l + 1),
-          t,
-          c.hiddenSize,
-          c.rmsNormEps,
-          dtype,
-        );
-      else ops.add(residual, residual, hidden, t * c.hiddenSize, dtype);
+      });
+      if (l + 1 < c.numLayers) {
+        const weight = inputNorm(l + 1);
+        ops.addRmsNorm({ out: normed, residual, delta: hidden, weight, rows: t, dim, eps, dtype });
+      } else ops.add(residual, residual, hidden, t * c.hiddenSize, dtype);
     }
     const rows = allPositions ? t : meta.logitRows;
     const last = allPositions ? residual : ws.address('lastHidden');
-    if (!allPositions)
-      ops.embedding(last, residual, at(meta.offsets.lastRows), rows, c.hiddenSize, dtype);
-    ops.rmsNorm(normed, last, w('model.norm.weight'), rows, c.hiddenSize, c.rmsNormEps, dtype);
-    const head = this.weights.has('lm_head.weight')
-      ? w('lm_head.weight')
-      : w('model.embed_tokens.weight');
-    ops.gemm(ws.address('logits'), normed, head, 0, rows, c.vocabSize, c.hiddenSize, dtype);
+    if (!allPositions) {
+      const ids = at(meta.offsets.lastRows);
+      ops.embedding({ out: last, table: residual, ids, tokens: rows, dim, dtype });
+    }
+    ops.rmsNorm({ out: normed, x: last, weight: w('model.norm.weight'), rows, dim, eps, dtype });
+    const head = this.weights.has('lm_head.weight') ? w('lm_head.weight') : table;
+    const logits = ws.address('logits');
+    ops.gemm({ out: logits, a: normed, w: head, m: rows, n: c.vocabSize, k: dim, dtype });
     return rows;
   }
 
@@ -195,10 +181,19 @@ export class LlamaModel {
   private normalizeHeads(q: number, k: number, tokens: number, prefix: string, dtype: DType): void {
     const c = this.config;
     const w = (name: string) => this.weights.address(`${prefix}self_attn.${name}.weight`);
-    const groups = (heads: number) => ({ rowsPerGroup: heads, groupStride: this.qkvWidth });
-    const [qRows, kRows] = [tokens * c.numHeads, tokens * c.numKvHeads];
-    const eps = c.rmsNormEps;
-    this.ops.rmsNorm(q, q, w('q_norm'), qRows, c.headDim, eps, dtype, groups(c.numHeads));
-    this.ops.rmsNorm(k, k, w('k_norm'), kRows, c.headDim, eps, dtype, groups(c.numKvHeads));
+    const norm = (x: number, weight: number, heads: number) =>
+      this.ops.rmsNorm({
+        out: x,
+        x,
+        weight,
+        rows: tokens * heads,
+        dim: c.headDim,
+        rowsPerGroup: heads,
+        groupStride: this.qkvWidth,
+        eps: c.rmsNormEps,
+        dtype,
+      });
+    norm(q, w('q_norm'), c.numHeads);
+    norm(k, w('k_norm'), c.numKvHeads);
   }
 }

@@ -1,0 +1,109 @@
+import type { AttentionBatch, DeviceAddress, DType, RotaryLayout } from './ops-types.js';
+
+/**
+ * One argument object per kernel (`Ops.rotary(args: RotaryArgs)`, ...), mirrored field for
+ * field by one C++ struct in `native/src/kernels/kernels.h` (`RotaryArgs`, ...). What each
+ * kernel computes is on its `Ops` method.
+ */
+
+export interface EmbeddingArgs {
+  out: DeviceAddress;
+  table: DeviceAddress;
+  /** int32 [tokens] */
+  ids: DeviceAddress;
+  tokens: number;
+  dim: number;
+  dtype: DType;
+}
+
+export interface RmsNormArgs {
+  out: DeviceAddress;
+  x: DeviceAddress;
+  weight: DeviceAddress;
+  rows: number;
+  dim: number;
+  /** Rows come this many at a time (default `rows`: contiguous)... */
+  rowsPerGroup?: number;
+  /** ...groups this many elements apart (default `rows * dim`). */
+  groupStride?: number;
+  eps: number;
+  dtype: DType;
+}
+
+export interface AddRmsNormArgs {
+  out: DeviceAddress;
+  residual: DeviceAddress;
+  delta: DeviceAddress;
+  weight: DeviceAddress;
+  rows: number;
+  dim: number;
+  eps: number;
+  dtype: DType;
+}
+
+export interface RotaryArgs {
+  q: DeviceAddress;
+  k: DeviceAddress;
+  /** int32 [tokens] */
+  positions: DeviceAddress;
+  tokens: number;
+  qHeads: number;
+  kvHeads: number;
+  headDim: number;
+  rotaryDim: number;
+  qStride: number;
+  kStride: number;
+  /** float32 [rotaryDim / 2] */
+  invFreq: DeviceAddress;
+  layout: RotaryLayout;
+  dtype: DType;
+}
+
+export interface StoreKvArgs {
+  kCache: DeviceAddress;
+  vCache: DeviceAddress;
+  k: DeviceAddress;
+  v: DeviceAddress;
+  /** int32 [tokens]; a negative slot skips its token */
+  slots: DeviceAddress;
+  tokens: number;
+  kvHeads: number;
+  headDim: number;
+  kStride: number;
+  vStride: number;
+  dtype: DType;
+}
+
+export interface SiluAndMulArgs {
+  out: DeviceAddress;
+  gateUp: DeviceAddress;
+  rows: number;
+  inter: number;
+  dtype: DType;
+}
+
+export interface GemmArgs {
+  out: DeviceAddress;
+  a: DeviceAddress;
+  w: DeviceAddress;
+  /** [n]; 0 or left out: none */
+  bias?: DeviceAddress;
+  m: number;
+  n: number;
+  k: number;
+  dtype: DType;
+}
+
+/**
+ * @internal A kernel's arguments as the addon takes them: every field present, dtypes and
+ * layouts as their codes (`dtypeCode`, `layoutCode`).
+ */
+export type NativeArgs<T> = {
+  [K in keyof T]-?: T[K] extends DType | undefined
+    ? number
+    : T[K] extends RotaryLayout | undefined
+      ? number
+      : T[K] extends AttentionBatch | undefined
+        ? Required<AttentionBatch>
+        : Exclude<T[K], undefined>;
+};
