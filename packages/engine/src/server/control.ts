@@ -5,8 +5,9 @@ import { namedTensorsFromSafetensors } from '../model/weights/named-tensors.js';
 import { checkpointUnder } from './checkpoint-dir.js';
 import type { RouteContext } from './context.js';
 import { sendControl } from './context.js';
-import { asRequestError, parseBody, RequestError } from './errors.js';
+import { asRequestError, parseBody } from './errors.js';
 import { compact } from './sampling.js';
+import { serializedNamedTensors } from './serialized-tensors.js';
 
 const PAUSE_MODES = ['abort', 'wait', 'keep', 'in_place', 'retract'] as const;
 
@@ -85,7 +86,7 @@ function withStatus(result: ControlResult): ControlResult & { status?: 'ok' } {
 
 /**
  * The scheduler's control plane, all behind the admin key: pause / continue, weight
- * updates (from disk, or pushed as safetensors), cache flush, request abort. Failures are 400
+ * updates (from disk, or pushed as pickled torch tensors or safetensors), cache flush, request abort. Failures are 400
  * `{ success: false }`.
  */
 export function registerControlRoutes(
@@ -125,15 +126,15 @@ export function registerControlRoutes(
     });
   });
 
-  // SGLang sends pickled torch tensors here, which only Python can read; this engine takes
-  // the tensors as one safetensors file (`safetensors.torch.save(named_tensors)`).
+  // SGLang's JSON body (pickled torch tensors, read with an allow-list), or the tensors as one
+  // safetensors file (`safetensors.torch.save(named_tensors)`, weight_version in the query).
   app.post('/update_weights_from_tensor', admin, async (request, reply) => {
     if (!(request.body instanceof Uint8Array)) {
-      throw new RequestError(
-        400,
-        'send the tensors as one safetensors file with Content-Type: application/octet-stream ' +
-          '(e.g. safetensors.torch.save(named_tensors)); serialized torch tensors cannot be read here',
-      );
+      const { parsed, tensors } = await serializedNamedTensors(request.body);
+      const aborted = parsed.abort_all_requests ? await engine.abortAllRequests() : null;
+      const update = compact({ tensors, weightVersion: parsed.weight_version });
+      const result = await engine.updateWeightsFromTensors(update);
+      return sendControl(reply, { ...result, num_paused_requests: aborted?.abortedRequests ?? 0 });
     }
     let tensors: ReturnType<typeof namedTensorsFromSafetensors>;
     try {

@@ -1,6 +1,6 @@
 /**
  * A pickle reader that executes nothing: it runs the opcodes a torch ForkingPickler writes for
- * a list of named tensors (protocol 2-5) and resolves each global through `globals`, which
+ * named tensors and SGLang's buckets of them (protocol 2-5) and resolves each global through `globals`, which
  * either names an allow-listed callable (its result is a plain descriptor built here, never
  * Python code) or refuses it. Any other opcode or global is a PickleRefused error.
  */
@@ -16,10 +16,18 @@ export interface PickleGlobal {
 export type PickleCallable = (args: readonly unknown[]) => unknown;
 
 /**
- * Resolves an allow-listed global to what REDUCE may call, or to null for one that is only
- * passed as an argument (a class, a dtype); throws PickleRefused for any other.
+ * What NEWOBJ and BUILD do with an allow-listed class (a dataclass: `cls.__new__(cls)`, then
+ * its `__dict__` set from a dict): `fields` checks the dict and gives the plain object's fields.
  */
-export type PickleGlobals = (g: PickleGlobal) => PickleCallable | null;
+export interface PickleClass {
+  readonly fields: (state: Map<unknown, unknown>) => object;
+}
+
+/**
+ * Resolves an allow-listed global to what REDUCE may call, to a class NEWOBJ may make, or to
+ * null for one that is only passed as an argument (a dtype); throws PickleRefused for any other.
+ */
+export type PickleGlobals = (g: PickleGlobal) => PickleCallable | PickleClass | null;
 
 const MARK = Symbol('mark');
 
@@ -29,7 +37,9 @@ export function readPickle(bytes: Uint8Array, globals: PickleGlobals): unknown {
   const text = new TextDecoder('utf-8', { fatal: true });
   const stack: unknown[] = [];
   const memo = new Map<number, unknown>();
-  const resolved = new Map<unknown, PickleCallable | null>();
+  const resolved = new Map<unknown, PickleCallable | PickleClass | null>();
+  // Objects NEWOBJ made, not yet built: the same object stays on the stack and in the memo.
+  const unbuilt = new Map<object, PickleClass>();
   const u8 = () => data.u8();
   const u16 = () => data.view(2).getUint16(0, true);
   const u32 = () => data.view(4).getUint32(0, true);
@@ -202,9 +212,29 @@ export function readPickle(bytes: Uint8Array, globals: PickleGlobals): unknown {
         const args = pop();
         const callable = pop();
         const call = resolved.get(callable);
-        if (!call || !Array.isArray(args))
+        if (typeof call !== 'function' || !Array.isArray(args))
           throw new PickleRefused(`pickle: REDUCE of ${describe(callable)} is not allowed`);
         stack.push(call(args));
+        break;
+      }
+      case '\x81': {
+        const args = pop();
+        const cls = resolved.get(pop());
+        if (typeof cls !== 'object' || cls === null || !Array.isArray(args) || args.length > 0)
+          throw new PickleRefused('pickle: NEWOBJ of a class not allowed, or with arguments');
+        const object = {};
+        unbuilt.set(object, cls);
+        stack.push(object);
+        break;
+      }
+      case 'b': {
+        const state = pop();
+        const object = top() as object;
+        const cls = unbuilt.get(object);
+        if (!cls || !(state instanceof Map))
+          throw new PickleRefused('pickle: BUILD other than of a new allowed object from a dict');
+        unbuilt.delete(object);
+        Object.assign(object, cls.fields(state));
         break;
       }
       default:

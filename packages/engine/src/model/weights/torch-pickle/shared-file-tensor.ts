@@ -1,6 +1,7 @@
 import { open } from 'node:fs/promises';
-import { DTYPE_BYTES } from '../../loader/tensor-source.js';
-import type { SharedFileStorage, TensorRef } from './torch-globals.js';
+import type { NamedTensor } from '../named-tensors.js';
+import type { PickledTensor } from './serialized-named-tensors.js';
+import type { SharedFileStorage } from './torch-globals.js';
 
 /** Where torch's file_system strategy keeps its shared-memory objects. */
 export const SHARED_MEMORY_DIR = '/dev/shm';
@@ -10,45 +11,49 @@ export const SHARED_MEMORY_DIR = '/dev/shm';
  */
 export const SHARED_FILE_HEADER_BYTES = 64;
 
-/** Elements of a row-major tensor of `shape` (strides as torch's `contiguous()` gives). */
-function isContiguous(shape: readonly number[], stride: readonly number[]): boolean {
-  let expected = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    if ((shape[i] as number) > 1 && stride[i] !== expected) return false;
-    expected *= shape[i] as number;
-  }
-  return true;
-}
-
 /**
- * The bytes of a CPU tensor a trainer shared by file (torch's file_system strategy), read from
- * its shared-memory object while the trainer holds it; the tensor must be contiguous and lie
- * within its storage.
+ * Reads `into.byteLength` bytes of a storage a trainer shared by file (torch's file_system
+ * strategy), from `byteOffset` on, while the trainer holds it.
  */
-export async function readSharedFileTensor(
-  ref: TensorRef & { storage: SharedFileStorage },
+export async function readSharedFile(
+  storage: SharedFileStorage,
+  byteOffset: number,
+  into: Uint8Array,
   dir = SHARED_MEMORY_DIR,
-): Promise<Uint8Array> {
-  const elementBytes = DTYPE_BYTES[ref.dtype];
-  if (!isContiguous(ref.shape, ref.stride))
-    throw new Error(
-      `a tensor of shape [${ref.shape}] with strides [${ref.stride}] is not contiguous`,
-    );
-  const numel = ref.shape.reduce((n, d) => n * d, 1);
-  const start = ref.offset * elementBytes;
-  const length = numel * elementBytes;
-  if (start + length > ref.storage.bytes)
-    throw new Error(
-      `a tensor of ${length} bytes at byte ${start} overruns its storage of ${ref.storage.bytes}`,
-    );
-  const file = await open(`${dir}${ref.storage.name}`, 'r');
+): Promise<void> {
+  const file = await open(`${dir}${storage.name}`, 'r');
   try {
-    const out = new Uint8Array(length);
-    const { bytesRead } = await file.read(out, 0, length, SHARED_FILE_HEADER_BYTES + start);
-    if (bytesRead !== length)
-      throw new Error(`shared memory ${ref.storage.name}: ${bytesRead} of ${length} bytes`);
-    return out;
+    const { bytesRead } = await file.read(
+      into,
+      0,
+      into.byteLength,
+      SHARED_FILE_HEADER_BYTES + byteOffset,
+    );
+    if (bytesRead !== into.byteLength)
+      throw new Error(`shared memory ${storage.name}: ${bytesRead} of ${into.byteLength} bytes`);
   } finally {
     await file.close();
   }
+}
+
+/**
+ * The bytes of pickled CPU tensors, read from their shared-memory objects into one shared
+ * buffer (every rank reads it without a copy).
+ */
+export async function readSharedFileTensors(
+  tensors: readonly PickledTensor[],
+  dir = SHARED_MEMORY_DIR,
+): Promise<NamedTensor[]> {
+  const total = tensors.reduce((n, t) => n + t.byteLength, 0);
+  const shared = new Uint8Array(new SharedArrayBuffer(total));
+  let at = 0;
+  const named = tensors.map((t) => {
+    if (t.storage.kind !== 'shared-file')
+      throw new Error(`${t.name} is a CUDA tensor, not one shared by file`);
+    const data = shared.subarray(at, at + t.byteLength);
+    at += t.byteLength;
+    return { t, storage: t.storage, data };
+  });
+  await Promise.all(named.map((n) => readSharedFile(n.storage, n.t.byteOffset, n.data, dir)));
+  return named.map(({ t, data }) => ({ name: t.name, dtype: t.dtype, shape: t.shape, data }));
 }

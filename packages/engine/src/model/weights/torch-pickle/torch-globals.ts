@@ -1,5 +1,10 @@
-import type { TensorDtype } from '../../loader/tensor-source.js';
-import { type PickleCallable, type PickleGlobal, PickleRefused } from './pickle-machine.js';
+import { DTYPE_BYTES, type TensorDtype } from '../../loader/tensor-source.js';
+import {
+  type PickleCallable,
+  type PickleClass,
+  type PickleGlobal,
+  PickleRefused,
+} from './pickle-machine.js';
 
 /** A CPU storage torch shares by file (its `file_system` strategy): a shared-memory name. */
 export interface SharedFileStorage {
@@ -12,7 +17,8 @@ export interface SharedFileStorage {
 /** A CUDA storage shared by an IPC handle (torch's `rebuild_cuda_tensor` arguments). */
 export interface CudaIpcStorage {
   kind: 'cuda-ipc';
-  device: number;
+  /** The sender's device index, or its UUID where SGLang's patched reductions sent that. */
+  device: number | string;
   /** cudaIpcMemHandle_t of the allocation holding the storage. */
   handle: Uint8Array;
   bytes: number;
@@ -22,9 +28,14 @@ export interface CudaIpcStorage {
   event: Uint8Array | null;
 }
 
+/** A tensor's element type: a weight's float type, or bytes (a flattened bucket's). */
+export type RefDtype = TensorDtype | 'uint8';
+
+export const REF_DTYPE_BYTES: Readonly<Record<RefDtype, number>> = { ...DTYPE_BYTES, uint8: 1 };
+
 /** One tensor of the pickle: where its elements are, never the elements themselves. */
 export interface TensorRef {
-  dtype: TensorDtype;
+  dtype: RefDtype;
   shape: number[];
   stride: number[];
   /** In elements, from the storage's start. */
@@ -32,15 +43,35 @@ export interface TensorRef {
   storage: SharedFileStorage | CudaIpcStorage;
 }
 
-const DTYPES: Readonly<Record<string, TensorDtype>> = {
+/** A tensor in a flattened bucket: its bytes are the bucket's from `start` to `end`. */
+export interface BucketEntry {
+  kind: 'bucket-entry';
+  name: string;
+  shape: number[];
+  dtype: TensorDtype;
+  /** In the bucket tensor's elements (bytes for SGLang's uint8 buckets). */
+  start: number;
+  end: number;
+  numel: number;
+}
+
+/** SGLang's `LocalSerializedTensor`: one serialized tensor per tensor-parallel rank. */
+export interface PerRankTensor {
+  kind: 'per-rank';
+  /** Each a pickle of one tensor (base64 text where the sender made strings). */
+  values: (Uint8Array | string)[];
+}
+
+const DTYPES: Readonly<Record<string, RefDtype>> = {
   float32: 'float32',
   bfloat16: 'bfloat16',
   float16: 'float16',
+  uint8: 'uint8',
 };
 
 interface TypedStorage {
   untyped: SharedFileStorage;
-  dtype: TensorDtype;
+  dtype: RefDtype;
 }
 
 const isGlobal = (value: unknown, module: string, name: string): boolean =>
@@ -49,11 +80,17 @@ const isGlobal = (value: unknown, module: string, name: string): boolean =>
   (value as PickleGlobal).module === module &&
   (value as PickleGlobal).name === name;
 
-function dtypeOf(value: unknown): TensorDtype {
+function dtypeOf(value: unknown): RefDtype {
   const g = value as PickleGlobal;
   const dtype = g?.module === 'torch' ? DTYPES[g.name] : undefined;
   if (!dtype)
-    throw new PickleRefused('pickle: a tensor dtype other than float32, bfloat16, float16');
+    throw new PickleRefused('pickle: a tensor dtype other than float32, bfloat16, float16, uint8');
+  return dtype;
+}
+
+function floatDtypeOf(value: unknown, what: string): TensorDtype {
+  const dtype = dtypeOf(value);
+  if (dtype === 'uint8') throw new PickleRefused(`pickle: ${what} of dtype uint8`);
   return dtype;
 }
 
@@ -108,26 +145,84 @@ const CALLABLES: Readonly<Record<string, PickleCallable>> = {
       storage: typed.untyped,
     };
   },
-  [`${REDUCTIONS}.rebuild_cuda_tensor`]: (args): TensorRef => {
-    const [cls, shape, stride, offset, , dtype, device, handle, bytes, offsetBytes] = args;
-    const event = args[13];
-    if (!isGlobal(cls, 'torch', 'Tensor') && !isGlobal(cls, 'torch.nn.parameter', 'Parameter'))
-      throw new PickleRefused('pickle: rebuild_cuda_tensor of a class other than Tensor');
-    return {
-      dtype: dtypeOf(dtype),
-      shape: ints(shape, 'a shape'),
-      stride: ints(stride, 'a stride'),
-      offset: count(offset, 'a storage offset'),
-      storage: {
-        kind: 'cuda-ipc',
-        device: count(device, 'a device'),
-        handle: bytesOf(handle, 'an IPC handle'),
-        bytes: count(bytes, 'a storage size'),
-        offsetBytes: count(offsetBytes, 'a storage offset'),
-        event: event === null ? null : bytesOf(event, 'an IPC event'),
-      },
-    };
+  [`${REDUCTIONS}.rebuild_cuda_tensor`]: rebuildCudaTensor,
+  // SGLang's patched reductions (slime and verl apply them): the device travels as its UUID.
+  'sglang.srt.patch_torch._rebuild_cuda_tensor_modified': rebuildCudaTensor,
+  'sglang.srt.utils.patch_torch._rebuild_cuda_tensor_modified': rebuildCudaTensor,
+  [`${REDUCTIONS}.rebuild_storage_fd`]: () => {
+    throw new PickleRefused(
+      'pickle: CPU tensors shared by file descriptor cannot be read over HTTP: call ' +
+        "torch.multiprocessing.set_sharing_strategy('file_system') before serializing",
+    );
   },
+};
+
+function rebuildCudaTensor(args: readonly unknown[]): TensorRef {
+  const [cls, shape, stride, offset, , dtype, device, handle, bytes, offsetBytes] = args;
+  const event = args[13] ?? null;
+  if (!isGlobal(cls, 'torch', 'Tensor') && !isGlobal(cls, 'torch.nn.parameter', 'Parameter'))
+    throw new PickleRefused('pickle: rebuild_cuda_tensor of a class other than Tensor');
+  return {
+    dtype: dtypeOf(dtype),
+    shape: ints(shape, 'a shape'),
+    stride: ints(stride, 'a stride'),
+    offset: count(offset, 'a storage offset'),
+    storage: {
+      kind: 'cuda-ipc',
+      device: typeof device === 'string' ? device : count(device, 'a device'),
+      handle: bytesOf(handle, 'an IPC handle'),
+      bytes: count(bytes, 'a storage size'),
+      offsetBytes: count(offsetBytes, 'a storage offset'),
+      event: event === null ? null : bytesOf(event, 'an IPC event'),
+    },
+  };
+}
+
+function stateField(state: Map<unknown, unknown>, key: string): unknown {
+  if (!state.has(key)) throw new PickleRefused(`pickle: an object without its ${key}`);
+  return state.get(key);
+}
+
+/**
+ * SGLang's FlattenedTensorMetadata from its dataclass fields (or a dict of them, as some
+ * senders write it).
+ */
+export function bucketEntryOf(state: Map<unknown, unknown>): BucketEntry {
+  const name = stateField(state, 'name');
+  if (typeof name !== 'string') throw new PickleRefused('pickle: a bucket entry without a name');
+  return {
+    kind: 'bucket-entry',
+    name,
+    shape: ints(stateField(state, 'shape'), 'a shape'),
+    dtype: floatDtypeOf(stateField(state, 'dtype'), 'a bucket entry'),
+    start: count(stateField(state, 'start_idx'), 'a start_idx'),
+    end: count(stateField(state, 'end_idx'), 'an end_idx'),
+    numel: count(stateField(state, 'numel'), 'a numel'),
+  };
+}
+
+const bucketMetadata: PickleClass = { fields: bucketEntryOf };
+
+/** SGLang's LocalSerializedTensor (a dataclass). */
+const perRankTensor: PickleClass = {
+  fields: (state): PerRankTensor => {
+    const values = stateField(state, 'values');
+    if (
+      !Array.isArray(values) ||
+      values.length === 0 ||
+      !values.every((v) => v instanceof Uint8Array || typeof v === 'string')
+    )
+      throw new PickleRefused('pickle: a LocalSerializedTensor without serialized values');
+    return { kind: 'per-rank', values };
+  },
+};
+
+/** The classes NEWOBJ may make, where SGLang's releases define them. */
+const CLASSES: Readonly<Record<string, PickleClass>> = {
+  'sglang.srt.weight_sync.tensor_bucket.FlattenedTensorMetadata': bucketMetadata,
+  'sglang.srt.model_executor.model_runner.FlattenedTensorMetadata': bucketMetadata,
+  'sglang.srt.model_executor.model_runner.LocalSerializedTensor': perRankTensor,
+  'sglang.srt.model_executor.weight_updater.LocalSerializedTensor': perRankTensor,
 };
 
 /** Globals passed only as arguments. */
@@ -139,9 +234,9 @@ const VALUES = new Set([
 ]);
 
 /** The allow-list of the globals a ForkingPickler writes for named tensors; all else refused. */
-export function torchGlobals(g: PickleGlobal): PickleCallable | null {
+export function torchGlobals(g: PickleGlobal): PickleCallable | PickleClass | null {
   const name = `${g.module}.${g.name}`;
-  const call = CALLABLES[name];
+  const call = CALLABLES[name] ?? CLASSES[name];
   if (call) return call;
   if (VALUES.has(name)) return null;
   throw new PickleRefused(`pickle: the global ${name} is not allowed`);

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PickleRefused, readPickle } from './pickle-machine.js';
-import { readSharedFileTensor, SHARED_FILE_HEADER_BYTES } from './shared-file-tensor.js';
+import { type PickledTensor, pickledNamedTensors } from './serialized-named-tensors.js';
+import { readSharedFileTensors, SHARED_FILE_HEADER_BYTES } from './shared-file-tensor.js';
 import { type TensorRef, torchGlobals } from './torch-globals.js';
 
 // Made by fixtures/make_torch_pickles.py (torch 2.13, CPU, the file_system sharing strategy).
@@ -63,35 +64,82 @@ describe('reading a tensor shared by file', () => {
   header.writeInt32LE(2, 0);
   const floats12 = Buffer.from(Float32Array.from({ length: 12 }, (_, i) => i).buffer);
   writeFileSync(join(dir, 'torch_1_2_3'), Buffer.concat([header, floats12]));
-  const ref = (shape: number[], stride: number[], offset: number): TensorRef => ({
+  const tensor = (byteOffset: number, byteLength: number): PickledTensor => ({
+    name: 't',
     dtype: 'float32',
-    shape,
-    stride,
-    offset,
+    shape: [byteLength / 4],
     storage,
+    byteOffset,
+    byteLength,
   });
-  const floats = (bytes: Uint8Array) => [...new Float32Array(bytes.buffer)];
+  const floats = (bytes: Uint8Array) => [...new Float32Array(bytes.slice().buffer)];
 
-  it('reads a tensor and a view at an offset of the same storage', async () => {
-    expect(floats(await readSharedFileTensor({ ...ref([3, 4], [4, 1], 0), storage }, dir))).toEqual(
-      Array.from({ length: 12 }, (_, i) => i),
-    );
-    expect(floats(await readSharedFileTensor({ ...ref([2, 4], [4, 1], 4), storage }, dir))).toEqual(
-      [4, 5, 6, 7, 8, 9, 10, 11],
-    );
+  it('reads tensors at offsets of one storage into one shared buffer', async () => {
+    const [whole, view] = await readSharedFileTensors([tensor(0, 48), tensor(16, 32)], dir);
+    expect(floats(whole?.data as Uint8Array)).toEqual(Array.from({ length: 12 }, (_, i) => i));
+    expect(floats(view?.data as Uint8Array)).toEqual([4, 5, 6, 7, 8, 9, 10, 11]);
+    expect(view?.data.buffer).toBeInstanceOf(SharedArrayBuffer);
   });
 
-  it('refuses a transposed view, a tensor past its storage, a missing object', async () => {
-    await expect(readSharedFileTensor({ ...ref([4, 3], [1, 4], 0), storage }, dir)).rejects.toThrow(
-      'is not contiguous',
+  it('refuses a tensor past the end of its object, a missing object, a CUDA tensor', async () => {
+    await expect(readSharedFileTensors([tensor(16, 48)], dir)).rejects.toThrow('32 of 48 bytes');
+    const gone = { ...tensor(0, 4), storage: { ...storage, name: '/torch_9_9_9' } };
+    await expect(readSharedFileTensors([gone], dir)).rejects.toThrow('ENOENT');
+    const cuda = { ...tensor(0, 4), storage: { kind: 'cuda-ipc' } } as PickledTensor;
+    await expect(readSharedFileTensors([cuda], dir)).rejects.toThrow('is a CUDA tensor');
+  });
+});
+
+describe('serialized named tensors (SGLang update_weights_from_tensor entries)', () => {
+  const text = (name: string) =>
+    readFileSync(join(import.meta.dirname, 'fixtures', name), 'utf8').trim();
+  const summary = (entry: string, format: 'flattened_bucket' | null) =>
+    pickledNamedTensors(entry, format).map((t) => [t.name, t.dtype, t.shape, t.byteLength]);
+  const three = [
+    ['model.norm.weight', 'bfloat16', [128], 256],
+    ['model.layers.1.self_attn.k_proj.weight', 'float32', [64, 128], 32768],
+    ['model.layers.0.input_layernorm.weight', 'float16', [128], 256],
+  ];
+
+  it('reads pairs, LocalSerializedTensor values and byte buckets alike', () => {
+    expect(summary(text('update-pairs.b64'), null)).toEqual(three);
+    expect(summary(text('update-per-rank.b64'), null)).toEqual(three);
+    const bucket = pickledNamedTensors(text('update-bucket.b64'), 'flattened_bucket');
+    expect(bucket.map((t) => [t.name, t.dtype, t.shape, t.byteLength])).toEqual(three);
+    // One storage, the entries back to back.
+    expect(new Set(bucket.map((t) => t.storage)).size).toBe(1);
+    expect(bucket.map((t) => t.byteOffset)).toEqual([0, 256, 33024]);
+  });
+
+  it('reads an older float bucket in its own dtype, start and end in elements', () => {
+    expect(summary(text('update-bucket-float.b64'), 'flattened_bucket')).toEqual([
+      ['model.norm.weight', 'float32', [128], 512],
+      ['model.layers.1.self_attn.k_proj.weight', 'float32', [64, 128], 32768],
+      ['model.layers.0.input_layernorm.weight', 'float32', [128], 512],
+    ]);
+  });
+
+  it('reads a CUDA tensor as its IPC handle, offsets and event', () => {
+    const [t] = pickledNamedTensors(text('update-cuda-forged.b64'), null);
+    expect(t?.storage).toEqual({
+      kind: 'cuda-ipc',
+      device: 0,
+      handle: new Uint8Array(64).fill(1),
+      bytes: 512,
+      offsetBytes: 0,
+      event: new Uint8Array(64).fill(2),
+    });
+  });
+
+  it('refuses the wrong load_format, text that is not base64, and a uint8 tensor by name', () => {
+    expect(() => pickledNamedTensors(text('update-pairs.b64'), 'flattened_bucket')).toThrow(
+      'not a dict of flattened_tensor and metadata',
     );
-    await expect(readSharedFileTensor({ ...ref([3, 4], [4, 1], 4), storage }, dir)).rejects.toThrow(
-      'overruns its storage of 48',
+    expect(() => pickledNamedTensors(text('update-bucket.b64'), null)).toThrow(
+      'not a non-empty list of (name, tensor) pairs',
     );
-    const gone = { ...storage, name: '/torch_9_9_9' };
-    await expect(readSharedFileTensor({ ...ref([1], [1], 0), storage: gone }, dir)).rejects.toThrow(
-      'ENOENT',
-    );
+    expect(() => pickledNamedTensors('a b', null)).toThrow('not base64 text');
+    expect(() => pickledNamedTensors('', null)).toThrow('not base64 text');
   });
 });
 

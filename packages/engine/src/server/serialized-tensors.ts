@@ -1,0 +1,65 @@
+import * as z from 'zod';
+import type { NamedTensor } from '../model/weights/named-tensors.js';
+import { PickleRefused } from '../model/weights/torch-pickle/pickle-machine.js';
+import { pickledNamedTensors } from '../model/weights/torch-pickle/serialized-named-tensors.js';
+import { readSharedFileTensors } from '../model/weights/torch-pickle/shared-file-tensor.js';
+import { parseBody, RequestError } from './errors.js';
+
+/** Tensor-parallel ranks this engine runs (issue 19 adds more): one entry each. */
+const TP_SIZE = 1;
+
+/** SGLang's UpdateWeightsFromTensorReqInput, over HTTP. */
+export const serializedTensorsSchema = z.object(
+  {
+    serialized_named_tensors: z
+      .array(z.string({ error: 'each entry is base64 text' }), {
+        error: 'a list of serialized tensors, one per tensor-parallel rank',
+      })
+      .length(TP_SIZE, {
+        error: `one entry per tensor-parallel rank: this engine runs ${TP_SIZE}`,
+      }),
+    load_format: z
+      .literal('flattened_bucket', { error: "must be null or 'flattened_bucket'" })
+      .nullish(),
+    // The prefix cache is always reset after an update (KV of the old weights is never reused).
+    flush_cache: z.boolean({ error: 'must be true or false' }).nullish(),
+    abort_all_requests: z.boolean({ error: 'must be true or false' }).nullish(),
+    weight_version: z
+      .string({ error: 'must be a non-empty string' })
+      .min(1, { error: 'must be a non-empty string' })
+      .nullish(),
+  },
+  { error: 'expected a safetensors body, or JSON with serialized_named_tensors' },
+);
+
+export type SerializedTensorsBody = z.infer<typeof serializedTensorsSchema>;
+
+/**
+ * The named tensors of SGLang's JSON body, this rank's entry read with the allow-listed
+ * unpickler; CPU tensors (torch's file_system sharing) are read from shared memory here. A
+ * pickle off the allow-list, a tensor that is not there, or CUDA tensors (not yet read: issue
+ * 16) answer 400 before anything reaches the engine.
+ */
+export async function serializedNamedTensors(body: unknown): Promise<{
+  parsed: SerializedTensorsBody;
+  tensors: NamedTensor[];
+}> {
+  const parsed = parseBody(serializedTensorsSchema, body);
+  const entry = parsed.serialized_named_tensors[0] as string;
+  try {
+    const pickled = pickledNamedTensors(entry, parsed.load_format ?? null);
+    const cuda = pickled.find((t) => t.storage.kind === 'cuda-ipc');
+    if (cuda)
+      throw new RequestError(
+        400,
+        `update_weights_from_tensor: ${cuda.name} is a CUDA tensor; this engine reads CPU tensors ` +
+          "shared by file (torch.multiprocessing.set_sharing_strategy('file_system')) or a safetensors body",
+      );
+    return { parsed, tensors: await readSharedFileTensors(pickled) };
+  } catch (error) {
+    if (error instanceof RequestError) throw error;
+    const message = error instanceof Error ? error.message : String(error);
+    const why = error instanceof PickleRefused ? message : `a tensor could not be read: ${message}`;
+    throw new RequestError(400, `update_weights_from_tensor: ${why}`);
+  }
+}
