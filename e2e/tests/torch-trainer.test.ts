@@ -1,0 +1,69 @@
+/**
+ * A PyTorch trainer pushing new weights to `ts-engine serve` as SGLang's clients do
+ * (e2e/trainer/push_weights.py: torch's ForkingPickler, base64, POST
+ * /update_weights_from_tensor), whole and in flattened buckets; generation afterwards equals a
+ * fresh server on the new checkpoint. Needs a Python with torch: TS_E2E_PYTHON (the device
+ * machine has one; CI does not, and reads committed pickles in the engine's tests instead).
+ */
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  expectSameAsFresh,
+  LLAMA,
+  ok,
+  PROMPTS,
+  post,
+  secondCheckpoint,
+  serve,
+  settle,
+} from './frameworks/harness.js';
+
+const PYTHON = process.env.TS_E2E_PYTHON || undefined;
+const PUSH = join(import.meta.dirname, '../trainer/push_weights.py');
+/** Tensor-pushing device: where the trainer keeps its weights (cuda: IPC handles). */
+const TRAINER_DEVICE = process.env.TS_E2E_TRAINER_DEVICE ?? 'cpu';
+
+function pushWeights(url: string, checkpoint: string, bucketBytes: number) {
+  const run = spawnSync(
+    PYTHON as string,
+    [
+      PUSH,
+      url,
+      join(checkpoint, 'model.safetensors'),
+      '--bucket-bytes',
+      String(bucketBytes),
+      '--device',
+      TRAINER_DEVICE,
+    ],
+    { encoding: 'utf8', timeout: 120_000 },
+  );
+  expect(run.status, `push_weights.py: ${run.stdout}${run.stderr}`).toBe(0);
+  return run.stdout
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line));
+}
+
+const greedy = (ids: number[]) => ({
+  input_ids: ids,
+  sampling_params: { temperature: 0, max_new_tokens: 24 },
+  return_logprob: true,
+});
+
+describe.skipIf(!PYTHON)('a PyTorch trainer pushing weights (TS_E2E_PYTHON)', () => {
+  it.each([
+    ['whole, as (name, tensor) pairs', 0],
+    ['in flattened buckets of 16 KiB', 16_384],
+  ])('%s: then generates as a fresh server on the new checkpoint', async (_, bucketBytes) => {
+    const second = secondCheckpoint();
+    const url = await serve(LLAMA);
+    const replies = pushWeights(url, second, bucketBytes);
+    expect(replies.length).toBeGreaterThan(bucketBytes === 0 ? 0 : 1);
+    for (const reply of replies) expect(reply.success, reply.message).toBe(true);
+    const bodies = PROMPTS.map(greedy);
+    const after = await settle(bodies.map((b) => post(url, '/generate', b)));
+    for (const r of after) ok(r, '/generate');
+    await expectSameAsFresh(second, bodies, after);
+  });
+});
