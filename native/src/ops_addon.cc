@@ -81,8 +81,6 @@ class Args : public Reader {
   size_t count(size_t i, const char* name) const { return address(i, name); }
   DType dtype(size_t i, const char* name = "dtype") const { return static_cast<DType>(integer(i, name)); }
   Napi::Uint8Array bytes(size_t i, const char* name) const { return Reader::bytes(info_[i], name); }
-  float real(size_t i, const char* name) const { return Reader::real(info_[i], name); }
-  bool flag(size_t i, const char* name) const { return Reader::flag(info_[i], name); }
 
  private:
   const Napi::CallbackInfo& info_;
@@ -149,14 +147,14 @@ class NativeOps : public Napi::ObjectWrap<NativeOps> {
                         InstanceMethod<&NativeOps::add>("add"),
                         TS_KERNEL(rotary),
                         TS_KERNEL(storeKv),
-                        InstanceMethod<&NativeOps::attention>("attention"),
+                        TS_KERNEL(attention),
                         TS_KERNEL(siluAndMul),
                         TS_KERNEL(gemm),
                         InstanceMethod<&NativeOps::convert>("convert"),
-                        InstanceMethod<&NativeOps::sample>("sample"),
-                        InstanceMethod<&NativeOps::tokenLogprobs>("tokenLogprobs"),
-                        InstanceMethod<&NativeOps::addLogitBias>("addLogitBias"),
-                        InstanceMethod<&NativeOps::topLogprobs>("topLogprobs"),
+                        TS_KERNEL(sample),
+                        TS_KERNEL(tokenLogprobs),
+                        TS_KERNEL(addLogitBias),
+                        TS_KERNEL(topLogprobs),
                         InstanceMethod<&NativeOps::upload>("upload"),
                         InstanceMethod<&NativeOps::download>("download"),
                         InstanceMethod<&NativeOps::synchronize>("synchronize"),
@@ -209,24 +207,6 @@ class NativeOps : public Napi::ObjectWrap<NativeOps> {
     });
   }
 
-  // (out, q, kCache, vCache, queryStart, seqLens, pageTable, numSeqs, pageTableStride, pageSize,
-  //  tokens, qHeads, kvHeads, headDim, qStride, scale, dtype, reusePlan)
-  Napi::Value attention(const Napi::CallbackInfo& info) {
-    Args a(info, "attention", 18);
-    return run(info, [&] {
-      AttentionBatch batch{a.integer(7, "numSeqs"),
-                           reinterpret_cast<const int32_t*>(a.address(4, "queryStart")),
-                           reinterpret_cast<const int32_t*>(a.address(5, "seqLens")),
-                           reinterpret_cast<const int32_t*>(a.address(6, "pageTable")),
-                           a.integer(8, "pageTableStride"),
-                           a.integer(9, "pageSize"),
-                           a.flag(17, "reusePlan")};
-      kernels_->attention(a.address(0, "out"), a.address(1, "q"), a.address(2, "kCache"), a.address(3, "vCache"),
-                          batch, a.integer(10, "tokens"), a.integer(11, "qHeads"), a.integer(12, "kvHeads"),
-                          a.integer(13, "headDim"), a.integer(14, "qStride"), a.real(15, "scale"), a.dtype(16));
-    });
-  }
-
   // (out, outType, in, inType, n)
   Napi::Value convert(const Napi::CallbackInfo& info) {
     Args a(info, "convert", 5);
@@ -234,50 +214,6 @@ class NativeOps : public Napi::ObjectWrap<NativeOps> {
       kernels_->convert(a.address(0, "out"), a.dtype(1, "outType"), a.address(2, "in"), a.dtype(3, "inType"),
                         a.count(4, "n"));
     });
-  }
-
-  // (out, logits, rows, vocab, temperature, topK, topP, randomKeys, dtype)
-  Napi::Value sample(const Napi::CallbackInfo& info) {
-    Args a(info, "sample", 9);
-    return run(info, [&] {
-      kernels_->sample(a.address(0, "out"), a.address(1, "logits"), a.integer(2, "rows"), a.integer(3, "vocab"),
-                       a.address(4, "temperature"), a.address(5, "topK"), a.address(6, "topP"),
-                       a.address(7, "randomKeys"), a.dtype(8));
-    });
-  }
-
-  // (out, logits, ids, temperature, rows, vocab, dtype)
-  Napi::Value tokenLogprobs(const Napi::CallbackInfo& info) {
-    Args a(info, "tokenLogprobs", 7);
-    // Read in order, so the first bad argument is the one named.
-    uintptr_t out = a.address(0, "out"), logits = a.address(1, "logits"), ids = a.address(2, "ids");
-    uintptr_t temperature = a.address(3, "temperature");
-    int rows = a.integer(4, "rows"), vocab = a.integer(5, "vocab");
-    DType dtype = a.dtype(6);
-    return run(info, [&] { kernels_->tokenLogprobs(out, logits, ids, temperature, rows, vocab, dtype); });
-  }
-
-  // (logits, rows, ids, values, count, numRows, vocab, dtype)
-  Napi::Value addLogitBias(const Napi::CallbackInfo& info) {
-    Args a(info, "addLogitBias", 8);
-    // Read in order, so the first bad argument is the one named.
-    uintptr_t logits = a.address(0, "logits"), rows = a.address(1, "rows"), ids = a.address(2, "ids");
-    uintptr_t values = a.address(3, "values");
-    int count = a.integer(4, "count"), numRows = a.integer(5, "numRows"), vocab = a.integer(6, "vocab");
-    DType dtype = a.dtype(7);
-    return run(info, [&] { kernels_->addLogitBias(logits, rows, ids, values, count, numRows, vocab, dtype); });
-  }
-
-  // (outIds, outLogprobs, logits, temperature, rows, vocab, k, dtype)
-  Napi::Value topLogprobs(const Napi::CallbackInfo& info) {
-    Args a(info, "topLogprobs", 8);
-    // Read in order, so the first bad argument is the one named.
-    uintptr_t outIds = a.address(0, "outIds"), outLogprobs = a.address(1, "outLogprobs");
-    uintptr_t logits = a.address(2, "logits"), temperature = a.address(3, "temperature");
-    int rows = a.integer(4, "rows"), vocab = a.integer(5, "vocab"), k = a.integer(6, "k");
-    DType dtype = a.dtype(7);
-    return run(info,
-               [&] { kernels_->topLogprobs(outIds, outLogprobs, logits, temperature, rows, vocab, k, dtype); });
   }
 
   // (address, bytes: Uint8Array)

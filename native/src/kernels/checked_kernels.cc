@@ -112,20 +112,19 @@ class CheckedKernels final : public Kernels {
     inner_->storeKv(a);
   }
 
-  void attention(uintptr_t out, uintptr_t q, uintptr_t kCache, uintptr_t vCache, const AttentionBatch& batch,
-                 int tokens, int qHeads, int kvHeads, int headDim, int qStride, float scale, DType dtype) override {
+  void attention(const AttentionArgs& a) override {
     Check c("attention");
-    c.address(out, "out").address(q, "q").address(kCache, "kCache").address(vCache, "vCache");
-    c.address(reinterpret_cast<uintptr_t>(batch.queryStart), "queryStart");
-    c.address(reinterpret_cast<uintptr_t>(batch.seqLens), "seqLens");
-    c.address(reinterpret_cast<uintptr_t>(batch.pageTable), "pageTable");
-    c.positive(batch.numSeqs, "numSeqs").positive(batch.pageTableStride, "pageTableStride");
-    c.positive(batch.pageSize, "pageSize").positive(tokens, "tokens").positive(qHeads, "qHeads");
-    c.positive(kvHeads, "kvHeads").positive(headDim, "headDim");
-    c.that(qHeads % kvHeads == 0, "qHeads (" + std::to_string(qHeads) + ") must be a multiple of kvHeads (" +
-                                      std::to_string(kvHeads) + ")");
-    c.atLeast(qStride, 1LL * qHeads * headDim, "qStride").finite(scale, "scale").dtype(dtype);
-    inner_->attention(out, q, kCache, vCache, batch, tokens, qHeads, kvHeads, headDim, qStride, scale, dtype);
+    c.address(a.out, "out").address(a.q, "q").address(a.kCache, "kCache").address(a.vCache, "vCache");
+    c.address(reinterpret_cast<uintptr_t>(a.batch.queryStart), "queryStart");
+    c.address(reinterpret_cast<uintptr_t>(a.batch.seqLens), "seqLens");
+    c.address(reinterpret_cast<uintptr_t>(a.batch.pageTable), "pageTable");
+    c.positive(a.batch.numSeqs, "numSeqs").positive(a.batch.pageTableStride, "pageTableStride");
+    c.positive(a.batch.pageSize, "pageSize").positive(a.tokens, "tokens").positive(a.qHeads, "qHeads");
+    c.positive(a.kvHeads, "kvHeads").positive(a.headDim, "headDim");
+    c.that(a.qHeads % a.kvHeads == 0, "qHeads (" + std::to_string(a.qHeads) + ") must be a multiple of kvHeads (" +
+                                          std::to_string(a.kvHeads) + ")");
+    c.atLeast(a.qStride, 1LL * a.qHeads * a.headDim, "qStride").finite(a.scale, "scale").dtype(a.dtype);
+    inner_->attention(a);
   }
 
   void siluAndMul(const SiluAndMulArgs& a) override {
@@ -147,43 +146,41 @@ class CheckedKernels final : public Kernels {
     inner_->convert(out, outType, in, inType, n);
   }
 
-  void sample(uintptr_t out, uintptr_t logits, int rows, int vocab, uintptr_t temperature, uintptr_t topK,
-              uintptr_t topP, uintptr_t randomKeys, DType dtype) override {
+  void sample(const SampleArgs& a) override {
     Check c("sample");
-    c.address(out, "out").address(logits, "logits").address(temperature, "temperature").address(topK, "topK");
-    c.address(topP, "topP").address(randomKeys, "randomKeys").positive(rows, "rows").positive(vocab, "vocab");
-    c.dtype(dtype);
-    inner_->sample(out, logits, rows, vocab, temperature, topK, topP, randomKeys, dtype);
+    c.address(a.out, "out").address(a.logits, "logits").address(a.temperature, "temperature").address(a.topK, "topK");
+    c.address(a.topP, "topP").address(a.randomKeys, "randomKeys").positive(a.rows, "rows").positive(a.vocab, "vocab");
+    c.dtype(a.dtype);
+    inner_->sample(a);
   }
 
-  void tokenLogprobs(uintptr_t out, uintptr_t logits, uintptr_t ids, uintptr_t temperature, int rows, int vocab,
-                     DType dtype) override {
+  void tokenLogprobs(const TokenLogprobsArgs& a) override {
     Check c("tokenLogprobs");
-    c.address(out, "out").address(logits, "logits").address(ids, "ids").address(temperature, "temperature");
-    c.positive(rows, "rows").positive(vocab, "vocab").dtype(dtype);
-    inner_->tokenLogprobs(out, logits, ids, temperature, rows, vocab, dtype);
+    c.address(a.out, "out").address(a.logits, "logits").address(a.ids, "ids").address(a.temperature, "temperature");
+    c.positive(a.rows, "rows").positive(a.vocab, "vocab").dtype(a.dtype);
+    inner_->tokenLogprobs(a);
   }
 
-  void addLogitBias(uintptr_t logits, uintptr_t rows, uintptr_t ids, uintptr_t values, int count, int numRows,
-                    int vocab, DType dtype) override {
+  void addLogitBias(const AddLogitBiasArgs& a) override {
     Check c("addLogitBias");
-    c.atLeast(count, 0, "count");
+    c.atLeast(a.count, 0, "count");
     // No pairs read nothing: the addresses may then be 0.
-    if (count > 0) c.address(logits, "logits").address(rows, "rows").address(ids, "ids").address(values, "values");
-    c.positive(numRows, "numRows").positive(vocab, "vocab").dtype(dtype);
-    inner_->addLogitBias(logits, rows, ids, values, count, numRows, vocab, dtype);
+    if (a.count > 0) {
+      c.address(a.logits, "logits").address(a.rows, "rows").address(a.ids, "ids").address(a.values, "values");
+    }
+    c.positive(a.numRows, "numRows").positive(a.vocab, "vocab").dtype(a.dtype);
+    inner_->addLogitBias(a);
   }
 
-  void topLogprobs(uintptr_t outIds, uintptr_t outLogprobs, uintptr_t logits, uintptr_t temperature, int rows,
-                   int vocab, int k, DType dtype) override {
+  void topLogprobs(const TopLogprobsArgs& a) override {
     Check c("topLogprobs");
-    c.address(outIds, "outIds").address(outLogprobs, "outLogprobs").address(logits, "logits");
-    c.address(temperature, "temperature").positive(rows, "rows").positive(vocab, "vocab");
-    int most = vocab < 64 ? vocab : 64;
-    c.that(k >= 1 && k <= most, "k must be in [1, min(64, vocab)] = [1, " + std::to_string(most) + "], got " +
-                                    std::to_string(k));
-    c.dtype(dtype);
-    inner_->topLogprobs(outIds, outLogprobs, logits, temperature, rows, vocab, k, dtype);
+    c.address(a.outIds, "outIds").address(a.outLogprobs, "outLogprobs").address(a.logits, "logits");
+    c.address(a.temperature, "temperature").positive(a.rows, "rows").positive(a.vocab, "vocab");
+    int most = a.vocab < 64 ? a.vocab : 64;
+    c.that(a.k >= 1 && a.k <= most, "k must be in [1, min(64, vocab)] = [1, " + std::to_string(most) + "], got " +
+                                        std::to_string(a.k));
+    c.dtype(a.dtype);
+    inner_->topLogprobs(a);
   }
 
   void upload(uintptr_t device, const void* host, size_t bytes) override {

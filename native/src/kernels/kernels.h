@@ -32,6 +32,11 @@ struct AttentionBatch {
   // and checks. A backend that cannot tell a mismatch from its arguments plans again.
   bool reusePlan = false;
 };
+template <typename F>
+void fields(AttentionBatch& b, F&& f) {
+  f("numSeqs", b.numSeqs), f("queryStart", b.queryStart), f("seqLens", b.seqLens), f("pageTable", b.pageTable);
+  f("pageTableStride", b.pageTableStride), f("pageSize", b.pageSize), f("reusePlan", b.reusePlan);
+}
 
 // One argument struct per kernel, the same fields as the kernel's TypeScript arguments
 // (packages/memory-saver-native/src/kernel-args.ts). `fields(args, visit)` calls
@@ -99,6 +104,20 @@ void fields(StoreKvArgs& a, F&& f) {
   f("dtype", a.dtype);
 }
 
+struct AttentionArgs {
+  uintptr_t out, q, kCache, vCache;
+  AttentionBatch batch;
+  int tokens, qHeads, kvHeads, headDim, qStride;
+  float scale;
+  DType dtype;
+};
+template <typename F>
+void fields(AttentionArgs& a, F&& f) {
+  f("out", a.out), f("q", a.q), f("kCache", a.kCache), f("vCache", a.vCache), f("batch", a.batch);
+  f("tokens", a.tokens), f("qHeads", a.qHeads), f("kvHeads", a.kvHeads), f("headDim", a.headDim);
+  f("qStride", a.qStride), f("scale", a.scale), f("dtype", a.dtype);
+}
+
 struct SiluAndMulArgs {
   uintptr_t out, gateUp;
   int rows, inter;
@@ -118,6 +137,51 @@ template <typename F>
 void fields(GemmArgs& a, F&& f) {
   f("out", a.out), f("a", a.a), f("w", a.w), f("bias", a.bias), f("m", a.m), f("n", a.n), f("k", a.k);
   f("dtype", a.dtype);
+}
+
+struct SampleArgs {
+  uintptr_t out, logits;  // out: int32 [rows]
+  int rows, vocab;
+  uintptr_t temperature, topK, topP, randomKeys;  // float32, int32, float32, uint64 [rows]
+  DType dtype;
+};
+template <typename F>
+void fields(SampleArgs& a, F&& f) {
+  f("out", a.out), f("logits", a.logits), f("rows", a.rows), f("vocab", a.vocab), f("temperature", a.temperature);
+  f("topK", a.topK), f("topP", a.topP), f("randomKeys", a.randomKeys), f("dtype", a.dtype);
+}
+
+struct TokenLogprobsArgs {
+  uintptr_t out, logits, ids, temperature;  // out, temperature: float32 [rows]; ids: int32 [rows]
+  int rows, vocab;
+  DType dtype;
+};
+template <typename F>
+void fields(TokenLogprobsArgs& a, F&& f) {
+  f("out", a.out), f("logits", a.logits), f("ids", a.ids), f("temperature", a.temperature), f("rows", a.rows);
+  f("vocab", a.vocab), f("dtype", a.dtype);
+}
+
+struct AddLogitBiasArgs {
+  uintptr_t logits, rows, ids, values;  // rows, ids: int32 [count]; values: float32 [count]
+  int count, numRows, vocab;
+  DType dtype;
+};
+template <typename F>
+void fields(AddLogitBiasArgs& a, F&& f) {
+  f("logits", a.logits), f("rows", a.rows), f("ids", a.ids), f("values", a.values), f("count", a.count);
+  f("numRows", a.numRows), f("vocab", a.vocab), f("dtype", a.dtype);
+}
+
+struct TopLogprobsArgs {
+  uintptr_t outIds, outLogprobs, logits, temperature;  // int32 [rows, k], float32 [rows, k], -, float32 [rows]
+  int rows, vocab, k;
+  DType dtype;
+};
+template <typename F>
+void fields(TopLogprobsArgs& a, F&& f) {
+  f("outIds", a.outIds), f("outLogprobs", a.outLogprobs), f("logits", a.logits), f("temperature", a.temperature);
+  f("rows", a.rows), f("vocab", a.vocab), f("k", a.k), f("dtype", a.dtype);
 }
 
 class Kernels {
@@ -155,8 +219,7 @@ class Kernels {
   // keys 0..position. Covers prefill, prefill after a cached prefix, and decode (qLen = 1).
   // q: [tokens, qHeads * headDim] (row stride qStride); out: [tokens, qHeads * headDim].
   // Grouped-query: query head h reads kv head h / (qHeads / kvHeads).
-  virtual void attention(uintptr_t out, uintptr_t q, uintptr_t kCache, uintptr_t vCache, const AttentionBatch& batch,
-                         int tokens, int qHeads, int kvHeads, int headDim, int qStride, float scale, DType dtype) = 0;
+  virtual void attention(const AttentionArgs& a) = 0;
 
   // out[r, :] = silu(gateUp[r, :inter]) * gateUp[r, inter:]; gateUp: [rows, 2 * inter].
   virtual void siluAndMul(const SiluAndMulArgs& a) = 0;
@@ -174,29 +237,25 @@ class Kernels {
   // made from randomKeys[r] (uint64) alone, so a given key always picks the same token.
   // temperature, topP: float32 [rows]; topK: int32 [rows]; out: int32 [rows]. The exact rules (ranking,
   // the draw from the key) are in kernels/sampling.h, shared by every backend.
-  virtual void sample(uintptr_t out, uintptr_t logits, int rows, int vocab, uintptr_t temperature, uintptr_t topK,
-                      uintptr_t topP, uintptr_t randomKeys, DType dtype) = 0;
+  virtual void sample(const SampleArgs& a) = 0;
 
   // out[r] = the log-probability of token ids[r] in row r of logits [rows, vocab]: under
   // softmax(logits[r, :] / temperature[r]) where temperature[r] > 0 (the distribution `sample`
   // draws from, before any top-k / top-p cut), else under softmax(logits[r, :]). Float32 math,
   // the maximum subtracted first. ids: int32 [rows] (in [0, vocab), else a content error);
   // temperature, out: float32 [rows].
-  virtual void tokenLogprobs(uintptr_t out, uintptr_t logits, uintptr_t ids, uintptr_t temperature, int rows,
-                             int vocab, DType dtype) = 0;
+  virtual void tokenLogprobs(const TokenLogprobsArgs& a) = 0;
 
   // logits[rows[i], ids[i]] += values[i] for i < count (computed in float32, stored in dtype;
   // -infinity bans a token): logit bias and banned tokens before sampling. rows, ids: int32
   // [count]; values: float32 [count]. A pair outside [0, numRows) x [0, vocab) is a content error.
-  virtual void addLogitBias(uintptr_t logits, uintptr_t rows, uintptr_t ids, uintptr_t values, int count,
-                            int numRows, int vocab, DType dtype) = 0;
+  virtual void addLogitBias(const AddLogitBiasArgs& a) = 0;
 
   // For each row r of logits [rows, vocab]: its k most likely tokens under
   // softmax(logits[r, :] / temperature[r]) (temperature[r] <= 0: softmax(logits[r, :])), ordered
   // by logit descending, then id ascending; outIds: int32 [rows, k], outLogprobs: float32
   // [rows, k], their log-probabilities computed as tokenLogprobs does. 1 <= k <= min(64, vocab).
-  virtual void topLogprobs(uintptr_t outIds, uintptr_t outLogprobs, uintptr_t logits, uintptr_t temperature,
-                           int rows, int vocab, int k, DType dtype) = 0;
+  virtual void topLogprobs(const TopLogprobsArgs& a) = 0;
 
   // Host <-> device copies of raw ranges (metadata each step, logits for tests). The host
   // memory may be reused at once; a download returns with the data, an upload may only be

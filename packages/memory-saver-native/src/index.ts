@@ -7,13 +7,18 @@ export {
   encodeFloat16,
 } from './half-precision.js';
 export type {
+  AddLogitBiasArgs,
   AddRmsNormArgs,
+  AttentionArgs,
   EmbeddingArgs,
   GemmArgs,
   RmsNormArgs,
   RotaryArgs,
+  SampleArgs,
   SiluAndMulArgs,
   StoreKvArgs,
+  TokenLogprobsArgs,
+  TopLogprobsArgs,
 } from './kernel-args.js';
 export { createMemorySaver, cudaDeviceCount, MemorySaver } from './memory-saver.js';
 export { countNonFinite, type NonFiniteCount } from './non-finite.js';

@@ -74,6 +74,21 @@ export interface StoreKvArgs {
   dtype: DType;
 }
 
+export interface AttentionArgs {
+  out: DeviceAddress;
+  q: DeviceAddress;
+  kCache: DeviceAddress;
+  vCache: DeviceAddress;
+  batch: AttentionBatch;
+  tokens: number;
+  qHeads: number;
+  kvHeads: number;
+  headDim: number;
+  qStride: number;
+  scale: number;
+  dtype: DType;
+}
+
 export interface SiluAndMulArgs {
   out: DeviceAddress;
   gateUp: DeviceAddress;
@@ -90,6 +105,64 @@ export interface GemmArgs {
   bias?: DeviceAddress;
   m: number;
   n: number;
+  k: number;
+  dtype: DType;
+}
+
+export interface SampleArgs {
+  /** int32 [rows] */
+  out: DeviceAddress;
+  logits: DeviceAddress;
+  rows: number;
+  vocab: number;
+  /** float32 [rows] */
+  temperature: DeviceAddress;
+  /** int32 [rows] */
+  topK: DeviceAddress;
+  /** float32 [rows] */
+  topP: DeviceAddress;
+  /** uint64 [rows] */
+  randomKeys: DeviceAddress;
+  dtype: DType;
+}
+
+export interface TokenLogprobsArgs {
+  /** float32 [rows] */
+  out: DeviceAddress;
+  logits: DeviceAddress;
+  /** int32 [rows] */
+  ids: DeviceAddress;
+  /** float32 [rows] */
+  temperature: DeviceAddress;
+  rows: number;
+  vocab: number;
+  dtype: DType;
+}
+
+export interface AddLogitBiasArgs {
+  logits: DeviceAddress;
+  /** int32 [count] */
+  rows: DeviceAddress;
+  /** int32 [count] */
+  ids: DeviceAddress;
+  /** float32 [count] */
+  values: DeviceAddress;
+  count: number;
+  numRows: number;
+  vocab: number;
+  dtype: DType;
+}
+
+export interface TopLogprobsArgs {
+  /** int32 [rows, k] */
+  outIds: DeviceAddress;
+  /** float32 [rows, k] */
+  outLogprobs: DeviceAddress;
+  logits: DeviceAddress;
+  /** float32 [rows] */
+  temperature: DeviceAddress;
+  rows: number;
+  vocab: number;
   k: number;
   dtype: DType;
 }

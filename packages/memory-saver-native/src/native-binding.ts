@@ -1,14 +1,19 @@
 import { createRequire } from 'node:module';
 
 import type {
+  AddLogitBiasArgs,
   AddRmsNormArgs,
+  AttentionArgs,
   EmbeddingArgs,
   GemmArgs,
   NativeArgs,
   RmsNormArgs,
   RotaryArgs,
+  SampleArgs,
   SiluAndMulArgs,
   StoreKvArgs,
+  TokenLogprobsArgs,
+  TopLogprobsArgs,
 } from './kernel-args.js';
 
 /** The whole native surface, as `native/src/addon.cc` defines it. */
@@ -84,69 +89,14 @@ export interface NativeOps {
   add(out: number, a: number, b: number, n: number, dtype: number): void;
   rotary(args: NativeArgs<RotaryArgs>): void;
   storeKv(args: NativeArgs<StoreKvArgs>): void;
-  attention(
-    out: number,
-    q: number,
-    kCache: number,
-    vCache: number,
-    queryStart: number,
-    seqLens: number,
-    pageTable: number,
-    numSeqs: number,
-    pageTableStride: number,
-    pageSize: number,
-    tokens: number,
-    qHeads: number,
-    kvHeads: number,
-    headDim: number,
-    qStride: number,
-    scale: number,
-    dtype: number,
-    reusePlan: boolean,
-  ): void;
+  attention(args: NativeArgs<AttentionArgs>): void;
   siluAndMul(args: NativeArgs<SiluAndMulArgs>): void;
   gemm(args: NativeArgs<GemmArgs>): void;
   convert(out: number, outType: number, input: number, inType: number, n: number): void;
-  sample(
-    out: number,
-    logits: number,
-    rows: number,
-    vocab: number,
-    temperature: number,
-    topK: number,
-    topP: number,
-    randomKeys: number,
-    dtype: number,
-  ): void;
-  tokenLogprobs(
-    out: number,
-    logits: number,
-    ids: number,
-    temperature: number,
-    rows: number,
-    vocab: number,
-    dtype: number,
-  ): void;
-  addLogitBias(
-    logits: number,
-    rows: number,
-    ids: number,
-    values: number,
-    count: number,
-    numRows: number,
-    vocab: number,
-    dtype: number,
-  ): void;
-  topLogprobs(
-    outIds: number,
-    outLogprobs: number,
-    logits: number,
-    temperature: number,
-    rows: number,
-    vocab: number,
-    k: number,
-    dtype: number,
-  ): void;
+  sample(args: NativeArgs<SampleArgs>): void;
+  tokenLogprobs(args: NativeArgs<TokenLogprobsArgs>): void;
+  addLogitBias(args: NativeArgs<AddLogitBiasArgs>): void;
+  topLogprobs(args: NativeArgs<TopLogprobsArgs>): void;
   upload(address: number, bytes: Uint8Array): void;
   download(address: number, bytes: Uint8Array): void;
   synchronize(): void;

@@ -71,20 +71,20 @@ async function expectAttention(dtype: DType, shape: Shape, seed: number): Promis
     await w.tensor(kCache, dtype),
     await w.tensor(vCache, dtype),
   ];
-  w.ops.attention(
+  w.ops.attention({
     out,
-    qAddress,
-    kAddress,
-    vAddress,
+    q: qAddress,
+    kCache: kAddress,
+    vCache: vAddress,
     batch,
     tokens,
     qHeads,
     kvHeads,
     headDim,
-    c.qStride,
-    c.scale,
+    qStride: c.qStride,
+    scale: c.scale,
     dtype,
-  );
+  });
   expectClose(w.read(out, outSize, dtype), attentionReference(c, q, kCache, vCache), dtype);
 }
 
@@ -163,20 +163,20 @@ describeKernels.each(DTYPES)('attention in %s with reusePlan', (dtype: DType) =>
     const outSize = tokens * qHeads * headDim;
     const out = await w.allocate(outSize * 4);
     const expectOutput = (qLens: number[], lens: number[], reusePlan: boolean) => {
-      w.ops.attention(
+      w.ops.attention({
         out,
-        qAddress,
-        kAddress,
-        vAddress,
-        { ...batch, reusePlan },
+        q: qAddress,
+        kCache: kAddress,
+        vCache: vAddress,
+        batch: { ...batch, reusePlan },
         tokens,
         qHeads,
         kvHeads,
         headDim,
         qStride,
-        1 / Math.sqrt(headDim),
+        scale: 1 / Math.sqrt(headDim),
         dtype,
-      );
+      });
       const c: AttentionCase = {
         qHeads,
         kvHeads,

@@ -65,7 +65,20 @@ describeKernels('kernel argument errors', () => {
     };
     // Metadata lives on the device: CUDA finds it bad in a kernel and throws at the next wait.
     const attend = (tokens: number, qHeads: number) => {
-      w.ops.attention(a, a, a, a, batch, tokens, qHeads, 2, 4, 16, 0.5, 'float32');
+      w.ops.attention({
+        out: a,
+        q: a,
+        kCache: a,
+        vCache: a,
+        batch,
+        tokens,
+        qHeads,
+        kvHeads: 2,
+        headDim: 4,
+        qStride: 16,
+        scale: 0.5,
+        dtype: 'float32',
+      });
       w.ops.synchronize();
     };
     expect(() => attend(2, 3)).toThrow('attention: qHeads (3) must be a multiple of kvHeads (2)');
@@ -80,7 +93,20 @@ describeKernels('kernel argument errors', () => {
       pageTableStride: 4,
     };
     expect(() => {
-      w.ops.attention(a, a, a, a, twoPages, 2, 4, 2, 4, 16, 0.5, 'float32');
+      w.ops.attention({
+        out: a,
+        q: a,
+        kCache: a,
+        vCache: a,
+        batch: twoPages,
+        tokens: 2,
+        qHeads: 4,
+        kvHeads: 2,
+        headDim: 4,
+        qStride: 16,
+        scale: 0.5,
+        dtype: 'float32',
+      });
       w.ops.synchronize();
     }).toThrow('attention: sequence 0 has a negative page index at 1');
     w.ops.synchronize(); // reported once
@@ -109,7 +135,15 @@ describeKernels('kernel argument errors', () => {
     const logprobs = async (ids: Int32Array) => {
       const address = await w.upload(ids);
       return () => {
-        w.ops.tokenLogprobs(out, logits, address, temperature, rows, vocab, 'float32');
+        w.ops.tokenLogprobs({
+          out,
+          logits,
+          ids: address,
+          temperature,
+          rows,
+          vocab,
+          dtype: 'float32',
+        });
         w.ops.synchronize();
       };
     };
@@ -126,12 +160,28 @@ describeKernels('kernel argument errors', () => {
     (await logprobs(Int32Array.of(0, 1, 2, 255)))();
     for (const logprob of w.ops.downloadFloat32(out, rows))
       expect(logprob).toBeCloseTo(-Math.log(vocab), 5);
-    expect(() => w.ops.tokenLogprobs(out, 0, out, temperature, 1, vocab, 'float32')).toThrow(
-      'tokenLogprobs: logits must be a device address, got 0',
-    );
-    expect(() => w.ops.tokenLogprobs(out, logits, out, temperature, 1, 0, 'float32')).toThrow(
-      'tokenLogprobs: vocab must be positive, got 0',
-    );
+    expect(() =>
+      w.ops.tokenLogprobs({
+        out,
+        logits: 0,
+        ids: out,
+        temperature,
+        rows: 1,
+        vocab,
+        dtype: 'float32',
+      }),
+    ).toThrow('tokenLogprobs: logits must be a device address, got 0');
+    expect(() =>
+      w.ops.tokenLogprobs({
+        out,
+        logits,
+        ids: out,
+        temperature,
+        rows: 1,
+        vocab: 0,
+        dtype: 'float32',
+      }),
+    ).toThrow('tokenLogprobs: vocab must be positive, got 0');
   });
 
   it('rejects addLogitBias pairs outside the logits, naming the first, and applies none', async () => {
@@ -146,7 +196,16 @@ describeKernels('kernel argument errors', () => {
       const rowsAt = await w.upload(Int32Array.from(rows));
       const idsAt = await w.upload(Int32Array.from(ids));
       return () => {
-        w.ops.addLogitBias(logits, rowsAt, idsAt, values, rows.length, numRows, vocab, 'float32');
+        w.ops.addLogitBias({
+          logits,
+          rows: rowsAt,
+          ids: idsAt,
+          values,
+          count: rows.length,
+          numRows,
+          vocab,
+          dtype: 'float32',
+        });
         w.ops.synchronize();
       };
     };
@@ -169,20 +228,65 @@ describeKernels('kernel argument errors', () => {
     const after = w.ops.downloadFloat32(logits, numRows * vocab);
     expect([after[255], after[2 * vocab]]).toEqual([255 / 8 + 1, (2 * vocab) / 8 + 2]);
     expect(() =>
-      w.ops.addLogitBias(0, values, values, values, 1, numRows, vocab, 'float32'),
+      w.ops.addLogitBias({
+        logits: 0,
+        rows: values,
+        ids: values,
+        values,
+        count: 1,
+        numRows,
+        vocab,
+        dtype: 'float32',
+      }),
     ).toThrow('addLogitBias: logits must be a device address, got 0');
     expect(() =>
-      w.ops.addLogitBias(logits, values, values, values, -1, numRows, vocab, 'float32'),
+      w.ops.addLogitBias({
+        logits,
+        rows: values,
+        ids: values,
+        values,
+        count: -1,
+        numRows,
+        vocab,
+        dtype: 'float32',
+      }),
     ).toThrow('addLogitBias: count must be at least 0, got -1');
     expect(() =>
-      w.ops.addLogitBias(logits, values, values, values, 1, 0, vocab, 'float32'),
+      w.ops.addLogitBias({
+        logits,
+        rows: values,
+        ids: values,
+        values,
+        count: 1,
+        numRows: 0,
+        vocab,
+        dtype: 'float32',
+      }),
     ).toThrow('addLogitBias: numRows must be positive, got 0');
     expect(() =>
-      w.ops.addLogitBias(logits, values, values, values, 1, numRows, 0, 'float32'),
+      w.ops.addLogitBias({
+        logits,
+        rows: values,
+        ids: values,
+        values,
+        count: 1,
+        numRows,
+        vocab: 0,
+        dtype: 'float32',
+      }),
     ).toThrow('addLogitBias: vocab must be positive, got 0');
-    expect(() => w.ops.addLogitBias(logits, 0, 0, 0, 0, numRows, 0, 'float32')).toThrow(
-      'addLogitBias: vocab must be positive, got 0',
-    );
+    expect(() =>
+      w.ops.addLogitBias({
+        logits,
+        rows: 0,
+        ids: 0,
+        values: 0,
+        count: 0,
+        numRows,
+        vocab: 0,
+        dtype: 'float32',
+      }),
+    ).toThrow('addLogitBias: vocab must be positive, got 0');
   });
 
   it('rejects topLogprobs k outside [1, min(64, vocab)]', async () => {
@@ -195,17 +299,44 @@ describeKernels('kernel argument errors', () => {
     const top =
       (k: number, n = vocab) =>
       () =>
-        w.ops.topLogprobs(ids, logprobs, logits, temperature, 1, n, k, 'float32');
+        w.ops.topLogprobs({
+          outIds: ids,
+          outLogprobs: logprobs,
+          logits,
+          temperature,
+          rows: 1,
+          vocab: n,
+          k,
+          dtype: 'float32',
+        });
     expect(top(0)).toThrow('topLogprobs: k must be in [1, min(64, vocab)] = [1, 64], got 0');
     expect(top(-1)).toThrow('topLogprobs: k must be in [1, min(64, vocab)] = [1, 64], got -1');
     expect(top(65)).toThrow('topLogprobs: k must be in [1, min(64, vocab)] = [1, 64], got 65');
     expect(top(11, 10)).toThrow('topLogprobs: k must be in [1, min(64, vocab)] = [1, 10], got 11');
     expect(top(1, 0)).toThrow('topLogprobs: vocab must be positive, got 0');
-    expect(() => w.ops.topLogprobs(ids, 0, logits, temperature, 1, vocab, 1, 'float32')).toThrow(
-      'topLogprobs: outLogprobs must be a device address, got 0',
-    );
     expect(() =>
-      w.ops.topLogprobs(ids, logprobs, logits, temperature, 1, vocab, 1.5, 'float32'),
+      w.ops.topLogprobs({
+        outIds: ids,
+        outLogprobs: 0,
+        logits,
+        temperature,
+        rows: 1,
+        vocab,
+        k: 1,
+        dtype: 'float32',
+      }),
+    ).toThrow('topLogprobs: outLogprobs must be a device address, got 0');
+    expect(() =>
+      w.ops.topLogprobs({
+        outIds: ids,
+        outLogprobs: logprobs,
+        logits,
+        temperature,
+        rows: 1,
+        vocab,
+        k: 1.5,
+        dtype: 'float32',
+      }),
     ).toThrow('topLogprobs: k must be a 32-bit integer, got 1.5');
     // The largest k of each vocabulary runs.
     top(64)();
@@ -225,10 +356,20 @@ describeKernels('kernel argument errors', () => {
     expect(() => native.add(a, a, a, 4, 7)).toThrow(
       'add: dtype must be 0 (float32), 1 (bfloat16) or 2 (float16), got 7',
     );
-    expect(() => native.addLogitBias(a, a, a, a, 1, 1, 1, 3)).toThrow(
+    const bias = {
+      logits: a,
+      rows: a,
+      ids: a,
+      values: a,
+      count: 1,
+      numRows: 1,
+      vocab: 1,
+      dtype: 0,
+    };
+    expect(() => native.addLogitBias({ ...bias, dtype: 3 })).toThrow(
       'addLogitBias: dtype must be 0 (float32), 1 (bfloat16) or 2 (float16), got 3',
     );
-    expect(() => native.addLogitBias(a, a, a, a, 0.5, 1, 1, 0)).toThrow(
+    expect(() => native.addLogitBias({ ...bias, count: 0.5 })).toThrow(
       'addLogitBias: count must be a 32-bit integer, got 0.5',
     );
     expect(() => (native.add as (...args: number[]) => void)(a, a, a)).toThrow(
@@ -246,6 +387,17 @@ describeKernels('kernel argument errors', () => {
     );
     expect(() => native.gemm({ ...gemm, dtype: 5 })).toThrow(
       'gemm: dtype must be 0 (float32), 1 (bfloat16) or 2 (float16), got 5',
+    );
+    // A nested struct (the attention batch) is an object of its own, its fields named alone.
+    const batch = { numSeqs: 1, queryStart: a, seqLens: a, pageTable: a, pageTableStride: 1 };
+    const attention = { out: a, q: a, kCache: a, vCache: a, tokens: 1, qHeads: 1, kvHeads: 1 };
+    const shape = { headDim: 4, qStride: 4, scale: 1, dtype: 0 };
+    expect(() => native.attention({ ...attention, ...shape, batch: 1 } as never)).toThrow(
+      'attention: batch must be an object',
+    );
+    const partial = { ...batch, pageSize: 4 } as never;
+    expect(() => native.attention({ ...attention, ...shape, batch: partial })).toThrow(
+      'attention: reusePlan must be a boolean',
     );
   });
 });

@@ -150,20 +150,20 @@ describe(`captured graphs on ${DEVICE}`, () => {
       await w.tensor(vCache, 'float32'),
     ];
     const attend = (tokens: number) =>
-      w.ops.attention(
+      w.ops.attention({
         out,
-        qa,
-        ka,
-        va,
+        q: qa,
+        kCache: ka,
+        vCache: va,
         batch,
         tokens,
         qHeads,
         kvHeads,
         headDim,
-        qHeads * headDim,
-        0.125,
-        'float32',
-      );
+        qStride: qHeads * headDim,
+        scale: 0.125,
+        dtype: 'float32',
+      });
     attend(2);
     w.ops.beginCapture();
     attend(2);
@@ -186,20 +186,20 @@ describe(`captured graphs on ${DEVICE}`, () => {
     };
     const rows = many * 64 * headDim;
     const [wideQ, wideOut] = [await w.allocate(rows * 4), await w.allocate(rows * 4)];
-    w.ops.attention(
-      wideOut,
-      wideQ,
-      ka,
-      va,
-      wide,
-      many,
-      64,
+    w.ops.attention({
+      out: wideOut,
+      q: wideQ,
+      kCache: ka,
+      vCache: va,
+      batch: wide,
+      tokens: many,
+      qHeads: 64,
       kvHeads,
       headDim,
-      64 * headDim,
-      0.125,
-      'float32',
-    );
+      qStride: 64 * headDim,
+      scale: 0.125,
+      dtype: 'float32',
+    });
     w.ops.synchronize();
     expect(w.ops.replay(graph)).toBe(false);
   });

@@ -59,16 +59,16 @@ async function addLogitBias(
   const numRows = logits.length / vocab;
   const at = await w.tensor(logits, dtype);
   const pairs = await uploadBias(w, bias);
-  w.ops.addLogitBias(
-    at,
-    pairs.rows,
-    pairs.ids,
-    pairs.values,
-    bias.rows.length,
+  w.ops.addLogitBias({
+    logits: at,
+    rows: pairs.rows,
+    ids: pairs.ids,
+    values: pairs.values,
+    count: bias.rows.length,
     numRows,
     vocab,
     dtype,
-  );
+  });
   return w.read(at, logits.length, dtype);
 }
 
@@ -208,28 +208,45 @@ describeKernels.each(DTYPES)('addLogitBias in %s', (dtype: DType) => {
       values: [Number.NEGATIVE_INFINITY, Number.NEGATIVE_INFINITY, Number.NEGATIVE_INFINITY],
     };
     const pairs = await uploadBias(w, bias);
-    w.ops.addLogitBias(at, pairs.rows, pairs.ids, pairs.values, rows, rows, vocab, dtype);
+    w.ops.addLogitBias({
+      logits: at,
+      rows: pairs.rows,
+      ids: pairs.ids,
+      values: pairs.values,
+      count: rows,
+      numRows: rows,
+      vocab,
+      dtype,
+    });
     const biased = w.read(at, rows * vocab, dtype);
     const temperature = await w.upload(new Float32Array(rows));
     const picked = await w.allocate(rows * 4);
-    w.ops.sample(
-      picked,
-      at,
+    w.ops.sample({
+      out: picked,
+      logits: at,
       rows,
       vocab,
       temperature,
-      await w.upload(new Int32Array(rows)),
-      await w.upload(new Float32Array(rows).fill(1)),
-      await w.upload(BigUint64Array.of(1n, 2n, 3n)),
+      topK: await w.upload(new Int32Array(rows)),
+      topP: await w.upload(new Float32Array(rows).fill(1)),
+      randomKeys: await w.upload(BigUint64Array.of(1n, 2n, 3n)),
       dtype,
-    );
+    });
     const tokens = Array.from(w.ops.downloadInt32(picked, rows));
     expect(tokens).toEqual([0, 1, 2].map((r) => best(biased, r)));
     tokens.forEach((token, r) => {
       expect(token).not.toBe(banned[r]);
     });
     const logprobs = await w.allocate(rows * 4);
-    w.ops.tokenLogprobs(logprobs, at, pairs.ids, temperature, rows, vocab, dtype);
+    w.ops.tokenLogprobs({
+      out: logprobs,
+      logits: at,
+      ids: pairs.ids,
+      temperature,
+      rows,
+      vocab,
+      dtype,
+    });
     for (const logprob of w.ops.downloadFloat32(logprobs, rows))
       expect(logprob).toBe(Number.NEGATIVE_INFINITY);
   });
@@ -244,7 +261,16 @@ describeKernels.each(DTYPES)('addLogitBias in %s', (dtype: DType) => {
     const at = await w.tensor(logits, dtype);
     const pairs = await uploadBias(w, first);
     const call = () =>
-      w.ops.addLogitBias(at, pairs.rows, pairs.ids, pairs.values, 50, numRows, vocab, dtype);
+      w.ops.addLogitBias({
+        logits: at,
+        rows: pairs.rows,
+        ids: pairs.ids,
+        values: pairs.values,
+        count: 50,
+        numRows,
+        vocab,
+        dtype,
+      });
     call();
     const once = logitBiasReference(logits, vocab, first, dtype);
     expectBits(w.read(at, logits.length, dtype), once);

@@ -21,15 +21,15 @@ async function tokenLogprobs(
 ): Promise<Float32Array> {
   const rows = ids.length;
   const out = await w.allocate(rows * 4);
-  w.ops.tokenLogprobs(
+  w.ops.tokenLogprobs({
     out,
-    await w.tensor(logits, dtype),
-    await w.upload(Int32Array.from(ids)),
-    await w.upload(Float32Array.from(temperature)),
+    logits: await w.tensor(logits, dtype),
+    ids: await w.upload(Int32Array.from(ids)),
+    temperature: await w.upload(Float32Array.from(temperature)),
     rows,
     vocab,
     dtype,
-  );
+  });
   return w.ops.downloadFloat32(out, rows);
 }
 
@@ -45,7 +45,7 @@ function topLogprobsAt(
   k: number,
   dtype: DType,
 ): { ids: Int32Array; logprobs: Float32Array } {
-  w.ops.topLogprobs(outIds, outLogprobs, logits, temperature, rows, vocab, k, dtype);
+  w.ops.topLogprobs({ outIds, outLogprobs, logits, temperature, rows, vocab, k, dtype });
   return {
     ids: w.ops.downloadInt32(outIds, rows * k),
     logprobs: w.ops.downloadFloat32(outLogprobs, rows * k),
@@ -296,7 +296,7 @@ describeKernels.each(DTYPES)('topLogprobs in %s', (dtype: DType) => {
       for (let j = 0; j < k; j++) {
         for (let r = 0; r < rows; r++) ids[r] = got.ids[r * k + j] as number;
         w.ops.upload(idsAt, ids);
-        w.ops.tokenLogprobs(out, at, idsAt, temperature, rows, vocab, dtype);
+        w.ops.tokenLogprobs({ out, logits: at, ids: idsAt, temperature, rows, vocab, dtype });
         const single = w.ops.downloadFloat32(out, rows);
         for (let r = 0; r < rows; r++) {
           const topValue = got.logprobs[r * k + j] as number;
@@ -331,7 +331,16 @@ describeKernels.each(DTYPES)('topLogprobs in %s', (dtype: DType) => {
     expectNear(got.logprobs, want.logprobs);
     // Captured, then replayed over other logits.
     w.ops.beginCapture();
-    w.ops.topLogprobs(outIds, outLogprobs, logitsAt, temperatureAt, rows, vocab, k, dtype);
+    w.ops.topLogprobs({
+      outIds,
+      outLogprobs,
+      logits: logitsAt,
+      temperature: temperatureAt,
+      rows,
+      vocab,
+      k,
+      dtype,
+    });
     const graph = w.ops.endCapture();
     const other = randomTensor(seeded(24), rows * vocab, dtype, 10);
     w.ops.uploadTensor(logitsAt, other, dtype);

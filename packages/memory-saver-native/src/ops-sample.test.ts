@@ -31,17 +31,17 @@ async function sampleKeys(
   const all = new Float32Array(rows * logits.length);
   for (let r = 0; r < rows; r++) all.set(logits, r * logits.length);
   const out = await w.allocate(rows * 4);
-  w.ops.sample(
+  w.ops.sample({
     out,
-    await w.tensor(all, dtype),
+    logits: await w.tensor(all, dtype),
     rows,
-    logits.length,
-    await w.upload(new Float32Array(rows).fill(p.temperature)),
-    await w.upload(new Int32Array(rows).fill(p.topK)),
-    await w.upload(new Float32Array(rows).fill(p.topP)),
-    await w.upload(BigUint64Array.from(keys)),
+    vocab: logits.length,
+    temperature: await w.upload(new Float32Array(rows).fill(p.temperature)),
+    topK: await w.upload(new Int32Array(rows).fill(p.topK)),
+    topP: await w.upload(new Float32Array(rows).fill(p.topP)),
+    randomKeys: await w.upload(BigUint64Array.from(keys)),
     dtype,
-  );
+  });
   return Array.from(w.ops.downloadInt32(out, rows));
 }
 

@@ -1,17 +1,21 @@
 import { DeviceTransfers } from './device-transfers.js';
 import type {
+  AddLogitBiasArgs,
   AddRmsNormArgs,
+  AttentionArgs,
   EmbeddingArgs,
   GemmArgs,
   RmsNormArgs,
   RotaryArgs,
+  SampleArgs,
   SiluAndMulArgs,
   StoreKvArgs,
+  TokenLogprobsArgs,
+  TopLogprobsArgs,
 } from './kernel-args.js';
 import { type MemorySaver, nativeOf } from './memory-saver.js';
 import { loadAddon, type NativeOps } from './native-binding.js';
 import {
-  type AttentionBatch,
   type DeviceAddress,
   type DType,
   dtypeCode,
@@ -97,40 +101,12 @@ export class Ops extends DeviceTransfers {
    * q: [tokens, qHeads * headDim] (row stride qStride); out: [tokens, qHeads * headDim];
    * query head h reads kv head h / (qHeads / kvHeads); scores are q·k * scale.
    */
-  attention(
-    out: DeviceAddress,
-    q: DeviceAddress,
-    kCache: DeviceAddress,
-    vCache: DeviceAddress,
-    batch: AttentionBatch,
-    tokens: number,
-    qHeads: number,
-    kvHeads: number,
-    headDim: number,
-    qStride: number,
-    scale: number,
-    dtype: DType,
-  ): void {
-    this.#native.attention(
-      out,
-      q,
-      kCache,
-      vCache,
-      batch.queryStart,
-      batch.seqLens,
-      batch.pageTable,
-      batch.numSeqs,
-      batch.pageTableStride,
-      batch.pageSize,
-      tokens,
-      qHeads,
-      kvHeads,
-      headDim,
-      qStride,
-      scale,
-      dtypeCode(dtype),
-      batch.reusePlan ?? false,
-    );
+  attention(args: AttentionArgs): void {
+    this.#native.attention({
+      ...args,
+      batch: { ...args.batch, reusePlan: args.batch.reusePlan ?? false },
+      dtype: dtypeCode(args.dtype),
+    });
   }
 
   /** out[r, :] = silu(gateUp[r, :inter]) * gateUp[r, inter:]; gateUp: [rows, 2 * inter]. */
@@ -161,28 +137,8 @@ export class Ops extends DeviceTransfers {
    * topP[r] (1 = all), with a draw made from randomKeys[r] alone: one key, one token.
    * temperature, topP: float32 [rows]; topK: int32 [rows]; randomKeys: uint64 [rows].
    */
-  sample(
-    out: DeviceAddress,
-    logits: DeviceAddress,
-    rows: number,
-    vocab: number,
-    temperature: DeviceAddress,
-    topK: DeviceAddress,
-    topP: DeviceAddress,
-    randomKeys: DeviceAddress,
-    dtype: DType,
-  ): void {
-    this.#native.sample(
-      out,
-      logits,
-      rows,
-      vocab,
-      temperature,
-      topK,
-      topP,
-      randomKeys,
-      dtypeCode(dtype),
-    );
+  sample(args: SampleArgs): void {
+    this.#native.sample({ ...args, dtype: dtypeCode(args.dtype) });
   }
 
   /**
@@ -192,16 +148,8 @@ export class Ops extends DeviceTransfers {
    * the maximum subtracted first. ids: int32 [rows], each in [0, vocab) (else a content error,
    * thrown like a negative embedding id); temperature, out: float32 [rows].
    */
-  tokenLogprobs(
-    out: DeviceAddress,
-    logits: DeviceAddress,
-    ids: DeviceAddress,
-    temperature: DeviceAddress,
-    rows: number,
-    vocab: number,
-    dtype: DType,
-  ): void {
-    this.#native.tokenLogprobs(out, logits, ids, temperature, rows, vocab, dtypeCode(dtype));
+  tokenLogprobs(args: TokenLogprobsArgs): void {
+    this.#native.tokenLogprobs({ ...args, dtype: dtypeCode(args.dtype) });
   }
 
   /**
@@ -214,17 +162,8 @@ export class Ops extends DeviceTransfers {
    * is a content error naming the lowest such pair (thrown like a negative embedding id), and
    * then no pair is applied.
    */
-  addLogitBias(
-    logits: DeviceAddress,
-    rows: DeviceAddress,
-    ids: DeviceAddress,
-    values: DeviceAddress,
-    count: number,
-    numRows: number,
-    vocab: number,
-    dtype: DType,
-  ): void {
-    this.#native.addLogitBias(logits, rows, ids, values, count, numRows, vocab, dtypeCode(dtype));
+  addLogitBias(args: AddLogitBiasArgs): void {
+    this.#native.addLogitBias({ ...args, dtype: dtypeCode(args.dtype) });
   }
 
   /**
@@ -236,26 +175,8 @@ export class Ops extends DeviceTransfers {
    * backend. outIds: int32 [rows, k]; outLogprobs: float32 [rows, k]; temperature: float32
    * [rows]; 1 <= k <= min(64, vocab).
    */
-  topLogprobs(
-    outIds: DeviceAddress,
-    outLogprobs: DeviceAddress,
-    logits: DeviceAddress,
-    temperature: DeviceAddress,
-    rows: number,
-    vocab: number,
-    k: number,
-    dtype: DType,
-  ): void {
-    this.#native.topLogprobs(
-      outIds,
-      outLogprobs,
-      logits,
-      temperature,
-      rows,
-      vocab,
-      k,
-      dtypeCode(dtype),
-    );
+  topLogprobs(args: TopLogprobsArgs): void {
+    this.#native.topLogprobs({ ...args, dtype: dtypeCode(args.dtype) });
   }
 
   /** Whether this device records graphs (both backends do: CUDA graphs, recorded calls on the CPU). */

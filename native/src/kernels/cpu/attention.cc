@@ -168,11 +168,10 @@ std::vector<WorkItem> planItems(const AttentionBatch& batch, int tokens, int kvH
 
 }  // namespace
 
-void CpuKernels::attention(uintptr_t out, uintptr_t q, uintptr_t kCache, uintptr_t vCache, const AttentionBatch& batch,
-                           int tokens, int qHeads, int kvHeads, int headDim, int qStride, float scale, DType dtype) {
-  std::vector<WorkItem> items = planItems(batch, tokens, kvHeads);
-  Problem problem{out, q, kCache, vCache, &batch, qHeads, kvHeads, headDim, qStride, scale};
-  withElementType(dtype, [&](auto element) {
+void CpuKernels::attention(const AttentionArgs& a) {
+  std::vector<WorkItem> items = planItems(a.batch, a.tokens, a.kvHeads);
+  Problem problem{a.out, a.q, a.kCache, a.vCache, &a.batch, a.qHeads, a.kvHeads, a.headDim, a.qStride, a.scale};
+  withElementType(a.dtype, [&](auto element) {
     using T = decltype(element);
     ThreadPool::shared().parallelFor(items.size(), [&](size_t i) { attendItem<T>(problem, items[i]); });
   });

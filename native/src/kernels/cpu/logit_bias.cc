@@ -11,24 +11,23 @@
 
 namespace ts::cpu {
 
-void CpuKernels::addLogitBias(uintptr_t logits, uintptr_t rows, uintptr_t ids, uintptr_t values, int count,
-                              int numRows, int vocab, DType dtype) {
-  if (count == 0) return;
-  const auto* pairRows = at<const int32_t>(rows);
-  const auto* pairIds = at<const int32_t>(ids);
-  const auto* bias = at<const float>(values);
-  for (int i = 0; i < count; ++i) {
-    if (pairRows[i] < 0 || pairRows[i] >= numRows || pairIds[i] < 0 || pairIds[i] >= vocab) {
+void CpuKernels::addLogitBias(const AddLogitBiasArgs& a) {
+  if (a.count == 0) return;
+  const auto* pairRows = at<const int32_t>(a.rows);
+  const auto* pairIds = at<const int32_t>(a.ids);
+  const auto* bias = at<const float>(a.values);
+  for (int i = 0; i < a.count; ++i) {
+    if (pairRows[i] < 0 || pairRows[i] >= a.numRows || pairIds[i] < 0 || pairIds[i] >= a.vocab) {
       throw std::invalid_argument("addLogitBias: pair " + std::to_string(i) + " (row " + std::to_string(pairRows[i]) +
                                   ", id " + std::to_string(pairIds[i]) + ") is outside the logits of " +
-                                  std::to_string(numRows) + " rows x " + std::to_string(vocab) + " ids");
+                                  std::to_string(a.numRows) + " rows x " + std::to_string(a.vocab) + " ids");
     }
   }
-  withElementType(dtype, [&](auto element) {
+  withElementType(a.dtype, [&](auto element) {
     using T = decltype(element);
-    T* x = at<T>(logits);
-    for (int i = 0; i < count; ++i) {
-      T& target = x[static_cast<size_t>(pairRows[i]) * vocab + pairIds[i]];
+    T* x = at<T>(a.logits);
+    for (int i = 0; i < a.count; ++i) {
+      T& target = x[static_cast<size_t>(pairRows[i]) * a.vocab + pairIds[i]];
       target = fromFloat<T>(toFloat(target) + bias[i]);
     }
   });

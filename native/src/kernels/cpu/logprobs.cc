@@ -59,49 +59,47 @@ void forEachRow(int rows, int vocab, Body&& body) {
 
 }  // namespace
 
-void CpuKernels::tokenLogprobs(uintptr_t out, uintptr_t logits, uintptr_t ids, uintptr_t temperature, int rows,
-                               int vocab, DType dtype) {
-  const auto* tokenIds = at<const int32_t>(ids);
-  for (int r = 0; r < rows; ++r) {
-    if (tokenIds[r] < 0 || tokenIds[r] >= vocab) {
+void CpuKernels::tokenLogprobs(const TokenLogprobsArgs& a) {
+  const auto* tokenIds = at<const int32_t>(a.ids);
+  for (int r = 0; r < a.rows; ++r) {
+    if (tokenIds[r] < 0 || tokenIds[r] >= a.vocab) {
       throw std::invalid_argument("tokenLogprobs: id " + std::to_string(tokenIds[r]) + " of row " + std::to_string(r) +
-                                  " is outside the vocabulary of " + std::to_string(vocab));
+                                  " is outside the vocabulary of " + std::to_string(a.vocab));
     }
   }
-  withElementType(dtype, [&](auto element) {
+  withElementType(a.dtype, [&](auto element) {
     using T = decltype(element);
-    forEachRow(rows, vocab, [&](size_t r, std::vector<float>& values) {
-      loadRow(values.data(), at<const T>(logits) + r * vocab, vocab);
-      RowSoftmax softmax = rowSoftmax(values.data(), vocab, at<const float>(temperature)[r]);
-      at<float>(out)[r] = softmax.logprob(values[tokenIds[r]]);
+    forEachRow(a.rows, a.vocab, [&](size_t r, std::vector<float>& values) {
+      loadRow(values.data(), at<const T>(a.logits) + r * a.vocab, a.vocab);
+      RowSoftmax softmax = rowSoftmax(values.data(), a.vocab, at<const float>(a.temperature)[r]);
+      at<float>(a.out)[r] = softmax.logprob(values[tokenIds[r]]);
     });
   });
 }
 
-void CpuKernels::topLogprobs(uintptr_t outIds, uintptr_t outLogprobs, uintptr_t logits, uintptr_t temperature,
-                             int rows, int vocab, int k, DType dtype) {
-  withElementType(dtype, [&](auto element) {
+void CpuKernels::topLogprobs(const TopLogprobsArgs& a) {
+  withElementType(a.dtype, [&](auto element) {
     using T = decltype(element);
-    forEachRow(rows, vocab, [&](size_t r, std::vector<float>& values) {
-      loadRow(values.data(), at<const T>(logits) + r * vocab, vocab);
-      RowSoftmax softmax = rowSoftmax(values.data(), vocab, at<const float>(temperature)[r]);
+    forEachRow(a.rows, a.vocab, [&](size_t r, std::vector<float>& values) {
+      loadRow(values.data(), at<const T>(a.logits) + r * a.vocab, a.vocab);
+      RowSoftmax softmax = rowSoftmax(values.data(), a.vocab, at<const float>(a.temperature)[r]);
       // A min-heap of the best k keys so far: its front is the worst of them.
       uint64_t best[64];
-      for (int i = 0; i < k; ++i) best[i] = rankKey(values[i], i);
-      std::make_heap(best, best + k, std::greater<>());
-      for (int i = k; i < vocab; ++i) {
+      for (int i = 0; i < a.k; ++i) best[i] = rankKey(values[i], i);
+      std::make_heap(best, best + a.k, std::greater<>());
+      for (int i = a.k; i < a.vocab; ++i) {
         uint64_t key = rankKey(values[i], i);
         if (key > best[0]) {
-          std::pop_heap(best, best + k, std::greater<>());
-          best[k - 1] = key;
-          std::push_heap(best, best + k, std::greater<>());
+          std::pop_heap(best, best + a.k, std::greater<>());
+          best[a.k - 1] = key;
+          std::push_heap(best, best + a.k, std::greater<>());
         }
       }
-      std::sort_heap(best, best + k, std::greater<>());  // best first
-      for (int j = 0; j < k; ++j) {
+      std::sort_heap(best, best + a.k, std::greater<>());  // best first
+      for (int j = 0; j < a.k; ++j) {
         int id = rankKeyId(best[j]);
-        at<int32_t>(outIds)[r * k + j] = id;
-        at<float>(outLogprobs)[r * k + j] = softmax.logprob(values[id]);
+        at<int32_t>(a.outIds)[r * a.k + j] = id;
+        at<float>(a.outLogprobs)[r * a.k + j] = softmax.logprob(values[id]);
       }
     });
   });

@@ -34,11 +34,8 @@ class RecordingKernels final : public Kernels {
   void storeKv(const StoreKvArgs& a) override {
     run([=, this] { inner_->storeKv(a); });
   }
-  void attention(uintptr_t out, uintptr_t q, uintptr_t kCache, uintptr_t vCache, const AttentionBatch& batch,
-                 int tokens, int qHeads, int kvHeads, int headDim, int qStride, float scale, DType dtype) override {
-    run([=, this] {
-      inner_->attention(out, q, kCache, vCache, batch, tokens, qHeads, kvHeads, headDim, qStride, scale, dtype);
-    });
+  void attention(const AttentionArgs& a) override {
+    run([=, this] { inner_->attention(a); });
   }
   void siluAndMul(const SiluAndMulArgs& a) override {
     run([=, this] { inner_->siluAndMul(a); });
@@ -49,21 +46,17 @@ class RecordingKernels final : public Kernels {
   void convert(uintptr_t out, DType outType, uintptr_t in, DType inType, size_t n) override {
     run([=, this] { inner_->convert(out, outType, in, inType, n); });
   }
-  void sample(uintptr_t out, uintptr_t logits, int rows, int vocab, uintptr_t temperature, uintptr_t topK,
-              uintptr_t topP, uintptr_t randomKeys, DType dtype) override {
-    run([=, this] { inner_->sample(out, logits, rows, vocab, temperature, topK, topP, randomKeys, dtype); });
+  void sample(const SampleArgs& a) override {
+    run([=, this] { inner_->sample(a); });
   }
-  void tokenLogprobs(uintptr_t out, uintptr_t logits, uintptr_t ids, uintptr_t temperature, int rows, int vocab,
-                     DType dtype) override {
-    run([=, this] { inner_->tokenLogprobs(out, logits, ids, temperature, rows, vocab, dtype); });
+  void tokenLogprobs(const TokenLogprobsArgs& a) override {
+    run([=, this] { inner_->tokenLogprobs(a); });
   }
-  void addLogitBias(uintptr_t logits, uintptr_t rows, uintptr_t ids, uintptr_t values, int count, int numRows,
-                    int vocab, DType dtype) override {
-    run([=, this] { inner_->addLogitBias(logits, rows, ids, values, count, numRows, vocab, dtype); });
+  void addLogitBias(const AddLogitBiasArgs& a) override {
+    run([=, this] { inner_->addLogitBias(a); });
   }
-  void topLogprobs(uintptr_t outIds, uintptr_t outLogprobs, uintptr_t logits, uintptr_t temperature, int rows,
-                   int vocab, int k, DType dtype) override {
-    run([=, this] { inner_->topLogprobs(outIds, outLogprobs, logits, temperature, rows, vocab, k, dtype); });
+  void topLogprobs(const TopLogprobsArgs& a) override {
+    run([=, this] { inner_->topLogprobs(a); });
   }
 
   void upload(uintptr_t device, const void* host, size_t bytes) override {

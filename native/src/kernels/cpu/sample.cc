@@ -109,14 +109,13 @@ int sampleRow(const T* logits, int vocab, const RowParams& p) {
 
 }  // namespace
 
-void CpuKernels::sample(uintptr_t out, uintptr_t logits, int rows, int vocab, uintptr_t temperature, uintptr_t topK,
-                        uintptr_t topP, uintptr_t randomKeys, DType dtype) {
-  withElementType(dtype, [&](auto element) {
+void CpuKernels::sample(const SampleArgs& a) {
+  withElementType(a.dtype, [&](auto element) {
     using T = decltype(element);
-    ThreadPool::shared().parallelFor(rows, [&](size_t r) {
-      RowParams params{at<const float>(temperature)[r], at<const int32_t>(topK)[r], at<const float>(topP)[r],
-                       at<const uint64_t>(randomKeys)[r]};
-      at<int32_t>(out)[r] = sampleRow(at<const T>(logits) + r * vocab, vocab, params);
+    ThreadPool::shared().parallelFor(a.rows, [&](size_t r) {
+      RowParams params{at<const float>(a.temperature)[r], at<const int32_t>(a.topK)[r], at<const float>(a.topP)[r],
+                       at<const uint64_t>(a.randomKeys)[r]};
+      at<int32_t>(a.out)[r] = sampleRow(at<const T>(a.logits) + r * a.vocab, a.vocab, params);
     });
   });
 }

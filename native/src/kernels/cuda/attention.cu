@@ -169,36 +169,36 @@ size_t CudaKernels::attentionScratchBound(int maxTokens, int group) {
   return aligned(rows * sizeof(int2)) + aligned(sizeof(int)) + kMaxCounterBytes + kMaxPartialBytes + 2 * 256;
 }
 
-void CudaKernels::attention(uintptr_t out, uintptr_t q, uintptr_t kCache, uintptr_t vCache, const AttentionBatch& batch,
-                            int tokens, int qHeads, int kvHeads, int headDim, int qStride, float scale, DType dtype) {
-  if (headDim > 256) {
+void CudaKernels::attention(const AttentionArgs& a) {
+  const AttentionBatch& batch = a.batch;
+  if (a.headDim > 256) {
     throw std::invalid_argument("attention: headDim above 256 is not supported on CUDA, got " +
-                                std::to_string(headDim));
+                                std::to_string(a.headDim));
   }
   cudaStream_t stream = enter();
-  int group = qHeads / kvHeads;
-  int dim = headDim <= 32 ? 32 : headDim <= 64 ? 64 : headDim <= 128 ? 128 : 256;
-  long long rowsTotal = static_cast<long long>(tokens) * group;
+  int group = a.qHeads / a.kvHeads;
+  int dim = a.headDim <= 32 ? 32 : a.headDim <= 64 ? 64 : a.headDim <= 128 ? 128 : 256;
+  long long rowsTotal = static_cast<long long>(a.tokens) * group;
   bool decode = rowsTotal <= 16LL * batch.numSeqs;
   int rowsPerItem = decode ? 16 : dim > 128 ? 32 : 64;
   long long itemBound =
       std::min(rowsTotal, (rowsTotal + static_cast<long long>(batch.numSeqs) * (rowsPerItem - 1)) / rowsPerItem);
   if (itemBound >= (1LL << 31)) throw std::invalid_argument("attention: too many query rows for one launch");
-  long long rowsAll = static_cast<long long>(tokens) * qHeads;
-  long long blocks = itemBound * kvHeads;
-  size_t vector = 16 / dtypeSize(dtype);
-  bool vectorKv = headDim % vector == 0 && kCache % 16 == 0 && vCache % 16 == 0;
-  bool tensorCores = decode && tensorCoreDecode(dtype, headDim, vectorKv, qStride, q);
+  long long rowsAll = static_cast<long long>(a.tokens) * a.qHeads;
+  long long blocks = itemBound * a.kvHeads;
+  size_t vector = 16 / dtypeSize(a.dtype);
+  bool vectorKv = a.headDim % vector == 0 && a.kCache % 16 == 0 && a.vCache % 16 == 0;
+  bool tensorCores = decode && tensorCoreDecode(a.dtype, a.headDim, vectorKv, a.qStride, a.q);
   // Blocks to aim for: twice the multiprocessors, or eight times for the tensor-core decode kernel
   // (three resident per multiprocessor; more, shorter blocks even out the last wave).
   long long wanted = (tensorCores ? 8LL : 2LL) * multiprocessors_;
   int splits = static_cast<int>(std::clamp<long long>((wanted + blocks - 1) / blocks, 1, kMaxSplits));
-  while (splits > 1 && splits * rowsAll * (headDim + 2) * sizeof(float) > kMaxPartialBytes) splits /= 2;
+  while (splits > 1 && splits * rowsAll * (a.headDim + 2) * sizeof(float) > kMaxPartialBytes) splits /= 2;
 
   int counterCount = splits > 1 ? static_cast<int>(blocks) : 0;
   size_t itemBytes = aligned(itemBound * sizeof(int2)), countBytes = aligned(sizeof(int));
   size_t counterBytes = aligned(counterCount * sizeof(int));
-  size_t accBytes = splits > 1 ? aligned(splits * rowsAll * headDim * sizeof(float)) : 0;
+  size_t accBytes = splits > 1 ? aligned(splits * rowsAll * a.headDim * sizeof(float)) : 0;
   size_t statsBytes = splits > 1 ? aligned(splits * rowsAll * sizeof(float2)) : 0;
   char* base = static_cast<char*>(scratch(itemBytes + countBytes + counterBytes + accBytes + statsBytes));
   auto* items = reinterpret_cast<int2*>(base);
@@ -207,9 +207,9 @@ void CudaKernels::attention(uintptr_t out, uintptr_t q, uintptr_t kCache, uintpt
   char* partials = base + itemBytes + countBytes + counterBytes;
 
   PlanArgs plan{batch.queryStart, batch.seqLens, batch.pageTable, batch.numSeqs, batch.pageTableStride, batch.pageSize,
-                tokens, group, rowsPerItem, itemBound, items, itemCount, error_, counters, counterCount};
+                a.tokens, group, rowsPerItem, itemBound, items, itemCount, error_, counters, counterCount};
   PlanKey key{batch.queryStart, batch.seqLens, batch.pageTable, batch.numSeqs, batch.pageTableStride, batch.pageSize,
-              tokens, group, rowsPerItem, kvHeads, splits, itemBound, base};
+              a.tokens, group, rowsPerItem, a.kvHeads, splits, itemBound, base};
   if (!(batch.reusePlan && planValid_ && key == lastPlan_)) {
     planItems<<<1, kPlanThreads, 0, stream>>>(plan);
     checkLaunch("attention (plan)");
@@ -218,22 +218,22 @@ void CudaKernels::attention(uintptr_t out, uintptr_t q, uintptr_t kCache, uintpt
   }
 
   AttentionParams p{};
-  p.out = reinterpret_cast<void*>(out);
-  p.q = reinterpret_cast<const void*>(q);
-  p.kCache = reinterpret_cast<const void*>(kCache);
-  p.vCache = reinterpret_cast<const void*>(vCache);
+  p.out = reinterpret_cast<void*>(a.out);
+  p.q = reinterpret_cast<const void*>(a.q);
+  p.kCache = reinterpret_cast<const void*>(a.kCache);
+  p.vCache = reinterpret_cast<const void*>(a.vCache);
   p.queryStart = batch.queryStart;
   p.seqLens = batch.seqLens;
   p.pageTable = batch.pageTable;
   p.pageTableStride = batch.pageTableStride;
   p.pageSize = batch.pageSize;
-  p.qHeads = qHeads;
-  p.kvHeads = kvHeads;
-  p.headDim = headDim;
-  p.qStride = qStride;
+  p.qHeads = a.qHeads;
+  p.kvHeads = a.kvHeads;
+  p.headDim = a.headDim;
+  p.qStride = a.qStride;
   p.group = group;
   p.splits = splits;
-  p.scaleLog2 = scale * 1.4426950408889634f;
+  p.scaleLog2 = a.scale * 1.4426950408889634f;
   p.vectorKv = vectorKv;
   p.rowsAll = rowsAll;
   p.items = items;
@@ -242,8 +242,8 @@ void CudaKernels::attention(uintptr_t out, uintptr_t q, uintptr_t kCache, uintpt
   p.partialAcc = splits > 1 ? reinterpret_cast<float*>(partials) : nullptr;
   p.partialStats = splits > 1 ? reinterpret_cast<float2*>(partials + accBytes) : nullptr;
 
-  dim3 grid(static_cast<unsigned>(itemBound), kvHeads, splits);
-  withElementType(dtype, [&](auto type) {
+  dim3 grid(static_cast<unsigned>(itemBound), a.kvHeads, splits);
+  withElementType(a.dtype, [&](auto type) {
     using T = typename decltype(type)::type;
     switch (dim) {
       case 32: launchForDim<T, 32>(p, grid, decode, tensorCores, stream); break;

@@ -65,15 +65,14 @@ __global__ void __launch_bounds__(kMaxThreads)
 
 }  // namespace
 
-void CudaKernels::addLogitBias(uintptr_t logits, uintptr_t rows, uintptr_t ids, uintptr_t values, int count,
-                               int numRows, int vocab, DType dtype) {
-  if (count == 0) return;
+void CudaKernels::addLogitBias(const AddLogitBiasArgs& a) {
+  if (a.count == 0) return;
   cudaStream_t stream = enter();
-  int threads = count >= kMaxThreads ? kMaxThreads : (count + 31) / 32 * 32;
-  withElementType(dtype, [&](auto type) {
+  int threads = a.count >= kMaxThreads ? kMaxThreads : (a.count + 31) / 32 * 32;
+  withElementType(a.dtype, [&](auto type) {
     using T = typename decltype(type)::type;
-    addPairs<T><<<1, threads, 0, stream>>>(at<T>(logits), at<const int32_t>(rows), at<const int32_t>(ids),
-                                           at<const float>(values), count, numRows, vocab, error_);
+    addPairs<T><<<1, threads, 0, stream>>>(at<T>(a.logits), at<const int32_t>(a.rows), at<const int32_t>(a.ids),
+                                           at<const float>(a.values), a.count, a.numRows, a.vocab, error_);
   });
   checkLaunch("addLogitBias");
 }

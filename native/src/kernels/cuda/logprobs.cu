@@ -141,26 +141,24 @@ __global__ void __launch_bounds__(kMaxThreads)
 
 }  // namespace
 
-void CudaKernels::tokenLogprobs(uintptr_t out, uintptr_t logits, uintptr_t ids, uintptr_t temperature, int rows,
-                                int vocab, DType dtype) {
+void CudaKernels::tokenLogprobs(const TokenLogprobsArgs& a) {
   cudaStream_t stream = enter();
-  withElementType(dtype, [&](auto type) {
+  withElementType(a.dtype, [&](auto type) {
     using T = typename decltype(type)::type;
-    rowLogprobs<T><<<rows, threadsFor<T>(vocab), 0, stream>>>(at<float>(out), at<const T>(logits),
-                                                              at<const int32_t>(ids), at<const float>(temperature),
-                                                              vocab, error_);
+    rowLogprobs<T><<<a.rows, threadsFor<T>(a.vocab), 0, stream>>>(at<float>(a.out), at<const T>(a.logits),
+                                                                  at<const int32_t>(a.ids),
+                                                                  at<const float>(a.temperature), a.vocab, error_);
   });
   checkLaunch("tokenLogprobs");
 }
 
-void CudaKernels::topLogprobs(uintptr_t outIds, uintptr_t outLogprobs, uintptr_t logits, uintptr_t temperature,
-                              int rows, int vocab, int k, DType dtype) {
+void CudaKernels::topLogprobs(const TopLogprobsArgs& a) {
   cudaStream_t stream = enter();
-  withElementType(dtype, [&](auto type) {
+  withElementType(a.dtype, [&](auto type) {
     using T = typename decltype(type)::type;
-    rowTopLogprobs<T><<<rows, threadsFor<T>(vocab), 0, stream>>>(at<int32_t>(outIds), at<float>(outLogprobs),
-                                                                 at<const T>(logits), at<const float>(temperature),
-                                                                 vocab, k);
+    rowTopLogprobs<T><<<a.rows, threadsFor<T>(a.vocab), 0, stream>>>(
+        at<int32_t>(a.outIds), at<float>(a.outLogprobs), at<const T>(a.logits), at<const float>(a.temperature), a.vocab,
+        a.k);
   });
   checkLaunch("topLogprobs");
 }

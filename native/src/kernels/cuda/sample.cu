@@ -11,7 +11,7 @@
 namespace ts::cuda {
 namespace {
 
-struct SampleArgs {
+struct SampleRows {
   int32_t* out;
   const void* logits;
   int vocab;
@@ -88,7 +88,7 @@ __device__ int keepAndDraw(const Source& source, long long topK, float topP, dou
 }
 
 template <typename T>
-__global__ void __launch_bounds__(kSampleThreads) sampleRows(SampleArgs a) {
+__global__ void __launch_bounds__(kSampleThreads) sampleRows(SampleRows a) {
   __shared__ SampleShared sh;
   int row = blockIdx.x, vocab = a.vocab;
   const T* x = static_cast<const T*>(a.logits) + static_cast<size_t>(row) * vocab;
@@ -162,15 +162,14 @@ __global__ void __launch_bounds__(kSampleThreads) sampleRows(SampleArgs a) {
 
 }  // namespace
 
-void CudaKernels::sample(uintptr_t out, uintptr_t logits, int rows, int vocab, uintptr_t temperature, uintptr_t topK,
-                         uintptr_t topP, uintptr_t randomKeys, DType dtype) {
+void CudaKernels::sample(const SampleArgs& a) {
   cudaStream_t stream = enter();
-  SampleArgs args{at<int32_t>(out),          reinterpret_cast<const void*>(logits), vocab,
-                  at<const float>(temperature), at<const int32_t>(topK),            at<const float>(topP),
-                  at<const uint64_t>(randomKeys)};
-  withElementType(dtype, [&](auto type) {
+  SampleRows args{at<int32_t>(a.out),          reinterpret_cast<const void*>(a.logits), a.vocab,
+                  at<const float>(a.temperature), at<const int32_t>(a.topK),              at<const float>(a.topP),
+                  at<const uint64_t>(a.randomKeys)};
+  withElementType(a.dtype, [&](auto type) {
     using T = typename decltype(type)::type;
-    sampleRows<T><<<rows, kSampleThreads, 0, stream>>>(args);
+    sampleRows<T><<<a.rows, kSampleThreads, 0, stream>>>(args);
   });
   checkLaunch("sample");
 }

@@ -105,20 +105,20 @@ export class LlamaModel {
         vStride: this.qkvWidth,
         dtype,
       });
-      ops.attention(
-        attention,
-        qkv,
+      ops.attention({
+        out: attention,
+        q: qkv,
         kCache,
         vCache,
-        l === 0 ? batch : { ...batch, reusePlan: true },
-        t,
-        c.numHeads,
-        c.numKvHeads,
-        c.headDim,
-        this.qkvWidth,
-        1 / Math.sqrt(c.headDim),
+        batch: l === 0 ? batch : { ...batch, reusePlan: true },
+        tokens: t,
+        qHeads: c.numHeads,
+        kvHeads: c.numKvHeads,
+        headDim: c.headDim,
+        qStride: this.qkvWidth,
+        scale: 1 / Math.sqrt(c.headDim),
         dtype,
-      );
+      });
       const oBias = c.attentionOutputBias ? w(`${p}self_attn.o_proj.bias`) : 0;
       ops.gemm({
         out: hidden,

@@ -198,16 +198,16 @@ export class ModelRunner {
       entries.map((e) => e.bias),
     );
     this.ops.upload(base, new Uint8Array(block));
-    this.ops.addLogitBias(
-      ws.address('logits'),
-      base,
-      ws.address('biasIds'),
-      ws.address('biasValues'),
-      entries.length,
-      rows,
-      this.config.vocabSize,
-      this.dtype,
-    );
+    this.ops.addLogitBias({
+      logits: ws.address('logits'),
+      rows: base,
+      ids: ws.address('biasIds'),
+      values: ws.address('biasValues'),
+      count: entries.length,
+      numRows: rows,
+      vocab: this.config.vocabSize,
+      dtype: this.dtype,
+    });
   }
 
   /** Samples one token per row of the last pass's logits. */
@@ -226,15 +226,15 @@ export class ModelRunner {
     const ws = this.workspace;
     const rows = requests.length;
     this.sampleOnDevice(requests);
-    this.ops.tokenLogprobs(
-      ws.address('logprobs'),
-      ws.address('logits'),
-      ws.address('sampled'),
-      ws.address('temperature'),
+    this.ops.tokenLogprobs({
+      out: ws.address('logprobs'),
+      logits: ws.address('logits'),
+      ids: ws.address('sampled'),
+      temperature: ws.address('temperature'),
       rows,
-      this.config.vocabSize,
-      this.dtype,
-    );
+      vocab: this.config.vocabSize,
+      dtype: this.dtype,
+    });
     // sampled and logprobs lie close in the workspace: one download holds both.
     const span = new ArrayBuffer(ws.address('logprobs') + rows * 4 - ws.address('sampled'));
     this.ops.download(ws.address('sampled'), new Uint8Array(span));
@@ -272,15 +272,15 @@ export class ModelRunner {
     const block = new ArrayBuffer(end - base);
     new Int32Array(block, 0, rows).set(targets);
     this.ops.upload(base, new Uint8Array(block));
-    this.ops.tokenLogprobs(
-      ws.address('rowLogprobs'),
-      ws.address('logits'),
-      base,
-      ws.address(temperature),
+    this.ops.tokenLogprobs({
+      out: ws.address('rowLogprobs'),
+      logits: ws.address('logits'),
+      ids: base,
+      temperature: ws.address(temperature),
       rows,
-      this.config.vocabSize,
-      this.dtype,
-    );
+      vocab: this.config.vocabSize,
+      dtype: this.dtype,
+    });
     const out = new Float32Array(rows);
     this.ops.download(ws.address('rowLogprobs'), new Uint8Array(out.buffer));
     return Array.from(out);
@@ -295,16 +295,16 @@ export class ModelRunner {
     if (!(Number.isInteger(k) && k >= 1 && k <= Math.min(MAX_TOP_LOGPROBS, this.config.vocabSize)))
       throw new Error(`top logprobs k must be in [1, ${MAX_TOP_LOGPROBS}], got ${k}`);
     const ws = this.workspace;
-    this.ops.topLogprobs(
-      ws.address('topIds'),
-      ws.address('topLogprobs'),
-      ws.address('logits'),
-      ws.address('temperature'),
+    this.ops.topLogprobs({
+      outIds: ws.address('topIds'),
+      outLogprobs: ws.address('topLogprobs'),
+      logits: ws.address('logits'),
+      temperature: ws.address('temperature'),
       rows,
-      this.config.vocabSize,
+      vocab: this.config.vocabSize,
       k,
-      this.dtype,
-    );
+      dtype: this.dtype,
+    });
     // topIds and topLogprobs lie back to back: one download holds both.
     const span = new ArrayBuffer(ws.address('topLogprobs') + rows * k * 4 - ws.address('topIds'));
     this.ops.download(ws.address('topIds'), new Uint8Array(span));
@@ -336,17 +336,17 @@ export class ModelRunner {
     new Int32Array(block, at('topK'), rows).set(requests.map((r) => r.spec.topK));
     new Float32Array(block, at('topP'), rows).set(requests.map((r) => r.spec.topP));
     this.ops.upload(base, new Uint8Array(block));
-    this.ops.sample(
-      ws.address('sampled'),
-      ws.address('logits'),
+    this.ops.sample({
+      out: ws.address('sampled'),
+      logits: ws.address('logits'),
       rows,
-      this.config.vocabSize,
-      ws.address('temperature'),
-      ws.address('topK'),
-      ws.address('topP'),
-      ws.address('randomKeys'),
-      this.dtype,
-    );
+      vocab: this.config.vocabSize,
+      temperature: ws.address('temperature'),
+      topK: ws.address('topK'),
+      topP: ws.address('topP'),
+      randomKeys: ws.address('randomKeys'),
+      dtype: this.dtype,
+    });
   }
 
   async free(saver: MemorySaver): Promise<void> {
