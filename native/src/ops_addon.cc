@@ -16,8 +16,12 @@ class Reader {
   Reader(Napi::Env env, const char* method) : env_(env), method_(method) {}
 
   double number(const Napi::Value& v, const char* name) const {
-    if (!v.IsNumber()) throw Napi::TypeError::New(env_, prefix(name) + "must be a number");
-    return v.As<Napi::Number>().DoubleValue();
+    double value = 0;
+    // One call where IsNumber and DoubleValue would make two: it fails for anything but a number.
+    if (napi_get_value_double(env_, v, &value) != napi_ok) {
+      throw Napi::TypeError::New(env_, prefix(name) + "must be a number");
+    }
+    return value;
   }
 
   uintptr_t address(const Napi::Value& v, const char* name) const {
