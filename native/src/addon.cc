@@ -78,6 +78,7 @@ class NativeMemorySaver : public Napi::ObjectWrap<NativeMemorySaver> {
                         InstanceMethod<&NativeMemorySaver::openBackup>("openBackup"),
                         InstanceMethod<&NativeMemorySaver::closeBackup>("closeBackup"),
                         InstanceMethod<&NativeMemorySaver::writeBackup>("writeBackup"),
+                        InstanceMethod<&NativeMemorySaver::readIpc>("readIpc"),
                         InstanceMethod<&NativeMemorySaver::synchronize>("synchronize"),
                         InstanceMethod<&NativeMemorySaver::stats>("stats"),
                         InstanceMethod<&NativeMemorySaver::memoryInfo>("memoryInfo"),
@@ -303,6 +304,31 @@ class NativeMemorySaver : public Napi::ObjectWrap<NativeMemorySaver> {
     }
     return async<Done>(
         info, [=](MemorySaver& s) { return s.writeBackup(id, pieces), Done{}; }, undefinedOf, keep);
+  }
+
+  // readIpc(handle: Uint8Array, event: Uint8Array | null, offsets: number[], into: Uint8Array[])
+  Napi::Value readIpc(const Napi::CallbackInfo& info) {
+    Napi::Uint8Array handle = bytesOf(info[0]);
+    if (!info[2].IsArray() || !info[3].IsArray()) {
+      throw Napi::TypeError::New(info.Env(), "offsets and pieces must be arrays");
+    }
+    IpcRead read;
+    read.handle.assign(handle.Data(), handle.Data() + handle.ByteLength());
+    if (!info[1].IsNull()) {
+      Napi::Uint8Array event = bytesOf(info[1]);
+      read.event.assign(event.Data(), event.Data() + event.ByteLength());
+    }
+    Napi::Array offsets = info[2].As<Napi::Array>();
+    Napi::Array buffers = info[3].As<Napi::Array>();
+    if (offsets.Length() != buffers.Length()) throw Napi::RangeError::New(info.Env(), "one offset per piece");
+    std::vector<Napi::Value> keep;
+    for (uint32_t i = 0; i < buffers.Length(); ++i) {
+      Napi::Uint8Array bytes = bytesOf(buffers.Get(i));
+      read.pieces.push_back({sizeOf(offsets.Get(i), "offset"), HostPiece{0, bytes.Data(), bytes.ByteLength()}});
+      keep.push_back(bytes);
+    }
+    return async<Done>(
+        info, [read](MemorySaver& s) { return s.readIpc(read), Done{}; }, undefinedOf, keep);
   }
 
   Napi::Value synchronize(const Napi::CallbackInfo& info) {

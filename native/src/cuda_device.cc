@@ -23,6 +23,7 @@ std::unique_ptr<Device> createCudaDevice(int) {
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <cstring>
 #include <stdexcept>
 
 #include "cuda_kernels.h"
@@ -172,6 +173,33 @@ class CudaDevice final : public Device {
                                    length, cudaMemcpyDeviceToHost, stream_),
                    "cudaMemcpyAsync(device to host)");
     }
+  }
+
+  uintptr_t openIpc(const uint8_t* handle, size_t bytes) override {
+    bind();
+    cudaIpcMemHandle_t h;
+    if (bytes != sizeof h) throw std::runtime_error("a CUDA IPC handle is " + std::to_string(sizeof h) + " bytes");
+    std::memcpy(&h, handle, sizeof h);
+    void* base = nullptr;
+    checkRuntime(cudaIpcOpenMemHandle(&base, h, cudaIpcMemLazyEnablePeerAccess), "cudaIpcOpenMemHandle");
+    return reinterpret_cast<uintptr_t>(base);
+  }
+
+  void closeIpc(uintptr_t address) override {
+    bind();
+    checkRuntime(cudaIpcCloseMemHandle(reinterpret_cast<void*>(address)), "cudaIpcCloseMemHandle");
+  }
+
+  void waitIpcEvent(const uint8_t* event, size_t bytes) override {
+    bind();
+    cudaIpcEventHandle_t h;
+    if (bytes != sizeof h) throw std::runtime_error("a CUDA IPC event is " + std::to_string(sizeof h) + " bytes");
+    std::memcpy(&h, event, sizeof h);
+    cudaEvent_t opened;
+    checkRuntime(cudaIpcOpenEventHandle(&opened, h), "cudaIpcOpenEventHandle");
+    cudaError_t waited = cudaStreamWaitEvent(stream_, opened, 0);
+    cudaEventDestroy(opened);
+    checkRuntime(waited, "cudaStreamWaitEvent");
   }
 
   void copyFromHost(uintptr_t destination, const void* source, size_t bytes) override {

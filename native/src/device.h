@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 namespace ts {
@@ -55,6 +56,18 @@ class Device {
   virtual Kernels& kernels() = 0;
   // Lets the kernels give back their scratch memory (called after every pause).
   virtual void trimScratch() {}
+
+  // CUDA IPC: another process's allocation, by its cudaIpcMemHandle_t bytes, mapped here
+  // (openIpc returns its address) until closeIpc; waitIpcEvent orders the stream after the
+  // sender's event (cudaIpcEventHandle_t bytes). Backends without IPC throw.
+  virtual uintptr_t openIpc(const uint8_t* /*handle*/, size_t /*bytes*/) { throw noIpc(); }
+  virtual void closeIpc(uintptr_t /*address*/) { throw noIpc(); }
+  virtual void waitIpcEvent(const uint8_t* /*event*/, size_t /*bytes*/) { throw noIpc(); }
+
+ private:
+  std::runtime_error noIpc() const {
+    return std::runtime_error("CUDA IPC handles need the CUDA backend; this engine runs on " + name());
+  }
 };
 
 std::unique_ptr<Device> createCpuDevice();

@@ -352,6 +352,21 @@ void MemorySaver::writeBackup(uint64_t id, const std::vector<HostPiece>& pieces)
   for (const HostPiece& p : pieces) std::memcpy(static_cast<char*>(a.backup) + p.offset, p.data, p.bytes);
 }
 
+void MemorySaver::readIpc(const IpcRead& read) {
+  std::lock_guard lock(mutex_);
+  uintptr_t base = device_->openIpc(read.handle.data(), read.handle.size());
+  try {
+    if (!read.event.empty()) device_->waitIpcEvent(read.event.data(), read.event.size());
+    for (const auto& [from, piece] : read.pieces)
+      device_->copyToHost(const_cast<void*>(piece.data), base + from, piece.bytes);
+    device_->synchronize();
+  } catch (...) {
+    device_->closeIpc(base);
+    throw;
+  }
+  device_->closeIpc(base);
+}
+
 void MemorySaver::synchronize() {
   std::lock_guard lock(mutex_);
   device_->synchronize();

@@ -46,6 +46,14 @@ struct HostPiece {
   size_t bytes;
 };
 
+// Bytes another process shares by CUDA IPC, to copy to the host: `pieces` are (offset from
+// the shared allocation's start, host bytes) pairs.
+struct IpcRead {
+  std::vector<uint8_t> handle;
+  std::vector<uint8_t> event;  // empty: none to wait for
+  std::vector<std::pair<size_t, HostPiece>> pieces;
+};
+
 class MemorySaver {
  public:
   MemorySaver(std::unique_ptr<Device> device, size_t chunkBytes, bool keepBackups);
@@ -96,6 +104,10 @@ class MemorySaver {
   // device, and no device memory is mapped or touched. Every range is checked before the first
   // byte is copied, and the copy runs under the lock: all pieces land, or none.
   void writeBackup(uint64_t id, const std::vector<HostPiece>& pieces);
+
+  // Opens the handle, waits for its event, copies every piece to the host and closes the
+  // handle, also when a step fails; returns when the bytes are there.
+  void readIpc(const IpcRead& read);
 
   void synchronize();
   std::vector<TagStats> stats();

@@ -36,6 +36,7 @@ export type {
   CpuBackup,
   DeviceKind,
   DeviceMemory,
+  IpcMemory,
   MemorySaverOptions,
   TagStats,
   TransferReport,

@@ -5,6 +5,7 @@ import type {
   BackupPiece,
   DeviceKind,
   DeviceMemory,
+  IpcMemory,
   MemorySaverOptions,
   TagStats,
   TransferReport,
@@ -92,6 +93,17 @@ export class MemorySaver {
   /** Waits for all work on the device. */
   async synchronize(): Promise<void> {
     return this.#native.synchronize();
+  }
+
+  /**
+   * Copies bytes another process shares by CUDA IPC to the host: opens the handle, waits for
+   * its event, copies each piece (`offset` from the shared memory's start, into `bytes`) and
+   * closes the handle, also when a step fails. The CPU backend throws.
+   */
+  async readIpc(memory: IpcMemory, pieces: readonly BackupPiece[]): Promise<void> {
+    const offsets = pieces.map((p) => p.offset);
+    const into = pieces.map((p) => p.bytes);
+    return this.#native.readIpc(memory.handle, memory.event, offsets, into);
   }
 
   /** Per tag (untagged memory under `''`). */

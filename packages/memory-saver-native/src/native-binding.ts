@@ -58,6 +58,12 @@ export interface NativeMemorySaver {
   closeBackup(id: number, view: ArrayBuffer, upload: boolean): Promise<void>;
   /** pieces[i] into the backup at offsets[i]; all checked first, copied under one lock. */
   writeBackup(id: number, offsets: number[], pieces: Uint8Array[]): Promise<void>;
+  readIpc(
+    handle: Uint8Array,
+    event: Uint8Array | null,
+    offsets: number[],
+    into: Uint8Array[],
+  ): Promise<void>;
   synchronize(): Promise<void>;
   stats(): NativeTagStats[];
   memoryInfo(): { free: number; total: number };

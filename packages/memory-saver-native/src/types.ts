@@ -37,6 +37,14 @@ export interface BackupPiece {
   bytes: Uint8Array;
 }
 
+/** Memory another process shares by CUDA IPC (what torch's reduce_tensor sends for a storage). */
+export interface IpcMemory {
+  /** The cudaIpcMemHandle_t bytes (64). */
+  handle: Uint8Array;
+  /** The cudaIpcEventHandle_t to wait for before reading (64 bytes), or null. */
+  event: Uint8Array | null;
+}
+
 export interface TagStats {
   paused: boolean;
   allocations: number;

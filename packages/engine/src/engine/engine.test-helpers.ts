@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach } from 'vitest';
 import { openCheckpoint } from '../model/loader/open-checkpoint.js';
-import type { NamedTensor } from '../model/weights/named-tensors.js';
+import type { HostTensor } from '../model/weights/named-tensors.js';
 import { Engine } from './engine.js';
 import type { LaunchOptions } from './launch-options.js';
 
@@ -23,7 +23,7 @@ export function flippedCheckpoint(dir: string): string {
 }
 
 /** Every tensor of a checkpoint on disk, read into memory as a trainer would push it. */
-export async function tensorsOf(dir: string): Promise<NamedTensor[]> {
+export async function tensorsOf(dir: string): Promise<HostTensor[]> {
   const checkpoint = await openCheckpoint(dir);
   try {
     return await Promise.all(

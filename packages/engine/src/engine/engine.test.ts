@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEVICE, FIXTURES } from '../model/runner.test-helpers.js';
-import type { NamedTensor } from '../model/weights/named-tensors.js';
+import type { HostTensor, NamedTensor } from '../model/weights/named-tensors.js';
 import { ByteTokenizer } from '../tokenizer/byte-tokenizer.js';
 import { engineLauncher, flippedCheckpoint, tensorsOf } from './engine.test-helpers.js';
 
@@ -490,7 +490,7 @@ describe('the RL loop on the llama fixture', () => {
     const first = await engine.generate(request);
     const original = await tensorsOf(dir);
     const flipped = await tensorsOf(flippedCheckpoint(dir));
-    const embed = original.find((t) => t.name === 'model.embed_tokens.weight') as NamedTensor;
+    const embed = original.find((t) => t.name === 'model.embed_tokens.weight') as HostTensor;
     const bad: [NamedTensor[], RegExp][] = [
       [
         [{ ...embed, name: 'model.embed_tokens.weights' }],

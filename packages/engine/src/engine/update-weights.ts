@@ -3,7 +3,7 @@ import { checkTensors, expectedLlamaTensors } from '../model/loader/llama-weight
 import type { ModelConfig } from '../model/loader/model-config.js';
 import { openCheckpoint } from '../model/loader/open-checkpoint.js';
 import { replaceWeights } from '../model/weights/load-weights.js';
-import { type NamedTensor, tensorSources } from '../model/weights/named-tensors.js';
+import { type IpcReader, type NamedTensor, tensorSources } from '../model/weights/named-tensors.js';
 import type { WeightChecks } from '../model/weights/non-finite-check.js';
 import type { Rank } from '../rank/rank.js';
 import type { ControlReplyData } from './worker-protocol.js';
@@ -72,7 +72,9 @@ export function updateWeightsFromTensors(
   checks: WeightChecks = {},
 ): Promise<ControlReplyData> {
   return update('update_weights_from_tensors', rank, async () => {
-    const { sources, complete } = tensorSources(expectedLlamaTensors(config), tensors);
+    const readIpc: IpcReader = (ipc, into) =>
+      saver.readIpc(ipc, [{ offset: ipc.offset, bytes: into }]);
+    const { sources, complete } = tensorSources(expectedLlamaTensors(config), tensors, readIpc);
     const where = await rank.loop.exclusive(() =>
       replaceWeights(saver, rank.weights, sources, complete, checks),
     );

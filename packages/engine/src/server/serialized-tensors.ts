@@ -36,9 +36,9 @@ export type SerializedTensorsBody = z.infer<typeof serializedTensorsSchema>;
 
 /**
  * The named tensors of SGLang's JSON body, this rank's entry read with the allow-listed
- * unpickler; CPU tensors (torch's file_system sharing) are read from shared memory here. A
- * pickle off the allow-list, a tensor that is not there, or CUDA tensors (not yet read: issue
- * 16) answer 400 before anything reaches the engine.
+ * unpickler: CPU tensors (torch's file_system sharing) are read from shared memory here, CUDA
+ * tensors go to the ranks as their IPC handles. A pickle off the allow-list or a CPU tensor
+ * that is not there answers 400 before anything reaches the engine.
  */
 export async function serializedNamedTensors(body: unknown): Promise<{
   parsed: SerializedTensorsBody;
@@ -48,16 +48,18 @@ export async function serializedNamedTensors(body: unknown): Promise<{
   const entry = parsed.serialized_named_tensors[0] as string;
   try {
     const pickled = pickledNamedTensors(entry, parsed.load_format ?? null);
-    const cuda = pickled.find((t) => t.storage.kind === 'cuda-ipc');
-    if (cuda)
-      throw new RequestError(
-        400,
-        `update_weights_from_tensor: ${cuda.name} is a CUDA tensor; this engine reads CPU tensors ` +
-          "shared by file (torch.multiprocessing.set_sharing_strategy('file_system')) or a safetensors body",
-      );
-    return { parsed, tensors: await readSharedFileTensors(pickled) };
+    const host = await readSharedFileTensors(
+      pickled.filter((t) => t.storage.kind === 'shared-file'),
+    );
+    let next = 0;
+    const tensors = pickled.map((t): NamedTensor => {
+      if (t.storage.kind === 'shared-file') return host[next++] as NamedTensor;
+      const { handle, event, offsetBytes } = t.storage;
+      const ipc = { handle, event, offset: offsetBytes + t.byteOffset, byteLength: t.byteLength };
+      return { name: t.name, dtype: t.dtype, shape: t.shape, ipc };
+    });
+    return { parsed, tensors };
   } catch (error) {
-    if (error instanceof RequestError) throw error;
     const message = error instanceof Error ? error.message : String(error);
     const why = error instanceof PickleRefused ? message : `a tensor could not be read: ${message}`;
     throw new RequestError(400, `update_weights_from_tensor: ${why}`);

@@ -1,3 +1,4 @@
+import type { IpcMemory } from '@ts/memory-saver-native';
 import { CheckpointError } from '../loader/checkpoint-error.js';
 import { type ExpectedTensors, sameShape } from '../loader/llama-weights.js';
 import { parseSafetensorsBytes } from '../loader/safetensors.js';
@@ -9,15 +10,35 @@ import {
   type TensorSource,
 } from '../loader/tensor-source.js';
 
-/** One parameter pushed from memory (a trainer's tensor), as `updateWeightsFromTensors` takes it. */
-export interface NamedTensor {
+interface TensorMeta {
   /** The Hugging Face parameter name, e.g. `model.layers.0.mlp.up_proj.weight`. */
   name: string;
   dtype: TensorDtype;
   shape: number[];
+}
+
+/** A tensor whose bytes are here. */
+export interface HostTensor extends TensorMeta {
   /** Little-endian, row-major bytes: elements × the dtype's size. */
   data: Uint8Array;
+  ipc?: undefined;
 }
+
+/** A tensor whose bytes another process shares by CUDA IPC; the rank reads them. */
+export interface IpcTensor extends TensorMeta {
+  ipc: IpcMemory & {
+    /** Where the tensor's bytes start in the shared memory. */
+    offset: number;
+    byteLength: number;
+  };
+  data?: undefined;
+}
+
+/** One parameter pushed from memory (a trainer's tensor), as `updateWeightsFromTensors` takes it. */
+export type NamedTensor = HostTensor | IpcTensor;
+
+/** Reads an IPC tensor's bytes into `into` (the rank's saver does). */
+export type IpcReader = (ipc: IpcTensor['ipc'], into: Uint8Array) => Promise<void>;
 
 /**
  * Checks pushed tensors against the model before anything is written: every name known and
@@ -28,6 +49,7 @@ export interface NamedTensor {
 export function tensorSources(
   expected: ExpectedTensors,
   tensors: readonly NamedTensor[],
+  readIpc?: IpcReader,
 ): { sources: TensorSource[]; complete: boolean } {
   if (!Array.isArray(tensors) || tensors.length === 0)
     throw new CheckpointError('tensors: give at least one named tensor');
@@ -47,10 +69,13 @@ export function tensorSources(
       );
     else if (bytesPerElement === undefined)
       problems.push(`${t.name} has dtype ${String(t.dtype)}: float32, bfloat16 or float16`);
-    else if (!(t.data instanceof Uint8Array)) problems.push(`${t.name}: data must be a Uint8Array`);
-    else if (t.data.byteLength !== elementCount(shape) * bytesPerElement)
+    else if (t.ipc !== undefined && !readIpc)
+      problems.push(`${t.name} is shared by CUDA IPC, which only a rank reads`);
+    else if (t.ipc === undefined && !(t.data instanceof Uint8Array))
+      problems.push(`${t.name}: data must be a Uint8Array`);
+    else if (byteLengthOf(t) !== elementCount(shape) * bytesPerElement)
       problems.push(
-        `${t.name} holds ${t.data.byteLength} bytes, ${formatShape(shape)} of ${t.dtype} is ${elementCount(shape) * bytesPerElement}`,
+        `${t.name} holds ${byteLengthOf(t)} bytes, ${formatShape(shape)} of ${t.dtype} is ${elementCount(shape) * bytesPerElement}`,
       );
     if (t?.name !== undefined) seen.add(t.name);
   }
@@ -60,11 +85,16 @@ export function tensorSources(
       name: t.name,
       shape: t.shape,
       dtype: t.dtype,
-      byteLength: t.data.byteLength,
-      read: async (into) => into.set(t.data),
+      byteLength: byteLengthOf(t),
+      read: async (into) =>
+        t.ipc ? (readIpc as IpcReader)(t.ipc, into) : into.set(t.data as Uint8Array),
     }),
   );
   return { sources, complete: seen.size === shapes.size };
+}
+
+function byteLengthOf(t: NamedTensor): number {
+  return t.ipc ? t.ipc.byteLength : t.data.byteLength;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { open } from 'node:fs/promises';
-import type { NamedTensor } from '../named-tensors.js';
+import type { HostTensor } from '../named-tensors.js';
 import type { PickledTensor } from './serialized-named-tensors.js';
 import type { SharedFileStorage } from './torch-globals.js';
 
@@ -43,7 +43,7 @@ export async function readSharedFile(
 export async function readSharedFileTensors(
   tensors: readonly PickledTensor[],
   dir = SHARED_MEMORY_DIR,
-): Promise<NamedTensor[]> {
+): Promise<HostTensor[]> {
   const total = tensors.reduce((n, t) => n + t.byteLength, 0);
   const shared = new Uint8Array(new SharedArrayBuffer(total));
   let at = 0;
