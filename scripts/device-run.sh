@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs on the device machine (after scripts/device-pack.sh here): unpacks Node and the modules,
 # builds the native addon with the machine's own cmake and nvcc, then runs the given steps.
-#   scripts/device-run.sh llama-cpp-build test-native test-engine test-e2e bench-memory model-1b reference-1b \
+#   scripts/device-run.sh llama-cpp-build test-native test-engine test-e2e test-trainer bench-memory model-1b reference-1b \
 #     bench-decode decode-vs-probe bench-sleep bench-rollout llama-cpp
 # model-1b makes the Llama-3.2-1B-shaped checkpoint (random bf16 weights, $MODEL_1B), times
 # transformers on it and writes its reference logits; the steps after it use that checkpoint.
@@ -58,6 +58,16 @@ for step in "$@"; do
         --no-file-parallelism tests/serve.test.ts tests/shutdown.test.ts tests/model-1b.test.ts tests/frameworks 2>&1) \
         | tee "$out/test-e2e-cuda.log"
       [ "${PIPESTATUS[0]}" = 0 ] || status=1
+      ;;
+    test-trainer)
+      # Issue 16: a PyTorch trainer on this GPU pushes the second llama checkpoint as SGLang's clients
+      # do, its tensors on the CPU (shared memory) and on the GPU (CUDA IPC handles); then the torch
+      # pickles with CUDA tensors are made here (fixtures/make_torch_pickles.py --cuda).
+      for trainer in cpu cuda; do
+        (cd e2e && TS_E2E_DEVICE=cuda TS_E2E_PYTHON=python3 TS_E2E_TRAINER_DEVICE=$trainer \
+          node node_modules/vitest/vitest.mjs run tests/torch-trainer.test.ts 2>&1) | tee "$out/test-trainer-$trainer.log"
+        [ "${PIPESTATUS[0]}" = 0 ] || status=1
+      done
       ;;
     model-1b)
       PYTHONUNBUFFERED=1 python3 e2e/bench/hf_generate_bench.py --out "$MODEL_1B" 2>&1 | tee "$out/bench-transformers.md"
