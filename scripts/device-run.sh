@@ -61,8 +61,7 @@ for step in "$@"; do
       ;;
     test-trainer)
       # Issue 16: a PyTorch trainer on this GPU pushes the second llama checkpoint as SGLang's clients
-      # do, its tensors on the CPU (shared memory) and on the GPU (CUDA IPC handles); then the torch
-      # pickles with CUDA tensors are made here (fixtures/make_torch_pickles.py --cuda).
+      # do, its tensors on the CPU (shared memory) and on the GPU (CUDA IPC handles).
       for trainer in cpu cuda; do
         (cd e2e && TS_E2E_DEVICE=cuda TS_E2E_PYTHON=python3 TS_E2E_TRAINER_DEVICE=$trainer \
           node node_modules/vitest/vitest.mjs run tests/torch-trainer.test.ts 2>&1) | tee "$out/test-trainer-$trainer.log"
