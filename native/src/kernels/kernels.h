@@ -39,9 +39,11 @@ void fields(AttentionBatch& b, F&& f) {
 }
 
 // One argument struct per kernel, the same fields as the kernel's TypeScript arguments
-// (packages/memory-saver-native/src/kernel-args.ts). `fields(args, visit)` calls
+// (packages/memory-saver-native/src/kernel-args.ts); every backend takes it (CPU, CUDA, the
+// shared checks, graph recording). `fields(args, visit)`, beside each struct, calls
 // visit(name, field) for every field in declaration order: the addon reads a JS object into the
-// struct with it (ops_addon.cc), so a field's name is written here and nowhere else in C++.
+// struct with it (ops_addon.cc), so the fields are listed here and nowhere else in C++. A field
+// added to a struct goes into its `fields` too.
 
 struct EmbeddingArgs {
   uintptr_t out, table, ids;  // ids: int32 [tokens]
