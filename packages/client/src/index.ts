@@ -1,6 +1,20 @@
 export type { EngineClientOptions, RequestOptions } from './engine-client.js';
 export { EngineClient } from './engine-client.js';
 export { EngineClientError } from './errors.js';
+export {
+  MAX_OPENAI_LOGIT_BIAS,
+  MAX_OPENAI_TEMPERATURE,
+  MAX_OPENAI_TOP_LOGPROBS,
+  MAX_SAMPLES,
+  onlyOff,
+  openAIExtensionShape,
+  openAISamplingShape,
+  samplingParamsSchema,
+  servedSamplingShape,
+  stopSchema,
+  tokenId,
+  unservedSamplingShape,
+} from './sampling-schema.js';
 export { readSseData } from './sse-reader.js';
 export type {
   AbortRequestRequest,

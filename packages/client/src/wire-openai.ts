@@ -3,6 +3,8 @@
  * `openai` package reads. Use that package as the client; these types are for the server
  * and for callers who want plain fetch.
  */
+import type * as z from 'zod';
+import type { openAISamplingShape } from './sampling-schema.js';
 
 /** OpenAI's two, plus `abort` (as SGLang) when the request was aborted. */
 export type OpenAIFinishReason = 'stop' | 'length' | 'abort';
@@ -18,23 +20,11 @@ export interface OpenAIStreamOptions {
   include_usage?: boolean | null;
 }
 
-/** Sampling fields both request kinds take; nulls mean omitted. */
-export interface OpenAISamplingRequest {
-  model?: string;
-  max_tokens?: number | null;
-  temperature?: number | null;
-  top_p?: number | null;
-  /** An SGLang extension. */
-  top_k?: number | null;
-  stop?: string | string[] | null;
-  seed?: number | null;
-  /** Choices to sample (default 1), each with its own seed (`seed + j` where a seed is given). */
-  n?: number | null;
-  stream?: boolean | null;
-  stream_options?: OpenAIStreamOptions | null;
-  /** Token id (as a string) -> bias in [-100, 100] added to its logit before sampling. */
-  logit_bias?: Record<string, number> | null;
-}
+/**
+ * Sampling fields both request kinds take; nulls mean omitted. Inferred from
+ * `openAISamplingShape`, the one declaration, which the server parses bodies with.
+ */
+export type OpenAISamplingRequest = z.input<z.ZodObject<typeof openAISamplingShape>>;
 
 export interface CompletionRequest extends OpenAISamplingRequest {
   /** A prompt (a string or token ids), or a list of them: choices go prompt by prompt, n each. */

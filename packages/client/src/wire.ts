@@ -2,6 +2,8 @@
  * Bodies and replies of the engine's HTTP API, as SGLang's server has them (snake_case), so
  * an RL framework written against SGLang needs no adapter. The server imports these too.
  */
+import type * as z from 'zod';
+import type { samplingParamsSchema } from './sampling-schema.js';
 
 /** Every control reply: a failure answers a 4xx with `success: false` and the reason. */
 export interface ControlReply {
@@ -68,35 +70,11 @@ export type AbortRequestRequest =
   | { rid: string; abort_all?: false }
   | { rid?: string; abort_all: true };
 
-/** `sampling_params` of `/generate`; every field optional (engine defaults: greedy). */
-export interface SamplingParams {
-  max_new_tokens?: number;
-  temperature?: number;
-  top_p?: number;
-  top_k?: number;
-  /** Strings that end the output; the matched string is not part of the text. */
-  stop?: string | string[];
-  stop_token_ids?: number[];
-  ignore_eos?: boolean;
-  skip_special_tokens?: boolean;
-  /** Keep the matched stop string at the end of the text. */
-  no_stop_trim?: boolean;
-  /** End-of-sequence and stop tokens are banned until this many tokens are out. */
-  min_new_tokens?: number;
-  /** Token id (as a string) -> bias added to its logit before sampling (at most 300). */
-  logit_bias?: Record<string, number>;
-  /**
-   * Per-request seed for sampled (temperature > 0) generation: the same seed and prompt give
-   * the same tokens. Without one each request draws its own, so a repeated prompt differs.
-   */
-  sampling_seed?: number;
-  /**
-   * Samples of each prompt (default 1), replied prompt by prompt with rids `<rid>-<j>`; seeds
-   * `sampling_seed + j` where a seed is given. With n > 1 the reply is a list: use
-   * `generateBatch` / `generateBatchStream`.
-   */
-  n?: number;
-}
+/**
+ * `sampling_params` of `/generate`; every field optional (engine defaults: greedy). Inferred
+ * from `samplingParamsSchema`, the one declaration, which the server parses bodies with.
+ */
+export type SamplingParams = z.input<typeof samplingParamsSchema>;
 
 /** `POST /generate`: exactly one of `text` and `input_ids`; a list of either is a batch. */
 export interface GenerateRequest {

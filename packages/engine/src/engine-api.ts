@@ -1,29 +1,29 @@
 import type { ControlResult, PauseMode } from '@ts/pause';
+import type { SamplingParams } from '@ts/scheduler';
 import type { NamedTensor } from './model/weights/named-tensors.js';
 
-/** Sampling as a caller states it; every field optional (defaults: greedy, 128 new tokens). */
-export interface SamplingInput {
-  maxNewTokens?: number;
-  temperature?: number;
-  topP?: number;
-  topK?: number;
-  /**
-   * Per-request seed for sampled (temperature > 0) generation: the same seed and prompt give
-   * the same tokens. Without one, each request draws its own (so repeats differ).
-   */
-  seed?: number;
-  /** Strings that end the output; the matched string is not part of the text. */
-  stop?: string | string[];
-  stopTokenIds?: number[];
-  ignoreEos?: boolean;
-  skipSpecialTokens?: boolean;
-  /** Keep the matched stop string at the end of the text (SGLang's `no_stop_trim`). */
-  noStopTrim?: boolean;
-  /** End-of-sequence and stop tokens are banned until this many tokens are out. */
-  minNewTokens?: number;
-  /** Added to token ids' logits before sampling (at most 300; -100 about bans a token). */
-  logitBias?: Record<string, number>;
-}
+/**
+ * Sampling as a caller states it: the internal `SamplingParams` (`@ts/scheduler`, the one
+ * camelCase shape), every field optional (defaults: greedy, 128 new tokens), less the logprob
+ * fields (those are `GenerateInput`'s own, as SGLang has them). Three fields take the forms a
+ * caller has at hand: `seed` also a number (a safe integer), `logitBias` also a record of
+ * token id -> bias, and `stop` also one string. Without a seed, each request draws its own
+ * (so repeats differ).
+ */
+export type SamplingInput = Partial<
+  Omit<SamplingParams, LogprobField | 'seed' | 'logitBias' | 'stop'>
+> & {
+  seed?: bigint | number;
+  logitBias?: SamplingParams['logitBias'] | Readonly<Record<string, number>>;
+  stop?: string | readonly string[];
+};
+
+/** The fields of `SamplingParams` a request gives at its top level, not in `samplingParams`. */
+export type LogprobField =
+  | 'returnLogprob'
+  | 'logprobStartLen'
+  | 'tokenIdsLogprob'
+  | 'topLogprobsNum';
 
 export interface GenerateInput {
   /** Exactly one of text and inputIds. */

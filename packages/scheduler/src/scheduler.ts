@@ -72,17 +72,19 @@ export class Scheduler {
 
   /** Queues a sequence; fails if it could never fit in the KV pool. */
   add(seq: Sequence): void {
-    const longest = seq.length + seq.params.maxNewTokens;
+    // max_new_tokens 0 (a scored prompt) still samples one token.
+    const newTokens = Math.max(1, seq.params.maxNewTokens);
+    const longest = seq.length + newTokens;
     const limit = this.options.maxSequenceLength ?? Number.POSITIVE_INFINITY;
     if (longest > limit) {
       throw new Error(
         `request ${seq.id} may reach ${longest} tokens, more than the maximum sequence length ${limit}`,
       );
     }
-    const pagesNeeded = Math.ceil((seq.length + seq.params.maxNewTokens) / this.options.pageSize);
+    const pagesNeeded = Math.ceil((seq.length + newTokens) / this.options.pageSize);
     if (pagesNeeded > this.pages.totalPages) {
       throw new Error(
-        `request ${seq.id} needs ${pagesNeeded} KV pages (prompt ${seq.length} + ${seq.params.maxNewTokens} new tokens), the pool has ${this.pages.totalPages}`,
+        `request ${seq.id} needs ${pagesNeeded} KV pages (prompt ${seq.length} + ${newTokens} new tokens), the pool has ${this.pages.totalPages}`,
       );
     }
     this.waiting.push(seq);

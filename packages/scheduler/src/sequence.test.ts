@@ -34,10 +34,10 @@ describe('Sequence', () => {
 
   it('rejects empty prompts and bad sampling parameters', () => {
     expect(() => new Sequence('c', [], samplingParams())).toThrow(/empty/);
-    expect(() => samplingParams({ maxNewTokens: 0 })).toThrow(/maxNewTokens/);
-    expect(() => samplingParams({ topP: 0 })).toThrow(/topP/);
+    expect(() => samplingParams({ maxNewTokens: -1 })).toThrow(/max_new_tokens/);
+    expect(() => samplingParams({ topP: 0 })).toThrow(/top_p/);
     expect(() => samplingParams({ temperature: -1 })).toThrow(/temperature/);
-    expect(() => samplingParams({ topK: 1.5 })).toThrow(/topK/);
-    expect(() => samplingParams({ stopTokenIds: [-1] })).toThrow(/stopTokenIds/);
+    expect(() => samplingParams({ topK: 1.5 })).toThrow(/top_k/);
+    expect(() => samplingParams({ stopTokenIds: [-1] })).toThrow(/stop_token_ids/);
   });
 });

@@ -241,6 +241,15 @@ describe(`Engine on builtin:tiny (${DEVICE}, worker threads)`, () => {
       ),
     );
     expect(seeded[1]?.outputIds).toEqual(seeded[0]?.outputIds);
+    // A bigint seed reaches the rank exact (structured clone), up to 2^64 - 1; a number seed
+    // is the same seed as its bigint.
+    const big = async (seed: bigint | number) =>
+      (await engine.generate({ text: 'Once', samplingParams: { ...hot, seed } })).outputIds;
+    const top = 2n ** 64n - 1n;
+    expect(await big(top)).toEqual(await big(top));
+    expect(await big(11n)).toEqual(seeded[0]?.outputIds);
+    await expect(big(2n ** 64n)).rejects.toThrow(/sampling_seed must be an integer in/);
+    await expect(big(0.5)).rejects.toThrow('sampling_seed must be an integer');
   });
 
   it("tokenizes and detokenizes with the model's tokenizer", async () => {

@@ -31,7 +31,7 @@ import { checkTensorHeaders, type TensorHeader } from './tensor-header-check.js'
 import { TokenizerThread } from './tokenizer-thread.js';
 import {
   InvalidInputError,
-  toWireSampling,
+  rankSampling,
   type ValidInput,
   validateInput,
 } from './validate-input.js';
@@ -399,18 +399,19 @@ export class Engine implements EngineApi {
       throw new Error(`a request with rid ${rid} is already in flight`);
     const { valid, aborted } = await this.admit(rid, input, signal);
     const tokenizer = this.model.tokenizer;
+    const { sampling } = valid;
     const state = new RequestState(rid, valid.inputIds.length, tokenizer, {
-      stops: valid.stops,
-      skipSpecialTokens: valid.skipSpecialTokens,
-      noStopTrim: valid.noStopTrim,
-      dropsOutput: valid.maxNewTokens === 0,
+      stops: sampling.stop,
+      skipSpecialTokens: sampling.skipSpecialTokens,
+      noStopTrim: sampling.noStopTrim,
+      dropsOutput: sampling.maxNewTokens === 0,
       weightVersion: () => this.version,
-      returnLogprob: valid.returnLogprob,
+      returnLogprob: sampling.returnLogprob,
       returnTextInLogprobs: valid.returnTextInLogprobs,
-      ...(valid.tokenIdsLogprob.length > 0 ? { tokenIdsLogprob: valid.tokenIdsLogprob } : {}),
-      ...(valid.topLogprobsNum > 0 ? { topLogprobsNum: valid.topLogprobsNum } : {}),
-      ...(valid.logprobStartLen >= 0
-        ? { inputLogprobsOf: { promptIds: valid.inputIds, start: valid.logprobStartLen } }
+      ...(sampling.tokenIdsLogprob.length > 0 ? { tokenIdsLogprob: sampling.tokenIdsLogprob } : {}),
+      ...(sampling.topLogprobsNum > 0 ? { topLogprobsNum: sampling.topLogprobsNum } : {}),
+      ...(sampling.logprobStartLen >= 0
+        ? { inputLogprobsOf: { promptIds: valid.inputIds, start: sampling.logprobStartLen } }
         : {}),
     });
     if (aborted) {
@@ -420,7 +421,12 @@ export class Engine implements EngineApi {
     const { rank, key } = this.router.pick(valid.inputIds, input.dataParallelRank);
     const refusal = rank.gone
       ? new RankGoneError(`rank ${rank.rank} cannot serve: ${rank.gone}`)
-      : kvPoolRefusal(valid, this.options.pageSize, rank.rank, this.rankPages[rank.rank] ?? 0);
+      : kvPoolRefusal(
+          { inputIds: valid.inputIds, maxNewTokens: sampling.maxNewTokens },
+          this.options.pageSize,
+          rank.rank,
+          this.rankPages[rank.rank] ?? 0,
+        );
     if (refusal) {
       this.router.done(key);
       throw refusal;
@@ -438,7 +444,7 @@ export class Engine implements EngineApi {
       type: 'submit',
       rid,
       inputIds: valid.inputIds,
-      sampling: toWireSampling(valid, tokenizer, this.info),
+      sampling: rankSampling(sampling, tokenizer, this.info),
     });
     return state;
   }
@@ -567,7 +573,7 @@ function sharedTensors(tensors: NamedTensor[]): NamedTensor[] {
   const shared = new Uint8Array(new SharedArrayBuffer(tensors.reduce((n, t) => n + bytes(t), 0)));
   let at = 0;
   return tensors.map((t) => {
-    if (!(t?.data instanceof Uint8Array)) return t;
+    if (t?.ipc !== undefined || !(t?.data instanceof Uint8Array)) return t;
     const view = shared.subarray(at, at + t.data.byteLength);
     view.set(t.data);
     at += t.data.byteLength;

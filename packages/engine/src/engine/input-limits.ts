@@ -1,3 +1,4 @@
+import { DEFAULT_MAX_NEW_TOKENS } from '@ts/scheduler';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 
 /** Texts up to this many UTF-16 units are tokenized on the main thread; longer ones off it. */
@@ -11,8 +12,8 @@ export const MAX_STOP_LENGTH = 512;
  * 150 MB of JSON; far more does not fit in one string (`Invalid string length`).
  */
 export const MAX_REPLY_ENTRIES = 4 * 1024 * 1024;
-/** The default max_new_tokens (SGLang's). */
-export const DEFAULT_MAX_NEW_TOKENS = 128;
+/** The default max_new_tokens (SGLang's), declared with the sampling defaults. */
+export { DEFAULT_MAX_NEW_TOKENS };
 
 /** A request refused as a 400; its message says which field and why. */
 export class InvalidInputError extends Error {

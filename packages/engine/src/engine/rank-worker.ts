@@ -2,7 +2,7 @@
 // pool and scheduler loop; messages from the engine between loop iterations.
 import { parentPort, workerData } from 'node:worker_threads';
 import { createMemorySaver, type MemorySaver } from '@ts/memory-saver-native';
-import { type LoopEvent, Sequence, samplingParams } from '@ts/scheduler';
+import { type LoopEvent, Sequence } from '@ts/scheduler';
 import { openBuiltinTiny } from '../model/builtin-tiny.js';
 import { expectedLlamaTensors } from '../model/loader/llama-weights.js';
 import { openCheckpoint } from '../model/loader/open-checkpoint.js';
@@ -165,15 +165,8 @@ async function main(): Promise<void> {
     switch (message.type) {
       case 'submit': {
         stepTrace(`rank ${rankIndex} received ${message.rid}`);
-        const s = message.sampling;
         try {
-          rank.loop.submit(
-            new Sequence(
-              message.rid,
-              message.inputIds,
-              samplingParams({ ...s, seed: BigInt(s.seed) }),
-            ),
-          );
+          rank.loop.submit(new Sequence(message.rid, message.inputIds, message.sampling));
         } catch (error) {
           sendToken({
             rid: message.rid,

@@ -1,5 +1,5 @@
 import type { PauseMode } from '@ts/pause';
-import type { FinishReason, StepStats } from '@ts/scheduler';
+import type { FinishReason, SamplingParams, StepStats } from '@ts/scheduler';
 import type { TensorDtype, TensorInfo } from '../model/loader/tensor-source.js';
 import type { NamedTensor } from '../model/weights/named-tensors.js';
 import type { ResolvedOptions } from './launch-options.js';
@@ -8,22 +8,6 @@ import type { ResolvedOptions } from './launch-options.js';
 export interface WorkerInit {
   rank: number;
   options: ResolvedOptions;
-}
-
-export interface WireSampling {
-  maxNewTokens: number;
-  temperature: number;
-  topK: number;
-  topP: number;
-  seed: string;
-  stopTokenIds: number[];
-  ignoreEos: boolean;
-  returnLogprob: boolean;
-  logprobStartLen: number;
-  tokenIdsLogprob: number[];
-  topLogprobsNum: number;
-  minNewTokens: number;
-  logitBias: [number, number][];
 }
 
 export type ControlOp =
@@ -40,7 +24,8 @@ export type ControlOp =
   | { op: 'stats' };
 
 export type ToWorker =
-  | { type: 'submit'; rid: string; inputIds: number[]; sampling: WireSampling }
+  /** `sampling` is checked (validateInput) and crosses as it is: structured clone keeps the bigint seed. */
+  | { type: 'submit'; rid: string; inputIds: number[]; sampling: SamplingParams }
   | { type: 'abort'; rid: string }
   | { type: 'control'; id: number; control: ControlOp }
   | { type: 'shutdown' };

@@ -1,3 +1,5 @@
+import type { SamplingParams } from '@ts/scheduler';
+
 /** One sequence's share of a forward pass. */
 export interface ForwardSequence {
   /** The tokens to compute now: a whole prompt, a chunk of one, or the last sampled token. */
@@ -13,13 +15,11 @@ export interface ForwardSequence {
   extraLogits?: { from: number; count: number };
 }
 
-/** How the next token of a sequence is chosen; temperature 0 means greedy. */
-export interface SamplingSpec {
-  temperature: number;
-  topK: number;
-  topP: number;
-  /** Drawn from (seed, index of the token being sampled) alone, so a seed replays. */
-  seed: bigint;
-}
+/**
+ * How the next token of a sequence is chosen (temperature 0 means greedy): the model's part of
+ * `SamplingParams`. A token is drawn from (seed, index of the token being sampled) alone, so a
+ * seed replays.
+ */
+export type SamplingSpec = Pick<SamplingParams, 'temperature' | 'topK' | 'topP' | 'seed'>;
 
 export const GREEDY: SamplingSpec = { temperature: 0, topK: 0, topP: 1, seed: 0n };

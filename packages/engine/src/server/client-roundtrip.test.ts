@@ -87,7 +87,7 @@ describe('@ts/client against createServer', () => {
     const invalid = await client
       .generate({ text: 'a', sampling_params: { top_p: 2 } })
       .catch((e) => e);
-    expect(invalid.message).toMatch(/^sampling_params\.top_p: /);
+    expect(invalid).toMatchObject({ status: 400, message: 'top_p must be in (0, 1]' });
     const streamed = client.generateStream({ input_ids: [300] });
     await expect(streamed.next()).rejects.toMatchObject({ status: 400 });
     const crashing = createServer(dyingAfterFirstUpdate(engine));

@@ -257,7 +257,6 @@ describe('POST /generate', () => {
     [{ input_ids: [] }, 'input_ids'],
     [{ text: 'a', sampling_params: { temperature: 'hot' } }, 'sampling_params.temperature:'],
     [{ text: 'a', sampling_params: { max_new_tokens: 1.5 } }, 'sampling_params.max_new_tokens:'],
-    [{ text: 'a', sampling_params: { top_p: 0 } }, 'sampling_params.top_p:'],
     [
       { text: 'a', sampling_params: { stop_token_ids: ['x'] } },
       'sampling_params.stop_token_ids[0]:',
@@ -294,7 +293,7 @@ describe('POST /generate', () => {
       { text: 'a', sampling_params: { repetition_penalty: 1.1 } },
       'sampling_params.repetition_penalty: repetition_penalty is not supported',
     ],
-    [{ text: 'a', sampling_params: { min_new_tokens: -1 } }, 'sampling_params.min_new_tokens:'],
+    [{ text: 'a', sampling_params: { min_new_tokens: 0.5 } }, 'sampling_params.min_new_tokens:'],
     [{ text: 'a', sampling_params: { logit_bias: { '5': 'x' } } }, 'sampling_params.logit_bias'],
     [{ text: 'a', sampling_params: { json_schema: '{}' } }, 'json_schema (constrained decoding)'],
     [{ text: 'a', lora_path: 'adapter' }, 'lora_path: LoRA adapters are not supported'],
@@ -311,6 +310,22 @@ describe('POST /generate', () => {
     expect(res.json().success).toBe(false);
     expect(res.json().message).toContain(message);
     expect(calls).toEqual([]);
+  });
+
+  // The body's shape is the schema's to check; ranges are the engine's (samplingParams(), the
+  // one range check), named as the wire names them.
+  it.each([
+    [{ text: 'a', sampling_params: { top_p: 0 } }, 'top_p must be in (0, 1]'],
+    [{ text: 'a', sampling_params: { temperature: -1 } }, 'temperature must be >= 0'],
+    [
+      { text: 'a', sampling_params: { min_new_tokens: -1 } },
+      'min_new_tokens must be an integer in [0, max_new_tokens (128)]',
+    ],
+    [{ text: 'a', sampling_params: { stop_token_ids: [-1] } }, 'stop_token_ids must be token ids'],
+  ])('answers 400 with the range check of %j', async (body, message) => {
+    const res = await post(body);
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toEqual({ success: false, message: expect.stringContaining(message) });
   });
 
   it("answers the engine's refusal as a 400 (or the status it names) and aborts siblings", async () => {

@@ -1,38 +1,20 @@
 import { randomUUID } from 'node:crypto';
-import type { OpenAIFinishReason, OpenAIUsage } from '@ts/client';
+import {
+  type OpenAIFinishReason,
+  type OpenAIUsage,
+  openAIExtensionShape,
+  type openAISamplingShape,
+} from '@ts/client';
 import type { FastifyReply } from 'fastify';
-import * as z from 'zod';
+import type * as z from 'zod';
 import type { GenerateChunk, GenerateInput, GenerateMeta, SamplingInput } from '../engine-api.js';
 import { callScope } from './call-scope.js';
 import type { RouteContext } from './context.js';
 import { asRequestError } from './errors.js';
-import { checkReplies, compact, MAX_SAMPLES, onlyOff, stopSchema } from './sampling.js';
+import { checkReplies, compact, toSamplingInput } from './sampling.js';
 import { mergeIndexed, type Peeked, peek, sendSse } from './sse.js';
 
-/** The most alternatives per position the OpenAI API lets a request ask for. */
-export const MAX_OPENAI_TOP_LOGPROBS = 20;
-
-/** Fields both `/v1/completions` and `/v1/chat/completions` take; unknown keys are dropped. */
-export const openAISamplingShape = {
-  model: z.string().nullish(),
-  max_tokens: z.number().int().nonnegative().nullish(),
-  temperature: z.number().min(0).max(2).nullish(),
-  top_p: z.number().gt(0).lte(1).nullish(),
-  top_k: z.number().int().nullish(),
-  stop: stopSchema.nullish(),
-  seed: z.number().int().nullish(),
-  n: z.number().int().min(1).max(MAX_SAMPLES).nullish(),
-  stream: z.boolean().nullish(),
-  stream_options: z.object({ include_usage: z.boolean().nullish() }).nullish(),
-  // SGLang's and vLLM's extension: generate max_tokens even past the end-of-sequence token.
-  ignore_eos: z.boolean().nullish(),
-  // Not implemented: served at their neutral values only, refused otherwise.
-  frequency_penalty: onlyOff(0, 'frequency_penalty is not supported: leave it out or 0'),
-  presence_penalty: onlyOff(0, 'presence_penalty is not supported: leave it out or 0'),
-  repetition_penalty: onlyOff(1, 'repetition_penalty is not supported: leave it out or 1'),
-  min_p: onlyOff(0, 'min_p is not supported: leave it out or 0'),
-  logit_bias: z.record(z.string(), z.number().min(-100).max(100)).nullish(),
-};
+export { MAX_OPENAI_TOP_LOGPROBS, openAISamplingShape } from '@ts/client';
 
 /** `[logprob, token id, text]`, as `GenerateMeta.outputTokenLogprobs` holds them. */
 export type LogprobEntry = [number, number, string | null];
@@ -51,24 +33,34 @@ export function logprobPositions(meta: GenerateMeta, from = 0): LogprobPosition[
   }));
 }
 
-type OpenAISampling = z.infer<z.ZodObject<typeof openAISamplingShape>>;
+type OpenAISampling = z.output<z.ZodObject<typeof openAISamplingShape>>;
 
 /** OpenAI's defaults (temperature 1, top_p 1), unlike `/generate`'s greedy default. */
 export function toOpenAISampling(
   body: OpenAISampling,
   maxTokens: number | null | undefined,
 ): SamplingInput {
-  return compact<SamplingInput>({
-    maxNewTokens: maxTokens,
-    temperature: body.temperature ?? 1,
-    topP: body.top_p ?? 1,
-    topK: body.top_k,
-    seed: body.seed,
-    stop: body.stop,
-    logitBias: body.logit_bias,
-    ignoreEos: body.ignore_eos,
-  });
+  return {
+    // SGLang's extensions: their names and conversion are /generate's.
+    ...toSamplingInput(pickExtensions(body)),
+    ...compact<SamplingInput>({
+      maxNewTokens: maxTokens,
+      temperature: body.temperature ?? 1,
+      topP: body.top_p ?? 1,
+      seed: body.seed,
+      stop: body.stop,
+      logitBias: body.logit_bias,
+    }),
+  };
 }
+
+function pickExtensions(body: OpenAISampling): Pick<OpenAISampling, ExtensionKey> {
+  return Object.fromEntries(
+    (Object.keys(openAIExtensionShape) as ExtensionKey[]).map((key) => [key, body[key]]),
+  ) as Pick<OpenAISampling, ExtensionKey>;
+}
+
+type ExtensionKey = keyof typeof openAIExtensionShape;
 
 export function finishReasonOf(meta: GenerateMeta): OpenAIFinishReason | null {
   return meta.finishReason?.type ?? null;

@@ -1,75 +1,60 @@
-import type { GenerateReply } from '@ts/client';
-import * as z from 'zod';
+import {
+  type GenerateReply,
+  MAX_SAMPLES,
+  type samplingParamsSchema,
+  servedSamplingShape,
+} from '@ts/client';
+import type * as z from 'zod';
 import { checkReplySize } from '../engine/input-limits.js';
 import type { GenerateInput, GenerateOutput, SamplingInput } from '../engine-api.js';
 import { asRequestError, RequestError } from './errors.js';
 
-export const tokenId = z.number().int().nonnegative();
-/** The most samples one prompt may ask for (`n`). */
-export const MAX_SAMPLES = 1024;
+/** The wire's sampling schemas are declared once, in @ts/client (the server parses with them). */
+export { MAX_SAMPLES, onlyOff, samplingParamsSchema, stopSchema, tokenId } from '@ts/client';
+
 /** The most generations one HTTP request may ask for: its prompts × n. */
 export const MAX_GENERATIONS = 16 * MAX_SAMPLES;
-export const stopSchema = z.union([z.string(), z.array(z.string())], {
-  error: 'must be a string or a list of strings',
-});
 
-/** A field that may be left out, null, or `off` (for a batch, a list of `off`), and nothing else. */
-export function onlyOff(off: number | boolean | null, message: string) {
-  const isOff = (v: unknown) => v === off || v === null;
-  return z
-    .unknown()
-    .refine((v) => isOff(v) || (Array.isArray(v) && v.every(isOff)), { message })
-    .optional();
+export type SamplingParamsBody = z.output<typeof samplingParamsSchema>;
+
+/** snake_case -> camelCase, in types: `max_new_tokens` -> `maxNewTokens`. */
+type Camel<S extends string> = S extends `${infer H}_${infer T}`
+  ? `${H}${Capitalize<Camel<T>>}`
+  : S;
+
+/** The served wire fields under their engine names: camelCase, but `sampling_seed` is `seed`. */
+type EngineName<K extends string> = K extends 'sampling_seed' ? 'seed' : Camel<K>;
+
+type ServedKey = keyof typeof servedSamplingShape;
+
+// A served wire field the engine has no field for fails to compile here, naming the field.
+const everyServedFieldIsTaken: Exclude<EngineName<ServedKey>, keyof SamplingInput> extends never
+  ? true
+  : Exclude<EngineName<ServedKey>, keyof SamplingInput> = true;
+void everyServedFieldIsTaken;
+
+function engineName(key: string): string {
+  return key === 'sampling_seed'
+    ? 'seed'
+    : key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
 }
 
 /**
- * SGLang's `sampling_params`; nulls (Python's None) mean omitted, unknown keys are dropped.
- * Sampling controls the engine does not implement are taken at their neutral values only, so
- * a request that sets one is refused rather than sampled without it.
+ * The engine's sampling input of the served wire fields given (the one snake -> camel
+ * conversion, by name): the unserved ones are off by then, and `n` is the caller's.
  */
-export const samplingParamsSchema = z.object({
-  max_new_tokens: z.number().int().nonnegative().nullish(),
-  temperature: z.number().nonnegative().nullish(),
-  top_p: z.number().gt(0).lte(1).nullish(),
-  top_k: z.number().int().nullish(),
-  stop: stopSchema.nullish(),
-  stop_token_ids: z.array(tokenId).nullish(),
-  ignore_eos: z.boolean().nullish(),
-  skip_special_tokens: z.boolean().nullish(),
-  no_stop_trim: z.boolean().nullish(),
-  structural_tag: onlyOff(null, 'structural_tag (constrained decoding) is not supported'),
-  sampling_seed: z.number().int().nullish(),
-  n: z.number().int().min(1).max(MAX_SAMPLES).nullish(),
-  min_new_tokens: z.number().int().nonnegative().nullish(),
-  logit_bias: z.record(z.string(), z.number()).nullish(),
-  min_p: onlyOff(0, 'min_p is not supported: leave it out or 0'),
-  repetition_penalty: onlyOff(1, 'repetition_penalty is not supported: leave it out or 1'),
-  frequency_penalty: onlyOff(0, 'frequency_penalty is not supported: leave it out or 0'),
-  presence_penalty: onlyOff(0, 'presence_penalty is not supported: leave it out or 0'),
-  json_schema: onlyOff(null, 'json_schema (constrained decoding) is not supported'),
-  regex: onlyOff(null, 'regex (constrained decoding) is not supported'),
-  ebnf: onlyOff(null, 'ebnf (constrained decoding) is not supported'),
-});
-
-export type SamplingParamsBody = z.infer<typeof samplingParamsSchema>;
-
-/** The engine's sampling input, without the fields left out. */
-export function toSamplingInput(p: SamplingParamsBody | null | undefined): SamplingInput {
+export function toSamplingInput(
+  p: Partial<Pick<SamplingParamsBody, ServedKey>> | null | undefined,
+): SamplingInput {
   if (!p) return {};
-  return compact({
-    maxNewTokens: p.max_new_tokens,
-    temperature: p.temperature,
-    topP: p.top_p,
-    topK: p.top_k,
-    seed: p.sampling_seed,
-    stop: p.stop,
-    stopTokenIds: p.stop_token_ids,
-    ignoreEos: p.ignore_eos,
-    skipSpecialTokens: p.skip_special_tokens,
-    noStopTrim: p.no_stop_trim,
-    minNewTokens: p.min_new_tokens,
-    logitBias: p.logit_bias,
-  });
+  const input: Record<string, unknown> = {};
+  for (const key of Object.keys(servedSamplingShape) as ServedKey[]) {
+    const value = p[key];
+    if (value != null) input[engineName(key)] = value;
+  }
+  return input as {
+    [K in ServedKey as EngineName<K>]?: NonNullable<SamplingParamsBody[K]>;
+  } satisfies SamplingInput;
 }
 
 /** Drops the keys whose value is null or undefined. */
@@ -117,8 +102,19 @@ export function samplesOf(
   return Array.from({ length: n }, (_, j) => ({
     ...input,
     rid: `${input.rid}-${j}`,
-    samplingParams: { ...input.samplingParams, ...(seed !== undefined ? { seed: seed + j } : {}) },
+    samplingParams: {
+      ...input.samplingParams,
+      ...(seed !== undefined ? { seed: nthSeed(seed, j) } : {}),
+    },
   }));
+}
+
+/** Seed + j, exact: a bigint once a number would pass 2^53 (or when the seed is one). */
+function nthSeed(seed: number | bigint, j: number): number | bigint {
+  if (typeof seed === 'bigint') return seed + BigInt(j);
+  // A seed that is no safe integer stays as given, for validateInput to refuse.
+  if (!Number.isSafeInteger(seed) || Number.isSafeInteger(seed + j)) return seed + j;
+  return BigInt(seed) + BigInt(j);
 }
 
 /** Refuses (400) a request for more than MAX_GENERATIONS generations, before any is made. */
