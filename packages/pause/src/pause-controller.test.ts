@@ -188,3 +188,52 @@ describe('PauseController: user pause modes', () => {
     expect(pause.state).toBe('paused');
   });
 });
+
+describe('PauseController: weight writers hold forward passes off', () => {
+  it('hold() stops forward passes until released (twice is harmless), the state untouched', () => {
+    const { pause } = setup();
+    const release = pause.hold();
+    const other = pause.hold();
+    expect(pause.mayRunForward()).toBe(false);
+    expect(pause.state).toBe('running');
+    release();
+    release();
+    expect(pause.mayRunForward()).toBe(false);
+    other();
+    expect(pause.mayRunForward()).toBe(true);
+  });
+
+  it('exclusive() runs once the forward pass in flight ends, none starting until it is done', async () => {
+    const { loop, pause } = setup(2);
+    loop.forward = true;
+    const order: string[] = [];
+    const done = pause.exclusive(async () => {
+      order.push(`write (forward ${loop.forward}, may run ${pause.mayRunForward()})`);
+      return 7;
+    });
+    await Promise.resolve();
+    expect(order).toEqual([]);
+    expect(pause.mayRunForward()).toBe(false);
+    loop.forward = false;
+    pause.tick();
+    expect(await done).toBe(7);
+    expect(order).toEqual(['write (forward false, may run false)']);
+    expect(pause.mayRunForward()).toBe(true);
+  });
+
+  it('exclusive() keeps the user pause and lets go when the write throws or the loop stops', async () => {
+    const { loop, pause } = setup();
+    pause.pause('keep');
+    await expect(pause.exclusive(() => Promise.reject(new Error('bad tensor')))).rejects.toThrow(
+      'bad tensor',
+    );
+    expect(pause.userPauseMode).toBe('keep');
+    pause.resume();
+    expect(pause.mayRunForward()).toBe(true);
+    loop.forward = true;
+    const waiting = pause.exclusive(async () => 1);
+    pause.cancelDrains('the engine is shutting down');
+    await expect(waiting).rejects.toThrow('the engine is shutting down');
+    expect(pause.mayRunForward()).toBe(true);
+  });
+});

@@ -13,8 +13,9 @@ import type {
  * The scheduler's pause state machine. The user's pause (`pause` / `resume`) and the memory
  * controller's release (through the one `MemoryGate`) are kept apart, so a memory
  * sleep/wake never forgets a pause the user asked for (spec rule 8), and a continue while
- * memory is released clears the user's pause without letting anything run (rule 6). The loop
- * asks `mayAdmit()` and `mayRunForward()` every iteration and calls `tick()` between them.
+ * memory is released clears the user's pause without letting anything run (rule 6). Weight
+ * writers hold forward passes off through the same gate (`hold`, `exclusive`). The loop asks
+ * `mayAdmit()` and `mayRunForward()` every iteration and calls `tick()` between them.
  */
 export class PauseController {
   private userMode: PauseMode | null = null;
@@ -24,6 +25,9 @@ export class PauseController {
   private releaseHold = false;
   private released = false;
   private gateClaimed = false;
+  /** Weight writers holding forward passes off (an update call, an update session). */
+  private holds = 0;
+  private readonly holdDrain = new Drain();
 
   constructor(private readonly probe: LoopProbe) {}
 
@@ -52,9 +56,12 @@ export class PauseController {
     return this.state === 'running';
   }
 
-  /** May the loop run a forward pass (including an idle one)? Never while memory is released. */
+  /**
+   * May the loop run a forward pass (including an idle one)? Never while memory is released
+   * or a weight writer holds them off.
+   */
   mayRunForward(): boolean {
-    if (this.released || this.releaseHold) return false;
+    if (this.released || this.releaseHold || this.holds > 0) return false;
     return this.userMode === null || (this.userMode === 'wait' && this.userDrain.active);
   }
 
@@ -109,9 +116,41 @@ export class PauseController {
     return { success: true, message: wasPaused ? 'continued' : 'already running' };
   }
 
+  /**
+   * Holds forward passes off until the returned release is called (SGLang's weight-update
+   * session): none starts in between; the one in flight, if any, ends as it would. The user's
+   * pause and the memory state are untouched.
+   */
+  hold(): () => void {
+    this.holds += 1;
+    let held = true;
+    return () => {
+      if (held) this.holds -= 1;
+      held = false;
+    };
+  }
+
+  /**
+   * Runs `fn` (a weight write) with no forward pass in flight and none starting until it
+   * ends, then lets them go on as before; the loop must `tick()` after a pass ends.
+   */
+  async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const release = this.hold();
+    try {
+      await new Promise<void>((onDrained, onCancelled) => {
+        this.holdDrain.begin({ onDrained, onCancelled: (why) => onCancelled(new Error(why)) });
+        this.tick();
+      });
+      return await fn();
+    } finally {
+      release();
+    }
+  }
+
   /** Completes every drain whose condition holds. The loop calls it between iterations. */
   tick(): void {
     if (this.probe.forwardInFlight()) return;
+    if (this.holdDrain.active) this.holdDrain.complete();
     if (this.releaseDrain.active) this.releaseDrain.complete();
     if (!this.userDrain.active) return;
     if (this.userMode === 'retract' || this.probe.runningRequests() === 0)
@@ -121,6 +160,7 @@ export class PauseController {
   /** Cancels every pending drain (shutdown). */
   cancelDrains(reason: string): void {
     this.userDrain.cancel(reason);
+    this.holdDrain.cancel(reason);
     if (this.releaseDrain.active) this.gate.cancelReleaseDrain(reason);
   }
 

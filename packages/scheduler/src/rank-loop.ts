@@ -40,9 +40,8 @@ export class RankLoop {
   readonly memory: MemoryOccupationController;
   private readonly scheduler: Scheduler;
   private forwardInFlight = false;
-  private holds = 0;
-  private updateSession = false;
-  private stepDone: Promise<void> = Promise.resolve();
+  /** Lets forward passes go again: set while a weight-update session is open. */
+  private endUpdateSession: (() => void) | null = null;
   private stopped = false;
   private wakeUp: (() => void) | null = null;
   private forwardPasses = 0;
@@ -147,36 +146,33 @@ export class RankLoop {
   }
 
   /**
-   * Runs `fn` with no forward pass in flight and none starting until it ends (a weight
-   * update writes the weights in place). The user's pause state is untouched.
-   */
-  /**
    * A weight-update session (SGLang's `begin_weight_update` / `end_weight_update`): from begin
    * to end no forward pass starts, so no step reads weights that are half replaced by several
    * update calls. Begin fails while a session is open; end fails when none is.
    */
   beginWeightUpdate(): ControlResult {
-    if (this.updateSession) return { success: false, message: 'a weight update is already open' };
-    this.updateSession = true;
-    this.holds += 1;
+    if (this.endUpdateSession)
+      return { success: false, message: 'a weight update is already open' };
+    this.endUpdateSession = this.pause.hold();
     return { success: true, message: 'weight update open: no forward pass starts until it ends' };
   }
 
   endWeightUpdate(): ControlResult {
-    if (!this.updateSession) return { success: false, message: 'no weight update is open' };
-    this.updateSession = false;
-    this.holds -= 1;
+    if (!this.endUpdateSession) return { success: false, message: 'no weight update is open' };
+    this.endUpdateSession();
+    this.endUpdateSession = null;
     this.wake();
     return { success: true, message: 'weight update closed' };
   }
 
+  /**
+   * Runs `fn` with no forward pass in flight and none starting until it ends (a weight
+   * update writes the weights in place). The user's pause state is untouched.
+   */
   async exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    this.holds += 1;
     try {
-      while (this.forwardInFlight) await this.stepDone;
-      return await fn();
+      return await this.pause.exclusive(fn);
     } finally {
-      this.holds -= 1;
       this.wake();
     }
   }
@@ -199,15 +195,13 @@ export class RankLoop {
   async run(): Promise<void> {
     while (!this.stopped) {
       this.pause.tick();
-      const mayRun = this.holds === 0 && this.scheduler.hasWork && this.pause.mayRunForward();
+      const mayRun = this.scheduler.hasWork && this.pause.mayRunForward();
       const items = mayRun ? this.scheduler.schedule(this.pause.mayAdmit()) : [];
       if (items.length === 0) {
         await this.idle();
         continue;
       }
-      const step = this.step(items);
-      this.stepDone = step;
-      await step;
+      await this.step(items);
       await new Promise((resolve) => setImmediate(resolve));
     }
   }
