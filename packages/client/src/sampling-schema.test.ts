@@ -33,7 +33,12 @@ describe('the wire sampling schemas', () => {
 
   it("parse the OpenAI routes' sampling fields, with OpenAI's ranges", () => {
     const openAI = z.object(openAISamplingShape);
-    const body: OpenAISamplingRequest = { temperature: 2, top_k: 5, ignore_eos: true };
+    const body: OpenAISamplingRequest = {
+      temperature: 2,
+      top_k: 5,
+      ignore_eos: true,
+      truncate_prompt_tokens: 8,
+    };
     expect(openAI.parse(body)).toEqual(body);
     expect(openAI.safeParse({ temperature: 2.5 }).success).toBe(false);
     expect(openAI.safeParse({ logit_bias: { '1': 101 } }).success).toBe(false);

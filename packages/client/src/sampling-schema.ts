@@ -62,6 +62,11 @@ export const servedSamplingShape = {
    * the same tokens. Without one each request draws its own, so a repeated prompt differs.
    */
   sampling_seed: z.number().int().nullish(),
+  /**
+   * vLLM's: keep only the prompt's last this many tokens (-1: as many as fit the context
+   * beside max_new_tokens); 0 or left out: the whole prompt. `prompt_tokens` counts those kept.
+   */
+  truncate_prompt_tokens: z.number().int().nullish(),
 };
 
 /** SGLang's sampling controls the engine does not implement: taken at their neutral values only. */
@@ -96,6 +101,7 @@ export const openAIExtensionShape = {
   top_k: servedSamplingShape.top_k,
   /** Generate max_tokens even past the end-of-sequence token. */
   ignore_eos: servedSamplingShape.ignore_eos,
+  truncate_prompt_tokens: servedSamplingShape.truncate_prompt_tokens,
 };
 
 /** Fields both `/v1/completions` and `/v1/chat/completions` take; unknown keys are dropped. */

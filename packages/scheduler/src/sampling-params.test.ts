@@ -38,6 +38,9 @@ describe('samplingParams', () => {
     expect(() => samplingParams({ minNewTokens: 3, maxNewTokens: 2 })).toThrow(
       'min_new_tokens must be an integer in [0, max_new_tokens (2)]',
     );
+    expect(() => samplingParams({ truncatePromptTokens: -2 })).toThrow(
+      'truncate_prompt_tokens must be an integer >= -1',
+    );
     expect(() => samplingParams({ ignoreEos: 'yes' as unknown as boolean })).toThrow(
       'ignore_eos must be a boolean',
     );

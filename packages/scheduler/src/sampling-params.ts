@@ -44,6 +44,11 @@ export interface SamplingParams {
   minNewTokens: number;
   /** Added to a token's logit before sampling: `[token id, bias]` pairs. */
   logitBias: readonly (readonly [number, number])[];
+  /**
+   * Keep only the prompt's last this many tokens (the engine cuts it before it reaches a
+   * rank); -1: as many as fit the context beside maxNewTokens; 0: the whole prompt.
+   */
+  truncatePromptTokens: number;
 }
 
 export const DEFAULT_MAX_NEW_TOKENS = 128;
@@ -65,6 +70,7 @@ export const DEFAULT_SAMPLING: SamplingParams = {
   topLogprobsNum: 0,
   minNewTokens: 0,
   logitBias: [],
+  truncatePromptTokens: 0,
 };
 
 /** The seeds a request may give: any 64-bit integer, signed or not (the sampler takes 64 bits). */
@@ -150,6 +156,10 @@ export function samplingParams(
     Number.isFinite(mostTop)
       ? `top_logprobs_num must be an integer in [0, ${mostTop}]`
       : 'top_logprobs_num must be an integer >= 0',
+  );
+  check(
+    Number.isInteger(p.truncatePromptTokens) && p.truncatePromptTokens >= -1,
+    'truncate_prompt_tokens must be an integer >= -1',
   );
   return p;
 }

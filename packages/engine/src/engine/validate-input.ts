@@ -58,7 +58,7 @@ export async function validateInput(
   const rank = input.dataParallelRank;
   if (rank !== undefined && !(Number.isInteger(rank) && rank >= 0 && rank < dpSize))
     fail(`data_parallel_rank must be an integer in [0, ${dpSize}), got ${rank}`);
-  const inputIds = await promptIds(input, encoder, vocabSize, maxContext, sampling.maxNewTokens);
+  const inputIds = await promptIds(input, encoder, vocabSize, maxContext, sampling);
   if (start >= inputIds.length)
     fail(
       `logprob_start_len must be an integer in [-1, ${inputIds.length}) (the prompt's length), got ${start}`,
@@ -110,18 +110,22 @@ async function promptIds(
   encoder: PromptEncoder | null,
   vocabSize: number,
   maxContext: number,
-  maxNewTokens: number,
+  { maxNewTokens, truncatePromptTokens }: SamplingParams,
 ): Promise<number[]> {
   let inputIds: number[];
   if (input.text !== undefined) {
     if (typeof input.text !== 'string') fail('text must be a string');
     if (!encoder) fail('this model has no tokenizer: send input_ids');
+    // Longer than any prompt can be even before a cut (as the HTTP body parser refuses it too).
     checkTextFits(input.text, encoder.tokenizer, maxContext);
     inputIds = await encoder.encode(input.text);
   } else {
     inputIds = input.inputIds as number[];
     if (!Array.isArray(inputIds)) fail('input_ids must be a list of token ids');
   }
+  const keep =
+    truncatePromptTokens === -1 ? maxContext - Math.max(1, maxNewTokens) : truncatePromptTokens;
+  if (keep > 0 && inputIds.length > keep) inputIds = inputIds.slice(-keep);
   if (inputIds.length === 0) fail('the prompt is empty');
   // max_new_tokens 0 (a scored prompt) still runs one step, which needs a position.
   if (inputIds.length + Math.max(1, maxNewTokens) > maxContext) {

@@ -248,6 +248,40 @@ describe('POST /generate', () => {
     ).toEqual([1, 3]);
   });
 
+  it("takes vLLM's truncate_prompt_tokens: the prompt's last tokens only, counted so", async () => {
+    const ids = [1, 2, 3, 4, 5, 6];
+    const greedy = { max_new_tokens: 3, ignore_eos: true };
+    const cut = await post({
+      input_ids: ids,
+      sampling_params: { ...greedy, truncate_prompt_tokens: 2 },
+    });
+    expect(cut.statusCode).toBe(200);
+    expect(generated()[0]?.samplingParams).toMatchObject({ truncatePromptTokens: 2 });
+    const tail = await post({ input_ids: [5, 6], sampling_params: greedy });
+    expect(cut.json().meta_info.prompt_tokens).toBe(2);
+    expect(cut.json().output_ids).toEqual(tail.json().output_ids);
+    // -1: as much as fits the context beside max_new_tokens (here more than the tiny KV pool,
+    // which the refusal shows: the prompt it names is cut to fit the context).
+    const context = engine.modelInfo().maxContext;
+    const long = Array.from({ length: context + 5 }, (_, i) => 1 + (i % 200));
+    const whole = await post({ input_ids: long, sampling_params: greedy });
+    expect(whole.json().message).toContain(`exceeds the context length ${context}`);
+    const fitted = await post({
+      input_ids: long,
+      sampling_params: { ...greedy, truncate_prompt_tokens: -1 },
+    });
+    expect(fitted.json().message).toContain(`prompt (${context - 3} tokens) + max_new_tokens (3)`);
+    // A text is cut once tokenized (BOS first, so the cut drops it).
+    const cutText = await post({
+      text: 'abcdef',
+      sampling_params: { ...greedy, truncate_prompt_tokens: 4 },
+    });
+    expect(cutText.json().meta_info.prompt_tokens).toBe(4);
+    const bad = await post({ input_ids: ids, sampling_params: { truncate_prompt_tokens: -2 } });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().message).toBe('truncate_prompt_tokens must be an integer >= -1');
+  });
+
   it.each([
     [{}, 'body: give exactly one of text and input_ids'],
     [{ text: 'a', input_ids: [1] }, 'body: give exactly one of text and input_ids'],

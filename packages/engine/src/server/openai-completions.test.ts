@@ -64,6 +64,18 @@ describe('POST /v1/completions', () => {
     });
   });
 
+  it("takes vLLM's truncate_prompt_tokens, counting the kept prompt tokens in usage", async () => {
+    const res = await post('/v1/completions', {
+      prompt: 'hello',
+      max_tokens: 1,
+      temperature: 0,
+      truncate_prompt_tokens: 2,
+    });
+    expect(res.statusCode).toBe(200);
+    expect(res.json().usage).toEqual({ prompt_tokens: 2, completion_tokens: 1, total_tokens: 3 });
+    expect(generated()[0]?.samplingParams).toMatchObject({ truncatePromptTokens: 2 });
+  });
+
   it("answers the chosen tokens' logprobs for logprobs 0, whole and streamed", async () => {
     const greedy = { prompt: 'hey', max_tokens: 2, temperature: 0 };
     const res = await post('/v1/completions', { ...greedy, logprobs: 0 });
