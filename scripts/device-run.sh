@@ -40,12 +40,10 @@ for step in "$@"; do
       (cd $pkg && node node_modules/vitest/vitest.mjs run 2>&1) | tail -6 | tee "$out/test-native-cpu.log"
       ;;
     test-engine)
+      # The files marked `// @module-tag cuda` (vitest tags them so too).
+      engine_files=$(cd packages/engine && grep -rl --include='*.test.ts' '@module-tag cuda' src | sort)
       (cd packages/engine && TS_DEVICE=cuda node node_modules/vitest/vitest.mjs run --no-file-parallelism \
-        src/model/model-runner.fixtures.test.ts src/model/model-runner.dtypes.test.ts \
-        src/model/model-runner.graphs.test.ts src/rank/rank.test.ts src/model/model-runner.test.ts \
-        src/rank/runner-executor.test.ts src/engine/engine.test.ts src/engine/engine.isolation.test.ts src/engine/engine.pause-modes.test.ts \
-        src/engine/update-while-released.test.ts src/model/weights/load-weights.test.ts \
-        src/server/fuzz.test.ts 2>&1) \
+        $engine_files 2>&1) \
         | tee "$out/test-engine-cuda.log"
       [ "${PIPESTATUS[0]}" = 0 ] || status=1
       ;;
@@ -54,8 +52,9 @@ for step in "$@"; do
       # shutdown in every state, and (after make-1b) the RL loop at --dtype auto on the 1B-shaped checkpoint.
       e2e_model=""
       [ -f "$MODEL_1B/config.json" ] && e2e_model="$MODEL_1B"
+      e2e_files=$(cd e2e && grep -rl --include='*.test.ts' '@module-tag cuda' tests | sort)
       (cd e2e && TS_E2E_DEVICE=cuda TS_E2E_MODEL="$e2e_model" node node_modules/vitest/vitest.mjs run \
-        --no-file-parallelism tests/serve.test.ts tests/shutdown.test.ts tests/model-1b.test.ts tests/frameworks 2>&1) \
+        --no-file-parallelism $e2e_files 2>&1) \
         | tee "$out/test-e2e-cuda.log"
       [ "${PIPESTATUS[0]}" = 0 ] || status=1
       ;;

@@ -1,3 +1,4 @@
+// @module-tag cuda
 import {
   closeSync,
   copyFileSync,

@@ -1,3 +1,4 @@
+// @module-tag cuda
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { EngineClient, type ServerInfoReply } from '@ts/client';

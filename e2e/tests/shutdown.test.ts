@@ -1,3 +1,4 @@
+// @module-tag cuda
 import { afterEach, describe, expect, it } from 'vitest';
 import { type ServerProcess, startServer } from './server-process.js';
 

@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['src/**/*.test.ts'],
+    // `// @module-tag cuda` marks a file scripts/device-run.sh also runs on the CUDA backend.
+    tags: [{ name: 'cuda', description: 'also runs on the CUDA backend (scripts/device-run.sh)' }],
     // Tests that time the event loop run alone after everything else (vitest.timing.config.ts).
     exclude: ['src/**/*.timing.test.ts', '**/node_modules/**'],
     coverage: {

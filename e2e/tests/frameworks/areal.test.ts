@@ -1,3 +1,4 @@
+// @module-tag cuda
 /**
  * inclusionAI/AReaL driving `ts-engine serve` as its remote SGLang engine, colocated with the
  * trainer, in AReaL's order: launch probes, the initial offload, then a training step (onload,

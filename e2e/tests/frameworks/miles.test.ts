@@ -1,3 +1,4 @@
+// @module-tag cuda
 /**
  * radixark/miles driving `ts-engine serve` as its SGLang engine, in miles' order: the colocated
  * loop (abort mid-flight, offload every tag, onload weights, pause in miles' default `retract`

@@ -1,3 +1,4 @@
+// @module-tag cuda
 /**
  * alibaba/ROLL driving two `ts-engine serve` workers as its SGLang HTTP engines, in ROLL's order:
  * rollouts with ROLL's rids spread over the workers, every rid's abort sent to every worker (most

@@ -1,3 +1,4 @@
+// @module-tag cuda
 /**
  * THUDM/slime driving `ts-engine serve` as its SGLang engine, call for call, in slime's order:
  * a rollout aborted mid-flight (partial rollouts kept), offload, train, onload weights, a disk

@@ -1,3 +1,4 @@
+// @module-tag cuda
 /**
  * sgl-model-gateway (lightseekorg/smg) with `ts-engine serve --dp-size 2` as an HTTP worker, in the
  * gateway's order: registration probes (health, backend detection, /server_info and /model_info

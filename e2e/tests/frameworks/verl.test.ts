@@ -1,3 +1,4 @@
+// @module-tag cuda
 /**
  * verl driving `ts-engine serve` through its SGLang HTTP adapter, in verl's order: launch probes,
  * rollouts, the checkpoint engine's abort / resume generation around a sync, an

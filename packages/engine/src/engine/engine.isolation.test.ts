@@ -1,3 +1,4 @@
+// @module-tag cuda
 import { describe, expect, it } from 'vitest';
 import { DEVICE } from '../model/runner.test-helpers.js';
 import { createServer } from '../server/create-server.js';

@@ -1,3 +1,4 @@
+// @module-tag cuda
 import { describe, expect, it } from 'vitest';
 import type { GenerateChunk } from '../engine-api.js';
 import { DEVICE } from '../model/runner.test-helpers.js';

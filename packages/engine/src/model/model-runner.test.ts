@@ -1,3 +1,4 @@
+// @module-tag cuda
 import { createMemorySaver } from '@ts/memory-saver-native';
 import { describe, expect, it } from 'vitest';
 import { ByteTokenizer } from '../tokenizer/byte-tokenizer.js';

@@ -1,3 +1,4 @@
+// @module-tag cuda
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';

@@ -1,3 +1,4 @@
+// @module-tag cuda
 import { PrefixCache, Scheduler, Sequence, samplingParams } from '@ts/scheduler';
 import { describe, expect, it } from 'vitest';
 import { LOGPROB_DIGITS, tinyRunner } from '../model/runner.test-helpers.js';

@@ -1,3 +1,4 @@
+// @module-tag cuda
 import { createMemorySaver, type MemorySaver } from '@ts/memory-saver-native';
 import { describe, expect, it } from 'vitest';
 import type { TensorDtype, TensorSource } from '../loader/tensor-source.js';
