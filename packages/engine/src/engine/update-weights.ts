@@ -2,7 +2,7 @@ import type { MemorySaver } from '@ts/memory-saver-native';
 import { checkTensors, expectedLlamaTensors } from '../model/loader/llama-weights.js';
 import type { ModelConfig } from '../model/loader/model-config.js';
 import { openCheckpoint } from '../model/loader/open-checkpoint.js';
-import { replaceWeights } from '../model/weights/load-weights.js';
+import { type ReplaceTarget, replaceWeights } from '../model/weights/load-weights.js';
 import { type IpcReader, type NamedTensor, tensorSources } from '../model/weights/named-tensors.js';
 import type { WeightChecks } from '../model/weights/non-finite-check.js';
 import type { Rank } from '../rank/rank.js';
@@ -11,6 +11,12 @@ import type { ControlReplyData } from './worker-protocol.js';
 const describe = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 const RELEASED_NOTE = ' (into the host backup: weights are released, their resume restores them)';
+
+/** Where an update goes: the rank's memory controller says whether its weights are released. */
+function target(rank: Rank, complete: boolean): ReplaceTarget {
+  const tag = rank.weights.allocation.tag ?? '';
+  return { complete, released: rank.loop.memory.releasedTags.includes(tag) };
+}
 
 /**
  * The shared frame of a weight update (spec: weight updates between wake-ups): `write` runs
@@ -51,7 +57,7 @@ export function updateWeightsFromDisk(
     try {
       checkTensors(expectedLlamaTensors(config), checkpoint.tensors, path);
       where = await rank.loop.exclusive(() =>
-        replaceWeights(saver, rank.weights, checkpoint.tensors, true, checks),
+        replaceWeights(saver, rank.weights, checkpoint.tensors, target(rank, true), checks),
       );
     } finally {
       await checkpoint.close();
@@ -76,7 +82,7 @@ export function updateWeightsFromTensors(
       saver.readIpc(ipc, [{ offset: ipc.offset, bytes: into }]);
     const { sources, complete } = tensorSources(expectedLlamaTensors(config), tensors, readIpc);
     const where = await rank.loop.exclusive(() =>
-      replaceWeights(saver, rank.weights, sources, complete, checks),
+      replaceWeights(saver, rank.weights, sources, target(rank, complete), checks),
     );
     const note = where === 'backup' ? RELEASED_NOTE : '';
     return `${sources.length} tensors updated${complete ? ' (every weight)' : ''}${note}`;

@@ -55,7 +55,12 @@ describe(`replacing weights while they are released (${DEVICE})`, () => {
       const fresh = await loadWeights(s, sources(2), dtype);
       const want = await contentOf(s, fresh);
       await s.pause('weights');
-      expect(await replaceWeights(s, weights, sources(2), true)).toBe('backup');
+      expect(
+        await replaceWeights(s, weights, sources(2), {
+          complete: true,
+          released: s.isPaused('weights'),
+        }),
+      ).toBe('backup');
       expect(s.stats().weights?.residentBytes).toBe(0);
       expect(s.residentBytes(weights.allocation)).toBe(0);
       await s.resume('weights');
@@ -72,9 +77,13 @@ describe(`replacing weights while they are released (${DEVICE})`, () => {
     await s.pause('weights');
     for (const failAt of [SHAPES[0]?.[0], SHAPES[3]?.[0]]) {
       const all = sources(2, failAt);
-      await expect(replaceWeights(s, weights, all, true)).rejects.toThrow(/I\/O error/);
+      await expect(
+        replaceWeights(s, weights, all, { complete: true, released: s.isPaused('weights') }),
+      ).rejects.toThrow(/I\/O error/);
       const some = [all[0], all[3]] as TensorSource[];
-      await expect(replaceWeights(s, weights, some, false)).rejects.toThrow(/I\/O error/);
+      await expect(
+        replaceWeights(s, weights, some, { complete: false, released: s.isPaused('weights') }),
+      ).rejects.toThrow(/I\/O error/);
     }
     expect(s.stats().weights?.residentBytes).toBe(0);
     await s.resume('weights');
@@ -85,9 +94,13 @@ describe(`replacing weights while they are released (${DEVICE})`, () => {
     const { s, weights } = await loaded('float32');
     const inPlace = await loadWeights(s, sources(1), 'float32');
     const some = sources(3).filter((_, i) => i === 1 || i === 3);
-    expect(await replaceWeights(s, inPlace, some, false)).toBe('device');
+    expect(await replaceWeights(s, inPlace, some, { complete: false, released: false })).toBe(
+      'device',
+    );
     await s.pause('weights');
-    expect(await replaceWeights(s, weights, some, false)).toBe('backup');
+    expect(
+      await replaceWeights(s, weights, some, { complete: false, released: s.isPaused('weights') }),
+    ).toBe('backup');
     await s.resume('weights');
     expect(Buffer.compare(await contentOf(s, weights), await contentOf(s, inPlace))).toBe(0);
   });

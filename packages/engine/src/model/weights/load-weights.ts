@@ -111,21 +111,29 @@ export async function writeReleasedWeights(
   await saver.writeBackup(weights.allocation, await stage(weights.layout, sources, checks));
 }
 
+/** What a weight update replaces, and where the weights live now. */
+export interface ReplaceTarget {
+  /** The sources are every weight. */
+  complete: boolean;
+  /** The weights' tag is released (the rank's memory controller says so). */
+  released: boolean;
+}
+
 /**
- * Writes `sources` (checked by the caller; `complete` when they are every weight) wherever the
- * weights live now: while their tag is released, into the host backup only
- * (`writeReleasedWeights`); otherwise through the backup to the device, or for some weights,
- * straight to the device. Every tensor is checked for NaN/Inf (unless `allowNonFinite`)
- * before anything is committed. Returns where they went.
+ * Writes `sources` (checked by the caller) wherever the weights live now: while their tag is
+ * released, into the host backup only (`writeReleasedWeights`); otherwise through the backup
+ * to the device when they are every weight, or straight to the device for some. Every tensor
+ * is checked for NaN/Inf (unless `allowNonFinite`) before anything is committed. Returns where
+ * they went.
  */
 export async function replaceWeights(
   saver: MemorySaver,
   weights: LoadedWeights,
   sources: readonly TensorSource[],
-  complete: boolean,
+  { complete, released }: ReplaceTarget,
   checks: WeightChecks = {},
 ): Promise<'backup' | 'device'> {
-  if (saver.isPaused(weights.allocation.tag ?? '')) {
+  if (released) {
     await writeReleasedWeights(saver, weights, sources, checks);
     return 'backup';
   }

@@ -83,22 +83,33 @@ describe(`weights holding NaN/Inf are refused before anything is committed (${DE
 
   it('every weight while awake: the device and, after a release, the backup keep the old ones', async () => {
     const { s, weights, old } = await loaded();
-    await expect(replaceWeights(s, weights, poisoned(2), true)).rejects.toThrow(REFUSED);
+    await expect(
+      replaceWeights(s, weights, poisoned(2), { complete: true, released: s.isPaused('weights') }),
+    ).rejects.toThrow(REFUSED);
     await expectOld(s, weights, old);
   });
 
   it('some weights while awake: none is written, not even the finite ones before it', async () => {
     const { s, weights, old } = await loaded();
     const some = poisoned(2).filter((t) => t.name !== 'model.norm.weight');
-    await expect(replaceWeights(s, weights, some, false)).rejects.toThrow(REFUSED);
+    await expect(
+      replaceWeights(s, weights, some, { complete: false, released: s.isPaused('weights') }),
+    ).rejects.toThrow(REFUSED);
     await expectOld(s, weights, old);
   });
 
   it('while released, all or some: the backup keeps the old weights', async () => {
     const { s, weights, old } = await loaded('bfloat16');
     await s.pause('weights');
-    await expect(replaceWeights(s, weights, poisoned(2), true)).rejects.toThrow(REFUSED);
-    await expect(replaceWeights(s, weights, poisoned(2).slice(1), false)).rejects.toThrow(REFUSED);
+    await expect(
+      replaceWeights(s, weights, poisoned(2), { complete: true, released: s.isPaused('weights') }),
+    ).rejects.toThrow(REFUSED);
+    await expect(
+      replaceWeights(s, weights, poisoned(2).slice(1), {
+        complete: false,
+        released: s.isPaused('weights'),
+      }),
+    ).rejects.toThrow(REFUSED);
     expect(s.stats().weights?.residentBytes).toBe(0);
     await expectOld(s, weights, old);
   });
@@ -106,11 +117,27 @@ describe(`weights holding NaN/Inf are refused before anything is committed (${DE
   it('allowNonFinite writes them, on the device and into the backup', async () => {
     const { s, weights, old } = await loaded();
     const allow = { allowNonFinite: true };
-    expect(await replaceWeights(s, weights, poisoned(2), true, allow)).toBe('device');
+    expect(
+      await replaceWeights(
+        s,
+        weights,
+        poisoned(2),
+        { complete: true, released: s.isPaused('weights') },
+        allow,
+      ),
+    ).toBe('device');
     const onDevice = await contentOf(s, weights);
     expect(Buffer.compare(onDevice, old)).not.toBe(0);
     await s.pause('weights');
-    expect(await replaceWeights(s, weights, poisoned(3).slice(1, 2), false, allow)).toBe('backup');
+    expect(
+      await replaceWeights(
+        s,
+        weights,
+        poisoned(3).slice(1, 2),
+        { complete: false, released: s.isPaused('weights') },
+        allow,
+      ),
+    ).toBe('backup');
     await s.resume('weights');
     expect(Buffer.compare(await contentOf(s, weights), onDevice)).not.toBe(0);
   });
