@@ -1,6 +1,7 @@
 export type { EngineClientOptions, RequestOptions } from './engine-client.js';
 export { EngineClient } from './engine-client.js';
 export { EngineClientError } from './errors.js';
+export { generateRequestSchema } from './generate-schema.js';
 export {
   MAX_OPENAI_LOGIT_BIAS,
   MAX_OPENAI_TEMPERATURE,

@@ -3,6 +3,7 @@
  * an RL framework written against SGLang needs no adapter. The server imports these too.
  */
 import type * as z from 'zod';
+import type { generateRequestSchema } from './generate-schema.js';
 import type { samplingParamsSchema } from './sampling-schema.js';
 
 /** Every control reply: a failure answers a 4xx with `success: false` and the reason. */
@@ -76,32 +77,11 @@ export type AbortRequestRequest =
  */
 export type SamplingParams = z.input<typeof samplingParamsSchema>;
 
-/** `POST /generate`: exactly one of `text` and `input_ids`; a list of either is a batch. */
-export interface GenerateRequest {
-  text?: string | string[];
-  input_ids?: number[] | number[][];
-  /** For a batch, one object for all or one per prompt. */
-  sampling_params?: SamplingParams | SamplingParams[];
-  /** Server-Sent Events of cumulative replies, then `data: [DONE]`. */
-  stream?: boolean;
-  /** Request id (one per prompt for a batch); generated when omitted. */
-  rid?: string | string[];
-  /**
-   * Each output token's log-probability in `meta_info.output_token_logprobs` (one flag for
-   * all prompts, or one per prompt). Input-token and top-k logprobs are not supported.
-   */
-  return_logprob?: boolean | boolean[];
-  /** With `return_logprob`: each entry's third item is its token's text (decoded alone). */
-  return_text_in_logprobs?: boolean | boolean[];
-  /** Run on this data-parallel rank (0-based) instead of the one the router picks. */
-  data_parallel_rank?: number;
-  /** With `return_logprob`: also the prompt tokens' logprobs from this index on (-1: none). */
-  logprob_start_len?: number | number[];
-  /** With `return_logprob`: these ids' logprobs at every output position (per prompt: lists). */
-  token_ids_logprob?: number[] | number[][];
-  /** With `return_logprob`: the most likely tokens at every output position (at most 64). */
-  top_logprobs_num?: number | number[];
-}
+/**
+ * `POST /generate`: exactly one of `text` and `input_ids`; a list of either is a batch.
+ * Inferred from `generateRequestSchema`, the one declaration, which the server parses with.
+ */
+export type GenerateRequest = z.input<typeof generateRequestSchema>;
 
 export interface SingleGenerateRequest extends GenerateRequest {
   text?: string;

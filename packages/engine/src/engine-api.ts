@@ -25,35 +25,23 @@ export type LogprobField =
   | 'tokenIdsLogprob'
   | 'topLogprobsNum';
 
-export interface GenerateInput {
+/**
+ * One generate request. Its logprob fields (`returnLogprob`, `logprobStartLen`,
+ * `tokenIdsLogprob`, `topLogprobsNum`) are `SamplingParams`' own, given at the top level as
+ * SGLang has them; they fill `metaInfo.outputTokenLogprobs`, `inputTokenLogprobs`,
+ * `outputTokenIdsLogprobs` and `outputTopLogprobs`, and the last three need `returnLogprob`.
+ */
+export interface GenerateInput extends Partial<Pick<SamplingParams, LogprobField>> {
   /** Exactly one of text and inputIds. */
   text?: string;
   inputIds?: number[];
   samplingParams?: SamplingInput;
   /** Request id; generated when omitted. */
   rid?: string;
-  /**
-   * Report each output token's log-probability in `metaInfo.outputTokenLogprobs`: under
-   * softmax(logits / temperature) for sampled requests (the distribution drawn from, before any
-   * top-k / top-p cut), under softmax(logits) for greedy ones.
-   */
-  returnLogprob?: boolean;
   /** With `returnLogprob`: each entry also holds its token's text (decoded alone). */
   returnTextInLogprobs?: boolean;
   /** Run on this data-parallel rank (0-based) instead of the one the router picks. */
   dataParallelRank?: number;
-  /**
-   * With `returnLogprob`: also each prompt token's logprob (given the tokens before it) from
-   * this index on, in `metaInfo.inputTokenLogprobs`; -1 or left out: none.
-   */
-  logprobStartLen?: number;
-  /**
-   * With `returnLogprob`: these token ids' logprobs at every output position, in
-   * `metaInfo.outputTokenIdsLogprobs` (e.g. a judge's "yes" and "no").
-   */
-  tokenIdsLogprob?: number[];
-  /** With `returnLogprob`: this many most likely tokens at every output position (<= 64). */
-  topLogprobsNum?: number;
 }
 
 export type FinishReasonType = 'stop' | 'length' | 'abort';

@@ -29,7 +29,11 @@ export interface SamplingParams {
   skipSpecialTokens: boolean;
   /** Keep the matched stop string at the end of the text. */
   noStopTrim: boolean;
-  /** Report each output token's log-probability (the executor computes it). */
+  /**
+   * Report each output token's log-probability (the executor computes it): under
+   * softmax(logits / temperature) for sampled requests (the distribution drawn from, before any
+   * top-k / top-p cut), under softmax(logits) for greedy ones.
+   */
   returnLogprob: boolean;
   /**
    * Report the log-probability of every prompt token from this index on (each given the
@@ -38,7 +42,7 @@ export interface SamplingParams {
   logprobStartLen: number;
   /** With each output token, these ids' log-probabilities at its position (e.g. "yes", "no"). */
   tokenIdsLogprob: readonly number[];
-  /** With each output token, the ids and logprobs of this many most likely tokens (0: none). */
+  /** With each output token, the ids and logprobs of this many most likely tokens (0: none; <= 64 in the engine). */
   topLogprobsNum: number;
   /** End-of-sequence and stop tokens are banned until this many tokens are out. */
   minNewTokens: number;

@@ -306,16 +306,16 @@ describe('POST /generate', () => {
     ],
     [[1, 2], 'body: Invalid input: expected object'],
     [{ text: 'a', return_logprob: 'yes' }, 'return_logprob: must be a boolean'],
+    [{ text: 'a', return_logprob: true, logprob_start_len: 0.5 }, 'logprob_start_len:'],
+    [{ text: 'a', return_logprob: true, top_logprobs_num: 'x' }, 'top_logprobs_num:'],
     [
       { text: ['a', 'b'], return_logprob: [true] },
       'return_logprob: must be one boolean, or a list of 2',
     ],
-    [{ text: 'a', return_logprob: true, logprob_start_len: -2 }, 'logprob_start_len:'],
     [
       { text: ['a', 'b'], return_logprob: true, logprob_start_len: [0] },
       'logprob_start_len: must be one integer, or a list of 2',
     ],
-    [{ text: 'a', return_logprob: true, top_logprobs_num: 65 }, 'top_logprobs_num: Too big'],
     [{ text: 'a', token_ids_logprob: 'x' }, 'token_ids_logprob: must be a list of token ids'],
     [
       { text: ['a', 'b'], token_ids_logprob: [[1]] },
@@ -356,6 +356,14 @@ describe('POST /generate', () => {
       'min_new_tokens must be an integer in [0, max_new_tokens (128)]',
     ],
     [{ text: 'a', sampling_params: { stop_token_ids: [-1] } }, 'stop_token_ids must be token ids'],
+    [
+      { text: 'a', return_logprob: true, logprob_start_len: -2 },
+      'logprob_start_len must be an integer >= -1, got -2',
+    ],
+    [
+      { text: 'a', return_logprob: true, top_logprobs_num: 65 },
+      'top_logprobs_num must be an integer in [0, 64]',
+    ],
   ])('answers 400 with the range check of %j', async (body, message) => {
     const res = await post(body);
     expect(res.statusCode).toBe(400);

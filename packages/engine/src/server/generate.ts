@@ -1,86 +1,24 @@
 import { randomUUID } from 'node:crypto';
+import { generateRequestSchema } from '@ts/client';
 import type { FastifyInstance } from 'fastify';
-import * as z from 'zod';
+import type * as z from 'zod';
 import type { GenerateChunk, GenerateInput } from '../engine-api.js';
-import { MAX_TOP_LOGPROBS } from '../model/workspace.js';
 import { callScope } from './call-scope.js';
 import type { RouteContext } from './context.js';
 import { asRequestError, parseBody, RequestError } from './errors.js';
 import {
   checkGenerations,
   checkReplies,
-  onlyOff,
   samplesOf,
-  samplingParamsSchema,
   toGenerateReply,
-  tokenId,
   toSamplingInput,
 } from './sampling.js';
 import { mergeIndexed, type Peeked, peek, sendSse } from './sse.js';
 
-const generateSchema = z.object({
-  text: z
-    .union([z.string(), z.array(z.string()).min(1)], {
-      error: 'must be a string or a list of strings',
-    })
-    .nullish(),
-  input_ids: z
-    .union([z.array(tokenId).min(1), z.array(z.array(tokenId).min(1)).min(1)], {
-      error: 'must be a list of token ids, or a list of such lists',
-    })
-    .nullish(),
-  sampling_params: z
-    .union([samplingParamsSchema, z.array(samplingParamsSchema)], {
-      error: 'must be an object, or a list of objects for a batch',
-    })
-    .nullish(),
-  stream: z.boolean().nullish(),
-  rid: z
-    .union([z.string().min(1), z.array(z.string().min(1))], {
-      error: 'must be a string, or a list of strings for a batch',
-    })
-    .nullish(),
-  return_logprob: z
-    .union([z.boolean(), z.array(z.boolean())], {
-      error: 'must be a boolean, or a list of booleans for a batch',
-    })
-    .nullish(),
-  // SGLang's other logprob fields: only their "off" values are served.
-  logprob_start_len: z
-    .union([z.number().int().min(-1), z.array(z.number().int().min(-1))], {
-      error: 'must be an integer >= -1, or a list of them for a batch',
-    })
-    .nullish(),
-  top_logprobs_num: z
-    .union(
-      [
-        z.number().int().min(0).max(MAX_TOP_LOGPROBS),
-        z.array(z.number().int().min(0).max(MAX_TOP_LOGPROBS)),
-      ],
-      { error: `must be an integer in [0, ${MAX_TOP_LOGPROBS}], or a list of them for a batch` },
-    )
-    .nullish(),
-  token_ids_logprob: z
-    .union([z.array(tokenId), z.array(z.array(tokenId))], {
-      error: 'must be a list of token ids, or a list of such lists for a batch',
-    })
-    .nullish(),
-  return_text_in_logprobs: z
-    .union([z.boolean(), z.array(z.boolean())], {
-      error: 'must be a boolean, or a list of booleans for a batch',
-    })
-    .nullish(),
-  data_parallel_rank: z.number().int().nonnegative().nullish(),
-  // SGLang features not served: refused when asked for, not dropped.
-  lora_path: onlyOff(null, 'LoRA adapters are not supported'),
-  image_data: onlyOff(null, 'image input is not supported'),
-  video_data: onlyOff(null, 'video input is not supported'),
-  audio_data: onlyOff(null, 'audio input is not supported'),
-  custom_logit_processor: onlyOff(null, 'custom logit processors are not supported'),
-  return_hidden_states: onlyOff(false, 'hidden states are not returned'),
-});
+/** The body's schema is the wire's, declared once in @ts/client. */
+const generateSchema = generateRequestSchema;
 
-type GenerateBody = z.infer<typeof generateSchema>;
+type GenerateBody = z.output<typeof generateSchema>;
 
 export function newRid(): string {
   return randomUUID().replaceAll('-', '');
@@ -168,9 +106,9 @@ function logprobFields(body: GenerateBody, n: number): (i: number) => Partial<Ge
     return {
       returnLogprob: true,
       ...(text(i) ? { returnTextInLogprobs: true } : {}),
-      ...((top(i) ?? 0) > 0 ? { topLogprobsNum: top(i) as number } : {}),
+      ...((top(i) ?? 0) !== 0 ? { topLogprobsNum: top(i) as number } : {}),
       ...(ids.length > 0 ? { tokenIdsLogprob: ids } : {}),
-      ...((start(i) ?? -1) >= 0 ? { logprobStartLen: start(i) as number } : {}),
+      ...((start(i) ?? -1) !== -1 ? { logprobStartLen: start(i) as number } : {}),
     };
   };
 }
