@@ -3,6 +3,11 @@ export { EngineClient } from './engine-client.js';
 export { EngineClientError } from './errors.js';
 export { generateRequestSchema } from './generate-schema.js';
 export {
+  chatCompletionRequestSchema,
+  chatMessageSchema,
+  completionRequestSchema,
+} from './openai-schema.js';
+export {
   MAX_OPENAI_LOGIT_BIAS,
   MAX_OPENAI_TEMPERATURE,
   MAX_OPENAI_TOP_LOGPROBS,

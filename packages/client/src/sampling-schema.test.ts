@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import * as z from 'zod';
+import { generateRequestSchema } from './generate-schema.js';
+import { chatCompletionRequestSchema, completionRequestSchema } from './openai-schema.js';
 import {
   MAX_SAMPLES,
   onlyOff,
@@ -43,5 +45,21 @@ describe('the wire sampling schemas', () => {
     expect(openAI.safeParse({ temperature: 2.5 }).success).toBe(false);
     expect(openAI.safeParse({ logit_bias: { '1': 101 } }).success).toBe(false);
     expect(openAI.safeParse({ presence_penalty: 0.5 }).success).toBe(false);
+  });
+
+  it('parse whole bodies of /generate and the OpenAI routes', () => {
+    expect(generateRequestSchema.parse({ text: ['a'], sampling_params: [{ n: 2 }] })).toEqual({
+      text: ['a'],
+      sampling_params: [{ n: 2 }],
+    });
+    expect(generateRequestSchema.safeParse({ lora_path: 'x' }).success).toBe(false);
+    expect(completionRequestSchema.parse({ prompt: [1, 2], logprobs: false })).toEqual({
+      prompt: [1, 2],
+      logprobs: false,
+    });
+    expect(completionRequestSchema.safeParse({ prompt: 'a', best_of: 2 }).success).toBe(false);
+    const chat = { messages: [{ role: 'user', content: [{ type: 'text', text: 'hi' }] }] };
+    expect(chatCompletionRequestSchema.parse(chat)).toEqual(chat);
+    expect(chatCompletionRequestSchema.safeParse({ ...chat, tools: [{}] }).success).toBe(false);
   });
 });

@@ -4,6 +4,11 @@
  * and for callers who want plain fetch.
  */
 import type * as z from 'zod';
+import type {
+  chatCompletionRequestSchema,
+  chatMessageSchema,
+  completionRequestSchema,
+} from './openai-schema.js';
 import type { openAISamplingShape } from './sampling-schema.js';
 
 /** OpenAI's two, plus `abort` (as SGLang) when the request was aborted. */
@@ -26,29 +31,13 @@ export interface OpenAIStreamOptions {
  */
 export type OpenAISamplingRequest = z.input<z.ZodObject<typeof openAISamplingShape>>;
 
-export interface CompletionRequest extends OpenAISamplingRequest {
-  /** A prompt (a string or token ids), or a list of them: choices go prompt by prompt, n each. */
-  prompt: string | number[] | string[] | number[][];
-  /** Each chosen token's logprob, with this many most likely tokens per position (0 to 20). */
-  logprobs?: number | null;
-  /** The prompt before the completion (with logprobs: the prompt tokens' too); not with stream. */
-  echo?: boolean | null;
-}
+/** `POST /v1/completions`; inferred from `completionRequestSchema`, which the server parses with. */
+export type CompletionRequest = z.input<typeof completionRequestSchema>;
 
-export interface ChatMessageParam {
-  role: 'system' | 'developer' | 'user' | 'assistant' | 'tool';
-  /** A string or text parts; null for an assistant turn with no text. */
-  content?: string | Array<{ type: 'text'; text: string }> | null;
-}
+export type ChatMessageParam = z.input<typeof chatMessageSchema>;
 
-export interface ChatCompletionRequest extends OpenAISamplingRequest {
-  messages: ChatMessageParam[];
-  max_completion_tokens?: number | null;
-  /** Each chosen token's logprob in `choices[].logprobs.content`. */
-  logprobs?: boolean | null;
-  /** With `logprobs`: this many most likely tokens per position (0 to 20). */
-  top_logprobs?: number | null;
-}
+/** `POST /v1/chat/completions`; inferred from `chatCompletionRequestSchema`. */
+export type ChatCompletionRequest = z.input<typeof chatCompletionRequestSchema>;
 
 /**
  * A completion's logprobs (the legacy shape): each token's text (decoded alone), its logprob,

@@ -1,11 +1,13 @@
-import type {
-  ChatCompletion,
-  ChatCompletionChoice,
-  ChatCompletionChunk,
-  ChatLogprobs,
+import {
+  type ChatCompletion,
+  type ChatCompletionChoice,
+  type ChatCompletionChunk,
+  type ChatLogprobs,
+  chatCompletionRequestSchema,
+  type chatMessageSchema,
 } from '@ts/client';
 import type { FastifyInstance } from 'fastify';
-import * as z from 'zod';
+import type * as z from 'zod';
 import type { ChatMessageInput } from '../engine-api.js';
 import type { RouteContext } from './context.js';
 import { asRequestError, parseBody, RequestError } from './errors.js';
@@ -14,47 +16,14 @@ import {
   type LogprobPosition,
   logprobInput,
   logprobPositions,
-  MAX_OPENAI_TOP_LOGPROBS,
   openAIId,
-  openAISamplingShape,
   serveOpenAI,
   toOpenAISampling,
 } from './openai-common.js';
 import { samplesOf } from './sampling.js';
 
-const textPart = z.object({
-  type: z.literal('text', { error: 'only text content parts are supported' }),
-  text: z.string(),
-});
-
-const messageSchema = z.object({
-  role: z.enum(['system', 'developer', 'user', 'assistant', 'tool'], {
-    error: "must be one of 'system', 'developer', 'user', 'assistant', 'tool'",
-  }),
-  content: z
-    .union([z.string(), z.array(textPart)], { error: 'must be a string or a list of text parts' })
-    .nullish(),
-});
-
-const chatSchema = z.object({
-  ...openAISamplingShape,
-  messages: z.array(messageSchema).min(1),
-  max_completion_tokens: z.number().int().nonnegative().nullish(),
-  logprobs: z.boolean().nullish(),
-  // vLLM's and SGLang's: more chat template variables, and whether to open the reply's turn.
-  chat_template_kwargs: z.record(z.string(), z.unknown()).nullish(),
-  add_generation_prompt: z.boolean().nullish(),
-  top_logprobs: z.number().int().min(0).max(MAX_OPENAI_TOP_LOGPROBS).nullish(),
-  // Not served: refused when asked for, so a reply never pretends to honour them.
-  tools: z
-    .array(z.unknown())
-    .max(0, { error: 'tools are not supported (no tool-call parsing)' })
-    .nullish(),
-  tool_choice: z.literal('none', { error: 'tools are not supported' }).nullish(),
-  response_format: z
-    .object({ type: z.literal('text', { error: 'only response_format text is supported' }) })
-    .nullish(),
-});
+/** The body's schema is the wire's, declared once in @ts/client. */
+const chatSchema = chatCompletionRequestSchema;
 
 /** One token in chat logprobs: its text, logprob and UTF-8 bytes. */
 function chatToken([logprob, , text]: readonly [number, number, string | null]) {
@@ -72,7 +41,7 @@ function chatLogprobs(positions: readonly LogprobPosition[]): ChatLogprobs {
   };
 }
 
-type ChatMessageBody = z.infer<typeof messageSchema>;
+type ChatMessageBody = z.output<typeof chatMessageSchema>;
 
 /** OpenAI messages as the chat template takes them: `developer` is a system turn. */
 export function toChatMessages(messages: ChatMessageBody[]): ChatMessageInput[] {

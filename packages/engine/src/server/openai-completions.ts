@@ -1,6 +1,10 @@
-import type { Completion, CompletionChoice, CompletionLogprobs } from '@ts/client';
+import {
+  type Completion,
+  type CompletionChoice,
+  type CompletionLogprobs,
+  completionRequestSchema,
+} from '@ts/client';
 import type { FastifyInstance } from 'fastify';
-import * as z from 'zod';
 import type { GenerateMeta } from '../engine-api.js';
 import type { RouteContext } from './context.js';
 import { parseBody, RequestError } from './errors.js';
@@ -9,36 +13,14 @@ import {
   type LogprobPosition,
   logprobInput,
   logprobPositions,
-  MAX_OPENAI_TOP_LOGPROBS,
   openAIId,
-  openAISamplingShape,
   serveOpenAI,
   toOpenAISampling,
 } from './openai-common.js';
-import { checkGenerations, samplesOf, tokenId } from './sampling.js';
+import { checkGenerations, samplesOf } from './sampling.js';
 
-const completionSchema = z.object({
-  ...openAISamplingShape,
-  prompt: z.union(
-    [
-      z.string(),
-      z.array(tokenId).min(1),
-      z.array(z.string()).min(1),
-      z.array(z.array(tokenId).min(1)).min(1),
-    ],
-    { error: 'must be a string, token ids, or a list of either' },
-  ),
-  // The prompt before the completion (with logprobs: its tokens' logprobs, the first null).
-  echo: z.boolean().nullish(),
-  best_of: z.literal(1, { error: 'only best_of 1 is supported' }).nullish(),
-  // The chosen tokens' logprobs and this many most likely ones; `false` is off, as some send it.
-  logprobs: z
-    .union([z.number().int().min(0).max(MAX_OPENAI_TOP_LOGPROBS), z.literal(false)], {
-      error: `must be an integer in [0, ${MAX_OPENAI_TOP_LOGPROBS}]`,
-    })
-    .nullish(),
-  suffix: z.null({ error: 'suffix is not supported' }).optional(),
-});
+/** The body's schema is the wire's, declared once in @ts/client. */
+const completionSchema = completionRequestSchema;
 
 /** `POST /v1/completions` (OpenAI): prompts, n samples each, streamed or whole, with usage. */
 export function registerCompletionsRoute(app: FastifyInstance, ctx: RouteContext): void {
