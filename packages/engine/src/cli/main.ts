@@ -105,6 +105,11 @@ program
     '--allow-non-finite-weights',
     'load weights holding NaN/Inf (default: the initial load and weight updates refuse them, naming the tensor)',
   )
+  .option(
+    '--deterministic',
+    'the same request gives the same tokens and logprobs whatever else runs (CPU only for now: refused on CUDA, issue 17)',
+  )
+  .option('--enable-deterministic-inference', "SGLang's name for --deterministic")
   .action(async (flags: ServeFlags) => {
     try {
       await serve(flags);

@@ -56,6 +56,14 @@ describe('serveSettings', () => {
     expect(allowed.launch.allowNonFiniteWeights).toBe(true);
   });
 
+  it("takes --deterministic, or SGLang's --enable-deterministic-inference", () => {
+    expect(serveSettings(defaults).launch.deterministic).toBe(false);
+    expect(serveSettings({ ...defaults, deterministic: true }).launch.deterministic).toBe(true);
+    expect(
+      serveSettings({ ...defaults, enableDeterministicInference: true }).launch.deterministic,
+    ).toBe(true);
+  });
+
   it('names the flag that is wrong', () => {
     expect(() => serveSettings({ ...defaults, device: 'tpu' })).toThrow(/--device/);
     expect(() => serveSettings({ ...defaults, dtype: 'int8' })).toThrow(/--dtype/);

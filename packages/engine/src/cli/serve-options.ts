@@ -28,6 +28,9 @@ export interface ServeFlags {
   freeBackupsOnWake?: boolean;
   disableCudaGraph?: boolean;
   allowNonFiniteWeights?: boolean;
+  deterministic?: boolean;
+  /** SGLang's name for --deterministic. */
+  enableDeterministicInference?: boolean;
 }
 
 export interface ServeSettings {
@@ -96,6 +99,8 @@ export function serveSettings(
       freeBackupsOnWake: flags.freeBackupsOnWake ?? false,
       cudaGraphs: !flags.disableCudaGraph,
       allowNonFiniteWeights: flags.allowNonFiniteWeights ?? false,
+      deterministic:
+        (flags.deterministic ?? false) || (flags.enableDeterministicInference ?? false),
     },
   };
 }

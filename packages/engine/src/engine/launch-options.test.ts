@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { resolveOptions } from './launch-options.js';
+import { DETERMINISTIC_ON_CUDA, resolveOptions } from './launch-options.js';
 
 describe('resolveOptions', () => {
   it('spreads ranks over the GPUs there are, several to a GPU when fewer', () => {
@@ -21,6 +21,38 @@ describe('resolveOptions', () => {
     expect(resolveOptions({ model: 'builtin:tiny' }, 1).allowNonFiniteWeights).toBe(false);
     const allowed = resolveOptions({ model: 'builtin:tiny', allowNonFiniteWeights: true }, 1);
     expect(allowed.allowNonFiniteWeights).toBe(true);
+  });
+
+  it('takes deterministic on the CPU and refuses it wherever the ranks would run on CUDA (issue 17)', () => {
+    const tiny = { model: 'builtin:tiny' };
+    expect(resolveOptions(tiny, 1).deterministic).toBe(false);
+    expect(resolveOptions({ ...tiny, device: 'cpu', deterministic: true }, 0).deterministic).toBe(
+      true,
+    );
+    // Engine.launch counts no GPU for device cpu; auto on a machine without one is the CPU.
+    expect(resolveOptions({ ...tiny, device: 'auto', deterministic: true }, 0).deterministic).toBe(
+      true,
+    );
+    for (const [device, gpus] of [
+      ['cuda', 1],
+      ['cuda', 0],
+      ['auto', 1],
+      ['auto', 8],
+    ] as const) {
+      expect(() => resolveOptions({ ...tiny, device, deterministic: true }, gpus)).toThrow(
+        DETERMINISTIC_ON_CUDA,
+      );
+    }
+    expect(DETERMINISTIC_ON_CUDA).toMatch(
+      /^--deterministic is not yet available on CUDA: .*issue 17/,
+    );
+    // Off, CUDA is as before.
+    expect(resolveOptions({ ...tiny, device: 'cuda', deterministic: false }, 1).device).toBe(
+      'cuda',
+    );
+    expect(() =>
+      resolveOptions({ ...tiny, deterministic: 'yes' as unknown as boolean }, 0),
+    ).toThrow('deterministic must be a boolean');
   });
 
   it('names the option that is wrong', () => {

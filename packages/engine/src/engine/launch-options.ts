@@ -44,6 +44,15 @@ export interface LaunchOptions {
    * update is refused (the old weights stay), naming the first such tensor and its count.
    */
   allowNonFiniteWeights?: boolean;
+  /**
+   * Deterministic inference (SGLang's `--enable-deterministic-inference`; spec rule 14): a
+   * request's tokens and logprobs depend only on the request, not on its batch companions,
+   * prefix-cache hits, retraction, sleep/wake or the data-parallel rank. Default false. The
+   * CPU backend already computes every row independently of the batch, so there it changes
+   * nothing (engine.determinism.test.ts is the evidence); on CUDA it is refused until the
+   * batch-invariant kernels exist (issue 17).
+   */
+  deterministic?: boolean;
   /** Load progress, per rank. */
   onProgress?(rank: number, loadedBytes: number, totalBytes: number): void;
 }
@@ -80,6 +89,7 @@ export function resolveOptions(options: LaunchOptions, gpuCount: number): Resolv
     freeBackupsOnWake: options.freeBackupsOnWake ?? false,
     cudaGraphs: options.cudaGraphs ?? true,
     allowNonFiniteWeights: options.allowNonFiniteWeights ?? false,
+    deterministic: options.deterministic ?? false,
   };
   const positiveInts: (keyof ResolvedOptions)[] = [
     'dpSize',
@@ -110,5 +120,27 @@ export function resolveOptions(options: LaunchOptions, gpuCount: number): Resolv
     throw new RangeError(`gpuIds must name one GPU per rank (${dpSize})`);
   if (typeof resolved.model !== 'string' || resolved.model === '')
     throw new RangeError('model must be a path or builtin:tiny');
+  if (typeof resolved.deterministic !== 'boolean')
+    throw new RangeError('deterministic must be a boolean');
+  if (resolved.deterministic && runsOnCuda(resolved.device, gpuCount))
+    throw new RangeError(DETERMINISTIC_ON_CUDA);
   return resolved;
+}
+
+/**
+ * Why `deterministic` is refused on CUDA. Its GEMMs choose tiling and split-K by the batch's
+ * row count and its attention splits the KV by length, so a request's bytes depend on its
+ * companions there; accepting the option would promise what the kernels do not keep.
+ */
+export const DETERMINISTIC_ON_CUDA =
+  '--deterministic is not yet available on CUDA: its kernels are not batch-invariant yet ' +
+  '(GEMM tiling and split-K follow the batch size, attention splits the KV by length), so ' +
+  'outputs would still depend on the batch (issue 17). Use --device cpu, or leave it off.';
+
+/**
+ * Whether the ranks will run on a GPU: `cuda`, or `auto` on a machine with one (the rank's
+ * memory saver opens CUDA whenever a GPU is there, the CPU otherwise).
+ */
+function runsOnCuda(device: DeviceChoice, gpuCount: number): boolean {
+  return device === 'cuda' || (device === 'auto' && gpuCount > 0);
 }

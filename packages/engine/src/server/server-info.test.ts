@@ -33,6 +33,7 @@ describe('info and metrics', () => {
       max_total_num_tokens: 1024,
       disable_radix_cache: false,
       disable_cuda_graph: false,
+      enable_deterministic_inference: false,
       device: 'cpu',
       dtype: 'float32',
       weight_version: 'default',
@@ -131,6 +132,21 @@ describe('info and metrics', () => {
       'ts_engine_generation_tokens_per_second 0',
     ]) {
       expect(text).toContain(`${line}\n`);
+    }
+  });
+});
+
+describe('deterministic inference in /get_server_info', () => {
+  it("reports the launch option as SGLang's enable_deterministic_inference", async () => {
+    const deterministic = await launchTiny({ device: 'cpu', deterministic: true });
+    const server = createServer(deterministic, { modelName: 'tiny' });
+    try {
+      const info = (await server.inject({ url: '/get_server_info' })).json();
+      expect(info.enable_deterministic_inference).toBe(true);
+      expect((await server.inject({ url: '/server_info' })).json()).toEqual(info);
+    } finally {
+      await server.close();
+      await deterministic.shutdown();
     }
   });
 });
