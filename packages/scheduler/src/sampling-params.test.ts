@@ -38,6 +38,12 @@ describe('samplingParams', () => {
     expect(() => samplingParams({ minNewTokens: 3, maxNewTokens: 2 })).toThrow(
       'min_new_tokens must be an integer in [0, max_new_tokens (2)]',
     );
+    expect(() => samplingParams({ stop: ['a', 1 as unknown as string] })).toThrow(
+      'stop must be a string or a list of strings',
+    );
+    expect(() => samplingParams({ topLogprobsNum: -1 })).toThrow(
+      'top_logprobs_num must be an integer >= 0',
+    );
     expect(() => samplingParams({ truncatePromptTokens: -2 })).toThrow(
       'truncate_prompt_tokens must be an integer >= -1',
     );
