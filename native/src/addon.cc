@@ -5,6 +5,7 @@
 #include <string>
 
 #include "async_task.h"
+#include "comm_addon.h"
 #include "device.h"
 #include "memory_saver.h"
 #include "non_finite_addon.h"
@@ -395,6 +396,7 @@ static Napi::Value cudaDeviceCount(const Napi::CallbackInfo& info) {
 static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeMemorySaver", ts::NativeMemorySaver::define(env));
   exports.Set("NativeOps", ts::defineNativeOps(env));
+  exports.Set("NativeCommunicator", ts::defineNativeCommunicator(env));
   exports.Set("cudaCompiledIn", Napi::Boolean::New(env, ts::cudaCompiledIn()));
   exports.Set("cudaDeviceCount", Napi::Function::New(env, cudaDeviceCount, "cudaDeviceCount"));
   exports.Set("countNonFinite", Napi::Function::New(env, ts::countNonFinite, "countNonFinite"));

@@ -1,4 +1,10 @@
 export { Allocation } from './allocation.js';
+export {
+  Communicator,
+  type CommunicatorOptions,
+  createCommunicator,
+  DEFAULT_COMMUNICATOR_TIMEOUT_MS,
+} from './communicator.js';
 export { DeviceTransfers } from './device-transfers.js';
 export {
   decodeBfloat16,

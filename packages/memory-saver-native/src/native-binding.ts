@@ -115,6 +115,16 @@ export interface NativeOps {
   useScratch(address: number, bytes: number): void;
 }
 
+/**
+ * One rank of a CPU communicator group (`native/src/comm_addon.cc`): synchronous collectives
+ * on host addresses, dtype 0 float32 | 1 bfloat16 | 2 float16.
+ */
+export interface NativeCommunicator {
+  allReduceSum(address: number, count: number, dtype: number): void;
+  allGather(input: number, count: number, dtype: number, out: number): void;
+  close(): void;
+}
+
 export interface NativeAddon {
   NativeMemorySaver: new (
     device: 'cpu' | 'cuda',
@@ -123,6 +133,13 @@ export interface NativeAddon {
     keepBackups: boolean,
   ) => NativeMemorySaver;
   NativeOps: new (saver: NativeMemorySaver) => NativeOps;
+  NativeCommunicator: new (
+    saver: NativeMemorySaver,
+    groupId: string,
+    worldSize: number,
+    rank: number,
+    timeoutMs: number,
+  ) => NativeCommunicator;
   cudaCompiledIn: boolean;
   /** GPUs the CUDA runtime sees (0 without CUDA). */
   cudaDeviceCount(): number;
