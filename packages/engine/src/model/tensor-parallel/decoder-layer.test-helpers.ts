@@ -1,0 +1,78 @@
+// Runs in a worker thread as plain JavaScript (transpiled by the test), so it imports types only.
+import type * as Native from '@ts/memory-saver-native';
+import type { RankLayerBuffers, RankLayerShape, tensorParallelLayer } from './decoder-layer.js';
+
+/** One rank's host float32 weights, q/k/v and gate/up already fused. */
+export interface RankLayerHostWeights {
+  inputNorm: Float32Array;
+  qkv: Float32Array;
+  o: Float32Array;
+  postNorm: Float32Array;
+  gateUp: Float32Array;
+  down: Float32Array;
+}
+
+export interface LayerRankInput {
+  groupId: string;
+  worldSize: number;
+  rank: number;
+  shape: RankLayerShape;
+  weights: RankLayerHostWeights;
+  /** [tokens, hiddenSize]: the layer's input hidden state, the same on every rank. */
+  residual: Float32Array;
+  invFreq: Float32Array;
+}
+
+/** Sets up one rank on its own CPU saver, runs the layer, and returns its residual. */
+export async function runLayerRank(
+  native: typeof Native,
+  layer: typeof tensorParallelLayer,
+  input: LayerRankInput,
+): Promise<Float32Array> {
+  const saver = native.createMemorySaver({ device: 'cpu' });
+  const ops = native.createOps(saver);
+  const place = async (data: ArrayBufferView | number): Promise<number> => {
+    const bytes = typeof data === 'number' ? data : data.byteLength;
+    const address = Number((await saver.allocate(Math.max(bytes, 4))).address);
+    if (typeof data !== 'number') ops.upload(address, data);
+    return address;
+  };
+  const { shape } = input;
+  const t = shape.tokens;
+  const kvWidth = shape.numKvHeads * shape.headDim;
+  const positions = Int32Array.from({ length: t }, (_, i) => i);
+  const buffers: RankLayerBuffers = {
+    residual: await place(input.residual),
+    normed: await place(t * shape.hiddenSize * 4),
+    qkv: await place(t * (shape.numHeads * shape.headDim + 2 * kvWidth) * 4),
+    attention: await place(t * shape.numHeads * shape.headDim * 4),
+    hidden: await place(t * shape.hiddenSize * 4),
+    gateUp: await place(t * 2 * shape.intermediateSize * 4),
+    activation: await place(t * shape.intermediateSize * 4),
+    kCache: await place(shape.pageSize * kvWidth * 4),
+    vCache: await place(shape.pageSize * kvWidth * 4),
+    positions: await place(positions),
+    slots: await place(positions),
+    queryStart: await place(Int32Array.from([0, t])),
+    seqLens: await place(Int32Array.from([t])),
+    pageTable: await place(Int32Array.from([0])),
+    invFreq: await place(input.invFreq),
+  };
+  const w = input.weights;
+  const weights = {
+    inputNorm: await place(w.inputNorm),
+    qkv: await place(w.qkv),
+    o: await place(w.o),
+    postNorm: await place(w.postNorm),
+    gateUp: await place(w.gateUp),
+    down: await place(w.down),
+  };
+  const { groupId, worldSize, rank } = input;
+  const communicator = native.createCommunicator(saver, { groupId, worldSize, rank });
+  try {
+    layer(ops, communicator, shape, weights, buffers);
+  } finally {
+    communicator.close();
+  }
+  return ops.downloadFloat32(buffers.residual, t * shape.hiddenSize);
+}
