@@ -72,13 +72,14 @@ class NativeCommunicator : public Napi::ObjectWrap<NativeCommunicator> {
     return info.Env().Undefined();
   }
 
-  // allGather(input, count, dtype, out)
+  // allGather(input, count, dtype, out, rows)
   Napi::Value allGather(const Napi::CallbackInfo& info) {
     auto input = static_cast<uintptr_t>(numberArg(info, 0, "input"));
     auto count = static_cast<size_t>(numberArg(info, 1, "count"));
     DType dtype = dtypeArg(info, 2);
     auto out = static_cast<uintptr_t>(numberArg(info, 3, "out"));
-    run(info, [&] { communicator_->allGather(input, count, dtype, out); });
+    auto rows = static_cast<size_t>(numberArg(info, 4, "rows"));
+    run(info, [&] { communicator_->allGather(input, count, dtype, out, rows); });
     return info.Env().Undefined();
   }
 

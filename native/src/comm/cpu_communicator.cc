@@ -63,21 +63,30 @@ RankGroup& CpuCommunicator::group(const char* what) {
 void CpuCommunicator::allReduceSum(uintptr_t data, size_t count, DType dtype) {
   RankGroup& g = group("allReduceSum");
   checkAddress(data, "data");
-  std::vector<Contribution> all = g.gather(rank_, {Collective::AllReduceSum, data, 0, count, dtype}, timeout_);
+  std::vector<Contribution> all = g.gather(rank_, {Collective::AllReduceSum, data, 0, count, 1, dtype}, timeout_);
   if (all.size() == 1) return;
   Slice slice = sliceOf(count, static_cast<int>(all.size()), rank_);
   cpu::withElementType(dtype, [&](auto type) { reduceSlice<decltype(type)>(all, slice); });
   g.finish(rank_, timeout_);
 }
 
-void CpuCommunicator::allGather(uintptr_t input, size_t count, DType dtype, uintptr_t out) {
+void CpuCommunicator::allGather(uintptr_t input, size_t count, DType dtype, uintptr_t out, size_t rows) {
   RankGroup& g = group("allGather");
   checkAddress(input, "input");
   checkAddress(out, "out");
-  std::vector<Contribution> all = g.gather(rank_, {Collective::AllGather, input, out, count, dtype}, timeout_);
-  size_t bytes = count * dtypeSize(dtype);
+  std::vector<Contribution> all = g.gather(rank_, {Collective::AllGather, input, out, count, rows, dtype}, timeout_);
+  // Checked after the meeting, where every rank has the same count and rows: all throw alike.
+  if (rows == 0 || count % rows != 0) {
+    throw std::invalid_argument("allGather: count " + std::to_string(count) + " is not a whole number of " +
+                                std::to_string(rows) + " rows");
+  }
+  size_t pieceBytes = count / rows * dtypeSize(dtype);
+  size_t outRowBytes = pieceBytes * all.size();
   for (const Contribution& c : all) {
-    std::memmove(reinterpret_cast<void*>(c.output + rank_ * bytes), reinterpret_cast<const void*>(input), bytes);
+    for (size_t row = 0; row < rows; ++row) {
+      auto* to = reinterpret_cast<uint8_t*>(c.output + row * outRowBytes + rank_ * pieceBytes);
+      std::memmove(to, reinterpret_cast<const uint8_t*>(input + row * pieceBytes), pieceBytes);
+    }
   }
   if (all.size() > 1) g.finish(rank_, timeout_);
 }

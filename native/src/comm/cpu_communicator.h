@@ -29,9 +29,10 @@ class CpuCommunicator {
 
   // data[i] = sum over ranks r in order of rank r's data[i]; `count` elements of `dtype`.
   void allReduceSum(uintptr_t data, size_t count, DType dtype);
-  // out[r * count, (r + 1) * count) = rank r's input; `out` holds worldSize * count elements
-  // and may contain this rank's input at its own place.
-  void allGather(uintptr_t input, size_t count, DType dtype, uintptr_t out);
+  // Each rank's input is [rows, count / rows]; `out` is [rows, worldSize * count / rows] with
+  // rank r's columns at r * count / rows (rows = 1: the pieces back to back, in rank order).
+  // The input must not overlap `out`, except as this rank's own place when rows = 1.
+  void allGather(uintptr_t input, size_t count, DType dtype, uintptr_t out, size_t rows = 1);
   // Leaves the group; later calls throw. Idempotent.
   void close();
 

@@ -9,7 +9,8 @@ namespace {
 const char* nameOf(Collective kind) { return kind == Collective::AllReduceSum ? "allReduceSum" : "allGather"; }
 
 std::string describe(const Contribution& c) {
-  return std::string(nameOf(c.kind)) + "(count " + std::to_string(c.count) + ", dtype " +
+  std::string rows = c.kind == Collective::AllGather ? ", rows " + std::to_string(c.rows) : "";
+  return std::string(nameOf(c.kind)) + "(count " + std::to_string(c.count) + rows + ", dtype " +
          std::to_string(static_cast<int>(c.dtype)) + ")";
 }
 
@@ -110,7 +111,8 @@ std::string RankGroup::mismatch() const {
   const Contribution& first = posted_[0];
   for (int r = 1; r < worldSize_; ++r) {
     const Contribution& other = posted_[r];
-    if (other.kind != first.kind || other.count != first.count || other.dtype != first.dtype) {
+    if (other.kind != first.kind || other.count != first.count || other.rows != first.rows ||
+        other.dtype != first.dtype) {
       return "communicator group '" + id_ + "': ranks disagree on the collective: rank 0 called " +
              describe(first) + ", rank " + std::to_string(r) + " called " + describe(other);
     }

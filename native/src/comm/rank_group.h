@@ -19,12 +19,13 @@ namespace ts::comm {
 
 enum class Collective { AllReduceSum, AllGather };
 
-// What one rank brings to a collective; every rank's must agree on kind, count and dtype.
+// What one rank brings to a collective; every rank's must agree on kind, count, rows and dtype.
 struct Contribution {
   Collective kind = Collective::AllReduceSum;
   uintptr_t input = 0;   // all-reduce: reduced in place; all-gather: this rank's piece
   uintptr_t output = 0;  // all-gather: worldSize * count elements
   size_t count = 0;
+  size_t rows = 1;  // all-gather: the piece is [rows, count / rows], gathered along its columns
   DType dtype = DType::F32;
 };
 

@@ -40,3 +40,36 @@ describe('PageAllocator', () => {
     expect(() => new PageAllocator(0)).toThrow(RangeError);
   });
 });
+
+describe('PageAllocator: pages only a prefix cache holds', () => {
+  it('counts a cached page while the cache is its one holder, through every change', () => {
+    const pages = new PageAllocator(8);
+    const [a, b] = pages.allocate(2) as [number, number];
+    pages.retainCached([a, b]);
+    expect(pages.cachedOnlyPages).toBe(0);
+    pages.release([a]);
+    expect(pages.cachedOnlyPages).toBe(1);
+    pages.retain([a]);
+    expect(pages.cachedOnlyPages).toBe(0);
+    pages.release([a, b]);
+    expect(pages.cachedOnlyPages).toBe(2);
+    pages.releaseCached([a]);
+    expect(pages.cachedOnlyPages).toBe(1);
+    expect(pages.freePages).toBe(7);
+    pages.retain([b]);
+    pages.releaseCached([b]);
+    expect(pages.cachedOnlyPages).toBe(0);
+    pages.release([b]);
+    expect(pages.freePages).toBe(8);
+  });
+
+  it('refuses to cache a page twice or to drop a cache reference it never took', () => {
+    const pages = new PageAllocator(4);
+    const [a] = pages.allocate(1) as [number];
+    pages.retainCached([a]);
+    expect(() => pages.retainCached([a])).toThrow(`page ${a} is cached already`);
+    const [b] = pages.allocate(1) as [number];
+    expect(() => pages.releaseCached([b])).toThrow(`page ${b} is not cached`);
+    expect(pages.cachedOnlyPages).toBe(0);
+  });
+});

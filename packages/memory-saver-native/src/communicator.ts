@@ -56,13 +56,21 @@ export class Communicator {
   /**
    * Rank r's `count` elements at `input` land at `out + r * count` elements on every rank;
    * `out` holds `worldSize * count` elements (this rank's input may be its own slot of it).
+   * With `rows`, each input is a [rows, count / rows] matrix and `out` the
+   * [rows, worldSize * count / rows] matrix of them side by side, rank r's columns at
+   * `r * count / rows`: vocabulary-parallel logits gathered into full rows. The input must then
+   * not overlap `out`. Every rank passes the same count, rows and dtype.
    */
-  allGather(input: DeviceAddress, count: number, dtype: DType, out: DeviceAddress): void {
+  allGather(input: DeviceAddress, count: number, dtype: DType, out: DeviceAddress, rows = 1): void {
+    if (!Number.isSafeInteger(rows) || rows < 1) {
+      throw new RangeError(`rows must be a positive integer, got ${rows}`);
+    }
     this.#native.allGather(
       checkAddress(input, 'input'),
       checkCount(count),
       dtypeCode(dtype),
       checkAddress(out, 'out'),
+      rows,
     );
   }
 

@@ -121,7 +121,7 @@ export interface NativeOps {
  */
 export interface NativeCommunicator {
   allReduceSum(address: number, count: number, dtype: number): void;
-  allGather(input: number, count: number, dtype: number, out: number): void;
+  allGather(input: number, count: number, dtype: number, out: number, rows: number): void;
   close(): void;
 }
 

@@ -71,7 +71,7 @@ export class PrefixCache {
       let child = node.children.get(key);
       if (!child) {
         const page = pageTable[i] as number;
-        this.pages.retain([page]);
+        this.pages.retainCached([page]);
         child = { key, page, parent: node, children: new Map(), lastUsed: tick };
         node.children.set(key, child);
         this.nodes += 1;
@@ -110,7 +110,7 @@ export class PrefixCache {
     walk(this.root);
     this.root.children.clear();
     this.nodes = 0;
-    this.pages.release(all);
+    this.pages.releaseCached(all);
   }
 
   private keyOf(tokens: readonly number[], start: number): string {
@@ -136,6 +136,6 @@ export class PrefixCache {
   private remove(node: CacheNode): void {
     node.parent?.children.delete(node.key);
     this.nodes -= 1;
-    this.pages.release([node.page]);
+    this.pages.releaseCached([node.page]);
   }
 }

@@ -35,6 +35,9 @@ export function setup(
     eosTokenIds: options.eosTokenIds ?? [],
     ...(options.maxSequenceLength ? { maxSequenceLength: options.maxSequenceLength } : {}),
     ...(options.maxInputLogprobRows ? { maxInputLogprobRows: options.maxInputLogprobRows } : {}),
+    ...(options.scheduleConservativeness !== undefined
+      ? { scheduleConservativeness: options.scheduleConservativeness }
+      : {}),
   });
   return { pages, cache, scheduler };
 }

@@ -47,7 +47,13 @@ describe('Scheduler', () => {
   });
 
   it('retracts the newest requests when pages run short; they finish later with the right tokens', async () => {
-    const { scheduler, pages } = setup({ pages: 12, pageSize: 2, cache: false });
+    // Nothing reserved for growth: all three are admitted, and run out of pages.
+    const { scheduler, pages } = setup({
+      pages: 12,
+      pageSize: 2,
+      cache: false,
+      scheduleConservativeness: 0,
+    });
     const prompts = [prompt(5, 1), prompt(5, 2), prompt(5, 3)];
     const seqs = prompts.map((p, i) => request(`r${i}`, p, 12));
     for (const s of seqs) scheduler.add(s);
@@ -55,6 +61,35 @@ describe('Scheduler', () => {
     for (const [i, p] of prompts.entries()) expect(out.get(`r${i}`)).toEqual(expectedOutput(p, 12));
     expect(seqs.some((s) => s.retractions > 0)).toBe(true);
     expect(pages.freePages).toBe(12);
+  });
+
+  it('keeps KV for the growth of what runs: the same three requests run without a retraction', async () => {
+    const { scheduler, pages } = setup({ pages: 12, pageSize: 2, cache: false });
+    const prompts = [prompt(5, 1), prompt(5, 2), prompt(5, 3)];
+    const seqs = prompts.map((p, i) => request(`r${i}`, p, 12));
+    for (const s of seqs) scheduler.add(s);
+    scheduler.schedule(true);
+    // 24 tokens of KV: the first (5 + 12) is admitted; a second would not fit beside its growth.
+    expect(scheduler.running.map((s) => s.id)).toEqual(['r0']);
+    const out = await drain(scheduler);
+    for (const [i, p] of prompts.entries()) expect(out.get(`r${i}`)).toEqual(expectedOutput(p, 12));
+    expect(seqs.map((s) => s.retractions)).toEqual([0, 0, 0]);
+    expect(pages.freePages).toBe(12);
+  });
+
+  it('admits beside the running batch what fits with its growth, cached pages counting as room', async () => {
+    const { scheduler, cache } = setup({ pages: 16, pageSize: 4 });
+    scheduler.add(request('warm', prompt(16, 9), 4));
+    await drain(scheduler);
+    // The cache holds 4 of the 16 pages (64 tokens), nobody else does: all count as room.
+    expect(cache?.size).toBe(4);
+    const ids = ['r0', 'r1', 'r2', 'r3', 'r4'];
+    for (const [i, id] of ids.entries()) scheduler.add(request(id, prompt(4, i), 10));
+    scheduler.schedule(true);
+    // Each admitted keeps its prompt and whole budget, 4 + 10 tokens: four fit in 64, not five.
+    expect(scheduler.running.map((s) => s.id)).toEqual(ids.slice(0, 4));
+    const out = await drain(scheduler);
+    expect([...out.keys()].sort()).toEqual(ids);
   });
 
   it('reuses cached prefix pages, and the cache gives them back on reset', async () => {
@@ -244,7 +279,12 @@ describe('Scheduler', () => {
   });
 
   it('keeps input logprobs once each when a scored request is retracted and recomputed', async () => {
-    const { scheduler } = setup({ pages: 9, maxInputLogprobRows: 64, cache: false });
+    const { scheduler } = setup({
+      pages: 9,
+      maxInputLogprobRows: 64,
+      cache: false,
+      scheduleConservativeness: 0,
+    });
     const p = prompt(12, 6);
     scheduler.add(request('first', prompt(12, 7), 20));
     const scored = new Sequence(

@@ -1,4 +1,5 @@
 import type { PageAllocator } from '@ts/kv-pool';
+import { GrowthEstimate } from './growth-estimate.js';
 import type { PrefixCache } from './prefix-cache.js';
 import type { FinishReason, Sequence } from './sequence.js';
 
@@ -12,6 +13,8 @@ export interface SchedulerOptions {
   maxSequenceLength?: number;
   /** Extra logits rows one pass may compute for input-token logprobs (default 0: none). */
   maxInputLogprobRows?: number;
+  /** How much KV admission keeps for the running batch's growth (`GrowthEstimate`; default 1). */
+  scheduleConservativeness?: number;
   eosTokenIds: readonly number[];
 }
 
@@ -59,12 +62,17 @@ export class Scheduler {
   readonly running: Sequence[] = [];
   /** Extra logits rows left in the step being planned. */
   private scoreRows = 0;
+  private readonly growth: GrowthEstimate;
+  /** Set when the step being planned retracted a running sequence for room. */
+  private retracted = false;
 
   constructor(
     private readonly pages: PageAllocator,
     private readonly cache: PrefixCache | null,
     private readonly options: SchedulerOptions,
-  ) {}
+  ) {
+    this.growth = new GrowthEstimate(options.scheduleConservativeness);
+  }
 
   get hasWork(): boolean {
     return this.waiting.length > 0 || this.running.length > 0;
@@ -95,6 +103,8 @@ export class Scheduler {
     const items: StepItem[] = [];
     let budget = this.options.maxBatchTokens;
     this.scoreRows = this.options.maxInputLogprobRows ?? 0;
+    const batch = [...this.running];
+    this.retracted = false;
     for (let i = 0; i < this.running.length && budget > 0; ) {
       const seq = this.running[i] as Sequence;
       const n = this.chunkSize(seq, budget);
@@ -103,6 +113,13 @@ export class Scheduler {
       budget -= n;
       i += 1;
     }
+    if (this.retracted) this.growth.retracted(batch);
+    else if (batch.length > 0) this.growth.decay();
+    // KV tokens free (or held only by the cache) beyond what the running batch is expected to
+    // add: a request is admitted while its prompt and its own budget fit in it (SGLang's rule).
+    let headroom =
+      (this.pages.freePages + this.pages.cachedOnlyPages) * this.options.pageSize -
+      this.growth.reservedTokens(this.running);
     for (
       let i = 0;
       mayAdmit &&
@@ -124,10 +141,15 @@ export class Scheduler {
         }
       }
       const n = this.chunkSize(seq, budget);
-      if (!this.ensurePages(seq, seq.computedTokens + n)) {
+      const wanted = seq.length - seq.computedTokens + this.growth.admissionTokens(seq);
+      if (
+        (this.running.length > 0 && wanted > headroom) ||
+        !this.ensurePages(seq, seq.computedTokens + n)
+      ) {
         this.pages.release(seq.dropKv());
         break;
       }
+      headroom -= wanted;
       this.waiting.splice(i, 1);
       seq.cachedTokens ??= seq.computedTokens;
       seq.status = 'running';
@@ -291,6 +313,7 @@ export class Scheduler {
     while (!this.ensurePages(seq, tokens)) {
       const victim = this.running.at(-1) as Sequence;
       this.running.pop();
+      this.retracted = true;
       this.pages.release(victim.retract());
       this.waiting.unshift(victim);
       if (victim === seq) return false;

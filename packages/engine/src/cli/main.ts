@@ -81,6 +81,11 @@ program
     'extra logits rows per pass for input-token logprobs (0: off)',
     '128',
   )
+  .option(
+    '--schedule-conservativeness <x>',
+    "KV kept for the running requests' growth (SGLang's; 0: none, retract instead)",
+    '1',
+  )
   .option('--context-length <n>', 'longest prompt + output', '2048')
   .option('--kv-memory-fraction <f>', 'share of free device memory for the KV cache', '0.3')
   .option('--num-pages <n>', 'KV pages per rank (overrides --kv-memory-fraction)')

@@ -11,6 +11,7 @@ const defaults: ServeFlags = {
   pageSize: '16',
   maxBatchTokens: '2048',
   maxInputLogprobRows: '128',
+  scheduleConservativeness: '1',
   contextLength: '2048',
   kvMemoryFraction: '0.3',
   shutdownTimeout: '10',
@@ -62,6 +63,15 @@ describe('serveSettings', () => {
     expect(
       serveSettings({ ...defaults, enableDeterministicInference: true }).launch.deterministic,
     ).toBe(true);
+  });
+
+  it("takes SGLang's --schedule-conservativeness, a number >= 0", () => {
+    expect(serveSettings(defaults).launch.scheduleConservativeness).toBe(1);
+    const none = serveSettings({ ...defaults, scheduleConservativeness: '0' });
+    expect(none.launch.scheduleConservativeness).toBe(0);
+    expect(() => serveSettings({ ...defaults, scheduleConservativeness: '-1' })).toThrow(
+      "--schedule-conservativeness must be a number >= 0, got '-1'",
+    );
   });
 
   it('names the flag that is wrong', () => {

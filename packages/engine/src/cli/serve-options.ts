@@ -17,6 +17,7 @@ export interface ServeFlags {
   maxRunningRequests?: string;
   maxBatchTokens: string;
   maxInputLogprobRows: string;
+  scheduleConservativeness: string;
   contextLength: string;
   kvMemoryFraction: string;
   numPages?: string;
@@ -46,6 +47,13 @@ export interface ServeSettings {
 function integer(name: string, value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n)) throw new Error(`--${name} must be an integer, got '${value}'`);
+  return n;
+}
+
+function nonNegative(name: string, value: string): number {
+  const n = Number(value);
+  if (!(Number.isFinite(n) && n >= 0))
+    throw new Error(`--${name} must be a number >= 0, got '${value}'`);
   return n;
 }
 
@@ -92,6 +100,10 @@ export function serveSettings(
       ...maxRunning(flags),
       maxBatchTokens: integer('max-batch-tokens', flags.maxBatchTokens),
       maxInputLogprobRows: integer('max-input-logprob-rows', flags.maxInputLogprobRows),
+      scheduleConservativeness: nonNegative(
+        'schedule-conservativeness',
+        flags.scheduleConservativeness,
+      ),
       maxContext: integer('context-length', flags.contextLength),
       kvMemoryFraction: Number(flags.kvMemoryFraction),
       ...(flags.numPages ? { numPages: integer('num-pages', flags.numPages) } : {}),

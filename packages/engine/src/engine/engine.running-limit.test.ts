@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { DEVICE } from '../model/runner.test-helpers.js';
 import { engineLauncher } from './engine.test-helpers.js';
 
-// 128 pages of 16 tokens; half of a 512-token context is 16 pages: 8 sequences fit.
+// 128 pages of 16 tokens: admission decides how many run, the limit is a page each.
 const launch = engineLauncher({
   model: 'builtin:tiny',
   device: DEVICE,
@@ -15,9 +15,9 @@ const launch = engineLauncher({
 describe(`the running-batch limit (${DEVICE})`, () => {
   it("is derived from each rank's KV pool when none is given, and reported as it runs", async () => {
     const engine = await launch({ dpSize: 2 });
-    expect(engine.modelInfo().serving.maxRunning).toBe(8);
+    expect(engine.modelInfo().serving.maxRunning).toBe(128);
     const ranks = (await engine.metrics()).ranks;
-    expect(ranks.map((r) => r.maxRunningRequests)).toEqual([8, 8]);
+    expect(ranks.map((r) => r.maxRunningRequests)).toEqual([128, 128]);
   });
 
   it('is the one given when one is given, beyond what the pool holds too', async () => {

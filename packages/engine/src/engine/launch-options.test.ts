@@ -65,5 +65,9 @@ describe('resolveOptions', () => {
     expect(() => resolveOptions({ model: 'builtin:tiny', kvMemoryFraction: 1 }, 1)).toThrow(
       'kvMemoryFraction must be in (0, 1)',
     );
+    expect(() =>
+      resolveOptions({ model: 'builtin:tiny', scheduleConservativeness: -0.5 }, 1),
+    ).toThrow('scheduleConservativeness must be a number >= 0');
+    expect(resolveOptions({ model: 'builtin:tiny' }, 1).scheduleConservativeness).toBe(1);
   });
 });

@@ -33,6 +33,12 @@ export interface LaunchOptions {
    * turns them off). Each row costs vocab x (dtype + 4) bytes of workspace.
    */
   maxInputLogprobRows?: number;
+  /**
+   * How much KV admission keeps for the growth of the running requests (SGLang's
+   * `--schedule-conservativeness`, default 1): above 1 admits fewer and retracts less, 0 keeps
+   * nothing (admit while prompts fit, retract when KV runs out).
+   */
+  scheduleConservativeness?: number;
   maxContext?: number;
   prefixCache?: boolean;
   /** Free host backups on wake instead of keeping them (saves host RAM, slower next release). */
@@ -84,6 +90,7 @@ export function resolveOptions(options: LaunchOptions, gpuCount: number): Resolv
     maxRunning: options.maxRunning ?? null,
     maxBatchTokens: options.maxBatchTokens ?? 2048,
     maxInputLogprobRows: options.maxInputLogprobRows ?? 128,
+    scheduleConservativeness: options.scheduleConservativeness ?? 1,
     maxContext: options.maxContext ?? 2048,
     prefixCache: options.prefixCache ?? true,
     freeBackupsOnWake: options.freeBackupsOnWake ?? false,
@@ -109,6 +116,10 @@ export function resolveOptions(options: LaunchOptions, gpuCount: number): Resolv
     throw new RangeError('maxRunning must be a positive integer');
   if (!(Number.isInteger(resolved.maxInputLogprobRows) && resolved.maxInputLogprobRows >= 0))
     throw new RangeError('maxInputLogprobRows must be an integer >= 0');
+  if (
+    !(resolved.scheduleConservativeness >= 0 && Number.isFinite(resolved.scheduleConservativeness))
+  )
+    throw new RangeError('scheduleConservativeness must be a number >= 0');
   if (!(resolved.kvMemoryFraction > 0 && resolved.kvMemoryFraction < 1)) {
     throw new RangeError('kvMemoryFraction must be in (0, 1)');
   }

@@ -153,6 +153,7 @@ async function main(): Promise<void> {
       ...(options.maxRunning !== null ? { maxRunning: options.maxRunning } : {}),
       maxBatchTokens: options.maxBatchTokens,
       maxInputLogprobRows: options.maxInputLogprobRows,
+      scheduleConservativeness: options.scheduleConservativeness,
       maxContext: options.maxContext,
       prefixCache: options.prefixCache,
       cudaGraphs: options.cudaGraphs,

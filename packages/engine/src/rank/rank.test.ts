@@ -41,7 +41,13 @@ describe(`a rank serving builtin:tiny on ${DEVICE}`, () => {
     expect(await h.generate('after-wake', prompt, 24)).toEqual(alone);
     await h.stop();
 
-    h = await startRank({ numPages: 14, pageSize: 8, maxBatchTokens: 64 });
+    // Nothing kept for growth: all four run at once and run out of pages (retraction).
+    h = await startRank({
+      numPages: 14,
+      pageSize: 8,
+      maxBatchTokens: 64,
+      scheduleConservativeness: 0,
+    });
     const squeezed = await Promise.all(
       Array.from({ length: 4 }, (_, i) =>
         h?.generate(`s${i}`, i === 0 ? prompt : promptOf(30, i + 9), 24),

@@ -24,6 +24,8 @@ export interface RankOptions {
   maxBatchTokens: number;
   /** Extra logits rows per pass for input-token logprobs (0: none). */
   maxInputLogprobRows?: number;
+  /** KV admission keeps for the running batch's growth (the scheduler's; default 1). */
+  scheduleConservativeness?: number;
   /** Longest sequence (prompt + output) a request may reach. */
   maxContext: number;
   prefixCache: boolean;
@@ -80,12 +82,7 @@ export async function createRank(
   const maxPagesPerSeq = Math.ceil(options.maxContext / options.pageSize);
   const maxRunning =
     options.maxRunning ??
-    derivedMaxRunning({
-      totalPages: numPages,
-      pageSize: options.pageSize,
-      maxContext: options.maxContext,
-      maxBatchTokens: options.maxBatchTokens,
-    });
+    derivedMaxRunning({ totalPages: numPages, maxBatchTokens: options.maxBatchTokens });
   const runner = await ModelRunner.create(saver, createOps(saver), config, weights, {
     maxTokens: options.maxBatchTokens,
     maxSeqs: maxRunning,
@@ -101,6 +98,9 @@ export async function createRank(
     maxBatchTokens: options.maxBatchTokens,
     maxSequenceLength: options.maxContext,
     maxInputLogprobRows: options.maxInputLogprobRows ?? 0,
+    ...(options.scheduleConservativeness !== undefined
+      ? { scheduleConservativeness: options.scheduleConservativeness }
+      : {}),
     eosTokenIds: config.eosTokenIds,
   });
   const loop = new RankLoop({

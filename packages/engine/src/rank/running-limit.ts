@@ -8,22 +8,16 @@ export const MAX_DERIVED_RUNNING = 256;
 export interface RunningLimitInputs {
   /** Pages in the rank's KV pool. */
   totalPages: number;
-  pageSize: number;
-  /** Longest sequence (prompt + output) a request may reach. */
-  maxContext: number;
   /** Most tokens one forward pass computes: each running sequence decodes one a step. */
   maxBatchTokens: number;
 }
 
 /**
- * The running-batch limit of a rank when none is given, from its KV capacity (as SGLang derives
- * `max_running_requests` from its token pool): as many sequences as the pool holds at half the
- * context length each (what a request is expected to reach on average; when more is reached,
- * the scheduler retracts the newest), at least 1, at most MAX_DERIVED_RUNNING and the token
- * budget of one pass.
+ * The running-batch limit of a rank when none is given. How many requests run is the
+ * scheduler's admission's to decide (each keeps KV for its prompt and expected growth,
+ * SGLang's new-token ratio); the limit only caps it: a page per sequence at least, at most
+ * MAX_DERIVED_RUNNING and the token budget of one pass, at least 1.
  */
 export function derivedMaxRunning(c: RunningLimitInputs): number {
-  const expectedPages = Math.max(1, Math.ceil(Math.ceil(c.maxContext / 2) / c.pageSize));
-  const fits = Math.floor(c.totalPages / expectedPages);
-  return Math.max(1, Math.min(fits, MAX_DERIVED_RUNNING, c.maxBatchTokens));
+  return Math.max(1, Math.min(c.totalPages, MAX_DERIVED_RUNNING, c.maxBatchTokens));
 }

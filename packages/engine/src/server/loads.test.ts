@@ -46,7 +46,7 @@ describe('GET /v1/loads (SGLang)', () => {
           gen_throughput: 0,
           cache_hit_rate: 32 / 82,
           utilization: 0,
-          max_running_requests: 1,
+          max_running_requests: 64,
         },
       ],
       aggregate: {

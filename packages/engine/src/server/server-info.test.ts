@@ -26,7 +26,7 @@ describe('info and metrics', () => {
       dp_size: 1,
       tp_size: 1,
       page_size: 16,
-      max_running_requests: 8,
+      max_running_requests: 64,
       chunked_prefill_size: 2048,
       context_length: 256,
       kv_memory_fraction: 0.3,
