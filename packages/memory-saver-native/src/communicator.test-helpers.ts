@@ -5,6 +5,8 @@ import type { DType } from './ops-types.js';
 export interface RankStep {
   op: 'allReduceSum' | 'allGather';
   count?: number;
+  /** all-gather: the input as [rows, count / rows], gathered side by side. */
+  rows?: number;
 }
 
 export interface RankPlan {
@@ -49,7 +51,7 @@ const { parentPort, workerData: plan } = require('node:worker_threads');
         await saver.copyToHost(data, bytes);
         results.push({ bytes });
       } else {
-        communicator.allGather(Number(data.address), count, plan.dtype, Number(out.address));
+        communicator.allGather(Number(data.address), count, plan.dtype, Number(out.address), step.rows);
         const bytes = new Uint8Array(size * plan.worldSize);
         await saver.copyToHost(out, bytes);
         results.push({ bytes });

@@ -125,6 +125,39 @@ describe('Communicator across worker threads', () => {
     }
   });
 
+  it('gathers [rows, columns] pieces side by side into full rows', async () => {
+    const [rows, columns] = [3, 4];
+    const count = rows * columns;
+    const plans = plansOf(4, 'float32', () => ({
+      steps: [
+        { op: 'allGather', count, rows },
+        { op: 'allGather', count: 10, rows },
+      ],
+    }));
+    const results = await runRanks(plans);
+    const inputs = plans.map((plan) => decode(plan.input, 'float32'));
+    const expected = new Float32Array(count * 4);
+    for (let row = 0; row < rows; row += 1) {
+      for (const [rank, input] of inputs.entries()) {
+        const piece = input.subarray(row * columns, (row + 1) * columns);
+        expected.set(piece, row * columns * 4 + rank * columns);
+      }
+    }
+    for (const steps of results) {
+      expect(decode(bytesOf(steps[0]), 'float32').subarray(0, count * 4)).toEqual(expected);
+      expect(errorOf(steps[1]).error).toMatch(/count 10 is not a whole number of 3 rows/);
+    }
+  });
+
+  it('every rank throws when ranks disagree on the rows of a gather', async () => {
+    const plans = plansOf(2, 'float32', (rank) => ({
+      steps: [{ op: 'allGather', count: 12, rows: rank + 1 }],
+    }));
+    for (const steps of await runRanks(plans)) {
+      expect(errorOf(steps[0]).error).toMatch(/rank 0 called allGather\(count 12, rows 1.*rows 2/);
+    }
+  });
+
   it('a rank that never arrives times out with a message, and the group stays broken', async () => {
     const plans = plansOf(2, 'float32', (rank) =>
       rank === 0
