@@ -1,6 +1,7 @@
 // Runs in a worker thread as plain JavaScript (transpiled by the test), so it imports types only.
 import type * as Native from '@ts/memory-saver-native';
 import type { RankLayerBuffers, RankLayerShape, tensorParallelLayer } from './decoder-layer.js';
+import type { tensorParallelLogits } from './parallel-logits.js';
 
 /** One rank's host float32 weights, q/k/v and gate/up already fused. */
 export interface RankLayerHostWeights {
@@ -10,6 +11,21 @@ export interface RankLayerHostWeights {
   postNorm: Float32Array;
   gateUp: Float32Array;
   down: Float32Array;
+  finalNorm: Float32Array;
+  /** This rank's vocabulary rows of lm_head. */
+  lmHead: Float32Array;
+}
+
+/** The code under test, loaded by the worker. */
+export interface RankCode {
+  layer: typeof tensorParallelLayer;
+  logits: typeof tensorParallelLogits;
+}
+
+/** The layer's output hidden states and the full-vocabulary logits of every token after it. */
+export interface RankOutput {
+  residual: Float32Array;
+  logits: Float32Array;
 }
 
 export interface LayerRankInput {
@@ -21,14 +37,15 @@ export interface LayerRankInput {
   /** [tokens, hiddenSize]: the layer's input hidden state, the same on every rank. */
   residual: Float32Array;
   invFreq: Float32Array;
+  rankVocab: number;
 }
 
-/** Sets up one rank on its own CPU saver, runs the layer, and returns its residual. */
+/** Sets up one rank on its own CPU saver, runs the layer and the logits, and returns both. */
 export async function runLayerRank(
   native: typeof Native,
-  layer: typeof tensorParallelLayer,
+  code: RankCode,
   input: LayerRankInput,
-): Promise<Float32Array> {
+): Promise<RankOutput> {
   const saver = native.createMemorySaver({ device: 'cpu' });
   const ops = native.createOps(saver);
   const place = async (data: ArrayBufferView | number): Promise<number> => {
@@ -67,12 +84,28 @@ export async function runLayerRank(
     gateUp: await place(w.gateUp),
     down: await place(w.down),
   };
+  const vocab = input.rankVocab * input.worldSize;
+  const logits = {
+    hidden: buffers.residual,
+    normed: buffers.normed,
+    rankLogits: await place(t * input.rankVocab * 4),
+    logits: await place(t * vocab * 4),
+    finalNorm: await place(w.finalNorm),
+    lmHead: await place(w.lmHead),
+    rows: t,
+    hiddenSize: shape.hiddenSize,
+    rankVocab: input.rankVocab,
+    rmsNormEps: shape.rmsNormEps,
+    dtype: shape.dtype,
+  };
   const { groupId, worldSize, rank } = input;
   const communicator = native.createCommunicator(saver, { groupId, worldSize, rank });
   try {
-    layer(ops, communicator, shape, weights, buffers);
+    code.layer(ops, communicator, shape, weights, buffers);
+    const residual = ops.downloadFloat32(buffers.residual, t * shape.hiddenSize);
+    code.logits(ops, communicator, logits);
+    return { residual, logits: ops.downloadFloat32(logits.logits, t * vocab) };
   } finally {
     communicator.close();
   }
-  return ops.downloadFloat32(buffers.residual, t * shape.hiddenSize);
 }

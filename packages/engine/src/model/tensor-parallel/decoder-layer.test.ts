@@ -5,7 +5,11 @@ import { describe, expect, it } from 'vitest';
 import { tinyConfigJson } from '../loader/loader.test-helpers.js';
 import { parseModelConfig } from '../loader/model-config.js';
 import type { RankLayerShape } from './decoder-layer.js';
-import type { LayerRankInput, RankLayerHostWeights } from './decoder-layer.test-helpers.js';
+import type {
+  LayerRankInput,
+  RankLayerHostWeights,
+  RankOutput,
+} from './decoder-layer.test-helpers.js';
 import { shardBytes } from './shard-bytes.js';
 import { planLlamaShards } from './shard-plan.js';
 
@@ -20,21 +24,25 @@ function moduleUrl(file: string): string {
 const RANK = `
 const { parentPort, workerData: w } = require('node:worker_threads');
 (async () => {
-  const [native, layer, harness] = await Promise.all([import(w.nativeUrl), import(w.layerUrl), import(w.harnessUrl)]);
-  parentPort.postMessage(await harness.runLayerRank(native, layer.tensorParallelLayer, w.input));
+  const [native, layer, logits, harness] = await Promise.all(
+    [w.nativeUrl, w.layerUrl, w.logitsUrl, w.harnessUrl].map((url) => import(url)),
+  );
+  const code = { layer: layer.tensorParallelLayer, logits: logits.tensorParallelLogits };
+  parentPort.postMessage(await harness.runLayerRank(native, code, w.input));
 })().catch((error) => parentPort.postMessage({ failed: String((error && error.stack) || error) }));
 `;
 
 const urls = {
   nativeUrl: import.meta.resolve('@ts/memory-saver-native'),
   layerUrl: moduleUrl('./decoder-layer.ts'),
+  logitsUrl: moduleUrl('./parallel-logits.ts'),
   harnessUrl: moduleUrl('./decoder-layer.test-helpers.ts'),
 };
 
-function runRank(input: LayerRankInput): Promise<Float32Array> {
+function runRank(input: LayerRankInput): Promise<RankOutput> {
   return new Promise((resolve, reject) => {
     const worker = new Worker(RANK, { eval: true, workerData: { ...urls, input } });
-    worker.once('message', (message: Float32Array | { failed: string }) => {
+    worker.once('message', (message: RankOutput | { failed: string }) => {
       if ('failed' in message) reject(new Error(`rank ${input.rank}: ${message.failed}`));
       else resolve(message);
     });
@@ -53,6 +61,23 @@ const config = parseModelConfig(
 );
 const TOKENS = 7;
 
+/** Largest difference relative to max(1, |expected|); NaN counts as infinitely far. */
+function worstError(actual: Float32Array, expected: Float32Array): number {
+  let worst = actual.length === expected.length ? 0 : Number.POSITIVE_INFINITY;
+  for (const [i, want] of expected.entries()) {
+    const error = Math.abs((actual[i] ?? Number.NaN) - want) / Math.max(1, Math.abs(want));
+    worst = Math.max(worst, Number.isNaN(error) ? Number.POSITIVE_INFINITY : error);
+  }
+  return worst;
+}
+
+function argmaxRows(logits: Float32Array, vocab: number): number[] {
+  return Array.from({ length: logits.length / vocab }, (_, row) => {
+    const scores = logits.subarray(row * vocab, (row + 1) * vocab);
+    return scores.indexOf(Math.max(...scores));
+  });
+}
+
 function seeded(seed: number, count: number, scale: number): Float32Array {
   let state = seed >>> 0;
   return Float32Array.from({ length: count }, () => {
@@ -61,10 +86,11 @@ function seeded(seed: number, count: number, scale: number): Float32Array {
   });
 }
 
-// Layer 0's whole tensors, by Hugging Face name; norms near 1, linears small.
+// Layer 0's, the final norm's and lm_head's whole tensors, by Hugging Face name; norms near 1.
+const USED = /^(model\.layers\.0\.|model\.norm\.|lm_head\.)/;
 const FULL = new Map(
   planLlamaShards(config, 1, 0)
-    .shards.filter((s) => s.name.startsWith('model.layers.0.'))
+    .shards.filter((s) => USED.test(s.name))
     .map((s, i) => {
       const count = s.fullShape.reduce((a, b) => a * b, 1);
       const norm = s.name.includes('norm');
@@ -76,8 +102,8 @@ const FULL = new Map(
 function rankInput(tpSize: number, rank: number, groupId: string): LayerRankInput {
   const plan = planLlamaShards(config, tpSize, rank);
   const part = (name: string) => {
-    const shard = plan.shards.find((s) => s.name === `model.layers.0.${name}`);
-    const full = FULL.get(`model.layers.0.${name}`);
+    const full = FULL.get(name) ?? FULL.get(`model.layers.0.${name}`);
+    const shard = plan.shards.find((s) => s.name === name || s.name === `model.layers.0.${name}`);
     if (!shard || !full) throw new Error(`no tensor ${name}`);
     const bytes = shardBytes(new Uint8Array(full.buffer), shard, 4);
     return new Float32Array(bytes.slice().buffer);
@@ -90,6 +116,8 @@ function rankInput(tpSize: number, rank: number, groupId: string): LayerRankInpu
     postNorm: part('post_attention_layernorm.weight'),
     gateUp: fuse('mlp.gate_proj.weight', 'mlp.up_proj.weight'),
     down: part('mlp.down_proj.weight'),
+    finalNorm: part('model.norm.weight'),
+    lmHead: part('lm_head.weight'),
   };
   const shape: RankLayerShape = {
     tokens: TOKENS,
@@ -106,12 +134,13 @@ function rankInput(tpSize: number, rank: number, groupId: string): LayerRankInpu
   const half = config.headDim / 2;
   const invFreq = Float32Array.from({ length: half }, (_, i) => config.ropeTheta ** (-i / half));
   const residual = seeded(7, TOKENS * config.hiddenSize, 1);
-  return { groupId, worldSize: tpSize, rank, shape, weights, residual, invFreq };
+  const rankVocab = plan.dims.vocabSize;
+  return { groupId, worldSize: tpSize, rank, shape, weights, residual, invFreq, rankVocab };
 }
 
-describe('tensorParallelLayer', () => {
+describe('tensorParallelLayer and tensorParallelLogits', () => {
   it.each([2, 4])(
-    'at TP %i (CPU ranks in worker threads) matches TP 1, the same bits on every rank',
+    'at TP %i (CPU ranks in worker threads) matches TP 1, the same bits on every rank (layer, then logits)',
     async (tpSize) => {
       const single = await runRank(rankInput(1, 0, `layer-tp1-${tpSize}-${process.pid}`));
       const group = `layer-tp${tpSize}-${process.pid}`;
@@ -120,18 +149,15 @@ describe('tensorParallelLayer', () => {
         ranks.map((r) => runRank(rankInput(tpSize, r, group))),
       );
       for (const other of others) expect(other).toEqual(rank0);
-      const input = rankInput(1, 0, 'unused').residual;
-      let worst = 0;
-      let moved = 0;
-      for (const [i, expected] of single.entries()) {
-        const error =
-          Math.abs((rank0?.[i] ?? Number.NaN) - expected) / Math.max(1, Math.abs(expected));
-        worst = Math.max(worst, Number.isNaN(error) ? Number.POSITIVE_INFINITY : error);
-        if (Math.abs(expected - (input[i] ?? 0)) > 1e-3) moved += 1;
-      }
-      expect(worst).toBeLessThan(1e-5);
+      if (!rank0) throw new Error('no rank 0');
+      expect(worstError(rank0.residual, single.residual)).toBeLessThan(1e-5);
+      expect(worstError(rank0.logits, single.logits)).toBeLessThan(1e-5);
+      const vocab = config.vocabSize;
+      expect(argmaxRows(rank0.logits, vocab)).toEqual(argmaxRows(single.logits, vocab));
       // The layer did something: most of the hidden state moved.
-      expect(moved).toBeGreaterThan(single.length / 2);
+      const input = rankInput(1, 0, 'unused').residual;
+      const moved = single.residual.filter((x, i) => Math.abs(x - (input[i] ?? 0)) > 1e-3);
+      expect(moved.length).toBeGreaterThan(single.residual.length / 2);
     },
   );
 });
