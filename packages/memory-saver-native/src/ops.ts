@@ -15,12 +15,7 @@ import type {
 } from './kernel-args.js';
 import { type MemorySaver, nativeOf } from './memory-saver.js';
 import { loadAddon, type NativeOps } from './native-binding.js';
-import {
-  type DeviceAddress,
-  type DType,
-  dtypeCode,
-  layoutCode,
-} from './ops-types.js';
+import { type DeviceAddress, type DType, dtypeCode, layoutCode } from './ops-types.js';
 
 /**
  * The model kernels of a saver's device (`native/src/kernels/kernels.h`). Calls are
