@@ -20,20 +20,37 @@ export interface MemoryOccupationRequest {
   tags?: MemoryTag[] | null;
 }
 
-/** `released_tags` is missing only when the engine never saw the call (bad body or key, no connection). */
+/*
+ * The memory replies are the engine's `ReleaseReply`, `ResumeReply` and `SleepStatus`
+ * (`@ts/memory-occupation`) merged over the data-parallel ranks, snake-cased and nothing else.
+ * Their fields are missing only when the engine never saw the call (bad body or key, no
+ * connection): then the reply is `{ success: false, message }` alone.
+ */
 export interface ReleaseMemoryReply extends ControlReply {
   /** The tags released after the call (all of them, not only this call's). */
   released_tags?: string[];
+  /** Device bytes this call freed, summed over ranks. */
+  freed_bytes?: number;
+  /** How long the call took (the slowest rank's). */
+  duration_ms?: number;
 }
 
 export interface ResumeMemoryReply extends ControlReply {
   /** The tags still released after the call. */
   released_tags?: string[];
+  /** The tags this call resumed. */
+  resumed_tags?: string[];
+  /** The KV pools this call zeroed (spec rule 10). */
+  repaired_pools?: string[];
+  /** How long the call took (the slowest rank's). */
+  duration_ms?: number;
 }
 
 export interface IsSleepingReply {
   is_sleeping: boolean;
   released_tags?: string[];
+  /** Bytes each tag physically holds now, summed over ranks. */
+  resident_bytes?: Record<string, number>;
 }
 
 /** `in_place` is SGLang's name of `keep`; `retract` frees running requests' KV and requeues them. */
@@ -200,6 +217,8 @@ export interface ServerInfoReply {
   max_total_num_tokens: number;
   disable_radix_cache: boolean;
   disable_cuda_graph: boolean;
+  /** Launched with deterministic inference (SGLang's `--enable-deterministic-inference`). */
+  enable_deterministic_inference: boolean;
   device: string;
   dtype: string;
   weight_version: string;

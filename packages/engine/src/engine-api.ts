@@ -1,3 +1,4 @@
+import type { ReleaseReply, ResumeReply, SleepStatus } from '@ts/memory-occupation';
 import type { ControlResult, PauseMode } from '@ts/pause';
 import type { SamplingParams } from '@ts/scheduler';
 import type { NamedTensor } from './model/weights/named-tensors.js';
@@ -88,15 +89,6 @@ export interface GenerateOutput {
 /** One streamed update: the text and ids so far (cumulative, as SGLang streams them). */
 export type GenerateChunk = GenerateOutput;
 
-export interface MemoryReply extends ControlResult {
-  releasedTags: string[];
-}
-
-export interface SleepReply extends ControlResult {
-  isSleeping: boolean;
-  releasedTags: string[];
-}
-
 export interface ModelInfo {
   modelPath: string;
   architecture: string;
@@ -125,6 +117,8 @@ export interface ServingLimits {
   maxTotalTokens: number;
   prefixCache: boolean;
   cudaGraphs: boolean;
+  /** Launched with deterministic inference (spec rule 14). */
+  deterministic: boolean;
 }
 
 export interface ChatMessageInput {
@@ -206,9 +200,10 @@ export interface EngineApi {
   /** Token ids back to text (throws if the model has no tokenizer or an id is out of range). */
   detokenize(ids: readonly number[], skipSpecialTokens?: boolean): string;
 
-  releaseMemoryOccupation(input?: { tags?: string[] }): Promise<MemoryReply>;
-  resumeMemoryOccupation(input?: { tags?: string[] }): Promise<MemoryReply>;
-  isSleeping(): Promise<SleepReply>;
+  /** The memory controller's replies, merged over the data-parallel ranks (spec rule 11). */
+  releaseMemoryOccupation(input?: { tags?: string[] }): Promise<ReleaseReply>;
+  resumeMemoryOccupation(input?: { tags?: string[] }): Promise<ResumeReply>;
+  isSleeping(): Promise<SleepStatus>;
   pauseGeneration(input?: { mode?: PauseMode }): Promise<ControlResult>;
   continueGeneration(): Promise<ControlResult>;
   flushCache(): Promise<ControlResult>;

@@ -22,10 +22,8 @@ export type {
   GenerateInput,
   GenerateMeta,
   GenerateOutput,
-  MemoryReply,
   ModelInfo,
   SamplingInput,
-  SleepReply,
 } from './engine-api.js';
 export { BUILTIN_TINY_CONFIG, openBuiltinTiny } from './model/builtin-tiny.js';
 export type { ForwardSequence, SamplingSpec } from './model/forward-batch.js';

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
+import type { ReleaseReply, ResumeReply, SleepStatus } from '@ts/memory-occupation';
 import { cudaDeviceCount } from '@ts/memory-saver-native';
 import type { ControlResult, PauseMode } from '@ts/pause';
-import { emptyStepStats, type StepStats } from '@ts/scheduler';
+import type { StepStats } from '@ts/scheduler';
 import type {
   ChatMessageInput,
   EngineApi,
@@ -12,16 +13,14 @@ import type {
   GenerateChunk,
   GenerateInput,
   GenerateOutput,
-  MemoryReply,
   ModelInfo,
   RequestOptions,
-  SleepReply,
 } from '../engine-api.js';
 import type { NamedTensor } from '../model/weights/named-tensors.js';
 import { stepTrace } from '../trace/step-trace.js';
 import { checkTextFits, kvPoolRefusal } from './input-limits.js';
 import { type LaunchOptions, type ResolvedOptions, resolveOptions } from './launch-options.js';
-import { mergeReplies } from './merge-replies.js';
+import { failedReply, mergeReplies } from './merge-replies.js';
 import { loadModelTokenizer, type ModelTokenizer } from './model-tokenizer.js';
 import { PromptEncoder } from './prompt-encoder.js';
 import { PromptRouter } from './prompt-router.js';
@@ -35,7 +34,13 @@ import {
   type ValidInput,
   validateInput,
 } from './validate-input.js';
-import type { ControlOp, ControlReplyData, ReadyInfo, TokenEvent } from './worker-protocol.js';
+import type {
+  ControlOpName,
+  ControlOpOf,
+  ControlReply,
+  ReadyInfo,
+  TokenEvent,
+} from './worker-protocol.js';
 
 /** The rank worker's entry, resolved through this package's exports (dist/rank-worker.js). */
 function workerUrl(): URL {
@@ -198,37 +203,23 @@ export class Engine implements EngineApi {
     return this.model.applyChatTemplate(messages, addGenerationPrompt, variables);
   }
 
-  async releaseMemoryOccupation(input: { tags?: string[] } = {}): Promise<MemoryReply> {
+  async releaseMemoryOccupation(input: { tags?: string[] } = {}): Promise<ReleaseReply> {
     const reply = await this.control({
       op: 'release',
       ...(input.tags ? { tags: input.tags } : {}),
     });
-    if (reply.success) this.releaseSeconds.push((reply.durationMs ?? 0) / 1000);
-    return {
-      success: reply.success,
-      message: reply.message,
-      releasedTags: reply.releasedTags ?? [],
-    };
+    if (reply.success) this.releaseSeconds.push(reply.durationMs / 1000);
+    return reply;
   }
 
-  async resumeMemoryOccupation(input: { tags?: string[] } = {}): Promise<MemoryReply> {
+  async resumeMemoryOccupation(input: { tags?: string[] } = {}): Promise<ResumeReply> {
     const reply = await this.control({ op: 'resume', ...(input.tags ? { tags: input.tags } : {}) });
-    if (reply.success) this.resumeSeconds.push((reply.durationMs ?? 0) / 1000);
-    return {
-      success: reply.success,
-      message: reply.message,
-      releasedTags: reply.releasedTags ?? [],
-    };
+    if (reply.success) this.resumeSeconds.push(reply.durationMs / 1000);
+    return reply;
   }
 
-  async isSleeping(): Promise<SleepReply> {
-    const reply = await this.control({ op: 'isSleeping' });
-    return {
-      success: reply.success,
-      message: reply.message,
-      isSleeping: reply.isSleeping ?? false,
-      releasedTags: reply.releasedTags ?? [],
-    };
+  isSleeping(): Promise<SleepStatus> {
+    return this.control({ op: 'isSleeping' });
   }
 
   async pauseGeneration(input: { mode?: PauseMode } = {}): Promise<ControlResult> {
@@ -326,6 +317,7 @@ export class Engine implements EngineApi {
         maxTotalTokens: (this.info?.numPages ?? 0) * this.options.pageSize,
         prefixCache: this.options.prefixCache,
         cudaGraphs: this.options.cudaGraphs,
+        deterministic: this.options.deterministic,
       },
     };
   }
@@ -335,28 +327,28 @@ export class Engine implements EngineApi {
       this.closed ? [] : Promise.all(this.ranks.map((r) => r.control({ op: 'stats' }))),
       this.control({ op: 'isSleeping' }),
     ]);
-    const stats = perRank.length > 0 ? mergeReplies(perRank) : ({} as ControlReplyData);
+    const stats = mergeReplies('stats', perRank.length > 0 ? perRank : [failedReply('stats', '')]);
     const pageSize = this.options.pageSize;
     return {
-      isSleeping: sleep.isSleeping ?? false,
-      residentBytesByTag: stats.residentBytes ?? {},
+      isSleeping: sleep.isSleeping,
+      residentBytesByTag: stats.residentBytes,
       releaseSeconds: [...this.releaseSeconds],
       resumeSeconds: [...this.resumeSeconds],
-      waitingRequests: stats.waiting ?? 0,
-      runningRequests: stats.running ?? 0,
+      waitingRequests: stats.waiting,
+      runningRequests: stats.running,
       promptTokensTotal: this.totals.promptTokens,
       generatedTokensTotal: this.totals.generatedTokens,
       requestsTotal: this.totals.requests,
       abortedRequestsTotal: this.totals.aborted,
-      forwardPassesTotal: stats.forwardPasses ?? 0,
-      usedTokens: (stats.usedPages ?? 0) * pageSize,
-      totalTokens: (stats.totalPages ?? 0) * pageSize,
+      forwardPassesTotal: stats.forwardPasses,
+      usedTokens: stats.usedPages * pageSize,
+      totalTokens: stats.totalPages * pageSize,
       ranks: perRank.map((r, rank) => ({
         rank,
-        runningRequests: r.running ?? 0,
-        waitingRequests: r.waiting ?? 0,
-        usedTokens: (r.usedPages ?? 0) * pageSize,
-        totalTokens: (r.totalPages ?? 0) * pageSize,
+        runningRequests: r.running,
+        waitingRequests: r.waiting,
+        usedTokens: r.usedPages * pageSize,
+        totalTokens: r.totalPages * pageSize,
         generatedTokensTotal: this.ranks[rank]?.generatedTokens ?? 0,
         promptTokensTotal: this.ranks[rank]?.promptTokens ?? 0,
         cachedTokensTotal: this.ranks[rank]?.cachedTokens ?? 0,
@@ -371,7 +363,7 @@ export class Engine implements EngineApi {
    */
   async stepStats(): Promise<StepStats> {
     const reply = await this.control({ op: 'stats' });
-    return reply.steps ?? emptyStepStats();
+    return reply.steps;
   }
 
   async shutdown(): Promise<void> {
@@ -534,18 +526,22 @@ export class Engine implements EngineApi {
     end();
   }
 
-  private async control(op: ControlOp): Promise<ControlReplyData> {
-    if (this.closed) return { success: false, message: 'the engine is shut down' };
-    return mergeReplies(await Promise.all(this.ranks.map((r) => r.control(op))));
+  /** Op `control` on every rank, the replies merged (spec rule 11). */
+  private async control<K extends ControlOpName>(
+    control: ControlOpOf<K>,
+  ): Promise<ControlReply<K>> {
+    const op = control.op as K;
+    if (this.closed) return failedReply(op, 'the engine is shut down');
+    return mergeReplies(op, await Promise.all(this.ranks.map((r) => r.control(control))));
   }
 
   /** An update's reply; when every rank took it, its version (if named) becomes current. */
-  private versioned(reply: ControlReplyData, version: string | undefined): ControlResult {
+  private versioned(reply: ControlResult, version: string | undefined): ControlResult {
     if (reply.success && version !== undefined) this.version = version;
     return this.result(reply);
   }
 
-  private result(reply: ControlReplyData): ControlResult {
+  private result(reply: ControlResult): ControlResult {
     return { success: reply.success, message: reply.message };
   }
 }

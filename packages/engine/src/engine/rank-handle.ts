@@ -1,8 +1,10 @@
 import { Worker } from 'node:worker_threads';
 import type { ResolvedOptions } from './launch-options.js';
+import { failedReply } from './merge-replies.js';
 import type {
-  ControlOp,
-  ControlReplyData,
+  ControlOpName,
+  ControlOpOf,
+  ControlReply,
   FromWorker,
   ReadyInfo,
   TokenEvent,
@@ -21,7 +23,10 @@ export class RankHandle {
   promptTokens = 0;
   cachedTokens = 0;
   private readonly worker: Worker;
-  private readonly replies = new Map<number, (reply: ControlReplyData) => void>();
+  private readonly replies = new Map<
+    number,
+    { op: ControlOpName; resolve: (reply: ControlReply) => void }
+  >();
   private nextId = 1;
   private exited: string | null = null;
 
@@ -42,7 +47,7 @@ export class RankHandle {
           reject(new Error(`rank ${rank} failed to start: ${message.message}`));
         else if (message.type === 'progress') onProgress(message.loadedBytes, message.totalBytes);
         else if (message.type === 'tokens') for (const event of message.events) onToken(event);
-        else if (message.type === 'reply') this.replies.get(message.id)?.(message.reply);
+        else if (message.type === 'reply') this.replies.get(message.id)?.resolve(message.reply);
       });
       this.worker.on('error', (error) => {
         this.fail(`rank ${rank} crashed: ${error.message}`);
@@ -65,13 +70,18 @@ export class RankHandle {
   }
 
   /** Sends a control message; resolves with this rank's reply (a failure if the rank is gone). */
-  control(control: ControlOp): Promise<ControlReplyData> {
-    if (this.exited) return Promise.resolve({ success: false, message: this.exited });
+  control<K extends ControlOpName>(control: ControlOpOf<K>): Promise<ControlReply<K>> {
+    const op = control.op as K;
+    if (this.exited) return Promise.resolve(failedReply(op, this.exited));
     const id = this.nextId++;
     return new Promise((resolve) => {
-      this.replies.set(id, (reply) => {
-        this.replies.delete(id);
-        resolve(reply);
+      this.replies.set(id, {
+        op,
+        resolve: (reply) => {
+          this.replies.delete(id);
+          // The worker answers an op with that op's reply type.
+          resolve(reply as ControlReply<K>);
+        },
       });
       this.worker.postMessage({ type: 'control', id, control } satisfies ToWorker);
     });
@@ -89,9 +99,9 @@ export class RankHandle {
   private fail(reason: string): void {
     if (this.exited) return;
     this.exited = reason;
-    for (const [id, resolve] of this.replies) {
+    for (const [id, { op, resolve }] of this.replies) {
       this.replies.delete(id);
-      resolve({ success: false, message: reason });
+      resolve(failedReply(op, reason));
     }
     this.onGone(reason);
   }

@@ -2,6 +2,7 @@
 // pool and scheduler loop; messages from the engine between loop iterations.
 import { parentPort, workerData } from 'node:worker_threads';
 import { createMemorySaver, type MemorySaver } from '@ts/memory-saver-native';
+import type { ControlResult } from '@ts/pause';
 import { type LoopEvent, Sequence } from '@ts/scheduler';
 import { openBuiltinTiny } from '../model/builtin-tiny.js';
 import { expectedLlamaTensors } from '../model/loader/llama-weights.js';
@@ -9,10 +10,12 @@ import { openCheckpoint } from '../model/loader/open-checkpoint.js';
 import { servingDtype } from '../model/serving-dtype.js';
 import { createRank, type Rank } from '../rank/rank.js';
 import { stepTrace } from '../trace/step-trace.js';
+import { failedReply } from './merge-replies.js';
 import { updateWeightsFromDisk, updateWeightsFromTensors } from './update-weights.js';
 import type {
   ControlOp,
-  ControlReplyData,
+  ControlOpName,
+  ControlReply,
   FromWorker,
   TokenEvent,
   ToWorker,
@@ -60,39 +63,25 @@ async function control(
   rank: Rank,
   c: ControlOp,
   config: Parameters<typeof updateWeightsFromDisk>[2],
-): Promise<ControlReplyData> {
+): Promise<ControlReply> {
   const loop = rank.loop;
   switch (c.op) {
     case 'release':
-    case 'resume': {
-      const reply =
-        c.op === 'release' ? await loop.releaseMemory(c.tags) : await loop.resumeMemory(c.tags);
-      return {
-        success: reply.success,
-        message: reply.message,
-        releasedTags: reply.releasedTags,
-        durationMs: reply.durationMs,
-      };
-    }
-    case 'isSleeping': {
-      const s = loop.isSleeping();
-      return {
-        success: true,
-        message: s.message,
-        isSleeping: s.isSleeping,
-        releasedTags: s.releasedTags,
-      };
-    }
+      return loop.releaseMemory(c.tags);
+    case 'resume':
+      return loop.resumeMemory(c.tags);
+    case 'isSleeping':
+      return loop.isSleeping();
     case 'pause':
-      return loop.pauseGeneration(c.mode);
+      return result(await loop.pauseGeneration(c.mode));
     case 'continue':
-      return loop.continueGeneration();
+      return result(loop.continueGeneration());
     case 'flush':
-      return loop.flushCache();
+      return result(loop.flushCache());
     case 'beginWeightUpdate':
-      return loop.beginWeightUpdate();
+      return result(loop.beginWeightUpdate());
     case 'endWeightUpdate':
-      return loop.endWeightUpdate();
+      return result(loop.endWeightUpdate());
     case 'updateWeightsFromDisk':
       return updateWeightsFromDisk(saver, rank, config, c.path, weightChecks);
     case 'updateWeightsFromTensors':
@@ -121,6 +110,11 @@ async function control(
       };
     }
   }
+}
+
+/** `{ success, message }` alone: what the loop adds for itself (a pause's plan) stays here. */
+function result({ success, message }: ControlResult): ControlResult {
+  return { success, message };
 }
 
 /**
@@ -189,7 +183,7 @@ async function main(): Promise<void> {
             send({
               type: 'reply',
               id: message.id,
-              reply: { success: false, message: String(error) },
+              reply: failedReply(message.control.op as ControlOpName, String(error)),
             }),
         );
         break;

@@ -1,4 +1,5 @@
 import type { MemorySaver } from '@ts/memory-saver-native';
+import type { ControlResult } from '@ts/pause';
 import { checkTensors, expectedLlamaTensors } from '../model/loader/llama-weights.js';
 import type { ModelConfig } from '../model/loader/model-config.js';
 import { openCheckpoint } from '../model/loader/open-checkpoint.js';
@@ -6,7 +7,6 @@ import { type ReplaceTarget, replaceWeights } from '../model/weights/load-weight
 import { type IpcReader, type NamedTensor, tensorSources } from '../model/weights/named-tensors.js';
 import type { WeightChecks } from '../model/weights/non-finite-check.js';
 import type { Rank } from '../rank/rank.js';
-import type { ControlReplyData } from './worker-protocol.js';
 
 const describe = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
@@ -30,7 +30,7 @@ async function update(
   what: string,
   rank: Rank,
   write: () => Promise<string>,
-): Promise<ControlReplyData> {
+): Promise<ControlResult> {
   try {
     const done = await write();
     const forgotten = rank.loop.forgetCachedKv();
@@ -50,7 +50,7 @@ export function updateWeightsFromDisk(
   config: ModelConfig,
   path: string,
   checks: WeightChecks = {},
-): Promise<ControlReplyData> {
+): Promise<ControlResult> {
   return update(`update_weights_from_disk(${path})`, rank, async () => {
     const checkpoint = await openCheckpoint(path);
     let where: string;
@@ -76,7 +76,7 @@ export function updateWeightsFromTensors(
   config: ModelConfig,
   tensors: readonly NamedTensor[],
   checks: WeightChecks = {},
-): Promise<ControlReplyData> {
+): Promise<ControlResult> {
   return update('update_weights_from_tensors', rank, async () => {
     const readIpc: IpcReader = (ipc, into) =>
       saver.readIpc(ipc, [{ offset: ipc.offset, bytes: into }]);

@@ -1,4 +1,5 @@
-import type { PauseMode } from '@ts/pause';
+import type { ReleaseReply, ResumeReply, SleepStatus } from '@ts/memory-occupation';
+import type { ControlResult, PauseMode } from '@ts/pause';
 import type { FinishReason, SamplingParams, StepStats } from '@ts/scheduler';
 import type { TensorDtype, TensorInfo } from '../model/loader/tensor-source.js';
 import type { NamedTensor } from '../model/weights/named-tensors.js';
@@ -30,24 +31,43 @@ export type ToWorker =
   | { type: 'control'; id: number; control: ControlOp }
   | { type: 'shutdown' };
 
-/** Every control reply: `{ success, message }` plus op-specific data. */
-export interface ControlReplyData {
-  success: boolean;
-  message: string;
-  isSleeping?: boolean;
-  releasedTags?: string[];
-  durationMs?: number;
-  residentBytes?: Record<string, number>;
-  waiting?: number;
-  running?: number;
+/** A rank's counters (`stats`): what `/metrics` and `/v1/loads` read. */
+export interface RankStats extends ControlResult {
+  /** Bytes each tag physically holds now. */
+  residentBytes: Record<string, number>;
+  waiting: number;
+  running: number;
   /** Forward passes run so far (none runs while a tag is released: spec rules 1 and 11). */
-  forwardPasses?: number;
+  forwardPasses: number;
   /** KV pages the running requests hold, and the pool's pages. */
-  usedPages?: number;
-  totalPages?: number;
+  usedPages: number;
+  totalPages: number;
   /** Sums over the rank's forward passes: batch sizes, decode contexts, time in the executor. */
-  steps?: StepStats;
+  steps: StepStats;
 }
+
+/**
+ * The reply to each control op: the controller's own type, unchanged from the rank to the
+ * wire (merged across ranks in `merge-replies.ts`, snake-cased at the HTTP edge).
+ */
+export interface ControlReplies {
+  release: ReleaseReply;
+  resume: ResumeReply;
+  isSleeping: SleepStatus;
+  pause: ControlResult;
+  continue: ControlResult;
+  flush: ControlResult;
+  beginWeightUpdate: ControlResult;
+  endWeightUpdate: ControlResult;
+  updateWeightsFromDisk: ControlResult;
+  updateWeightsFromTensors: ControlResult;
+  stats: RankStats;
+}
+
+export type ControlOpName = ControlOp['op'];
+/** The op of name `K`, and its reply. */
+export type ControlOpOf<K extends ControlOpName> = Extract<ControlOp, { op: K }>;
+export type ControlReply<K extends ControlOpName = ControlOpName> = ControlReplies[K];
 
 export interface ReadyInfo {
   architecture: string;
@@ -88,4 +108,4 @@ export type FromWorker =
   | { type: 'failed'; message: string }
   /** The token events of one step (or one refusal), in one message. */
   | { type: 'tokens'; events: TokenEvent[] }
-  | { type: 'reply'; id: number; reply: ControlReplyData };
+  | { type: 'reply'; id: number; reply: ControlReply };

@@ -22,6 +22,7 @@ const info = (maxTextPerToken: number | undefined): ModelInfo => ({
     maxTotalTokens: 128,
     prefixCache: true,
     cudaGraphs: false,
+    deterministic: false,
   },
 });
 

@@ -53,20 +53,32 @@ describe('memory routes', () => {
     const { engine, inject } = serve();
     const release = await inject('POST', '/release_memory_occupation', { tags: ['weights'] });
     expect(release.statusCode).toBe(200);
+    // The controller's ReleaseReply, snake-cased: every field of it.
     expect(release.json()).toEqual({
       success: true,
       message: 'released [weights]',
       released_tags: ['weights'],
+      freed_bytes: expect.any(Number),
+      duration_ms: expect.any(Number),
     });
+    expect(release.json().freed_bytes).toBeGreaterThan(0);
     const sleeping = await inject('GET', '/is_sleeping');
     expect(sleeping.json()).toEqual({
       success: true,
       message: 'released: [weights]',
       is_sleeping: true,
       released_tags: ['weights'],
+      resident_bytes: { weights: 0, kv_cache: expect.any(Number), cuda_graph: expect.any(Number) },
     });
     const resume = await inject('POST', '/resume_memory_occupation', { tags: null });
-    expect(resume.json()).toMatchObject({ success: true, released_tags: [] });
+    expect(resume.json()).toEqual({
+      success: true,
+      message: expect.any(String),
+      released_tags: [],
+      resumed_tags: ['weights'],
+      repaired_pools: [],
+      duration_ms: expect.any(Number),
+    });
     expect(engine.calls).toEqual([
       ['releaseMemoryOccupation', { tags: ['weights'] }],
       ['resumeMemoryOccupation', {}],
@@ -93,6 +105,9 @@ describe('memory routes', () => {
       success: false,
       message: 'tags not released: [kv_cache]',
       released_tags: [],
+      resumed_tags: [],
+      repaired_pools: [],
+      duration_ms: expect.any(Number),
     });
     const empty = await inject('POST', '/release_memory_occupation', { tags: [] });
     expect(empty.statusCode).toBe(400);
@@ -101,6 +116,8 @@ describe('memory routes', () => {
       message:
         'tags is empty: omit it to mean every tag; valid tags: [weights, kv_cache, cuda_graph]',
       released_tags: [],
+      freed_bytes: 0,
+      duration_ms: expect.any(Number),
     });
     const unknown = await inject('POST', '/release_memory_occupation', { tags: ['gpu'] });
     expect(unknown.json().message).toBe(
@@ -113,6 +130,8 @@ describe('memory routes', () => {
       success: false,
       message: 'tags already released: [kv_cache]',
       released_tags: ['kv_cache'],
+      freed_bytes: 0,
+      duration_ms: expect.any(Number),
     });
   });
 

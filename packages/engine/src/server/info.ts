@@ -74,7 +74,7 @@ export function registerInfoRoutes(
   app.get('/model_info', modelInfo);
   app.get('/get_model_info', modelInfo);
 
-  const serverInfo = async (): Promise<ServerInfo> => {
+  const serverInfo = async (): Promise<ServerInfoReply> => {
     const info = engine.modelInfo();
     const bound = app.server.address();
     const sleep = await engine.isSleeping();
@@ -92,7 +92,7 @@ export function registerInfoRoutes(
       max_total_num_tokens: s.maxTotalTokens,
       disable_radix_cache: !s.prefixCache,
       disable_cuda_graph: !s.cudaGraphs,
-      enable_deterministic_inference: deterministic(engine),
+      enable_deterministic_inference: s.deterministic,
       device: info.device,
       dtype: info.dtype,
       weight_version: engine.weightVersion(),
@@ -135,22 +135,6 @@ export function registerInfoRoutes(
       ],
     };
   });
-}
-
-/**
- * `ServerInfoReply` and SGLang's `enable_deterministic_inference` (the engine's `deterministic`
- * launch option, spec rule 14), which the client's reply type does not name yet.
- */
-export type ServerInfo = ServerInfoReply & { enable_deterministic_inference: boolean };
-
-/**
- * Whether `engine` was launched with `deterministic`: the real `Engine` carries its resolved
- * launch options; `EngineApi`'s `modelInfo().serving` does not name the option (yet), and an
- * engine without options (a test double) is not deterministic.
- */
-function deterministic(engine: RouteContext['engine']): boolean {
-  const options = (engine as { options?: { deterministic?: unknown } }).options;
-  return options?.deterministic === true;
 }
 
 /** SGLang's `model_type` (config.json's) from the architecture: `LlamaForCausalLM` → `llama`. */

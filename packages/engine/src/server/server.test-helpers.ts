@@ -118,6 +118,7 @@ export class FakeEngine implements EngineApi {
         maxTotalTokens: 4096,
         prefixCache: true,
         cudaGraphs: false,
+        deterministic: false,
       },
     };
   }
