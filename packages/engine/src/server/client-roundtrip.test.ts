@@ -74,7 +74,9 @@ describe('@ts/client against createServer', () => {
     expect((await client.tokenize('ab')).tokens).toEqual([256, 97, 98]);
     expect((await client.tokenize('ab', { add_special_tokens: false })).count).toBe(2);
     expect((await client.detokenize([97, 98])).text).toBe('ab');
-    expect((await client.getServerInfo()).dp_size).toBe(1);
+    const info = await client.getServerInfo();
+    expect(info.dp_size).toBe(1);
+    expect(info.enable_deterministic_inference).toBe(false);
   });
 
   it("throws EngineClientError with the server's message and status", async () => {
@@ -136,20 +138,35 @@ describe('@ts/client against createServer', () => {
   it('drives the RL loop control calls with the admin key', async () => {
     expect(await client.health()).toEqual({ success: true, message: 'ok' });
     expect(await client.healthGenerate()).toEqual({ success: true, message: 'ok' });
-    expect(await client.releaseMemoryOccupation()).toMatchObject({
+    const released = await client.releaseMemoryOccupation();
+    expect(released).toEqual({
       success: true,
+      message: expect.any(String),
       released_tags: ['weights', 'kv_cache', 'cuda_graph'],
+      freed_bytes: expect.any(Number),
+      duration_ms: expect.any(Number),
     });
-    expect(await client.isSleeping()).toMatchObject({ success: true, is_sleeping: true });
+    expect(released.freed_bytes).toBeGreaterThan(0);
+    expect(await client.isSleeping()).toEqual({
+      success: true,
+      message: expect.any(String),
+      is_sleeping: true,
+      released_tags: ['weights', 'kv_cache', 'cuda_graph'],
+      resident_bytes: { weights: 0, kv_cache: 0, cuda_graph: 0 },
+    });
     expect(await client.continueGeneration()).toEqual({
       success: true,
       message: 'not paused; memory is still released: nothing runs until every tag is resumed',
       status: 'ok',
     });
-    expect((await client.resumeMemoryOccupation({ tags: ['weights'] })).released_tags).toEqual([
-      'kv_cache',
-      'cuda_graph',
-    ]);
+    expect(await client.resumeMemoryOccupation({ tags: ['weights'] })).toEqual({
+      success: true,
+      message: expect.any(String),
+      released_tags: ['kv_cache', 'cuda_graph'],
+      resumed_tags: ['weights'],
+      repaired_pools: [],
+      duration_ms: expect.any(Number),
+    });
     expect((await client.updateWeightsFromDisk({ model_path: checkpoint })).success).toBe(true);
     expect((await client.resumeMemoryOccupation({ tags: ['weights'] })).message).toBe(
       'tags not released: [weights]',

@@ -14,13 +14,21 @@ export interface RouteContext {
   checkpointDir: string | undefined;
 }
 
+/** A camelCase name in snake_case, as a type: `releasedTags` → `released_tags`. */
+export type SnakeCase<S extends string> = S extends `${infer Head}${infer Tail}`
+  ? `${Head extends Lowercase<Head> ? Head : `_${Lowercase<Head>}`}${SnakeCase<Tail>}`
+  : S;
+
+/** `T` with its keys snake-cased (one level deep), as `snakeKeys` sends it. */
+export type SnakeKeys<T> = { [K in keyof T as K extends string ? SnakeCase<K> : K]: T[K] };
+
 /** snake_case keys, one level deep: `releasedTags` → `released_tags`. */
-export function snakeKeys(value: object): Record<string, unknown> {
+export function snakeKeys<T extends object>(value: T): SnakeKeys<T> {
   const out: Record<string, unknown> = {};
   for (const [key, v] of Object.entries(value)) {
     out[key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)] = v;
   }
-  return out;
+  return out as SnakeKeys<T>;
 }
 
 /** A control reply: 200 on success, 400 with `{ success: false, message }` on failure. */

@@ -1,8 +1,29 @@
+import type {
+  ControlReply,
+  IsSleepingReply,
+  ReleaseMemoryReply,
+  ResumeMemoryReply,
+} from '@ts/client';
+import type { ReleaseReply, ResumeReply, SleepStatus } from '@ts/memory-occupation';
 import type { FastifyInstance } from 'fastify';
 import * as z from 'zod';
-import type { RouteContext } from './context.js';
+import type { RouteContext, SnakeKeys } from './context.js';
 import { sendControl, snakeKeys } from './context.js';
 import { parseBody } from './errors.js';
+
+/** True only when `A` and `B` are the same type. */
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+
+/**
+ * The client's reply types are the engine's, snake-cased and nothing else (their fields are
+ * optional there only for a call the engine never saw): a field added to one and not the
+ * other fails to compile here.
+ */
+export const wireMatchesEngine: [
+  Same<SnakeKeys<ReleaseReply>, Required<ReleaseMemoryReply>>,
+  Same<SnakeKeys<ResumeReply>, Required<ResumeMemoryReply>>,
+  Same<SnakeKeys<SleepStatus>, Required<IsSleepingReply> & ControlReply>,
+] = [true, true, true];
 
 /** `{ tags?: string[] }`; an empty body, no body or `tags: null` mean tags omitted. */
 const tagsSchema = z
