@@ -5,6 +5,7 @@ import type {
   BatchGenerateRequest,
   ControlReply,
   DetokenizeReply,
+  FlushCacheReply,
   GenerateReply,
   IsSleepingReply,
   MemoryOccupationRequest,
@@ -140,7 +141,7 @@ export class EngineClient {
     return this.http.json('POST', '/detokenize', { tokens, ...options });
   }
 
-  flushCache(): Promise<ControlReply> {
+  flushCache(): Promise<FlushCacheReply> {
     return this.http.control('POST', '/flush_cache', {});
   }
 

@@ -30,6 +30,7 @@ export type {
   DetokenizeReply,
   FinishReason,
   FinishReasonType,
+  FlushCacheReply,
   GenerateMetaInfo,
   GenerateReply,
   GenerateRequest,

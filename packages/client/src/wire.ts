@@ -46,6 +46,12 @@ export interface ResumeMemoryReply extends ControlReply {
   duration_ms?: number;
 }
 
+/** `/flush_cache`: the engine's `FlushReply`, snake-cased. */
+export interface FlushCacheReply extends ControlReply {
+  /** Cached prefix pages dropped (summed over ranks); missing when the engine never saw the call. */
+  freed_pages?: number;
+}
+
 export interface IsSleepingReply {
   is_sleeping: boolean;
   released_tags?: string[];

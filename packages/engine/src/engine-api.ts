@@ -1,6 +1,6 @@
 import type { ReleaseReply, ResumeReply, SleepStatus } from '@ts/memory-occupation';
 import type { ControlResult, PauseMode } from '@ts/pause';
-import type { SamplingParams } from '@ts/scheduler';
+import type { RankLoop, SamplingParams } from '@ts/scheduler';
 import type { NamedTensor } from './model/weights/named-tensors.js';
 
 /**
@@ -88,6 +88,9 @@ export interface GenerateOutput {
 
 /** One streamed update: the text and ids so far (cumulative, as SGLang streams them). */
 export type GenerateChunk = GenerateOutput;
+
+/** `flushCache`'s reply: the rank loop's own, with the cached pages it dropped (summed over ranks). */
+export type FlushReply = ReturnType<RankLoop['flushCache']>;
 
 export interface ModelInfo {
   modelPath: string;
@@ -206,7 +209,7 @@ export interface EngineApi {
   isSleeping(): Promise<SleepStatus>;
   pauseGeneration(input?: { mode?: PauseMode }): Promise<ControlResult>;
   continueGeneration(): Promise<ControlResult>;
-  flushCache(): Promise<ControlResult>;
+  flushCache(): Promise<FlushReply>;
   updateWeightsFromDisk(input: {
     modelPath: string;
     weightVersion?: string;

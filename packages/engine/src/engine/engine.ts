@@ -10,6 +10,7 @@ import type {
   EngineApi,
   EngineMetrics,
   FinishReasonType,
+  FlushReply,
   GenerateChunk,
   GenerateInput,
   GenerateOutput,
@@ -230,8 +231,8 @@ export class Engine implements EngineApi {
     return this.result(await this.control({ op: 'continue' }));
   }
 
-  async flushCache(): Promise<ControlResult> {
-    return this.result(await this.control({ op: 'flush' }));
+  flushCache(): Promise<FlushReply> {
+    return this.control({ op: 'flush' });
   }
 
   async updateWeightsFromDisk(input: {

@@ -69,7 +69,12 @@ describe('mergeReplies (spec rule 11)', () => {
       releasedTags: [],
       residentBytes: {},
     });
-    expect(failedReply('flush', 'gone')).toEqual({ success: false, message: 'gone' });
+    expect(failedReply('pause', 'gone')).toEqual({ success: false, message: 'gone' });
+    expect(failedReply('flush', 'gone')).toEqual({
+      success: false,
+      message: 'gone',
+      freedPages: 0,
+    });
   });
 
   it('sleeps if any rank sleeps and says when ranks disagree', () => {
@@ -107,6 +112,11 @@ describe('mergeReplies (spec rule 11)', () => {
       message: 'failed on 1 of 2 ranks: rank 1: rank 1 exited',
       isSleeping: true,
     });
+  });
+
+  it("adds up a flush's freed pages", () => {
+    const rank = (freedPages: number) => ({ success: true, message: 'flushed', freedPages });
+    expect(mergeReplies('flush', [rank(2), rank(3)])).toEqual(rank(5));
   });
 
   it('adds up bytes and queue sizes', () => {

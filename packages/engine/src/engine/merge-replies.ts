@@ -1,6 +1,7 @@
 import type { ReleaseReply, ResumeReply, SleepStatus } from '@ts/memory-occupation';
 import type { ControlResult } from '@ts/pause';
 import { emptyStepStats, type StepStats } from '@ts/scheduler';
+import type { FlushReply } from '../engine-api.js';
 import type { ControlOpName, ControlReplies, ControlReply, RankStats } from './worker-protocol.js';
 
 /** How one reply type is merged across ranks, and what it is when a rank cannot answer. */
@@ -17,6 +18,11 @@ const total = (values: readonly number[]) => values.reduce((n, v) => n + v, 0);
 const controlResult: ReplyRule<ControlResult> = {
   failed: (message) => ({ success: false, message }),
   merge: (_replies, result) => result,
+};
+
+const flush: ReplyRule<FlushReply> = {
+  failed: (message) => ({ success: false, message, freedPages: 0 }),
+  merge: (replies, result) => ({ ...result, freedPages: total(replies.map((r) => r.freedPages)) }),
 };
 
 const release: ReplyRule<ReleaseReply> = {
@@ -108,7 +114,7 @@ const rules: { [K in ControlOpName]: ReplyRule<ControlReplies[K]> } = {
   isSleeping,
   pause: controlResult,
   continue: controlResult,
-  flush: controlResult,
+  flush,
   beginWeightUpdate: controlResult,
   endWeightUpdate: controlResult,
   updateWeightsFromDisk: controlResult,

@@ -77,7 +77,7 @@ async function control(
     case 'continue':
       return result(loop.continueGeneration());
     case 'flush':
-      return result(loop.flushCache());
+      return loop.flushCache();
     case 'beginWeightUpdate':
       return result(loop.beginWeightUpdate());
     case 'endWeightUpdate':

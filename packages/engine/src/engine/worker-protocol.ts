@@ -1,6 +1,7 @@
 import type { ReleaseReply, ResumeReply, SleepStatus } from '@ts/memory-occupation';
 import type { ControlResult, PauseMode } from '@ts/pause';
 import type { FinishReason, SamplingParams, StepStats } from '@ts/scheduler';
+import type { FlushReply } from '../engine-api.js';
 import type { TensorDtype, TensorInfo } from '../model/loader/tensor-source.js';
 import type { NamedTensor } from '../model/weights/named-tensors.js';
 import type { ResolvedOptions } from './launch-options.js';
@@ -56,7 +57,7 @@ export interface ControlReplies {
   isSleeping: SleepStatus;
   pause: ControlResult;
   continue: ControlResult;
-  flush: ControlResult;
+  flush: FlushReply;
   beginWeightUpdate: ControlResult;
   endWeightUpdate: ControlResult;
   updateWeightsFromDisk: ControlResult;

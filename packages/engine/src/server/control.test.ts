@@ -160,7 +160,11 @@ describe('control routes', () => {
     });
     await inject('POST', '/pause_generation', { mode: 'keep' });
     expect((await inject('POST', '/continue_generation')).statusCode).toBe(200);
-    expect((await inject('POST', '/flush_cache')).json().message).toBe('flushed 0 cached pages');
+    expect((await inject('POST', '/flush_cache')).json()).toEqual({
+      success: true,
+      message: 'flushed 0 cached pages',
+      freed_pages: 0,
+    });
     expect((await inject('GET', '/flush_cache')).statusCode).toBe(200);
     const update = await inject('POST', '/update_weights_from_disk', { model_path: checkpoint });
     expect(update.json()).toEqual({

@@ -1,5 +1,6 @@
 import type {
   ControlReply,
+  FlushCacheReply,
   IsSleepingReply,
   ReleaseMemoryReply,
   ResumeMemoryReply,
@@ -7,6 +8,7 @@ import type {
 import type { ReleaseReply, ResumeReply, SleepStatus } from '@ts/memory-occupation';
 import type { FastifyInstance } from 'fastify';
 import * as z from 'zod';
+import type { FlushReply } from '../engine-api.js';
 import type { RouteContext, SnakeKeys } from './context.js';
 import { sendControl, snakeKeys } from './context.js';
 import { parseBody } from './errors.js';
@@ -15,7 +17,7 @@ import { parseBody } from './errors.js';
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 
 /**
- * The client's reply types are the engine's, snake-cased and nothing else (their fields are
+ * The client's reply types of the memory routes (and `/flush_cache`) are the engine's, snake-cased and nothing else (their fields are
  * optional there only for a call the engine never saw): a field added to one and not the
  * other fails to compile here.
  */
@@ -23,7 +25,8 @@ export const wireMatchesEngine: [
   Same<SnakeKeys<ReleaseReply>, Required<ReleaseMemoryReply>>,
   Same<SnakeKeys<ResumeReply>, Required<ResumeMemoryReply>>,
   Same<SnakeKeys<SleepStatus>, Required<IsSleepingReply> & ControlReply>,
-] = [true, true, true];
+  Same<SnakeKeys<FlushReply>, Required<FlushCacheReply>>,
+] = [true, true, true, true];
 
 /** `{ tags?: string[] }`; an empty body, no body or `tags: null` mean tags omitted. */
 const tagsSchema = z
