@@ -81,14 +81,27 @@ export class PrefixCache {
     }
   }
 
-  /** Frees up to `wanted` pages held only by the cache, least recently used leaves first. */
+  /**
+   * Frees up to `wanted` pages held only by the cache, least recently used leaves first (a
+   * parent becomes a candidate once its last child is gone). One walk of the tree, then a heap.
+   */
   evict(wanted: number): number {
+    if (wanted <= 0) return 0;
+    const heap = new LeafHeap();
+    const walk = (node: CacheNode) => {
+      for (const child of node.children.values()) {
+        if (child.children.size > 0) walk(child);
+        else if (this.evictable(child)) heap.push(child);
+      }
+    };
+    walk(this.root);
     let freed = 0;
-    while (freed < wanted) {
-      const leaf = this.oldestEvictableLeaf();
-      if (!leaf) break;
+    for (let leaf = heap.pop(); leaf && freed < wanted; leaf = heap.pop()) {
       this.remove(leaf);
       freed += 1;
+      const parent = leaf.parent;
+      if (parent && parent !== this.root && parent.children.size === 0 && this.evictable(parent))
+        heap.push(parent);
     }
     return freed;
   }
@@ -117,25 +130,49 @@ export class PrefixCache {
     return tokens.slice(start, start + this.pageSize).join(',');
   }
 
-  private oldestEvictableLeaf(): CacheNode | null {
-    let best: CacheNode | null = null;
-    const walk = (node: CacheNode) => {
-      for (const child of node.children.values()) {
-        if (child.children.size > 0) walk(child);
-        else if (
-          this.pages.references(child.page) === 1 &&
-          (!best || child.lastUsed < best.lastUsed)
-        )
-          best = child;
-      }
-    };
-    walk(this.root);
-    return best;
+  private evictable(node: CacheNode): boolean {
+    return this.pages.references(node.page) === 1;
   }
 
   private remove(node: CacheNode): void {
     node.parent?.children.delete(node.key);
     this.nodes -= 1;
     this.pages.releaseCached([node.page]);
+  }
+}
+
+/** Cache leaves by `lastUsed`, oldest on top (a binary heap). */
+class LeafHeap {
+  private readonly nodes: CacheNode[] = [];
+
+  push(node: CacheNode): void {
+    const a = this.nodes;
+    a.push(node);
+    for (let i = a.length - 1; i > 0; ) {
+      const up = (i - 1) >> 1;
+      if ((a[up] as CacheNode).lastUsed <= node.lastUsed) break;
+      a[i] = a[up] as CacheNode;
+      a[up] = node;
+      i = up;
+    }
+  }
+
+  pop(): CacheNode | undefined {
+    const a = this.nodes;
+    const top = a[0];
+    const last = a.pop();
+    if (a.length === 0 || last === undefined) return top;
+    a[0] = last;
+    for (let i = 0; ; ) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let min = i;
+      if (l < a.length && (a[l] as CacheNode).lastUsed < (a[min] as CacheNode).lastUsed) min = l;
+      if (r < a.length && (a[r] as CacheNode).lastUsed < (a[min] as CacheNode).lastUsed) min = r;
+      if (min === i) break;
+      [a[i], a[min]] = [a[min] as CacheNode, a[i] as CacheNode];
+      i = min;
+    }
+    return top;
   }
 }
