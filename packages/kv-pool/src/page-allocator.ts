@@ -9,6 +9,7 @@ export class PageAllocator {
   /** 1 where a prefix cache holds one of the page's references (`retainCached`). */
   private readonly cached: Uint8Array;
   private cachedOnly = 0;
+  private onCachedOnly: ((page: number) => void) | null = null;
 
   constructor(readonly totalPages: number) {
     if (!Number.isInteger(totalPages) || totalPages <= 0) {
@@ -51,6 +52,11 @@ export class PageAllocator {
     return this.cachedOnly;
   }
 
+  /** Calls `listener` whenever a release leaves a cached page with the cache as its one holder. */
+  watchCachedOnly(listener: (page: number) => void): void {
+    this.onCachedOnly = listener;
+  }
+
   /** Adds a reference to pages already held (a prefix-cache hit shares them). */
   retain(pages: readonly number[]): void {
     for (const page of pages) this.check(page);
@@ -66,7 +72,10 @@ export class PageAllocator {
     for (const page of pages) {
       const left = (this.refs[page] ?? 0) - 1;
       this.refs[page] = left;
-      if (this.cached[page] === 1 && left === 1) this.cachedOnly += 1;
+      if (this.cached[page] === 1 && left === 1) {
+        this.cachedOnly += 1;
+        this.onCachedOnly?.(page);
+      }
       if (left === 0) this.free.push(page);
     }
   }

@@ -55,3 +55,20 @@ describe('PrefixCache.evict', () => {
     expect(cache.match(tokens)).toHaveLength(500);
   });
 });
+
+describe('PrefixCache: candidates for eviction', () => {
+  it('stay bounded while nothing is evicted, and still evict least recently used first', () => {
+    const pages = new PageAllocator(64);
+    const cache = new PrefixCache(pages, PAGE);
+    const tables = Array.from({ length: 8 }, (_, s) => cacheSequence(pages, cache, [s, s, 9, 9]));
+    // Thousands of hits and releases of the same pages: every release offers a candidate.
+    for (let round = 0; round < 2000; round++)
+      pages.release(cache.match([round % 8, round % 8, 9, 9]));
+    const heap = (cache as unknown as { candidates: { size: number } }).candidates;
+    expect(heap.size).toBeLessThanOrEqual(2 * cache.size + 1024);
+    // The last rounds touched 0..7 in order: 0's leaf is the oldest (round 1992), 7's the newest.
+    expect(cache.evict(1)).toBe(1);
+    expect(pages.references(tables[0]?.[1] as number)).toBe(0);
+    expect(pages.references(tables[7]?.[1] as number)).toBe(1);
+  });
+});

@@ -23,16 +23,23 @@ export class PrefixCache {
     lastUsed: 0,
   };
   private clock = 0;
-  private nodes = 0;
+  private readonly byPage = new Map<number, CacheNode>();
+  /** Leaves that may be evictable, by the last use they had when pushed (checked on pop). */
+  private readonly candidates = new LeafHeap();
 
   constructor(
     private readonly pages: PageAllocator,
     readonly pageSize: number,
-  ) {}
+  ) {
+    pages.watchCachedOnly((page) => {
+      const node = this.byPage.get(page);
+      if (node && node.children.size === 0) this.addCandidate(node);
+    });
+  }
 
   /** Pages the cache holds. */
   get size(): number {
-    return this.nodes;
+    return this.byPage.size;
   }
 
   /**
@@ -74,7 +81,7 @@ export class PrefixCache {
         this.pages.retainCached([page]);
         child = { key, page, parent: node, children: new Map(), lastUsed: tick };
         node.children.set(key, child);
-        this.nodes += 1;
+        this.byPage.set(page, child);
       }
       child.lastUsed = tick;
       node = child;
@@ -83,25 +90,25 @@ export class PrefixCache {
 
   /**
    * Frees up to `wanted` pages held only by the cache, least recently used leaves first (a
-   * parent becomes a candidate once its last child is gone). One walk of the tree, then a heap.
+   * parent becomes a candidate once its last child is gone).
    */
   evict(wanted: number): number {
-    if (wanted <= 0) return 0;
-    const heap = new LeafHeap();
-    const walk = (node: CacheNode) => {
-      for (const child of node.children.values()) {
-        if (child.children.size > 0) walk(child);
-        else if (this.evictable(child)) heap.push(child);
-      }
-    };
-    walk(this.root);
     let freed = 0;
-    for (let leaf = heap.pop(); leaf && freed < wanted; leaf = heap.pop()) {
-      this.remove(leaf);
+    while (freed < wanted) {
+      const entry = this.candidates.pop();
+      if (!entry) break;
+      const { node, lastUsed } = entry;
+      if (this.byPage.get(node.page) !== node || node.children.size > 0 || !this.evictable(node))
+        continue;
+      if (lastUsed !== node.lastUsed) {
+        this.addCandidate(node);
+        continue;
+      }
+      this.remove(node);
       freed += 1;
-      const parent = leaf.parent;
+      const parent = node.parent;
       if (parent && parent !== this.root && parent.children.size === 0 && this.evictable(parent))
-        heap.push(parent);
+        this.addCandidate(parent);
     }
     return freed;
   }
@@ -122,12 +129,31 @@ export class PrefixCache {
     };
     walk(this.root);
     this.root.children.clear();
-    this.nodes = 0;
+    this.byPage.clear();
+    this.candidates.clear();
     this.pages.releaseCached(all);
   }
 
   private keyOf(tokens: readonly number[], start: number): string {
     return tokens.slice(start, start + this.pageSize).join(',');
+  }
+
+  /**
+   * Pushes a leaf that may be evictable. Stale entries (used again, held again, no longer a
+   * leaf) are dropped as they come up; past twice the cache's size the heap is rebuilt from the
+   * tree, so it stays bounded while nothing is evicted.
+   */
+  private addCandidate(node: CacheNode): void {
+    this.candidates.push(node);
+    if (this.candidates.size <= 2 * this.byPage.size + 1024) return;
+    this.candidates.clear();
+    const walk = (n: CacheNode) => {
+      for (const child of n.children.values()) {
+        if (child.children.size > 0) walk(child);
+        else if (this.evictable(child)) this.candidates.push(child);
+      }
+    };
+    walk(this.root);
   }
 
   private evictable(node: CacheNode): boolean {
@@ -136,29 +162,39 @@ export class PrefixCache {
 
   private remove(node: CacheNode): void {
     node.parent?.children.delete(node.key);
-    this.nodes -= 1;
+    this.byPage.delete(node.page);
     this.pages.releaseCached([node.page]);
   }
 }
 
-/** Cache leaves by `lastUsed`, oldest on top (a binary heap). */
+/** A leaf and its last use when pushed: oldest on top (a binary heap). */
+interface Candidate {
+  readonly node: CacheNode;
+  readonly lastUsed: number;
+}
+
 class LeafHeap {
-  private readonly nodes: CacheNode[] = [];
+  private entries: Candidate[] = [];
+
+  get size(): number {
+    return this.entries.length;
+  }
 
   push(node: CacheNode): void {
-    const a = this.nodes;
-    a.push(node);
+    const a = this.entries;
+    const entry = { node, lastUsed: node.lastUsed };
+    a.push(entry);
     for (let i = a.length - 1; i > 0; ) {
       const up = (i - 1) >> 1;
-      if ((a[up] as CacheNode).lastUsed <= node.lastUsed) break;
-      a[i] = a[up] as CacheNode;
-      a[up] = node;
+      if ((a[up] as Candidate).lastUsed <= entry.lastUsed) break;
+      a[i] = a[up] as Candidate;
+      a[up] = entry;
       i = up;
     }
   }
 
-  pop(): CacheNode | undefined {
-    const a = this.nodes;
+  pop(): Candidate | undefined {
+    const a = this.entries;
     const top = a[0];
     const last = a.pop();
     if (a.length === 0 || last === undefined) return top;
@@ -167,12 +203,16 @@ class LeafHeap {
       const l = 2 * i + 1;
       const r = l + 1;
       let min = i;
-      if (l < a.length && (a[l] as CacheNode).lastUsed < (a[min] as CacheNode).lastUsed) min = l;
-      if (r < a.length && (a[r] as CacheNode).lastUsed < (a[min] as CacheNode).lastUsed) min = r;
+      if (l < a.length && (a[l] as Candidate).lastUsed < (a[min] as Candidate).lastUsed) min = l;
+      if (r < a.length && (a[r] as Candidate).lastUsed < (a[min] as Candidate).lastUsed) min = r;
       if (min === i) break;
-      [a[i], a[min]] = [a[min] as CacheNode, a[i] as CacheNode];
+      [a[i], a[min]] = [a[min] as Candidate, a[i] as Candidate];
       i = min;
     }
     return top;
+  }
+
+  clear(): void {
+    this.entries = [];
   }
 }
