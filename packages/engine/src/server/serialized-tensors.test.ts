@@ -1,4 +1,4 @@
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -90,6 +90,22 @@ describe("POST /update_weights_from_tensor with SGLang's serialized tensors", ()
     await engine.resumeMemoryOccupation({ tags: ['weights'] });
     expect(await output()).toEqual(expected);
     expect(engine.weightVersion()).toBe('step-3');
+  });
+
+  it('takes 100 bucketed updates in a row with no file left open and no memory growth', async () => {
+    const { push, output } = await serve();
+    const openFiles = () => readdirSync('/proc/self/fd').length;
+    const bucket = fixture('update-bucket.b64');
+    for (let i = 0; i < 10; i++) await push(bucket, { load_format: 'flattened_bucket' });
+    const files = openFiles();
+    const rss = process.memoryUsage().rss;
+    for (let i = 0; i < 100; i++) {
+      const res = await push(bucket, { load_format: 'flattened_bucket', flush_cache: false });
+      expect(res.statusCode).toBe(200);
+    }
+    expect(openFiles()).toBe(files);
+    expect(process.memoryUsage().rss - rss).toBeLessThan(64 * 1024 * 1024);
+    expect(await output()).toEqual(expected);
   });
 
   it('refuses hostile, broken and mismatched bodies with a 400 and leaves the engine as it was', async () => {
