@@ -12,20 +12,7 @@ export {
   encodeBfloat16,
   encodeFloat16,
 } from './half-precision.js';
-export type {
-  AddLogitBiasArgs,
-  AddRmsNormArgs,
-  AttentionArgs,
-  EmbeddingArgs,
-  GemmArgs,
-  RmsNormArgs,
-  RotaryArgs,
-  SampleArgs,
-  SiluAndMulArgs,
-  StoreKvArgs,
-  TokenLogprobsArgs,
-  TopLogprobsArgs,
-} from './kernel-args.js';
+export type * from './kernel-args.js';
 export { createMemorySaver, cudaDeviceCount, MemorySaver } from './memory-saver.js';
 export { countNonFinite, type NonFiniteCount } from './non-finite.js';
 export { createOps, Ops } from './ops.js';

@@ -166,17 +166,3 @@ export interface TopLogprobsArgs {
   k: number;
   dtype: DType;
 }
-
-/**
- * @internal A kernel's arguments as the addon takes them: every field present, dtypes and
- * layouts as their codes (`dtypeCode`, `layoutCode`).
- */
-export type NativeArgs<T> = {
-  [K in keyof T]-?: T[K] extends DType | undefined
-    ? number
-    : T[K] extends RotaryLayout | undefined
-      ? number
-      : T[K] extends AttentionBatch | undefined
-        ? Required<AttentionBatch>
-        : Exclude<T[K], undefined>;
-};

@@ -6,7 +6,6 @@ import type {
   AttentionArgs,
   EmbeddingArgs,
   GemmArgs,
-  NativeArgs,
   RmsNormArgs,
   RotaryArgs,
   SampleArgs,
@@ -15,6 +14,21 @@ import type {
   TokenLogprobsArgs,
   TopLogprobsArgs,
 } from './kernel-args.js';
+import type { AttentionBatch, DType, RotaryLayout } from './ops-types.js';
+
+/**
+ * A kernel's arguments as the addon takes them: every field present, dtypes and
+ * layouts as their codes (`dtypeCode`, `layoutCode`).
+ */
+export type NativeArgs<T> = {
+  [K in keyof T]-?: T[K] extends DType | undefined
+    ? number
+    : T[K] extends RotaryLayout | undefined
+      ? number
+      : T[K] extends AttentionBatch | undefined
+        ? Required<AttentionBatch>
+        : Exclude<T[K], undefined>;
+};
 
 /** The whole native surface, as `native/src/addon.cc` defines it. */
 export interface NativeTransferReport {

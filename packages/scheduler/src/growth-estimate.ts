@@ -19,6 +19,8 @@ export class GrowthEstimate {
   private value: number;
   private readonly floor: number;
   private readonly step: number;
+  /** False at conservativeness 0: nothing is kept for growth, retractions included. */
+  private readonly reserves: boolean;
 
   /**
    * `conservativeness` scales the start and the floor (SGLang's `--schedule-conservativeness`):
@@ -31,6 +33,7 @@ export class GrowthEstimate {
     this.value = Math.min(1, INITIAL_RATIO * conservativeness);
     this.floor = Math.min(1, FLOOR_RATIO * conservativeness);
     this.step = (this.value - this.floor) / DECAY_STEPS;
+    this.reserves = conservativeness > 0;
   }
 
   get ratio(): number {
@@ -49,7 +52,7 @@ export class GrowthEstimate {
   retracted(batch: readonly Sequence[]): void {
     const produced = batch.reduce((n, s) => n + s.outputTokens.length, 0);
     const budget = batch.reduce((n, s) => n + s.params.maxNewTokens, 0);
-    if (this.floor === 0) return;
+    if (!this.reserves) return;
     const estimate = (produced + RETRACT_STEPS * batch.length) / Math.max(1, budget);
     this.value = Math.min(1, Math.max(this.value, estimate));
   }
@@ -59,7 +62,7 @@ export class GrowthEstimate {
    * SGLang does (from its next step on it counts at the ratio); nothing when conservativeness is 0.
    */
   admissionTokens(seq: Sequence): number {
-    return this.floor === 0 && this.value === 0 ? 0 : remainingOf(seq);
+    return this.reserves ? remainingOf(seq) : 0;
   }
 
   /** Tokens the running requests are expected to add: their clipped remaining budgets × ratio. */

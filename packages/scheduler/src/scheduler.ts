@@ -63,8 +63,8 @@ export class Scheduler {
   /** Extra logits rows left in the step being planned. */
   private scoreRows = 0;
   private readonly growth: GrowthEstimate;
-  /** Set when the step being planned retracted a running sequence for room. */
-  private retracted = false;
+  /** The running sequences the step being planned retracted for room. */
+  private readonly retracted: Sequence[] = [];
 
   constructor(
     private readonly pages: PageAllocator,
@@ -103,8 +103,8 @@ export class Scheduler {
     const items: StepItem[] = [];
     let budget = this.options.maxBatchTokens;
     this.scoreRows = this.options.maxInputLogprobRows ?? 0;
-    const batch = [...this.running];
-    this.retracted = false;
+    const runningAtStart = this.running.length;
+    this.retracted.length = 0;
     for (let i = 0; i < this.running.length && budget > 0; ) {
       const seq = this.running[i] as Sequence;
       const n = this.chunkSize(seq, budget);
@@ -113,8 +113,8 @@ export class Scheduler {
       budget -= n;
       i += 1;
     }
-    if (this.retracted) this.growth.retracted(batch);
-    else if (batch.length > 0) this.growth.decay();
+    if (this.retracted.length > 0) this.growth.retracted([...this.running, ...this.retracted]);
+    else if (runningAtStart > 0) this.growth.decay();
     // KV tokens free (or held only by the cache) beyond what the running batch is expected to
     // add: a request is admitted while its prompt and its own budget fit in it (SGLang's rule).
     let headroom =
@@ -313,7 +313,7 @@ export class Scheduler {
     while (!this.ensurePages(seq, tokens)) {
       const victim = this.running.at(-1) as Sequence;
       this.running.pop();
-      this.retracted = true;
+      this.retracted.push(victim);
       this.pages.release(victim.retract());
       this.waiting.unshift(victim);
       if (victim === seq) return false;

@@ -93,6 +93,11 @@ export function registerControlRoutes(
   app: FastifyInstance,
   { engine, admin, checkpointDir }: RouteContext,
 ): void {
+  // SGLang's abort_all_requests on weight updates (AReaL sends it): every request in flight
+  // ends first; the reply's num_paused_requests counts them.
+  const abortFirst = async (abortAll: boolean | null | undefined): Promise<number> =>
+    abortAll ? (await engine.abortAllRequests()).abortedRequests : 0;
+
   // SGLang's replies here carry `status: "ok"`, which some callers read.
   app.post('/pause_generation', admin, async (request, reply) => {
     const input = parseBody(pauseSchema, request.body);
@@ -117,13 +122,9 @@ export function registerControlRoutes(
     const body = parseBody(updateWeightsSchema, request.body);
     const modelPath = await checkpointUnder(checkpointDir, body.model_path);
     const update = compact({ modelPath, weightVersion: body.weight_version });
-    // SGLang's abort_all_requests (AReaL sends it): every request in flight ends first.
-    const aborted = body.abort_all_requests ? await engine.abortAllRequests() : null;
+    const aborted = await abortFirst(body.abort_all_requests);
     const result = await engine.updateWeightsFromDisk(update);
-    return sendControl(reply, {
-      ...result,
-      num_paused_requests: aborted?.abortedRequests ?? 0,
-    });
+    return sendControl(reply, { ...result, num_paused_requests: aborted });
   });
 
   // SGLang's JSON body (pickled torch tensors, read with an allow-list), or the tensors as one
@@ -131,10 +132,10 @@ export function registerControlRoutes(
   app.post('/update_weights_from_tensor', admin, async (request, reply) => {
     if (!(request.body instanceof Uint8Array)) {
       const { parsed, tensors } = await serializedNamedTensors(request.body);
-      const aborted = parsed.abort_all_requests ? await engine.abortAllRequests() : null;
+      const aborted = await abortFirst(parsed.abort_all_requests);
       const update = compact({ tensors, weightVersion: parsed.weight_version });
       const result = await engine.updateWeightsFromTensors(update);
-      return sendControl(reply, { ...result, num_paused_requests: aborted?.abortedRequests ?? 0 });
+      return sendControl(reply, { ...result, num_paused_requests: aborted });
     }
     let tensors: ReturnType<typeof namedTensorsFromSafetensors>;
     try {
