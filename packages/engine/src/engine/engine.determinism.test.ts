@@ -197,6 +197,15 @@ describe.each([false, true])(
       expect(await passes(chunked)).toBeGreaterThan((await passes(wholeEngine)) + N);
     });
 
+    it('N at once with decode steps as captured graphs vs kernel by kernel', async () => {
+      const graphs = await launch({ deterministic, prefixCache: false });
+      const replayed = await atOnce(graphs, all);
+      expectInformative(replayed);
+      const launches = await launch({ deterministic, prefixCache: false, cudaGraphs: false });
+      expect(launches.modelInfo().serving.cudaGraphs).toBe(false);
+      expect(differences(replayed, await atOnce(launches, all))).toEqual([]);
+    });
+
     it('N at once with a release + resume of all tags mid-flight vs without', async () => {
       const engine = await launch({ deterministic });
       const reference = await atOnce(engine, all);
