@@ -53,6 +53,21 @@ def read_safetensors(path):
     return out
 
 
+def push_all(url, state, bucket_bytes):
+    if bucket_bytes == 0:
+        return [push(url, list(state.items()))]
+    replies, part, size = [], [], 0
+    for name, t in state.items():
+        part.append((name, t))
+        size += t.numel() * t.element_size()
+        if size >= bucket_bytes:
+            replies.append(push(url, bucket(part), "flattened_bucket"))
+            part, size = [], 0
+    if part:
+        replies.append(push(url, bucket(part), "flattened_bucket"))
+    return replies
+
+
 def main():
     args = argparse.ArgumentParser()
     args.add_argument("url")
@@ -61,22 +76,17 @@ def main():
     args.add_argument("--device", default="cpu")
     a = args.parse_args()
     state = {n: t.to(a.device).contiguous() for n, t in read_safetensors(a.checkpoint).items()}
-    replies = []
-    if a.bucket_bytes == 0:
-        replies.append(push(a.url, list(state.items())))
-    else:
-        part, size = [], 0
-        for name, t in state.items():
-            part.append((name, t))
-            size += t.numel() * t.element_size()
-            if size >= a.bucket_bytes:
-                replies.append(push(a.url, bucket(part), "flattened_bucket"))
-                part, size = [], 0
-        if part:
-            replies.append(push(a.url, bucket(part), "flattened_bucket"))
+    replies = push_all(a.url, state, a.bucket_bytes)
     for reply in replies:
         print(json.dumps(reply))
-    sys.exit(0 if all(r.get("success") for r in replies) else 1)
+    del state
+    held = 0
+    if a.device.startswith("cuda"):  # a sent block stays allocated until the engine lets it go
+        torch.cuda.ipc_collect()
+        held = torch.cuda.memory_allocated()
+        if held:
+            print(f"the engine still holds {held} bytes of the sent tensors", file=sys.stderr)
+    sys.exit(0 if all(r.get("success") for r in replies) and held == 0 else 1)
 
 
 if __name__ == "__main__":

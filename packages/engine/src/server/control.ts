@@ -131,11 +131,15 @@ export function registerControlRoutes(
   // safetensors file (`safetensors.torch.save(named_tensors)`, weight_version in the query).
   app.post('/update_weights_from_tensor', admin, async (request, reply) => {
     if (!(request.body instanceof Uint8Array)) {
-      const { parsed, tensors } = await serializedNamedTensors(request.body);
-      const aborted = await abortFirst(parsed.abort_all_requests);
-      const update = compact({ tensors, weightVersion: parsed.weight_version });
-      const result = await engine.updateWeightsFromTensors(update);
-      return sendControl(reply, { ...result, num_paused_requests: aborted });
+      const { parsed, tensors, done } = await serializedNamedTensors(request.body);
+      try {
+        const aborted = await abortFirst(parsed.abort_all_requests);
+        const update = compact({ tensors, weightVersion: parsed.weight_version });
+        const result = await engine.updateWeightsFromTensors(update);
+        return sendControl(reply, { ...result, num_paused_requests: aborted });
+      } finally {
+        await done();
+      }
     }
     let tensors: ReturnType<typeof namedTensorsFromSafetensors>;
     try {

@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import type { NamedTensor } from '../model/weights/named-tensors.js';
+import { releaseIpcRefCounters } from '../model/weights/torch-pickle/ipc-ref-counter.js';
 import { PickleRefused } from '../model/weights/torch-pickle/pickle-machine.js';
 import { pickledNamedTensors } from '../model/weights/torch-pickle/serialized-named-tensors.js';
 import { readSharedFileTensors } from '../model/weights/torch-pickle/shared-file-tensor.js';
@@ -38,11 +39,13 @@ export type SerializedTensorsBody = z.infer<typeof serializedTensorsSchema>;
  * The named tensors of SGLang's JSON body, this rank's entry read with the allow-listed
  * unpickler: CPU tensors (torch's file_system sharing) are read from shared memory here, CUDA
  * tensors go to the ranks as their IPC handles. A pickle off the allow-list or a CPU tensor
- * that is not there answers 400 before anything reaches the engine.
+ * that is not there answers 400 before anything reaches the engine. `done` tells the trainer
+ * that its CUDA storages are read (call it once the update has ended, however it ended).
  */
 export async function serializedNamedTensors(body: unknown): Promise<{
   parsed: SerializedTensorsBody;
   tensors: NamedTensor[];
+  done: () => Promise<void>;
 }> {
   const parsed = parseBody(serializedTensorsSchema, body);
   const entry = parsed.serialized_named_tensors[0] as string;
@@ -58,7 +61,9 @@ export async function serializedNamedTensors(body: unknown): Promise<{
       const ipc = { handle, event, offset: offsetBytes + t.byteOffset, byteLength: t.byteLength };
       return { name: t.name, dtype: t.dtype, shape: t.shape, ipc };
     });
-    return { parsed, tensors };
+    const storages = new Set(pickled.map((t) => t.storage));
+    const counters = [...storages].flatMap((s) => (s.kind === 'cuda-ipc' ? [s.refCounter] : []));
+    return { parsed, tensors, done: () => releaseIpcRefCounters(counters) };
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     const why = error instanceof PickleRefused ? message : `a tensor could not be read: ${message}`;

@@ -26,7 +26,23 @@ export interface CudaIpcStorage {
   offsetBytes: number;
   /** cudaIpcEventHandle_t to wait on before reading, when the sender recorded one. */
   event: Uint8Array | null;
+  /** The sender's count of readers of this storage, which the reader lowers when done. */
+  refCounter: IpcRefCounter;
 }
+
+/**
+ * One counter in a ref-counter file of torch's CUDA IPC (a shared-memory object): the sender
+ * keeps its block allocated until the count falls to 0.
+ */
+export interface IpcRefCounter {
+  /** The shared-memory object's name, e.g. `/torch_7817_2251685890_0` (under /dev/shm). */
+  name: string;
+  /** Which int64 counter of the object. */
+  slot: number;
+}
+
+/** torch's CUDA_IPC_REF_COUNTER_FILE_SIZE: the counters in one ref-counter file. */
+export const IPC_REF_COUNTERS_PER_FILE = 10_000;
 
 /** A tensor's element type: a weight's float type, or bytes (a flattened bucket's). */
 export type RefDtype = TensorDtype | 'uint8';
@@ -120,10 +136,11 @@ const CALLABLES: Readonly<Record<string, PickleCallable>> = {
   [`${REDUCTIONS}.rebuild_storage_filename`]: ([cls, , name, bytes]): SharedFileStorage => {
     if (!isGlobal(cls, 'torch.storage', 'UntypedStorage'))
       throw new PickleRefused('pickle: a shared file that is not an UntypedStorage');
-    const text = name instanceof Uint8Array ? new TextDecoder().decode(name) : name;
-    if (typeof text !== 'string' || !/^\/torch_[\w-]+$/.test(text))
-      throw new PickleRefused("pickle: a shared-memory name not of torch's form");
-    return { kind: 'shared-file', name: text, bytes: count(bytes, 'a storage size') };
+    return {
+      kind: 'shared-file',
+      name: sharedMemoryName(name),
+      bytes: count(bytes, 'a storage size'),
+    };
   },
   [`${REDUCTIONS}.rebuild_typed_storage`]: ([untyped, dtype]): TypedStorage => {
     if ((untyped as SharedFileStorage)?.kind !== 'shared-file')
@@ -157,9 +174,23 @@ const CALLABLES: Readonly<Record<string, PickleCallable>> = {
   },
 };
 
+function sharedMemoryName(name: unknown): string {
+  const text = name instanceof Uint8Array ? new TextDecoder().decode(name) : name;
+  if (typeof text !== 'string' || !/^\/torch_[\w-]+$/.test(text))
+    throw new PickleRefused("pickle: a shared-memory name not of torch's form");
+  return text;
+}
+
+function refCounterOf(name: unknown, slot: unknown): IpcRefCounter {
+  const at = count(slot, 'a ref-counter offset');
+  if (at >= IPC_REF_COUNTERS_PER_FILE)
+    throw new PickleRefused('pickle: a ref-counter offset past the ref-counter file');
+  return { name: sharedMemoryName(name), slot: at };
+}
+
 function rebuildCudaTensor(args: readonly unknown[]): TensorRef {
   const [cls, shape, stride, offset, , dtype, device, handle, bytes, offsetBytes] = args;
-  const event = args[13] ?? null;
+  const [refCounterName, refCounterSlot, event = null, eventSyncRequired = true] = args.slice(11);
   if (!isGlobal(cls, 'torch', 'Tensor') && !isGlobal(cls, 'torch.nn.parameter', 'Parameter'))
     throw new PickleRefused('pickle: rebuild_cuda_tensor of a class other than Tensor');
   return {
@@ -173,7 +204,8 @@ function rebuildCudaTensor(args: readonly unknown[]): TensorRef {
       handle: bytesOf(handle, 'an IPC handle'),
       bytes: count(bytes, 'a storage size'),
       offsetBytes: count(offsetBytes, 'a storage offset'),
-      event: event === null ? null : bytesOf(event, 'an IPC event'),
+      event: event === null || eventSyncRequired === false ? null : bytesOf(event, 'an IPC event'),
+      refCounter: refCounterOf(refCounterName, refCounterSlot),
     },
   };
 }
@@ -230,6 +262,7 @@ const VALUES = new Set([
   'torch.Tensor',
   'torch.nn.parameter.Parameter',
   'torch.storage.UntypedStorage',
+  'torch.storage.TypedStorage',
   ...Object.keys(DTYPES).map((d) => `torch.${d}`),
 ]);
 

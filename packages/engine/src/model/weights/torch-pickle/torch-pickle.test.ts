@@ -128,6 +128,7 @@ describe('serialized named tensors (SGLang update_weights_from_tensor entries)',
       bytes: 512,
       offsetBytes: 0,
       event: new Uint8Array(64).fill(2),
+      refCounter: { name: '/torch_0_0', slot: 7 },
     });
   });
 
