@@ -4,7 +4,7 @@ dict of a safetensors checkpoint pushed as SGLang's MultiprocessingSerializer se
   python3 push_weights.py URL CHECKPOINT.safetensors [--bucket-bytes N] [--device cpu|cuda]
 Prints one JSON reply per request; exits 1 if any failed.
 """
-import argparse, base64, io, json, struct, sys, urllib.request
+import argparse, base64, gc, io, json, struct, sys, urllib.request
 import torch
 import torch.multiprocessing as mp
 from multiprocessing.reduction import ForkingPickler
@@ -80,6 +80,7 @@ def main():
     for reply in replies:
         print(json.dumps(reply))
     del state
+    gc.collect()  # an HTTPError's traceback may hold a payload in a cycle
     held = 0
     if a.device.startswith("cuda"):  # a sent block stays allocated until the engine lets it go
         torch.cuda.ipc_collect()

@@ -188,6 +188,37 @@ function refCounterOf(name: unknown, slot: unknown): IpcRefCounter {
   return { name: sharedMemoryName(name), slot: at };
 }
 
+/** sizeof(cudaIpcMemHandle_t): the whole handle as torch before 2.2 sends it. */
+const CUDA_IPC_HANDLE_BYTES = 64;
+/** The newest version byte of torch's shareable handles whose 'c' payload is read here. */
+const NEWEST_SHAREABLE_HANDLE_VERSION = 3;
+
+/**
+ * The cudaIpcMemHandle_t in torch's storage handle: 64 bytes as they are, or what its caching
+ * allocator's `shareIpcHandle` writes, [version][type][payload], with type 'c' (a cudaMalloc
+ * block: the 64-byte handle follows). Expandable segments ('e') are refused.
+ */
+function cudaIpcHandle(value: unknown): Uint8Array {
+  const handle = bytesOf(value, 'an IPC handle');
+  if (handle.byteLength === CUDA_IPC_HANDLE_BYTES) return handle;
+  const [version = 0, type = 0] = handle;
+  if (type === 'e'.charCodeAt(0))
+    throw new PickleRefused(
+      'pickle: a CUDA tensor in an expandable segment cannot be opened here: run the trainer ' +
+        'without expandable_segments in PYTORCH_CUDA_ALLOC_CONF',
+    );
+  if (
+    type !== 'c'.charCodeAt(0) ||
+    handle.byteLength !== 2 + CUDA_IPC_HANDLE_BYTES ||
+    version > NEWEST_SHAREABLE_HANDLE_VERSION
+  )
+    throw new PickleRefused(
+      `pickle: a CUDA IPC handle of ${handle.byteLength} bytes, not one of torch's ` +
+        `(version ${version} of at most ${NEWEST_SHAREABLE_HANDLE_VERSION}, type 'c')`,
+    );
+  return handle.subarray(2);
+}
+
 function rebuildCudaTensor(args: readonly unknown[]): TensorRef {
   const [cls, shape, stride, offset, , dtype, device, handle, bytes, offsetBytes] = args;
   const [refCounterName, refCounterSlot, event = null, eventSyncRequired = true] = args.slice(11);
@@ -201,7 +232,7 @@ function rebuildCudaTensor(args: readonly unknown[]): TensorRef {
     storage: {
       kind: 'cuda-ipc',
       device: typeof device === 'string' ? device : count(device, 'a device'),
-      handle: bytesOf(handle, 'an IPC handle'),
+      handle: cudaIpcHandle(handle),
       bytes: count(bytes, 'a storage size'),
       offsetBytes: count(offsetBytes, 'a storage offset'),
       event: event === null || eventSyncRequired === false ? null : bytesOf(event, 'an IPC event'),

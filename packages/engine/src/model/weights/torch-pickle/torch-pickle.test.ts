@@ -132,6 +132,24 @@ describe('serialized named tensors (SGLang update_weights_from_tensor entries)',
     });
   });
 
+  it("reads torch's 64-byte handle bare or behind its version and 'c' bytes; refuses the rest", () => {
+    const forged = Buffer.from(text('update-cuda-forged.b64'), 'base64');
+    const versioned = Buffer.concat([Buffer.from([2, 0x63]), Buffer.alloc(64, 1)]);
+    const at = forged.indexOf(versioned);
+    expect(at).toBeGreaterThan(0);
+    const withHandle = (head: number[]) => {
+      const copy = Buffer.from(forged);
+      copy.set(head, at);
+      return pickledNamedTensors(copy.toString('base64'), null);
+    };
+    const handleOf = (head: number[]) =>
+      (withHandle(head)[0]?.storage as { handle: Uint8Array }).handle;
+    expect(handleOf([3, 0x63])).toEqual(new Uint8Array(64).fill(1));
+    expect(() => withHandle([2, 0x65])).toThrow('expandable_segments');
+    expect(() => withHandle([4, 0x63])).toThrow('version 4 of at most 3');
+    expect(() => withHandle([2, 0x78])).toThrow("type 'c'");
+  });
+
   it('refuses the wrong load_format, text that is not base64, and a uint8 tensor by name', () => {
     expect(() => pickledNamedTensors(text('update-pairs.b64'), 'flattened_bucket')).toThrow(
       'not a dict of flattened_tensor and metadata',
