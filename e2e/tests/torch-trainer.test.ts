@@ -14,6 +14,7 @@ import {
   ok,
   PROMPTS,
   post,
+  type Reply,
   secondCheckpoint,
   serve,
   settle,
@@ -24,7 +25,10 @@ const PUSH = join(import.meta.dirname, '../trainer/push_weights.py');
 /** Tensor-pushing device: where the trainer keeps its weights (cuda: IPC handles). */
 const TRAINER_DEVICE = process.env.TS_E2E_TRAINER_DEVICE ?? 'cpu';
 
-function pushWeights(url: string, checkpoint: string, bucketBytes: number) {
+/** push_weights.py's exit status when the engine refused an update (1: it held sent memory). */
+const REFUSED = 2;
+
+function pushWeights(url: string, checkpoint: string, bucketBytes: number, poison?: string) {
   const run = spawnSync(
     PYTHON as string,
     [
@@ -35,10 +39,11 @@ function pushWeights(url: string, checkpoint: string, bucketBytes: number) {
       String(bucketBytes),
       '--device',
       TRAINER_DEVICE,
+      ...(poison ? ['--poison', poison] : []),
     ],
     { encoding: 'utf8', timeout: 120_000 },
   );
-  expect(run.status, `push_weights.py: ${run.stdout}${run.stderr}`).toBe(0);
+  expect(run.status, `push_weights.py: ${run.stdout}${run.stderr}`).toBe(poison ? REFUSED : 0);
   // torch's words for sent CUDA storages whose readers never said they were done.
   expect(run.stderr).not.toContain('before all shared CUDA tensors released');
   return run.stdout
@@ -67,5 +72,20 @@ describe.skipIf(!PYTHON)('a PyTorch trainer pushing weights (TS_E2E_PYTHON)', ()
     const after = await settle(bodies.map((b) => post(url, '/generate', b)));
     for (const r of after) ok(r, '/generate');
     await expectSameAsFresh(second, bodies, after);
+  });
+
+  it('a tensor holding NaN is refused and the old weights stay, on the device and in the backup', async () => {
+    const url = await serve(LLAMA);
+    const bodies = PROMPTS.map(greedy);
+    const before = await settle(bodies.map((b) => post(url, '/generate', b)));
+    const [reply] = pushWeights(url, secondCheckpoint(), 0, 'model.norm.weight');
+    expect(reply.success).toBe(false);
+    expect(reply.message).toContain('model.norm.weight has 1 non-finite value');
+    for (const tag of ['release', 'resume'])
+      ok(await post(url, `/${tag}_memory_occupation`, {}), tag);
+    const after = await settle(bodies.map((b) => post(url, '/generate', b)));
+    const tokens = (replies: Reply[]) =>
+      replies.map((r) => [r.json.output_ids, r.json.meta_info.output_token_logprobs]);
+    expect(tokens(after)).toEqual(tokens(before));
   });
 });

@@ -74,8 +74,11 @@ def main():
     args.add_argument("checkpoint")
     args.add_argument("--bucket-bytes", type=int, default=0, help="0: every tensor in one list")
     args.add_argument("--device", default="cpu")
+    args.add_argument("--poison", help="a tensor whose first value is sent as NaN")
     a = args.parse_args()
     state = {n: t.to(a.device).contiguous() for n, t in read_safetensors(a.checkpoint).items()}
+    if a.poison:
+        state[a.poison].view(-1)[0] = float("nan")
     replies = push_all(a.url, state, a.bucket_bytes)
     for reply in replies:
         print(json.dumps(reply))
@@ -87,7 +90,7 @@ def main():
         held = torch.cuda.memory_allocated()
         if held:
             print(f"the engine still holds {held} bytes of the sent tensors", file=sys.stderr)
-    sys.exit(0 if all(r.get("success") for r in replies) and held == 0 else 1)
+    sys.exit(0 if all(r.get("success") for r in replies) and held == 0 else 1 if held else 2)
 
 
 if __name__ == "__main__":

@@ -80,6 +80,7 @@ class NativeMemorySaver : public Napi::ObjectWrap<NativeMemorySaver> {
                         InstanceMethod<&NativeMemorySaver::closeBackup>("closeBackup"),
                         InstanceMethod<&NativeMemorySaver::writeBackup>("writeBackup"),
                         InstanceMethod<&NativeMemorySaver::readIpc>("readIpc"),
+                        InstanceMethod<&NativeMemorySaver::copyIpc>("copyIpc"),
                         InstanceMethod<&NativeMemorySaver::synchronize>("synchronize"),
                         InstanceMethod<&NativeMemorySaver::stats>("stats"),
                         InstanceMethod<&NativeMemorySaver::memoryInfo>("memoryInfo"),
@@ -330,6 +331,43 @@ class NativeMemorySaver : public Napi::ObjectWrap<NativeMemorySaver> {
     }
     return async<Done>(
         info, [read](MemorySaver& s) { return s.readIpc(read), Done{}; }, undefinedOf, keep);
+  }
+
+  // copyIpc(id, sources: { handle, events: Uint8Array[] }[], pieces: { source, from, to,
+  //   elements, fromType, toType }[], refuseNonFinite: boolean) → Promise<{ count, first }[]>
+  Napi::Value copyIpc(const Napi::CallbackInfo& info) {
+    uint64_t id = sizeArg(info, 0, "id");
+    if (!info[1].IsArray() || !info[2].IsArray()) throw Napi::TypeError::New(info.Env(), "sources and pieces must be arrays");
+    IpcCopy copy;
+    Napi::Array sources = info[1].As<Napi::Array>();
+    for (uint32_t i = 0; i < sources.Length(); ++i) {
+      Napi::Object s = sources.Get(i).As<Napi::Object>();
+      Napi::Uint8Array handle = bytesOf(s.Get("handle"));
+      IpcSource source;
+      source.handle.assign(handle.Data(), handle.Data() + handle.ByteLength());
+      if (!s.Get("events").IsArray()) throw Napi::TypeError::New(info.Env(), "events must be an array");
+      Napi::Array events = s.Get("events").As<Napi::Array>();
+      for (uint32_t e = 0; e < events.Length(); ++e) {
+        Napi::Uint8Array event = bytesOf(events.Get(e));
+        source.events.emplace_back(event.Data(), event.Data() + event.ByteLength());
+      }
+      copy.sources.push_back(std::move(source));
+    }
+    Napi::Array pieces = info[2].As<Napi::Array>();
+    for (uint32_t i = 0; i < pieces.Length(); ++i) {
+      Napi::Object p = pieces.Get(i).As<Napi::Object>();
+      copy.pieces.push_back({sizeOf(p.Get("source"), "source"), sizeOf(p.Get("from"), "from"),
+                             sizeOf(p.Get("to"), "to"), sizeOf(p.Get("elements"), "elements"),
+                             dtypeOf(p.Get("fromType")), dtypeOf(p.Get("toType"))});
+    }
+    copy.refuseNonFinite = info[3].ToBoolean();
+    return async<std::vector<NonFiniteCount>>(
+        info, [copy, id](MemorySaver& s) { return s.copyIpc(id, copy); },
+        [](Napi::Env env, std::vector<NonFiniteCount>& counts) -> Napi::Value {
+          Napi::Array out = Napi::Array::New(env, counts.size());
+          for (size_t i = 0; i < counts.size(); ++i) out.Set(static_cast<uint32_t>(i), nonFiniteCountOf(env, counts[i]));
+          return out;
+        });
   }
 
   Napi::Value synchronize(const Napi::CallbackInfo& info) {

@@ -15,6 +15,7 @@
 #include "checksum.h"
 #include "device.h"
 #include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/non_finite.h"
 #include "kernels/cpu/thread_pool.h"
 
 namespace ts {
@@ -124,6 +125,19 @@ class CpuDevice final : public Device {
       sum += mixWord(word, words);
     }
     return sum;
+  }
+
+  void copyOnDevice(uintptr_t destination, uintptr_t source, size_t bytes) override {
+    std::memmove(reinterpret_cast<void*>(destination), reinterpret_cast<const void*>(source), bytes);
+  }
+
+  std::vector<NonFiniteCount> countNonFinite(const std::vector<DeviceValues>& ranges) override {
+    std::vector<NonFiniteCount> counts;
+    counts.reserve(ranges.size());
+    for (const DeviceValues& r : ranges) {
+      counts.push_back(cpu::countNonFinite(reinterpret_cast<const void*>(r.address), r.elements, r.dtype));
+    }
+    return counts;
   }
 
   void synchronize() override {}

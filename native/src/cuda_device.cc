@@ -226,6 +226,45 @@ class CudaDevice final : public Device {
     return result;
   }
 
+  void copyOnDevice(uintptr_t destination, uintptr_t source, size_t bytes) override {
+    bind();
+    checkRuntime(cudaMemcpyAsync(reinterpret_cast<void*>(destination), reinterpret_cast<const void*>(source), bytes,
+                                 cudaMemcpyDeviceToDevice, stream_),
+                 "cudaMemcpyAsync(device to device)");
+  }
+
+  std::vector<NonFiniteCount> countNonFinite(const std::vector<DeviceValues>& ranges) override {
+    bind();
+    std::vector<NonFiniteCount> counts(ranges.size());
+    if (ranges.empty()) return counts;
+    // counts[r] then firsts[r], one allocation for the call.
+    size_t n = ranges.size();
+    unsigned long long* found = nullptr;
+    checkRuntime(cudaMallocAsync(reinterpret_cast<void**>(&found), 2 * n * sizeof(*found), stream_), "cudaMallocAsync");
+    std::vector<unsigned long long> host(2 * n);
+    try {
+      checkRuntime(cudaMemsetAsync(found, 0, n * sizeof(*found), stream_), "cudaMemsetAsync");
+      checkRuntime(cudaMemsetAsync(found + n, 0xff, n * sizeof(*found), stream_), "cudaMemsetAsync");
+      for (size_t r = 0; r < n; ++r) {
+        const DeviceValues& v = ranges[r];
+        if (v.elements == 0) continue;
+        int bytes = static_cast<int>(dtypeSize(v.dtype));
+        uint32_t mask = v.dtype == DType::F32 ? 0x7f800000u : v.dtype == DType::BF16 ? 0x7f80u : 0x7c00u;
+        checkRuntime(cuda::launchCountNonFinite(v.address, v.elements, bytes, mask, found + r, found + n + r, stream_),
+                     "non-finite count kernel");
+      }
+      checkRuntime(cudaMemcpyAsync(host.data(), found, 2 * n * sizeof(*found), cudaMemcpyDeviceToHost, stream_),
+                   "cudaMemcpyAsync");
+      checkRuntime(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+    } catch (...) {
+      cudaFreeAsync(found, stream_);
+      throw;
+    }
+    cudaFreeAsync(found, stream_);
+    for (size_t r = 0; r < n; ++r) counts[r] = {host[r], host[r] > 0 ? host[n + r] : 0};
+    return counts;
+  }
+
   // Every stream, not only ours: nothing may still run on memory about to be unmapped.
   void synchronize() override {
     bind();

@@ -7,10 +7,27 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
+
+#include "kernels/kernels.h"
 
 namespace ts {
 
 class Kernels;
+
+// NaN and ±Inf among some values.
+struct NonFiniteCount {
+  size_t count = 0;
+  // Element index of the first non-finite value; meaningful only when count > 0.
+  size_t first = 0;
+};
+
+// `elements` values of `dtype` in device memory.
+struct DeviceValues {
+  uintptr_t address;
+  size_t elements;
+  DType dtype;
+};
 
 struct MemoryInfo {
   uint64_t free;
@@ -50,6 +67,9 @@ class Device {
   virtual void copyFromHost(uintptr_t destination, const void* source, size_t bytes) = 0;
   virtual void fill(uintptr_t address, size_t bytes, uint8_t value) = 0;
   virtual uint64_t checksum(uintptr_t address, size_t bytes) = 0;
+  virtual void copyOnDevice(uintptr_t destination, uintptr_t source, size_t bytes) = 0;
+  // One count per range, all ranges scanned before the one wait.
+  virtual std::vector<NonFiniteCount> countNonFinite(const std::vector<DeviceValues>& ranges) = 0;
   virtual void synchronize() = 0;
   virtual MemoryInfo memoryInfo() const = 0;
   // The model kernels of this backend (kernels/kernels.h), owned by the device.

@@ -367,6 +367,53 @@ void MemorySaver::readIpc(const IpcRead& read) {
   device_->closeIpc(base);
 }
 
+std::vector<NonFiniteCount> MemorySaver::copyIpc(uint64_t id, const IpcCopy& copy) {
+  std::lock_guard lock(mutex_);
+  Allocation& a = find(id);
+  checkMapped(a, "copyIpc");
+  for (const IpcPiece& p : copy.pieces) {
+    if (p.source >= copy.sources.size()) throw std::invalid_argument("copyIpc: a piece of no source");
+    checkRange(a, p.to, p.elements * dtypeSize(p.toType), "copyIpc");
+  }
+  std::vector<uintptr_t> bases;
+  try {
+    for (const IpcSource& s : copy.sources) {
+      bases.push_back(device_->openIpc(s.handle.data(), s.handle.size()));
+      for (const auto& event : s.events) device_->waitIpcEvent(event.data(), event.size());
+    }
+    std::vector<DeviceValues> values;
+    for (const IpcPiece& p : copy.pieces) values.push_back({bases[p.source] + p.from, p.elements, p.fromType});
+    std::vector<NonFiniteCount> counts = device_->countNonFinite(values);
+    bool refused = copy.refuseNonFinite && std::any_of(counts.begin(), counts.end(), [](auto& c) { return c.count > 0; });
+    if (!refused) {
+      restoreIfPending(a);
+      a.clean = false;
+      for (const IpcPiece& p : copy.pieces) {
+        if (p.elements == 0) continue;
+        uintptr_t to = a.address + p.to, from = bases[p.source] + p.from;
+        if (p.fromType == p.toType) device_->copyOnDevice(to, from, p.elements * dtypeSize(p.toType));
+        else device_->kernels().convert(to, p.toType, from, p.fromType, p.elements);
+      }
+      device_->synchronize();
+    }
+    for (uintptr_t base : bases) device_->closeIpc(base);
+    return counts;
+  } catch (...) {
+    // The first error is the one to report; the handles are closed whatever else fails.
+    try {
+      device_->synchronize();
+    } catch (...) {
+    }
+    for (uintptr_t base : bases) {
+      try {
+        device_->closeIpc(base);
+      } catch (...) {
+      }
+    }
+    throw;
+  }
+}
+
 void MemorySaver::synchronize() {
   std::lock_guard lock(mutex_);
   device_->synchronize();

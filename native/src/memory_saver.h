@@ -54,6 +54,28 @@ struct IpcRead {
   std::vector<std::pair<size_t, HostPiece>> pieces;
 };
 
+// Tensors another process shares by CUDA IPC, copied into an allocation on the device:
+// `sources` are the shared allocations (handle, and the events to wait for), `pieces` what
+// goes where, converted where the dtypes differ.
+struct IpcSource {
+  std::vector<uint8_t> handle;
+  std::vector<std::vector<uint8_t>> events;
+};
+struct IpcPiece {
+  size_t source;  // index into sources
+  size_t from;    // byte offset in the shared allocation
+  size_t to;      // byte offset in the destination allocation
+  size_t elements;
+  DType fromType;
+  DType toType;
+};
+struct IpcCopy {
+  std::vector<IpcSource> sources;
+  std::vector<IpcPiece> pieces;
+  // Copy nothing when a piece holds NaN or ±Inf.
+  bool refuseNonFinite;
+};
+
 class MemorySaver {
  public:
   MemorySaver(std::unique_ptr<Device> device, size_t chunkBytes, bool keepBackups);
@@ -108,6 +130,10 @@ class MemorySaver {
   // Opens the handle, waits for its event, copies every piece to the host and closes the
   // handle, also when a step fails; returns when the bytes are there.
   void readIpc(const IpcRead& read);
+  // Every source opened and its event waited for, every piece scanned for NaN/±Inf, then (unless
+  // refused) every piece copied; the handles are closed before it returns. The counts, one per
+  // piece: with refuseNonFinite and any count above 0, nothing was written.
+  std::vector<NonFiniteCount> copyIpc(uint64_t id, const IpcCopy& copy);
 
   void synchronize();
   std::vector<TagStats> stats();

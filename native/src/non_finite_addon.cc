@@ -35,6 +35,8 @@ HostBytes viewOf(const Napi::Value& value) {
   return out;
 }
 
+}  // namespace
+
 DType dtypeOf(const Napi::Value& value) {
   if (!value.IsNumber()) throw Napi::TypeError::New(value.Env(), "dtype must be a number");
   int code = value.As<Napi::Number>().Int32Value();
@@ -45,7 +47,12 @@ DType dtypeOf(const Napi::Value& value) {
   return static_cast<DType>(code);
 }
 
-}  // namespace
+Napi::Object nonFiniteCountOf(Napi::Env env, const NonFiniteCount& found) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("count", Napi::Number::New(env, static_cast<double>(found.count)));
+  o.Set("first", Napi::Number::New(env, found.count > 0 ? static_cast<double>(found.first) : -1.0));
+  return o;
+}
 
 Napi::Value countNonFinite(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -56,14 +63,9 @@ Napi::Value countNonFinite(const Napi::CallbackInfo& info) {
     throw Napi::RangeError::New(env, std::to_string(bytes.length) + " bytes is not a whole number of " +
                                          std::to_string(size) + "-byte values");
   }
-  return AsyncTask<cpu::NonFiniteCount>::run(
+  return AsyncTask<NonFiniteCount>::run(
       env, [=] { return cpu::countNonFinite(bytes.data, bytes.length / size, dtype); },
-      [](Napi::Env env, cpu::NonFiniteCount& found) -> Napi::Value {
-        Napi::Object o = Napi::Object::New(env);
-        o.Set("count", Napi::Number::New(env, static_cast<double>(found.count)));
-        o.Set("first", Napi::Number::New(env, found.count > 0 ? static_cast<double>(found.first) : -1.0));
-        return o;
-      },
+      [](Napi::Env env, NonFiniteCount& found) -> Napi::Value { return nonFiniteCountOf(env, found); },
       {info[0]});
 }
 

@@ -1,11 +1,15 @@
 import { Allocation } from './allocation.js';
 import { loadAddon, type NativeMemorySaver } from './native-binding.js';
+import type { NonFiniteCount } from './non-finite.js';
+import { dtypeCode } from './ops-types.js';
 import type {
   AllocateOptions,
   BackupPiece,
   DeviceKind,
   DeviceMemory,
+  IpcAllocation,
   IpcMemory,
+  IpcPiece,
   MemorySaverOptions,
   TagStats,
   TransferReport,
@@ -104,6 +108,29 @@ export class MemorySaver {
     const offsets = pieces.map((p) => p.offset);
     const into = pieces.map((p) => p.bytes);
     return this.#native.readIpc(memory.handle, memory.event, offsets, into);
+  }
+
+  /**
+   * Copies tensors another process shares by CUDA IPC into `allocation`, device to device:
+   * opens every handle and waits for its events, scans every piece for NaN/±Inf on the device,
+   * then (unless `refuseNonFinite` and a count is above 0: then nothing is written) copies each,
+   * converting dtypes on the device, and closes the handles, also when a step fails. The
+   * allocation's backup then counts as stale (the next release copies the device). Returns the
+   * counts, one per piece. The CPU backend throws.
+   */
+  async copyIpc(
+    allocation: Allocation,
+    sources: readonly IpcAllocation[],
+    pieces: readonly IpcPiece[],
+    { refuseNonFinite }: { refuseNonFinite: boolean },
+  ): Promise<NonFiniteCount[]> {
+    const native = pieces.map((p) => ({
+      ...p,
+      fromType: dtypeCode(p.fromType),
+      toType: dtypeCode(p.toType),
+    }));
+    const shared = sources.map(({ handle, events }) => ({ handle, events }));
+    return this.#native.copyIpc(this.#own(allocation).id, shared, native, refuseNonFinite);
   }
 
   /** Per tag (untagged memory under `''`). */

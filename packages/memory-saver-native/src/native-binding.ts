@@ -78,6 +78,19 @@ export interface NativeMemorySaver {
     offsets: number[],
     into: Uint8Array[],
   ): Promise<void>;
+  copyIpc(
+    id: number,
+    sources: { handle: Uint8Array; events: Uint8Array[] }[],
+    pieces: {
+      source: number;
+      from: number;
+      to: number;
+      elements: number;
+      fromType: number;
+      toType: number;
+    }[],
+    refuseNonFinite: boolean,
+  ): Promise<{ count: number; first: number }[]>;
   synchronize(): Promise<void>;
   stats(): NativeTagStats[];
   memoryInfo(): { free: number; total: number };

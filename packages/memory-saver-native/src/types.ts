@@ -1,3 +1,4 @@
+import type { DType } from './ops-types.js';
 export type DeviceKind = 'cuda' | 'cpu';
 
 export interface MemorySaverOptions {
@@ -43,6 +44,28 @@ export interface IpcMemory {
   handle: Uint8Array;
   /** The cudaIpcEventHandle_t to wait for before reading (64 bytes), or null. */
   event: Uint8Array | null;
+}
+
+/** One allocation another process shares by CUDA IPC, with every event to wait for first. */
+export interface IpcAllocation {
+  /** The cudaIpcMemHandle_t bytes (64). */
+  handle: Uint8Array;
+  /** cudaIpcEventHandle_t bytes (64 each). */
+  events: Uint8Array[];
+}
+
+/** One tensor of shared memory copied into an allocation (`MemorySaver.copyIpc`). */
+export interface IpcPiece {
+  /** Index of its shared memory in the call's list. */
+  source: number;
+  /** Byte offset in the shared memory. */
+  from: number;
+  /** Byte offset in the allocation. */
+  to: number;
+  elements: number;
+  fromType: DType;
+  /** The allocation's dtype there: converted on the device when it differs. */
+  toType: DType;
 }
 
 export interface TagStats {

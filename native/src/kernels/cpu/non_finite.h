@@ -6,15 +6,9 @@
 
 #include <cstddef>
 
-#include "kernels/kernels.h"
+#include "device.h"
 
 namespace ts::cpu {
-
-struct NonFiniteCount {
-  size_t count = 0;
-  // Element index of the first non-finite value; meaningful only when count > 0.
-  size_t first = 0;
-};
 
 // `elements` values of `dtype` at `data`, which needs no alignment. Reads only.
 NonFiniteCount countNonFinite(const void* data, size_t elements, DType dtype);

@@ -3,8 +3,14 @@ import type { ControlResult } from '@ts/pause';
 import { checkTensors, expectedLlamaTensors } from '../model/loader/llama-weights.js';
 import type { ModelConfig } from '../model/loader/model-config.js';
 import { openCheckpoint } from '../model/loader/open-checkpoint.js';
+import { copyIpcWeights } from '../model/weights/ipc-weights.js';
 import { type ReplaceTarget, replaceWeights } from '../model/weights/load-weights.js';
-import { type IpcReader, type NamedTensor, tensorSources } from '../model/weights/named-tensors.js';
+import {
+  type IpcReader,
+  type IpcTensor,
+  type NamedTensor,
+  tensorSources,
+} from '../model/weights/named-tensors.js';
 import type { WeightChecks } from '../model/weights/non-finite-check.js';
 import type { Rank } from '../rank/rank.js';
 
@@ -68,7 +74,8 @@ export function updateWeightsFromDisk(
 
 /**
  * Replaces the named weights (all or some) with tensors pushed from memory, checked by name,
- * shape, dtype and values (NaN/Inf) before anything is committed.
+ * shape, dtype and values (NaN/Inf) before anything is committed. Tensors shared by CUDA IPC
+ * are copied device to device while the weights are on the device, else read to the host.
  */
 export function updateWeightsFromTensors(
   saver: MemorySaver,
@@ -81,9 +88,13 @@ export function updateWeightsFromTensors(
     const readIpc: IpcReader = (ipc, into) =>
       saver.readIpc(ipc, [{ offset: ipc.offset, bytes: into }]);
     const { sources, complete } = tensorSources(expectedLlamaTensors(config), tensors, readIpc);
-    const where = await rank.loop.exclusive(() =>
-      replaceWeights(saver, rank.weights, sources, target(rank, complete), checks),
-    );
+    const into = target(rank, complete);
+    const deviceToDevice = !into.released && tensors.every((t) => t.ipc !== undefined);
+    const where = await rank.loop.exclusive(async () => {
+      if (!deviceToDevice) return replaceWeights(saver, rank.weights, sources, into, checks);
+      await copyIpcWeights(saver, rank.weights, tensors as readonly IpcTensor[], checks);
+      return 'device';
+    });
     const note = where === 'backup' ? RELEASED_NOTE : '';
     return `${sources.length} tensors updated${complete ? ' (every weight)' : ''}${note}`;
   });

@@ -1,4 +1,4 @@
-import { countNonFinite } from '@ts/memory-saver-native';
+import { countNonFinite, type NonFiniteCount } from '@ts/memory-saver-native';
 import { CheckpointError } from '../loader/checkpoint-error.js';
 import type { TensorDtype } from '../loader/tensor-source.js';
 
@@ -24,9 +24,13 @@ export async function refuseNonFinite(
   checks: WeightChecks,
 ): Promise<void> {
   if (checks.allowNonFinite) return;
-  const { count, first } = await countNonFinite(bytes, dtype);
-  if (count === 0) return;
-  throw new CheckpointError(
+  const found = await countNonFinite(bytes, dtype);
+  if (found.count > 0) throw nonFiniteError(name, found);
+}
+
+/** The refusal of tensor `name` for what a non-finite scan found in it. */
+export function nonFiniteError(name: string, { count, first }: NonFiniteCount): CheckpointError {
+  return new CheckpointError(
     `${name} has ${count} non-finite value${count === 1 ? '' : 's'} (NaN/Inf; the first at ` +
       `element ${first}); pass --allow-non-finite-weights (launch option allowNonFiniteWeights) ` +
       'to load it anyway',
