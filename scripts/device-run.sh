@@ -2,7 +2,7 @@
 # Runs on the device machine (after scripts/device-pack.sh here): unpacks Node and the modules,
 # builds the native addon with the machine's own cmake and nvcc, then runs the given steps.
 #   scripts/device-run.sh llama-cpp-build test-native test-engine test-e2e test-trainer bench-memory model-1b reference-1b \
-#     bench-decode decode-vs-probe bench-sleep bench-rollout llama-cpp
+#     bench-decode decode-vs-probe bench-sleep bench-rollout bench-ipc llama-cpp
 # model-1b makes the Llama-3.2-1B-shaped checkpoint (random bf16 weights, $MODEL_1B), times
 # transformers on it and writes its reference logits; the steps after it use that checkpoint.
 set -uo pipefail
@@ -97,6 +97,22 @@ for step in "$@"; do
         python3 -c "import json; d = json.load(open('/tmp/probe-$ctx/res.json')); \
 print('probe', $ctx, round(d['HBM_read_sum_TBps'], 2), 'TB/s', {k: v['tok_s'] for k, v in d['decode_ctx$ctx'].items()})"
       done
+      ;;
+    bench-ipc)
+      # Issue 16: the 1B checkpoint pushed by a PyTorch trainer on this GPU over CUDA IPC, 100 times
+      # whole and in 64 MiB buckets, to `ts-engine serve` (IPC_ARGS adds flags to the bench).
+      port=30123
+      node packages/engine/dist/cli/main.js serve --device cuda --model "$MODEL_1B" --port $port \
+        --kv-memory-fraction 0.05 > "$out/bench-ipc-server.log" 2>&1 &
+      server=$!
+      python3 -c "import time, urllib.request
+for _ in range(600):
+    try: urllib.request.urlopen('http://127.0.0.1:$port/health'); break
+    except Exception: time.sleep(0.1)"
+      python3 e2e/bench/ipc_update_bench.py "http://127.0.0.1:$port" "$MODEL_1B/model.safetensors" ${IPC_ARGS:-} 2>&1 \
+        | tee "$out/bench-ipc.md"
+      [ "${PIPESTATUS[0]}" = 0 ] || status=1
+      kill -TERM $server; wait $server
       ;;
     bench-sleep)
       # SLEEP_ARGS adds flags, e.g. SLEEP_ARGS="--kv-memory-fraction 0.05".

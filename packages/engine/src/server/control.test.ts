@@ -352,6 +352,7 @@ describe('update_weights_from_tensor', () => {
     expect(res.json()).toEqual({
       success: true,
       message: '1 tensors updated; prefix cache reset (0 pages forgotten)',
+      duration_ms: expect.any(Number),
     });
     const [[call, input]] = engine.calls as [[string, { tensors: NamedTensorLike[] }]];
     expect(call).toBe('updateWeightsFromTensors');

@@ -129,14 +129,21 @@ export function registerControlRoutes(
 
   // SGLang's JSON body (pickled torch tensors, read with an allow-list), or the tensors as one
   // safetensors file (`safetensors.torch.save(named_tensors)`, weight_version in the query).
+  // duration_ms: from the body read to the update's end (reading the tensors included).
   app.post('/update_weights_from_tensor', admin, async (request, reply) => {
+    const started = performance.now();
+    const durationMs = () => performance.now() - started;
     if (!(request.body instanceof Uint8Array)) {
       const { parsed, tensors, done } = await serializedNamedTensors(request.body);
       try {
         const aborted = await abortFirst(parsed.abort_all_requests);
         const update = compact({ tensors, weightVersion: parsed.weight_version });
         const result = await engine.updateWeightsFromTensors(update);
-        return sendControl(reply, { ...result, num_paused_requests: aborted });
+        return sendControl(reply, {
+          ...result,
+          num_paused_requests: aborted,
+          durationMs: durationMs(),
+        });
       } finally {
         await done();
       }
@@ -149,7 +156,8 @@ export function registerControlRoutes(
     }
     const version = parseBody(tensorQuerySchema, request.query)?.weight_version;
     const update = compact({ tensors, weightVersion: version });
-    return sendControl(reply, await engine.updateWeightsFromTensors(update));
+    const result = await engine.updateWeightsFromTensors(update);
+    return sendControl(reply, { ...result, durationMs: durationMs() });
   });
 
   app.get('/get_weight_version', async () => ({ weight_version: engine.weightVersion() }));

@@ -1,0 +1,66 @@
+"""Issue 16's numbers: a PyTorch trainer on the engine's GPU pushes a checkpoint as SGLang's
+clients do (CUDA IPC handles, push_weights.py's payloads), CYCLES times whole and in buckets,
+and prints a table: time per update over HTTP and on the engine's side (the reply's
+duration_ms), its GB/s, and whether device memory grew over the cycles.
+  python3 ipc_update_bench.py URL CHECKPOINT.safetensors [--cycles 100] [--bucket-mib 64]
+"""
+import argparse, gc, os, statistics, sys, time
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../trainer"))
+from push_weights import push, bucket, read_safetensors  # noqa: E402
+
+
+def update(url, state, bucket_bytes):
+    """One whole update: every tensor, in one request or in buckets. Returns (wall ms, engine ms)."""
+    started = time.perf_counter()
+    replies, part, size = [], [], 0
+    if bucket_bytes == 0:
+        replies.append(push(url, list(state.items())))
+    else:
+        for name, t in state.items():
+            part.append((name, t))
+            size += t.numel() * t.element_size()
+            if size >= bucket_bytes:
+                replies.append(push(url, bucket(part), "flattened_bucket"))
+                part, size = [], 0
+        if part:
+            replies.append(push(url, bucket(part), "flattened_bucket"))
+    wall = (time.perf_counter() - started) * 1000
+    for r in replies:
+        if not r.get("success"):
+            sys.exit(f"update failed: {r}")
+    return wall, sum(r["duration_ms"] for r in replies), len(replies)
+
+
+def main():
+    args = argparse.ArgumentParser()
+    args.add_argument("url")
+    args.add_argument("checkpoint")
+    args.add_argument("--cycles", type=int, default=100)
+    args.add_argument("--bucket-mib", type=int, default=64)
+    a = args.parse_args()
+    state = {n: t.to("cuda").contiguous() for n, t in read_safetensors(a.checkpoint).items()}
+    gb = sum(t.numel() * t.element_size() for t in state.values()) / 1e9
+    print(f"| trainer push | updates | GB each | requests each | HTTP ms median | p90 | engine ms median "
+          f"| engine GB/s | device free change over the updates, MiB |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for label, bucket_bytes in (("whole", 0), (f"{a.bucket_mib} MiB buckets", a.bucket_mib << 20)):
+        for _ in range(3):
+            update(a.url, state, bucket_bytes)
+        gc.collect(); torch.cuda.ipc_collect(); torch.cuda.synchronize()
+        free_before = torch.cuda.mem_get_info()[0]
+        walls, engine = [], []
+        for _ in range(a.cycles):
+            wall, ms, requests = update(a.url, state, bucket_bytes)
+            walls.append(wall); engine.append(ms)
+        gc.collect(); torch.cuda.ipc_collect(); torch.cuda.synchronize()
+        grew = (free_before - torch.cuda.mem_get_info()[0]) / 2**20
+        walls.sort()
+        median = statistics.median(engine)
+        print(f"| {label} | {a.cycles} | {gb:.2f} | {requests} | {statistics.median(walls):.1f} | "
+              f"{walls[int(0.9 * (len(walls) - 1))]:.1f} | {median:.1f} | {gb / (median / 1000):.0f} | {grew:+.0f} |")
+
+
+if __name__ == "__main__":
+    main()
