@@ -14,6 +14,7 @@ export interface RolloutOptions extends RolloutShape {
   kvMemoryFraction: number | undefined;
   maxRunning: number | undefined;
   maxBatchTokens: number | undefined;
+  scheduleConservativeness: number | undefined;
   /** Decode steps the in-process decode reference times. */
   referenceSteps: number;
 }
@@ -42,6 +43,7 @@ function parse(args: readonly string[]) {
       'kv-memory-fraction': { type: 'string' },
       'max-running': { type: 'string' },
       'max-batch-tokens': { type: 'string' },
+      'schedule-conservativeness': { type: 'string' },
       'reference-steps': { type: 'string' },
     },
   }).values;
@@ -82,6 +84,7 @@ export function readRolloutOptions(args: readonly string[]): RolloutOptions {
   const lengthSigma = Number(values['length-sigma']);
   if (!(lengthSigma >= 0)) throw new Error('--length-sigma takes a number >= 0');
   const fraction = values['kv-memory-fraction'];
+  const conservativeness = values['schedule-conservativeness'];
   return {
     device,
     model: model === 'builtin:tiny' ? model : resolve(process.env.INIT_CWD ?? process.cwd(), model),
@@ -98,6 +101,7 @@ export function readRolloutOptions(args: readonly string[]): RolloutOptions {
     kvMemoryFraction: fraction === undefined ? undefined : Number(fraction),
     maxRunning: optionalInt('max-running'),
     maxBatchTokens: optionalInt('max-batch-tokens'),
+    scheduleConservativeness: conservativeness === undefined ? undefined : Number(conservativeness),
     referenceSteps: positiveInt('reference-steps', pick('reference-steps') as string),
   };
 }

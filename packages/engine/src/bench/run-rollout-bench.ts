@@ -70,6 +70,9 @@ export async function runRolloutBench(
     maxContext: o.maxPrompt + o.maxNewTokens,
     ...(o.kvMemoryFraction !== undefined ? { kvMemoryFraction: o.kvMemoryFraction } : {}),
     ...(o.maxRunning !== undefined ? { maxRunning: o.maxRunning } : {}),
+    ...(o.scheduleConservativeness !== undefined
+      ? { scheduleConservativeness: o.scheduleConservativeness }
+      : {}),
     ...(o.maxBatchTokens !== undefined ? { maxBatchTokens: o.maxBatchTokens } : {}),
   });
   const info = engine.modelInfo();
