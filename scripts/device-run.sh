@@ -141,14 +141,14 @@ for _ in range(600):
     llama-cpp-build) ;;  # started before the addon's build, above
     profile-decode)
       # Each kernel's GPU time at decode batch PROFILE_BATCH (default 1; ncu, graph nodes one by one), summed by kernel;
-      # PROFILE_CONTEXT: decode over that many keys instead of after a 16-token prompt.
+      # PROFILE_CONTEXT: decode over that many keys instead of after a 16-token prompt; PROFILE_TOKENS steps (16).
       model=random:1b
       shape="--prompt 16"
       [ -n "${PROFILE_CONTEXT:-}" ] && shape="--context $PROFILE_CONTEXT"
       [ -f "$MODEL_1B/config.json" ] && model="$MODEL_1B"
       (cd packages/engine && ncu --clock-control none --graph-profiling node --metrics gpu__time_duration.sum \
         --csv --print-units base node dist/bench/decode-bench.js --device cuda --model "$model" \
-        --batches "${PROFILE_BATCH:-1}" $shape --new-tokens 16 --reps 1 > "$out/ncu-decode-${PROFILE_BATCH:-1}.csv" 2> "$out/ncu-decode.err")
+        --batches "${PROFILE_BATCH:-1}" $shape --new-tokens "${PROFILE_TOKENS:-16}" --reps 1 > "$out/ncu-decode-${PROFILE_BATCH:-1}.csv" 2> "$out/ncu-decode.err")
       python3 e2e/bench/ncu_kernel_table.py "$out/ncu-decode-${PROFILE_BATCH:-1}.csv" | tee "$out/profile-decode-${PROFILE_BATCH:-1}.md"
       tail -5 "$out/ncu-decode.err"
       ;;
