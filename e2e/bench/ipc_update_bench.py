@@ -8,24 +8,13 @@ import argparse, gc, os, statistics, sys, time
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../trainer"))
-from push_weights import push, bucket, read_safetensors  # noqa: E402
+from push_weights import push_all, read_safetensors  # noqa: E402
 
 
 def update(url, state, bucket_bytes):
     """One whole update: every tensor, in one request or in buckets. Returns (wall ms, engine ms)."""
     started = time.perf_counter()
-    replies, part, size = [], [], 0
-    if bucket_bytes == 0:
-        replies.append(push(url, list(state.items())))
-    else:
-        for name, t in state.items():
-            part.append((name, t))
-            size += t.numel() * t.element_size()
-            if size >= bucket_bytes:
-                replies.append(push(url, bucket(part), "flattened_bucket"))
-                part, size = [], 0
-        if part:
-            replies.append(push(url, bucket(part), "flattened_bucket"))
+    replies = push_all(url, state, bucket_bytes)
     wall = (time.perf_counter() - started) * 1000
     for r in replies:
         if not r.get("success"):
