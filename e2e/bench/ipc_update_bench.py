@@ -22,14 +22,26 @@ def update(url, state, bucket_bytes):
     return wall, sum(r["duration_ms"] for r in replies), len(replies)
 
 
+def device_free(cuda):
+    """The GPU's free bytes (every process's use counts), once the trainer let go what it sent."""
+    if not cuda:
+        return 0
+    gc.collect()
+    torch.cuda.ipc_collect()
+    torch.cuda.synchronize()
+    return torch.cuda.mem_get_info()[0]
+
+
 def main():
     args = argparse.ArgumentParser()
     args.add_argument("url")
     args.add_argument("checkpoint")
     args.add_argument("--cycles", type=int, default=100)
     args.add_argument("--bucket-mib", type=int, default=64)
+    args.add_argument("--device", default="cuda", help="cpu: the tensors travel by shared memory")
     a = args.parse_args()
-    state = {n: t.to("cuda").contiguous() for n, t in read_safetensors(a.checkpoint).items()}
+    cuda = a.device.startswith("cuda")
+    state = {n: t.to(a.device).contiguous() for n, t in read_safetensors(a.checkpoint).items()}
     gb = sum(t.numel() * t.element_size() for t in state.values()) / 1e9
     print(f"| trainer push | updates | GB each | requests each | HTTP ms median | p90 | engine ms median "
           f"| engine GB/s | device free change over the updates, MiB |")
@@ -37,14 +49,12 @@ def main():
     for label, bucket_bytes in (("whole", 0), (f"{a.bucket_mib} MiB buckets", a.bucket_mib << 20)):
         for _ in range(3):
             update(a.url, state, bucket_bytes)
-        gc.collect(); torch.cuda.ipc_collect(); torch.cuda.synchronize()
-        free_before = torch.cuda.mem_get_info()[0]
+        free_before = device_free(cuda)
         walls, engine = [], []
         for _ in range(a.cycles):
             wall, ms, requests = update(a.url, state, bucket_bytes)
             walls.append(wall); engine.append(ms)
-        gc.collect(); torch.cuda.ipc_collect(); torch.cuda.synchronize()
-        grew = (free_before - torch.cuda.mem_get_info()[0]) / 2**20
+        grew = (free_before - device_free(cuda)) / 2**20
         walls.sort()
         median = statistics.median(engine)
         print(f"| {label} | {a.cycles} | {gb:.2f} | {requests} | {statistics.median(walls):.1f} | "
