@@ -73,8 +73,6 @@ class NativeMemorySaver : public Napi::ObjectWrap<NativeMemorySaver> {
                         InstanceMethod<&NativeMemorySaver::restorePending>("restorePending"),
                         InstanceMethod<&NativeMemorySaver::setZeroOnResume>("setZeroOnResume"),
                         InstanceMethod<&NativeMemorySaver::restore>("restore"),
-                        InstanceMethod<&NativeMemorySaver::beginOverwrite>("beginOverwrite"),
-                        InstanceMethod<&NativeMemorySaver::endOverwrite>("endOverwrite"),
                         InstanceMethod<&NativeMemorySaver::residentBytes>("residentBytes"),
                         InstanceMethod<&NativeMemorySaver::openBackup>("openBackup"),
                         InstanceMethod<&NativeMemorySaver::closeBackup>("closeBackup"),
@@ -247,21 +245,6 @@ class NativeMemorySaver : public Napi::ObjectWrap<NativeMemorySaver> {
     return async<bool>(
         info, [=](MemorySaver& s) { return s.restore(id); },
         [](Napi::Env env, bool& copied) -> Napi::Value { return Napi::Boolean::New(env, copied); });
-  }
-
-  Napi::Value beginOverwrite(const Napi::CallbackInfo& info) {
-    return sync(info, [&] {
-      saver_->beginOverwrite(sizeArg(info, 0, "id"));
-      return info.Env().Undefined();
-    });
-  }
-
-  // endOverwrite(id, complete: boolean) → Promise<void>
-  Napi::Value endOverwrite(const Napi::CallbackInfo& info) {
-    uint64_t id = sizeArg(info, 0, "id");
-    bool complete = info[1].ToBoolean().Value();
-    return async<Done>(
-        info, [=](MemorySaver& s) { return s.endOverwrite(id, complete), Done{}; }, undefinedOf);
   }
 
   Napi::Value residentBytes(const Napi::CallbackInfo& info) {

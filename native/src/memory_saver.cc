@@ -103,7 +103,6 @@ TransferReport MemorySaver::pause(const std::string& tag) {
   for (auto& [id, a] : allocations_) {
     if (std::find(tags.begin(), tags.end(), a.tag) == tags.end()) continue;
     if (a.backupOpen) throw std::runtime_error("pause: a backup of tag " + a.tag + " is open for writing");
-    if (a.overwriting) throw std::runtime_error("pause: an allocation of tag " + a.tag + " is being overwritten");
     members.push_back(&a);
   }
   TransferReport report;
@@ -191,7 +190,7 @@ void MemorySaver::copyFromHost(uint64_t id, size_t offset, const void* source, s
   Allocation& a = find(id);
   checkRange(a, offset, bytes, "copyFromHost");
   checkMapped(a, "copyFromHost");
-  if (!a.overwriting) restoreIfPending(a);
+  restoreIfPending(a);
   a.clean = false;
   device_->copyFromHost(a.address + offset, source, bytes);
   device_->synchronize();
@@ -254,35 +253,7 @@ bool MemorySaver::restorePending(uint64_t id) {
 bool MemorySaver::restore(uint64_t id) {
   std::lock_guard lock(mutex_);
   Allocation& a = find(id);
-  if (a.overwriting) throw std::runtime_error("restore: the allocation is being overwritten");
   return restoreIfPending(a);
-}
-
-void MemorySaver::beginOverwrite(uint64_t id) {
-  std::lock_guard lock(mutex_);
-  Allocation& a = find(id);
-  checkMapped(a, "beginOverwrite");
-  if (a.overwriting) throw std::runtime_error("beginOverwrite: an overwrite is already under way");
-  if (a.backupOpen) throw std::runtime_error("beginOverwrite: the allocation's backup is open for writing");
-  if (!a.restorePending) throw std::runtime_error("beginOverwrite: no restore is pending (write through the backup instead)");
-  a.overwriting = true;
-}
-
-void MemorySaver::endOverwrite(uint64_t id, bool complete) {
-  std::lock_guard lock(mutex_);
-  Allocation& a = find(id);
-  if (!a.overwriting) throw std::runtime_error("endOverwrite: no overwrite is under way");
-  a.overwriting = false;
-  device_->synchronize();
-  if (!complete) {
-    restoreIfPending(a);
-    return;
-  }
-  // The device holds the new content; the backup still holds the old, until the next pause.
-  a.restorePending = false;
-  a.backupValid = false;
-  a.clean = false;
-  if (!keepBackups_) dropBackup(a);
 }
 
 bool MemorySaver::restoreIfPending(Allocation& a) {
@@ -342,7 +313,7 @@ void MemorySaver::writeBackup(uint64_t id, const std::vector<HostPiece>& pieces)
   std::lock_guard lock(mutex_);
   Allocation& a = find(id);
   if (a.mode == BackupMode::None) throw std::runtime_error("writeBackup: the allocation has no backup");
-  if (a.backupOpen || a.overwriting) throw std::runtime_error("writeBackup: the allocation is being written");
+  if (a.backupOpen) throw std::runtime_error("writeBackup: the allocation is being written");
   // Paused (no chunks) or mapped with the restore still pending: the backup is the content.
   if (!a.backup || !a.backupValid || !(a.chunks.empty() || a.restorePending)) {
     throw std::runtime_error("writeBackup: the content of tag " + a.tag + " is on the device; write it there");

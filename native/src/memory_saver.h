@@ -104,13 +104,9 @@ class MemorySaver {
   // Deferred restore (backed-up allocations): a resume maps the memory but leaves the copy from
   // the backup pending until something needs the content: restore(), any read or partial write
   // through the saver, or a pause (which then needs no copy: the backup is the content).
-  // A caller that rewrites the whole allocation skips the copy: beginOverwrite, copyFromHost
-  // as often as needed, then endOverwrite(true); endOverwrite(false) restores the old content.
   void setDeferredRestore(uint64_t id, bool deferred);
   bool restorePending(uint64_t id);
   bool restore(uint64_t id);  // true when it copied
-  void beginOverwrite(uint64_t id);
-  void endOverwrite(uint64_t id, bool complete);
   // Discarded memory (no backup) that a resume zeroes chunk by chunk as it maps them, so the
   // fill overlaps the mapping instead of following it (the KV pools' repair, spec rule 10).
   void setZeroOnResume(uint64_t id, bool zero);
@@ -160,7 +156,6 @@ class MemorySaver {
     bool deferRestore = false;
     bool zeroOnResume = false;
     bool restorePending = false;  // mapped, but the content is still only in the backup
-    bool overwriting = false;     // a whole rewrite is under way: writes skip the restore
   };
 
   Allocation& find(uint64_t id);

@@ -44,39 +44,6 @@ describe(`deferred restore on ${DEVICE}`, () => {
     expect((await s.pause('weights')).copiedBytes).toBe(0);
   });
 
-  it('a complete overwrite skips the restore; the next pause saves the new content', async () => {
-    const s = openSaver();
-    const { w } = await loaded(s, 6 * MiB, 3);
-    await s.pause('weights');
-    await s.resume('weights');
-    const fresh = patternBytes(w.size, 4);
-    const half = w.size / 2;
-    await s.overwrite(w, async (put) => {
-      await put(half, fresh.subarray(half));
-      await put(0, fresh.subarray(0, half));
-    });
-    expect(s.restorePending(w)).toBe(false);
-    expect(sameBytes(await read(s, w), fresh)).toBe(true);
-    expect((await s.pause('weights')).copiedBytes).toBe(w.size);
-    await s.resume('weights');
-    expect(sameBytes(await read(s, w), fresh)).toBe(true);
-  });
-
-  it('an overwrite that fails part-way restores the old content', async () => {
-    const s = openSaver();
-    const { w, content } = await loaded(s, 4 * MiB, 5);
-    await s.pause('weights');
-    await s.resume('weights');
-    await expect(
-      s.overwrite(w, async (put) => {
-        await put(0, patternBytes(MiB, 6));
-        throw new Error('the checkpoint ended early');
-      }),
-    ).rejects.toThrow('the checkpoint ended early');
-    expect(s.restorePending(w)).toBe(false);
-    expect(sameBytes(await read(s, w), content)).toBe(true);
-  });
-
   it('with backups freed on wake, a pending restore keeps its backup until it has copied it', async () => {
     const s = openSaver(4 * MiB, false);
     const { w, content } = await loaded(s, 5 * MiB, 8);
@@ -89,7 +56,7 @@ describe(`deferred restore on ${DEVICE}`, () => {
     await s.pause('weights');
     await s.resume('weights');
     const fresh = patternBytes(w.size, 9);
-    await s.overwrite(w, (put) => put(0, fresh));
+    await s.copyFromHost(w, fresh);
     expect(s.stats().weights?.backupBytes).toBe(0);
     expect((await s.pause('weights')).copiedBytes).toBe(w.size);
     await s.resume('weights');
@@ -112,7 +79,6 @@ describe(`deferred restore on ${DEVICE}`, () => {
   it('partial writes and backups restore first; misuse is refused clearly', async () => {
     const s = openSaver();
     const { w, content } = await loaded(s, 3 * MiB, 7);
-    await expect(s.overwrite(w, async () => {})).rejects.toThrow(/no restore is pending/);
     await s.pause('weights');
     await s.resume('weights');
     await s.copyFromHost(w, new Uint8Array([1, 2, 3]), 8);
@@ -121,15 +87,6 @@ describe(`deferred restore on ${DEVICE}`, () => {
     expect(sameBytes(await read(s, w), expected)).toBe(true);
     const untracked = await s.allocate(MiB, { tag: 'kv_cache' });
     expect(() => s.setDeferredRestore(untracked, true)).toThrow(/no backup/);
-    await s.pause('weights');
-    await s.resume('weights');
-    let paused: Promise<unknown> | undefined;
-    await s.overwrite(w, async (put) => {
-      paused = s.pause('weights');
-      await expect(paused).rejects.toThrow(/being overwritten/);
-      await expect(s.restore(w)).rejects.toThrow(/being overwritten/);
-      await put(0, content);
-    });
   });
 });
 

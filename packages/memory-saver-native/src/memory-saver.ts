@@ -189,7 +189,7 @@ export class MemorySaver {
    * With `deferred`, a resume maps the allocation but leaves the copy from its backup pending
    * until the content is needed: `restore`, any read or partial write through this saver, or
    * the next pause (which then copies nothing). Kernels read device memory directly, so their
-   * owner calls `restore` before using it, or rewrites it whole with `overwrite`.
+   * owner calls `restore` before using it.
    */
   setDeferredRestore(allocation: Allocation, deferred: boolean): void {
     this.#native.setDeferredRestore(this.#own(allocation).id, deferred);
@@ -212,27 +212,6 @@ export class MemorySaver {
   /** Copies a pending restore to the device; true when there was one. */
   async restore(allocation: Allocation): Promise<boolean> {
     return this.#native.restore(this.#own(allocation).id);
-  }
-
-  /**
-   * Rewrites an allocation whose restore is pending without restoring it first: `write` puts
-   * bytes at offsets (`put`) until every byte is new. If `write` throws, the old content is
-   * restored from the backup; if it returns, the device holds the new content (and the next
-   * pause copies it to the backup). Throws when no restore is pending.
-   */
-  async overwrite(
-    allocation: Allocation,
-    write: (put: (offset: number, bytes: Uint8Array) => Promise<void>) => Promise<void>,
-  ): Promise<void> {
-    const id = this.#own(allocation).id;
-    this.#native.beginOverwrite(id);
-    try {
-      await write((offset, bytes) => this.#native.copyFromHost(id, offset, bytes));
-    } catch (error) {
-      await this.#native.endOverwrite(id, false);
-      throw error;
-    }
-    await this.#native.endOverwrite(id, true);
   }
 
   /**

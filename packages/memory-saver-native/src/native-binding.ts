@@ -65,8 +65,6 @@ export interface NativeMemorySaver {
   restorePending(id: number): boolean;
   setZeroOnResume(id: number, zero: boolean): void;
   restore(id: number): Promise<boolean>;
-  beginOverwrite(id: number): void;
-  endOverwrite(id: number, complete: boolean): Promise<void>;
   residentBytes(id: number): number;
   openBackup(id: number): ArrayBuffer;
   closeBackup(id: number, view: ArrayBuffer, upload: boolean): Promise<void>;
