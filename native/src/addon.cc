@@ -317,7 +317,8 @@ class NativeMemorySaver : public Napi::ObjectWrap<NativeMemorySaver> {
   }
 
   // copyIpc(id, sources: { handle, events: Uint8Array[] }[], pieces: { source, from, to,
-  //   elements, fromType, toType }[], refuseNonFinite: boolean) → Promise<{ count, first }[]>
+  //   elements, fromType, toType }[], refuseNonFinite: boolean)
+  //   → Promise<{ counts: { count, first }[], openMs, scanMs, copyMs, closeMs }>
   Napi::Value copyIpc(const Napi::CallbackInfo& info) {
     uint64_t id = sizeArg(info, 0, "id");
     if (!info[1].IsArray() || !info[2].IsArray()) throw Napi::TypeError::New(info.Env(), "sources and pieces must be arrays");
@@ -344,11 +345,17 @@ class NativeMemorySaver : public Napi::ObjectWrap<NativeMemorySaver> {
                              dtypeOf(p.Get("fromType")), dtypeOf(p.Get("toType"))});
     }
     copy.refuseNonFinite = info[3].ToBoolean();
-    return async<std::vector<NonFiniteCount>>(
+    return async<IpcCopyReport>(
         info, [copy, id](MemorySaver& s) { return s.copyIpc(id, copy); },
-        [](Napi::Env env, std::vector<NonFiniteCount>& counts) -> Napi::Value {
-          Napi::Array out = Napi::Array::New(env, counts.size());
-          for (size_t i = 0; i < counts.size(); ++i) out.Set(static_cast<uint32_t>(i), nonFiniteCountOf(env, counts[i]));
+        [](Napi::Env env, IpcCopyReport& r) -> Napi::Value {
+          Napi::Array counts = Napi::Array::New(env, r.counts.size());
+          for (size_t i = 0; i < r.counts.size(); ++i) counts.Set(static_cast<uint32_t>(i), nonFiniteCountOf(env, r.counts[i]));
+          Napi::Object out = Napi::Object::New(env);
+          out.Set("counts", counts);
+          out.Set("openMs", Napi::Number::New(env, r.openMs));
+          out.Set("scanMs", Napi::Number::New(env, r.scanMs));
+          out.Set("copyMs", Napi::Number::New(env, r.copyMs));
+          out.Set("closeMs", Napi::Number::New(env, r.closeMs));
           return out;
         });
   }

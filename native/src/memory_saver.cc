@@ -338,7 +338,7 @@ void MemorySaver::readIpc(const IpcRead& read) {
   device_->closeIpc(base);
 }
 
-std::vector<NonFiniteCount> MemorySaver::copyIpc(uint64_t id, const IpcCopy& copy) {
+IpcCopyReport MemorySaver::copyIpc(uint64_t id, const IpcCopy& copy) {
   std::lock_guard lock(mutex_);
   Allocation& a = find(id);
   checkMapped(a, "copyIpc");
@@ -347,14 +347,23 @@ std::vector<NonFiniteCount> MemorySaver::copyIpc(uint64_t id, const IpcCopy& cop
     checkRange(a, p.to, p.elements * dtypeSize(p.toType), "copyIpc");
   }
   std::vector<uintptr_t> bases;
+  IpcCopyReport report;
   try {
+    auto phase = std::chrono::steady_clock::now();
+    auto lap = [&phase](double& ms) {
+      ms = msSince(phase);
+      phase = std::chrono::steady_clock::now();
+    };
     for (const IpcSource& s : copy.sources) {
       bases.push_back(device_->openIpc(s.handle.data(), s.handle.size()));
       for (const auto& event : s.events) device_->waitIpcEvent(event.data(), event.size());
     }
     std::vector<DeviceValues> values;
     for (const IpcPiece& p : copy.pieces) values.push_back({bases[p.source] + p.from, p.elements, p.fromType});
-    std::vector<NonFiniteCount> counts = device_->countNonFinite(values);
+    lap(report.openMs);
+    report.counts = device_->countNonFinite(values);
+    lap(report.scanMs);
+    const auto& counts = report.counts;
     bool refused = copy.refuseNonFinite && std::any_of(counts.begin(), counts.end(), [](auto& c) { return c.count > 0; });
     if (!refused) {
       restoreIfPending(a);
@@ -367,8 +376,10 @@ std::vector<NonFiniteCount> MemorySaver::copyIpc(uint64_t id, const IpcCopy& cop
       }
       device_->synchronize();
     }
+    lap(report.copyMs);
     for (uintptr_t base : bases) device_->closeIpc(base);
-    return counts;
+    lap(report.closeMs);
+    return report;
   } catch (...) {
     // The first error is the one to report; the handles are closed whatever else fails.
     try {

@@ -69,6 +69,14 @@ struct IpcPiece {
   DType fromType;
   DType toType;
 };
+// What copyIpc found and where its time went (each phase waited for before the next).
+struct IpcCopyReport {
+  std::vector<NonFiniteCount> counts;  // one per piece
+  double openMs = 0;                   // opening the handles and queueing the event waits
+  double scanMs = 0;                   // the non-finite scan, after the events
+  double copyMs = 0;                   // the copies and conversions
+  double closeMs = 0;
+};
 struct IpcCopy {
   std::vector<IpcSource> sources;
   std::vector<IpcPiece> pieces;
@@ -129,7 +137,7 @@ class MemorySaver {
   // Every source opened and its event waited for, every piece scanned for NaN/±Inf, then (unless
   // refused) every piece copied; the handles are closed before it returns. The counts, one per
   // piece: with refuseNonFinite and any count above 0, nothing was written.
-  std::vector<NonFiniteCount> copyIpc(uint64_t id, const IpcCopy& copy);
+  IpcCopyReport copyIpc(uint64_t id, const IpcCopy& copy);
 
   void synchronize();
   std::vector<TagStats> stats();

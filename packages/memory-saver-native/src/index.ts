@@ -30,6 +30,7 @@ export type {
   DeviceKind,
   DeviceMemory,
   IpcAllocation,
+  IpcCopyReport,
   IpcMemory,
   IpcPiece,
   MemorySaverOptions,

@@ -1,6 +1,5 @@
 import { Allocation } from './allocation.js';
 import { loadAddon, type NativeMemorySaver } from './native-binding.js';
-import type { NonFiniteCount } from './non-finite.js';
 import { dtypeCode } from './ops-types.js';
 import type {
   AllocateOptions,
@@ -8,6 +7,7 @@ import type {
   DeviceKind,
   DeviceMemory,
   IpcAllocation,
+  IpcCopyReport,
   IpcMemory,
   IpcPiece,
   MemorySaverOptions,
@@ -116,14 +116,14 @@ export class MemorySaver {
    * then (unless `refuseNonFinite` and a count is above 0: then nothing is written) copies each,
    * converting dtypes on the device, and closes the handles, also when a step fails. The
    * allocation's backup then counts as stale (the next release copies the device). Returns the
-   * counts, one per piece. The CPU backend throws.
+   * counts, one per piece, and each phase's time. The CPU backend throws.
    */
   async copyIpc(
     allocation: Allocation,
     sources: readonly IpcAllocation[],
     pieces: readonly IpcPiece[],
     { refuseNonFinite }: { refuseNonFinite: boolean },
-  ): Promise<NonFiniteCount[]> {
+  ): Promise<IpcCopyReport> {
     const native = pieces.map((p) => ({
       ...p,
       fromType: dtypeCode(p.fromType),

@@ -15,6 +15,7 @@ import type {
   TopLogprobsArgs,
 } from './kernel-args.js';
 import type { AttentionBatch, DType, RotaryLayout } from './ops-types.js';
+import type { IpcCopyReport } from './types.js';
 
 /**
  * A kernel's arguments as the addon takes them: every field present, dtypes and
@@ -88,7 +89,7 @@ export interface NativeMemorySaver {
       toType: number;
     }[],
     refuseNonFinite: boolean,
-  ): Promise<{ count: number; first: number }[]>;
+  ): Promise<IpcCopyReport>;
   synchronize(): Promise<void>;
   stats(): NativeTagStats[];
   memoryInfo(): { free: number; total: number };

@@ -68,6 +68,19 @@ export interface IpcPiece {
   toType: DType;
 }
 
+/** What `MemorySaver.copyIpc` found, and its time in each phase (ms). */
+export interface IpcCopyReport {
+  /** NaN/±Inf per piece: `first` is the element index of the first, -1 when `count` is 0. */
+  counts: { count: number; first: number }[];
+  /** Opening the handles and queueing the waits for their events. */
+  openMs: number;
+  /** The non-finite scan (after the events). */
+  scanMs: number;
+  /** The copies and conversions; 0 when a piece was refused. */
+  copyMs: number;
+  closeMs: number;
+}
+
 export interface TagStats {
   paused: boolean;
   allocations: number;

@@ -90,12 +90,13 @@ export function updateWeightsFromTensors(
     const { sources, complete } = tensorSources(expectedLlamaTensors(config), tensors, readIpc);
     const into = target(rank, complete);
     const deviceToDevice = !into.released && tensors.every((t) => t.ipc !== undefined);
-    const where = await rank.loop.exclusive(async () => {
-      if (!deviceToDevice) return replaceWeights(saver, rank.weights, sources, into, checks);
-      await copyIpcWeights(saver, rank.weights, tensors as readonly IpcTensor[], checks);
-      return 'device';
+    let note = '';
+    await rank.loop.exclusive(async () => {
+      if (deviceToDevice)
+        note = ` (${await copyIpcWeights(saver, rank.weights, tensors as readonly IpcTensor[], checks)})`;
+      else if ((await replaceWeights(saver, rank.weights, sources, into, checks)) === 'backup')
+        note = RELEASED_NOTE;
     });
-    const note = where === 'backup' ? RELEASED_NOTE : '';
     return `${sources.length} tensors updated${complete ? ' (every weight)' : ''}${note}`;
   });
 }

@@ -11,13 +11,14 @@ import { slotOf } from './weight-layout.js';
  * is opened once, with every event of its tensors waited for, and every tensor scanned for
  * NaN/Inf before the first byte moves, so a refused tensor or a handle that does not open
  * leaves the old weights. The backup then counts as stale: the next release copies the device.
+ * Returns where the time went, for the update's reply.
  */
 export async function copyIpcWeights(
   saver: MemorySaver,
   weights: LoadedWeights,
   tensors: readonly IpcTensor[],
   checks: WeightChecks = {},
-): Promise<void> {
+): Promise<string> {
   const sources: IpcAllocation[] = [];
   const byHandle = new Map<string, number>();
   const pieces = tensors.map((t): IpcPiece => {
@@ -38,8 +39,17 @@ export async function copyIpcWeights(
     };
   });
   const refuseNonFinite = !checks.allowNonFinite;
-  const counts = await saver.copyIpc(weights.allocation, sources, pieces, { refuseNonFinite });
-  const refused = counts.findIndex((c) => c.count > 0);
+  const report = await saver.copyIpc(weights.allocation, sources, pieces, { refuseNonFinite });
+  const refused = report.counts.findIndex((c) => c.count > 0);
   if (refuseNonFinite && refused >= 0)
-    throw nonFiniteError((tensors[refused] as IpcTensor).name, counts[refused] as NonFiniteCount);
+    throw nonFiniteError(
+      (tensors[refused] as IpcTensor).name,
+      report.counts[refused] as NonFiniteCount,
+    );
+  const ms = (n: number) => n.toFixed(2);
+  return (
+    `device to device from ${sources.length} shared allocation${sources.length === 1 ? '' : 's'}: ` +
+    `open ${ms(report.openMs)} ms, scan ${ms(report.scanMs)} ms, copy ${ms(report.copyMs)} ms, ` +
+    `close ${ms(report.closeMs)} ms`
+  );
 }

@@ -143,7 +143,7 @@ describe('serialized named tensors (SGLang update_weights_from_tensor entries)',
       return pickledNamedTensors(copy.toString('base64'), null);
     };
     const handleOf = (head: number[]) =>
-      (withHandle(head)[0]?.storage as { handle: Uint8Array }).handle;
+      (withHandle(head)[0]?.storage as { handle: Uint8Array } | undefined)?.handle;
     expect(handleOf([3, 0x63])).toEqual(new Uint8Array(64).fill(1));
     expect(() => withHandle([2, 0x65])).toThrow('expandable_segments');
     expect(() => withHandle([4, 0x63])).toThrow('version 4 of at most 3');
