@@ -19,6 +19,7 @@ def update(url, state, bucket_bytes):
     for r in replies:
         if not r.get("success"):
             sys.exit(f"update failed: {r}")
+    update.last_message = replies[-1]["message"]
     return wall, sum(r["duration_ms"] for r in replies), len(replies)
 
 
@@ -46,6 +47,7 @@ def main():
     print(f"| trainer push | updates | GB each | requests each | HTTP ms median | p90 | engine ms median "
           f"| engine GB/s | device free change over the updates, MiB |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    said = []
     for label, bucket_bytes in (("whole", 0), (f"{a.bucket_mib} MiB buckets", a.bucket_mib << 20)):
         for _ in range(3):
             update(a.url, state, bucket_bytes)
@@ -59,6 +61,8 @@ def main():
         median = statistics.median(engine)
         print(f"| {label} | {a.cycles} | {gb:.2f} | {requests} | {statistics.median(walls):.1f} | "
               f"{walls[int(0.9 * (len(walls) - 1))]:.1f} | {median:.1f} | {gb / (median / 1000):.0f} | {grew:+.0f} |")
+        said.append(f"{label}, the last reply: {update.last_message}")
+    print("\n" + "\n".join(said))
 
 
 if __name__ == "__main__":
