@@ -25,7 +25,7 @@ async function tinyWeights(saver: MemorySaver) {
     (t, i): IpcTensor => ({
       name: t.name,
       dtype: 'bfloat16',
-      shape: t.shape,
+      shape: [...t.shape],
       // a and c share one allocation of the sender, b has its own.
       ipc: {
         handle: handle(i === 1 ? 2 : 1),
