@@ -55,6 +55,8 @@ class CheckedKernels final : public Kernels {
   void embedding(const EmbeddingArgs& a) override {
     Check("embedding").address(a.out, "out").address(a.table, "table").address(a.ids, "ids");
     Check("embedding").positive(a.tokens, "tokens").positive(a.dim, "dim").dtype(a.dtype);
+    Check("embedding")
+        .that(a.vocabStart >= 0 && a.vocabRows >= 0, "vocabStart and vocabRows must not be negative");
     inner_->embedding(a);
   }
 

@@ -49,10 +49,14 @@ struct EmbeddingArgs {
   uintptr_t out, table, ids;  // ids: int32 [tokens]
   int tokens, dim;
   DType dtype;
+  // A vocabulary shard (tensor parallel; CPU only): `table` holds rows [vocabStart,
+  // vocabStart + vocabRows), and ids outside them give zero rows. vocabRows 0: the whole table.
+  int vocabStart, vocabRows;
 };
 template <typename F>
 void fields(EmbeddingArgs& a, F&& f) {
   f("out", a.out), f("table", a.table), f("ids", a.ids), f("tokens", a.tokens), f("dim", a.dim), f("dtype", a.dtype);
+  f("vocabStart", a.vocabStart), f("vocabRows", a.vocabRows);
 }
 
 struct RmsNormArgs {

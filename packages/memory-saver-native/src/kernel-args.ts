@@ -14,6 +14,12 @@ export interface EmbeddingArgs {
   tokens: number;
   dim: number;
   dtype: DType;
+  /**
+   * A vocabulary shard (tensor parallel, CPU only): `table` holds rows
+   * `[vocabStart, vocabStart + vocabRows)` and ids outside them give rows of zeros.
+   * Omitted: the table is the whole vocabulary.
+   */
+  vocabShard?: { vocabStart: number; vocabRows: number };
 }
 
 export interface RmsNormArgs {

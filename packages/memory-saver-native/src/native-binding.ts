@@ -115,7 +115,9 @@ export interface RawCopyTimes {
  * argument struct (kernels.h) takes one object of its fields (`NativeArgs`).
  */
 export interface NativeOps {
-  embedding(args: NativeArgs<EmbeddingArgs>): void;
+  embedding(
+    args: NativeArgs<Omit<EmbeddingArgs, 'vocabShard'>> & { vocabStart: number; vocabRows: number },
+  ): void;
   rmsNorm(args: NativeArgs<RmsNormArgs>): void;
   addRmsNorm(args: NativeArgs<AddRmsNormArgs>): void;
   add(out: number, a: number, b: number, n: number, dtype: number): void;

@@ -35,6 +35,35 @@ describeKernels.each(DTYPES)('row and element kernels in %s', (dtype: DType) => 
     expect(Array.from(w.read(out, ids.length * dim, dtype))).toEqual(expected);
   });
 
+  it('embedding of a vocabulary shard gives its rows, and zeros for ids outside it', async () => {
+    const w = new Workspace();
+    const dim = 5;
+    const [vocabStart, vocabRows] = [4, 3];
+    const table = randomTensor(seeded(2), vocabRows * dim, dtype);
+    const ids = new Int32Array([3, 4, 6, 7, 0, 5]);
+    const out = await w.allocate(ids.length * dim * 4);
+    const args = {
+      out,
+      table: await w.tensor(table, dtype),
+      ids: await w.upload(ids),
+      tokens: ids.length,
+      dim,
+      dtype,
+      vocabShard: { vocabStart, vocabRows },
+    };
+    if (w.saver.device !== 'cpu') {
+      expect(() => w.ops.embedding(args)).toThrow(/CPU backend only/);
+      return;
+    }
+    w.ops.embedding(args);
+    const expected = Array.from(ids).flatMap((id) => {
+      const row = id - vocabStart;
+      if (row < 0 || row >= vocabRows) return new Array<number>(dim).fill(0);
+      return Array.from(table.subarray(row * dim, (row + 1) * dim));
+    });
+    expect(Array.from(w.read(out, ids.length * dim, dtype))).toEqual(expected);
+  });
+
   it('rmsNorm normalizes each row, also in place', async () => {
     const w = new Workspace();
     const random = seeded(2);

@@ -28,16 +28,32 @@ import { type DeviceAddress, type DType, dtypeCode, layoutCode } from './ops-typ
  */
 export class Ops extends DeviceTransfers {
   readonly #native: NativeOps;
+  readonly #device: string;
 
   /** @internal use `createOps` */
-  constructor(native: NativeOps) {
+  constructor(native: NativeOps, device: string) {
     super(native);
     this.#native = native;
+    this.#device = device;
   }
 
-  /** out[t, :] = table[ids[t], :]; ids: int32 [tokens]. */
+  /**
+   * out[t, :] = table[ids[t], :]; ids: int32 [tokens]. With `vocabShard`, out[t, :] =
+   * table[ids[t] - vocabStart, :] for ids in the shard and zeros for the others (a
+   * vocabulary-parallel embedding, summed over ranks after); the CPU backend only.
+   */
   embedding(args: EmbeddingArgs): void {
-    this.#native.embedding({ ...args, dtype: dtypeCode(args.dtype) });
+    const { vocabShard, ...rest } = args;
+    if (vocabShard && this.#device !== 'cpu')
+      throw new Error(
+        `embedding: vocabShard is implemented on the CPU backend only, not ${this.#device}`,
+      );
+    this.#native.embedding({
+      ...rest,
+      vocabStart: vocabShard?.vocabStart ?? 0,
+      vocabRows: vocabShard?.vocabRows ?? 0,
+      dtype: dtypeCode(args.dtype),
+    });
   }
 
   /**
@@ -230,5 +246,6 @@ export class Ops extends DeviceTransfers {
 
 /** The kernels of `saver`'s device. */
 export function createOps(saver: MemorySaver): Ops {
-  return new Ops(new (loadAddon().NativeOps)(nativeOf(saver)));
+  const native = nativeOf(saver);
+  return new Ops(new (loadAddon().NativeOps)(native), native.deviceName);
 }

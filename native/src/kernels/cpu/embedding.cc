@@ -15,8 +15,13 @@ void CpuKernels::embedding(const EmbeddingArgs& a) {
       throw std::invalid_argument("embedding: ids[" + std::to_string(t) + "] is negative (" +
                                   std::to_string(tokenIds[t]) + ")");
     }
-    std::memcpy(reinterpret_cast<void*>(a.out + t * rowBytes),
-                reinterpret_cast<const void*>(a.table + static_cast<size_t>(tokenIds[t]) * rowBytes), rowBytes);
+    auto* out = reinterpret_cast<void*>(a.out + t * rowBytes);
+    int64_t row = static_cast<int64_t>(tokenIds[t]) - a.vocabStart;
+    if (a.vocabRows > 0 && (row < 0 || row >= a.vocabRows)) {
+      std::memset(out, 0, rowBytes);
+      continue;
+    }
+    std::memcpy(out, reinterpret_cast<const void*>(a.table + static_cast<size_t>(row) * rowBytes), rowBytes);
   }
 }
 
