@@ -212,7 +212,8 @@ export interface ServerInfoReply {
   model_path: string;
   served_model_name: string;
   dp_size: number;
-  tp_size: 1;
+  /** Tensor-parallel ranks per data-parallel rank. */
+  tp_size: number;
   page_size: number;
   max_running_requests: number;
   chunked_prefill_size: number;

@@ -105,6 +105,8 @@ export interface ModelInfo {
   dtype: string;
   device: string;
   dpSize: number;
+  /** Tensor-parallel ranks per data-parallel rank. */
+  tpSize: number;
   /** True when a chat template is available (`/v1/chat/completions`). */
   hasChatTemplate: boolean;
   /** How it serves: the scheduler's limits and switches. */

@@ -60,6 +60,7 @@ program
   .option('--host <host>', 'address to bind', '127.0.0.1')
   .option('--port <port>', 'port to listen on', '30000')
   .option('--dp-size <n>', 'data-parallel ranks (one worker each)', '1')
+  .option('--tp-size <n>', 'tensor-parallel ranks per data-parallel rank (CPU only for now)', '1')
   .option(
     '--dtype <dtype>',
     "auto (the checkpoint's; float32 runs as bfloat16 on a GPU, float32 on the CPU), float32, bfloat16 or float16",

@@ -7,6 +7,7 @@ const defaults: ServeFlags = {
   host: '127.0.0.1',
   port: '30000',
   dpSize: '1',
+  tpSize: '1',
   dtype: 'auto',
   pageSize: '16',
   maxBatchTokens: '2048',
@@ -23,6 +24,7 @@ describe('serveSettings', () => {
     const s = serveSettings({
       ...defaults,
       dpSize: '2',
+      tpSize: '2',
       numPages: '64',
       adminKey: 'k',
       freeBackupsOnWake: true,
@@ -35,6 +37,7 @@ describe('serveSettings', () => {
     expect(s.launch).toMatchObject({
       model: 'builtin:tiny',
       dpSize: 2,
+      tpSize: 2,
       numPages: 64,
       maxContext: 2048,
       freeBackupsOnWake: true,

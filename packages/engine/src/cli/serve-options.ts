@@ -10,6 +10,7 @@ export interface ServeFlags {
   host: string;
   port: string;
   dpSize: string;
+  tpSize: string;
   dtype: string;
   pageSize: string;
   /** Unset: each rank derives its limit from its KV pool. */
@@ -95,6 +96,7 @@ export function serveSettings(
       model: flags.model,
       device: flags.device as LaunchOptions['device'],
       dpSize: integer('dp-size', flags.dpSize),
+      tpSize: integer('tp-size', flags.tpSize),
       dtype: flags.dtype as DtypeChoice,
       pageSize: integer('page-size', flags.pageSize),
       ...maxRunning(flags),

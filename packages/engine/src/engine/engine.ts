@@ -29,6 +29,8 @@ import { RankHandle } from './rank-handle.js';
 import { RequestState } from './request-state.js';
 import { checkTensorHeaders, type TensorHeader } from './tensor-header-check.js';
 import { TokenizerThread } from './tokenizer-thread.js';
+import { checkModelSplits, groupInits } from './tp-launch.js';
+import { PeerHandle } from './tp-peer-handle.js';
 import {
   InvalidInputError,
   rankSampling,
@@ -41,6 +43,7 @@ import type {
   ControlReply,
   ReadyInfo,
   TokenEvent,
+  WorkerInit,
 } from './worker-protocol.js';
 
 /** The rank worker's entry, resolved through this package's exports (dist/rank-worker.js). */
@@ -69,6 +72,8 @@ export class Engine implements EngineApi {
   private readonly resumeSeconds: number[] = [];
   private totals = { requests: 0, promptTokens: 0, generatedTokens: 0, aborted: 0 };
   private ranks: RankHandle[] = [];
+  /** Tensor-parallel peers (TP ranks > 0): their leaders in `ranks` speak for them. */
+  private peers: PeerHandle[] = [];
   private info: ReadyInfo | null = null;
   /** Each rank's KV pool, in pages. */
   private rankPages: number[] = [];
@@ -91,23 +96,33 @@ export class Engine implements EngineApi {
 
   static async launch(launch: LaunchOptions): Promise<Engine> {
     const options = resolveOptions(launch, launch.device === 'cpu' ? 0 : cudaDeviceCount());
+    await checkModelSplits(options);
     const engine = new Engine(options, await loadModelTokenizer(options.model));
     const url = workerUrl();
-    engine.ranks = Array.from(
-      { length: options.dpSize },
-      (_, r) =>
+    const groups = Array.from({ length: options.dpSize }, (_, r) => groupInits(r, options));
+    const progress = (r: number) => (loaded: number, total: number) =>
+      launch.onProgress?.(r, loaded, total);
+    engine.ranks = groups.map(
+      ([leader], r) =>
         new RankHandle(
-          r,
-          options,
+          leader as WorkerInit,
           url,
           (m) => engine.onToken(m),
-          (loaded, total) => launch.onProgress?.(r, loaded, total),
+          progress(r),
           (reason) => engine.onRankGone(r, reason),
         ),
     );
+    engine.peers = groups.flatMap(([, ...peers], r) =>
+      peers.map(
+        (init) => new PeerHandle(init, url, progress(r), (why) => engine.onPeerGone(r, why)),
+      ),
+    );
     engine.router = new PromptRouter(engine.ranks);
     try {
-      const infos = await Promise.all(engine.ranks.map((r) => r.ready));
+      const [infos] = await Promise.all([
+        Promise.all(engine.ranks.map((r) => r.ready)),
+        Promise.all(engine.peers.map((p) => p.ready)),
+      ]);
       engine.info = infos[0] ?? null;
       engine.rankPages = infos.map((info) => info.numPages);
       engine.rankMaxRunning = infos.map((info) => info.maxRunning);
@@ -308,6 +323,7 @@ export class Engine implements EngineApi {
       dtype: this.info?.dtype ?? this.options.dtype,
       device: this.info?.device ?? 'unknown',
       dpSize: this.options.dpSize,
+      tpSize: this.options.tpSize,
       hasChatTemplate: this.model.applyChatTemplate !== null,
       serving: {
         pageSize: this.options.pageSize,
@@ -373,7 +389,11 @@ export class Engine implements EngineApi {
     for (const { state } of this.requests.values())
       state.end('abort', undefined, 'the engine shut down');
     this.requests.clear();
-    await Promise.all([...this.ranks.map((r) => r.shutdown()), this.encoder?.close()]);
+    await Promise.all([
+      ...this.ranks.map((r) => r.shutdown()),
+      ...this.peers.map((p) => p.shutdown()),
+      this.encoder?.close(),
+    ]);
   }
 
   /**
@@ -506,6 +526,16 @@ export class Engine implements EngineApi {
       const reason = message.finishReason;
       this.finish(message.rid, reason, () => state.end(reason, matched, message.error));
     }
+  }
+
+  /**
+   * A tensor-parallel peer of rank `rank` is gone: the rank takes no new request and its
+   * requests end now with the reason (its collectives fail without the peer).
+   */
+  private onPeerGone(rank: number, reason: string): void {
+    if (this.closed) return;
+    this.ranks[rank]?.markBroken(reason);
+    this.onRankGone(rank, reason);
   }
 
   /** A rank's worker died: each of its requests ends now, with the reason (never a hang). */

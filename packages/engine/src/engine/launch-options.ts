@@ -6,8 +6,14 @@ export interface LaunchOptions {
   /** A Hugging Face model directory, a llama2.c `.bin`, or `builtin:tiny`. */
   model: string;
   device?: DeviceChoice;
-  /** Data-parallel ranks, one worker each. */
+  /** Data-parallel ranks, one worker each (`tpSize` workers each under tensor parallelism). */
   dpSize?: number;
+  /**
+   * Tensor-parallel ranks per data-parallel rank (default 1): each loads its shard of the
+   * model (its heads, intermediate columns and vocabulary rows) and its own KV pool, joined by
+   * all-reduce and all-gather. The CPU backend only, for now: on CUDA it needs NCCL.
+   */
+  tpSize?: number;
   /** GPU of rank r: `gpuIds[r]`; by default GPU r mod the number of GPUs (several ranks share one when fewer). */
   gpuIds?: number[];
   /** The compute dtype; `auto` (default): the checkpoint's on a GPU (bfloat16 for float32), float32 on the CPU. */
@@ -61,11 +67,23 @@ export interface LaunchOptions {
   deterministic?: boolean;
   /** Load progress, per rank. */
   onProgress?(rank: number, loadedBytes: number, totalBytes: number): void;
+  /** For tests: failures injected into the real memory saver of one rank. */
+  testFaults?: TestFaults;
+}
+
+/**
+ * Failures a test injects into a rank's real saver, through `@ts/memory-saver-native/testing`:
+ * with `failMapAfter`, that rank's physical-map call after `successes` more successful ones
+ * fails once (as an out-of-memory would), counted from when the rank is ready.
+ */
+export interface TestFaults {
+  failMapAfter?: { dpRank: number; tpRank: number; successes: number };
 }
 
 export type ResolvedOptions = Required<
-  Omit<LaunchOptions, 'onProgress' | 'numPages' | 'gpuIds' | 'maxRunning'>
+  Omit<LaunchOptions, 'onProgress' | 'numPages' | 'gpuIds' | 'maxRunning' | 'testFaults'>
 > & {
+  testFaults: TestFaults;
   numPages: number | null;
   /** null: each rank derives its own from its KV pool. */
   maxRunning: number | null;
@@ -82,6 +100,7 @@ export function resolveOptions(options: LaunchOptions, gpuCount: number): Resolv
     model: options.model,
     device: options.device ?? 'auto',
     dpSize,
+    tpSize: options.tpSize ?? 1,
     gpuIds: options.gpuIds ?? Array.from({ length: dpSize }, (_, r) => r % Math.max(gpuCount, 1)),
     dtype: options.dtype ?? 'auto',
     pageSize: options.pageSize ?? 16,
@@ -97,9 +116,11 @@ export function resolveOptions(options: LaunchOptions, gpuCount: number): Resolv
     cudaGraphs: options.cudaGraphs ?? true,
     allowNonFiniteWeights: options.allowNonFiniteWeights ?? false,
     deterministic: options.deterministic ?? false,
+    testFaults: options.testFaults ?? {},
   };
   const positiveInts: (keyof ResolvedOptions)[] = [
     'dpSize',
+    'tpSize',
     'pageSize',
     'maxBatchTokens',
     'maxContext',
@@ -135,8 +156,16 @@ export function resolveOptions(options: LaunchOptions, gpuCount: number): Resolv
     throw new RangeError('deterministic must be a boolean');
   if (resolved.deterministic && runsOnCuda(resolved.device, gpuCount))
     throw new RangeError(DETERMINISTIC_ON_CUDA);
+  if (resolved.tpSize > 1 && runsOnCuda(resolved.device, gpuCount))
+    throw new RangeError(TENSOR_PARALLEL_ON_CUDA);
   return resolved;
 }
+
+/** Why `tpSize` > 1 is refused on CUDA: its collectives go through NCCL, which this build lacks. */
+export const TENSOR_PARALLEL_ON_CUDA =
+  '--tp-size > 1 is not available on CUDA in this build: tensor parallelism across GPUs needs ' +
+  'NCCL, which comes with the multi-GPU build (issue 19). Use --device cpu (ranks as threads ' +
+  'with a shared-memory all-reduce), or --tp-size 1.';
 
 /**
  * Why `deterministic` is refused on CUDA. Its GEMMs choose tiling and split-K by the batch's

@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
-import type { ResolvedOptions } from './launch-options.js';
 import { failedReply } from './merge-replies.js';
+import { portsOf } from './tp-launch.js';
 import type {
   ControlOpName,
   ControlOpOf,
@@ -29,17 +29,20 @@ export class RankHandle {
   >();
   private nextId = 1;
   private exited: string | null = null;
+  /** Why this rank cannot serve though its worker runs (a tensor-parallel peer of it is gone). */
+  private broken: string | null = null;
+  readonly rank: number;
 
   constructor(
-    readonly rank: number,
-    options: ResolvedOptions,
+    init: WorkerInit,
     workerUrl: URL,
     onToken: (message: TokenEvent) => void,
     onProgress: (loaded: number, total: number) => void,
     private readonly onGone: (reason: string) => void = () => {},
   ) {
-    const init: WorkerInit = { rank, options };
-    this.worker = new Worker(workerUrl, { workerData: init });
+    const rank = init.rank;
+    this.rank = rank;
+    this.worker = new Worker(workerUrl, { workerData: init, transferList: portsOf(init) });
     this.ready = new Promise((resolve, reject) => {
       this.worker.on('message', (message: FromWorker) => {
         if (message.type === 'ready') resolve(message.info);
@@ -60,9 +63,14 @@ export class RankHandle {
     });
   }
 
-  /** Why the worker is gone (crashed or exited), or null while it runs. */
+  /** Why the rank cannot serve (its worker crashed or exited, or a peer of it did), or null. */
   get gone(): string | null {
-    return this.exited;
+    return this.exited ?? this.broken;
+  }
+
+  /** The rank's group lost a peer: no new request goes to it (control calls still do, and fail). */
+  markBroken(reason: string): void {
+    this.broken ??= reason;
   }
 
   post(message: ToWorker): void {

@@ -1,16 +1,32 @@
-// The entry of one data-parallel rank's worker thread: its own device context, model, KV
-// pool and scheduler loop; messages from the engine between loop iterations.
+// The entry of one rank's worker thread: its own device context, model, KV pool and scheduler
+// loop; messages from the engine between loop iterations. Under tensor parallelism the leader
+// of each group (TP rank 0) is such a rank, and its peers run `runPeer` instead.
 import { parentPort, workerData } from 'node:worker_threads';
-import { createMemorySaver, type MemorySaver } from '@ts/memory-saver-native';
+import {
+  type Communicator,
+  createCommunicator,
+  createMemorySaver,
+  type MemorySaver,
+} from '@ts/memory-saver-native';
+import { failMapAfter } from '@ts/memory-saver-native/testing';
 import type { ControlResult } from '@ts/pause';
 import { type LoopEvent, Sequence } from '@ts/scheduler';
 import { openBuiltinTiny } from '../model/builtin-tiny.js';
 import { expectedLlamaTensors } from '../model/loader/llama-weights.js';
+import type { ModelConfig } from '../model/loader/model-config.js';
 import { openCheckpoint } from '../model/loader/open-checkpoint.js';
 import { servingDtype } from '../model/serving-dtype.js';
+import { planLlamaShards, type ShardPlan } from '../model/tensor-parallel/shard-plan.js';
+import type { LoadProgress } from '../model/weights/load-weights.js';
 import { createRank, type Rank } from '../rank/rank.js';
+import { loadRankWeights } from '../rank/rank-model.js';
 import { stepTrace } from '../trace/step-trace.js';
-import { failedReply } from './merge-replies.js';
+import { failedReply, mergeReplies } from './merge-replies.js';
+import { addBytes, residentBytesOf } from './resident-bytes.js';
+import { TpGroup } from './tp-group.js';
+import { runPeer } from './tp-peer.js';
+import { TpPeers } from './tp-peers.js';
+import type { WeightUpdate } from './tp-protocol.js';
 import { updateWeightsFromDisk, updateWeightsFromTensors } from './update-weights.js';
 import type {
   ControlOp,
@@ -24,7 +40,7 @@ import type {
 
 if (!parentPort) throw new Error('rank-worker must run in a worker thread');
 const port = parentPort;
-const { rank: rankIndex, options } = workerData as WorkerInit;
+const { rank: rankIndex, options, tp } = workerData as WorkerInit;
 const send = (message: FromWorker) => port.postMessage(message);
 
 // A step's token events go to the main thread in one message, sent once the step's
@@ -63,6 +79,7 @@ async function control(
   rank: Rank,
   c: ControlOp,
   config: Parameters<typeof updateWeightsFromDisk>[2],
+  peers: TpPeers | null,
 ): Promise<ControlReply> {
   const loop = rank.loop;
   switch (c.op) {
@@ -83,19 +100,17 @@ async function control(
     case 'endWeightUpdate':
       return result(loop.endWeightUpdate());
     case 'updateWeightsFromDisk':
-      return updateWeightsFromDisk(saver, rank, config, c.path, weightChecks);
+      return groupUpdate(rank, peers, { from: 'disk', path: c.path }, () =>
+        updateWeightsFromDisk(saver, rank, config, c.path, weightChecks),
+      );
     case 'updateWeightsFromTensors':
-      return updateWeightsFromTensors(saver, rank, config, c.tensors, weightChecks);
+      return groupUpdate(rank, peers, { from: 'tensors', tensors: c.tensors }, () =>
+        updateWeightsFromTensors(saver, rank, config, c.tensors, weightChecks),
+      );
     case 'stats': {
-      const residentBytes: Record<string, number> = {};
-      for (const [tag, stats] of Object.entries(saver.stats()))
-        if (tag) residentBytes[tag] = stats.residentBytes;
-      // The pools' pages as the device holds them (on the CPU, the OS's count: untouched pages
-      // of a mapped pool are not resident), not the mapped size.
-      if (!saver.isPaused('kv_cache'))
-        residentBytes.kv_cache = rank.kvPools
-          .list()
-          .reduce((n, pool) => n + saver.residentBytes(pool.allocation), 0);
+      const residentBytes = residentBytesOf(saver, rank.kvPools.list());
+      for (const answer of (await peers?.call({ op: 'residentBytes' })) ?? [])
+        if ('reply' in answer) addBytes(residentBytes, answer.reply.residentBytes);
       return {
         success: true,
         message: 'ok',
@@ -112,6 +127,26 @@ async function control(
   }
 }
 
+/**
+ * A weight update of the leader and, under tensor parallelism, of its peers too, all with no
+ * forward pass in flight (a peer gets the update before any later step); the replies merged.
+ */
+function groupUpdate(
+  rank: Rank,
+  peers: TpPeers | null,
+  update: WeightUpdate,
+  own: () => Promise<ControlResult>,
+): Promise<ControlResult> {
+  if (!peers) return own();
+  return rank.loop.exclusive(async () => {
+    const [mine, theirs] = await Promise.all([own(), peers.call({ op: 'updateWeights', update })]);
+    const replies = theirs.map((a) =>
+      'reply' in a ? a.reply : { success: false, message: a.gone },
+    );
+    return mergeReplies('updateWeightsFromDisk', [mine, ...replies]);
+  });
+}
+
 /** `{ success, message }` alone: what the loop adds for itself (a pause's plan) stays here. */
 function result({ success, message }: ControlResult): ControlResult {
   return { success, message };
@@ -122,8 +157,30 @@ function result({ success, message }: ControlResult): ControlResult {
  * ranks on this GPU otherwise. The fraction is of the device's memory, shared among them.
  */
 function ranksSharingDevice(saver: MemorySaver): number {
-  if (saver.device === 'cpu') return options.dpSize;
+  if (saver.device === 'cpu') return options.dpSize * options.tpSize;
   return options.gpuIds.filter((gpu) => gpu === options.gpuIds[rankIndex]).length;
+}
+
+/** This worker's shard plan and communicator under tensor parallelism; null at TP 1. */
+function joinGroup(
+  saver: MemorySaver,
+  config: ModelConfig,
+): { plan: ShardPlan; comm: Communicator } | null {
+  if (options.tpSize === 1) return null;
+  const plan = planLlamaShards(config, options.tpSize, tp.rank);
+  const comm = createCommunicator(saver, {
+    groupId: tp.groupId,
+    worldSize: options.tpSize,
+    rank: tp.rank,
+  });
+  return { plan, comm };
+}
+
+/** The test faults meant for this worker, armed once it is ready. */
+function armTestFaults(saver: MemorySaver): void {
+  const fault = options.testFaults.failMapAfter;
+  if (fault && fault.dpRank === rankIndex && fault.tpRank === tp.rank)
+    failMapAfter(saver, fault.successes);
 }
 
 async function main(): Promise<void> {
@@ -136,6 +193,35 @@ async function main(): Promise<void> {
     options.model === 'builtin:tiny' ? openBuiltinTiny() : await openCheckpoint(options.model);
   const config = checkpoint.config;
   const dtype = servingDtype(options.dtype, config.torchDtype, saver.device);
+  const group = joinGroup(saver, config);
+  const onProgress = (p: LoadProgress) =>
+    send({ type: 'progress', loadedBytes: p.bytes, totalBytes: p.totalBytes });
+  if (group && tp.leader) {
+    const { plan, comm } = group;
+    const allowNonFinite = options.allowNonFiniteWeights;
+    const weights = await loadRankWeights(saver, checkpoint, dtype, plan, {
+      onProgress,
+      allowNonFinite,
+    }).finally(() => checkpoint.close());
+    await runPeer({
+      saver,
+      config,
+      dtype,
+      plan,
+      comm,
+      weights,
+      options,
+      leader: tp.leader,
+      onStarted: () => {
+        armTestFaults(saver);
+        send({ type: 'peerReady' });
+      },
+      onFatal: (message) => send({ type: 'failed', message }),
+    });
+    port.close();
+    return;
+  }
+  const peers = group ? new TpPeers(tp.peers) : null;
   const rank = await createRank(
     saver,
     checkpoint,
@@ -152,7 +238,16 @@ async function main(): Promise<void> {
       prefixCache: options.prefixCache,
       cudaGraphs: options.cudaGraphs,
       allowNonFiniteWeights: options.allowNonFiniteWeights,
-      onProgress: (p) => send({ type: 'progress', loadedBytes: p.bytes, totalBytes: p.totalBytes }),
+      onProgress,
+      ...(group && peers
+        ? {
+            parallel: {
+              plan: group.plan,
+              model: { tpSize: options.tpSize, dims: group.plan.dims, comm: group.comm },
+              group: new TpGroup(peers),
+            },
+          }
+        : {}),
     },
     onEvent,
   ).finally(() => checkpoint.close());
@@ -177,7 +272,7 @@ async function main(): Promise<void> {
         break;
       case 'control':
         stepTrace(`rank ${rankIndex} control ${message.control.op}`);
-        void control(saver, rank, message.control, config).then(
+        void control(saver, rank, message.control, config, peers).then(
           (reply) => send({ type: 'reply', id: message.id, reply }),
           (error: unknown) =>
             send({
@@ -192,6 +287,7 @@ async function main(): Promise<void> {
         break;
     }
   });
+  armTestFaults(saver);
   send({
     type: 'ready',
     info: {
@@ -206,7 +302,14 @@ async function main(): Promise<void> {
       weights: expectedLlamaTensors(config).required.map(({ name, shape }) => ({ name, shape })),
     },
   });
-  await rank.run();
+  try {
+    await rank.run();
+  } finally {
+    // The last step is done: the peers may leave, and the group with them.
+    peers?.shutdown();
+    group?.comm.close();
+  }
+  for (const peer of tp.peers) peer.unref();
   port.close();
 }
 

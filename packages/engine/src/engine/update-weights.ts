@@ -63,7 +63,13 @@ export function updateWeightsFromDisk(
     try {
       checkTensors(expectedLlamaTensors(config), checkpoint.tensors, path);
       where = await rank.loop.exclusive(() =>
-        replaceWeights(saver, rank.weights, checkpoint.tensors, target(rank, true), checks),
+        replaceWeights(
+          saver,
+          rank.weights,
+          rank.share(checkpoint.tensors, checks),
+          target(rank, true),
+          checks,
+        ),
       );
     } finally {
       await checkpoint.close();
@@ -94,7 +100,7 @@ export function updateWeightsFromTensors(
     await rank.loop.exclusive(async () => {
       if (deviceToDevice)
         note = ` (${await copyIpcWeights(saver, rank.weights, tensors as readonly IpcTensor[], checks)})`;
-      else if ((await replaceWeights(saver, rank.weights, sources, into, checks)) === 'backup')
+      else if ((await replaceWeights(saver, rank.weights, rank.share(sources, checks), into, checks)) === 'backup')
         note = RELEASED_NOTE;
     });
     return `${sources.length} tensors updated${complete ? ' (every weight)' : ''}${note}`;

@@ -1,3 +1,4 @@
+import type { MessagePort } from 'node:worker_threads';
 import type { ReleaseReply, ResumeReply, SleepStatus } from '@ts/memory-occupation';
 import type { ControlResult, PauseMode } from '@ts/pause';
 import type { FinishReason, SamplingParams, StepStats } from '@ts/scheduler';
@@ -8,8 +9,21 @@ import type { ResolvedOptions } from './launch-options.js';
 
 /** What a rank worker starts with (as `workerData`). */
 export interface WorkerInit {
+  /** The data-parallel rank. */
   rank: number;
   options: ResolvedOptions;
+  tp: TpInit;
+}
+
+/** A worker's place in its tensor-parallel group (`options.tpSize` ranks, TP rank 0 leading). */
+export interface TpInit {
+  rank: number;
+  /** The communicator group of this data-parallel rank's TP ranks (unique to the engine). */
+  groupId: string;
+  /** On the leader: a port to each peer, TP rank 1 first. */
+  peers: MessagePort[];
+  /** On a peer: its port to the leader. */
+  leader: MessagePort | null;
 }
 
 export type ControlOp =
@@ -106,6 +120,8 @@ export interface TokenEvent {
 export type FromWorker =
   | { type: 'progress'; loadedBytes: number; totalBytes: number }
   | { type: 'ready'; info: ReadyInfo }
+  /** A tensor-parallel peer has built its pool and runner (the leader then reports `ready`). */
+  | { type: 'peerReady' }
   | { type: 'failed'; message: string }
   /** The token events of one step (or one refusal), in one message. */
   | { type: 'tokens'; events: TokenEvent[] }

@@ -2,6 +2,7 @@ import type { KvPool } from '@ts/kv-pool';
 import type { DType, Ops } from '@ts/memory-saver-native';
 import type { ModelConfig } from './loader/model-config.js';
 import type { StepMetadata } from './step-metadata.js';
+import type { ModelParallel } from './tensor-parallel/model-parallel.js';
 import type { LoadedWeights } from './weights/load-weights.js';
 import type { Workspace } from './workspace.js';
 
@@ -9,8 +10,16 @@ import type { Workspace } from './workspace.js';
  * The Llama-family decoder (Llama 2/3, Mistral, Qwen2 with q/k/v bias, Qwen3 with q/k norm)
  * as a sequence of kernel calls. q/k/v and gate/up sit back to back in the weights, so each
  * pair or triple is one GEMM.
+ *
+ * On a tensor-parallel rank (`parallel`) the weights are the rank's shard: q/k/v and gate/up
+ * hold its heads and intermediate columns, o and down its input columns (their partial outputs
+ * summed over the ranks), the embedding and lm_head its vocabulary rows (the embedding zero
+ * outside them, then summed; lm_head's scores gathered into the full vocabulary).
  */
 export class LlamaModel {
+  private readonly heads: number;
+  private readonly kvHeads: number;
+  private readonly inter: number;
   private readonly qWidth: number;
   private readonly kvWidth: number;
   private readonly qkvWidth: number;
@@ -20,10 +29,19 @@ export class LlamaModel {
     private readonly weights: LoadedWeights,
     private readonly ops: Ops,
     private readonly inverseFrequencies: number,
+    private readonly parallel: ModelParallel | null = null,
   ) {
-    this.qWidth = config.numHeads * config.headDim;
-    this.kvWidth = config.numKvHeads * config.headDim;
+    this.heads = parallel?.dims.numHeads ?? config.numHeads;
+    this.kvHeads = parallel?.dims.numKvHeads ?? config.numKvHeads;
+    this.inter = parallel?.dims.intermediateSize ?? config.intermediateSize;
+    this.qWidth = this.heads * config.headDim;
+    this.kvWidth = this.kvHeads * config.headDim;
     this.qkvWidth = this.qWidth + 2 * this.kvWidth;
+  }
+
+  /** Sums `count` elements at `address` over the tensor-parallel ranks (nothing at TP 1). */
+  private sumOverRanks(address: number, count: number, dtype: DType): void {
+    this.parallel?.comm.allReduceSum(address, count, dtype);
   }
 
   /**
@@ -58,7 +76,19 @@ export class LlamaModel {
 
     const [dim, eps] = [c.hiddenSize, c.rmsNormEps];
     const table = w('model.embed_tokens.weight');
-    ops.embedding({ out: residual, table, ids: at(meta.offsets.ids), tokens: t, dim, dtype });
+    const ids = at(meta.offsets.ids);
+    const shard = this.parallel?.dims;
+    const vocabShard = shard ? { vocabStart: shard.vocabStart, vocabRows: shard.vocabSize } : null;
+    ops.embedding({
+      out: residual,
+      table,
+      ids,
+      tokens: t,
+      dim,
+      dtype,
+      ...(vocabShard && { vocabShard }),
+    });
+    this.sumOverRanks(residual, t * dim, dtype);
     const inputNorm = (l: number) => w(`model.layers.${l}.input_layernorm.weight`);
     ops.rmsNorm({ out: normed, x: residual, weight: inputNorm(0), rows: t, dim, eps, dtype });
     // Each residual add is fused with the norm after it; `normed` holds the layer's normed input.
@@ -81,8 +111,8 @@ export class LlamaModel {
         k,
         positions: at(meta.offsets.positions),
         tokens: t,
-        qHeads: c.numHeads,
-        kvHeads: c.numKvHeads,
+        qHeads: this.heads,
+        kvHeads: this.kvHeads,
         headDim: c.headDim,
         rotaryDim: c.headDim,
         qStride: this.qkvWidth,
@@ -99,7 +129,7 @@ export class LlamaModel {
         v,
         slots: at(meta.offsets.slots),
         tokens: t,
-        kvHeads: c.numKvHeads,
+        kvHeads: this.kvHeads,
         headDim: c.headDim,
         kStride: this.qkvWidth,
         vStride: this.qkvWidth,
@@ -112,14 +142,16 @@ export class LlamaModel {
         vCache,
         batch: l === 0 ? batch : { ...batch, reusePlan: true },
         tokens: t,
-        qHeads: c.numHeads,
-        kvHeads: c.numKvHeads,
+        qHeads: this.heads,
+        kvHeads: this.kvHeads,
         headDim: c.headDim,
         qStride: this.qkvWidth,
         scale: 1 / Math.sqrt(c.headDim),
         dtype,
       });
-      const oBias = c.attentionOutputBias ? w(`${p}self_attn.o_proj.bias`) : 0;
+      // At TP > 1, rank 0 alone holds o's bias: added once before the sum.
+      const oBiasName = `${p}self_attn.o_proj.bias`;
+      const oBias = c.attentionOutputBias && this.weights.has(oBiasName) ? w(oBiasName) : 0;
       ops.gemm({
         out: hidden,
         a: attention,
@@ -130,6 +162,7 @@ export class LlamaModel {
         k: this.qWidth,
         dtype,
       });
+      this.sumOverRanks(hidden, t * c.hiddenSize, dtype);
       ops.addRmsNorm({
         out: normed,
         residual,
@@ -145,20 +178,21 @@ export class LlamaModel {
         a: normed,
         w: w(`${p}mlp.gate_proj.weight`),
         m: t,
-        n: 2 * c.intermediateSize,
+        n: 2 * this.inter,
         k: c.hiddenSize,
         dtype,
       });
-      ops.siluAndMul({ out: activation, gateUp, rows: t, inter: c.intermediateSize, dtype });
+      ops.siluAndMul({ out: activation, gateUp, rows: t, inter: this.inter, dtype });
       ops.gemm({
         out: hidden,
         a: activation,
         w: w(`${p}mlp.down_proj.weight`),
         m: t,
         n: c.hiddenSize,
-        k: c.intermediateSize,
+        k: this.inter,
         dtype,
       });
+
       if (l + 1 < c.numLayers) {
         const weight = inputNorm(l + 1);
         ops.addRmsNorm({ out: normed, residual, delta: hidden, weight, rows: t, dim, eps, dtype });
@@ -173,7 +207,14 @@ export class LlamaModel {
     ops.rmsNorm({ out: normed, x: last, weight: w('model.norm.weight'), rows, dim, eps, dtype });
     const head = this.weights.has('lm_head.weight') ? w('lm_head.weight') : table;
     const logits = ws.address('logits');
-    ops.gemm({ out: logits, a: normed, w: head, m: rows, n: c.vocabSize, k: dim, dtype });
+    if (!this.parallel) {
+      ops.gemm({ out: logits, a: normed, w: head, m: rows, n: c.vocabSize, k: dim, dtype });
+      return rows;
+    }
+    const rankVocab = this.parallel.dims.vocabSize;
+    const rankLogits = ws.address('rankLogits');
+    ops.gemm({ out: rankLogits, a: normed, w: head, m: rows, n: rankVocab, k: dim, dtype });
+    this.parallel.comm.allGather(rankLogits, rows * rankVocab, dtype, logits, rows);
     return rows;
   }
 
@@ -193,7 +234,7 @@ export class LlamaModel {
         eps: c.rmsNormEps,
         dtype,
       });
-    norm(q, w('q_norm'), c.numHeads);
-    norm(k, w('k_norm'), c.numKvHeads);
+    norm(q, w('q_norm'), this.heads);
+    norm(k, w('k_norm'), this.kvHeads);
   }
 }

@@ -8,6 +8,7 @@ import { inverseFrequencies } from './loader/rope.js';
 import type { TensorDtype } from './loader/tensor-source.js';
 import { samplingKey } from './sampling-keys.js';
 import { buildStepMetadata } from './step-metadata.js';
+import type { ModelParallel } from './tensor-parallel/model-parallel.js';
 import type { LoadedWeights } from './weights/load-weights.js';
 import { MAX_LOGIT_BIAS, MAX_TOP_LOGPROBS, Workspace } from './workspace.js';
 
@@ -52,8 +53,10 @@ export class ModelRunner {
     private readonly model: LlamaModel,
     private readonly workspace: Workspace,
     private readonly constants: Allocation,
+    /** Tensor parallel: a graph records the kernels, not the collectives between them. */
+    private readonly collectives = false,
   ) {
-    this.useGraphs = ops.canCapture;
+    this.useGraphs = ops.canCapture && !collectives;
     this.graphs = new DecodeGraphs(ops);
   }
 
@@ -63,22 +66,26 @@ export class ModelRunner {
     config: ModelConfig,
     weights: LoadedWeights,
     limits: RunnerLimits,
+    parallel: ModelParallel | null = null,
   ): Promise<ModelRunner> {
     const dtype = weights.layout.dtype;
+    const heads = parallel?.dims.numHeads ?? config.numHeads;
+    const kvHeads = parallel?.dims.numKvHeads ?? config.numKvHeads;
     const workspace = await Workspace.create(
       saver,
       {
         hiddenSize: config.hiddenSize,
-        qkvWidth: (config.numHeads + 2 * config.numKvHeads) * config.headDim,
-        attentionWidth: config.numHeads * config.headDim,
-        intermediateSize: config.intermediateSize,
+        qkvWidth: (heads + 2 * kvHeads) * config.headDim,
+        attentionWidth: heads * config.headDim,
+        intermediateSize: parallel?.dims.intermediateSize ?? config.intermediateSize,
         vocabSize: config.vocabSize,
+        rankVocabSize: parallel?.dims.vocabSize ?? 0,
         maxTokens: limits.maxTokens,
         maxSeqs: limits.maxSeqs,
         maxPagesPerSeq: limits.maxPagesPerSeq,
         maxLogitRows: limits.maxLogitRows ?? limits.maxSeqs,
         dtype,
-        kernelScratchBytes: ops.scratchBytes(limits.maxTokens, config.numHeads / config.numKvHeads),
+        kernelScratchBytes: ops.scratchBytes(limits.maxTokens, heads / kvHeads),
       },
       limits.workspaceTag,
     );
@@ -86,8 +93,8 @@ export class ModelRunner {
     const frequencies = inverseFrequencies(config);
     const constants = await saver.allocate(frequencies.byteLength);
     await saver.copyFromHost(constants, new Uint8Array(frequencies.buffer));
-    const model = new LlamaModel(config, weights, ops, Number(constants.address));
-    return new ModelRunner(config, dtype, ops, model, workspace, constants);
+    const model = new LlamaModel(config, weights, ops, Number(constants.address), parallel);
+    return new ModelRunner(config, dtype, ops, model, workspace, constants, parallel !== null);
   }
 
   get limits(): RunnerLimits {
@@ -147,7 +154,7 @@ export class ModelRunner {
   }
 
   set graphsEnabled(on: boolean) {
-    this.useGraphs = on && this.ops.canCapture;
+    this.useGraphs = on && this.ops.canCapture && !this.collectives;
   }
 
   /** The last pass's logits as float32 [rows, vocab]. */

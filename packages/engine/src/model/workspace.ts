@@ -9,6 +9,8 @@ export interface WorkspaceDims {
   attentionWidth: number;
   intermediateSize: number;
   vocabSize: number;
+  /** A tensor-parallel rank's share of the vocabulary, whose scores it gathers (0 at TP 1). */
+  rankVocabSize?: number;
   /** Most tokens one forward pass computes. */
   maxTokens: number;
   /** Most sequences in one forward pass. */
@@ -32,6 +34,7 @@ export type BufferName =
   | 'activation'
   | 'lastHidden'
   | 'logits'
+  | 'rankLogits'
   | 'logitsFloat32'
   | 'metadata'
   | 'temperature'
@@ -88,6 +91,7 @@ export class Workspace {
       ['activation', t * dims.intermediateSize * e],
       ['lastHidden', l * dims.hiddenSize * e],
       ['logits', l * dims.vocabSize * e],
+      ['rankLogits', l * (dims.rankVocabSize ?? 0) * e],
       ['logitsFloat32', l * dims.vocabSize * 4],
       // lastRows takes up to l entries: a row per sequence, then extra logits rows.
       ['metadata', (3 * t + 2 * s + 1 + l + s * dims.maxPagesPerSeq) * 4],

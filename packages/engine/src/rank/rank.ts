@@ -1,15 +1,15 @@
 import { KvPool, KvPoolRegistry } from '@ts/kv-pool';
 import { DEFAULT_TAGS } from '@ts/memory-occupation';
-import { createOps, type MemorySaver } from '@ts/memory-saver-native';
+import type { MemorySaver } from '@ts/memory-saver-native';
 import { type LoopEvent, PrefixCache, RankLoop, Scheduler } from '@ts/scheduler';
 import type { OpenedCheckpoint } from '../model/loader/open-checkpoint.js';
-import type { TensorDtype } from '../model/loader/tensor-source.js';
-import { ModelRunner } from '../model/model-runner.js';
-import {
-  type LoadedWeights,
-  type LoadProgress,
-  loadWeights,
-} from '../model/weights/load-weights.js';
+import type { TensorDtype, TensorSource } from '../model/loader/tensor-source.js';
+import type { ModelRunner } from '../model/model-runner.js';
+import { shardSources } from '../model/tensor-parallel/shard-sources.js';
+import type { LoadedWeights, LoadProgress } from '../model/weights/load-weights.js';
+import type { WeightChecks } from '../model/weights/non-finite-check.js';
+import type { RankParallel } from './rank-group.js';
+import { createRankRunner, loadRankWeights, rankKvShape } from './rank-model.js';
 import { RunnerExecutor } from './runner-executor.js';
 import { derivedMaxRunning } from './running-limit.js';
 
@@ -34,6 +34,8 @@ export interface RankOptions {
   onProgress?(progress: LoadProgress): void;
   /** Load weights holding NaN/Inf as they are (default false: the load fails, naming the tensor). */
   allowNonFiniteWeights?: boolean;
+  /** Tensor parallel: this rank leads its group (TP rank 0), holding its shard of the model. */
+  parallel?: RankParallel;
 }
 
 /** Everything one data-parallel rank owns, wired together. */
@@ -47,6 +49,8 @@ export interface Rank {
   runner: ModelRunner;
   /** The running-batch limit: the one given, or the one derived from the KV pool. */
   maxRunning: number;
+  /** This rank's share of whole tensors (checked against the model): its shard under TP, else all. */
+  share(sources: readonly TensorSource[], checks: WeightChecks): readonly TensorSource[];
   /** Starts the loop; resolves when it stops. */
   run(): Promise<void>;
 }
@@ -59,18 +63,13 @@ export async function createRank(
   onEvent: (event: LoopEvent) => void,
 ): Promise<Rank> {
   const config = checkpoint.config;
-  const weights = await loadWeights(saver, checkpoint.tensors, options.dtype, {
-    onProgress: (progress) => options.onProgress?.(progress),
+  const parallel = options.parallel ?? null;
+  const plan = parallel?.plan ?? null;
+  const weights = await loadRankWeights(saver, checkpoint, options.dtype, plan, {
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     allowNonFinite: options.allowNonFiniteWeights ?? false,
   });
-  saver.setDeferredRestore(weights.allocation, true);
-  const shape = {
-    numLayers: config.numLayers,
-    kvHeads: config.numKvHeads,
-    headDim: config.headDim,
-    pageSize: options.pageSize,
-    dtype: options.dtype,
-  };
+  const shape = rankKvShape(config, plan, options.pageSize, options.dtype);
   const numPages =
     options.numPages ??
     Math.floor(
@@ -79,18 +78,19 @@ export async function createRank(
   const kv = await KvPool.create(saver, { name: 'target', numPages, ...shape });
   const kvPools = new KvPoolRegistry();
   kvPools.add(kv);
-  const maxPagesPerSeq = Math.ceil(options.maxContext / options.pageSize);
   const maxRunning =
     options.maxRunning ??
     derivedMaxRunning({ totalPages: numPages, maxBatchTokens: options.maxBatchTokens });
-  const runner = await ModelRunner.create(saver, createOps(saver), config, weights, {
-    maxTokens: options.maxBatchTokens,
-    maxSeqs: maxRunning,
-    maxLogitRows: maxRunning + (options.maxInputLogprobRows ?? 0),
-    maxPagesPerSeq,
-    workspaceTag: 'cuda_graph',
-  });
+  const runner = await createRankRunner(
+    saver,
+    config,
+    weights,
+    { ...options, maxRunning, maxInputLogprobRows: options.maxInputLogprobRows ?? 0 },
+    parallel?.model ?? null,
+  );
   runner.graphsEnabled = options.cudaGraphs ?? true;
+  const group = parallel?.group ?? null;
+  await group?.start({ numPages, maxRunning });
   const cache = options.prefixCache ? new PrefixCache(kv.pages, options.pageSize) : null;
   const scheduler = new Scheduler(kv.pages, cache, {
     pageSize: options.pageSize,
@@ -105,9 +105,9 @@ export async function createRank(
   });
   const loop = new RankLoop({
     scheduler,
-    executor: new RunnerExecutor(runner, kv, saver, weights, config.eosTokenIds),
-    saver,
-    kvPools,
+    executor: new RunnerExecutor(runner, kv, saver, weights, config.eosTokenIds, group),
+    saver: group ? group.saver(saver) : saver,
+    kvPools: { list: () => [...kvPools.list(), ...(group?.pools() ?? [])] },
     prefixCache: cache,
     // cuda_graph holds the workspace the steps (and so the captured graphs) read and write:
     // discarded on release, mapped again at the same addresses on resume.
@@ -123,6 +123,7 @@ export async function createRank(
     weights,
     runner,
     maxRunning,
+    share: (sources, checks) => (plan ? shardSources(plan, sources, checks) : sources),
     run: () => loop.run(),
   };
 }

@@ -8,6 +8,7 @@ import {
   type StepItem,
   type TopLogprobs,
 } from '@ts/scheduler';
+import type { ForwardSequence } from '../model/forward-batch.js';
 import type { LogitBias, ModelRunner } from '../model/model-runner.js';
 import type { LoadedWeights } from '../model/weights/load-weights.js';
 import { stepTraceOn, traceNow } from '../trace/step-trace.js';
@@ -15,7 +16,8 @@ import { stepTraceOn, traceNow } from '../trace/step-trace.js';
 /**
  * Runs the scheduler's steps on the model runner: forward, then sample on the device. The
  * weights' restore after a resume is deferred (an update may replace them first), so the first
- * step after a wake copies them back before any kernel reads them.
+ * step after a wake copies them back before any kernel reads them. On the leader of a
+ * tensor-parallel group, `group` is handed every pass right before the leader runs its share.
  */
 export class RunnerExecutor implements StepExecutor {
   constructor(
@@ -25,6 +27,7 @@ export class RunnerExecutor implements StepExecutor {
     private readonly weights: LoadedWeights,
     /** The model's end-of-sequence ids, banned before a request's minNewTokens. */
     private readonly eosTokenIds: readonly number[] = [],
+    private readonly group: { forward(sequences: readonly ForwardSequence[]): void } | null = null,
   ) {}
 
   async execute(items: readonly StepItem[]): Promise<SampledStep> {
@@ -32,20 +35,19 @@ export class RunnerExecutor implements StepExecutor {
     if (this.saver.restorePending(this.weights.allocation))
       await this.saver.restore(this.weights.allocation);
     const restored = traceNow();
-    this.runner.forward(
-      items.map((item) => {
-        const extra = extraLogitRows(item);
-        return {
-          tokens: item.tokens,
-          cachedTokens: item.cachedTokens,
-          pageTable: item.pageTable,
-          ...(extra > 0
-            ? { extraLogits: { from: (item.scores?.first ?? 0) - item.cachedTokens, count: extra } }
-            : {}),
-        };
-      }),
-      this.kv,
-    );
+    const sequences = items.map((item): ForwardSequence => {
+      const extra = extraLogitRows(item);
+      return {
+        tokens: item.tokens,
+        cachedTokens: item.cachedTokens,
+        pageTable: item.pageTable,
+        ...(extra > 0
+          ? { extraLogits: { from: (item.scores?.first ?? 0) - item.cachedTokens, count: extra } }
+          : {}),
+      };
+    });
+    this.group?.forward(sequences);
+    this.runner.forward(sequences, this.kv);
     const forwarded = traceNow();
     this.runner.biasLogits(this.logitBias(items));
     const requests = items.map(({ seq }) => ({

@@ -13,6 +13,7 @@ const info = (maxTextPerToken: number | undefined): ModelInfo => ({
   dtype: 'f32',
   device: 'cpu',
   dpSize: 1,
+  tpSize: 1,
   hasChatTemplate: false,
   serving: {
     pageSize: 16,

@@ -83,7 +83,7 @@ export function registerInfoRoutes(
       model_path: info.modelPath,
       served_model_name: modelName(),
       dp_size: info.dpSize,
-      tp_size: 1,
+      tp_size: info.tpSize,
       page_size: s.pageSize,
       max_running_requests: s.maxRunning,
       chunked_prefill_size: s.maxBatchTokens,

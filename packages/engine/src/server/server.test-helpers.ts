@@ -109,6 +109,7 @@ export class FakeEngine implements EngineApi {
       dtype: 'f32',
       device: 'cpu',
       dpSize: 1,
+      tpSize: 1,
       hasChatTemplate: this.hasChatTemplate,
       serving: {
         pageSize: 16,
