@@ -21,11 +21,11 @@ import type { LoadProgress } from '../model/weights/load-weights.js';
 import { createRank, type Rank } from '../rank/rank.js';
 import { loadRankWeights } from '../rank/rank-model.js';
 import { stepTrace } from '../trace/step-trace.js';
-import { failedReply, mergeReplies } from './merge-replies.js';
+import { failedReply } from './merge-replies.js';
 import { addBytes, residentBytesOf } from './resident-bytes.js';
 import { TpGroup } from './tp-group.js';
 import { runPeer } from './tp-peer.js';
-import { TpPeers } from './tp-peers.js';
+import { answerFailure, TpPeers } from './tp-peers.js';
 import type { WeightUpdate } from './tp-protocol.js';
 import { updateWeightsFromDisk, updateWeightsFromTensors } from './update-weights.js';
 import type {
@@ -140,10 +140,18 @@ function groupUpdate(
   if (!peers) return own();
   return rank.loop.exclusive(async () => {
     const [mine, theirs] = await Promise.all([own(), peers.call({ op: 'updateWeights', update })]);
-    const replies = theirs.map((a) =>
-      'reply' in a ? a.reply : { success: false, message: a.gone },
-    );
-    return mergeReplies('updateWeightsFromDisk', [mine, ...replies]);
+    const failed = [
+      ...(mine.success ? [] : [`tp rank 0: ${mine.message}`]),
+      ...theirs.map(answerFailure).filter((f) => f !== null),
+    ];
+    if (failed.length === 0) return mine;
+    // The checks run on the whole tensors on every rank, so they agree; only a read or a write
+    // failing on some ranks leaves the others updated.
+    const note =
+      failed.length < options.tpSize
+        ? '; the ranks that succeeded hold the new weights: update again'
+        : '';
+    return { success: false, message: `weight update failed on ${failed.join('; ')}${note}` };
   });
 }
 

@@ -192,7 +192,7 @@ export class LlamaModel {
         k: this.inter,
         dtype,
       });
-
+      this.sumOverRanks(hidden, t * c.hiddenSize, dtype);
       if (l + 1 < c.numLayers) {
         const weight = inputNorm(l + 1);
         ops.addRmsNorm({ out: normed, residual, delta: hidden, weight, rows: t, dim, eps, dtype });
