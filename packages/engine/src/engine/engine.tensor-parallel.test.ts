@@ -2,7 +2,8 @@ import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { GenerateOutput } from '../engine-api.js';
 import { FIXTURES, stories260K } from '../model/runner.test-helpers.js';
-import { engineLauncher } from './engine.test-helpers.js';
+import type { HostTensor } from '../model/weights/named-tensors.js';
+import { engineLauncher, flippedCheckpoint, tensorsOf } from './engine.test-helpers.js';
 
 // Tensor parallel on the CPU backend: TP ranks are worker threads joined by the native
 // shared-memory communicator. float32 throughout, so TP 2 must give TP 1's tokens exactly.
@@ -58,6 +59,12 @@ describe('tensor parallel on the CPU', () => {
     const two = await launch({ model, tpSize: 2 });
     expect(two.modelInfo().tpSize).toBe(2);
     expectSameOutputs(await run(two), one);
+  });
+
+  it('TP 4 gives TP 1 tokens and logprobs on stories260K', async () => {
+    const model = stories260K();
+    const one = await run(await launch({ model }));
+    expectSameOutputs(await run(await launch({ model, tpSize: 4 })), one);
   });
 });
 
@@ -116,5 +123,107 @@ describe('sleep and wake across TP ranks (spec rules 11, 12, 13)', () => {
     expect((await engine.isSleeping()).residentBytes.weights).toBe(0);
     expect((await engine.resumeMemoryOccupation()).resumedTags).toEqual(['weights']);
     expectSameOutputs(await run(engine), before);
+  });
+});
+
+describe('TP with DP, and the sizes a model cannot take', () => {
+  it('--tp-size 2 --dp-size 2: each data-parallel rank is a TP group, all giving TP 1 tokens', async () => {
+    const model = stories260K();
+    const one = await run(await launch({ model }));
+    const engine = await launch({ model, tpSize: 2, dpSize: 2 });
+    expect(engine.modelInfo()).toMatchObject({ dpSize: 2, tpSize: 2 });
+    expectSameOutputs(await run(engine), one);
+    for (const dataParallelRank of [0, 1]) {
+      const output = await engine.generate({
+        inputIds: PROMPTS[1] as number[],
+        samplingParams: greedy(16),
+        dataParallelRank,
+      });
+      expect(output.outputIds).toEqual(one[1]?.outputIds);
+    }
+    expect((await engine.releaseMemoryOccupation()).success).toBe(true);
+    expect((await engine.isSleeping()).residentBytes).toMatchObject({ weights: 0, kv_cache: 0 });
+    expect((await engine.resumeMemoryOccupation()).repairedPools).toEqual([
+      'target',
+      'target (tp rank 1)',
+    ]);
+    expectSameOutputs(await run(engine), one);
+    expect((await engine.metrics()).ranks).toHaveLength(2);
+  });
+
+  it.each([
+    [
+      3,
+      'builtin:tiny',
+      /attention heads 4, key\/value heads 2, intermediate size 256 do not divide by 3/,
+    ],
+    [4, resolve(FIXTURES, 'llama'), /key\/value heads 2 does not divide by 4/],
+    [4, 'builtin:tiny', /key\/value heads 2, vocabulary size 258 do not divide by 4/],
+  ])('refuses tp size %i for %s before any worker starts', async (tpSize, model, why) => {
+    await expect(launch({ model, tpSize })).rejects.toThrow(why);
+  });
+});
+
+describe('weight updates across TP ranks', () => {
+  const dir = resolve(FIXTURES, 'llama');
+  const request = { inputIds: [1, 5, 9, 33, 2], samplingParams: greedy(16) };
+
+  it('from disk, and from tensors while released: each rank takes its shard, as TP 1 would', async () => {
+    const flipped = flippedCheckpoint(dir);
+    const engine = await launch({ model: dir, pageSize: 4, tpSize: 2 });
+    const first = await engine.generate(request);
+    const fresh = (await (await launch({ model: flipped, pageSize: 4 })).generate(request))
+      .outputIds;
+    expect(fresh).not.toEqual(first.outputIds);
+    expect((await engine.updateWeightsFromDisk({ modelPath: flipped })).success).toBe(true);
+    expect((await engine.generate(request)).outputIds).toEqual(fresh);
+
+    expect((await engine.releaseMemoryOccupation()).success).toBe(true);
+    const pushed = await engine.updateWeightsFromTensors({ tensors: await tensorsOf(dir) });
+    expect(pushed.message).toMatch(/host backup/);
+    expect((await engine.resumeMemoryOccupation()).success).toBe(true);
+    expect((await engine.generate(request)).outputIds).toEqual(first.outputIds);
+  });
+
+  it('some tensors in place: the same model as TP 1 given the same push', async () => {
+    const original = await tensorsOf(dir);
+    const flipped = await tensorsOf(flippedCheckpoint(dir));
+    // A row-parallel, a column-parallel and a vocabulary-parallel tensor, and a norm.
+    const names = [
+      'model.layers.0.self_attn.o_proj.weight',
+      'model.layers.1.mlp.up_proj.weight',
+      'model.embed_tokens.weight',
+      'model.norm.weight',
+    ];
+    const some = flipped.filter((t) => names.includes(t.name));
+    const one = await launch({ model: dir, pageSize: 4 });
+    const two = await launch({ model: dir, pageSize: 4, tpSize: 2 });
+    for (const engine of [one, two])
+      expect((await engine.updateWeightsFromTensors({ tensors: some })).success).toBe(true);
+    const expected = await run(one);
+    expect(expected[0]?.outputIds).not.toEqual(
+      (await run(await launch({ model: dir })))[0]?.outputIds,
+    );
+    expectSameOutputs(await run(two), expected);
+    expect(original.length).toBe(flipped.length);
+  });
+
+  it('a bad update fails on every rank and keeps the old weights everywhere', async () => {
+    const engine = await launch({ model: dir, pageSize: 4, tpSize: 2 });
+    const first = await engine.generate(request);
+    const wrong = await engine.updateWeightsFromDisk({ modelPath: resolve(FIXTURES, 'qwen3') });
+    expect(wrong.success).toBe(false);
+    expect(wrong.message).toMatch(/tp rank 0: .*old weights stay.*tp rank 1: .*old weights stay/);
+    const embed = (await tensorsOf(dir)).find(
+      (t) => t.name === 'model.embed_tokens.weight',
+    ) as HostTensor;
+    // A NaN in TP rank 1's half of the vocabulary: rank 0 refuses it too.
+    const nan = new Float32Array(embed.data.slice().buffer);
+    nan[nan.length - 1] = Number.NaN;
+    const poisoned = { ...embed, data: new Uint8Array(nan.buffer) };
+    const refused = await engine.updateWeightsFromTensors({ tensors: [poisoned] });
+    expect(refused.message).toMatch(/tp rank 0: .*non-finite.*tp rank 1: .*non-finite/);
+    expect(refused.message).not.toMatch(/update again/);
+    expect((await engine.generate(request)).outputIds).toEqual(first.outputIds);
   });
 });

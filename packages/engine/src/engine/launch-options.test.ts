@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { DETERMINISTIC_ON_CUDA, resolveOptions } from './launch-options.js';
+import {
+  DETERMINISTIC_ON_CUDA,
+  resolveOptions,
+  TENSOR_PARALLEL_ON_CUDA,
+} from './launch-options.js';
 
 describe('resolveOptions', () => {
   it('spreads ranks over the GPUs there are, several to a GPU when fewer', () => {
@@ -69,5 +73,24 @@ describe('resolveOptions', () => {
       resolveOptions({ model: 'builtin:tiny', scheduleConservativeness: -0.5 }, 1),
     ).toThrow('scheduleConservativeness must be a number >= 0');
     expect(resolveOptions({ model: 'builtin:tiny' }, 1).scheduleConservativeness).toBe(1);
+  });
+
+  it('takes a tp size on the CPU, refuses one that is not a positive integer, and any above 1 on CUDA', () => {
+    const tiny = { model: 'builtin:tiny' };
+    expect(resolveOptions(tiny, 0).tpSize).toBe(1);
+    expect(resolveOptions({ ...tiny, device: 'cpu', tpSize: 4 }, 1).tpSize).toBe(4);
+    for (const tpSize of [0, -2, 1.5, Number.NaN])
+      expect(() => resolveOptions({ ...tiny, tpSize }, 0)).toThrow(
+        'tpSize must be a positive integer',
+      );
+    expect(resolveOptions({ ...tiny, device: 'cuda', tpSize: 1 }, 1).tpSize).toBe(1);
+    for (const [device, gpus] of [
+      ['cuda', 1],
+      ['auto', 2],
+    ] as const)
+      expect(() => resolveOptions({ ...tiny, device, tpSize: 2 }, gpus)).toThrow(
+        TENSOR_PARALLEL_ON_CUDA,
+      );
+    expect(TENSOR_PARALLEL_ON_CUDA).toMatch(/NCCL.*multi-GPU build/);
   });
 });
