@@ -19,6 +19,7 @@ export default defineConfig({
         // Benches print tables; their smoke tests run them, the gate does not count them.
         'src/bench/**',
         'src/engine/rank-worker.ts',
+        'src/engine/rank-control.ts',
         'src/cli/main.ts',
         'src/cli/load-progress.ts',
       ],

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { GenerateOutput } from '../engine-api.js';
 import { FIXTURES, stories260K } from '../model/runner.test-helpers.js';
 import type { HostTensor } from '../model/weights/named-tensors.js';
@@ -225,5 +225,44 @@ describe('weight updates across TP ranks', () => {
     expect(refused.message).toMatch(/tp rank 0: .*non-finite.*tp rank 1: .*non-finite/);
     expect(refused.message).not.toMatch(/update again/);
     expect((await engine.generate(request)).outputIds).toEqual(first.outputIds);
+  });
+});
+
+describe('a TP peer that dies', () => {
+  it('ends its group: requests in flight end with the reason, new ones are refused, nothing hangs', async () => {
+    const engine = await launch({
+      tpSize: 2,
+      dpSize: 2,
+      testFaults: { exitAfterSteps: { dpRank: 0, tpRank: 1, steps: 3 } },
+    });
+    const started = Date.now();
+    const dying = await engine.generate({
+      inputIds: PROMPTS[0] as number[],
+      samplingParams: greedy(50),
+      dataParallelRank: 0,
+    });
+    expect(dying.metaInfo.finishReason).toMatchObject({
+      type: 'abort',
+      message: expect.stringMatching(/rank 1 closed its communicator|tp rank 1/),
+    });
+    expect(dying.outputIds.length).toBeLessThan(50);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    // Once the engine has seen the peer's worker end, the group takes no request.
+    await vi.waitFor(
+      () =>
+        expect(
+          engine.generate({ inputIds: [1, 2], samplingParams: greedy(2), dataParallelRank: 0 }),
+        ).rejects.toThrow(/rank 0 cannot serve: rank 0 \(tp rank 1\) exited/),
+      { timeout: 5000, interval: 20 },
+    );
+    const other = await engine.generate({
+      inputIds: [1, 2],
+      samplingParams: greedy(4),
+      dataParallelRank: 1,
+    });
+    expect(other.outputIds).toHaveLength(4);
+    const release = await engine.releaseMemoryOccupation();
+    expect(release.success).toBe(false);
+    expect(release.message).toMatch(/rank 0: .*tp rank 1/);
   });
 });

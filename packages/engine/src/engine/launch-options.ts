@@ -72,12 +72,15 @@ export interface LaunchOptions {
 }
 
 /**
- * Failures a test injects into a rank's real saver, through `@ts/memory-saver-native/testing`:
- * with `failMapAfter`, that rank's physical-map call after `successes` more successful ones
- * fails once (as an out-of-memory would), counted from when the rank is ready.
+ * Failures a test injects into one rank (named by its data-parallel and tensor-parallel rank).
+ * `failMapAfter`: its saver's physical-map call after `successes` more successful ones fails
+ * once, as an out-of-memory would (`@ts/memory-saver-native/testing`), counted from when the
+ * rank is ready. `exitAfterSteps`: a TP peer's worker exits, as a crash would, once it has run
+ * `steps` forward passes.
  */
 export interface TestFaults {
   failMapAfter?: { dpRank: number; tpRank: number; successes: number };
+  exitAfterSteps?: { dpRank: number; tpRank: number; steps: number };
 }
 
 export type ResolvedOptions = Required<

@@ -9,7 +9,6 @@ import {
   type MemorySaver,
 } from '@ts/memory-saver-native';
 import { failMapAfter } from '@ts/memory-saver-native/testing';
-import type { ControlResult } from '@ts/pause';
 import { type LoopEvent, Sequence } from '@ts/scheduler';
 import { openBuiltinTiny } from '../model/builtin-tiny.js';
 import { expectedLlamaTensors } from '../model/loader/llama-weights.js';
@@ -18,20 +17,16 @@ import { openCheckpoint } from '../model/loader/open-checkpoint.js';
 import { servingDtype } from '../model/serving-dtype.js';
 import { planLlamaShards, type ShardPlan } from '../model/tensor-parallel/shard-plan.js';
 import type { LoadProgress } from '../model/weights/load-weights.js';
-import { createRank, type Rank } from '../rank/rank.js';
+import { createRank } from '../rank/rank.js';
 import { loadRankWeights } from '../rank/rank-model.js';
 import { stepTrace } from '../trace/step-trace.js';
 import { failedReply } from './merge-replies.js';
-import { addBytes, residentBytesOf } from './resident-bytes.js';
+import { rankControl } from './rank-control.js';
 import { TpGroup } from './tp-group.js';
 import { runPeer } from './tp-peer.js';
-import { answerFailure, TpPeers } from './tp-peers.js';
-import type { WeightUpdate } from './tp-protocol.js';
-import { updateWeightsFromDisk, updateWeightsFromTensors } from './update-weights.js';
+import { TpPeers } from './tp-peers.js';
 import type {
-  ControlOp,
   ControlOpName,
-  ControlReply,
   FromWorker,
   TokenEvent,
   ToWorker,
@@ -72,92 +67,6 @@ function onEvent(event: LoopEvent): void {
     ...('topLogprobs' in event && event.topLogprobs ? { topLogprobs: event.topLogprobs } : {}),
     ...(error ? { error } : {}),
   });
-}
-
-async function control(
-  saver: MemorySaver,
-  rank: Rank,
-  c: ControlOp,
-  config: Parameters<typeof updateWeightsFromDisk>[2],
-  peers: TpPeers | null,
-): Promise<ControlReply> {
-  const loop = rank.loop;
-  switch (c.op) {
-    case 'release':
-      return loop.releaseMemory(c.tags);
-    case 'resume':
-      return loop.resumeMemory(c.tags);
-    case 'isSleeping':
-      return loop.isSleeping();
-    case 'pause':
-      return result(await loop.pauseGeneration(c.mode));
-    case 'continue':
-      return result(loop.continueGeneration());
-    case 'flush':
-      return loop.flushCache();
-    case 'beginWeightUpdate':
-      return result(loop.beginWeightUpdate());
-    case 'endWeightUpdate':
-      return result(loop.endWeightUpdate());
-    case 'updateWeightsFromDisk':
-      return groupUpdate(rank, peers, { from: 'disk', path: c.path }, () =>
-        updateWeightsFromDisk(saver, rank, config, c.path, weightChecks),
-      );
-    case 'updateWeightsFromTensors':
-      return groupUpdate(rank, peers, { from: 'tensors', tensors: c.tensors }, () =>
-        updateWeightsFromTensors(saver, rank, config, c.tensors, weightChecks),
-      );
-    case 'stats': {
-      const residentBytes = residentBytesOf(saver, rank.kvPools.list());
-      for (const answer of (await peers?.call({ op: 'residentBytes' })) ?? [])
-        if ('reply' in answer) addBytes(residentBytes, answer.reply.residentBytes);
-      return {
-        success: true,
-        message: 'ok',
-        residentBytes,
-        waiting: rank.scheduler.waiting.length,
-        running: rank.scheduler.running.length,
-        forwardPasses: loop.passes,
-        // Pages the running requests hold (shared ones once); the prefix cache's alone are free to evict.
-        usedPages: new Set(rank.scheduler.running.flatMap((seq) => seq.pageTable)).size,
-        totalPages: rank.kv.numPages,
-        steps: loop.stepStats,
-      };
-    }
-  }
-}
-
-/**
- * A weight update of the leader and, under tensor parallelism, of its peers too, all with no
- * forward pass in flight (a peer gets the update before any later step); the replies merged.
- */
-function groupUpdate(
-  rank: Rank,
-  peers: TpPeers | null,
-  update: WeightUpdate,
-  own: () => Promise<ControlResult>,
-): Promise<ControlResult> {
-  if (!peers) return own();
-  return rank.loop.exclusive(async () => {
-    const [mine, theirs] = await Promise.all([own(), peers.call({ op: 'updateWeights', update })]);
-    const failed = [
-      ...(mine.success ? [] : [`tp rank 0: ${mine.message}`]),
-      ...theirs.map(answerFailure).filter((f) => f !== null),
-    ];
-    if (failed.length === 0) return mine;
-    // The checks run on the whole tensors on every rank, so they agree; only a read or a write
-    // failing on some ranks leaves the others updated.
-    const note =
-      failed.length < options.tpSize
-        ? '; the ranks that succeeded hold the new weights: update again'
-        : '';
-    return { success: false, message: `weight update failed on ${failed.join('; ')}${note}` };
-  });
-}
-
-/** `{ success, message }` alone: what the loop adds for itself (a pause's plan) stays here. */
-function result({ success, message }: ControlResult): ControlResult {
-  return { success, message };
 }
 
 /**
@@ -225,6 +134,11 @@ async function main(): Promise<void> {
         send({ type: 'peerReady' });
       },
       onFatal: (message) => send({ type: 'failed', message }),
+      onStep: (steps) => {
+        const fault = options.testFaults.exitAfterSteps;
+        if (fault?.dpRank === rankIndex && fault.tpRank === tp.rank && steps >= fault.steps)
+          process.exit(1);
+      },
     });
     port.close();
     return;
@@ -259,6 +173,7 @@ async function main(): Promise<void> {
     },
     onEvent,
   ).finally(() => checkpoint.close());
+  const context = { saver, rank, config, peers, tpSize: options.tpSize, checks: weightChecks };
   port.on('message', (message: ToWorker) => {
     switch (message.type) {
       case 'submit': {
@@ -280,7 +195,7 @@ async function main(): Promise<void> {
         break;
       case 'control':
         stepTrace(`rank ${rankIndex} control ${message.control.op}`);
-        void control(saver, rank, message.control, config, peers).then(
+        void rankControl(context, message.control).then(
           (reply) => send({ type: 'reply', id: message.id, reply }),
           (error: unknown) =>
             send({

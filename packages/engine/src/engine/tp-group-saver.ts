@@ -29,6 +29,7 @@ export class TpGroupSaver implements MemorySaver {
     this.record(answers);
     const failed = answers.map(answerFailure).filter((f) => f !== null);
     if (failed.length === 0) return;
+    await this.local.resume(tag);
     await this.turnBack(answers, 'resume', tag);
     throw new Error(`pause(${tag}) failed on ${failed.join('; ')}: every rank keeps it`);
   }

@@ -27,6 +27,8 @@ export interface PeerSetup {
   onStarted(): void;
   /** A step failed: the group cannot go on (the leader's collectives fail with it). */
   onFatal(message: string): void;
+  /** Called after each forward pass with how many have run (a test fault may end the worker). */
+  onStep(steps: number): void;
 }
 
 const describe = (error: unknown) => (error instanceof Error ? error.message : String(error));
@@ -39,6 +41,7 @@ const describe = (error: unknown) => (error instanceof Error ? error.message : S
 export function runPeer(setup: PeerSetup): Promise<void> {
   const { saver, plan, comm, leader } = setup;
   let model: { kv: KvPool; runner: ModelRunner } | null = null;
+  let steps = 0;
   const tagBytes = () => Object.fromEntries(DEFAULT_TAGS.map((tag) => [tag, saver.bytes(tag)]));
   const memory = async (what: () => Promise<unknown>): Promise<PeerMemory> => {
     try {
@@ -96,6 +99,7 @@ export function runPeer(setup: PeerSetup): Promise<void> {
     const weights = setup.weights.allocation;
     if (saver.restorePending(weights)) await saver.restore(weights);
     model.runner.forward(sequences, model.kv);
+    setup.onStep(++steps);
   }
 
   return new Promise((resolve) => {
