@@ -265,4 +265,10 @@ describe('a TP peer that dies', () => {
     expect(release.success).toBe(false);
     expect(release.message).toMatch(/rank 0: .*tp rank 1/);
   });
+
+  it('one that dies while starting fails the launch, naming it', async () => {
+    await expect(
+      launch({ tpSize: 2, testFaults: { exitAfterSteps: { dpRank: 0, tpRank: 1, steps: 0 } } }),
+    ).rejects.toThrow(/tp rank 1/);
+  });
 });

@@ -76,7 +76,7 @@ export interface LaunchOptions {
  * `failMapAfter`: its saver's physical-map call after `successes` more successful ones fails
  * once, as an out-of-memory would (`@ts/memory-saver-native/testing`), counted from when the
  * rank is ready. `exitAfterSteps`: a TP peer's worker exits, as a crash would, once it has run
- * `steps` forward passes.
+ * `steps` forward passes (0: as soon as it has built its pool and runner).
  */
 export interface TestFaults {
   failMapAfter?: { dpRank: number; tpRank: number; successes: number };

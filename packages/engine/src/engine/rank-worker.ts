@@ -100,6 +100,13 @@ function armTestFaults(saver: MemorySaver): void {
     failMapAfter(saver, fault.successes);
 }
 
+/** The test fault that ends this peer's worker, as a crash would, after `steps` passes. */
+function exitAfterSteps(steps: number): void {
+  const fault = options.testFaults.exitAfterSteps;
+  if (fault?.dpRank === rankIndex && fault.tpRank === tp.rank && steps >= fault.steps)
+    process.exit(1);
+}
+
 async function main(): Promise<void> {
   const saver = createMemorySaver({
     device: options.device,
@@ -130,15 +137,12 @@ async function main(): Promise<void> {
       options,
       leader: tp.leader,
       onStarted: () => {
+        exitAfterSteps(0);
         armTestFaults(saver);
         send({ type: 'peerReady' });
       },
       onFatal: (message) => send({ type: 'failed', message }),
-      onStep: (steps) => {
-        const fault = options.testFaults.exitAfterSteps;
-        if (fault?.dpRank === rankIndex && fault.tpRank === tp.rank && steps >= fault.steps)
-          process.exit(1);
-      },
+      onStep: exitAfterSteps,
     });
     port.close();
     return;

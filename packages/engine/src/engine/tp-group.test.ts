@@ -1,18 +1,22 @@
 import { randomUUID } from 'node:crypto';
+import { resolve } from 'node:path';
 import { MessageChannel } from 'node:worker_threads';
 import { createCommunicator, createMemorySaver, type MemorySaver } from '@ts/memory-saver-native';
 import { failMapAfter } from '@ts/memory-saver-native/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openBuiltinTiny } from '../model/builtin-tiny.js';
+import { openCheckpoint } from '../model/loader/open-checkpoint.js';
+import { FIXTURES } from '../model/runner.test-helpers.js';
 import { planLlamaShards } from '../model/tensor-parallel/shard-plan.js';
 import type { HostTensor } from '../model/weights/named-tensors.js';
 import { loadRankWeights } from '../rank/rank-model.js';
+import { flippedCheckpoint } from './engine.test-helpers.js';
 import { resolveOptions } from './launch-options.js';
+import { addBytes } from './resident-bytes.js';
 import { TpGroup } from './tp-group.js';
 import { runPeer } from './tp-peer.js';
 import { TpPeers } from './tp-peers.js';
 
-// The leader's side of a TP group against a real peer (TP rank 1 of builtin:tiny at TP 2, on
+// The leader's side of a TP group against a real peer (TP rank 1 of the llama fixture at TP 2, on
 // its own CPU saver) across a real port, both in this thread: memory calls and weight updates
 // have no collectives (forward passes do, and run in the engine tests' worker threads).
 const MiB = 1024 * 1024;
@@ -21,11 +25,13 @@ afterEach(async () => {
   for (const close of closers.splice(0)) await close();
 });
 
+const DIR = resolve(FIXTURES, 'llama');
+
 async function group() {
-  const checkpoint = openBuiltinTiny();
+  const checkpoint = await openCheckpoint(DIR);
   const config = checkpoint.config;
   const options = resolveOptions(
-    { model: 'builtin:tiny', device: 'cpu', tpSize: 2, maxBatchTokens: 64, maxContext: 64 },
+    { model: DIR, device: 'cpu', tpSize: 2, maxBatchTokens: 64, maxContext: 64 },
     0,
   );
   const peerSaver = createMemorySaver({ device: 'cpu' });
@@ -33,7 +39,7 @@ async function group() {
   const comm = createCommunicator(peerSaver, { groupId: randomUUID(), worldSize: 2, rank: 1 });
   const weights = await loadRankWeights(peerSaver, checkpoint, 'float32', plan, {
     allowNonFinite: false,
-  });
+  }).finally(() => checkpoint.close());
   const channel = new MessageChannel();
   const events: string[] = [];
   const peerDone = runPeer({
@@ -128,15 +134,27 @@ describe('a TP group seen from its leader', () => {
       update: { from: 'disk', path: '/nonexistent/checkpoint' },
     });
     expect(missing).toMatchObject({ reply: { success: false } });
+    const [fromDisk] = await peers.call({
+      op: 'updateWeights',
+      update: { from: 'disk', path: flippedCheckpoint(DIR) },
+    });
+    expect(fromDisk).toMatchObject({ reply: { success: true, message: /weights updated from/ } });
+    const sum = { weights: 1 };
+    addBytes(sum, { weights: 2, kv_cache: 3 });
+    expect(sum).toEqual({ weights: 3, kv_cache: 3 });
   });
 
   it('a peer that has left answers every later call as gone', async () => {
-    const { peers, peerDone, saver } = await group();
+    const { tp, peers, peerDone, saver } = await group();
     peers.shutdown();
     await peerDone;
     await new Promise((resolve) => setTimeout(resolve, 20));
     const [answer] = await peers.call({ op: 'residentBytes' });
     expect(answer).toEqual({ tpRank: 1, gone: 'tp rank 1 is gone' });
     await expect(saver.pause('weights')).rejects.toThrow(/tp rank 1 is gone/);
+    await expect(tp.start({ numPages: 8, maxRunning: 4 })).rejects.toThrow(
+      /peers failed to start: tp rank 1 is gone/,
+    );
+    await expect(tp.pools()[0]?.repair()).rejects.toThrow(/tp rank 1 is gone/);
   });
 });
