@@ -27,7 +27,7 @@ afterEach(async () => {
 
 const DIR = resolve(FIXTURES, 'llama');
 
-async function group() {
+async function group(start = true) {
   const checkpoint = await openCheckpoint(DIR);
   const config = checkpoint.config;
   const options = resolveOptions(
@@ -53,7 +53,7 @@ async function group() {
   await leaderSaver.allocate(MiB, { tag: 'weights', cpuBackup: true });
   const peers = new TpPeers([channel.port1]);
   const tp = new TpGroup(peers);
-  await tp.start({ numPages: 8, maxRunning: 4 });
+  if (start) await tp.start({ numPages: 8, maxRunning: 4 });
   closers.push(async () => {
     peers.shutdown();
     await peerDone;
@@ -156,5 +156,16 @@ describe('a TP group seen from its leader', () => {
       /peers failed to start: tp rank 1 is gone/,
     );
     await expect(tp.pools()[0]?.repair()).rejects.toThrow(/tp rank 1 is gone/);
+  });
+
+  it('a step the peer cannot run ends it: the fatal error names the rank, and the peer leaves', async () => {
+    const { tp, peers, peerDone, events } = await group(false);
+    tp.forward([{ tokens: [1, 2], cachedTokens: 0, pageTable: [0] }]);
+    await peerDone;
+    expect(events).toEqual(['tp rank 1: a forward pass failed: a step came before the start']);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await peers.call({ op: 'residentBytes' })).toEqual([
+      { tpRank: 1, gone: 'tp rank 1 is gone' },
+    ]);
   });
 });
