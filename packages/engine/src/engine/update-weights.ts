@@ -100,7 +100,10 @@ export function updateWeightsFromTensors(
     await rank.loop.exclusive(async () => {
       if (deviceToDevice)
         note = ` (${await copyIpcWeights(saver, rank.weights, tensors as readonly IpcTensor[], checks)})`;
-      else if ((await replaceWeights(saver, rank.weights, rank.share(sources, checks), into, checks)) === 'backup')
+      else if (
+        (await replaceWeights(saver, rank.weights, rank.share(sources, checks), into, checks)) ===
+        'backup'
+      )
         note = RELEASED_NOTE;
     });
     return `${sources.length} tensors updated${complete ? ' (every weight)' : ''}${note}`;
