@@ -94,17 +94,15 @@ export function updateWeightsFromTensors(
     const readIpc: IpcReader = (ipc, into) =>
       saver.readIpc(ipc, [{ offset: ipc.offset, bytes: into }]);
     const { sources, complete } = tensorSources(expectedLlamaTensors(config), tensors, readIpc);
-    const into = target(rank, complete);
-    const deviceToDevice = !into.released && tensors.every((t) => t.ipc !== undefined);
-    let note = '';
-    await rank.loop.exclusive(async () => {
-      if (deviceToDevice)
-        note = ` (${await copyIpcWeights(saver, rank.weights, tensors as readonly IpcTensor[], checks)})`;
-      else if (
-        (await replaceWeights(saver, rank.weights, rank.share(sources, checks), into, checks)) ===
-        'backup'
-      )
-        note = RELEASED_NOTE;
+    // Where the weights live is read with no forward pass in flight and no release between.
+    const note = await rank.loop.exclusive(async () => {
+      const into = target(rank, complete);
+      if (!into.released && tensors.every((t) => t.ipc !== undefined))
+        return ` (${await copyIpcWeights(saver, rank.weights, tensors as readonly IpcTensor[], checks)})`;
+      const shared = rank.share(sources, checks);
+      return (await replaceWeights(saver, rank.weights, shared, into, checks)) === 'backup'
+        ? RELEASED_NOTE
+        : '';
     });
     return `${sources.length} tensors updated${complete ? ' (every weight)' : ''}${note}`;
   });
