@@ -1,6 +1,6 @@
-import { defineConfig } from 'tsup';
+import { packageBuild } from '../../config/tsup.js';
 
-export default defineConfig({
+export default packageBuild({
   entry: [
     'src/index.ts',
     'src/engine/rank-worker.ts',
@@ -12,9 +12,5 @@ export default defineConfig({
     'src/bench/detokenize-bench.ts',
     'src/bench/rollout-bench.ts',
   ],
-  format: ['esm'],
-  dts: { entry: ['src/index.ts'] },
-  sourcemap: true,
-  clean: true,
-  target: 'node22',
+  declared: ['src/index.ts'],
 });

@@ -1,30 +1,22 @@
-import { defineConfig } from 'vitest/config';
+import { packageTests } from '../../config/vitest.js';
 
-export default defineConfig({
+export default packageTests({
   test: {
-    include: ['src/**/*.test.ts'],
     // `// @module-tag cuda` marks a file scripts/device-run.sh also runs on the CUDA backend.
     tags: [{ name: 'cuda', description: 'also runs on the CUDA backend (scripts/device-run.sh)' }],
     // Tests that time the event loop run alone after everything else (vitest.timing.config.ts).
     exclude: ['src/**/*.timing.test.ts', '**/node_modules/**'],
-    coverage: {
-      provider: 'v8',
-      include: ['src/**/*.ts'],
-      // Entry points that run only in a worker thread or a child process (covered by the
-      // engine and e2e tests, which v8 coverage here does not see), and the TTY progress bar.
-      exclude: [
-        'src/**/*.test.ts',
-        'src/**/*.test-helpers.ts',
-        'src/types.ts',
-        // Benches print tables; their smoke tests run them, the gate does not count them.
-        'src/bench/**',
-        'src/engine/rank-worker.ts',
-        'src/engine/rank-control.ts',
-        'src/cli/main.ts',
-        'src/cli/load-progress.ts',
-      ],
-      reporter: ['text-summary'],
-      thresholds: { lines: 95 },
-    },
   },
+  // Entry points that run only in a worker thread or a child process (covered by the
+  // engine and e2e tests, which v8 coverage here does not see), and the TTY progress bar.
+  uncovered: [
+    'src/**/*.test-helpers.ts',
+    'src/types.ts',
+    // Benches print tables; their smoke tests run them, the gate does not count them.
+    'src/bench/**',
+    'src/engine/rank-worker.ts',
+    'src/engine/rank-control.ts',
+    'src/cli/main.ts',
+    'src/cli/load-progress.ts',
+  ],
 });

@@ -1,14 +1,3 @@
-import { defineConfig } from 'vitest/config';
+import { packageTests } from '../../config/vitest.js';
 
-export default defineConfig({
-  test: {
-    include: ['src/**/*.test.ts'],
-    coverage: {
-      provider: 'v8',
-      include: ['src/**/*.ts'],
-      exclude: ['src/**/*.test.ts', 'src/index.ts', 'src/types.ts'],
-      reporter: ['text-summary'],
-      thresholds: { lines: 95 },
-    },
-  },
-});
+export default packageTests({ uncovered: ['src/index.ts', 'src/types.ts'] });
