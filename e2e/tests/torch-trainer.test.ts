@@ -8,17 +8,9 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  expectSameAsFresh,
-  LLAMA,
-  ok,
-  PROMPTS,
-  post,
-  type Reply,
-  secondCheckpoint,
-  serve,
-  settle,
-} from './frameworks/harness.js';
+import { expectSameAsFresh, PROMPTS, settle } from './frameworks/rollouts.js';
+import { LLAMA, secondCheckpoint, serve } from './frameworks/server.js';
+import { ok, post, type Reply } from './frameworks/wire.js';
 
 const PYTHON = process.env.TS_E2E_PYTHON || undefined;
 const PUSH = join(import.meta.dirname, '../trainer/push_weights.py');

@@ -15,23 +15,10 @@
  *   areal/engine/fsdp_engine.py            _update_weights_from_disk: pause, update, continue
  */
 import { describe, expect, it } from 'vitest';
-import {
-  expectGenerateReply,
-  expectSameAsFresh,
-  get,
-  getWithBody,
-  ok,
-  PROMPTS,
-  partials,
-  post,
-  type Reply,
-  ROLLOUT_TOKENS,
-  secondCheckpoint,
-  serve,
-  settle,
-  until,
-  whileDecoding,
-} from './harness.js';
+import { updateWeightsFromDisk } from './control.js';
+import { resendAndCompareWithFresh, settleAborted, startRollouts } from './rollouts.js';
+import { secondCheckpoint, serve } from './server.js';
+import { getOk, getUntil200, getWithBody, ok, post, type Reply } from './wire.js';
 
 /** SGLangBackend.build_generation_request with GenerationHyperparameters' defaults, greedy. */
 function generateBody(inputIds: number[], maxNewTokens: number) {
@@ -77,11 +64,7 @@ describe('AReaL over HTTP', () => {
     const second = secondCheckpoint();
 
     // wait_for_server, then check_health: GET /health with json={}.
-    const models = await until(
-      () => get(url, '/v1/models', { Authorization: 'Bearer None' }),
-      (r) => r.status === 200,
-    );
-    ok(models, 'GET /v1/models');
+    await getUntil200(url, '/v1/models', { headers: { Authorization: 'Bearer None' } });
     ok(await getWithBody(url, '/health', {}), 'GET /health with a JSON body');
 
     // _apply_initial_offload_policy -> _offload_rollout: pause_generation, then offload.
@@ -91,50 +74,37 @@ describe('AReaL over HTTP', () => {
     // Step 1, _onload_rollout: onload (tags None -> {}), continue_generation.
     areq(await post(url, '/resume_memory_occupation', {}), 'POST /resume_memory_occupation');
     areq(await post(url, '/continue_generation', {}), 'POST /continue_generation');
-    const rollouts = PROMPTS.map((p) => post(url, '/generate', generateBody(p, ROLLOUT_TOKENS)));
-    await whileDecoding(url);
+    const rollouts = await startRollouts(url, generateBody);
 
     // _offload_rollout with rollouts still in flight: they come back aborted, with what they had.
     areq(await post(url, '/pause_generation', {}), 'POST /pause_generation');
     areq(await post(url, '/release_memory_occupation', {}), 'POST /release_memory_occupation');
-    const replies = await settle(rollouts);
-    for (const r of replies) expectGenerateReply(r);
-    const interrupted = partials(replies);
-    for (const r of interrupted) parse(r);
+    const { partial } = await settleAborted(rollouts);
+    for (const r of partial) parse(r.reply);
 
     // (train) then actor.update_weights -> _update_weights_from_disk, every tag still released.
-    const versionBefore = ok(await get(url, '/model_info'), 'GET /model_info').json.weight_version;
+    const versionBefore = (await getOk(url, '/model_info')).json.weight_version;
     areq(await post(url, '/pause_generation', {}), 'POST /pause_generation (weights released)');
-    const updated = await post(url, '/update_weights_from_disk', {
-      model_path: second,
-      abort_all_requests: true,
-    });
-    areq(updated, 'POST /update_weights_from_disk while every tag is released');
-    expect(updated.json.success).toBe(true);
+    await updateWeightsFromDisk(
+      url,
+      { model_path: second, abort_all_requests: true },
+      'POST /update_weights_from_disk while every tag is released',
+    );
     areq(
       await post(url, '/continue_generation', {}),
       'POST /continue_generation (every tag released)',
     );
-    const sleeping = ok(await get(url, '/is_sleeping'), 'GET /is_sleeping').json;
-    expect(sleeping.is_sleeping).toBe(true);
+    expect((await getOk(url, '/is_sleeping')).json.is_sleeping).toBe(true);
 
     // Step 2, _onload_rollout: the backup holds the new weights; agenerate resends each
     // interrupted request with input_ids += output_tokens and max_new_tokens -= len(output).
     areq(await post(url, '/resume_memory_occupation', {}), 'POST /resume_memory_occupation');
     areq(await post(url, '/continue_generation', {}), 'POST /continue_generation');
-    expect(ok(await get(url, '/model_info'), 'GET /model_info').json.weight_version).toBe(
-      versionBefore,
+    expect((await getOk(url, '/model_info')).json.weight_version).toBe(versionBefore);
+    const bodies = partial.map(({ reply, prompt, left }) =>
+      generateBody([...prompt, ...parse(reply).tokens], left),
     );
-    const bodies = interrupted.map((r) => {
-      const prompt = PROMPTS[replies.indexOf(r)] as number[];
-      const { tokens } = parse(r);
-      return generateBody([...prompt, ...tokens], ROLLOUT_TOKENS - tokens.length);
-    });
-    const resent = await settle(bodies.map((b) => post(url, '/generate', b)));
-    for (const r of resent) {
-      expectGenerateReply(r);
-      expect(['stop', 'length']).toContain(parse(r).stop);
-    }
-    await expectSameAsFresh(second, bodies, resent);
+    const resent = await resendAndCompareWithFresh(url, second, bodies);
+    for (const r of resent) expect(['stop', 'length']).toContain(parse(r).stop);
   });
 });

@@ -15,21 +15,21 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  expectGenerateReply,
-  expectSameAsFresh,
-  get,
-  LLAMA,
-  ok,
-  PROMPTS,
-  partials,
-  post,
+  abortAll,
+  flushCache,
+  releaseMemory,
+  resumeMemory,
+  updateWeightsFromDisk,
+} from './control.js';
+import {
   ROLLOUT_TOKENS,
-  secondCheckpoint,
-  serve,
-  settle,
-  until,
-  whileDecoding,
-} from './harness.js';
+  resendAndCompareWithFresh,
+  rolloutReplies,
+  settleAborted,
+  startRollouts,
+} from './rollouts.js';
+import { LLAMA, secondCheckpoint, serve } from './server.js';
+import { get, getOk, getUntil200, postOk } from './wire.js';
 
 /** GenerateState.sampling_params (greedy here so the replay can be compared). */
 function generateBody(tokens: number[], responseLength: number) {
@@ -50,34 +50,17 @@ function generateBody(tokens: number[], responseLength: number) {
   };
 }
 
-/** SGLangEngine.flush_cache: GET until 200, up to 60 tries. */
-async function flushCache(url: string): Promise<void> {
-  ok(
-    await until(
-      () => get(url, '/flush_cache'),
-      (r) => r.status === 200,
-      { tries: 60 },
-    ),
-    'GET /flush_cache',
-  );
-}
-
 /** _pause_and_prepare_engines + weights + _finalize_and_resume_engines, for `version`. */
 async function updateWeights(url: string, mode: string, modelPath: string, version: string) {
-  ok(await post(url, '/pause_generation', { mode }), `POST /pause_generation {mode: ${mode}}`);
+  await postOk(url, '/pause_generation', { mode }, `POST /pause_generation {mode: ${mode}}`);
   if (mode !== 'in_place') await flushCache(url);
-  ok(await post(url, '/begin_weight_update', { selector: 'all' }), 'POST /begin_weight_update');
+  await postOk(url, '/begin_weight_update', { selector: 'all' });
   // The NCCL / CUDA-IPC push has no CPU equivalent; miles reloads frozen groups from disk
   // (server_group.onload_weights_from_disk), which is the path replayed here.
-  const updated = await post(url, '/update_weights_from_disk', { model_path: modelPath });
-  ok(updated, 'POST /update_weights_from_disk');
-  expect(updated.json.success).toBe(true);
-  ok(
-    await post(url, '/update_weight_version', { new_version: version, abort_all_requests: false }),
-    'POST /update_weight_version',
-  );
-  ok(await post(url, '/end_weight_update', {}), 'POST /end_weight_update');
-  ok(await post(url, '/continue_generation', {}), 'POST /continue_generation');
+  await updateWeightsFromDisk(url, { model_path: modelPath });
+  await postOk(url, '/update_weight_version', { new_version: version, abort_all_requests: false });
+  await postOk(url, '/end_weight_update', {});
+  await postOk(url, '/continue_generation', {});
 }
 
 /** SGLangEngine.get_weight_version: /model_info first ("new sglang"), then /get_weight_version. */
@@ -92,17 +75,11 @@ async function weightVersion(url: string): Promise<string> {
 describe('miles over HTTP', () => {
   it('start-up: health and flush loops, then /get_server_info checked against its own server args', async () => {
     const url = await serve();
-    ok(
-      await until(
-        () => get(url, '/health_generate'),
-        (r) => r.status === 200,
-      ),
-      'GET /health_generate',
-    );
+    await getUntil200(url, '/health_generate');
     await flushCache(url);
     // _init_external asserts each of these equals what miles would have launched with
     // (one engine of one GPU, memory saver on for --offload-rollout).
-    const info = ok(await get(url, '/get_server_info'), 'GET /get_server_info').json;
+    const info = (await getOk(url, '/get_server_info')).json;
     const port = Number(new URL(url).port);
     // Soft: the rest of the start-up still runs when a field is missing.
     expect
@@ -131,48 +108,30 @@ describe('miles over HTTP', () => {
         ep_size: 1,
       });
     expect.soft(typeof info.host).toBe('string');
-    ok(await get(url, '/server_info'), 'GET /server_info');
+    await getOk(url, '/server_info');
   });
 
   it('colocated: abort mid-flight, offload all tags, retract pause, versioned update session, onload, partials resent', async () => {
     const url = await serve();
     const second = secondCheckpoint();
-    const rollouts = PROMPTS.map((p) => post(url, '/generate', generateBody(p, 0)));
-    await whileDecoding(url);
+    const rollouts = await startRollouts(url, (p) => generateBody(p, 0));
 
     // sglang_rollout.abort: abort_all on every worker, then wait for the pending tasks.
-    ok(await post(url, '/abort_request', { abort_all: true }), 'POST /abort_request');
-    const replies = await settle(rollouts);
-    for (const r of replies) expectGenerateReply(r);
-    const aborted = partials(replies);
+    await abortAll(url);
+    const { partial } = await settleAborted(rollouts);
 
     // train.py: offload tags [cuda_graph, kv_cache, weights] (default --offload-rollout-level).
     await flushCache(url);
-    ok(
-      await post(url, '/release_memory_occupation', {
-        tags: ['cuda_graph', 'kv_cache', 'weights'],
-      }),
-      'POST /release_memory_occupation',
-    );
-    ok(await post(url, '/resume_memory_occupation', { tags: ['weights'] }), 'onload_weights');
+    await releaseMemory(url, ['cuda_graph', 'kv_cache', 'weights']);
+    await resumeMemory(url, ['weights']); // onload_weights
     await updateWeights(url, 'retract', second, '1');
-    ok(
-      await post(url, '/resume_memory_occupation', { tags: ['kv_cache', 'cuda_graph'] }),
-      'onload_kv',
-    );
+    await resumeMemory(url, ['kv_cache', 'cuda_graph']); // onload_kv
     expect(await weightVersion(url)).toBe('1');
 
     // The partial samples come back: input_ids = sample.tokens (prompt + response so far).
-    const bodies = aborted.map((r) => {
-      const prompt = PROMPTS[replies.indexOf(r)] as number[];
-      return generateBody([...prompt, ...r.json.output_ids], r.json.output_ids.length);
-    });
-    const resent = await settle(bodies.map((b) => post(url, '/generate', b)));
-    for (const r of resent) {
-      expectGenerateReply(r);
-      expect(r.json.meta_info.weight_version).toBe('1');
-    }
-    await expectSameAsFresh(second, bodies, resent);
+    const bodies = partial.map(({ tokens, output }) => generateBody(tokens, output.length));
+    const resent = await resendAndCompareWithFresh(url, second, bodies);
+    for (const r of resent) expect(r.json.meta_info.weight_version).toBe('1');
   });
 
   it('fully async: rollouts in flight across a retract and an in_place pause with weight updates finish whole', async () => {
@@ -182,12 +141,10 @@ describe('miles over HTTP', () => {
       ['retract', second, '1'],
       ['in_place', LLAMA, '2'],
     ] as const) {
-      const rollouts = PROMPTS.map((p) => post(url, '/generate', generateBody(p, 0)));
-      await whileDecoding(url);
+      const rollouts = await startRollouts(url, (p) => generateBody(p, 0));
       await updateWeights(url, mode, path, version);
-      const replies = await settle(rollouts);
+      const replies = await rolloutReplies(rollouts);
       for (const r of replies) {
-        expectGenerateReply(r);
         // Nothing is lost across the pause: each rollout ends on its own terms, none aborted.
         expect(r.json.meta_info.finish_reason.type, mode).not.toBe('abort');
         expect(r.json.meta_info.weight_version).toBe(version);

@@ -14,22 +14,17 @@
  */
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { abortAll, releaseMemory, resumeMemory, updateWeightsFromDisk } from './control.js';
 import {
-  expectGenerateReply,
   expectSameAsFresh,
-  get,
-  ok,
   PROMPTS,
-  partials,
-  post,
-  type Reply,
   ROLLOUT_TOKENS,
-  secondCheckpoint,
-  serve,
-  settle,
-  until,
+  rolloutReplies,
+  settleAborted,
   whileDecoding,
-} from './harness.js';
+} from './rollouts.js';
+import { secondCheckpoint, serve } from './server.js';
+import { get, getOk, ok, post, postOk, type Reply, until } from './wire.js';
 
 /** RouterClient._preprocess_generate + create_sampling_params_for_sglang (greedy). */
 function generateBody(rid: string, inputIds: number[], maxNewTokens: number) {
@@ -105,56 +100,35 @@ describe('ROLL over HTTP', () => {
     const aborts = rids.flatMap((rid) => workers.map((w) => post(w, '/abort_request', { rid })));
     for (const r of await Promise.all(aborts)) ok(r, 'POST /abort_request {rid} (held or not)');
     for (const w of workers) await waitComplete(w);
-    const replies = await settle(rollouts);
-    for (const r of replies) {
-      expectGenerateReply(r);
-      expect(r.json.meta_info.id).toBe(rids[replies.indexOf(r)]);
+    const { replies, partial } = await settleAborted(rollouts);
+    for (const [i, r] of replies.entries()) {
+      expect(r.json.meta_info.id).toBe(rids[i]);
       postprocess(r);
     }
-    const aborted = partials(replies);
 
     // offload_states (colocated): release everything; _reload_model: weights first.
-    for (const w of workers) ok(await post(w, '/release_memory_occupation', {}), 'release');
-    const versionBefore = ok(await get(at(0), '/model_info'), 'GET /model_info').json
-      .weight_version;
+    for (const w of workers) await releaseMemory(w);
+    const versionBefore = (await getOk(at(0), '/model_info')).json.weight_version;
     for (const w of workers) {
-      ok(await post(w, '/resume_memory_occupation', { tags: ['weights'] }), 'resume weights');
+      await resumeMemory(w, ['weights']);
       // ROLL broadcasts over NCCL or sends IPC buckets; the same weights come from disk here.
-      const updated = ok(
-        await post(w, '/update_weights_from_disk', { model_path: second }),
-        'POST /update_weights_from_disk',
-      );
-      expect(updated.json.success).toBe(true);
+      await updateWeightsFromDisk(w, { model_path: second });
     }
     // load_states: flush_cache (POST with {}), then resume the KV cache and the graphs.
     for (const w of workers) {
-      ok(await post(w, '/flush_cache', {}), 'POST /flush_cache');
-      ok(
-        await post(w, '/resume_memory_occupation', { tags: ['kv_cache', 'cuda_graph'] }),
-        'resume kv',
-      );
+      await postOk(w, '/flush_cache', {});
+      await resumeMemory(w, ['kv_cache', 'cuda_graph']);
     }
-    expect(ok(await get(at(0), '/model_info'), 'GET /model_info').json.weight_version).toBe(
-      versionBefore,
-    );
+    expect((await getOk(at(0), '/model_info')).json.weight_version).toBe(versionBefore);
 
     // The unfinished responses go out again with their partial output (postprocess_paused_data).
-    const bodies = aborted.map((r) => {
-      const i = replies.indexOf(r);
-      const prompt = PROMPTS[i] as number[];
-      return generateBody(
-        randomUUID(),
-        [...prompt, ...r.json.output_ids],
-        ROLLOUT_TOKENS - r.json.output_ids.length,
-      );
-    });
-    const resent = await settle(bodies.map((b, k) => post(at(k), '/generate', b)));
+    const bodies = partial.map(({ tokens, left }) => generateBody(randomUUID(), tokens, left));
+    const resent = await rolloutReplies(bodies.map((b, k) => post(at(k), '/generate', b)));
     for (const r of resent) {
-      expectGenerateReply(r);
       expect(postprocess(r)[0]?.reason).not.toBe('abort');
     }
     // rebalance_on_shrink / _on_expand: abort_all on every worker.
-    for (const w of workers) ok(await post(w, '/abort_request', { abort_all: true }), 'abort_all');
+    for (const w of workers) await abortAll(w);
     await expectSameAsFresh(
       second,
       bodies.map((b) => ({ ...b, rid: randomUUID() })),

@@ -12,22 +12,21 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  call,
-  expectGenerateReply,
-  expectSameAsFresh,
-  get,
-  ok,
-  PROMPTS,
-  partials,
-  post,
-  type Reply,
+  abortAll,
+  flushCache,
+  releaseMemory,
+  resumeMemory,
+  updateWeightsFromDisk,
+} from './control.js';
+import {
+  generateAll,
   ROLLOUT_TOKENS,
-  secondCheckpoint,
-  serve,
-  settle,
-  until,
-  whileDecoding,
-} from './harness.js';
+  resendAndCompareWithFresh,
+  settleAborted,
+  startRollouts,
+} from './rollouts.js';
+import { secondCheckpoint, serve } from './server.js';
+import { call, get, getOk, getUntil200, ok, post, postOk, until } from './wire.js';
 
 /** GenerateState.sampling_params (rollout temperature 0 here, so the replay can be compared). */
 const SAMPLING = {
@@ -67,30 +66,16 @@ function numRequests(load: unknown): number {
   );
 }
 
-/** SGLangEngine.flush_cache: GET until 200 (slime tries 60 times, a second apart). */
-async function flushCache(url: string): Promise<void> {
-  const r = await until(
-    () => get(url, '/flush_cache'),
-    (x) => x.status === 200,
-    { tries: 60 },
-  );
-  ok(r, 'GET /flush_cache');
-}
-
 describe('slime over HTTP', () => {
   it('start-up probes: /health_generate with the api key header, /server_info for an external engine', async () => {
     const url = await serve();
     // sglang_engine._wait_server_healthy: loops until 200.
-    const health = await until(
-      () => get(url, '/health_generate', { Authorization: 'Bearer None' }),
-      (r) => r.status === 200,
-    );
-    ok(health, 'GET /health_generate');
+    await getUntil200(url, '/health_generate', { headers: { Authorization: 'Bearer None' } });
     // external.get_server_info tries /server_info then /get_server_info; discover_external_engines
     // reads the parallel sizes, _infer_worker_type the disaggregation fields, and _init_external
     // asserts enable_memory_saver equals --offload-rollout (true for a colocated run).
     for (const path of ['/server_info', '/get_server_info']) {
-      const info = ok(await get(url, path), `GET ${path}`).json;
+      const info = (await getOk(url, path)).json;
       for (const key of ['pp_size', 'tp_size', 'num_gpus']) {
         if (key in info) expect(Number.isInteger(Number(info[key])), key).toBe(true);
       }
@@ -112,8 +97,10 @@ describe('slime over HTTP', () => {
       return_logprob: true,
       input_ids: [1, 5, 9], // greedy: 3, 3, 216, ...
     });
-    const group = await settle([42, 43, 44, 42].map((seed) => post(url, '/generate', body(seed))));
-    for (const r of group) expectGenerateReply(r);
+    const group = await generateAll(
+      url,
+      [42, 43, 44, 42].map((seed) => body(seed)),
+    );
     const ids = group.map((r) => r.json.output_ids);
     expect(ids[3]).toEqual(ids[0]);
     expect(new Set(ids.slice(0, 3).map((x) => x.join())).size).toBeGreaterThan(1);
@@ -134,11 +121,10 @@ describe('slime over HTTP', () => {
     const second = secondCheckpoint();
 
     // 1. generate_rollout_async: the groups go out at once.
-    const rollouts = PROMPTS.map((p) => post(url, '/generate', generateBody(p, 0)));
-    await whileDecoding(url);
+    const rollouts = await startRollouts(url, (p) => generateBody(p, 0));
 
     // 2. abort(): every worker gets abort_all, then slime waits on /v1/loads until idle.
-    ok(await post(url, '/abort_request', { abort_all: true }), 'POST /abort_request');
+    await abortAll(url);
     const loads = await until(
       () => get(url, '/v1/loads?include=core'),
       (r) => r.status !== 200 || numRequests(r.json) === 0,
@@ -146,44 +132,29 @@ describe('slime over HTTP', () => {
     ok(loads, 'GET /v1/loads?include=core');
     expect(numRequests(loads.json)).toBe(0);
     expect(Array.isArray(loads.json.loads)).toBe(true);
-    const replies = await settle(rollouts);
-    for (const r of replies) expectGenerateReply(r);
-    const aborted = partials(replies);
+    const { partial } = await settleAborted(rollouts);
 
     // 3. offload: flush_cache (until 200), then release every tag; the reply is read as JSON.
     await flushCache(url);
-    const released = ok(
-      await post(url, '/release_memory_occupation', {}),
-      'POST /release_memory_occupation',
-    );
-    expect(released.json).toBeDefined();
+    expect((await releaseMemory(url)).json).toBeDefined();
 
     // 4. (train) then onload_weights, then _reload_rollout_weights_from_disk.
-    ok(await post(url, '/resume_memory_occupation', { tags: ['weights'] }), 'resume weights');
-    ok(
-      await post(url, '/pause_generation', {}),
-      'POST /pause_generation while kv_cache is released',
-    );
+    await resumeMemory(url, ['weights']);
+    await postOk(url, '/pause_generation', {}, 'POST /pause_generation while kv_cache is released');
     await flushCache(url);
-    const updated = await post(url, '/update_weights_from_disk', {
-      model_path: second,
-      weight_version: '1',
-    });
-    ok(updated, 'POST /update_weights_from_disk');
-    expect(updated.json.success).toBe(true);
+    await updateWeightsFromDisk(url, { model_path: second, weight_version: '1' });
     // --ci-test: the engine's version must be the one just sent.
-    const version = ok(await get(url, '/get_weight_version'), 'GET /get_weight_version');
+    const version = await getOk(url, '/get_weight_version');
     expect(String(version.json.weight_version)).toBe('1');
-    ok(
-      await post(url, '/continue_generation', {}),
+    await postOk(
+      url,
+      '/continue_generation',
+      {},
       'POST /continue_generation while kv_cache is released',
     );
 
     // 5. onload_kv.
-    ok(
-      await post(url, '/resume_memory_occupation', { tags: ['kv_cache', 'cuda_graph'] }),
-      'resume kv_cache and cuda_graph',
-    );
+    await resumeMemory(url, ['kv_cache', 'cuda_graph']);
     ok(
       await call(url, 'GET', '/health_generate', undefined, {}, 5_000),
       'GET /health_generate (monitor)',
@@ -191,16 +162,11 @@ describe('slime over HTTP', () => {
 
     // 6. next rollout: the partial samples come back from the buffer; slime resends
     // prompt + partial response with max_new_tokens minus what is already there.
-    const bodies = aborted.map((r) => {
-      const prompt = PROMPTS[replies.indexOf(r)] as number[];
-      return generateBody([...prompt, ...r.json.output_ids], r.json.output_ids.length);
-    });
-    const resent: Reply[] = await settle(bodies.map((b) => post(url, '/generate', b)));
+    const bodies = partial.map(({ tokens, output }) => generateBody(tokens, output.length));
+    const resent = await resendAndCompareWithFresh(url, second, bodies);
     for (const r of resent) {
-      expectGenerateReply(r);
       expect(r.json.meta_info.weight_version).toBe('1');
       expect(r.json.meta_info.finish_reason.type).not.toBe('abort');
     }
-    await expectSameAsFresh(second, bodies, resent);
   });
 });

@@ -15,21 +15,10 @@
  *   model_gateway/src/worker/monitor.rs  fetch_http_load_native (/v1/loads), fetch_http_load_sglang (/metrics)
  */
 import { describe, expect, it } from 'vitest';
-import {
-  expectGenerateReply,
-  expectSameAsFresh,
-  get,
-  ok,
-  PROMPTS,
-  partials,
-  post,
-  type Reply,
-  ROLLOUT_TOKENS,
-  secondCheckpoint,
-  serve,
-  settle,
-  whileDecoding,
-} from './harness.js';
+import { abortAll, releaseMemory, resumeMemory, updateWeightsFromDisk } from './control.js';
+import { resendAndCompareWithFresh, settleAborted, startRollouts } from './rollouts.js';
+import { secondCheckpoint, serve } from './server.js';
+import { get, getOk, postOk } from './wire.js';
 
 /** The gateway re-serialises GenerateRequest: its defaults go out too, and the DP rank it picked. */
 function forwarded(inputIds: number[], maxNewTokens: number, rank: number) {
@@ -122,34 +111,22 @@ describe('sgl-model-gateway over HTTP', () => {
     const url = await serve(undefined, ['--dp-size', '2']);
     const second = secondCheckpoint();
 
-    ok(await get(url, '/health'), 'GET /health');
-    const models = ok(await get(url, '/v1/models'), 'GET /v1/models').json;
+    await getOk(url, '/health');
+    const models = (await getOk(url, '/v1/models')).json;
     expect(typeof models.data[0].id).toBe('string');
     expect.soft(models.data[0].owned_by, 'SGLang answers owned_by "sglang"').toBe('sglang');
     expect.soft(await detect(url), 'smg detects the runtime').toBe('sglang');
-    const info: Record<string, unknown> = ok(
-      await get(url, '/server_info'),
-      'GET /server_info',
-    ).json;
+    const info: Record<string, unknown> = (await getOk(url, '/server_info')).json;
     expectTyped(info, SERVER_INFO);
     expect(info.dp_size).toBe(2);
-    const model: Record<string, unknown> = ok(
-      await get(url, '/model_info'),
-      'GET /model_info',
-    ).json;
+    const model: Record<string, unknown> = (await getOk(url, '/model_info')).json;
     expectTyped(model, MODEL_INFO);
     expect.soft(Array.isArray(model.architectures), '/model_info architectures').toBe(true);
     expect(model.is_generation).toBe(true);
 
     // Rollouts through the gateway: worker url@rank, so each body names its rank.
-    const rollouts = PROMPTS.map((p, i) =>
-      post(url, '/generate', forwarded(p, ROLLOUT_TOKENS, i % 2)),
-    );
-    await whileDecoding(url);
-    const loads = ok(
-      await get(url, '/v1/loads?include=core,disagg,queues,memory'),
-      'GET /v1/loads',
-    ).json;
+    const rollouts = await startRollouts(url, (p, budget, i) => forwarded(p, budget, i % 2));
+    const loads = (await getOk(url, '/v1/loads?include=core,disagg,queues,memory')).json;
     expect(loads.loads).toHaveLength(2);
     expect(loads.dp_rank_count).toBe(2);
     for (const l of loads.loads) {
@@ -177,56 +154,33 @@ describe('sgl-model-gateway over HTTP', () => {
     for (const l of loads.loads) {
       expect(l.num_running_reqs + l.num_waiting_reqs, `rank ${l.dp_rank}`).toBeGreaterThan(0);
     }
-    const metrics = scrape(ok(await get(url, '/metrics'), 'GET /metrics').text);
+    const metrics = scrape((await getOk(url, '/metrics')).text);
     expect(metrics.prefix, '/metrics has sglang:token_usage').toBeDefined();
     expect(metrics.running + metrics.queued).toBeGreaterThan(0);
 
     // The RL framework behind the gateway aborts on the worker; the gateway flushes with no body.
-    ok(await post(url, '/abort_request', { abort_all: true }), 'POST /abort_request');
-    const replies: Reply[] = await settle(rollouts);
-    for (const r of replies) expectGenerateReply(r);
-    const aborted = partials(replies);
-    ok(await post(url, '/flush_cache'), 'POST /flush_cache (no body)');
+    await abortAll(url);
+    const { partial } = await settleAborted(rollouts);
+    await postOk(url, '/flush_cache', undefined, 'POST /flush_cache (no body)');
 
-    ok(await post(url, '/release_memory_occupation', {}), 'release');
-    ok(await post(url, '/resume_memory_occupation', { tags: ['weights'] }), 'resume weights');
-    const updated = ok(
-      await post(url, '/update_weights_from_disk', { model_path: second, weight_version: '2' }),
-      'POST /update_weights_from_disk',
-    );
-    expect(updated.json.success).toBe(true);
-    ok(
-      await post(url, '/resume_memory_occupation', { tags: ['kv_cache', 'cuda_graph'] }),
-      'resume kv',
-    );
+    await releaseMemory(url);
+    await resumeMemory(url, ['weights']);
+    await updateWeightsFromDisk(url, { model_path: second, weight_version: '2' });
+    await resumeMemory(url, ['kv_cache', 'cuda_graph']);
     // Re-registration reads the version into the worker's labels.
-    const again: Record<string, unknown> = ok(
-      await get(url, '/server_info'),
-      'GET /server_info',
-    ).json;
+    const again: Record<string, unknown> = (await getOk(url, '/server_info')).json;
     expectTyped(again, SERVER_INFO);
     expect(again.weight_version).toBe('2');
-    ok(await get(url, '/health'), 'GET /health');
+    await getOk(url, '/health');
 
-    const bodies = aborted.map((r) => {
-      const i = replies.indexOf(r);
-      const prompt = PROMPTS[i] as number[];
-      return forwarded(
-        [...prompt, ...r.json.output_ids],
-        ROLLOUT_TOKENS - r.json.output_ids.length,
-        i % 2,
-      );
-    });
-    const resent = await settle(bodies.map((b) => post(url, '/generate', b)));
-    for (const r of resent) {
-      expectGenerateReply(r);
-      expect(r.json.meta_info.weight_version).toBe('2');
-    }
+    const bodies = partial.map(({ tokens, left, index }) => forwarded(tokens, left, index % 2));
     // A fresh single-rank server: the rank a request ran on changes nothing.
-    await expectSameAsFresh(
+    const resent = await resendAndCompareWithFresh(
+      url,
       second,
+      bodies,
       bodies.map(({ data_parallel_rank: _, ...b }) => b),
-      resent,
     );
+    for (const r of resent) expect(r.json.meta_info.weight_version).toBe('2');
   });
 });

@@ -15,22 +15,10 @@
  *       resume_generation = continue
  */
 import { describe, expect, it } from 'vitest';
-import {
-  expectGenerateReply,
-  expectSameAsFresh,
-  get,
-  ok,
-  PROMPTS,
-  partials,
-  post,
-  type Reply,
-  ROLLOUT_TOKENS,
-  secondCheckpoint,
-  serve,
-  settle,
-  until,
-  whileDecoding,
-} from './harness.js';
+import { flushCache, releaseMemory, resumeMemory, updateWeightsFromDisk } from './control.js';
+import { resendAndCompareWithFresh, settleAborted, startRollouts } from './rollouts.js';
+import { secondCheckpoint, serve } from './server.js';
+import { getOk, getUntil200, postOk, type Reply } from './wire.js';
 
 /** AsyncHttpServerAdapter.generate: the None fields are dropped before sending. */
 function generateBody(inputIds: number[], maxNewTokens: number) {
@@ -53,99 +41,56 @@ function readAsync(r: Reply): unknown {
   return r.json ?? { content_type: r.contentType, text: r.text };
 }
 
-/** AsyncHttpServerAdapter.flush_cache: GET until 200 (then the body), else {} after the tries. */
-async function flushCache(url: string): Promise<void> {
-  ok(
-    await until(
-      () => get(url, '/flush_cache'),
-      (r) => r.status === 200,
-      { tries: 60 },
-    ),
-    'GET /flush_cache',
-  );
-}
-
 describe('verl over HTTP', () => {
   it('launch, rollouts aborted by rid "" + abort_all and by the checkpoint engine, sleep, weights, wake, partials resent', async () => {
     const url = await serve();
     const second = secondCheckpoint();
 
     // launch_server_process: /health_generate until 200, then /flush_cache until 200.
-    ok(
-      await until(
-        () => get(url, '/health_generate'),
-        (r) => r.status === 200,
-      ),
-      'GET /health_generate',
-    );
+    await getUntil200(url, '/health_generate');
     await flushCache(url);
 
     // The checkpoint engine's abort_replicas / resume_generation_replicas around a weight sync:
     // in flight rollouts end with finish_reason abort, then generation goes on.
-    const first = PROMPTS.map((p) => post(url, '/generate', generateBody(p, ROLLOUT_TOKENS)));
-    await whileDecoding(url);
-    ok(
-      await post(url, '/pause_generation', { mode: 'abort' }),
+    const first = await startRollouts(url, generateBody);
+    await postOk(
+      url,
+      '/pause_generation',
+      { mode: 'abort' },
       'POST /pause_generation {mode: abort}',
     );
-    ok(await post(url, '/continue_generation', {}), 'POST /continue_generation');
-    const synced = await settle(first);
-    for (const r of synced) expectGenerateReply(r);
-    partials(synced);
+    await postOk(url, '/continue_generation', {});
+    await settleAborted(first);
 
     // Rollouts, then AsyncHttpServerAdapter.abort_request() with its defaults rid="" and
     // abort_all=True; any HTTP error would raise in verl (no retry on a status).
-    const rollouts = PROMPTS.map((p) => post(url, '/generate', generateBody(p, ROLLOUT_TOKENS)));
-    await whileDecoding(url);
-    const abort = ok(
-      await post(url, '/abort_request', { rid: '', abort_all: true }),
-      'POST /abort_request',
-    );
+    const rollouts = await startRollouts(url, generateBody);
+    const abort = await postOk(url, '/abort_request', { rid: '', abort_all: true });
     expect(typeof readAsync(abort)).toBe('object');
-    const replies = await settle(rollouts);
-    for (const r of replies) expectGenerateReply(r);
-    const aborted = partials(replies);
+    const { partial } = await settleAborted(rollouts);
 
     // ServerAdapter.release (sleep_level 2): kv_cache and weights; cuda_graph stays.
-    ok(
-      await post(url, '/release_memory_occupation', { tags: ['kv_cache', 'weights'] }),
-      'POST /release_memory_occupation',
-    );
-    const versionBefore = ok(await get(url, '/model_info'), 'GET /model_info').json.weight_version;
+    await releaseMemory(url, ['kv_cache', 'weights']);
+    const versionBefore = (await getOk(url, '/model_info')).json.weight_version;
 
     // engine_workers: 1. resume weights; 3. update_weights (then flush_cache); 4. resume kv_cache.
-    ok(await post(url, '/resume_memory_occupation', { tags: ['weights'] }), 'resume weights');
+    await resumeMemory(url, ['weights']);
     // verl pushes CUDA IPC handles to /update_weights_from_tensor, which has no CPU equivalent;
     // the same checkpoint goes in from disk here.
-    const updated = ok(
-      await post(url, '/update_weights_from_disk', { model_path: second }),
-      'POST /update_weights_from_disk',
-    );
-    expect(updated.json.success).toBe(true);
+    await updateWeightsFromDisk(url, { model_path: second });
     await flushCache(url);
-    ok(await post(url, '/resume_memory_occupation', { tags: ['kv_cache'] }), 'resume kv_cache');
-    const sleeping = ok(await get(url, '/is_sleeping'), 'GET /is_sleeping').json;
-    expect(sleeping.is_sleeping).toBe(false);
+    await resumeMemory(url, ['kv_cache']);
+    expect((await getOk(url, '/is_sleeping')).json.is_sleeping).toBe(false);
 
     // An update that names no version keeps the version (SGLang's behaviour); verl keeps its
     // global steps itself.
-    expect(ok(await get(url, '/model_info'), 'GET /model_info').json.weight_version).toBe(
-      versionBefore,
-    );
+    expect((await getOk(url, '/model_info')).json.weight_version).toBe(versionBefore);
     // The LoRA path lists the served models.
-    const models = ok(await get(url, '/v1/models'), 'GET /v1/models').json;
+    const models = (await getOk(url, '/v1/models')).json;
     expect(models.data.every((m: { id: unknown }) => typeof m.id === 'string')).toBe(true);
 
     // Partial rollouts resumed (fully async rollouter): prompt + response so far, the rest of the budget.
-    const bodies = aborted.map((r) => {
-      const prompt = PROMPTS[replies.indexOf(r)] as number[];
-      return generateBody(
-        [...prompt, ...r.json.output_ids],
-        ROLLOUT_TOKENS - r.json.output_ids.length,
-      );
-    });
-    const resent = await settle(bodies.map((b) => post(url, '/generate', b)));
-    for (const r of resent) expectGenerateReply(r);
-    await expectSameAsFresh(second, bodies, resent);
+    const bodies = partial.map(({ tokens, left }) => generateBody(tokens, left));
+    await resendAndCompareWithFresh(url, second, bodies);
   });
 });
