@@ -152,6 +152,20 @@ for _ in range(600):
       python3 e2e/bench/ncu_kernel_table.py "$out/ncu-decode-${PROFILE_BATCH:-1}.csv" | tee "$out/profile-decode-${PROFILE_BATCH:-1}.md"
       tail -5 "$out/ncu-decode.err"
       ;;
+    profile-attention)
+      # Why decode attention reads below the HBM rate: ncu's memory, warp-state and scheduler sections for
+      # one attendDecode launch and for the PyTorch probe's attention kernel, both at PROFILE_BATCH (256)
+      # over PROFILE_CONTEXT (8192) keys.
+      sections="--section SpeedOfLight --section MemoryWorkloadAnalysis --section WarpStateStats --section SchedulerStats --section Occupancy"
+      (cd packages/engine && ncu --graph-profiling node --kernel-name regex:attendDecode --launch-skip 16 --launch-count 1 \
+        $sections node dist/bench/decode-bench.js --device cuda --model random:1b --batches "${PROFILE_BATCH:-256}" \
+        --context "${PROFILE_CONTEXT:-8192}" --new-tokens 2 --reps 1 --graphs-only > "$out/ncu-attention-ours.txt" 2>&1)
+      CTX="${PROFILE_CONTEXT:-8192}" BATCHES="${PROFILE_BATCH:-256}" MODES=compiled OUT=/tmp/probe-ncu \
+        ncu --graph-profiling node --kernel-name regex:"flash|fmha|attention|sdpa" --launch-skip 16 --launch-count 1 \
+        $sections python3 .device/torch_decode_probe.py > "$out/ncu-attention-probe.txt" 2>&1
+      grep -E "^  [a-zA-Z_:<>]+.*\(|Duration|DRAM Throughput|Memory Throughput|L2 Hit|Achieved Occupancy|Stall|Issued Warp|No Eligible|Registers|Block Limit" \
+        "$out/ncu-attention-ours.txt" "$out/ncu-attention-probe.txt" | cut -c1-160 | head -80
+      ;;
     probe-multi-gpu)
       # Whether VMM calls on two GPUs overlap from one process's threads (the ranks are worker threads).
       nvcc -O2 -o /tmp/vmm_multi_gpu_probe e2e/bench/vmm_multi_gpu_probe.cu -lcuda \

@@ -134,15 +134,16 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) attendDecode(AttentionParam
   int warpTiles = tiles > warp ? (tiles - warp + kDecodeWarps - 1) / kDecodeWarps : 0;
   auto tileStart = [&](int i) { return keyBegin + (warp + kDecodeWarps * i) * kDecodeKeys; };
 
+  // The cache offset of this lane's key (lane % 16) in the warp's i-th tile, or -1 past the split.
+  auto keyOffset = [&](int i) {
+    int key = tileStart(i) + lane % kDecodeKeys;
+    if (i >= warpTiles || key >= keyEnd) return -1LL;
+    return (static_cast<long long>(pages[key / p.pageSize]) * p.pageSize + key % p.pageSize) * cacheRow +
+           static_cast<long long>(kvHead) * D;
+  };
   // Issues the copies of this warp's i-th tile into ring stage i % kStages (a group either way).
-  auto copyTile = [&](int i) {
+  auto copyTile = [&](int i, long long offset) {
     if (i < warpTiles) {
-      int key = tileStart(i) + lane % kDecodeKeys;
-      long long offset = -1;
-      if (key < keyEnd) {
-        offset = (static_cast<long long>(pages[key / p.pageSize]) * p.pageSize + key % p.pageSize) * cacheRow +
-                 static_cast<long long>(kvHead) * D;
-      }
       char* keys = ring + (i % Shape::kStages) * 2 * Shape::kTileBytes;
       char* values = keys + Shape::kTileBytes;
 #pragma unroll
@@ -160,11 +161,16 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) attendDecode(AttentionParam
 
   float o[2 * kDimTiles][4] = {}, maxScore[2] = {-INFINITY, -INFINITY}, sum[2] = {};
 #pragma unroll
-  for (int i = 0; i < Shape::kStages - 1; ++i) copyTile(i);
+  for (int i = 0; i < Shape::kStages - 1; ++i) copyTile(i, keyOffset(i));
+  // The page-table read for the next tile to copy is issued a tile early: it is not waited for
+  // before the copies it addresses.
+  long long nextOffset = keyOffset(Shape::kStages - 1);
   for (int i = 0; i < warpTiles; ++i) {
     waitCopies<Shape::kStages - 2>();
     __syncwarp();  // tile i is in; every lane is done with tile i - 1, whose stage is refilled now
-    copyTile(i + Shape::kStages - 1);
+    long long offset = nextOffset;
+    nextOffset = keyOffset(i + Shape::kStages);
+    copyTile(i + Shape::kStages - 1, offset);
     const char* keys = ring + (i % Shape::kStages) * 2 * Shape::kTileBytes;
     const char* values = keys + Shape::kTileBytes;
     int matrix = lane / 8;
