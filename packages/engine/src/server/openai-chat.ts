@@ -12,11 +12,9 @@ import type { ChatMessageInput } from '../engine-api.js';
 import type { RouteContext } from './context.js';
 import { asRequestError, parseBody, RequestError } from './errors.js';
 import {
-  finishReasonOf,
   type LogprobPosition,
   logprobInput,
-  logprobPositions,
-  openAIId,
+  replyIdentity,
   serveOpenAI,
   toOpenAISampling,
 } from './openai-common.js';
@@ -66,9 +64,7 @@ export function registerChatRoute(app: FastifyInstance, ctx: RouteContext): void
     } catch (error) {
       throw asRequestError(error);
     }
-    const id = openAIId('chatcmpl');
-    const model = body.model ?? ctx.modelName();
-    const created = Math.floor(Date.now() / 1000);
+    const { id, model, created } = replyIdentity('chatcmpl', body.model, ctx);
     const withLogprobs = body.logprobs === true;
     if (!withLogprobs && (body.top_logprobs ?? 0) > 0)
       throw new RequestError(400, 'top_logprobs: needs logprobs: true');
@@ -79,43 +75,33 @@ export function registerChatRoute(app: FastifyInstance, ctx: RouteContext): void
       ...logprobInput(withLogprobs, body.top_logprobs ?? 0),
     };
     const chunkBase = { id, object: 'chat.completion.chunk' as const, created, model };
-    return serveOpenAI(
-      ctx,
-      reply,
-      samplesOf(input, body.n ?? 1),
-      { on: body.stream ?? false, includeUsage: body.stream_options?.include_usage ?? false },
-      {
-        choice: (text, meta, index): ChatCompletionChoice => ({
-          index,
-          message: { role: 'assistant', content: text, refusal: null },
-          logprobs: withLogprobs ? chatLogprobs(logprobPositions(meta)) : null,
-          finish_reason: finishReasonOf(meta) ?? 'stop',
-        }),
-        full: (choices, usage): ChatCompletion => ({
-          id,
-          object: 'chat.completion',
-          created,
-          model,
-          choices,
-          usage,
-        }),
-        chunk: (index, delta, finish, first, entries): ChatCompletionChunk => ({
-          ...chunkBase,
-          choices: [
-            {
-              index,
-              delta: first
-                ? { role: 'assistant', content: delta }
-                : delta
-                  ? { content: delta }
-                  : {},
-              logprobs: withLogprobs ? chatLogprobs(entries) : null,
-              finish_reason: finish,
-            },
-          ],
-        }),
-        usage: (usage): ChatCompletionChunk => ({ ...chunkBase, choices: [], usage }),
-      },
-    );
+    return serveOpenAI(ctx, reply, samplesOf(input, body.n ?? 1), body, {
+      choice: ({ text, index, finish, logprobs }): ChatCompletionChoice => ({
+        index,
+        message: { role: 'assistant', content: text, refusal: null },
+        logprobs: withLogprobs ? chatLogprobs(logprobs) : null,
+        finish_reason: finish ?? 'stop',
+      }),
+      full: (choices, usage): ChatCompletion => ({
+        id,
+        object: 'chat.completion',
+        created,
+        model,
+        choices,
+        usage,
+      }),
+      chunk: (index, delta, finish, first, entries): ChatCompletionChunk => ({
+        ...chunkBase,
+        choices: [
+          {
+            index,
+            delta: first ? { role: 'assistant', content: delta } : delta ? { content: delta } : {},
+            logprobs: withLogprobs ? chatLogprobs(entries) : null,
+            finish_reason: finish,
+          },
+        ],
+      }),
+      usage: (usage): ChatCompletionChunk => ({ ...chunkBase, choices: [], usage }),
+    });
   });
 }

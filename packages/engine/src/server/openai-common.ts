@@ -62,21 +62,53 @@ function pickExtensions(body: OpenAISampling): Pick<OpenAISampling, ExtensionKey
 
 type ExtensionKey = keyof typeof openAIExtensionShape;
 
-export function finishReasonOf(meta: GenerateMeta): OpenAIFinishReason | null {
+function finishReasonOf(meta: GenerateMeta): OpenAIFinishReason | null {
   return meta.finishReason?.type ?? null;
 }
 
-export function openAIId(prefix: string): string {
-  return `${prefix}-${randomUUID().replaceAll('-', '')}`;
+/** What an OpenAI reply names itself by: a fresh id, the model, when it was made (seconds). */
+export interface OpenAIReplyIdentity {
+  id: string;
+  model: string;
+  created: number;
+}
+
+/** A reply's identity: an id after `prefix`, the model the body names or else the served one. */
+export function replyIdentity(
+  prefix: string,
+  model: string | null | undefined,
+  ctx: RouteContext,
+): OpenAIReplyIdentity {
+  return {
+    id: `${prefix}-${randomUUID().replaceAll('-', '')}`,
+    model: model ?? ctx.modelName(),
+    created: Math.floor(Date.now() / 1000),
+  };
+}
+
+/** The body's fields that ask for a stream, and for its usage chunk. */
+export interface StreamFields {
+  stream?: boolean | null | undefined;
+  stream_options?: { include_usage?: boolean | null | undefined } | null | undefined;
+}
+
+/** One finished sample, as a route renders it into a choice (the `index`-th of n). */
+export interface FinishedSample {
+  text: string;
+  meta: GenerateMeta;
+  index: number;
+  finish: OpenAIFinishReason | null;
+  /** Its output's logprobs (empty unless asked). */
+  logprobs: LogprobPosition[];
 }
 
 /**
- * How a route renders replies. `choice` renders one finished sample (the `index`-th of n) and
- * `full` the reply around them; a chunk carries one sample's text added since its previous
- * chunk and the logprob entries of its tokens added since then (empty unless asked).
+ * How a route renders replies. `choice` renders one finished sample and `full` the reply
+ * around them; a chunk carries one sample's text added since its previous chunk and the
+ * logprob entries of its tokens added since then (empty unless asked).
  */
 export interface OpenAIRenderer<Full, Choice, Chunk> {
-  choice(text: string, meta: GenerateMeta, index: number): Choice;
+  choice(sample: FinishedSample): Choice;
   full(choices: Choice[], usage: OpenAIUsage): Full;
   chunk(
     index: number,
@@ -113,16 +145,24 @@ export async function serveOpenAI<Full, Choice, Chunk>(
   { engine }: RouteContext,
   reply: FastifyReply,
   inputs: (GenerateInput & { rid: string })[],
-  stream: { on: boolean; includeUsage: boolean },
+  stream: StreamFields,
   render: OpenAIRenderer<Full, Choice, Chunk>,
   perPrompt = inputs.length,
 ): Promise<Full | FastifyReply> {
   checkReplies(inputs);
   const scope = callScope(reply);
-  if (!stream.on) {
+  if (!stream.stream) {
     try {
       const outs = await Promise.all(inputs.map((input) => engine.generate(input, scope.options)));
-      const choices = outs.map((out, index) => render.choice(out.text, out.metaInfo, index));
+      const choices = outs.map(({ text, metaInfo: meta }, index) =>
+        render.choice({
+          text,
+          meta,
+          index,
+          finish: finishReasonOf(meta),
+          logprobs: logprobPositions(meta),
+        }),
+      );
       return render.full(
         choices,
         usageOfSamples(
@@ -147,7 +187,8 @@ export async function serveOpenAI<Full, Choice, Chunk>(
   const streams = settled.map(
     (s) => (s as PromiseFulfilledResult<Peeked<GenerateChunk>>).value.stream,
   );
-  await sendSse(reply, chunks(streams, stream.includeUsage, render, perPrompt));
+  const includeUsage = stream.stream_options?.include_usage ?? false;
+  await sendSse(reply, chunks(streams, includeUsage, render, perPrompt));
   return reply;
 }
 

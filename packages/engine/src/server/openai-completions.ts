@@ -9,11 +9,9 @@ import type { GenerateMeta } from '../engine-api.js';
 import type { RouteContext } from './context.js';
 import { parseBody, RequestError } from './errors.js';
 import {
-  finishReasonOf,
   type LogprobPosition,
   logprobInput,
-  logprobPositions,
-  openAIId,
+  replyIdentity,
   serveOpenAI,
   toOpenAISampling,
 } from './openai-common.js';
@@ -31,9 +29,7 @@ export function registerCompletionsRoute(app: FastifyInstance, ctx: RouteContext
       typeof body.prompt === 'string' || typeof body.prompt[0] === 'number'
         ? [body.prompt as string | number[]]
         : (body.prompt as (string | number[])[]);
-    const id = openAIId('cmpl');
-    const model = body.model ?? ctx.modelName();
-    const created = Math.floor(Date.now() / 1000);
+    const { id, model, created } = replyIdentity('cmpl', body.model, ctx);
     const base = { id, object: 'text_completion' as const, created, model };
     const withLogprobs = typeof body.logprobs === 'number';
     const top = typeof body.logprobs === 'number' ? body.logprobs : 0;
@@ -90,16 +86,16 @@ export function registerCompletionsRoute(app: FastifyInstance, ctx: RouteContext
       ctx,
       reply,
       inputs,
-      { on: body.stream ?? false, includeUsage: body.stream_options?.include_usage ?? false },
+      body,
       {
-        choice: (text, meta, index): CompletionChoice => ({
+        choice: ({ text, meta, index, finish, logprobs }): CompletionChoice => ({
           index,
           text: echo ? promptText(Math.floor(index / n)) + text : text,
           logprobs: logprobsOf(index, () => [
             ...(echo ? promptPositions(meta) : []),
-            ...legacyPositions(logprobPositions(meta)),
+            ...legacyPositions(logprobs),
           ]),
-          finish_reason: finishReasonOf(meta),
+          finish_reason: finish,
         }),
         full: (choices, usage): Completion => ({ ...base, choices, usage }),
         chunk: (index, delta, finish, _first, entries): Completion => ({
