@@ -1,43 +1,27 @@
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DEVICE, FIXTURES } from '../model/runner.test-helpers.js';
+import { DEVICE } from '../model/runner.test-helpers.js';
 import type { NamedTensor } from '../model/weights/named-tensors.js';
 import type { Engine } from './engine.js';
-import { engineLauncher, tensorsOf } from './engine.test-helpers.js';
+import { editedCheckpoint, tensorsOf } from './engine.test-helpers.js';
+import { LLAMA, llamaLauncher, outputOf } from './llama-fixture.test-helpers.js';
 
-const LLAMA = resolve(FIXTURES, 'llama');
 const DOWN = 'model.layers.0.mlp.down_proj.weight';
 const REFUSED =
   /model\.layers\.0\.mlp\.down_proj\.weight has 8192 non-finite values \(NaN\/Inf; the first at element 0\); pass --allow-non-finite-weights/;
-const request = {
-  inputIds: [1, 5, 9, 33, 2],
-  samplingParams: { maxNewTokens: 16, ignoreEos: true },
-};
 
-const launch = engineLauncher({
-  model: LLAMA,
-  device: DEVICE,
-  numPages: 128,
-  pageSize: 4,
-  maxContext: 512,
-});
-
-const outputOf = async (engine: Engine) => (await engine.generate(request)).outputIds;
+const launch = llamaLauncher();
 
 /** A copy of the llama fixture whose layer-0 down_proj (float32, right-shaped) is all NaN. */
 function nanCheckpoint(): string {
-  const out = mkdtempSync(join(tmpdir(), 'ts-nan-'));
-  copyFileSync(join(LLAMA, 'config.json'), join(out, 'config.json'));
-  const bytes = readFileSync(join(LLAMA, 'model.safetensors'));
-  const headerLength = Number(bytes.readBigUInt64LE(0));
-  const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString('utf8'));
-  const [begin, end] = header[DOWN].data_offsets as [number, number];
-  const data = 8 + headerLength;
-  new Float32Array(bytes.buffer, bytes.byteOffset + data + begin, (end - begin) / 4).fill(NaN);
-  writeFileSync(join(out, 'model.safetensors'), bytes);
-  return out;
+  return editedCheckpoint(LLAMA, 'nan', (bytes, { dataStart, tensors }) => {
+    const entry = tensors[DOWN];
+    if (!entry) throw new Error(`the fixture has no ${DOWN}`);
+    const [begin, end] = entry.data_offsets;
+    new Float32Array(bytes.buffer, bytes.byteOffset + dataStart + begin, (end - begin) / 4).fill(
+      NaN,
+    );
+    return bytes;
+  });
 }
 
 /** Every tensor of the fixture, down_proj replaced by NaN of its shape; and that one alone. */

@@ -1,38 +1,17 @@
 // @module-tag cuda
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEVICE, FIXTURES } from '../model/runner.test-helpers.js';
 import type { NamedTensor } from '../model/weights/named-tensors.js';
 import type { Engine } from './engine.js';
-import { engineLauncher, flippedCheckpoint, tensorsOf } from './engine.test-helpers.js';
+import { editedCheckpoint, flippedCheckpoint, tensorsOf } from './engine.test-helpers.js';
+import { LLAMA, llamaLauncher, outputOf } from './llama-fixture.test-helpers.js';
 
-const LLAMA = resolve(FIXTURES, 'llama');
-const request = {
-  inputIds: [1, 5, 9, 33, 2],
-  samplingParams: { maxNewTokens: 16, ignoreEos: true },
-};
-
-const launch = engineLauncher({
-  model: LLAMA,
-  device: DEVICE,
-  numPages: 128,
-  pageSize: 4,
-  maxContext: 512,
-});
-
-async function outputOf(engine: Engine): Promise<number[]> {
-  return (await engine.generate(request)).outputIds;
-}
+const launch = llamaLauncher();
 
 /** A copy of `dir` whose safetensors file ends half-way through its data. */
 function truncatedCheckpoint(dir: string): string {
-  const out = mkdtempSync(join(tmpdir(), 'ts-truncated-'));
-  copyFileSync(join(dir, 'config.json'), join(out, 'config.json'));
-  const bytes = readFileSync(join(dir, 'model.safetensors'));
-  writeFileSync(join(out, 'model.safetensors'), bytes.subarray(0, bytes.length / 2));
-  return out;
+  return editedCheckpoint(dir, 'truncated', (bytes) => bytes.subarray(0, bytes.length / 2));
 }
 
 /** Releases every tag and checks that the weights hold no device memory. */
