@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { handlers, setup } from './pause.test-helpers.js';
+import { gates, handlers, setup, userAndReleaseDraining } from './pause.test-helpers.js';
 
 describe('PauseController: the memory gate', () => {
   it('has exactly one owner', () => {
@@ -14,9 +14,7 @@ describe('PauseController: the memory gate', () => {
     const h = handlers();
     loop.forward = true;
     expect(gate.drainForRelease(h).success).toBe(true);
-    expect(pause.mayRunForward()).toBe(false);
-    expect(pause.mayAdmit()).toBe(false);
-    expect(pause.state).toBe('draining');
+    expect(gates(pause)).toEqual({ state: 'draining', admit: false, forward: false });
     expect(gate.drainForRelease(handlers()).success).toBe(false);
     pause.tick();
     expect(h.drained).toBe(0);
@@ -26,8 +24,7 @@ describe('PauseController: the memory gate', () => {
     // Drained but not yet marked released: still no forward pass.
     expect(pause.mayRunForward()).toBe(false);
     gate.setReleased(true);
-    expect(pause.mayRunForward()).toBe(false);
-    expect(pause.state).toBe('paused');
+    expect(gates(pause)).toMatchObject({ state: 'paused', forward: false });
   });
 
   it('rule 1: a cancelled release drain lifts its hold', () => {
@@ -39,8 +36,7 @@ describe('PauseController: the memory gate', () => {
     expect(gate.cancelReleaseDrain('cancelled')).toBe(true);
     expect(gate.cancelReleaseDrain('again')).toBe(false);
     expect(h.cancelled).toEqual(['cancelled']);
-    expect(pause.mayRunForward()).toBe(true);
-    expect(pause.state).toBe('running');
+    expect(gates(pause)).toMatchObject({ state: 'running', forward: true });
   });
 
   it('rule 6: continue while released succeeds and clears the user pause; nothing runs until the wake', () => {
@@ -55,33 +51,22 @@ describe('PauseController: the memory gate', () => {
     });
     expect(pause.userPauseMode).toBeNull();
     expect(pause.isReleased).toBe(true);
-    expect(pause.state).toBe('paused');
-    expect(pause.mayAdmit()).toBe(false);
-    expect(pause.mayRunForward()).toBe(false);
+    expect(gates(pause)).toEqual({ state: 'paused', admit: false, forward: false });
     expect(pause.resume().message).toBe(
       'not paused; memory is still released: nothing runs until every tag is resumed',
     );
     gate.setReleased(false);
-    expect(pause.state).toBe('running');
-    expect(pause.mayAdmit()).toBe(true);
-    expect(pause.mayRunForward()).toBe(true);
+    expect(gates(pause)).toEqual({ state: 'running', admit: true, forward: true });
   });
 
   it('rule 6: continue during a release drain succeeds, cancels the user drain; the release still completes', () => {
-    const { loop, pause } = setup(1);
-    const gate = pause.claimMemoryGate();
-    const user = handlers();
-    const release = handlers();
-    loop.forward = true;
-    pause.pause('wait', user);
-    gate.drainForRelease(release);
+    const { loop, pause, gate, user, release } = userAndReleaseDraining();
     const reply = pause.resume();
     expect(reply.success).toBe(true);
     expect(reply.message).toMatch(/^continued; a memory release is in progress: nothing runs/);
     expect(user.cancelled).toEqual(['cancelled by continueGeneration']);
     expect(pause.userPauseMode).toBeNull();
-    expect(pause.state).toBe('draining');
-    expect(pause.mayRunForward()).toBe(false);
+    expect(gates(pause)).toMatchObject({ state: 'draining', forward: false });
     loop.forward = false;
     pause.tick();
     expect(release.drained).toBe(1);
@@ -91,8 +76,7 @@ describe('PauseController: the memory gate', () => {
     gate.setReleased(true);
     expect(pause.mayRunForward()).toBe(false);
     gate.setReleased(false);
-    expect(pause.state).toBe('running');
-    expect(pause.mayRunForward()).toBe(true);
+    expect(gates(pause)).toMatchObject({ state: 'running', forward: true });
   });
 
   it('retract while a release drains: both wait for the pass in flight; the retract pause outlives the wake', () => {
@@ -112,8 +96,7 @@ describe('PauseController: the memory gate', () => {
     gate.setReleased(true);
     gate.setReleased(false);
     expect(pause.userPauseMode).toBe('retract');
-    expect(pause.state).toBe('paused');
-    expect(pause.mayRunForward()).toBe(false);
+    expect(gates(pause)).toMatchObject({ state: 'paused', forward: false });
   });
 
   it('rule 8: a pause the user set before a release (any mode) is there after the wake', () => {
@@ -125,9 +108,7 @@ describe('PauseController: the memory gate', () => {
       gate.setReleased(true);
       gate.setReleased(false);
       expect(pause.userPauseMode).toBe(mode);
-      expect(pause.state).toBe('paused');
-      expect(pause.mayAdmit()).toBe(false);
-      expect(pause.mayRunForward()).toBe(false);
+      expect(gates(pause)).toEqual({ state: 'paused', admit: false, forward: false });
     }
   });
 

@@ -1,12 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { handlers, setup } from './pause.test-helpers.js';
+import { gates, handlers, setup, userAndReleaseDraining } from './pause.test-helpers.js';
 
 describe('PauseController: user pause modes', () => {
   it('runs, admits and forwards by default', () => {
     const { pause } = setup();
-    expect(pause.state).toBe('running');
-    expect(pause.mayAdmit()).toBe(true);
-    expect(pause.mayRunForward()).toBe(true);
+    expect(gates(pause)).toEqual({ state: 'running', admit: true, forward: true });
     expect(pause.userPauseMode).toBeNull();
   });
 
@@ -14,16 +12,13 @@ describe('PauseController: user pause modes', () => {
     const { pause } = setup(3);
     const result = pause.pause('abort');
     expect(result).toMatchObject({ success: true, abortRunning: true });
-    expect(pause.state).toBe('paused');
-    expect(pause.mayAdmit()).toBe(false);
-    expect(pause.mayRunForward()).toBe(false);
+    expect(gates(pause)).toEqual({ state: 'paused', admit: false, forward: false });
   });
 
   it('keep pauses at once and keeps running requests', () => {
     const { pause } = setup(3);
     expect(pause.pause('keep')).toMatchObject({ success: true, abortRunning: false });
-    expect(pause.state).toBe('paused');
-    expect(pause.mayRunForward()).toBe(false);
+    expect(gates(pause)).toMatchObject({ state: 'paused', forward: false });
     expect(pause.resume()).toMatchObject({ success: true, message: 'continued' });
     expect(pause.mayRunForward()).toBe(true);
   });
@@ -37,12 +32,9 @@ describe('PauseController: user pause modes', () => {
       retractRunning: false,
     });
     expect(pause.userPauseMode).toBe('in_place');
-    expect(pause.state).toBe('paused');
-    expect(pause.mayAdmit()).toBe(false);
-    expect(pause.mayRunForward()).toBe(false);
+    expect(gates(pause)).toEqual({ state: 'paused', admit: false, forward: false });
     expect(pause.resume()).toEqual({ success: true, message: 'continued' });
-    expect(pause.state).toBe('running');
-    expect(pause.mayRunForward()).toBe(true);
+    expect(gates(pause)).toMatchObject({ state: 'running', forward: true });
   });
 
   it('only abort tells the scheduler to abort, only retract to retract', () => {
@@ -63,9 +55,7 @@ describe('PauseController: user pause modes', () => {
     expect(result).toMatchObject({ success: true, message: 'paused (retract)' });
     expect(result.retractRunning).toBe(true);
     expect(h.drained).toBe(1);
-    expect(pause.state).toBe('paused');
-    expect(pause.mayAdmit()).toBe(false);
-    expect(pause.mayRunForward()).toBe(false);
+    expect(gates(pause)).toEqual({ state: 'paused', admit: false, forward: false });
   });
 
   it('retract while a forward pass runs: no new pass, drained when that one ends, running or not', () => {
@@ -73,9 +63,7 @@ describe('PauseController: user pause modes', () => {
     loop.forward = true;
     const h = handlers();
     pause.pause('retract', h);
-    expect(pause.state).toBe('draining');
-    expect(pause.mayRunForward()).toBe(false);
-    expect(pause.mayAdmit()).toBe(false);
+    expect(gates(pause)).toEqual({ state: 'draining', admit: false, forward: false });
     pause.tick();
     expect(h.drained).toBe(0);
     loop.forward = false;
@@ -121,17 +109,14 @@ describe('PauseController: user pause modes', () => {
     loop.forward = false;
     pause.tick();
     expect(h.drained).toBe(0);
-    expect(pause.state).toBe('running');
-    expect(pause.mayRunForward()).toBe(true);
+    expect(gates(pause)).toMatchObject({ state: 'running', forward: true });
   });
 
   it('wait drains: forwards continue, admission stops, the reply comes when no request runs', () => {
     const { loop, pause } = setup(2);
     const h = handlers();
     pause.pause('wait', h);
-    expect(pause.state).toBe('draining');
-    expect(pause.mayAdmit()).toBe(false);
-    expect(pause.mayRunForward()).toBe(true);
+    expect(gates(pause)).toEqual({ state: 'draining', admit: false, forward: true });
     pause.tick();
     expect(h.drained).toBe(0);
     loop.running = 0;
@@ -141,8 +126,7 @@ describe('PauseController: user pause modes', () => {
     loop.forward = false;
     pause.tick();
     expect(h.drained).toBe(1);
-    expect(pause.state).toBe('paused');
-    expect(pause.mayRunForward()).toBe(false);
+    expect(gates(pause)).toMatchObject({ state: 'paused', forward: false });
   });
 
   it('wait resolves at once when nothing runs, and again at once when already drained', () => {
@@ -175,13 +159,7 @@ describe('PauseController: user pause modes', () => {
   });
 
   it('cancelDrains cancels user and release drains', () => {
-    const { loop, pause } = setup(1);
-    const gate = pause.claimMemoryGate();
-    const user = handlers();
-    const release = handlers();
-    loop.forward = true;
-    pause.pause('wait', user);
-    gate.drainForRelease(release);
+    const { pause, user, release } = userAndReleaseDraining();
     pause.cancelDrains('shutdown');
     expect(user.cancelled).toEqual(['shutdown']);
     expect(release.cancelled).toEqual(['shutdown']);
@@ -194,8 +172,7 @@ describe('PauseController: weight writers hold forward passes off', () => {
     const { pause } = setup();
     const release = pause.hold();
     const other = pause.hold();
-    expect(pause.mayRunForward()).toBe(false);
-    expect(pause.state).toBe('running');
+    expect(gates(pause)).toMatchObject({ state: 'running', forward: false });
     release();
     release();
     expect(pause.mayRunForward()).toBe(false);

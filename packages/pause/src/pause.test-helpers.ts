@@ -25,3 +25,20 @@ export function handlers(): DrainHandlers & { drained: number; cancelled: string
   };
   return h;
 }
+
+/** What the controller lets the loop do now: its state, admission, a forward pass. */
+export function gates(pause: PauseController) {
+  return { state: pause.state, admit: pause.mayAdmit(), forward: pause.mayRunForward() };
+}
+
+/** A user `wait` drain and a release drain, both pending on the forward pass in flight. */
+export function userAndReleaseDraining() {
+  const { loop, pause } = setup(1);
+  const gate = pause.claimMemoryGate();
+  const user = handlers();
+  const release = handlers();
+  loop.forward = true;
+  pause.pause('wait', user);
+  gate.drainForRelease(release);
+  return { loop, pause, gate, user, release };
+}
