@@ -3,7 +3,7 @@ import { packageBuild } from '../../config/tsup.js';
 export default packageBuild({
   entry: [
     'src/index.ts',
-    'src/engine/rank-worker.ts',
+    'src/rank/rank-worker.ts',
     'src/engine/tokenizer-worker.ts',
     'src/server/json-parse-worker.ts',
     'src/cli/main.ts',

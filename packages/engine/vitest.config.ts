@@ -14,8 +14,8 @@ export default packageTests({
     'src/types.ts',
     // Benches print tables; their smoke tests run them, the gate does not count them.
     'src/bench/**',
-    'src/engine/rank-worker.ts',
-    'src/engine/rank-control.ts',
+    'src/rank/rank-worker.ts',
+    'src/rank/rank-control.ts',
     'src/cli/main.ts',
     'src/cli/load-progress.ts',
   ],

@@ -18,10 +18,18 @@ import type {
   RequestOptions,
 } from '../engine-api.js';
 import type { NamedTensor } from '../model/weights/named-tensors.js';
+import { failedReply, mergeReplies } from '../protocol/merge-replies.js';
+import type {
+  ControlOpName,
+  ControlOpOf,
+  ControlReply,
+  ReadyInfo,
+  TokenEvent,
+  WorkerInit,
+} from '../protocol/worker-protocol.js';
 import { stepTrace } from '../trace/step-trace.js';
 import { checkTextFits, kvPoolRefusal } from './input-limits.js';
 import { type LaunchOptions, type ResolvedOptions, resolveOptions } from './launch-options.js';
-import { failedReply, mergeReplies } from './merge-replies.js';
 import { loadModelTokenizer, type ModelTokenizer } from './model-tokenizer.js';
 import { PromptEncoder } from './prompt-encoder.js';
 import { PromptRouter } from './prompt-router.js';
@@ -37,16 +45,8 @@ import {
   type ValidInput,
   validateInput,
 } from './validate-input.js';
-import type {
-  ControlOpName,
-  ControlOpOf,
-  ControlReply,
-  ReadyInfo,
-  TokenEvent,
-  WorkerInit,
-} from './worker-protocol.js';
 
-/** The rank worker's entry, resolved through this package's exports (dist/rank-worker.js). */
+/** The rank worker's entry, resolved through this package's exports (dist/rank/rank-worker.js). */
 function workerUrl(): URL {
   return pathToFileURL(createRequire(import.meta.url).resolve('@ts/engine/rank-worker'));
 }

@@ -1,6 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { failedReply } from './merge-replies.js';
-import { portsOf } from './tp-launch.js';
+import { failedReply } from '../protocol/merge-replies.js';
 import type {
   ControlOpName,
   ControlOpOf,
@@ -10,7 +9,8 @@ import type {
   TokenEvent,
   ToWorker,
   WorkerInit,
-} from './worker-protocol.js';
+} from '../protocol/worker-protocol.js';
+import { portsOf } from './tp-launch.js';
 
 /** The main side of one rank's worker: start-up, control calls with replies, token events. */
 export class RankHandle {

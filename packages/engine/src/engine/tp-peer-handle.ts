@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
+import type { FromWorker, WorkerInit } from '../protocol/worker-protocol.js';
 import { portsOf } from './tp-launch.js';
-import type { FromWorker, WorkerInit } from './worker-protocol.js';
 
 /**
  * The main side of a tensor-parallel peer's worker: only its start-up and its end. Everything

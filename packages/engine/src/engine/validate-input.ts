@@ -2,10 +2,10 @@ import { randomInt } from 'node:crypto';
 import { type SamplingParams, samplingParams } from '@ts/scheduler';
 import type { GenerateInput } from '../engine-api.js';
 import { MAX_REQUEST_LOGIT_BIAS, MAX_TOP_LOGPROBS } from '../model/workspace.js';
+import type { ReadyInfo } from '../protocol/worker-protocol.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { checkReplySize, checkStops, checkTextFits, InvalidInputError } from './input-limits.js';
 import type { PromptEncoder } from './prompt-encoder.js';
-import type { ReadyInfo } from './worker-protocol.js';
 
 export { InvalidInputError } from './input-limits.js';
 

@@ -12,7 +12,7 @@ import {
   tensorSources,
 } from '../model/weights/named-tensors.js';
 import type { WeightChecks } from '../model/weights/non-finite-check.js';
-import type { Rank } from '../rank/rank.js';
+import type { Rank } from './rank.js';
 
 const describe = (error: unknown) => (error instanceof Error ? error.message : String(error));
 

@@ -2,12 +2,12 @@ import type { MemorySaver } from '@ts/memory-saver-native';
 import type { ControlResult } from '@ts/pause';
 import type { ModelConfig } from '../model/loader/model-config.js';
 import type { WeightChecks } from '../model/weights/non-finite-check.js';
-import type { Rank } from '../rank/rank.js';
+import type { ControlOp, ControlReply } from '../protocol/worker-protocol.js';
+import type { Rank } from './rank.js';
 import { addBytes, residentBytesOf } from './resident-bytes.js';
 import { answerFailure, type TpPeers } from './tp-peers.js';
 import type { WeightUpdate } from './tp-protocol.js';
 import { updateWeightsFromDisk, updateWeightsFromTensors } from './update-weights.js';
-import type { ControlOp, ControlReply } from './worker-protocol.js';
 
 /** What a rank answers control calls with. */
 export interface RankControlContext {

@@ -1,6 +1,6 @@
 import type { KvPoolHandle, MemorySaver as OccupationSaver } from '@ts/memory-occupation';
 import type { ForwardSequence } from '../model/forward-batch.js';
-import type { RankGroup } from '../rank/rank-group.js';
+import type { RankGroup } from './rank-group.js';
 import { TpGroupSaver } from './tp-group-saver.js';
 import { answerFailure, type PeerAnswer, type TpPeers } from './tp-peers.js';
 

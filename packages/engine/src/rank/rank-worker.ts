@@ -17,21 +17,21 @@ import { openCheckpoint } from '../model/loader/open-checkpoint.js';
 import { servingDtype } from '../model/serving-dtype.js';
 import { planLlamaShards, type ShardPlan } from '../model/tensor-parallel/shard-plan.js';
 import type { LoadProgress } from '../model/weights/load-weights.js';
-import { createRank } from '../rank/rank.js';
-import { loadRankWeights } from '../rank/rank-model.js';
-import { stepTrace } from '../trace/step-trace.js';
-import { failedReply } from './merge-replies.js';
-import { rankControl } from './rank-control.js';
-import { TpGroup } from './tp-group.js';
-import { runPeer } from './tp-peer.js';
-import { TpPeers } from './tp-peers.js';
+import { failedReply } from '../protocol/merge-replies.js';
 import type {
   ControlOpName,
   FromWorker,
   TokenEvent,
   ToWorker,
   WorkerInit,
-} from './worker-protocol.js';
+} from '../protocol/worker-protocol.js';
+import { stepTrace } from '../trace/step-trace.js';
+import { createRank } from './rank.js';
+import { rankControl } from './rank-control.js';
+import { loadRankWeights } from './rank-model.js';
+import { TpGroup } from './tp-group.js';
+import { runPeer } from './tp-peer.js';
+import { TpPeers } from './tp-peers.js';
 
 if (!parentPort) throw new Error('rank-worker must run in a worker thread');
 const port = parentPort;
