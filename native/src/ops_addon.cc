@@ -162,6 +162,8 @@ class NativeOps : public Napi::ObjectWrap<NativeOps> {
                         InstanceMethod<&NativeOps::upload>("upload"),
                         InstanceMethod<&NativeOps::download>("download"),
                         InstanceMethod<&NativeOps::synchronize>("synchronize"),
+                        InstanceMethod<&NativeOps::queueDownload>("queueDownload"),
+                        InstanceMethod<&NativeOps::takeDownload>("takeDownload"),
                         InstanceMethod<&NativeOps::canCapture>("canCapture"),
                         InstanceMethod<&NativeOps::beginCapture>("beginCapture"),
                         InstanceMethod<&NativeOps::endCapture>("endCapture"),
@@ -235,6 +237,21 @@ class NativeOps : public Napi::ObjectWrap<NativeOps> {
 
   Napi::Value synchronize(const Napi::CallbackInfo& info) {
     return run(info, [&] { kernels_->synchronize(); });
+  }
+
+  // (address, bytes: number) → ticket
+  Napi::Value queueDownload(const Napi::CallbackInfo& info) {
+    Args a(info, "queueDownload", 2);
+    int ticket = -1;
+    run(info, [&] { ticket = kernels_->queueDownload(a.address(0, "address"), a.count(1, "bytes")); });
+    return Napi::Number::New(info.Env(), ticket);
+  }
+
+  // (ticket: number, bytes: Uint8Array)
+  Napi::Value takeDownload(const Napi::CallbackInfo& info) {
+    Args a(info, "takeDownload", 2);
+    Napi::Uint8Array bytes = a.bytes(1, "bytes");
+    return run(info, [&] { kernels_->takeDownload(a.integer(0, "ticket"), bytes.Data(), bytes.ByteLength()); });
   }
 
   Napi::Value canCapture(const Napi::CallbackInfo& info) {

@@ -198,6 +198,14 @@ class CheckedKernels final : public Kernels {
   }
 
   void synchronize() override { inner_->synchronize(); }
+  int queueDownload(uintptr_t device, size_t bytes) override {
+    Check("queueDownload").address(device, "address").positive(static_cast<long long>(bytes), "bytes");
+    return inner_->queueDownload(device, bytes);
+  }
+  void takeDownload(int ticket, void* host, size_t bytes) override {
+    Check("takeDownload").that(host != nullptr, "the host buffer is null");
+    inner_->takeDownload(ticket, host, bytes);
+  }
   void trimScratch() override { inner_->trimScratch(); }
   size_t scratchBytes(int maxTokens, int group) const override {
     Check("scratchBytes").positive(maxTokens, "maxTokens").positive(group, "group");

@@ -269,6 +269,12 @@ class Kernels {
   virtual void upload(uintptr_t device, const void* host, size_t bytes) = 0;
   virtual void download(void* host, uintptr_t device, size_t bytes) = 0;
   virtual void synchronize() = 0;
+  // A download that does not wait: the copy of `bytes` at `device` is queued behind every call so
+  // far, into host memory the kernels own, and its ticket returned; takeDownload(ticket) waits for
+  // that copy alone (not for calls queued after it) and hands the bytes over, once. At most
+  // kQueuedDownloads (queued_downloads.h) are queued and not taken at a time.
+  virtual int queueDownload(uintptr_t device, size_t bytes) = 0;
+  virtual void takeDownload(int ticket, void* host, size_t bytes) = 0;
 
   // Gives back scratch memory the kernels keep between calls (the cuBLAS workspace, attention
   // scratch), after synchronizing; it is taken again on the next call that needs it. The saver

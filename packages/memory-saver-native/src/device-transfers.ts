@@ -28,6 +28,20 @@ export class DeviceTransfers {
     this.#native.download(address, bytesOf(into));
   }
 
+  /**
+   * Queues a copy of `bytes` bytes at `address`, behind every kernel and copy so far, without
+   * waiting for it; `takeDownload(ticket, into)` then waits for that copy alone (work queued
+   * after it may still run) and fills `into` (exactly `bytes` long). Each ticket is taken once;
+   * at most 4 are queued and not taken at a time.
+   */
+  queueDownload(address: DeviceAddress, bytes: number): number {
+    return this.#native.queueDownload(address, bytes);
+  }
+
+  takeDownload(ticket: number, into: ArrayBufferView): void {
+    this.#native.takeDownload(ticket, bytesOf(into));
+  }
+
   downloadFloat32(address: DeviceAddress, count: number): Float32Array {
     const out = new Float32Array(count);
     this.download(address, out);

@@ -134,6 +134,8 @@ export interface NativeOps {
   upload(address: number, bytes: Uint8Array): void;
   download(address: number, bytes: Uint8Array): void;
   synchronize(): void;
+  queueDownload(address: number, bytes: number): number;
+  takeDownload(ticket: number, bytes: Uint8Array): void;
   canCapture(): boolean;
   beginCapture(): void;
   endCapture(): number;

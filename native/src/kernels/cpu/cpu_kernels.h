@@ -3,9 +3,12 @@
 // assumed checked by withArgumentChecks; content checks (ids, metadata) are made here.
 #pragma once
 
+#include <array>
 #include <memory>
+#include <vector>
 
 #include "kernels/kernels.h"
+#include "kernels/queued_downloads.h"
 
 namespace ts::cpu {
 
@@ -28,6 +31,12 @@ class CpuKernels final : public Kernels {
   void upload(uintptr_t device, const void* host, size_t bytes) override;
   void download(void* host, uintptr_t device, size_t bytes) override;
   void synchronize() override {}
+  int queueDownload(uintptr_t device, size_t bytes) override;
+  void takeDownload(int ticket, void* host, size_t bytes) override;
+
+ private:
+  QueuedDownloads queued_;
+  std::array<std::vector<char>, kQueuedDownloads> downloads_;
 };
 
 // CpuKernels, recordable as graphs, behind the shared argument checks.

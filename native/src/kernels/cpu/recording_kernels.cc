@@ -71,6 +71,14 @@ class RecordingKernels final : public Kernels {
     idle("synchronize");
     inner_->synchronize();
   }
+  int queueDownload(uintptr_t device, size_t bytes) override {
+    idle("queueDownload");
+    return inner_->queueDownload(device, bytes);
+  }
+  void takeDownload(int ticket, void* host, size_t bytes) override {
+    idle("takeDownload");
+    inner_->takeDownload(ticket, host, bytes);
+  }
   // The CPU kernels keep no scratch between calls: once the owner has said where scratch
   // lives (useScratch, as on CUDA), graphs survive a pause as they do there.
   void trimScratch() override {

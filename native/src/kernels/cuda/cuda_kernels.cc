@@ -42,6 +42,11 @@ CudaKernels::~CudaKernels() {
   cudaFree(error_);
   cudaFreeHost(staging_);
   cudaEventDestroy(stagingFree_);
+  for (PinnedDownload& d : downloads_) {
+    cudaFreeHost(d.bytes);
+    cudaFreeHost(d.error);
+    if (d.copied) cudaEventDestroy(d.copied);
+  }
 }
 
 cudaStream_t CudaKernels::enter() const {
@@ -115,6 +120,45 @@ void CudaKernels::download(void* host, uintptr_t device, size_t bytes) {
   check(cudaMemcpyAsync(host, reinterpret_cast<const void*>(device), bytes, cudaMemcpyDeviceToHost, enter()),
         "download: cudaMemcpyAsync");
   finish("download");
+}
+
+int CudaKernels::queueDownload(uintptr_t device, size_t bytes) {
+  if (capturing_) throw std::logic_error("queueDownload: no host copies during a capture");
+  cudaStream_t stream = enter();
+  int ticket = 0;
+  int slot = queued_.queue(bytes, ticket);
+  PinnedDownload& d = downloads_[slot];
+  try {
+    if (!d.copied) {
+      check(cudaEventCreateWithFlags(&d.copied, cudaEventDisableTiming), "queueDownload: cudaEventCreate");
+      check(cudaMallocHost(reinterpret_cast<void**>(&d.error), sizeof(ContentError)), "queueDownload: cudaMallocHost");
+    }
+    if (d.capacity < bytes) {  // a slot's earlier copy was waited for when it was taken
+      cudaFreeHost(d.bytes);
+      d.bytes = nullptr;
+      d.capacity = 0;
+      check(cudaMallocHost(&d.bytes, bytes), "queueDownload: cudaMallocHost(" + std::to_string(bytes) + " bytes)");
+      d.capacity = bytes;
+    }
+    check(cudaMemcpyAsync(d.bytes, reinterpret_cast<const void*>(device), bytes, cudaMemcpyDeviceToHost, stream),
+          "queueDownload: cudaMemcpyAsync");
+    check(cudaMemcpyAsync(d.error, error_, sizeof(ContentError), cudaMemcpyDeviceToHost, stream),
+          "queueDownload: cudaMemcpyAsync(content error)");
+    check(cudaEventRecord(d.copied, stream), "queueDownload: cudaEventRecord");
+  } catch (...) {
+    queued_.take(ticket, bytes);
+    throw;
+  }
+  return ticket;
+}
+
+void CudaKernels::takeDownload(int ticket, void* host, size_t bytes) {
+  PinnedDownload& d = downloads_[queued_.take(ticket, bytes)];
+  enter();
+  check(cudaEventSynchronize(d.copied), "takeDownload: cudaEventSynchronize");
+  // A content error recorded before the copy: the usual report (it waits for the whole stream).
+  if (d.error->code != kNoError) finish("takeDownload");
+  std::memcpy(host, d.bytes, bytes);
 }
 
 size_t CudaKernels::scratchBytes(int maxTokens, int group) const {

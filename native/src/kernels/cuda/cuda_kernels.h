@@ -5,12 +5,15 @@
 // that waits for the stream (content_error.h).
 #pragma once
 
+#include <array>
+
 #include <cuda_runtime_api.h>
 
 #include <map>
 #include <memory>
 
 #include "kernels/kernels.h"
+#include "kernels/queued_downloads.h"
 
 namespace ts::cuda {
 
@@ -41,6 +44,8 @@ class CudaKernels final : public Kernels {
   void upload(uintptr_t device, const void* host, size_t bytes) override;
   void download(void* host, uintptr_t device, size_t bytes) override;
   void synchronize() override;
+  int queueDownload(uintptr_t device, size_t bytes) override;
+  void takeDownload(int ticket, void* host, size_t bytes) override;
   void trimScratch() override;
   size_t scratchBytes(int maxTokens, int group) const override;
   void useScratch(uintptr_t address, size_t bytes) override;
@@ -76,6 +81,16 @@ class CudaKernels final : public Kernels {
   // Throws when the given scratch is unmapped (its tag released): `call` needs it.
   void needGivenScratch(const char* call) const;
   std::unique_ptr<Blas> blas_;
+  // Queued downloads: per slot pinned memory for the bytes and the content error at the time,
+  // and the event after their copies.
+  struct PinnedDownload {
+    void* bytes = nullptr;
+    size_t capacity = 0;
+    ContentError* error = nullptr;
+    cudaEvent_t copied = nullptr;
+  };
+  QueuedDownloads queued_;
+  std::array<PinnedDownload, kQueuedDownloads> downloads_{};
   // Pinned staging for small uploads, free again once `stagingFree_` has passed.
   void* staging_ = nullptr;
   cudaEvent_t stagingFree_ = nullptr;
