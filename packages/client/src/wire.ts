@@ -224,6 +224,7 @@ export interface ServerInfoReply {
   max_total_num_tokens: number;
   disable_radix_cache: boolean;
   disable_cuda_graph: boolean;
+  disable_overlap_schedule: boolean;
   /** Launched with deterministic inference (SGLang's `--enable-deterministic-inference`). */
   enable_deterministic_inference: boolean;
   device: string;

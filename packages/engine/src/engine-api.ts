@@ -122,6 +122,7 @@ export interface ServingLimits {
   maxTotalTokens: number;
   prefixCache: boolean;
   cudaGraphs: boolean;
+  overlapSchedule: boolean;
   /** Launched with deterministic inference (spec rule 14). */
   deterministic: boolean;
 }

@@ -1,12 +1,12 @@
-import { describe, expect, it } from 'vitest';
-import { loopPerTest } from './rank-loop.test-helpers.js';
+import { expect, it } from 'vitest';
+import { forEachPassMode, loopPerTest } from './rank-loop.test-helpers.js';
 import { expectedOutput } from './scheduler.test-helpers.js';
 
 const prompt = (n: number, seed = 1) =>
   Array.from({ length: n }, (_, i) => (i * 7 + seed * 3) % 90);
 const start = loopPerTest();
 
-describe('RankLoop: pause modes in_place and retract', () => {
+forEachPassMode('RankLoop: pause modes in_place and retract', () => {
   it('in_place keeps running requests and their KV; they go on after continue, never retracted', async () => {
     const h = start();
     const a = h.submit('a', prompt(7), 20);

@@ -1,12 +1,12 @@
-import { describe, expect, it } from 'vitest';
-import { loopPerTest } from './rank-loop.test-helpers.js';
+import { expect, it } from 'vitest';
+import { forEachPassMode, loopPerTest } from './rank-loop.test-helpers.js';
 import { expectedOutput } from './scheduler.test-helpers.js';
 
 const prompt = (n: number, seed = 1) =>
   Array.from({ length: n }, (_, i) => (i * 5 + seed * 11) % 90);
 const start = loopPerTest();
 
-describe('RankLoop: pause modes racing memory release and wake', () => {
+forEachPassMode('RankLoop: pause modes racing memory release and wake', () => {
   it('retract, release kv_cache, resume, continue: the same greedy tokens as without the pause', async () => {
     const h = start();
     const prompts = [prompt(9), prompt(6, 2), prompt(13, 3)];

@@ -1,5 +1,5 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { loopHarness, tick } from './rank-loop.test-helpers.js';
+import { afterEach, expect, it } from 'vitest';
+import { forEachPassMode, loopHarness, tick } from './rank-loop.test-helpers.js';
 import { expectedOutput } from './scheduler.test-helpers.js';
 
 const prompt = (n: number, seed = 1) =>
@@ -15,7 +15,7 @@ afterEach(async () => {
   await harness?.running;
 });
 
-describe('RankLoop: the sleep/wake rules against a running loop', () => {
+forEachPassMode('RankLoop: the sleep/wake rules against a running loop', () => {
   it('serves requests and frees their pages', async () => {
     const h = start();
     h.submit('a', prompt(5));
@@ -191,7 +191,7 @@ describe('RankLoop: the sleep/wake rules against a running loop', () => {
   });
 });
 
-describe('RankLoop.exclusive', () => {
+forEachPassMode('RankLoop.exclusive', () => {
   it('waits for the forward pass in flight and holds new ones until it ends', async () => {
     const h = start();
     h.holdForward();

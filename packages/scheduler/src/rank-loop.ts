@@ -9,12 +9,31 @@ import { MemoryOccupationController } from '@ts/memory-occupation';
 import type { ControlResult, PauseMode } from '@ts/pause';
 import { PauseController } from '@ts/pause';
 import type { PrefixCache } from './prefix-cache.js';
-import type { Scheduler, StepItem, TokenEvent } from './scheduler.js';
+import type { AdvancedStep, Scheduler, StepItem, TokenEvent } from './scheduler.js';
 import type { Sequence } from './sequence.js';
-import { isTokenList, type SampledStep, type StepExecutor } from './step-executor.js';
+import {
+  isTokenList,
+  type LaunchedStep,
+  overlaps,
+  type SampledStep,
+  type StepExecutor,
+} from './step-executor.js';
 import { addStep, emptyStepStats, type StepStats } from './step-stats.js';
 
-export type { SampledStep, StepExecutor } from './step-executor.js';
+export type {
+  LaunchedStep,
+  OverlappedExecutor,
+  SampledStep,
+  StepExecutor,
+} from './step-executor.js';
+
+/** A launched pass not yet collected, and when its launch began. */
+interface PassInFlight {
+  step: AdvancedStep;
+  launched: LaunchedStep;
+  start: number;
+  launchMs: number;
+}
 
 export type LoopEvent =
   | TokenEvent
@@ -40,6 +59,8 @@ export class RankLoop {
   readonly memory: MemoryOccupationController;
   private readonly scheduler: Scheduler;
   private forwardInFlight = false;
+  /** With an overlapped executor: the pass launched last, collected after the next launches. */
+  private inFlight: PassInFlight | null = null;
   /** Lets forward passes go again: set while a weight-update session is open. */
   private endUpdateSession: (() => void) | null = null;
   private stopped = false;
@@ -198,7 +219,8 @@ export class RankLoop {
       const mayRun = this.scheduler.hasWork && this.pause.mayRunForward();
       const items = mayRun ? this.scheduler.schedule(this.pause.mayAdmit()) : [];
       if (items.length === 0) {
-        await this.idle();
+        if (this.inFlight) this.collectInFlight();
+        else await this.idle();
         continue;
       }
       await this.step(items);
@@ -213,6 +235,7 @@ export class RankLoop {
   }
 
   private async step(items: StepItem[]): Promise<void> {
+    if (overlaps(this.options.executor)) return this.launch(items, this.options.executor);
     this.forwardInFlight = true;
     this.forwardPasses += 1;
     let sampled: SampledStep;
@@ -221,11 +244,7 @@ export class RankLoop {
       const result = await this.options.executor.execute(items);
       sampled = isTokenList(result) ? { tokens: result } : result;
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      for (const { seq } of items) {
-        if (this.scheduler.abort(seq.id))
-          this.options.onEvent({ seq, token: null, finishReason: 'abort', error: message });
-      }
+      this.abortItems(items, error);
       return;
     } finally {
       this.forwardInFlight = false;
@@ -240,6 +259,86 @@ export class RankLoop {
       sampled.topLogprobs,
     );
     for (const event of events) this.options.onEvent(event);
+  }
+
+  /**
+   * Launches `items`, then collects the pass launched before (which ran meanwhile), so the
+   * device always has the next pass queued while the host settles the last one.
+   */
+  private async launch(
+    items: StepItem[],
+    executor: { launch(items: readonly StepItem[]): Promise<LaunchedStep> },
+  ): Promise<void> {
+    this.forwardInFlight = true;
+    this.forwardPasses += 1;
+    const start = performance.now();
+    let launched: LaunchedStep;
+    try {
+      launched = await executor.launch(items);
+    } catch (error) {
+      if (this.inFlight) this.collectInFlight();
+      this.abortItems(items, error);
+      addStep(this.steps, items, performance.now() - start);
+      this.forwardInFlight = this.inFlight !== null;
+      return;
+    }
+    const previous = this.inFlight;
+    this.inFlight = {
+      step: this.scheduler.advance(items),
+      launched,
+      start,
+      launchMs: performance.now() - start,
+    };
+    if (previous && !this.collect(previous)) {
+      // The pass just launched took its inputs from the failed one: it goes too.
+      const dependent = this.inFlight;
+      this.inFlight = null;
+      try {
+        dependent.launched.collect();
+      } catch {}
+      this.abortItems(dependent.step.items, new Error('the pass before it failed'));
+    }
+    if (this.inFlight && !this.inFlight.launched.overlaps) this.collectInFlight();
+    this.forwardInFlight = this.inFlight !== null;
+  }
+
+  private collectInFlight(): void {
+    const pass = this.inFlight;
+    this.inFlight = null;
+    if (pass) this.collect(pass);
+    this.forwardInFlight = false;
+  }
+
+  /** Takes a pass's tokens and applies them; false when it failed (its requests are aborted). */
+  private collect(pass: PassInFlight): boolean {
+    const waitStart = performance.now();
+    let sampled: SampledStep;
+    try {
+      sampled = pass.launched.collect();
+    } catch (error) {
+      this.abortItems(pass.step.items, error);
+      return false;
+    } finally {
+      addStep(this.steps, pass.step.items, pass.launchMs + performance.now() - waitStart);
+    }
+    const events = this.scheduler.settle(
+      pass.step,
+      sampled.tokens,
+      sampled.logprobs,
+      sampled.inputLogprobs,
+      sampled.tokenIdsLogprobs,
+      sampled.topLogprobs,
+    );
+    for (const event of events) this.options.onEvent(event);
+    return true;
+  }
+
+  private abortItems(items: readonly StepItem[], error: unknown): void {
+    const message = error instanceof Error ? error.message : String(error);
+    for (const { seq } of items) {
+      if (this.scheduler.abortSequence(seq))
+        this.options.onEvent({ seq, token: null, finishReason: 'abort', error: message });
+    }
   }
 
   /** Pause `retract`, with no forward pass in flight: the running requests go back, KV freed. */

@@ -27,6 +27,12 @@ export interface StepItem {
   /** True when this step consumes the sequence's whole pending input, so a token is sampled. */
   samples: boolean;
   /**
+   * Set when the item's one input token is still being sampled by the pass in flight: the row
+   * of that pass whose sampled token it is (the executor takes it on the device). Such items
+   * come first in a step.
+   */
+  inputFrom?: number;
+  /**
    * Prompt positions `first` .. `first + count - 1` whose logits give input-token logprobs
    * (position p's logits score token p + 1): extra rows, and the last token's row when it is
    * one of them.
@@ -37,6 +43,8 @@ export interface StepItem {
 export interface TokenEvent {
   seq: Sequence;
   token: number;
+  /** Which output token it is (0: the first); the sequence may have grown past it already. */
+  outputIndex: number;
   finishReason: FinishReason | null;
   /** The token's log-probability, where its sequence asked for it (`returnLogprob`). */
   logprob?: number;
@@ -50,6 +58,16 @@ export interface TokenEvent {
 export interface TopLogprobs {
   ids: readonly number[];
   logprobs: readonly number[];
+}
+
+/** A pass `advance` has counted in: what `settle` needs once its sampled tokens are known. */
+export interface AdvancedStep {
+  items: readonly StepItem[];
+  /** Per item: the index in its sequence of the token it samples (unknown until settled), or null. */
+  sampledAt: (number | null)[];
+  /** Per item: its sequence's computed tokens after this pass, and its retractions then. */
+  computedTo: number[];
+  retractionsAt: number[];
 }
 
 /**
@@ -128,12 +146,15 @@ export class Scheduler {
       i < this.waiting.length;
     ) {
       const seq = this.waiting[i] as Sequence;
+      // Retracted while a pass in flight samples its last token: it waits for that token.
+      if (seq.hasUnknownTokens) break;
       if (seq.computedTokens === 0 && this.cache) {
         // A scored prompt computes every position it scores: the cache may give only those before.
         const scored = seq.nextScoredToken;
         const limit = scored === null ? seq.length - 1 : Math.min(seq.length - 1, scored - 1);
         seq.pageTable = this.cache.match(seq.allTokens, limit);
         seq.computedTokens = seq.pageTable.length * this.options.pageSize;
+        seq.insertedTokens = seq.computedTokens;
         if (scored === null && this.awaitsSharedPrefill(seq)) {
           this.pages.release(seq.dropKv());
           i += 1;
@@ -157,7 +178,12 @@ export class Scheduler {
       items.push(this.item(seq, n));
       budget -= n;
     }
-    return items;
+    // Items whose input the pass in flight samples first: the executor takes those on the device.
+    if (!items.some((item) => item.inputFrom !== undefined)) return items;
+    return [
+      ...items.filter((item) => item.inputFrom !== undefined),
+      ...items.filter((item) => item.inputFrom === undefined),
+    ];
   }
 
   /**
@@ -172,32 +198,82 @@ export class Scheduler {
     tokenIdsLogprobs?: readonly (readonly number[] | undefined)[],
     topLogprobs?: readonly (TopLogprobs | undefined)[],
   ): TokenEvent[] {
-    const events: TokenEvent[] = [];
-    const pageSize = this.options.pageSize;
-    for (const [i, item] of items.entries()) {
+    return this.settle(
+      this.advance(items),
+      sampled,
+      logprobs,
+      inputLogprobs,
+      tokenIdsLogprobs,
+      topLogprobs,
+    );
+  }
+
+  /**
+   * Counts a launched pass in before its tokens are known, so the next pass can be planned
+   * while it runs: its tokens are computed, each sampling item's sequence grows by a token not
+   * yet known (UNKNOWN_TOKEN), and a sequence that reaches its token budget leaves the running
+   * batch now (it finishes when settled). `settle` then applies the sampled tokens.
+   */
+  advance(items: readonly StepItem[]): AdvancedStep {
+    const sampledAt: (number | null)[] = [];
+    const computedTo: number[] = [];
+    const retractionsAt: number[] = [];
+    for (const [row, item] of items.entries()) {
       const { seq } = item;
       seq.computedTokens += item.tokens.length;
+      computedTo.push(seq.computedTokens);
+      retractionsAt.push(seq.retractions);
+      if (!item.samples || seq.status !== 'running') {
+        sampledAt.push(null);
+        continue;
+      }
+      sampledAt.push(seq.appendUnknownToken(row));
+      if (seq.length - seq.promptLength >= seq.params.maxNewTokens) this.remove(seq);
+    }
+    return { items, sampledAt, computedTo, retractionsAt };
+  }
+
+  /** Applies the sampled tokens of a pass `advance` counted in; returns their events. */
+  settle(
+    step: AdvancedStep,
+    sampled: readonly number[],
+    logprobs?: readonly number[],
+    inputLogprobs?: readonly (readonly number[] | undefined)[],
+    tokenIdsLogprobs?: readonly (readonly number[] | undefined)[],
+    topLogprobs?: readonly (TopLogprobs | undefined)[],
+  ): TokenEvent[] {
+    const events: TokenEvent[] = [];
+    const pageSize = this.options.pageSize;
+    for (const [i, item] of step.items.entries()) {
+      const { seq } = item;
       const scored = inputLogprobs?.[i];
       if (item.scores && scored) {
         // Position p scores token p + 1; a recompute after a retraction adds nothing twice.
         for (const [j, value] of scored.entries())
           if (item.scores.first + 1 + j === seq.nextScoredToken) seq.inputLogprobs.push(value);
       }
+      const computedTo = step.computedTo[i] as number;
+      const holdsKv = seq.status === 'running' && seq.retractions === step.retractionsAt[i];
       // Pages filled by this step are cached now, so requests sharing the prompt (n samples of
       // it, sent together) reuse them instead of computing them again.
-      if (Math.floor(item.cachedTokens / pageSize) < Math.floor(seq.computedTokens / pageSize))
-        this.cacheComputed(seq);
-      if (!item.samples || seq.status !== 'running') continue;
+      if (holdsKv && Math.floor(item.cachedTokens / pageSize) < Math.floor(computedTo / pageSize))
+        this.cacheComputed(seq, computedTo);
+      const at = step.sampledAt[i];
+      if (at === null || at === undefined || seq.status === 'finished') continue;
       const token = sampled[i] as number;
-      seq.appendToken(token);
-      const reason = this.finishReason(seq, token);
-      if (reason) this.finish(seq, reason);
+      seq.settleToken(at, token);
+      const reason = this.finishReason(seq, token, at + 1 - seq.promptLength);
+      if (reason) {
+        seq.truncate(at + 1);
+        this.finish(seq, reason);
+      }
       const logprob = seq.params.returnLogprob ? logprobs?.[i] : undefined;
       const chosen = tokenIdsLogprobs?.[i];
       const top = topLogprobs?.[i];
       events.push({
         seq,
         token,
+        outputIndex: at - seq.promptLength,
         finishReason: reason,
         ...(logprob !== undefined ? { logprob } : {}),
         ...(chosen ? { tokenIdsLogprobs: chosen } : {}),
@@ -220,9 +296,9 @@ export class Scheduler {
     if (next + pageSize > seq.length - 1) return false; // the cache never gives the last token
     const tokens = seq.allTokens;
     for (const other of this.running) {
-      // Decoding: what it shares is cached already. Not cacheable: it will not be cached.
-      if (other.pendingTokens <= 1 || !other.cacheable) continue;
-      if (other.computedTokens >= next + pageSize || other.length < next + pageSize) continue;
+      // In the cache already (then match gave it), or never going there.
+      if (other.insertedTokens >= next + pageSize || !other.cacheable) continue;
+      if (other.length < next + pageSize) continue;
       let same = true;
       for (let j = 0; same && j < cached; j++) same = other.pageTable[j] === seq.pageTable[j];
       const theirs = other.allTokens;
@@ -241,6 +317,7 @@ export class Scheduler {
     this.cache?.reset();
     for (const seq of [...this.running, ...this.waiting]) {
       if (seq.computedTokens > 0) seq.cacheable = false;
+      seq.insertedTokens = 0;
     }
     return forgotten;
   }
@@ -249,10 +326,20 @@ export class Scheduler {
   abort(id: string): Sequence | null {
     const seq = this.running.find((s) => s.id === id) ?? this.waiting.find((s) => s.id === id);
     if (!seq) return null;
+    this.abortSequence(seq);
+    return seq;
+  }
+
+  /**
+   * Ends `seq` with `abort` unless it has finished: also one that left the running batch with
+   * its last token still being sampled (`advance`). False when it had finished.
+   */
+  abortSequence(seq: Sequence): boolean {
+    if (seq.status === 'finished') return false;
     this.remove(seq);
     this.pages.release(seq.dropKv());
     seq.finish('abort');
-    return seq;
+    return true;
   }
 
   /** Aborts every request, running and waiting (pause mode `abort`). */
@@ -267,9 +354,13 @@ export class Scheduler {
     this.waiting.unshift(...retracted);
   }
 
-  /** The full pages of what `seq` has computed go into the prefix cache, if its KV may. */
-  private cacheComputed(seq: Sequence): void {
-    if (seq.cacheable) this.cache?.insert(seq.allTokens, seq.pageTable, seq.computedTokens);
+  /** The full pages of `seq`'s first `upTo` computed tokens go into the prefix cache, if its KV may. */
+  private cacheComputed(seq: Sequence, upTo = seq.computedTokens): void {
+    if (!seq.cacheable || !this.cache) return;
+    this.cache.insert(seq.allTokens, seq.pageTable, upTo);
+    const pageSize = this.options.pageSize;
+    const full = Math.min(Math.floor(upTo / pageSize), seq.pageTable.length) * pageSize;
+    seq.insertedTokens = Math.max(seq.insertedTokens, full);
   }
 
   private item(seq: Sequence, n: number): StepItem {
@@ -282,6 +373,7 @@ export class Scheduler {
       pageTable: seq.pageTable,
       samples: n === seq.pendingTokens,
       ...(scores ? { scores } : {}),
+      ...(seq.sampledInRow !== null ? { inputFrom: seq.sampledInRow } : {}),
     };
     this.scoreRows -= extraLogitRows(item);
     return item;
@@ -330,13 +422,14 @@ export class Scheduler {
     return true;
   }
 
-  private finishReason(seq: Sequence, token: number): FinishReason | null {
+  /** Why `seq` ends at `token`, its `outputs`-th output token, if it does. */
+  private finishReason(seq: Sequence, token: number, outputs: number): FinishReason | null {
     const { params } = seq;
     // Before minNewTokens the executor bans these tokens; should one come anyway, it goes on.
-    const mayStop = seq.outputTokens.length >= params.minNewTokens;
+    const mayStop = outputs >= params.minNewTokens;
     if (mayStop && !params.ignoreEos && this.options.eosTokenIds.includes(token)) return 'stop';
     if (mayStop && params.stopTokenIds.includes(token)) return 'stop';
-    if (seq.outputTokens.length >= params.maxNewTokens) return 'length';
+    if (outputs >= params.maxNewTokens) return 'length';
     return null;
   }
 

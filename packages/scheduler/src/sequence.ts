@@ -3,6 +3,9 @@ import type { SamplingParams } from './sampling-params.js';
 export type SequenceStatus = 'waiting' | 'running' | 'finished';
 export type FinishReason = 'stop' | 'length' | 'abort';
 
+/** A token a pass in flight is sampling (overlapped passes): never a vocabulary id. */
+export const UNKNOWN_TOKEN = -1;
+
 /**
  * One request as the scheduler sees it: its tokens, where its KV lives (page table) and how
  * much of it is computed. `retract()` is the one way back to the waiting queue.
@@ -14,6 +17,13 @@ export class Sequence {
   pageTable: number[] = [];
   /** Tokens whose KV is in the pages (computed, or shared from the prefix cache). */
   computedTokens = 0;
+  /** Of those, the tokens whose pages the prefix cache holds (given by it, or put in it). */
+  insertedTokens = 0;
+  /**
+   * The row of the pass in flight that samples this sequence's last token, while that token is
+   * not known on the host (overlapped passes); null when every token is known.
+   */
+  sampledInRow: number | null = null;
   /** Prompt tokens the prefix cache gave at its first admission (SGLang's `cached_tokens`). */
   cachedTokens: number | null = null;
   /** Times this sequence went back to the queue (for metrics and tests). */
@@ -28,6 +38,7 @@ export class Sequence {
   readonly inputLogprobs: number[] = [];
   readonly inputLogprobsFrom: number;
   private readonly tokens: number[];
+  private unknown = 0;
 
   constructor(
     readonly id: string,
@@ -73,6 +84,37 @@ export class Sequence {
     this.tokens.push(token);
   }
 
+  /** Whether some of its tokens are still being sampled (`UNKNOWN_TOKEN` in `allTokens`). */
+  get hasUnknownTokens(): boolean {
+    return this.unknown > 0;
+  }
+
+  /** Appends a token a pass in flight samples in `row`: known once `settleToken` sets it. */
+  appendUnknownToken(row: number): number {
+    this.appendToken(UNKNOWN_TOKEN);
+    this.unknown += 1;
+    this.sampledInRow = row;
+    return this.tokens.length - 1;
+  }
+
+  /** The token at `index`, appended unknown, as sampled. */
+  settleToken(index: number, token: number): void {
+    if (this.tokens[index] !== UNKNOWN_TOKEN)
+      throw new Error(`sequence ${this.id}: token ${index} is not awaiting its sample`);
+    this.tokens[index] = token;
+    this.unknown -= 1;
+    if (index === this.tokens.length - 1) this.sampledInRow = null;
+  }
+
+  /** Drops tokens from `index` on (sampled after the sequence ended, by an overlapped pass). */
+  truncate(index: number): void {
+    for (let i = index; i < this.tokens.length; i++)
+      if (this.tokens[i] === UNKNOWN_TOKEN) this.unknown -= 1;
+    this.tokens.length = index;
+    this.computedTokens = Math.min(this.computedTokens, index);
+    this.sampledInRow = null;
+  }
+
   finish(reason: FinishReason): void {
     this.status = 'finished';
     this.finishReason = reason;
@@ -83,6 +125,7 @@ export class Sequence {
     const pages = this.pageTable;
     this.pageTable = [];
     this.computedTokens = 0;
+    this.insertedTokens = 0;
     this.cacheable = true;
     return pages;
   }

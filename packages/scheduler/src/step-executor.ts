@@ -22,3 +22,27 @@ export interface StepExecutor {
 export function isTokenList(result: readonly number[] | SampledStep): result is readonly number[] {
   return Array.isArray(result);
 }
+
+/** A pass on the device, launched and counted in, whose tokens are taken by `collect`. */
+export interface LaunchedStep {
+  /**
+   * Whether the next pass may be launched before this one is collected: false when collecting
+   * still reads this pass's logits (input-token logprobs, top logprobs, chosen ids' logprobs).
+   */
+  readonly overlaps: boolean;
+  /** Waits for this pass's sampled tokens (not for passes launched after it). */
+  collect(): SampledStep;
+}
+
+/**
+ * An executor that can launch a pass without waiting for it, so the loop plans and launches
+ * the next one while it runs (items whose `inputFrom` is set take their input token from the
+ * pass launched before).
+ */
+export interface OverlappedExecutor extends StepExecutor {
+  launch(items: readonly StepItem[]): Promise<LaunchedStep>;
+}
+
+export function overlaps(executor: StepExecutor): executor is OverlappedExecutor {
+  return typeof (executor as Partial<OverlappedExecutor>).launch === 'function';
+}

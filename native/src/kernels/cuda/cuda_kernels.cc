@@ -29,7 +29,8 @@ CudaKernels::CudaKernels(int device, cudaStream_t stream) : device_(device), str
   check(cudaMalloc(reinterpret_cast<void**>(&error_), sizeof(ContentError)), "cudaMalloc(content error)");
   check(cudaMallocHost(reinterpret_cast<void**>(&errorHost_), sizeof(ContentError)), "cudaMallocHost(content error)");
   check(cudaMemsetAsync(error_, 0, sizeof(ContentError), stream_), "cudaMemsetAsync(content error)");
-  check(cudaEventCreateWithFlags(&stagingFree_, cudaEventDisableTiming), "cudaEventCreate(staging)");
+  for (Staging& slot : staging_)
+    check(cudaEventCreateWithFlags(&slot.free, cudaEventDisableTiming), "cudaEventCreate(staging)");
 }
 
 CudaKernels::~CudaKernels() {
@@ -40,8 +41,10 @@ CudaKernels::~CudaKernels() {
   cudaFree(scratch_);
   cudaFreeHost(errorHost_);
   cudaFree(error_);
-  cudaFreeHost(staging_);
-  cudaEventDestroy(stagingFree_);
+  for (Staging& slot : staging_) {
+    cudaFreeHost(slot.bytes);
+    cudaEventDestroy(slot.free);
+  }
   for (PinnedDownload& d : downloads_) {
     cudaFreeHost(d.bytes);
     cudaFreeHost(d.error);
@@ -107,12 +110,14 @@ void CudaKernels::upload(uintptr_t device, const void* host, size_t bytes) {
   }
   // A step's metadata: copied to pinned staging and only queued, so the step's launches need
   // not wait for work still on the stream (a resume's KV zeroing).
-  check(cudaEventSynchronize(stagingFree_), "upload: cudaEventSynchronize(staging)");
-  if (!staging_) check(cudaMallocHost(&staging_, kStagedUploadBytes), "upload: cudaMallocHost(staging)");
-  std::memcpy(staging_, host, bytes);
-  check(cudaMemcpyAsync(reinterpret_cast<void*>(device), staging_, bytes, cudaMemcpyHostToDevice, stream),
+  Staging& slot = staging_[nextStaging_];
+  nextStaging_ = (nextStaging_ + 1) % kStagingSlots;
+  check(cudaEventSynchronize(slot.free), "upload: cudaEventSynchronize(staging)");
+  if (!slot.bytes) check(cudaMallocHost(&slot.bytes, kStagedUploadBytes), "upload: cudaMallocHost(staging)");
+  std::memcpy(slot.bytes, host, bytes);
+  check(cudaMemcpyAsync(reinterpret_cast<void*>(device), slot.bytes, bytes, cudaMemcpyHostToDevice, stream),
         "upload: cudaMemcpyAsync");
-  check(cudaEventRecord(stagingFree_, stream), "upload: cudaEventRecord(staging)");
+  check(cudaEventRecord(slot.free, stream), "upload: cudaEventRecord(staging)");
 }
 
 void CudaKernels::download(void* host, uintptr_t device, size_t bytes) {

@@ -91,9 +91,15 @@ class CudaKernels final : public Kernels {
   };
   QueuedDownloads queued_;
   std::array<PinnedDownload, kQueuedDownloads> downloads_{};
-  // Pinned staging for small uploads, free again once `stagingFree_` has passed.
-  void* staging_ = nullptr;
-  cudaEvent_t stagingFree_ = nullptr;
+  // Pinned staging for small uploads, used in turn: a slot is free again once its event has
+  // passed, so a step's few uploads do not wait for the step queued before it.
+  static constexpr int kStagingSlots = 4;
+  struct Staging {
+    void* bytes = nullptr;
+    cudaEvent_t free = nullptr;
+  };
+  std::array<Staging, kStagingSlots> staging_{};
+  int nextStaging_ = 0;
   // The last attention plan (attention.cu), kept for calls with AttentionBatch::reusePlan while
   // nothing that could change what it read (an upload, a capture, a replay, scratch moving) came since.
   struct PlanKey {

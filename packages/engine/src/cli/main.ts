@@ -108,6 +108,10 @@ program
   .option('--free-backups-on-wake', 'free host weight backups on wake (saves host RAM)')
   .option('--disable-cuda-graph', 'run decode steps kernel by kernel, without CUDA graphs')
   .option(
+    '--disable-overlap-schedule',
+    'wait for each forward pass before planning the next (default: the next is launched first)',
+  )
+  .option(
     '--allow-non-finite-weights',
     'load weights holding NaN/Inf (default: the initial load and weight updates refuse them, naming the tensor)',
   )

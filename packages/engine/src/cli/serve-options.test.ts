@@ -29,8 +29,10 @@ describe('serveSettings', () => {
       adminKey: 'k',
       freeBackupsOnWake: true,
       disableCudaGraph: true,
+      disableOverlapSchedule: true,
     });
     expect(serveSettings(defaults).launch.cudaGraphs).toBe(true);
+    expect(serveSettings(defaults).launch.overlapSchedule).toBe(true);
     expect(s).toMatchObject({ host: '127.0.0.1', port: 30000, server: { adminKey: 'k' } });
     expect(serveSettings(defaults).launch.dtype).toBe('auto');
     expect(serveSettings(defaults).shutdownTimeoutMs).toBe(10_000);
@@ -42,6 +44,7 @@ describe('serveSettings', () => {
       maxContext: 2048,
       freeBackupsOnWake: true,
       cudaGraphs: false,
+      overlapSchedule: false,
     });
   });
 

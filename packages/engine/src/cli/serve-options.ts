@@ -29,6 +29,7 @@ export interface ServeFlags {
   prefixCache: boolean;
   freeBackupsOnWake?: boolean;
   disableCudaGraph?: boolean;
+  disableOverlapSchedule?: boolean;
   allowNonFiniteWeights?: boolean;
   deterministic?: boolean;
   /** SGLang's name for --deterministic. */
@@ -112,6 +113,7 @@ export function serveSettings(
       prefixCache: flags.prefixCache,
       freeBackupsOnWake: flags.freeBackupsOnWake ?? false,
       cudaGraphs: !flags.disableCudaGraph,
+      overlapSchedule: !flags.disableOverlapSchedule,
       allowNonFiniteWeights: flags.allowNonFiniteWeights ?? false,
       deterministic:
         (flags.deterministic ?? false) || (flags.enableDeterministicInference ?? false),

@@ -206,6 +206,18 @@ describe.each([false, true])(
       expect(differences(replayed, await atOnce(launches, all))).toEqual([]);
     });
 
+    it('N at once, greedy and seeded at temperature 1, each pass launched before the last is settled vs one at a time', async () => {
+      const hot: SamplingInput = { ...greedy, temperature: 1, seed: 7 };
+      const inputs = [...all, ...Array.from({ length: N }, (_, i) => request(i, hot))];
+      const overlapped = await launch({ deterministic, prefixCache: false });
+      expect(overlapped.modelInfo().serving.overlapSchedule).toBe(true);
+      const ahead = await atOnce(overlapped, inputs);
+      expectInformative(ahead);
+      const serial = await launch({ deterministic, prefixCache: false, overlapSchedule: false });
+      expect(serial.modelInfo().serving.overlapSchedule).toBe(false);
+      expect(differences(ahead, await atOnce(serial, inputs))).toEqual([]);
+    });
+
     it('N at once with a release + resume of all tags mid-flight vs without', async () => {
       const engine = await launch({ deterministic });
       const reference = await atOnce(engine, all);

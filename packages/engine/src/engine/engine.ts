@@ -334,6 +334,7 @@ export class Engine implements EngineApi {
         maxTotalTokens: (this.info?.numPages ?? 0) * this.options.pageSize,
         prefixCache: this.options.prefixCache,
         cudaGraphs: this.options.cudaGraphs,
+        overlapSchedule: this.options.overlapSchedule,
         deterministic: this.options.deterministic,
       },
     };

@@ -52,6 +52,11 @@ export interface LaunchOptions {
   /** Run decode steps as captured CUDA graphs (default true; no effect on the CPU). */
   cudaGraphs?: boolean;
   /**
+   * Launch each forward pass before the host settles the one before (default true; SGLang's
+   * overlap schedule), so scheduling and detokenization run while the device computes.
+   */
+  overlapSchedule?: boolean;
+  /**
    * Load weights holding NaN or ±Inf as they are. Default false: the initial load fails and an
    * update is refused (the old weights stay), naming the first such tensor and its count.
    */
@@ -117,6 +122,7 @@ export function resolveOptions(options: LaunchOptions, gpuCount: number): Resolv
     prefixCache: options.prefixCache ?? true,
     freeBackupsOnWake: options.freeBackupsOnWake ?? false,
     cudaGraphs: options.cudaGraphs ?? true,
+    overlapSchedule: options.overlapSchedule ?? true,
     allowNonFiniteWeights: options.allowNonFiniteWeights ?? false,
     deterministic: options.deterministic ?? false,
     testFaults: options.testFaults ?? {},

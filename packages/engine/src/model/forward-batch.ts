@@ -13,6 +13,11 @@ export interface ForwardSequence {
    * rows are wanted too, after every sequence's last-token row (input-token logprobs).
    */
   extraLogits?: { from: number; count: number };
+  /**
+   * Set when the one token is not known on the host: it is the token the pass before sampled
+   * in this row (taken on the device). Such sequences come first in a pass.
+   */
+  inputFrom?: number;
 }
 
 /**

@@ -39,6 +39,11 @@ export interface SampleRequest {
  * Runs forward passes of one model on one device: builds each step's metadata, uploads it in
  * one copy, runs the model, and samples on the device so only token ids come back.
  */
+/** Tokens sampled on the device, read by `take` (once) when they are needed. */
+export interface QueuedSample {
+  take(): { tokens: number[]; logprobs?: number[] };
+}
+
 export class ModelRunner {
   private lastRowCount: number | null = null;
   /** Rows `sample` takes: one per sequence (or per token with allPositions). */
@@ -136,7 +141,21 @@ export class ModelRunner {
       throw new Error('extraLogits and allPositions do not go together');
     if (rows > d.maxLogitRows)
       throw new Error(`${rows} rows of logits exceed maxLogitRows ${d.maxLogitRows}`);
-    this.ops.upload(this.workspace.address('metadata'), new Uint8Array(meta.data.buffer));
+    if (sequences.some((s) => s.inputFrom !== undefined && s.inputFrom >= d.maxSeqs))
+      throw new Error(`a sequence takes its token from a row past maxSeqs ${d.maxSeqs}`);
+    const metadata = this.workspace.address('metadata');
+    this.ops.upload(metadata, new Uint8Array(meta.data.buffer));
+    if (meta.inputFromCount > 0) {
+      // The tokens the pass before sampled, still on the device, into this pass's ids.
+      this.ops.embedding({
+        out: metadata + meta.offsets.ids * 4,
+        table: this.workspace.address('sampled'),
+        ids: metadata + meta.offsets.inputRows * 4,
+        tokens: meta.inputFromCount,
+        dim: 1,
+        dtype: 'float32',
+      });
+    }
     if (bucket === null) this.model.forward(this.workspace, meta, kv, allPositions);
     else this.graphs.run(kv, bucket, () => this.model.forward(this.workspace, meta, kv));
     this.lastRowCount = rows;
@@ -219,10 +238,7 @@ export class ModelRunner {
 
   /** Samples one token per row of the last pass's logits. */
   sample(requests: readonly SampleRequest[]): number[] {
-    this.sampleOnDevice(requests);
-    const out = new Int32Array(requests.length);
-    this.ops.download(this.workspace.address('sampled'), new Uint8Array(out.buffer));
-    return Array.from(out);
+    return this.queueSample(requests, false).take().tokens;
   }
 
   /**
@@ -230,25 +246,41 @@ export class ModelRunner {
    * was drawn from (softmax(logits / temperature); softmax(logits) for greedy rows).
    */
   sampleWithLogprobs(requests: readonly SampleRequest[]): { tokens: number[]; logprobs: number[] } {
+    const { tokens, logprobs = [] } = this.queueSample(requests, true).take();
+    return { tokens, logprobs };
+  }
+
+  /**
+   * Samples like `sample` (and `sampleWithLogprobs` when `withLogprobs`) without waiting for
+   * the device: `take()` waits for these tokens alone, so the next pass may be queued first.
+   */
+  queueSample(requests: readonly SampleRequest[], withLogprobs: boolean): QueuedSample {
     const ws = this.workspace;
     const rows = requests.length;
     this.sampleOnDevice(requests);
-    this.ops.tokenLogprobs({
-      out: ws.address('logprobs'),
-      logits: ws.address('logits'),
-      ids: ws.address('sampled'),
-      temperature: ws.address('temperature'),
-      rows,
-      vocab: this.config.vocabSize,
-      dtype: this.dtype,
-    });
+    if (withLogprobs) {
+      this.ops.tokenLogprobs({
+        out: ws.address('logprobs'),
+        logits: ws.address('logits'),
+        ids: ws.address('sampled'),
+        temperature: ws.address('temperature'),
+        rows,
+        vocab: this.config.vocabSize,
+        dtype: this.dtype,
+      });
+    }
     // sampled and logprobs lie close in the workspace: one download holds both.
-    const span = new ArrayBuffer(ws.address('logprobs') + rows * 4 - ws.address('sampled'));
-    this.ops.download(ws.address('sampled'), new Uint8Array(span));
-    const at = ws.address('logprobs') - ws.address('sampled');
+    const logprobsAt = ws.address('logprobs') - ws.address('sampled');
+    const bytes = withLogprobs ? logprobsAt + rows * 4 : rows * 4;
+    const ticket = this.ops.queueDownload(ws.address('sampled'), bytes);
     return {
-      tokens: Array.from(new Int32Array(span, 0, rows)),
-      logprobs: Array.from(new Float32Array(span, at, rows)),
+      take: () => {
+        const span = new ArrayBuffer(bytes);
+        this.ops.takeDownload(ticket, new Uint8Array(span));
+        const tokens = Array.from(new Int32Array(span, 0, rows));
+        if (!withLogprobs) return { tokens };
+        return { tokens, logprobs: Array.from(new Float32Array(span, logprobsAt, rows)) };
+      },
     };
   }
 

@@ -7,7 +7,9 @@ export interface StepMetadata {
   /** Rows of logits the pass computes: each sequence's last token, then the extra rows. */
   logitRows: number;
   pageTableStride: number;
-  /** ids | positions | slots | queryStart | seqLens | logit rows | pageTable, back to back. */
+  /** Leading sequences whose token the pass before sampled (`ForwardSequence.inputFrom`). */
+  inputFromCount: number;
+  /** ids | positions | slots | queryStart | seqLens | logit rows | pageTable | input rows, back to back. */
   data: Int32Array;
   offsets: {
     ids: number;
@@ -17,6 +19,8 @@ export interface StepMetadata {
     seqLens: number;
     lastRows: number;
     pageTable: number;
+    /** The rows of the pass before holding the first `inputFromCount` sequences' tokens. */
+    inputRows: number;
   };
 }
 
@@ -44,6 +48,7 @@ export function buildStepMetadata(
   const tokens = numSeqs - sequences.length + sequences.reduce((n, s) => n + s.tokens.length, 0);
   const pageTableStride = padding?.pageTableStride ?? widest;
   const extra = sequences.reduce((n, s) => n + extraRowsOf(s), 0);
+  const inputFromCount = leadingInputFrom(sequences);
   const offsets = {
     ids: 0,
     positions: tokens,
@@ -52,8 +57,9 @@ export function buildStepMetadata(
     seqLens: 3 * tokens + numSeqs + 1,
     lastRows: 3 * tokens + 2 * numSeqs + 1,
     pageTable: 3 * tokens + 3 * numSeqs + 1 + extra,
+    inputRows: 3 * tokens + 3 * numSeqs + 1 + extra + numSeqs * pageTableStride,
   };
-  const data = new Int32Array(offsets.pageTable + numSeqs * pageTableStride);
+  const data = new Int32Array(offsets.inputRows + inputFromCount);
   let row = 0;
   for (const [s, seq] of sequences.entries()) {
     const seqLen = seq.cachedTokens + seq.tokens.length;
@@ -66,12 +72,14 @@ export function buildStepMetadata(
     data[offsets.queryStart + s] = row;
     data[offsets.seqLens + s] = seqLen;
     data.set(seq.pageTable, offsets.pageTable + s * pageTableStride);
+    if (seq.inputFrom !== undefined) data[offsets.inputRows + s] = seq.inputFrom;
     for (const [i, token] of seq.tokens.entries()) {
-      if (!Number.isInteger(token) || token < 0 || token >= vocabSize) {
+      const known = seq.inputFrom === undefined;
+      if (known && (!Number.isInteger(token) || token < 0 || token >= vocabSize)) {
         throw new RangeError(`token id ${token} is outside the vocabulary [0, ${vocabSize})`);
       }
       const position = seq.cachedTokens + i;
-      data[offsets.ids + row] = token;
+      data[offsets.ids + row] = known ? token : 0;
       data[offsets.positions + row] = position;
       data[offsets.slots + row] =
         (seq.pageTable[Math.floor(position / pageSize)] as number) * pageSize +
@@ -93,7 +101,33 @@ export function buildStepMetadata(
     const first = (data[offsets.queryStart + s] as number) + (seq.extraLogits?.from ?? 0);
     for (let j = 0; j < extraRowsOf(seq); j++) data[extraRow++] = first + j;
   }
-  return { tokens, numSeqs, logitRows: numSeqs + extra, pageTableStride, data, offsets };
+  return {
+    tokens,
+    numSeqs,
+    logitRows: numSeqs + extra,
+    pageTableStride,
+    inputFromCount,
+    data,
+    offsets,
+  };
+}
+
+/** How many sequences lead with `inputFrom`; throws if one comes later or is not one token. */
+function leadingInputFrom(sequences: readonly ForwardSequence[]): number {
+  let count = 0;
+  for (const [s, seq] of sequences.entries()) {
+    if (seq.inputFrom === undefined) continue;
+    if (count !== s)
+      throw new Error(
+        `sequence ${s} takes its token from the pass before but follows one that does not`,
+      );
+    if (seq.tokens.length !== 1 || !Number.isInteger(seq.inputFrom) || seq.inputFrom < 0)
+      throw new Error(
+        `sequence ${s} takes its token from the pass before: it needs one token and a row >= 0`,
+      );
+    count += 1;
+  }
+  return count;
 }
 
 /** How many extra logits rows a sequence asks for; throws if they are not tokens before its last. */

@@ -93,8 +93,8 @@ export class Workspace {
       ['logits', l * dims.vocabSize * e],
       ['rankLogits', l * (dims.rankVocabSize ?? 0) * e],
       ['logitsFloat32', l * dims.vocabSize * 4],
-      // lastRows takes up to l entries: a row per sequence, then extra logits rows.
-      ['metadata', (3 * t + 2 * s + 1 + l + s * dims.maxPagesPerSeq) * 4],
+      // lastRows takes up to l entries: a row per sequence, then extra logits rows; inputRows s.
+      ['metadata', (3 * t + 3 * s + 1 + l + s * dims.maxPagesPerSeq) * 4],
       ['randomKeys', s * 8],
       ['temperature', s * 4],
       ['topK', s * 4],

@@ -52,7 +52,7 @@ function onEvent(event: LoopEvent): void {
   const error = 'error' in event ? event.error : undefined;
   const logprob = 'logprob' in event ? event.logprob : undefined;
   const { seq } = event;
-  const first = event.token !== null && seq.length - seq.promptLength === 1;
+  const first = event.token !== null && event.outputIndex === 0;
   const inputLogprobs = first && seq.params.logprobStartLen >= 0 ? seq.inputLogprobs : undefined;
   sendToken({
     rid: event.seq.id,
@@ -163,6 +163,7 @@ async function main(): Promise<void> {
       maxContext: options.maxContext,
       prefixCache: options.prefixCache,
       cudaGraphs: options.cudaGraphs,
+      overlapSchedule: options.overlapSchedule,
       allowNonFiniteWeights: options.allowNonFiniteWeights,
       onProgress,
       ...(group && peers

@@ -31,6 +31,8 @@ export interface RankOptions {
   prefixCache: boolean;
   /** Decode steps as captured CUDA graphs where the device can capture (default true). */
   cudaGraphs?: boolean;
+  /** Launch each pass before collecting the one before (default true). */
+  overlapSchedule?: boolean;
   onProgress?(progress: LoadProgress): void;
   /** Load weights holding NaN/Inf as they are (default false: the load fails, naming the tensor). */
   allowNonFiniteWeights?: boolean;
@@ -105,7 +107,15 @@ export async function createRank(
   });
   const loop = new RankLoop({
     scheduler,
-    executor: new RunnerExecutor(runner, kv, saver, weights, config.eosTokenIds, group),
+    executor: new RunnerExecutor(
+      runner,
+      kv,
+      saver,
+      weights,
+      config.eosTokenIds,
+      group,
+      options.overlapSchedule ?? true,
+    ),
     saver: group ? group.saver(saver) : saver,
     kvPools: { list: () => [...kvPools.list(), ...(group?.pools() ?? [])] },
     prefixCache: cache,

@@ -2,9 +2,10 @@ import type { KvPool } from '@ts/kv-pool';
 import type { MemorySaver } from '@ts/memory-saver-native';
 import {
   extraLogitRows,
+  type LaunchedStep,
   lastTokenScored,
+  type OverlappedExecutor,
   type SampledStep,
-  type StepExecutor,
   type StepItem,
   type TopLogprobs,
 } from '@ts/scheduler';
@@ -18,8 +19,10 @@ import { stepTraceOn, traceNow } from '../trace/step-trace.js';
  * weights' restore after a resume is deferred (an update may replace them first), so the first
  * step after a wake copies them back before any kernel reads them. On the leader of a
  * tensor-parallel group, `group` is handed every pass right before the leader runs its share.
+ * A launched pass overlaps the next one (`overlap`) unless collecting it reads its logits, or a
+ * group runs it (its peers take every token from the host).
  */
-export class RunnerExecutor implements StepExecutor {
+export class RunnerExecutor implements OverlappedExecutor {
   constructor(
     private readonly runner: ModelRunner,
     private readonly kv: KvPool,
@@ -28,9 +31,14 @@ export class RunnerExecutor implements StepExecutor {
     /** The model's end-of-sequence ids, banned before a request's minNewTokens. */
     private readonly eosTokenIds: readonly number[] = [],
     private readonly group: { forward(sequences: readonly ForwardSequence[]): void } | null = null,
+    private readonly overlap = true,
   ) {}
 
   async execute(items: readonly StepItem[]): Promise<SampledStep> {
+    return (await this.launch(items)).collect();
+  }
+
+  async launch(items: readonly StepItem[]): Promise<LaunchedStep> {
     const start = traceNow();
     if (this.saver.restorePending(this.weights.allocation))
       await this.saver.restore(this.weights.allocation);
@@ -41,6 +49,7 @@ export class RunnerExecutor implements StepExecutor {
         tokens: item.tokens,
         cachedTokens: item.cachedTokens,
         pageTable: item.pageTable,
+        ...(item.inputFrom !== undefined ? { inputFrom: item.inputFrom } : {}),
         ...(extra > 0
           ? { extraLogits: { from: (item.scores?.first ?? 0) - item.cachedTokens, count: extra } }
           : {}),
@@ -59,27 +68,35 @@ export class RunnerExecutor implements StepExecutor {
       },
       tokenIndex: seq.length - seq.promptLength,
     }));
-    const sampled: SampledStep = items.some((item) => item.samples && item.seq.params.returnLogprob)
-      ? this.runner.sampleWithLogprobs(requests)
-      : { tokens: this.runner.sample(requests) };
+    const queued = this.runner.queueSample(
+      requests,
+      items.some((item) => item.samples && item.seq.params.returnLogprob),
+    );
     const chosen = maxOver(items, (item) => item.seq.params.tokenIdsLogprob.length);
     const topK = maxOver(items, (item) => item.seq.params.topLogprobsNum);
-    const step: SampledStep = {
-      ...sampled,
-      ...(items.some((item) => item.scores) ? { inputLogprobs: this.inputLogprobs(items) } : {}),
-      ...(chosen > 0 ? { tokenIdsLogprobs: this.tokenIdsLogprobs(items, chosen) } : {}),
-      ...(topK > 0 ? { topLogprobs: this.topLogprobs(items, topK) } : {}),
+    const scored = items.some((item) => item.scores);
+    const launched = traceNow();
+    return {
+      overlaps: this.overlap && this.group === null && !scored && chosen === 0 && topK === 0,
+      collect: () => {
+        const step: SampledStep = {
+          ...queued.take(),
+          ...(scored ? { inputLogprobs: this.inputLogprobs(items) } : {}),
+          ...(chosen > 0 ? { tokenIdsLogprobs: this.tokenIdsLogprobs(items, chosen) } : {}),
+          ...(topK > 0 ? { topLogprobs: this.topLogprobs(items, topK) } : {}),
+        };
+        if (stepTraceOn) {
+          const tokens = items.reduce((n, item) => n + item.tokens.length, 0);
+          const ms = (a: number, b: number) => (b - a).toFixed(2);
+          console.error(
+            `[step at ${start.toFixed(2)}] ${items.length} seqs, ${tokens} tokens: ` +
+              `restore ${ms(start, restored)} ms, forward ${ms(restored, forwarded)} ms, ` +
+              `sample ${ms(forwarded, launched)} ms, collected ${ms(launched, traceNow())} ms later`,
+          );
+        }
+        return step;
+      },
     };
-    if (stepTraceOn) {
-      const tokens = items.reduce((n, item) => n + item.tokens.length, 0);
-      const ms = (a: number, b: number) => (b - a).toFixed(2);
-      console.error(
-        `[step at ${start.toFixed(2)}] ${items.length} seqs, ${tokens} tokens: ` +
-          `restore ${ms(start, restored)} ms, ` +
-          `forward ${ms(restored, forwarded)} ms, sample + wait ${ms(forwarded, traceNow())} ms`,
-      );
-    }
-    return step;
   }
 
   /**

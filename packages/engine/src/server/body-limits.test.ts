@@ -23,6 +23,7 @@ const info = (maxTextPerToken: number | undefined): ModelInfo => ({
     maxTotalTokens: 128,
     prefixCache: true,
     cudaGraphs: false,
+    overlapSchedule: true,
     deterministic: false,
   },
 });

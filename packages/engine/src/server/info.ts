@@ -92,6 +92,7 @@ export function registerInfoRoutes(
       max_total_num_tokens: s.maxTotalTokens,
       disable_radix_cache: !s.prefixCache,
       disable_cuda_graph: !s.cudaGraphs,
+      disable_overlap_schedule: !s.overlapSchedule,
       enable_deterministic_inference: s.deterministic,
       device: info.device,
       dtype: info.dtype,

@@ -33,6 +33,7 @@ describe('info and metrics', () => {
       max_total_num_tokens: 1024,
       disable_radix_cache: false,
       disable_cuda_graph: false,
+      disable_overlap_schedule: false,
       enable_deterministic_inference: false,
       device: 'cpu',
       dtype: 'float32',

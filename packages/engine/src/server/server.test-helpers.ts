@@ -119,6 +119,7 @@ export class FakeEngine implements EngineApi {
         maxTotalTokens: 4096,
         prefixCache: true,
         cudaGraphs: false,
+        overlapSchedule: true,
         deterministic: false,
       },
     };
