@@ -15,6 +15,8 @@ export interface RolloutOptions extends RolloutShape {
   maxRunning: number | undefined;
   maxBatchTokens: number | undefined;
   scheduleConservativeness: number | undefined;
+  /** Wait for each pass before planning the next (the engine's overlap schedule off). */
+  disableOverlapSchedule: boolean;
   /** Decode steps the in-process decode reference times. */
   referenceSteps: number;
 }
@@ -44,6 +46,7 @@ function parse(args: readonly string[]) {
       'max-running': { type: 'string' },
       'max-batch-tokens': { type: 'string' },
       'schedule-conservativeness': { type: 'string' },
+      'disable-overlap-schedule': { type: 'boolean', default: false },
       'reference-steps': { type: 'string' },
     },
   }).values;
@@ -102,6 +105,7 @@ export function readRolloutOptions(args: readonly string[]): RolloutOptions {
     maxRunning: optionalInt('max-running'),
     maxBatchTokens: optionalInt('max-batch-tokens'),
     scheduleConservativeness: conservativeness === undefined ? undefined : Number(conservativeness),
+    disableOverlapSchedule: values['disable-overlap-schedule'],
     referenceSteps: positiveInt('reference-steps', pick('reference-steps') as string),
   };
 }

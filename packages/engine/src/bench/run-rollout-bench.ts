@@ -46,7 +46,7 @@ function engineLine(o: RolloutOptions, info: ModelInfo, startSeconds: number) {
   return (
     `engine: ${info.device}, max running ${s.maxRunning} (${o.maxRunning ? 'given' : 'derived from the KV pool'}), ` +
     `max batch tokens ${s.maxBatchTokens}, KV pool ${s.maxTotalTokens} tokens in pages of ${s.pageSize}, ` +
-    `prefix cache ${s.prefixCache ? 'on' : 'off'}, graphs ${s.cudaGraphs ? 'on' : 'off'}; started in ${startSeconds.toFixed(1)} s.`
+    `prefix cache ${s.prefixCache ? 'on' : 'off'}, graphs ${s.cudaGraphs ? 'on' : 'off'}, overlap schedule ${s.overlapSchedule ? 'on' : 'off'}; started in ${startSeconds.toFixed(1)} s.`
   );
 }
 
@@ -74,6 +74,7 @@ export async function runRolloutBench(
       ? { scheduleConservativeness: o.scheduleConservativeness }
       : {}),
     ...(o.maxBatchTokens !== undefined ? { maxBatchTokens: o.maxBatchTokens } : {}),
+    overlapSchedule: !o.disableOverlapSchedule,
   });
   const info = engine.modelInfo();
   let result: Awaited<ReturnType<typeof runRollout>>;

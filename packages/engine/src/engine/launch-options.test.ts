@@ -57,6 +57,10 @@ describe('resolveOptions', () => {
     expect(() =>
       resolveOptions({ ...tiny, deterministic: 'yes' as unknown as boolean }, 0),
     ).toThrow('deterministic must be a boolean');
+    expect(() => resolveOptions({ ...tiny, overlapSchedule: 1 as unknown as boolean }, 0)).toThrow(
+      'overlapSchedule must be a boolean',
+    );
+    expect(resolveOptions(tiny, 0).overlapSchedule).toBe(true);
   });
 
   it('names the option that is wrong', () => {

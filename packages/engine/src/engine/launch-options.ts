@@ -161,8 +161,8 @@ export function resolveOptions(options: LaunchOptions, gpuCount: number): Resolv
     throw new RangeError(`gpuIds must name one GPU per rank (${dpSize})`);
   if (typeof resolved.model !== 'string' || resolved.model === '')
     throw new RangeError('model must be a path or builtin:tiny');
-  if (typeof resolved.deterministic !== 'boolean')
-    throw new RangeError('deterministic must be a boolean');
+  for (const key of ['deterministic', 'overlapSchedule'] as const)
+    if (typeof resolved[key] !== 'boolean') throw new RangeError(`${key} must be a boolean`);
   if (resolved.deterministic && runsOnCuda(resolved.device, gpuCount))
     throw new RangeError(DETERMINISTIC_ON_CUDA);
   if (resolved.tpSize > 1 && runsOnCuda(resolved.device, gpuCount))
