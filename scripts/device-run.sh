@@ -122,10 +122,14 @@ for _ in range(600):
       ;;
     bench-rollout)
       # The whole engine on a GRPO-shaped rollout beside bench:decode at its mean batch and context.
-      # ROLLOUT_ARGS adds flags, e.g. ROLLOUT_ARGS="--prompts 32 --max-running 128".
-      (cd packages/engine && node dist/bench/rollout-bench.js --device cuda --model "$MODEL_1B" ${ROLLOUT_ARGS:-} 2>&1) \
-        | tee "$out/bench-rollout.md"
-      [ "${PIPESTATUS[0]}" = 0 ] || status=1
+      # ROLLOUT_ARGS adds flags, e.g. ROLLOUT_ARGS="--prompts 32 --max-running 128"; ROLLOUT_VARIANTS
+      # (';'-separated) runs it once more per variant's flags, side by side.
+      IFS=';' read -ra variants <<< "${ROLLOUT_VARIANTS:-}"
+      for variant in "" "${variants[@]}"; do
+        (cd packages/engine && node dist/bench/rollout-bench.js --device cuda --model "$MODEL_1B" ${ROLLOUT_ARGS:-} $variant 2>&1) \
+          | tee -a "$out/bench-rollout.md"
+        [ "${PIPESTATUS[0]}" = 0 ] || status=1
+      done
       ;;
     sleep-trace)
       # One cycle with every step's timings, to see where a first token's milliseconds go.
