@@ -102,8 +102,9 @@ export async function runRolloutBench(
     reps: REFERENCE_REPS,
   });
   print(
-    `step ms = wall ÷ forward passes (${result.passes}); forward ms and in forward % = time in ` +
-      'the forward pass and sampling (waiting for the device) per pass and ÷ wall; decode tok/s: ' +
+    `step ms = wall ÷ forward passes (${result.passes}); forward ms and in forward % = the rank's ` +
+      'time launching passes and waiting for their tokens, per pass and ÷ wall (with the overlap ' +
+      'schedule the next pass is queued while one runs, so this is not the device busy share); decode tok/s: ' +
       `bench:decode --context's measurement in this process (greedy, graphs, zeroed KV, no ` +
       `prefill) at batch ${batch}, context ${context}: ${o.referenceSteps} steps of ` +
       `${reference.stepMs.toFixed(2)} ms (median of ${REFERENCE_REPS}).\n`,
