@@ -250,14 +250,10 @@ export class RankLoop {
       this.forwardInFlight = false;
       addStep(this.steps, items, performance.now() - start);
     }
-    const events = this.scheduler.postprocess(
-      items,
-      sampled.tokens,
-      sampled.logprobs,
-      sampled.inputLogprobs,
-      sampled.tokenIdsLogprobs,
-      sampled.topLogprobs,
-    );
+    this.emit(this.scheduler.settle(this.scheduler.advance(items), sampled));
+  }
+
+  private emit(events: readonly LoopEvent[]): void {
     for (const event of events) this.options.onEvent(event);
   }
 
@@ -321,15 +317,7 @@ export class RankLoop {
     } finally {
       addStep(this.steps, pass.step.items, pass.launchMs + performance.now() - waitStart);
     }
-    const events = this.scheduler.settle(
-      pass.step,
-      sampled.tokens,
-      sampled.logprobs,
-      sampled.inputLogprobs,
-      sampled.tokenIdsLogprobs,
-      sampled.topLogprobs,
-    );
-    for (const event of events) this.options.onEvent(event);
+    this.emit(this.scheduler.settle(pass.step, sampled));
     return true;
   }
 

@@ -2,6 +2,7 @@ import type { PageAllocator } from '@ts/kv-pool';
 import { GrowthEstimate } from './growth-estimate.js';
 import type { PrefixCache } from './prefix-cache.js';
 import type { FinishReason, Sequence } from './sequence.js';
+import type { SampledStep } from './step-executor.js';
 
 export interface SchedulerOptions {
   pageSize: number;
@@ -198,14 +199,13 @@ export class Scheduler {
     tokenIdsLogprobs?: readonly (readonly number[] | undefined)[],
     topLogprobs?: readonly (TopLogprobs | undefined)[],
   ): TokenEvent[] {
-    return this.settle(
-      this.advance(items),
-      sampled,
-      logprobs,
-      inputLogprobs,
-      tokenIdsLogprobs,
-      topLogprobs,
-    );
+    return this.settle(this.advance(items), {
+      tokens: sampled,
+      ...(logprobs ? { logprobs } : {}),
+      ...(inputLogprobs ? { inputLogprobs } : {}),
+      ...(tokenIdsLogprobs ? { tokenIdsLogprobs } : {}),
+      ...(topLogprobs ? { topLogprobs } : {}),
+    });
   }
 
   /**
@@ -234,14 +234,8 @@ export class Scheduler {
   }
 
   /** Applies the sampled tokens of a pass `advance` counted in; returns their events. */
-  settle(
-    step: AdvancedStep,
-    sampled: readonly number[],
-    logprobs?: readonly number[],
-    inputLogprobs?: readonly (readonly number[] | undefined)[],
-    tokenIdsLogprobs?: readonly (readonly number[] | undefined)[],
-    topLogprobs?: readonly (TopLogprobs | undefined)[],
-  ): TokenEvent[] {
+  settle(step: AdvancedStep, sampled: SampledStep): TokenEvent[] {
+    const { logprobs, inputLogprobs, tokenIdsLogprobs, topLogprobs } = sampled;
     const events: TokenEvent[] = [];
     const pageSize = this.options.pageSize;
     for (const [i, item] of step.items.entries()) {
@@ -260,7 +254,7 @@ export class Scheduler {
         this.cacheComputed(seq, computedTo);
       const at = step.sampledAt[i];
       if (at === null || at === undefined || seq.status === 'finished') continue;
-      const token = sampled[i] as number;
+      const token = sampled.tokens[i] as number;
       seq.settleToken(at, token);
       const reason = this.finishReason(seq, token, at + 1 - seq.promptLength);
       if (reason) {
