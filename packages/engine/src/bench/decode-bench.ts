@@ -29,6 +29,7 @@ import {
 } from './decode-timing.js';
 import { cpuModelName, formatCount, formatRate, median } from './format.js';
 import { measureReadBandwidth, type ReadBandwidth } from './read-bandwidth.js';
+import { runBench } from './run-bench.js';
 
 interface BenchModel {
   config: ModelConfig;
@@ -186,4 +187,8 @@ async function main(): Promise<void> {
   await m.runner.free(saver);
 }
 
-await main();
+await runBench(
+  'pnpm bench:decode [--device cpu|cuda] [--model random:100m|random:1b|PATH] [--batches 1,8] ' +
+    '[--prompt 128 | --context 2048] ... (the flags are listed at the top of src/bench/decode-bench.ts)',
+  main,
+);

@@ -5,7 +5,12 @@
 // The whole engine on a GRPO-shaped rollout (P prompts × n samples, long-tailed output lengths,
 // logprobs), beside bench:decode's figure at the rollout's mean batch and decode context.
 import { sizeIoThreads } from '../io-threads.js';
+import { runBench } from './run-bench.js';
 import { runRolloutBench } from './run-rollout-bench.js';
 
 sizeIoThreads();
-await runRolloutBench(process.argv.slice(2), (line) => console.log(line));
+await runBench(
+  'pnpm bench:rollout [--device cpu|cuda] [--model PATH] [--prompts P] [--samples n] ' +
+    '[--max-new-tokens cap] ... (the flags are listed at the top of src/bench/rollout-bench.ts)',
+  () => runRolloutBench(process.argv.slice(2), (line) => console.log(line)),
+);
