@@ -12,7 +12,6 @@ export { createMemorySaver, createOps, MemorySaver, Ops } from '@ts/memory-saver
 export type { ControlResult, PauseMode, PauseState } from '@ts/pause';
 export { PauseController } from '@ts/pause';
 export { Engine } from './engine/engine.js';
-export type { DeviceChoice, LaunchOptions } from './engine/launch-options.js';
 export { InvalidInputError } from './engine/validate-input.js';
 export type {
   ChatMessageInput,
@@ -41,6 +40,7 @@ export type { LoadProgress } from './model/weights/load-weights.js';
 export { LoadedWeights, type LoadOptions, loadWeights } from './model/weights/load-weights.js';
 export type { NamedTensor } from './model/weights/named-tensors.js';
 export type { WeightChecks } from './model/weights/non-finite-check.js';
+export type { DeviceChoice, LaunchOptions } from './protocol/options.js';
 export { createServer } from './server/index.js';
 export { ByteTokenizer } from './tokenizer/byte-tokenizer.js';
 export type { ChatMessage, ChatTemplateOptions } from './tokenizer/chat-template.js';

@@ -6,9 +6,9 @@
 import { parseArgs } from 'node:util';
 import { createMemorySaver, cudaDeviceCount } from '@ts/memory-saver-native';
 import { Engine } from '../engine/engine.js';
-import type { LaunchOptions } from '../engine/launch-options.js';
 import { sizeIoThreads } from '../io-threads.js';
 import type { TensorDtype } from '../model/loader/tensor-source.js';
+import type { LaunchOptions } from '../protocol/options.js';
 import { stepTrace } from '../trace/step-trace.js';
 
 sizeIoThreads();

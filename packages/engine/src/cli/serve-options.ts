@@ -1,5 +1,5 @@
-import type { LaunchOptions } from '../engine/launch-options.js';
 import { DTYPE_CHOICES, type DtypeChoice } from '../model/serving-dtype.js';
+import type { LaunchOptions } from '../protocol/options.js';
 import type { ServerOptions } from '../server/create-server.js';
 import { LOOPBACK_HOSTS } from '../server/http-guards.js';
 

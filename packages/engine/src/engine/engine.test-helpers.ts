@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { afterEach } from 'vitest';
 import { openCheckpoint } from '../model/loader/open-checkpoint.js';
 import type { HostTensor } from '../model/weights/named-tensors.js';
+import type { LaunchOptions } from '../protocol/options.js';
 import { Engine } from './engine.js';
-import type { LaunchOptions } from './launch-options.js';
 
 /**
  * A copy of checkpoint `dir` in a new temporary folder named after `prefix`: its config as it

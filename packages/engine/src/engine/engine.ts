@@ -19,6 +19,7 @@ import type {
 } from '../engine-api.js';
 import type { NamedTensor } from '../model/weights/named-tensors.js';
 import { failedReply, mergeReplies } from '../protocol/merge-replies.js';
+import type { LaunchOptions, ResolvedOptions } from '../protocol/options.js';
 import type {
   ControlOpName,
   ControlOpOf,
@@ -29,7 +30,7 @@ import type {
 } from '../protocol/worker-protocol.js';
 import { stepTrace } from '../trace/step-trace.js';
 import { checkTextFits, kvPoolRefusal } from './input-limits.js';
-import { type LaunchOptions, type ResolvedOptions, resolveOptions } from './launch-options.js';
+import { resolveOptions } from './launch-options.js';
 import { loadModelTokenizer, type ModelTokenizer } from './model-tokenizer.js';
 import { PromptEncoder } from './prompt-encoder.js';
 import { PromptRouter } from './prompt-router.js';

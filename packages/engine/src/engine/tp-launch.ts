@@ -3,8 +3,8 @@ import { MessageChannel, type TransferListItem } from 'node:worker_threads';
 import { openBuiltinTiny } from '../model/builtin-tiny.js';
 import { openCheckpoint } from '../model/loader/open-checkpoint.js';
 import { checkTensorParallel } from '../model/tensor-parallel/shard-plan.js';
+import type { ResolvedOptions } from '../protocol/options.js';
 import type { WorkerInit } from '../protocol/worker-protocol.js';
-import type { ResolvedOptions } from './launch-options.js';
 
 /**
  * The workers of data-parallel rank `dpRank`: its leader first (TP rank 0), then each peer,

@@ -2,10 +2,10 @@ import type { MessagePort } from 'node:worker_threads';
 import type { ReleaseReply, ResumeReply, SleepStatus } from '@ts/memory-occupation';
 import type { ControlResult, PauseMode } from '@ts/pause';
 import type { FinishReason, SamplingParams, StepStats } from '@ts/scheduler';
-import type { ResolvedOptions } from '../engine/launch-options.js';
 import type { FlushReply } from '../engine-api.js';
 import type { TensorDtype, TensorInfo } from '../model/loader/tensor-source.js';
 import type { NamedTensor } from '../model/weights/named-tensors.js';
+import type { ResolvedOptions } from './options.js';
 
 /** What a rank worker starts with (as `workerData`). */
 export interface WorkerInit {

@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { vi } from 'vitest';
 import { Engine } from '../engine/engine.js';
-import type { LaunchOptions } from '../engine/launch-options.js';
 import type { EngineApi } from '../engine-api.js';
 import { BUILTIN_TINY_CONFIG } from '../model/builtin-tiny.js';
 import { writeHfModel } from '../model/loader/loader.test-helpers.js';
 import { DEVICE } from '../model/runner.test-helpers.js';
+import type { LaunchOptions } from '../protocol/options.js';
 
 /** The real engine on `builtin:tiny` (a few hundred ms on the CPU), 64 pages of 16 tokens. */
 export function launchTiny(options: Partial<LaunchOptions> = {}): Promise<Engine> {
