@@ -43,11 +43,6 @@ class QueuedDownloads {
     return slot;
   }
 
-  // Forgets every queued download (their tickets are then refused).
-  void clear() {
-    for (Slot& s : slots_) s.pending = false;
-  }
-
  private:
   static constexpr int kLastTicket = 1 << 30;
   struct Slot {

@@ -12,9 +12,10 @@ import type { PrefixCache } from './prefix-cache.js';
 import type { AdvancedStep, Scheduler, StepItem, TokenEvent } from './scheduler.js';
 import type { Sequence } from './sequence.js';
 import {
+  isOverlapped,
   isTokenList,
   type LaunchedStep,
-  overlaps,
+  type OverlappedExecutor,
   type SampledStep,
   type StepExecutor,
 } from './step-executor.js';
@@ -27,11 +28,10 @@ export type {
   StepExecutor,
 } from './step-executor.js';
 
-/** A launched pass not yet collected, and when its launch began. */
+/** A launched pass not yet collected, and how long its launch took. */
 interface PassInFlight {
   step: AdvancedStep;
   launched: LaunchedStep;
-  start: number;
   launchMs: number;
 }
 
@@ -235,7 +235,7 @@ export class RankLoop {
   }
 
   private async step(items: StepItem[]): Promise<void> {
-    if (overlaps(this.options.executor)) return this.launch(items, this.options.executor);
+    if (isOverlapped(this.options.executor)) return this.launch(items, this.options.executor);
     this.forwardInFlight = true;
     this.forwardPasses += 1;
     let sampled: SampledStep;
@@ -261,10 +261,7 @@ export class RankLoop {
    * Launches `items`, then collects the pass launched before (which ran meanwhile), so the
    * device always has the next pass queued while the host settles the last one.
    */
-  private async launch(
-    items: StepItem[],
-    executor: { launch(items: readonly StepItem[]): Promise<LaunchedStep> },
-  ): Promise<void> {
+  private async launch(items: StepItem[], executor: OverlappedExecutor): Promise<void> {
     this.forwardInFlight = true;
     this.forwardPasses += 1;
     const start = performance.now();
@@ -282,7 +279,6 @@ export class RankLoop {
     this.inFlight = {
       step: this.scheduler.advance(items),
       launched,
-      start,
       launchMs: performance.now() - start,
     };
     if (previous && !this.collect(previous)) {

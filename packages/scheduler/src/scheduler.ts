@@ -124,14 +124,19 @@ export class Scheduler {
     this.scoreRows = this.options.maxInputLogprobRows ?? 0;
     const runningAtStart = this.running.length;
     this.retracted.length = 0;
+    // Items whose input the pass in flight samples come first (the executor takes those on the
+    // device), then the other running ones, then admissions.
+    const others: StepItem[] = [];
     for (let i = 0; i < this.running.length && budget > 0; ) {
       const seq = this.running[i] as Sequence;
       const n = this.chunkSize(seq, budget);
       if (!this.makeRoom(seq, seq.computedTokens + n)) continue;
-      items.push(this.item(seq, n));
+      const item = this.item(seq, n);
+      (item.inputFrom === undefined ? others : items).push(item);
       budget -= n;
       i += 1;
     }
+    items.push(...others);
     if (this.retracted.length > 0) this.growth.retracted([...this.running, ...this.retracted]);
     else if (runningAtStart > 0) this.growth.decay();
     // KV tokens free (or held only by the cache) beyond what the running batch is expected to
@@ -179,12 +184,7 @@ export class Scheduler {
       items.push(this.item(seq, n));
       budget -= n;
     }
-    // Items whose input the pass in flight samples first: the executor takes those on the device.
-    if (!items.some((item) => item.inputFrom !== undefined)) return items;
-    return [
-      ...items.filter((item) => item.inputFrom !== undefined),
-      ...items.filter((item) => item.inputFrom === undefined),
-    ];
+    return items;
   }
 
   /**

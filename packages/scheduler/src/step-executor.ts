@@ -43,6 +43,6 @@ export interface OverlappedExecutor extends StepExecutor {
   launch(items: readonly StepItem[]): Promise<LaunchedStep>;
 }
 
-export function overlaps(executor: StepExecutor): executor is OverlappedExecutor {
+export function isOverlapped(executor: StepExecutor): executor is OverlappedExecutor {
   return typeof (executor as Partial<OverlappedExecutor>).launch === 'function';
 }

@@ -35,15 +35,15 @@ export interface SampleRequest {
   tokenIndex: number;
 }
 
-/**
- * Runs forward passes of one model on one device: builds each step's metadata, uploads it in
- * one copy, runs the model, and samples on the device so only token ids come back.
- */
 /** Tokens sampled on the device, read by `take` (once) when they are needed. */
 export interface QueuedSample {
   take(): { tokens: number[]; logprobs?: number[] };
 }
 
+/**
+ * Runs forward passes of one model on one device: builds each step's metadata, uploads it in
+ * one copy, runs the model, and samples on the device so only token ids come back.
+ */
 export class ModelRunner {
   private lastRowCount: number | null = null;
   /** Rows `sample` takes: one per sequence (or per token with allPositions). */
