@@ -1,6 +1,12 @@
 import { InMemorySaver } from '@ts/memory-occupation/test';
 import { describe, expect, it } from 'vitest';
-import { type LaunchedStep, type LoopEvent, RankLoop, type StepExecutor } from './rank-loop.js';
+import {
+  type LaunchedStep,
+  type LoopEvent,
+  type OverlappedExecutor,
+  RankLoop,
+  type StepExecutor,
+} from './rank-loop.js';
 import { overlappedStandIn, tick } from './rank-loop.test-helpers.js';
 import { samplingParams } from './sampling-params.js';
 import type { StepItem } from './scheduler.js';
@@ -116,6 +122,57 @@ describe('RankLoop with an overlapped executor', () => {
     expect(run.order.filter((entry) => entry.startsWith('launch')).length).toBe(
       (outputs.get(id) as number[]).length + 1,
     );
+  });
+
+  it('rule 1: a release waits for the pass launched and not yet collected; no pass is collected released', async () => {
+    const saver = new InMemorySaver({ weights: 64, kv_cache: 256, cuda_graph: 0 });
+    const { scheduler, cache } = setup({ pages: 40, pageSize: 4, eosTokenIds: [EOS] });
+    const device = overlappedStandIn();
+    let releaseAsked = false;
+    const collected: { afterAsk: boolean; paused: string[] }[] = [];
+    const outputs = new Map<string, number[]>();
+    const executor: OverlappedExecutor = {
+      execute: device.execute,
+      async launch(items: readonly StepItem[]): Promise<LaunchedStep> {
+        const launched = device.launch(items);
+        return {
+          overlaps: true,
+          collect: () => {
+            collected.push({ afterAsk: releaseAsked, paused: saver.pausedTags() });
+            return launched.collect();
+          },
+        };
+      },
+    };
+    const loop = new RankLoop({
+      scheduler,
+      executor,
+      saver,
+      kvPools: { list: () => [] },
+      prefixCache: cache,
+      onEvent: (event) => {
+        if (event.finishReason) outputs.set(event.seq.id, event.seq.outputTokens);
+      },
+    });
+    const running = loop.run();
+    const requests = workload
+      .slice(0, 6)
+      .map(([id, tokens, max]) => [id, tokens, max + 20] as const);
+    for (const [id, tokens, maxNewTokens] of requests)
+      loop.submit(new Sequence(id, tokens, samplingParams({ maxNewTokens })));
+    for (let i = 0; i < 5; i++) await tick();
+    releaseAsked = true;
+    expect((await loop.releaseMemory()).success).toBe(true);
+    const collectedAsleep = collected.length;
+    expect(collected.some((c) => c.afterAsk)).toBe(true);
+    expect((await loop.resumeMemory()).success).toBe(true);
+    for (let i = 0; i < 2000 && outputs.size < requests.length; i++) await tick();
+    loop.stop();
+    await running;
+    expect(collected.length).toBeGreaterThan(collectedAsleep);
+    expect(collected.every((c) => c.paused.length === 0)).toBe(true);
+    for (const [id, tokens, maxNewTokens] of requests)
+      expect(outputs.get(id), id).toEqual(alone(tokens, maxNewTokens));
   });
 
   it('a pass that fails aborts its requests and those of the pass launched on its tokens; the rest go on', async () => {
