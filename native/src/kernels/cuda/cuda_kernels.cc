@@ -31,10 +31,6 @@ CudaKernels::CudaKernels(int device, cudaStream_t stream) : device_(device), str
   check(cudaMemsetAsync(error_, 0, sizeof(ContentError), stream_), "cudaMemsetAsync(content error)");
   for (Staging& slot : staging_)
     check(cudaEventCreateWithFlags(&slot.free, cudaEventDisableTiming), "cudaEventCreate(staging)");
-  for (PinnedDownload& d : downloads_) {
-    check(cudaEventCreateWithFlags(&d.copied, cudaEventDisableTiming), "cudaEventCreate(queued download)");
-    check(cudaMallocHost(reinterpret_cast<void**>(&d.error), sizeof(ContentError)), "cudaMallocHost(queued download)");
-  }
 }
 
 CudaKernels::~CudaKernels() {
@@ -52,7 +48,7 @@ CudaKernels::~CudaKernels() {
   for (PinnedDownload& d : downloads_) {
     cudaFreeHost(d.bytes);
     cudaFreeHost(d.error);
-    cudaEventDestroy(d.copied);
+    if (d.copied) cudaEventDestroy(d.copied);
   }
 }
 
@@ -138,6 +134,10 @@ int CudaKernels::queueDownload(uintptr_t device, size_t bytes) {
   int slot = queued_.queue(bytes, ticket);
   PinnedDownload& d = downloads_[slot];
   try {
+    if (!d.copied) {
+      check(cudaEventCreateWithFlags(&d.copied, cudaEventDisableTiming), "queueDownload: cudaEventCreate");
+      check(cudaMallocHost(reinterpret_cast<void**>(&d.error), sizeof(ContentError)), "queueDownload: cudaMallocHost");
+    }
     if (d.capacity < bytes) {  // a slot's earlier copy was waited for when it was taken
       cudaFreeHost(d.bytes);
       d.bytes = nullptr;
