@@ -2,7 +2,7 @@
 # Runs on the device machine (after scripts/device-pack.sh here): unpacks Node and the modules,
 # builds the native addon with the machine's own cmake and nvcc, then runs the given steps.
 #   scripts/device-run.sh llama-cpp-build test-native test-engine test-e2e test-trainer bench-memory model-1b reference-1b \
-#     bench-decode decode-vs-probe bench-sleep bench-rollout bench-ipc llama-cpp
+#     bench-decode decode-vs-probe bench-sleep bench-rollout bench-ipc llama-cpp probe-attention
 # model-1b makes the Llama-3.2-1B-shaped checkpoint (random bf16 weights, $MODEL_1B), times
 # transformers on it and writes its reference logits; the steps after it use that checkpoint.
 set -uo pipefail
@@ -155,6 +155,14 @@ for _ in range(600):
         --batches "${PROFILE_BATCH:-1}" $shape --new-tokens "${PROFILE_TOKENS:-16}" --reps 1 > "$out/ncu-decode-${PROFILE_BATCH:-1}.csv" 2> "$out/ncu-decode.err")
       python3 e2e/bench/ncu_kernel_table.py "$out/ncu-decode-${PROFILE_BATCH:-1}.csv" | tee "$out/profile-decode-${PROFILE_BATCH:-1}.md"
       tail -5 "$out/ncu-decode.err"
+      ;;
+    probe-attention)
+      # The decode attention kernel alone per DecodeShape, beside a streaming read and the PyTorch
+      # probe's SDPA at the same shapes (KV TB/s side by side).
+      shapes="256 8192 64 8192 8 8192 256 2048 128 2048 64 2048 256 512"
+      nvcc -std=c++20 -O3 -arch=sm_90 -I native/src -o /tmp/attention_decode_probe e2e/bench/attention_decode_probe.cu \
+        && /tmp/attention_decode_probe $shapes 2>&1 | tee "$out/probe-attention.md"
+      python3 e2e/bench/sdpa_decode_probe.py $shapes 2>/dev/null | tee "$out/probe-attention-sdpa.md"
       ;;
     profile-attention)
       # Why decode attention reads below the HBM rate: ncu's memory, warp-state and scheduler sections for

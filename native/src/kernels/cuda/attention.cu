@@ -145,9 +145,10 @@ template <typename T, int D>
 void launchForDim(const AttentionParams& p, dim3 grid, bool decode, bool tensorCores, cudaStream_t stream) {
   if constexpr (!std::is_same_v<T, float> && (D == 64 || D == 128)) {
     if (decode && tensorCores) {
-      constexpr size_t bytes = DecodeShape<D>::kBytes;
-      cudaFuncSetAttribute(attendDecode<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
-      attendDecode<T, D><<<grid, kDecodeWarps * 32, bytes, stream>>>(p);
+      using Shape = DecodeShape<D>;
+      cudaFuncSetAttribute(attendDecode<T, D, Shape>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                           static_cast<int>(Shape::kBytes));
+      attendDecode<T, D, Shape><<<grid, Shape::kWarps * 32, Shape::kBytes, stream>>>(p);
       return;
     }
   }

@@ -1,10 +1,10 @@
 // Decode attention on tensor cores, for bfloat16 / float16 caches with 64- or 128-wide heads.
 // A block takes one 16-row work item (row f = token * group + g of one sequence's query heads on
 // one kv head, as attendTiles) and one split of its keys. Each of its warps walks every
-// kDecodeWarps-th 16-key tile of the split on its own: the tile's keys and values are copied into
-// the warp's ring of kStages tiles in shared memory (cp.async, 16-byte chunks XOR-swizzled by key
-// so ldmatrix reads distinct banks), S = Q K^T and O += P V are m16n8k16 MMAs with float32
-// accumulators (P rounded to T for the second), and the softmax runs online in base 2. The warps'
+// kWarps-th tile of the split on its own: the tile's keys and values are copied into the warp's
+// ring of kStages tiles in shared memory (cp.async, 16-byte chunks; DecodeShape says how rows are
+// laid out), S = Q K^T and O += P V are m16n8k16 MMAs with float32 accumulators (P rounded to T
+// for the second), and the softmax runs online in base 2. The warps'
 // states merge in shared memory at the end; splits merge as attendTiles' do.
 #pragma once
 
@@ -12,30 +12,50 @@
 
 namespace ts::cuda {
 
-constexpr int kDecodeWarps = 4;
-constexpr int kDecodeKeys = 16;  // keys per warp tile
 constexpr int kDecodeRows = 16;  // query rows per item
 constexpr int kMinSplitKeys = 128;
 
-template <int D>
+// A decode block's shape: Warps warps, each walking Keys-key tiles (16 or 32: one softmax update
+// per tile) through a ring of Stages tiles, its copies asking L2 for PrefetchBytes (0, 64, 128 or
+// 256) around each 16-byte chunk. Ring rows are padded by 16 bytes (so ldmatrix's eight rows fall
+// in distinct banks) or, without PaddedRows, unpadded with their chunks XOR-swizzled by key. The
+// defaults read the most per second on the H200 (e2e/bench/attention_decode_probe.cu; ncu: copies
+// into a swizzled ring ask L2 for 2.0x the sectors DRAM delivers, into padded rows 1.5x).
+template <int D, int Warps = 4, int Stages = 3, int Keys = 16, int PrefetchBytes = 128, bool PaddedRows = true>
 struct DecodeShape {
-  static constexpr int kStages = D <= 64 ? 4 : 3;
-  static constexpr int kTileBytes = kDecodeKeys * D * 2;  // the keys (or values) of one tile
-  static constexpr int kRingBytes = kDecodeWarps * kStages * 2 * kTileBytes;
+  static_assert(Keys == 16 || Keys == 32, "a tile is one or two 16-key MMA tiles");
+  static constexpr int kWarps = Warps, kStages = Stages, kKeys = Keys, kPrefetch = PrefetchBytes;
+  static constexpr bool kPadded = PaddedRows;
+  static constexpr int kPitch = D * 2 + (PaddedRows ? 16 : 0);  // bytes per key row of a ring tile
+  static constexpr int kTileBytes = Keys * kPitch;               // the keys (or values) of one tile
+  static constexpr int kRingBytes = Warps * Stages * 2 * kTileBytes;
   static constexpr int kMergePitch = D + 4;  // floats per row of a warp's output
-  static constexpr int kMergeBytes = kDecodeWarps * kDecodeRows * (kMergePitch + 2) * 4;
+  static constexpr int kMergeBytes = Warps * kDecodeRows * (kMergePitch + 2) * 4;
   static constexpr size_t kBytes = kRingBytes > kMergeBytes ? kRingBytes : kMergeBytes;
-  static constexpr int kRound = kDecodeWarps * kDecodeKeys;  // keys the block takes per round
+  static constexpr int kRound = Warps * Keys;  // keys the block takes per round
 };
 
 __device__ __forceinline__ unsigned sharedAddress(const void* at) {
   return static_cast<unsigned>(__cvta_generic_to_shared(at));
 }
 
-// 16 bytes from global to shared memory, or 16 zero bytes when !valid.
+// 16 bytes from global to shared memory, or 16 zero bytes when !valid; L2 fetches PrefetchBytes
+// around them.
+template <int PrefetchBytes = 0>
 __device__ __forceinline__ void copy16(void* to, const void* from, bool valid) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(sharedAddress(to)), "l"(from),
-               "r"(valid ? 16 : 0));
+  if constexpr (PrefetchBytes == 256) {
+    asm volatile("cp.async.cg.shared.global.L2::256B [%0], [%1], 16, %2;\n" ::"r"(sharedAddress(to)), "l"(from),
+                 "r"(valid ? 16 : 0));
+  } else if constexpr (PrefetchBytes == 128) {
+    asm volatile("cp.async.cg.shared.global.L2::128B [%0], [%1], 16, %2;\n" ::"r"(sharedAddress(to)), "l"(from),
+                 "r"(valid ? 16 : 0));
+  } else if constexpr (PrefetchBytes == 64) {
+    asm volatile("cp.async.cg.shared.global.L2::64B [%0], [%1], 16, %2;\n" ::"r"(sharedAddress(to)), "l"(from),
+                 "r"(valid ? 16 : 0));
+  } else {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(sharedAddress(to)), "l"(from),
+                 "r"(valid ? 16 : 0));
+  }
 }
 __device__ __forceinline__ void commitCopies() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int Pending>
@@ -79,15 +99,16 @@ __device__ __forceinline__ uint32_t packPair(float low, float high) {
   return *reinterpret_cast<const uint32_t*>(pair);
 }
 
-// The byte offset of 16-byte chunk `chunk` of key row `key` in a tile: chunks swizzled by key.
-template <int D>
-__device__ __forceinline__ int swizzled(int key, int chunk) {
-  return key * D * 2 + ((chunk ^ (key & 7)) * 16);
+// The byte offset of 16-byte chunk `chunk` of key row `key` in a ring tile.
+template <typename Shape>
+__device__ __forceinline__ int ringOffset(int key, int chunk) {
+  if constexpr (Shape::kPadded) return key * Shape::kPitch + chunk * 16;
+  return key * Shape::kPitch + ((chunk ^ (key & 7)) * 16);
 }
 
-template <typename T, int D>
-__global__ void __launch_bounds__(kDecodeWarps * 32) attendDecode(AttentionParams p) {
-  using Shape = DecodeShape<D>;
+template <typename T, int D, typename Shape = DecodeShape<D>>
+__global__ void __launch_bounds__(Shape::kWarps * 32) attendDecode(AttentionParams p) {
+  constexpr int kWarps = Shape::kWarps, kKeys = Shape::kKeys;
   constexpr int kChunks = D / 8;  // 16-byte chunks per key row
   constexpr int kDimTiles = D / 16;
   if (static_cast<int>(blockIdx.x) >= *p.itemCount) return;
@@ -130,13 +151,13 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) attendDecode(AttentionParam
   const int32_t* pages = p.pageTable + static_cast<size_t>(seq) * p.pageTableStride;
   long long cacheRow = static_cast<long long>(p.kvHeads) * D;
   char* ring = shared + warp * Shape::kStages * 2 * Shape::kTileBytes;
-  int tiles = max(0, (keyEnd - keyBegin + kDecodeKeys - 1) / kDecodeKeys);
-  int warpTiles = tiles > warp ? (tiles - warp + kDecodeWarps - 1) / kDecodeWarps : 0;
-  auto tileStart = [&](int i) { return keyBegin + (warp + kDecodeWarps * i) * kDecodeKeys; };
+  int tiles = max(0, (keyEnd - keyBegin + kKeys - 1) / kKeys);
+  int warpTiles = tiles > warp ? (tiles - warp + kWarps - 1) / kWarps : 0;
+  auto tileStart = [&](int i) { return keyBegin + (warp + kWarps * i) * kKeys; };
 
-  // The cache offset of this lane's key (lane % 16) in the warp's i-th tile, or -1 past the split.
+  // The cache offset of this lane's key (lane % kKeys) in the warp's i-th tile, or -1 past the split.
   auto keyOffset = [&](int i) {
-    int key = tileStart(i) + lane % kDecodeKeys;
+    int key = tileStart(i) + lane % kKeys;
     if (i >= warpTiles || key >= keyEnd) return -1LL;
     return (static_cast<long long>(pages[key / p.pageSize]) * p.pageSize + key % p.pageSize) * cacheRow +
            static_cast<long long>(kvHead) * D;
@@ -147,13 +168,13 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) attendDecode(AttentionParam
       char* keys = ring + (i % Shape::kStages) * 2 * Shape::kTileBytes;
       char* values = keys + Shape::kTileBytes;
 #pragma unroll
-      for (int c = lane; c < kDecodeKeys * kChunks; c += 32) {
+      for (int c = lane; c < kKeys * kChunks; c += 32) {
         int row = c / kChunks, chunk = c % kChunks;
         long long at = __shfl_sync(0xffffffffu, offset, row);
         bool valid = at >= 0;
         size_t element = valid ? static_cast<size_t>(at) + chunk * 8 : 0;
-        copy16(keys + swizzled<D>(row, chunk), kCache + element, valid);
-        copy16(values + swizzled<D>(row, chunk), vCache + element, valid);
+        copy16<Shape::kPrefetch>(keys + ringOffset<Shape>(row, chunk), kCache + element, valid);
+        copy16<Shape::kPrefetch>(values + ringOffset<Shape>(row, chunk), vCache + element, valid);
       }
     }
     commitCopies();
@@ -175,19 +196,23 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) attendDecode(AttentionParam
     const char* values = keys + Shape::kTileBytes;
     int matrix = lane / 8;
 
-    float s[2][4] = {};  // keys 0-7 and 8-15 of the tile
+    constexpr int kKeyTiles = kKeys / 8;
+    float s[kKeyTiles][4] = {};  // keys 8n to 8n + 7 of the tile
 #pragma unroll
-    for (int t = 0; t < kDimTiles; ++t) {
-      uint32_t b[4];
-      loadMatrices(b, keys + swizzled<D>((matrix / 2) * 8 + lane % 8, 2 * t + matrix % 2));
-      mma16816<T>(s[0], qa[t], b[0], b[1]);
-      mma16816<T>(s[1], qa[t], b[2], b[3]);
+    for (int m = 0; m < kKeys / 16; ++m) {
+#pragma unroll
+      for (int t = 0; t < kDimTiles; ++t) {
+        uint32_t b[4];
+        loadMatrices(b, keys + ringOffset<Shape>(16 * m + (matrix / 2) * 8 + lane % 8, 2 * t + matrix % 2));
+        mma16816<T>(s[2 * m], qa[t], b[0], b[1]);
+        mma16816<T>(s[2 * m + 1], qa[t], b[2], b[3]);
+      }
     }
 
     int first = tileStart(i);
     float tileMax[2] = {-INFINITY, -INFINITY};
 #pragma unroll
-    for (int n = 0; n < 2; ++n) {
+    for (int n = 0; n < kKeyTiles; ++n) {
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         int key = first + 8 * n + (lane % 4) * 2 + (e & 1), h = e >> 1;
@@ -207,7 +232,7 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) attendDecode(AttentionParam
       sum[h] *= correction[h];
     }
 #pragma unroll
-    for (int n = 0; n < 2; ++n) {
+    for (int n = 0; n < kKeyTiles; ++n) {
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         int h = e >> 1;
@@ -220,14 +245,17 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) attendDecode(AttentionParam
       o[d][0] *= correction[0], o[d][1] *= correction[0];
       o[d][2] *= correction[1], o[d][3] *= correction[1];
     }
-    uint32_t pa[4] = {packPair<T>(s[0][0], s[0][1]), packPair<T>(s[0][2], s[0][3]), packPair<T>(s[1][0], s[1][1]),
-                      packPair<T>(s[1][2], s[1][3])};
 #pragma unroll
-    for (int t = 0; t < kDimTiles; ++t) {
-      uint32_t b[4];
-      loadMatricesTransposed(b, values + swizzled<D>((matrix % 2) * 8 + lane % 8, 2 * t + matrix / 2));
-      mma16816<T>(o[2 * t], pa, b[0], b[1]);
-      mma16816<T>(o[2 * t + 1], pa, b[2], b[3]);
+    for (int m = 0; m < kKeys / 16; ++m) {
+      uint32_t pa[4] = {packPair<T>(s[2 * m][0], s[2 * m][1]), packPair<T>(s[2 * m][2], s[2 * m][3]),
+                        packPair<T>(s[2 * m + 1][0], s[2 * m + 1][1]), packPair<T>(s[2 * m + 1][2], s[2 * m + 1][3])};
+#pragma unroll
+      for (int t = 0; t < kDimTiles; ++t) {
+        uint32_t b[4];
+        loadMatricesTransposed(b, values + ringOffset<Shape>(16 * m + (matrix % 2) * 8 + lane % 8, 2 * t + matrix / 2));
+        mma16816<T>(o[2 * t], pa, b[0], b[1]);
+        mma16816<T>(o[2 * t + 1], pa, b[2], b[3]);
+      }
     }
   }
   waitCopies<0>();
@@ -241,7 +269,7 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) attendDecode(AttentionParam
   __syncthreads();  // every warp is done with its ring
   float* merge = reinterpret_cast<float*>(shared);
   float* warpOut = merge + warp * kDecodeRows * Shape::kMergePitch;
-  float2* warpStats = reinterpret_cast<float2*>(merge + kDecodeWarps * kDecodeRows * Shape::kMergePitch);
+  float2* warpStats = reinterpret_cast<float2*>(merge + kWarps * kDecodeRows * Shape::kMergePitch);
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
     if (lane % 4 == 0) warpStats[warp * kDecodeRows + rowOf[h]] = make_float2(maxScore[h], sum[h]);
@@ -252,14 +280,14 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) attendDecode(AttentionParam
     }
   }
   __syncthreads();
-  for (int c = threadIdx.x; c < rows * D; c += kDecodeWarps * 32) {
+  for (int c = threadIdx.x; c < rows * D; c += kWarps * 32) {
     int r = c / D, d = c % D, f = firstRow + r;
     float rowMax = -INFINITY;
 #pragma unroll
-    for (int w = 0; w < kDecodeWarps; ++w) rowMax = fmaxf(rowMax, warpStats[w * kDecodeRows + r].x);
+    for (int w = 0; w < kWarps; ++w) rowMax = fmaxf(rowMax, warpStats[w * kDecodeRows + r].x);
     float total = 0.0f, value = 0.0f;
 #pragma unroll
-    for (int w = 0; w < kDecodeWarps; ++w) {
+    for (int w = 0; w < kWarps; ++w) {
       float2 stats = warpStats[w * kDecodeRows + r];
       float weight = stats.x == -INFINITY ? 0.0f : exp2f(stats.x - rowMax);
       total += weight * stats.y;
@@ -274,7 +302,7 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) attendDecode(AttentionParam
       if (d == 0) p.partialStats[slot] = make_float2(rowMax, total);
     }
   }
-  if (splits > 1) mergeSplitsIfLast<T>(p, qStart, firstRow, rows, splits);
+  if (splits > 1) mergeSplitsIfLast<T>(p, blockIdx.x, kvHead, qStart, firstRow, rows, splits);
 }
 
 }  // namespace ts::cuda

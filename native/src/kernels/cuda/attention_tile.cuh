@@ -137,19 +137,19 @@ __device__ void combineRow(const AttentionParams& p, long long row, int lane, in
 // finishes last merges the splits' partials of its rows (the threadfence-reduction pattern); its counter is reset for the
 // next launch, as a captured graph replays this one.
 template <typename T>
-__device__ void mergeSplitsIfLast(const AttentionParams& p, int qStart, int firstRow, int rows, int splits) {
+__device__ void mergeSplitsIfLast(const AttentionParams& p, int item, int kvHead, int qStart, int firstRow, int rows,
+                                  int splits) {
   __shared__ bool lastSplit;
   __threadfence();
   __syncthreads();
   if (threadIdx.x == 0) {
-    int* counter = p.splitCounters + static_cast<size_t>(blockIdx.x) * gridDim.y + blockIdx.y;
+    int* counter = p.splitCounters + static_cast<size_t>(item) * p.kvHeads + kvHead;
     lastSplit = atomicAdd(counter, 1) == splits - 1;
     if (lastSplit) *counter = 0;
   }
   __syncthreads();
   if (!lastSplit) return;
   __threadfence();
-  int kvHead = blockIdx.y;
   for (int r = threadIdx.x / 32; r < rows; r += blockDim.x / 32) {
     int f = firstRow + r;
     combineRow<T>(p, static_cast<long long>(qStart + f / p.group) * p.qHeads + kvHead * p.group + f % p.group,
@@ -300,7 +300,7 @@ __global__ void __launch_bounds__(kAttentionThreads) attendTiles(AttentionParams
       if (tx == 0) p.partialStats[slot] = make_float2(maxScore[i], sum[i]);
     }
   }
-  if (p.splits > 1) mergeSplitsIfLast<T>(p, qStart, firstRow, rows, p.splits);
+  if (p.splits > 1) mergeSplitsIfLast<T>(p, blockIdx.x, kvHead, qStart, firstRow, rows, p.splits);
 }
 
 }  // namespace ts::cuda

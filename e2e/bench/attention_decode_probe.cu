@@ -1,0 +1,224 @@
+// The decode attention kernel alone, beside a plain streaming read, in one process: the KV read
+// rate of attendDecode for shapes of DecodeShape (warps, ring stages, keys per tile, L2 prefetch,
+// ring rows)
+// at Llama-3.2-1B's heads (8 kv heads, 4 query heads each, 64 wide), pages of 16 in order, every
+// sequence at one context. Each shape's output is checked against the default shape's.
+//   nvcc -std=c++20 -O3 -arch=sm_90 -I native/src -o /tmp/adp e2e/bench/attention_decode_probe.cu
+//   /tmp/adp 256 8192 [64 2048 ...]        (pairs of batch, context; VARIANT=i runs the i-th alone)
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/cuda/attention_decode.cuh"
+
+using namespace ts::cuda;
+using T = __nv_bfloat16;
+
+constexpr int kKvHeads = 8, kGroup = 4, kDim = 64, kPageSize = 16;
+
+#define CHECK(call)                                                                            \
+  do {                                                                                         \
+    cudaError_t e = (call);                                                                    \
+    if (e != cudaSuccess) {                                                                    \
+      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(e)); \
+      std::exit(1);                                                                            \
+    }                                                                                          \
+  } while (0)
+
+__global__ void streamRead(const uint4* data, size_t count, unsigned* sink) {
+  unsigned acc = 0;
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < count; i += size_t(gridDim.x) * blockDim.x) {
+    uint4 v = __ldcs(data + i);
+    acc ^= v.x ^ v.y ^ v.z ^ v.w;
+  }
+  if (acc == 0x12345678u) *sink = acc;
+}
+
+__global__ void fillRandom(uint16_t* data, size_t count, unsigned seed) {
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < count; i += size_t(gridDim.x) * blockDim.x) {
+    unsigned x = static_cast<unsigned>(i) * 2654435761u ^ seed;
+    x ^= x >> 13, x *= 0x5bd1e995u, x ^= x >> 15;
+    float value = (static_cast<int>(x % 2001) - 1000) / 1000.0f;
+    data[i] = __bfloat16_as_ushort(__float2bfloat16(value));
+  }
+}
+
+float timeMs(const std::function<void()>& launch, int reps) {
+  cudaEvent_t start, stop;
+  CHECK(cudaEventCreate(&start));
+  CHECK(cudaEventCreate(&stop));
+  launch();
+  CHECK(cudaDeviceSynchronize());
+  CHECK(cudaEventRecord(start));
+  for (int i = 0; i < reps; ++i) launch();
+  CHECK(cudaEventRecord(stop));
+  CHECK(cudaEventSynchronize(stop));
+  float ms = 0;
+  CHECK(cudaEventElapsedTime(&ms, start, stop));
+  CHECK(cudaGetLastError());
+  return ms / reps;
+}
+
+struct Batch {
+  int batch, context, splits;
+  size_t kvBytes;
+  AttentionParams params;
+  dim3 grid;
+  std::vector<void*> buffers;
+};
+
+template <typename P>
+P* deviceArray(Batch& b, size_t count) {
+  void* at = nullptr;
+  CHECK(cudaMalloc(&at, count * sizeof(P)));
+  b.buffers.push_back(at);
+  return static_cast<P*>(at);
+}
+
+template <typename P>
+P* upload(Batch& b, const std::vector<P>& host) {
+  P* at = deviceArray<P>(b, host.size());
+  CHECK(cudaMemcpy(at, host.data(), host.size() * sizeof(P), cudaMemcpyHostToDevice));
+  return at;
+}
+
+// One decode token per sequence, splits chosen as CudaKernels::attention chooses them.
+Batch makeBatch(int batch, int context, int multiprocessors) {
+  Batch b{batch, context};
+  int pagesPerSeq = (context + kPageSize - 1) / kPageSize;
+  size_t slots = size_t(batch) * pagesPerSeq * kPageSize;
+  size_t cacheElements = slots * kKvHeads * kDim;
+  b.kvBytes = size_t(batch) * context * kKvHeads * kDim * 2 * sizeof(T);
+  auto* kCache = deviceArray<uint16_t>(b, cacheElements);
+  auto* vCache = deviceArray<uint16_t>(b, cacheElements);
+  auto* q = deviceArray<uint16_t>(b, size_t(batch) * kKvHeads * kGroup * kDim);
+  fillRandom<<<1024, 256>>>(kCache, cacheElements, 1);
+  fillRandom<<<1024, 256>>>(vCache, cacheElements, 2);
+  fillRandom<<<64, 256>>>(q, size_t(batch) * kKvHeads * kGroup * kDim, 3);
+  std::vector<int32_t> queryStart(batch + 1), seqLens(batch, context), pages(size_t(batch) * pagesPerSeq);
+  for (int s = 0; s <= batch; ++s) queryStart[s] = s;
+  for (size_t i = 0; i < pages.size(); ++i) pages[i] = static_cast<int32_t>(i);
+  std::vector<int2> items(batch);
+  for (int s = 0; s < batch; ++s) items[s] = make_int2(s, 0);
+  long long blocks = static_cast<long long>(batch) * kKvHeads;
+  b.splits = static_cast<int>(std::clamp<long long>((8LL * multiprocessors + blocks - 1) / blocks, 1, kMaxSplits));
+  long long rowsAll = static_cast<long long>(batch) * kKvHeads * kGroup;
+
+  AttentionParams& p = b.params;
+  p.out = deviceArray<uint16_t>(b, rowsAll * kDim);
+  p.q = q;
+  p.kCache = kCache;
+  p.vCache = vCache;
+  p.queryStart = upload(b, queryStart);
+  p.seqLens = upload(b, seqLens);
+  p.pageTable = upload(b, pages);
+  p.pageTableStride = pagesPerSeq;
+  p.pageSize = kPageSize;
+  p.qHeads = kKvHeads * kGroup;
+  p.kvHeads = kKvHeads;
+  p.headDim = kDim;
+  p.qStride = kKvHeads * kGroup * kDim;
+  p.group = kGroup;
+  p.splits = b.splits;
+  p.scaleLog2 = 0.125f * 1.4426950408889634f;
+  p.vectorKv = true;
+  p.rowsAll = rowsAll;
+  p.items = upload(b, items);
+  p.itemCount = upload(b, std::vector<int>{batch});
+  p.splitCounters = deviceArray<int>(b, blocks);
+  CHECK(cudaMemset(p.splitCounters, 0, blocks * sizeof(int)));
+  p.partialAcc = deviceArray<float>(b, size_t(b.splits) * rowsAll * kDim);
+  p.partialStats = deviceArray<float2>(b, size_t(b.splits) * rowsAll);
+  b.grid = dim3(batch, kKvHeads, b.splits);
+  CHECK(cudaDeviceSynchronize());
+  return b;
+}
+
+std::vector<float> output(const Batch& b) {
+  size_t count = b.params.rowsAll * kDim;
+  std::vector<uint16_t> bits(count);
+  CHECK(cudaMemcpy(bits.data(), b.params.out, count * 2, cudaMemcpyDeviceToHost));
+  std::vector<float> values(count);
+  for (size_t i = 0; i < count; ++i) {
+    uint32_t word = static_cast<uint32_t>(bits[i]) << 16;
+    std::memcpy(&values[i], &word, 4);
+  }
+  return values;
+}
+
+template <typename Shape>
+float runShape(Batch& b) {
+  auto kernel = attendDecode<T, kDim, Shape>;
+  CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(Shape::kBytes)));
+  return timeMs([&] { kernel<<<b.grid, Shape::kWarps * 32, Shape::kBytes>>>(b.params); }, 20);
+}
+
+struct Variant {
+  std::string name;
+  std::function<float(Batch&)> run;
+};
+
+template <int Warps, int Stages, int Keys, int Prefetch, bool Padded>
+Variant variant() {
+  using Shape = DecodeShape<kDim, Warps, Stages, Keys, Prefetch, Padded>;
+  char name[128];
+  std::snprintf(name, sizeof name, "warps %d, stages %d, keys %d, L2 prefetch %d, %s rows (%zu KB)", Warps, Stages,
+                Keys, Prefetch, Padded ? "padded" : "swizzled", Shape::kBytes / 1024);
+  return {name, [](Batch& b) { return runShape<Shape>(b); }};
+}
+
+int main(int argc, char** argv) {
+  std::vector<std::pair<int, int>> shapes;
+  for (int i = 1; i + 1 < argc; i += 2) shapes.emplace_back(std::atoi(argv[i]), std::atoi(argv[i + 1]));
+  if (shapes.empty()) shapes = {{256, 8192}, {64, 8192}, {8, 8192}, {128, 2048}, {256, 2048}};
+  int multiprocessors = 0;
+  CHECK(cudaDeviceGetAttribute(&multiprocessors, cudaDevAttrMultiProcessorCount, 0));
+
+  size_t streamCount = (size_t(8) << 30) / sizeof(uint4);
+  uint4* stream = nullptr;
+  unsigned* sink = nullptr;
+  CHECK(cudaMalloc(&stream, streamCount * sizeof(uint4)));
+  CHECK(cudaMalloc(&sink, sizeof(unsigned)));
+  CHECK(cudaMemset(stream, 1, streamCount * sizeof(uint4)));
+  float streamMs = timeMs([&] { streamRead<<<multiprocessors * 8, 512>>>(stream, streamCount, sink); }, 10);
+  std::printf("streaming read of 8 GiB: %.2f TB/s\n\n", streamCount * sizeof(uint4) / streamMs / 1e9);
+  CHECK(cudaFree(stream));
+
+  // The first is the production shape (DecodeShape<64>'s defaults), the second the one before it.
+  std::vector<Variant> variants = {
+      variant<4, 3, 16, 128, true>(), variant<4, 4, 16, 0, false>(), variant<4, 3, 16, 0, false>(),
+      variant<4, 3, 16, 0, true>(),   variant<4, 4, 16, 128, true>(), variant<4, 2, 32, 128, true>(),
+      variant<8, 3, 16, 128, true>(),
+  };
+
+
+
+  if (const char* only = std::getenv("VARIANT")) variants = {variants.at(std::atoi(only))};
+
+
+  std::printf("| batch | context | splits | shape | us | KV TB/s | max diff vs first |\n| --- | --- | --- | --- | --- | --- | --- |\n");
+  for (auto [batch, context] : shapes) {
+    Batch b = makeBatch(batch, context, multiprocessors);
+    std::vector<float> reference;
+    for (const Variant& v : variants) {
+      float ms = v.run(b);
+      std::vector<float> out = output(b);
+      if (reference.empty()) reference = out;
+      float diff = 0;
+      for (size_t i = 0; i < out.size(); ++i) diff = std::max(diff, std::fabs(out[i] - reference[i]));
+      std::printf("| %d | %d | %d | %s | %.1f | %.2f | %.3g |\n", batch, context, b.splits, v.name.c_str(), ms * 1e3,
+                  b.kvBytes / ms / 1e9, diff);
+      std::fflush(stdout);
+    }
+    for (void* at : b.buffers) CHECK(cudaFree(at));
+  }
+  return 0;
+}
