@@ -61,8 +61,11 @@ for step in "$@"; do
     test-trainer)
       # Issue 16: a PyTorch trainer on this GPU pushes the second llama checkpoint as SGLang's clients
       # do, its tensors on the CPU (shared memory) and on the GPU (CUDA IPC handles).
+      # With make-1b before it, the CUDA trainer also pushes the sign-flipped 1B checkpoint in 64 MiB buckets.
+      trainer_model=""
+      [ -f "$MODEL_1B/config.json" ] && trainer_model="$MODEL_1B"
       for trainer in cpu cuda; do
-        (cd e2e && TS_E2E_DEVICE=cuda TS_E2E_PYTHON=python3 TS_E2E_TRAINER_DEVICE=$trainer \
+        (cd e2e && TS_E2E_DEVICE=cuda TS_E2E_PYTHON=python3 TS_E2E_TRAINER_DEVICE=$trainer TS_E2E_MODEL="$trainer_model" \
           node node_modules/vitest/vitest.mjs run tests/torch-trainer.test.ts 2>&1) | tee "$out/test-trainer-$trainer.log"
         [ "${PIPESTATUS[0]}" = 0 ] || status=1
       done

@@ -1,18 +1,9 @@
 // @module-tag cuda
-import {
-  closeSync,
-  copyFileSync,
-  mkdtempSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  readSync,
-  writeSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EngineClient } from '@ts/client';
 import { afterEach, describe, expect, it } from 'vitest';
+import { flippedBf16 } from './checkpoints.js';
 import { type ServerProcess, startServer } from './server-process.js';
 
 // Issue 13 on the device: the RL loop over HTTP with the default --dtype auto on a real-sized
@@ -28,40 +19,6 @@ async function serve(model: string, extra: string[] = []) {
   const server = await startServer(['--model', model, '--kv-memory-fraction', '0.05', ...extra]);
   servers.push(server);
   return { server, client: new EngineClient({ baseUrl: server.url }) };
-}
-
-/** The checkpoint with every bfloat16 weight's sign flipped: same shapes, other outputs. */
-function flippedBf16(dir: string): string {
-  const out = mkdtempSync(join(tmpdir(), 'ts-1b-flipped-'));
-  for (const name of readdirSync(dir)) {
-    if (!name.endsWith('.safetensors')) copyFileSync(join(dir, name), join(out, name));
-    else flipFile(join(dir, name), join(out, name));
-  }
-  return out;
-}
-
-/** Copies a safetensors file in chunks (it can pass 2 GiB), flipping each bf16 sign bit. */
-function flipFile(from: string, to: string): void {
-  const input = openSync(from, 'r');
-  const output = openSync(to, 'w');
-  try {
-    const head = Buffer.alloc(8);
-    readSync(input, head, 0, 8, 0);
-    const dataStart = 8 + Number(head.readBigUInt64LE(0));
-    const chunk = Buffer.alloc(64 * 1024 * 1024);
-    for (let at = 0; ; ) {
-      const n = readSync(input, chunk, 0, chunk.length, at);
-      if (n === 0) break;
-      // Data starts at an even offset here, so a chunk's odd bytes are bf16 high bytes.
-      for (let i = Math.max(0, dataStart - at) | 1; i < n; i += 2)
-        chunk[i] = (chunk[i] as number) ^ 0x80;
-      writeSync(output, chunk, 0, n, at);
-      at += n;
-    }
-  } finally {
-    closeSync(input);
-    closeSync(output);
-  }
 }
 
 /** Bytes the weights tag holds, from the server's own metrics. */

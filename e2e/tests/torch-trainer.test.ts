@@ -6,8 +6,10 @@
  * machine has one; CI does not, and reads committed pickles in the engine's tests instead).
  */
 import { spawnSync } from 'node:child_process';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { flippedBf16 } from './checkpoints.js';
 import { expectSameAsFresh, PROMPTS, settle } from './frameworks/rollouts.js';
 import { LLAMA, secondCheckpoint, serve } from './frameworks/server.js';
 import { ok, post, type Reply } from './frameworks/wire.js';
@@ -16,6 +18,8 @@ const PYTHON = process.env.TS_E2E_PYTHON || undefined;
 const PUSH = join(import.meta.dirname, '../trainer/push_weights.py');
 /** Tensor-pushing device: where the trainer keeps its weights (cuda: IPC handles). */
 const TRAINER_DEVICE = process.env.TS_E2E_TRAINER_DEVICE ?? 'cpu';
+/** The 1B-shaped checkpoint (scripts/device-run.sh make-1b), for the full-size IPC update. */
+const MODEL_1B = process.env.TS_E2E_MODEL || undefined;
 
 /** push_weights.py's exit status when the engine refused an update (1: it held sent memory). */
 const REFUSED = 2;
@@ -81,3 +85,33 @@ describe.skipIf(!PYTHON)('a PyTorch trainer pushing weights (TS_E2E_PYTHON)', ()
     expect(tokens(after)).toEqual(tokens(before));
   });
 });
+
+describe.skipIf(!PYTHON || !MODEL_1B || TRAINER_DEVICE !== 'cuda')(
+  'a trainer on this GPU pushing the 1B-shaped checkpoint over CUDA IPC (TS_E2E_MODEL)',
+  () => {
+    it('the sign-flipped checkpoint in 64 MiB buckets, in the RL order: then generates as a fresh server on it', async () => {
+      const flipped = flippedBf16(MODEL_1B as string);
+      const url = await serve(MODEL_1B as string);
+      const bodies = PROMPTS.map(greedy);
+      const before = await settle(bodies.map((b) => post(url, '/generate', b)));
+      ok(await post(url, '/release_memory_occupation', {}), 'release');
+      ok(await post(url, '/resume_memory_occupation', { tags: ['weights'] }), 'resume weights');
+      const replies = pushWeights(url, flipped, 64 * 1024 * 1024);
+      for (const reply of replies) expect(reply.success, reply.message).toBe(true);
+      ok(
+        await post(url, '/resume_memory_occupation', { tags: ['kv_cache', 'cuda_graph'] }),
+        'resume kv',
+      );
+      const after = await settle(bodies.map((b) => post(url, '/generate', b)));
+      for (const r of after) ok(r, '/generate');
+      expect(after.map((r) => r.json.output_ids)).not.toEqual(before.map((r) => r.json.output_ids));
+      await expectSameAsFresh(flipped, bodies, after);
+      const bytes = statSync(`${flipped}/model.safetensors`).size;
+      const engineMs = replies.reduce((ms, r) => ms + r.duration_ms, 0);
+      console.log(
+        `| update | requests | engine ms | GB/s |\n| --- | --- | --- | --- |\n` +
+          `| 1B sign-flipped, 64 MiB buckets, CUDA IPC | ${replies.length} | ${engineMs.toFixed(1)} | ${(bytes / engineMs / 1e6).toFixed(1)} |`,
+      );
+    }, 600_000);
+  },
+);
