@@ -2,6 +2,7 @@ import type { ReleaseReply, ResumeReply, SleepStatus } from '@ts/memory-occupati
 import type { ControlResult, PauseMode } from '@ts/pause';
 import type { RankLoop, SamplingParams } from '@ts/scheduler';
 import type { NamedTensor } from './model/weights/named-tensors.js';
+import type { Switches } from './protocol/switches.js';
 
 /**
  * Sampling as a caller states it: the internal `SamplingParams` (`@ts/scheduler`, the one
@@ -120,11 +121,8 @@ export interface ServingLimits {
   kvMemoryFraction: number;
   /** Tokens one rank's KV cache holds (its pages × page size). */
   maxTotalTokens: number;
-  prefixCache: boolean;
-  cudaGraphs: boolean;
-  overlapSchedule: boolean;
-  /** Launched with deterministic inference (spec rule 14). */
-  deterministic: boolean;
+  /** The on/off options it was launched with. */
+  switches: Switches;
 }
 
 export interface ChatMessageInput {

@@ -43,10 +43,11 @@ function workloadLine(
 
 function engineLine(o: RolloutOptions, info: ModelInfo, startSeconds: number) {
   const s = info.serving;
+  const on = (name: keyof typeof s.switches) => (s.switches[name] ? 'on' : 'off');
   return (
     `engine: ${info.device}, max running ${s.maxRunning} (${o.maxRunning ? 'given' : 'derived from the KV pool'}), ` +
     `max batch tokens ${s.maxBatchTokens}, KV pool ${s.maxTotalTokens} tokens in pages of ${s.pageSize}, ` +
-    `prefix cache ${s.prefixCache ? 'on' : 'off'}, graphs ${s.cudaGraphs ? 'on' : 'off'}, overlap schedule ${s.overlapSchedule ? 'on' : 'off'}; started in ${startSeconds.toFixed(1)} s.`
+    `prefix cache ${on('prefixCache')}, graphs ${on('cudaGraphs')}, overlap schedule ${on('overlapSchedule')}; started in ${startSeconds.toFixed(1)} s.`
   );
 }
 

@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import type { FastifyInstance } from 'fastify';
 import { Engine } from '../engine/engine.js';
 import { sizeIoThreads } from '../io-threads.js';
+import { switchFlags } from '../protocol/switches.js';
 import { createServer } from '../server/index.js';
 import { gracefulShutdown } from './graceful-shutdown.js';
 import { loadProgress } from './load-progress.js';
@@ -48,7 +49,7 @@ function listeningUrl(app: FastifyInstance, host: string): string {
 const program = new Command('ts-engine').description(
   'An LLM inference engine that sleeps and wakes without stopping.',
 );
-program
+const serveCommand = program
   .command('serve')
   .description('serve a model over HTTP (SGLang- and OpenAI-compatible)')
   .option(
@@ -103,30 +104,15 @@ program
     '--shutdown-timeout <seconds>',
     'on SIGTERM/SIGINT, how long running requests may finish',
     '10',
-  )
-  .option('--no-prefix-cache', 'turn the radix prefix cache off')
-  .option('--free-backups-on-wake', 'free host weight backups on wake (saves host RAM)')
-  .option('--disable-cuda-graph', 'run decode steps kernel by kernel, without CUDA graphs')
-  .option(
-    '--disable-overlap-schedule',
-    'wait for each forward pass before planning the next (default: the next is launched first)',
-  )
-  .option(
-    '--allow-non-finite-weights',
-    'load weights holding NaN/Inf (default: the initial load and weight updates refuse them, naming the tensor)',
-  )
-  .option(
-    '--deterministic',
-    'the same request gives the same tokens and logprobs whatever else runs (CPU only for now: refused on CUDA, issue 17)',
-  )
-  .option('--enable-deterministic-inference', "SGLang's name for --deterministic")
-  .action(async (flags: ServeFlags) => {
-    try {
-      await serve(flags);
-    } catch (error) {
-      console.error(`ts-engine: ${error instanceof Error ? error.message : String(error)}`);
-      process.exit(1);
-    }
-  });
+  );
+for (const [flag, help] of switchFlags()) serveCommand.option(flag, help);
+serveCommand.action(async (flags: ServeFlags) => {
+  try {
+    await serve(flags);
+  } catch (error) {
+    console.error(`ts-engine: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(1);
+  }
+});
 
 await program.parseAsync(process.argv);

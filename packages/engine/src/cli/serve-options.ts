@@ -1,10 +1,14 @@
 import { DTYPE_CHOICES, type DtypeChoice } from '../model/serving-dtype.js';
 import type { LaunchOptions } from '../protocol/options.js';
+import { switchesFromFlags } from '../protocol/switches.js';
 import type { ServerOptions } from '../server/create-server.js';
 import { LOOPBACK_HOSTS } from '../server/http-guards.js';
 
-/** `ts-engine serve` flags as commander parses them (kebab-case flags, camelCase keys). */
-export interface ServeFlags {
+/**
+ * `ts-engine serve` flags as commander parses them (kebab-case flags, camelCase keys); the
+ * switches' flags (switches.ts) come in under their own keys.
+ */
+export interface ServeFlags extends Readonly<Record<string, unknown>> {
   model: string;
   device: string;
   host: string;
@@ -26,14 +30,6 @@ export interface ServeFlags {
   corsAllowOrigins?: string;
   checkpointDir?: string;
   shutdownTimeout: string;
-  prefixCache: boolean;
-  freeBackupsOnWake?: boolean;
-  disableCudaGraph?: boolean;
-  disableOverlapSchedule?: boolean;
-  allowNonFiniteWeights?: boolean;
-  deterministic?: boolean;
-  /** SGLang's name for --deterministic. */
-  enableDeterministicInference?: boolean;
 }
 
 export interface ServeSettings {
@@ -110,13 +106,7 @@ export function serveSettings(
       maxContext: integer('context-length', flags.contextLength),
       kvMemoryFraction: Number(flags.kvMemoryFraction),
       ...(flags.numPages ? { numPages: integer('num-pages', flags.numPages) } : {}),
-      prefixCache: flags.prefixCache,
-      freeBackupsOnWake: flags.freeBackupsOnWake ?? false,
-      cudaGraphs: !flags.disableCudaGraph,
-      overlapSchedule: !flags.disableOverlapSchedule,
-      allowNonFiniteWeights: flags.allowNonFiniteWeights ?? false,
-      deterministic:
-        (flags.deterministic ?? false) || (flags.enableDeterministicInference ?? false),
+      ...switchesFromFlags(flags),
     },
   };
 }

@@ -202,7 +202,7 @@ describe.each([false, true])(
       const replayed = await atOnce(graphs, all);
       expectInformative(replayed);
       const launches = await launch({ deterministic, prefixCache: false, cudaGraphs: false });
-      expect(launches.modelInfo().serving.cudaGraphs).toBe(false);
+      expect(launches.modelInfo().serving.switches.cudaGraphs).toBe(false);
       expect(differences(replayed, await atOnce(launches, all))).toEqual([]);
     });
 
@@ -210,11 +210,11 @@ describe.each([false, true])(
       const hot: SamplingInput = { ...greedy, temperature: 1, seed: 7 };
       const inputs = [...all, ...Array.from({ length: N }, (_, i) => request(i, hot))];
       const overlapped = await launch({ deterministic, prefixCache: false });
-      expect(overlapped.modelInfo().serving.overlapSchedule).toBe(true);
+      expect(overlapped.modelInfo().serving.switches.overlapSchedule).toBe(true);
       const ahead = await atOnce(overlapped, inputs);
       expectInformative(ahead);
       const serial = await launch({ deterministic, prefixCache: false, overlapSchedule: false });
-      expect(serial.modelInfo().serving.overlapSchedule).toBe(false);
+      expect(serial.modelInfo().serving.switches.overlapSchedule).toBe(false);
       expect(differences(ahead, await atOnce(serial, inputs))).toEqual([]);
     });
 

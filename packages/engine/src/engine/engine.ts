@@ -20,6 +20,7 @@ import type {
 import type { NamedTensor } from '../model/weights/named-tensors.js';
 import { failedReply, mergeReplies } from '../protocol/merge-replies.js';
 import type { LaunchOptions, ResolvedOptions } from '../protocol/options.js';
+import { switchesOf } from '../protocol/switches.js';
 import type {
   ControlOpName,
   ControlOpOf,
@@ -333,10 +334,7 @@ export class Engine implements EngineApi {
         maxBatchTokens: this.options.maxBatchTokens,
         kvMemoryFraction: this.options.kvMemoryFraction,
         maxTotalTokens: (this.info?.numPages ?? 0) * this.options.pageSize,
-        prefixCache: this.options.prefixCache,
-        cudaGraphs: this.options.cudaGraphs,
-        overlapSchedule: this.options.overlapSchedule,
-        deterministic: this.options.deterministic,
+        switches: switchesOf(this.options),
       },
     };
   }

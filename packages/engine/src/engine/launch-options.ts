@@ -1,5 +1,6 @@
 import { DTYPE_CHOICES } from '../model/serving-dtype.js';
 import type { DeviceChoice, LaunchOptions, ResolvedOptions } from '../protocol/options.js';
+import { resolveSwitches } from '../protocol/switches.js';
 
 /**
  * Fills defaults and rejects impossible settings with a message naming the option. `gpuCount`
@@ -22,12 +23,7 @@ export function resolveOptions(options: LaunchOptions, gpuCount: number): Resolv
     maxInputLogprobRows: options.maxInputLogprobRows ?? 128,
     scheduleConservativeness: options.scheduleConservativeness ?? 1,
     maxContext: options.maxContext ?? 2048,
-    prefixCache: options.prefixCache ?? true,
-    freeBackupsOnWake: options.freeBackupsOnWake ?? false,
-    cudaGraphs: options.cudaGraphs ?? true,
-    overlapSchedule: options.overlapSchedule ?? true,
-    allowNonFiniteWeights: options.allowNonFiniteWeights ?? false,
-    deterministic: options.deterministic ?? false,
+    ...resolveSwitches(options),
     testFaults: options.testFaults ?? {},
   };
   const positiveInts: (keyof ResolvedOptions)[] = [
@@ -64,8 +60,6 @@ export function resolveOptions(options: LaunchOptions, gpuCount: number): Resolv
     throw new RangeError(`gpuIds must name one GPU per rank (${dpSize})`);
   if (typeof resolved.model !== 'string' || resolved.model === '')
     throw new RangeError('model must be a path or builtin:tiny');
-  for (const key of ['deterministic', 'overlapSchedule'] as const)
-    if (typeof resolved[key] !== 'boolean') throw new RangeError(`${key} must be a boolean`);
   if (resolved.deterministic && runsOnCuda(resolved.device, gpuCount))
     throw new RangeError(DETERMINISTIC_ON_CUDA);
   if (resolved.tpSize > 1 && runsOnCuda(resolved.device, gpuCount))

@@ -1,9 +1,11 @@
 // The engine's options, as the main thread resolves them and each rank's worker receives them.
 import type { DtypeChoice } from '../model/serving-dtype.js';
+import type { Switches } from './switches.js';
 
 export type DeviceChoice = 'auto' | 'cuda' | 'cpu';
 
-export interface LaunchOptions {
+/** Launch options; the on/off ones (`Switches`) are declared in switches.ts. */
+export interface LaunchOptions extends Partial<Switches> {
   /** A Hugging Face model directory, a llama2.c `.bin`, or `builtin:tiny`. */
   model: string;
   device?: DeviceChoice;
@@ -47,30 +49,6 @@ export interface LaunchOptions {
    */
   scheduleConservativeness?: number;
   maxContext?: number;
-  prefixCache?: boolean;
-  /** Free host backups on wake instead of keeping them (saves host RAM, slower next release). */
-  freeBackupsOnWake?: boolean;
-  /** Run decode steps as captured CUDA graphs (default true; no effect on the CPU). */
-  cudaGraphs?: boolean;
-  /**
-   * Launch each forward pass before the host settles the one before (default true; SGLang's
-   * overlap schedule), so scheduling and detokenization run while the device computes.
-   */
-  overlapSchedule?: boolean;
-  /**
-   * Load weights holding NaN or ±Inf as they are. Default false: the initial load fails and an
-   * update is refused (the old weights stay), naming the first such tensor and its count.
-   */
-  allowNonFiniteWeights?: boolean;
-  /**
-   * Deterministic inference (SGLang's `--enable-deterministic-inference`; spec rule 14): a
-   * request's tokens and logprobs depend only on the request, not on its batch companions,
-   * prefix-cache hits, retraction, sleep/wake or the data-parallel rank. Default false. The
-   * CPU backend already computes every row independently of the batch, so there it changes
-   * nothing (engine.determinism.test.ts is the evidence); on CUDA it is refused until the
-   * batch-invariant kernels exist (issue 17).
-   */
-  deterministic?: boolean;
   /** Load progress, per rank. */
   onProgress?(rank: number, loadedBytes: number, totalBytes: number): void;
   /** For tests: failures injected into the real memory saver of one rank. */

@@ -18,6 +18,7 @@ import { servingDtype } from '../model/serving-dtype.js';
 import { planLlamaShards, type ShardPlan } from '../model/tensor-parallel/shard-plan.js';
 import type { LoadProgress } from '../model/weights/load-weights.js';
 import { failedReply } from '../protocol/merge-replies.js';
+import { switchesOf } from '../protocol/switches.js';
 import type {
   ControlOpName,
   FromWorker,
@@ -161,10 +162,7 @@ async function main(): Promise<void> {
       maxInputLogprobRows: options.maxInputLogprobRows,
       scheduleConservativeness: options.scheduleConservativeness,
       maxContext: options.maxContext,
-      prefixCache: options.prefixCache,
-      cudaGraphs: options.cudaGraphs,
-      overlapSchedule: options.overlapSchedule,
-      allowNonFiniteWeights: options.allowNonFiniteWeights,
+      ...switchesOf(options),
       onProgress,
       ...(group && peers
         ? {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ModelInfo } from '../engine-api.js';
+import { resolveSwitches } from '../protocol/switches.js';
 import { declaredTooLarge, promptRouteRules } from './body-limits.js';
 import { MAX_GENERATIONS } from './sampling.js';
 
@@ -21,10 +22,7 @@ const info = (maxTextPerToken: number | undefined): ModelInfo => ({
     maxBatchTokens: 512,
     kvMemoryFraction: 0.3,
     maxTotalTokens: 128,
-    prefixCache: true,
-    cudaGraphs: false,
-    overlapSchedule: true,
-    deterministic: false,
+    switches: { ...resolveSwitches({}), cudaGraphs: false },
   },
 });
 

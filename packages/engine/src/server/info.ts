@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ModelInfoReply, ModelList, ServerInfoReply } from '@ts/client';
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { serverInfoSwitches } from '../protocol/switches.js';
 import type { RouteContext } from './context.js';
 import { engineVersion } from './version.js';
 
@@ -90,10 +91,7 @@ export function registerInfoRoutes(
       context_length: info.maxContext,
       kv_memory_fraction: s.kvMemoryFraction,
       max_total_num_tokens: s.maxTotalTokens,
-      disable_radix_cache: !s.prefixCache,
-      disable_cuda_graph: !s.cudaGraphs,
-      disable_overlap_schedule: !s.overlapSchedule,
-      enable_deterministic_inference: s.deterministic,
+      ...serverInfoSwitches(s.switches),
       device: info.device,
       dtype: info.dtype,
       weight_version: engine.weightVersion(),

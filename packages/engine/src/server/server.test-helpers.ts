@@ -7,6 +7,7 @@ import type {
   ModelInfo,
   RequestOptions,
 } from '../engine-api.js';
+import { resolveSwitches } from '../protocol/switches.js';
 
 /**
  * A small in-test `EngineApi` for the chat route's tests only (openai.test.ts): `builtin:tiny`
@@ -117,10 +118,7 @@ export class FakeEngine implements EngineApi {
         maxBatchTokens: 2048,
         kvMemoryFraction: 0.3,
         maxTotalTokens: 4096,
-        prefixCache: true,
-        cudaGraphs: false,
-        overlapSchedule: true,
-        deterministic: false,
+        switches: { ...resolveSwitches({}), cudaGraphs: false },
       },
     };
   }
