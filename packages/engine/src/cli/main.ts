@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import type { FastifyInstance } from 'fastify';
 import { Engine } from '../engine/engine.js';
 import { sizeIoThreads } from '../io-threads.js';
+import { numberFlags } from '../protocol/number-options.js';
 import { switchFlags } from '../protocol/switches.js';
 import { createServer } from '../server/index.js';
 import { gracefulShutdown } from './graceful-shutdown.js';
@@ -60,37 +61,11 @@ const serveCommand = program
   .option('--device <device>', 'auto, cuda or cpu', 'auto')
   .option('--host <host>', 'address to bind', '127.0.0.1')
   .option('--port <port>', 'port to listen on', '30000')
-  .option('--dp-size <n>', 'data-parallel ranks (one worker each)', '1')
-  .option('--tp-size <n>', 'tensor-parallel ranks per data-parallel rank (CPU only for now)', '1')
   .option(
     '--dtype <dtype>',
     "auto (the checkpoint's; float32 runs as bfloat16 on a GPU, float32 on the CPU), float32, bfloat16 or float16",
     'auto',
   )
-  .option('--page-size <tokens>', 'tokens per KV page', '16')
-  .option(
-    '--max-running <n>',
-    "most requests in a rank's running batch (default: as many as its KV cache holds at half the context each, at most 256)",
-  )
-  .option('--max-running-requests <n>', "SGLang's name for --max-running")
-  .option(
-    '--max-batch-tokens <n>',
-    'most tokens in one forward pass, prefill chunks and decodes together',
-    '2048',
-  )
-  .option(
-    '--max-input-logprob-rows <n>',
-    'extra logits rows per pass for input-token logprobs (0: off)',
-    '128',
-  )
-  .option(
-    '--schedule-conservativeness <x>',
-    "KV kept for the running requests' growth (SGLang's; 0: none, retract instead)",
-    '1',
-  )
-  .option('--context-length <n>', 'longest prompt + output', '2048')
-  .option('--kv-memory-fraction <f>', 'share of free device memory for the KV cache', '0.3')
-  .option('--num-pages <n>', 'KV pages per rank (overrides --kv-memory-fraction)')
   .option('--admin-key <key>', 'bearer key for the control endpoints (or TS_ENGINE_ADMIN_KEY)')
   .option(
     '--cors-allow-origins <origins>',
@@ -105,6 +80,7 @@ const serveCommand = program
     'on SIGTERM/SIGINT, how long running requests may finish',
     '10',
   );
+for (const [flag, help, fallback] of numberFlags()) serveCommand.option(flag, help, fallback);
 for (const [flag, help] of switchFlags()) serveCommand.option(flag, help);
 serveCommand.action(async (flags: ServeFlags) => {
   try {

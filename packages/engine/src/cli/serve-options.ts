@@ -1,4 +1,5 @@
 import { DTYPE_CHOICES, type DtypeChoice } from '../model/serving-dtype.js';
+import { numberOptionsFromFlags } from '../protocol/number-options.js';
 import type { LaunchOptions } from '../protocol/options.js';
 import { switchesFromFlags } from '../protocol/switches.js';
 import type { ServerOptions } from '../server/create-server.js';
@@ -6,26 +7,15 @@ import { LOOPBACK_HOSTS } from '../server/http-guards.js';
 
 /**
  * `ts-engine serve` flags as commander parses them (kebab-case flags, camelCase keys); the
- * switches' flags (switches.ts) come in under their own keys.
+ * flags of the switches (switches.ts) and numeric options (number-options.ts) come in under
+ * their own keys.
  */
 export interface ServeFlags extends Readonly<Record<string, unknown>> {
   model: string;
   device: string;
   host: string;
   port: string;
-  dpSize: string;
-  tpSize: string;
   dtype: string;
-  pageSize: string;
-  /** Unset: each rank derives its limit from its KV pool. */
-  maxRunning?: string;
-  maxRunningRequests?: string;
-  maxBatchTokens: string;
-  maxInputLogprobRows: string;
-  scheduleConservativeness: string;
-  contextLength: string;
-  kvMemoryFraction: string;
-  numPages?: string;
   adminKey?: string;
   corsAllowOrigins?: string;
   checkpointDir?: string;
@@ -45,13 +35,6 @@ export interface ServeSettings {
 function integer(name: string, value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n)) throw new Error(`--${name} must be an integer, got '${value}'`);
-  return n;
-}
-
-function nonNegative(name: string, value: string): number {
-  const n = Number(value);
-  if (!(Number.isFinite(n) && n >= 0))
-    throw new Error(`--${name} must be a number >= 0, got '${value}'`);
   return n;
 }
 
@@ -92,35 +75,11 @@ export function serveSettings(
     launch: {
       model: flags.model,
       device: flags.device as LaunchOptions['device'],
-      dpSize: integer('dp-size', flags.dpSize),
-      tpSize: integer('tp-size', flags.tpSize),
       dtype: flags.dtype as DtypeChoice,
-      pageSize: integer('page-size', flags.pageSize),
-      ...maxRunning(flags),
-      maxBatchTokens: integer('max-batch-tokens', flags.maxBatchTokens),
-      maxInputLogprobRows: integer('max-input-logprob-rows', flags.maxInputLogprobRows),
-      scheduleConservativeness: nonNegative(
-        'schedule-conservativeness',
-        flags.scheduleConservativeness,
-      ),
-      maxContext: integer('context-length', flags.contextLength),
-      kvMemoryFraction: Number(flags.kvMemoryFraction),
-      ...(flags.numPages ? { numPages: integer('num-pages', flags.numPages) } : {}),
+      ...numberOptionsFromFlags(flags),
       ...switchesFromFlags(flags),
     },
   };
-}
-
-/** --max-running or SGLang's --max-running-requests (one value when both are given); unset: derived. */
-function maxRunning(flags: ServeFlags): { maxRunning?: number } {
-  const given = [
-    ['max-running', flags.maxRunning],
-    ['max-running-requests', flags.maxRunningRequests],
-  ].filter((entry): entry is [string, string] => entry[1] !== undefined);
-  const values = given.map(([name, value]) => integer(name, value));
-  if (new Set(values).size > 1)
-    throw new Error('--max-running and --max-running-requests name one limit: give one of them');
-  return values.length > 0 ? { maxRunning: values[0] as number } : {};
 }
 
 /** The key from the flag, else the environment; an empty one is refused, never "no auth". */

@@ -1,4 +1,5 @@
 import { DTYPE_CHOICES } from '../model/serving-dtype.js';
+import { resolveNumberOptions } from '../protocol/number-options.js';
 import type { DeviceChoice, LaunchOptions, ResolvedOptions } from '../protocol/options.js';
 import { resolveSwitches } from '../protocol/switches.js';
 
@@ -7,51 +8,17 @@ import { resolveSwitches } from '../protocol/switches.js';
  * is how many GPUs the machine has (0 on a CPU-only one).
  */
 export function resolveOptions(options: LaunchOptions, gpuCount: number): ResolvedOptions {
-  const dpSize = options.dpSize ?? 1;
+  const numbers = resolveNumberOptions(options);
+  const dpSize = numbers.dpSize;
   const resolved: ResolvedOptions = {
     model: options.model,
     device: options.device ?? 'auto',
-    dpSize,
-    tpSize: options.tpSize ?? 1,
     gpuIds: options.gpuIds ?? Array.from({ length: dpSize }, (_, r) => r % Math.max(gpuCount, 1)),
     dtype: options.dtype ?? 'auto',
-    pageSize: options.pageSize ?? 16,
-    kvMemoryFraction: options.kvMemoryFraction ?? 0.3,
-    numPages: options.numPages ?? null,
-    maxRunning: options.maxRunning ?? null,
-    maxBatchTokens: options.maxBatchTokens ?? 2048,
-    maxInputLogprobRows: options.maxInputLogprobRows ?? 128,
-    scheduleConservativeness: options.scheduleConservativeness ?? 1,
-    maxContext: options.maxContext ?? 2048,
+    ...numbers,
     ...resolveSwitches(options),
     testFaults: options.testFaults ?? {},
   };
-  const positiveInts: (keyof ResolvedOptions)[] = [
-    'dpSize',
-    'tpSize',
-    'pageSize',
-    'maxBatchTokens',
-    'maxContext',
-  ];
-  for (const key of positiveInts) {
-    const value = resolved[key];
-    if (!Number.isInteger(value) || (value as number) < 1)
-      throw new RangeError(`${key} must be a positive integer`);
-  }
-  if (
-    resolved.maxRunning !== null &&
-    !(Number.isInteger(resolved.maxRunning) && resolved.maxRunning >= 1)
-  )
-    throw new RangeError('maxRunning must be a positive integer');
-  if (!(Number.isInteger(resolved.maxInputLogprobRows) && resolved.maxInputLogprobRows >= 0))
-    throw new RangeError('maxInputLogprobRows must be an integer >= 0');
-  if (
-    !(resolved.scheduleConservativeness >= 0 && Number.isFinite(resolved.scheduleConservativeness))
-  )
-    throw new RangeError('scheduleConservativeness must be a number >= 0');
-  if (!(resolved.kvMemoryFraction > 0 && resolved.kvMemoryFraction < 1)) {
-    throw new RangeError('kvMemoryFraction must be in (0, 1)');
-  }
   if (!DTYPE_CHOICES.includes(resolved.dtype))
     throw new RangeError(`dtype must be one of ${DTYPE_CHOICES.join(', ')}`);
   if (!['auto', 'cuda', 'cpu'].includes(resolved.device))
