@@ -47,6 +47,7 @@ import {
   type ValidInput,
   validateInput,
 } from './validate-input.js';
+import { WeightsApart } from './weights-apart.js';
 
 /** The rank worker's entry, resolved through this package's exports (dist/rank/rank-worker.js). */
 function workerUrl(): URL {
@@ -77,6 +78,7 @@ export class Engine implements EngineApi {
   /** Tensor-parallel peers (TP ranks > 0): their leaders in `ranks` speak for them. */
   private peers: PeerHandle[] = [];
   private info: ReadyInfo | null = null;
+  private weightsApart = new WeightsApart([]);
   /** Each rank's KV pool, in pages. */
   private rankPages: number[] = [];
   /** Each rank's running-batch limit. */
@@ -126,6 +128,7 @@ export class Engine implements EngineApi {
         Promise.all(engine.peers.map((p) => p.ready)),
       ]);
       engine.info = infos[0] ?? null;
+      engine.weightsApart = new WeightsApart(engine.info?.weights.map((w) => w.name) ?? []);
       engine.rankPages = infos.map((info) => info.numPages);
       engine.rankMaxRunning = infos.map((info) => info.maxRunning);
     } catch (error) {
@@ -261,7 +264,7 @@ export class Engine implements EngineApi {
     }
     const bad = checkWeightVersion(input.weightVersion);
     if (bad) return bad;
-    const reply = await this.control({ op: 'updateWeightsFromDisk', path: input.modelPath });
+    const reply = await this.update({ op: 'updateWeightsFromDisk', path: input.modelPath }, null);
     return this.versioned(reply, input.weightVersion);
   }
 
@@ -304,10 +307,10 @@ export class Engine implements EngineApi {
       return { success: false, message: 'tensors must be an array of named tensors' };
     const bad = checkWeightVersion(input.weightVersion);
     if (bad) return bad;
-    const reply = await this.control({
-      op: 'updateWeightsFromTensors',
-      tensors: sharedTensors(input.tensors),
-    });
+    const reply = await this.update(
+      { op: 'updateWeightsFromTensors', tensors: sharedTensors(input.tensors) },
+      input.tensors.map((t) => t?.name),
+    );
     return this.versioned(reply, input.weightVersion);
   }
 
@@ -407,6 +410,8 @@ export class Engine implements EngineApi {
   ): Promise<RequestState> {
     if (this.closed) throw new Error('the engine is shut down');
     if (signal?.aborted) throw new Error('the request was cancelled before it started');
+    const apart = this.weightsApart.refusal();
+    if (apart) throw new WeightsApartError(apart);
     const rid = input.rid ?? randomUUID();
     if (this.requests.has(rid) || this.admitting.has(rid))
       throw new Error(`a request with rid ${rid} is already in flight`);
@@ -566,6 +571,19 @@ export class Engine implements EngineApi {
     return mergeReplies(op, await Promise.all(this.ranks.map((r) => r.control(control))));
   }
 
+  /** A weight update on every rank, of `names` (null: every weight); the ranks it leaves apart are counted. */
+  private async update(
+    control: ControlOpOf<'updateWeightsFromDisk'> | ControlOpOf<'updateWeightsFromTensors'>,
+    names: readonly string[] | null,
+  ): Promise<ControlResult> {
+    if (this.closed) return { success: false, message: 'the engine is shut down' };
+    const replies: ControlResult[] = await Promise.all(
+      this.ranks.map((r) => r.control<typeof control.op>(control)),
+    );
+    const merged = mergeReplies(control.op, replies);
+    return { ...merged, message: merged.message + this.weightsApart.after(replies, names) };
+  }
+
   /** An update's reply; when every rank took it, its version (if named) becomes current. */
   private versioned(reply: ControlResult, version: string | undefined): ControlResult {
     if (reply.success && version !== undefined) this.version = version;
@@ -575,6 +593,11 @@ export class Engine implements EngineApi {
   private result(reply: ControlResult): ControlResult {
     return { success: reply.success, message: reply.message };
   }
+}
+
+/** A request while the ranks hold different weights: the server answers 503. */
+class WeightsApartError extends Error {
+  readonly statusCode = 503;
 }
 
 /** A request for a rank whose worker is gone: the server answers 503. */

@@ -31,10 +31,13 @@ export interface LaunchOptions
  * once, as an out-of-memory would (`@ts/memory-saver-native/testing`), counted from when the
  * rank is ready. `exitAfterSteps`: a TP peer's worker exits, as a crash would, once it has run
  * `steps` forward passes (0: as soon as it has built its pool and runner).
+ * `failWeightUpdates`: its next `count` weight updates fail before anything is written, as a
+ * fault of that rank alone would (a handle its GPU cannot open).
  */
 export interface TestFaults {
   failMapAfter?: { dpRank: number; tpRank: number; successes: number };
   exitAfterSteps?: { dpRank: number; tpRank: number; steps: number };
+  failWeightUpdates?: { dpRank: number; count: number };
 }
 
 export type ResolvedOptions = Required<

@@ -18,6 +18,8 @@ export interface RankControlContext {
   peers: TpPeers | null;
   tpSize: number;
   checks: WeightChecks;
+  /** Weight updates still to fail before they write (a test fault; 0 in service). */
+  failingUpdates: { count: number };
 }
 
 /** One control call on a rank (its group's peers too, where the call concerns them). */
@@ -45,12 +47,18 @@ export async function rankControl(
     case 'endWeightUpdate':
       return result(loop.endWeightUpdate());
     case 'updateWeightsFromDisk':
-      return groupUpdate(context, { from: 'disk', path: c.path }, () =>
-        updateWeightsFromDisk(saver, rank, config, c.path, checks),
+      return (
+        injectedFailure(context) ??
+        groupUpdate(context, { from: 'disk', path: c.path }, () =>
+          updateWeightsFromDisk(saver, rank, config, c.path, checks),
+        )
       );
     case 'updateWeightsFromTensors':
-      return groupUpdate(context, { from: 'tensors', tensors: c.tensors }, () =>
-        updateWeightsFromTensors(saver, rank, config, c.tensors, checks),
+      return (
+        injectedFailure(context) ??
+        groupUpdate(context, { from: 'tensors', tensors: c.tensors }, () =>
+          updateWeightsFromTensors(saver, rank, config, c.tensors, checks),
+        )
       );
     case 'stats': {
       const residentBytes = residentBytesOf(saver, rank.kvPools.list());
@@ -100,4 +108,14 @@ function groupUpdate(
 /** `{ success, message }` alone: what the loop adds for itself (a pause's plan) stays here. */
 function result({ success, message }: ControlResult): ControlResult {
   return { success, message };
+}
+
+/** A weight update's failure the test faults ask for, before anything is written; else null. */
+function injectedFailure(context: RankControlContext): ControlResult | null {
+  if (context.failingUpdates.count === 0) return null;
+  context.failingUpdates.count -= 1;
+  return {
+    success: false,
+    message: 'weight update failed, the old weights stay: an injected test fault',
+  };
 }

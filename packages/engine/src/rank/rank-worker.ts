@@ -176,7 +176,16 @@ async function main(): Promise<void> {
     },
     onEvent,
   ).finally(() => checkpoint.close());
-  const context = { saver, rank, config, peers, tpSize: options.tpSize, checks: weightChecks };
+  const failing = options.testFaults.failWeightUpdates;
+  const context = {
+    saver,
+    rank,
+    config,
+    peers,
+    tpSize: options.tpSize,
+    checks: weightChecks,
+    failingUpdates: { count: failing?.dpRank === rankIndex && tp.rank === 0 ? failing.count : 0 },
+  };
   port.on('message', (message: ToWorker) => {
     switch (message.type) {
       case 'submit': {
