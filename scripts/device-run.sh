@@ -2,7 +2,7 @@
 # Runs on the device machine (after scripts/device-pack.sh here): unpacks Node and the modules,
 # builds the native addon with the machine's own cmake and nvcc, then runs the given steps.
 #   scripts/device-run.sh llama-cpp-build test-native test-engine test-e2e test-trainer bench-memory model-1b reference-1b \
-#     bench-decode decode-vs-probe bench-sleep bench-rollout bench-ipc llama-cpp probe-attention
+#     bench-decode decode-vs-probe bench-sleep bench-rollout bench-ipc llama-cpp probe-attention probe-cp-async
 # model-1b makes the Llama-3.2-1B-shaped checkpoint (random bf16 weights, $MODEL_1B), times
 # transformers on it and writes its reference logits; the steps after it use that checkpoint.
 set -uo pipefail
@@ -166,6 +166,15 @@ for _ in range(600):
       nvcc -std=c++20 -O3 -arch=sm_90 -I native/src -o /tmp/attention_decode_probe e2e/bench/attention_decode_probe.cu \
         && /tmp/attention_decode_probe $shapes 2>&1 | tee "$out/probe-attention.md"
       python3 e2e/bench/sdpa_decode_probe.py $shapes 2>/dev/null | tee "$out/probe-attention-sdpa.md"
+      ;;
+    probe-cp-async)
+      # Sectors L2 is asked for per way of copying a decode tile to shared memory (issue 15: attendDecode's
+      # copies ask for twice what DRAM gives): the probe's table, then ncu's counters per kernel.
+      nvcc -std=c++20 -O3 -arch=sm_90 -o /tmp/cp_async_probe e2e/bench/cp_async_probe.cu \
+        && /tmp/cp_async_probe 2>&1 | tee "$out/probe-cp-async.md" \
+        && ncu --metrics lts__t_sectors_srcunit_tex_op_read.sum,lts__t_requests_srcunit_tex_op_read.sum,dram__sectors_read.sum \
+          /tmp/cp_async_probe > "$out/ncu-cp-async.txt" 2>&1
+      grep -E "void stream|lts__|dram__" "$out/ncu-cp-async.txt" | head -120
       ;;
     profile-attention)
       # Why decode attention reads below the HBM rate: ncu's memory, warp-state and scheduler sections for
