@@ -580,8 +580,21 @@ export class Engine implements EngineApi {
     const replies: ControlResult[] = await Promise.all(
       this.ranks.map((r) => r.control<typeof control.op>(control)),
     );
+    // Some ranks took it and others not: a fault of those ranks alone. They try once more (an
+    // update writes the same bytes again), so a passing fault leaves no rank apart.
+    const failed = replies.flatMap((r, rank) => (r.success || this.closed ? [] : [rank]));
+    const retried: string[] = [];
+    if (failed.length < replies.length) {
+      for (const rank of failed) {
+        const again = await (this.ranks[rank] as RankHandle).control<typeof control.op>(control);
+        if (again.success)
+          retried.push(`rank ${rank} took it on a second try (first: ${replies[rank]?.message})`);
+        replies[rank] = again;
+      }
+    }
     const merged = mergeReplies(control.op, replies);
-    return { ...merged, message: merged.message + this.weightsApart.after(replies, names) };
+    const notes = retried.map((note) => `; ${note}`).join('');
+    return { ...merged, message: merged.message + notes + this.weightsApart.after(replies, names) };
   }
 
   /** An update's reply; when every rank took it, its version (if named) becomes current. */
