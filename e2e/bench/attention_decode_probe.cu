@@ -18,20 +18,12 @@
 #include <vector>
 
 #include "kernels/cuda/attention_decode.cuh"
+#include "runtime_check.h"
 
 using namespace ts::cuda;
 using T = __nv_bfloat16;
 
 constexpr int kKvHeads = 8, kGroup = 4, kDim = 64, kPageSize = 16;
-
-#define CHECK(call)                                                                            \
-  do {                                                                                         \
-    cudaError_t e = (call);                                                                    \
-    if (e != cudaSuccess) {                                                                    \
-      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(e)); \
-      std::exit(1);                                                                            \
-    }                                                                                          \
-  } while (0)
 
 __global__ void streamRead(const uint4* data, size_t count, unsigned* sink) {
   unsigned acc = 0;
@@ -199,10 +191,7 @@ int main(int argc, char** argv) {
       variant<8, 3, 16, 128, true>(),
   };
 
-
-
   if (const char* only = std::getenv("VARIANT")) variants = {variants.at(std::atoi(only))};
-
 
   std::printf("| batch | context | splits | shape | us | KV TB/s | max diff vs first |\n| --- | --- | --- | --- | --- | --- | --- |\n");
   for (auto [batch, context] : shapes) {

@@ -11,14 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 
-#define CHECK(call)                                                                            \
-  do {                                                                                         \
-    cudaError_t e = (call);                                                                    \
-    if (e != cudaSuccess) {                                                                    \
-      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(e)); \
-      std::exit(1);                                                                            \
-    }                                                                                          \
-  } while (0)
+#include "runtime_check.h"
 
 constexpr int kRows = 16, kRowBytes = 128, kTileBytes = kRows * kRowBytes, kStages = 3, kWarps = 4;
 
