@@ -2,7 +2,7 @@
 # Runs on the device machine (after scripts/device-pack.sh here): unpacks Node and the modules,
 # builds the native addon with the machine's own cmake and nvcc, then runs the given steps.
 #   scripts/device-run.sh llama-cpp-build test-native test-engine test-e2e test-trainer bench-memory model-1b reference-1b \
-#     bench-decode decode-vs-probe bench-sleep bench-rollout bench-ipc llama-cpp probe-attention probe-cp-async
+#     bench-decode decode-vs-probe bench-sleep bench-rollout bench-ipc llama-cpp probe-attention probe-cp-async test-torch-store
 # model-1b makes the Llama-3.2-1B-shaped checkpoint (random bf16 weights, $MODEL_1B), times
 # transformers on it and writes its reference logits; the steps after it use that checkpoint.
 set -uo pipefail
@@ -166,6 +166,12 @@ for _ in range(600):
       nvcc -std=c++20 -O3 -arch=sm_90 -I native/src -o /tmp/attention_decode_probe e2e/bench/attention_decode_probe.cu \
         && /tmp/attention_decode_probe $shapes 2>&1 | tee "$out/probe-attention.md"
       python3 e2e/bench/sdpa_decode_probe.py $shapes 2>/dev/null | tee "$out/probe-attention-sdpa.md"
+      ;;
+    test-torch-store)
+      # Issue 19: the engine's TCP store client against PyTorch's own TCPStore server.
+      (cd packages/engine && TS_TORCH_PYTHON=python3 node node_modules/vitest/vitest.mjs run src/engine/tcp-store.torch.test.ts 2>&1) \
+        | tee "$out/test-torch-store.log"
+      [ "${PIPESTATUS[0]}" = 0 ] || status=1
       ;;
     probe-cp-async)
       # Sectors L2 is asked for per way of copying a decode tile to shared memory (issue 15: attendDecode's
