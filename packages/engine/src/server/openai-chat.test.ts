@@ -1,20 +1,31 @@
 import type { FastifyInstance } from 'fastify';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { GenerateInput } from '../engine-api.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Engine } from '../engine/engine.js';
+import { DEVICE } from '../model/runner.test-helpers.js';
+import { chatModelDir } from './chat-model.test-helpers.js';
 import { createServer } from './create-server.js';
-import { FakeEngine, sseData } from './server.test-helpers.js';
+import { sseData } from './server.test-helpers.js';
 
-// Still on FakeEngine: builtin:tiny has no chat template (the real engine refuses chat there).
-// /v1/completions runs against the real engine in openai-completions.test.ts, the info and
-// metrics routes in server-info.test.ts.
-let engine: FakeEngine;
+// The real engine on the llama fixture with a byte-level tokenizer and a chat template
+// (chatModelDir): each chat reply is checked against /generate on the text the template renders.
+let engine: Engine;
 let app: FastifyInstance;
 
-beforeEach(() => {
-  engine = new FakeEngine();
+beforeAll(async () => {
+  engine = await Engine.launch({
+    model: chatModelDir(),
+    device: DEVICE,
+    dtype: 'float32',
+    pageSize: 4,
+    numPages: 256,
+    maxContext: 256,
+  });
   app = createServer(engine, { modelName: 'tiny' });
+}, 60_000);
+afterAll(async () => {
+  await app.close();
+  await engine.shutdown();
 });
-afterEach(() => app.close());
 
 const post = (url: string, payload: unknown) =>
   app.inject({ method: 'POST', url, payload: payload as object });
@@ -23,6 +34,19 @@ function events(payload: string) {
   const data = sseData(payload);
   expect(data.at(-1)).toBe('[DONE]');
   return data.slice(0, -1).map((d) => JSON.parse(d));
+}
+
+/** /generate's greedy reply to `text`, with its output logprobs (token text beside each). */
+async function generated(text: string, tokens: number, top = 0) {
+  const res = await post('/generate', {
+    text,
+    sampling_params: { temperature: 0, max_new_tokens: tokens },
+    return_logprob: true,
+    return_text_in_logprobs: true,
+    ...(top > 0 ? { top_logprobs_num: top } : {}),
+  });
+  expect(res.statusCode).toBe(200);
+  return res.json();
 }
 
 describe('POST /v1/chat/completions', () => {
@@ -37,9 +61,17 @@ describe('POST /v1/chat/completions', () => {
     },
     { role: 'assistant', content: null },
   ];
+  // developer is a system turn, the content parts join, the assistant turn is empty.
+  const rendered = '<system>be brief<user>hi!<assistant><assistant>';
+  const greedy = { temperature: 0 };
 
-  it('renders the chat template and answers chat.completion with usage', async () => {
-    const res = await post('/v1/chat/completions', { messages, max_completion_tokens: 2 });
+  it('renders the chat template and answers chat.completion with usage, as /generate on the rendered text', async () => {
+    const res = await post('/v1/chat/completions', {
+      messages,
+      ...greedy,
+      max_completion_tokens: 4,
+    });
+    const reference = await generated(rendered, 4);
     expect(res.json()).toEqual({
       id: expect.stringMatching(/^chatcmpl-/),
       object: 'chat.completion',
@@ -48,50 +80,65 @@ describe('POST /v1/chat/completions', () => {
       choices: [
         {
           index: 0,
-          message: { role: 'assistant', content: 'w0 w1', refusal: null },
+          message: { role: 'assistant', content: reference.text, refusal: null },
           logprobs: null,
           finish_reason: 'length',
         },
       ],
-      usage: { prompt_tokens: 47, completion_tokens: 2, total_tokens: 49 },
-    });
-    expect(engine.calls[0]?.[1]).toMatchObject({
-      text: '<system>be brief<user>hi!<assistant><assistant>',
-      samplingParams: { maxNewTokens: 2 },
+      usage: {
+        prompt_tokens: rendered.length,
+        completion_tokens: 4,
+        total_tokens: rendered.length + 4,
+      },
     });
   });
 
-  it("answers the chosen tokens' logprobs with logprobs: true, whole and streamed", async () => {
-    const whole = await post('/v1/chat/completions', { messages, max_tokens: 2, logprobs: true });
+  it("answers the chosen tokens' logprobs with logprobs: true, whole and streamed, and the most likely ones", async () => {
+    const whole = await post('/v1/chat/completions', {
+      messages,
+      ...greedy,
+      max_tokens: 3,
+      logprobs: true,
+    });
+    const reference = await generated(rendered, 3);
+    const chosen = reference.meta_info.output_token_logprobs as [number, number, string][];
     expect(whole.json().choices[0].logprobs).toEqual({
-      content: [
-        { token: 'w0', logprob: -0.25, bytes: [119, 48], top_logprobs: [] },
-        { token: 'w1', logprob: -0.5, bytes: [119, 49], top_logprobs: [] },
-      ],
+      content: chosen.map(([logprob, , token]) => ({
+        token,
+        logprob,
+        bytes: [...Buffer.from(token)],
+        top_logprobs: [],
+      })),
       refusal: null,
     });
     const streamed = await post('/v1/chat/completions', {
       messages,
-      max_tokens: 2,
+      ...greedy,
+      max_tokens: 3,
       logprobs: true,
       top_logprobs: 0,
       stream: true,
     });
     expect(
-      events(streamed.payload).map((c) =>
+      events(streamed.payload).flatMap((c) =>
         c.choices[0].logprobs.content.map((t: { token: string }) => t.token),
       ),
-    ).toEqual([['w0'], ['w1']]);
+    ).toEqual(chosen.map(([, , token]) => token));
     const topped = await post('/v1/chat/completions', {
       messages,
+      ...greedy,
       max_tokens: 1,
       logprobs: true,
       top_logprobs: 2,
     });
-    expect(topped.json().choices[0].logprobs.content[0].top_logprobs).toEqual([
-      { token: 't1', logprob: -0.5, bytes: [116, 49] },
-      { token: 't2', logprob: -1, bytes: [116, 50] },
-    ]);
+    const top = (await generated(rendered, 1, 2)).meta_info.output_top_logprobs[0] as [
+      number,
+      number,
+      string,
+    ][];
+    expect(topped.json().choices[0].logprobs.content[0].top_logprobs).toEqual(
+      top.map(([logprob, , token]) => ({ token, logprob, bytes: [...Buffer.from(token)] })),
+    );
     const bad = await post('/v1/chat/completions', { messages, top_logprobs: 3 });
     expect(bad.json().error.message).toContain('top_logprobs: needs logprobs: true');
     for (const [field, message] of [
@@ -114,7 +161,8 @@ describe('POST /v1/chat/completions', () => {
   });
 
   it('answers n chat choices', async () => {
-    const res = await post('/v1/chat/completions', { messages, max_tokens: 1, n: 2 });
+    const res = await post('/v1/chat/completions', { messages, ...greedy, max_tokens: 2, n: 2 });
+    const { text } = await generated(rendered, 2);
     expect(
       res
         .json()
@@ -123,48 +171,44 @@ describe('POST /v1/chat/completions', () => {
           c.message.content,
         ]),
     ).toEqual([
-      [0, 'w0'],
-      [1, 'w0'],
+      [0, text],
+      [1, text],
     ]);
   });
 
   it('passes chat_template_kwargs and add_generation_prompt to the template', async () => {
-    await post('/v1/chat/completions', {
-      messages,
-      max_tokens: 1,
-      chat_template_kwargs: { enable_thinking: false },
-    });
-    await post('/v1/chat/completions', { messages, max_tokens: 1, add_generation_prompt: false });
-    const texts = engine.calls
-      .filter(([name]) => name === 'generate')
-      .map(([, input]) => (input as GenerateInput).text);
-    expect(texts).toEqual([
-      '<system>be brief<user>hi!<assistant><assistant><no_think>',
-      '<system>be brief<user>hi!<assistant>',
-    ]);
+    const usage = async (extra: object) =>
+      (await post('/v1/chat/completions', { messages, max_tokens: 1, ...extra })).json().usage
+        .prompt_tokens;
+    expect(await usage({ chat_template_kwargs: { enable_thinking: false } })).toBe(
+      `${rendered}<no_think>`.length,
+    );
+    expect(await usage({ add_generation_prompt: false })).toBe(
+      '<system>be brief<user>hi!<assistant>'.length,
+    );
   });
 
   it('streams chat.completion.chunk deltas, the role first', async () => {
     const res = await post('/v1/chat/completions', {
       messages: [{ role: 'user', content: 'x' }],
+      ...greedy,
       max_tokens: 2,
       stream: true,
       stream_options: { include_usage: true },
     });
     const chunks = events(res.payload);
-    expect(chunks.map((c) => c.choices[0]?.delta)).toEqual([
-      { role: 'assistant', content: 'w0' },
-      { content: ' w1' },
-      undefined,
-    ]);
-    expect(chunks[1]).toMatchObject({
+    const { text } = await generated('<user>x<assistant>', 2);
+    expect(chunks[0].choices[0].delta.role).toBe('assistant');
+    const deltas = chunks.flatMap((c) => (c.choices[0]?.delta ? [c.choices[0].delta] : []));
+    expect(deltas.map((d) => d.content ?? '').join('')).toBe(text);
+    expect(chunks.at(-2)).toMatchObject({
       object: 'chat.completion.chunk',
       choices: [{ finish_reason: 'length' }],
     });
-    expect(chunks[2]).toMatchObject({ choices: [], usage: { completion_tokens: 2 } });
+    expect(chunks.at(-1)).toMatchObject({ choices: [], usage: { completion_tokens: 2 } });
   });
 
-  it('answers 400 for bad messages and for a model with no chat template', async () => {
+  it('answers 400 for bad messages', async () => {
     const role = await post('/v1/chat/completions', {
       messages: [{ role: 'robot', content: 'x' }],
     });
@@ -174,9 +218,24 @@ describe('POST /v1/chat/completions', () => {
     });
     expect(image.json().error.message).toContain('only text content parts are supported');
     expect((await post('/v1/chat/completions', { messages: [] })).statusCode).toBe(400);
-    engine.hasChatTemplate = false;
-    const none = await post('/v1/chat/completions', { messages: [{ role: 'user', content: 'x' }] });
-    expect(none.statusCode).toBe(400);
-    expect(none.json().error.message).toBe('the model has no chat template');
+  });
+});
+
+describe('POST /v1/chat/completions on a model with no chat template', () => {
+  it('answers 400 saying so (builtin:tiny)', async () => {
+    const tiny = await Engine.launch({ model: 'builtin:tiny', device: DEVICE });
+    const server = createServer(tiny, { modelName: 'tiny' });
+    try {
+      const none = await server.inject({
+        method: 'POST',
+        url: '/v1/chat/completions',
+        payload: { messages: [{ role: 'user', content: 'x' }] },
+      });
+      expect(none.statusCode).toBe(400);
+      expect(none.json().error.message).toBe('this model has no chat template');
+    } finally {
+      await server.close();
+      await tiny.shutdown();
+    }
   });
 });
