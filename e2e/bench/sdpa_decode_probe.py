@@ -4,6 +4,7 @@ shapes of attention_decode_probe.cu, so the KV read rates sit side by side:
   python3 e2e/bench/sdpa_decode_probe.py 256 8192 64 8192 ...   (pairs of batch, context)
 """
 import sys, warnings, torch, torch.nn.functional as F
+from contextlib import nullcontext
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 NH, NKV, HD = 32, 8, 64
@@ -18,22 +19,14 @@ for batch, context in zip(args[::2], args[1::2]):
     v = torch.randn(batch, NKV, context, HD, device='cuda', dtype=torch.bfloat16)
     kv_bytes = 2 * k.numel() * 2
     for name, backend in backends.items():
-        def attend():
-            return F.scaled_dot_product_attention(q, k, v, enable_gqa=True)
+        def run():
+            with sdpa_kernel(backend) if backend is not None else nullcontext():
+                return F.scaled_dot_product_attention(q, k, v, enable_gqa=True)
         try:
-            if backend is not None:
-                with sdpa_kernel(backend):
-                    attend()
-            else:
-                attend()
+            run()
         except RuntimeError as error:
             print(f'| {batch} | {context} | {name} | refused: {str(error).splitlines()[0][:60]} | |')
             continue
-        def run():
-            if backend is None:
-                return attend()
-            with sdpa_kernel(backend):
-                return attend()
         for _ in range(3):
             run()
         start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)

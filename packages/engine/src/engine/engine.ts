@@ -568,7 +568,12 @@ export class Engine implements EngineApi {
   ): Promise<ControlReply<K>> {
     const op = control.op as K;
     if (this.closed) return failedReply(op, 'the engine is shut down');
-    return mergeReplies(op, await Promise.all(this.ranks.map((r) => r.control(control))));
+    return mergeReplies(op, await this.eachRank(control));
+  }
+
+  /** Op `control` on every rank: the replies, in rank order. */
+  private eachRank<K extends ControlOpName>(control: ControlOpOf<K>): Promise<ControlReply<K>[]> {
+    return Promise.all(this.ranks.map((r) => r.control(control)));
   }
 
   /** A weight update on every rank, of `names` (null: every weight); the ranks it leaves apart are counted. */
@@ -577,23 +582,20 @@ export class Engine implements EngineApi {
     names: readonly string[] | null,
   ): Promise<ControlResult> {
     if (this.closed) return { success: false, message: 'the engine is shut down' };
-    const replies: ControlResult[] = await Promise.all(
-      this.ranks.map((r) => r.control<typeof control.op>(control)),
-    );
+    const replies: ControlResult[] = await this.eachRank<typeof control.op>(control);
     // Some ranks took it and others not: a fault of those ranks alone. They try once more (an
     // update writes the same bytes again), so a passing fault leaves no rank apart.
-    const failed = replies.flatMap((r, rank) => (r.success || this.closed ? [] : [rank]));
-    const retried: string[] = [];
-    if (failed.length < replies.length) {
-      for (const rank of failed) {
-        const again = await (this.ranks[rank] as RankHandle).control<typeof control.op>(control);
-        if (again.success)
-          retried.push(`rank ${rank} took it on a second try (first: ${replies[rank]?.message})`);
-        replies[rank] = again;
+    let notes = '';
+    if (replies.some((r) => r.success)) {
+      for (const [rank, handle] of this.ranks.entries()) {
+        const first = replies[rank] as ControlResult;
+        if (first.success) continue;
+        replies[rank] = await handle.control<typeof control.op>(control);
+        if (replies[rank]?.success)
+          notes += `; rank ${rank} took it on a second try (first: ${first.message})`;
       }
     }
     const merged = mergeReplies(control.op, replies);
-    const notes = retried.map((note) => `; ${note}`).join('');
     return { ...merged, message: merged.message + notes + this.weightsApart.after(replies, names) };
   }
 

@@ -2,15 +2,14 @@
 // rank derives it, or it is off), the serve flag (with SGLang's name where it has another), its
 // help, and what values it takes. A new one is a row here and its use where it acts.
 
+import { declaredFlags, flagKey, flagNames, type OptionFlag } from './option-flags.js';
+
 type NumberKind = 'positive integer' | 'integer >= 0' | 'number >= 0' | 'fraction';
 
-interface NumberSpec {
+interface NumberSpec extends OptionFlag {
   default: number | null;
-  flag: string;
-  sglangFlag?: string;
   /** The flag's value name in --help, as `<n>`. */
   value: string;
-  help: string;
   kind: NumberKind;
 }
 
@@ -155,11 +154,6 @@ export function resolveNumberOptions(
   return resolved as NumberOptions;
 }
 
-/** commander's key for a flag: `--context-length` → `contextLength`. */
-function flagKey(flag: string): string {
-  return flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
-}
-
 /** The numeric options `ts-engine serve`'s flags give (commander's strings), read as numbers; a flag left out is left out. */
 export function numberOptionsFromFlags(
   flags: Readonly<Record<string, unknown>>,
@@ -167,7 +161,7 @@ export function numberOptionsFromFlags(
   const given: Partial<Record<NumberOptionName, number>> = {};
   for (const name of NAMES) {
     const spec: NumberSpec = NUMBER_OPTIONS[name];
-    const values = [spec.flag, ...(spec.sglangFlag ? [spec.sglangFlag] : [])].flatMap((flag) => {
+    const values = flagNames(spec).flatMap((flag) => {
       const text = flags[flagKey(flag)];
       return text === undefined ? [] : [readFlag(flag, String(text), spec.kind)];
     });
@@ -178,11 +172,12 @@ export function numberOptionsFromFlags(
   return given;
 }
 
+/** A flag's text as a number; the kind's range is checked at launch, only the form here. */
 function readFlag(flag: string, text: string, kind: NumberKind): number {
   const n = Number(text);
-  if (kind === 'number >= 0' && !(Number.isFinite(n) && n >= 0))
+  if (kind === 'number >= 0' && !fits[kind](n))
     throw new Error(`--${flag} must be a number >= 0, got '${text}'`);
-  if (kind !== 'number >= 0' && kind !== 'fraction' && !Number.isInteger(n))
+  if ((kind === 'positive integer' || kind === 'integer >= 0') && !Number.isInteger(n))
     throw new Error(`--${flag} must be an integer, got '${text}'`);
   return n;
 }
@@ -191,17 +186,8 @@ function readFlag(flag: string, text: string, kind: NumberKind): number {
 export function numberFlags(): [flag: string, help: string, fallback?: string][] {
   return NAMES.flatMap((name) => {
     const spec: NumberSpec = NUMBER_OPTIONS[name];
+    const [ours, ...aliases] = declaredFlags(spec, spec.value);
     const fallback = spec.default === null ? [] : [String(spec.default)];
-    return [
-      [`--${spec.flag} <${spec.value}>`, spec.help, ...fallback] as [string, string, string?],
-      ...(spec.sglangFlag
-        ? [
-            [`--${spec.sglangFlag} <${spec.value}>`, `SGLang's name for --${spec.flag}`] as [
-              string,
-              string,
-            ],
-          ]
-        : []),
-    ];
+    return [[...(ours as [string, string]), ...fallback] as [string, string, string?], ...aliases];
   });
 }

@@ -3,15 +3,12 @@
 // the /get_server_info key that reports it. A new switch is a row here, its use where it acts,
 // and the key in @ts/client's ServerInfoReply when it is reported.
 import type { ServerInfoReply } from '@ts/client';
+import { declaredFlags, flagKey, flagNames, type OptionFlag } from './option-flags.js';
 
-interface SwitchSpec {
+/** `flag` turns the switch from its default. */
+interface SwitchSpec extends OptionFlag {
   /** The value when the option is left out. */
   default: boolean;
-  /** The `ts-engine serve` flag that turns it from its default. */
-  flag: string;
-  /** The same flag in SGLang's words, where they differ. */
-  sglangFlag?: string;
-  help: string;
   /** SGLang's server_info key: `disable_*` reports the switch off, any other on. */
   serverInfo?: keyof ServerInfoReply;
 }
@@ -92,17 +89,12 @@ export function switchesOf(options: Switches): Switches {
   return Object.fromEntries(NAMES.map((name) => [name, options[name]])) as Switches;
 }
 
-/** commander's key for a flag: `--no-prefix-cache` → `prefixCache`, `--disable-cuda-graph` → `disableCudaGraph`. */
-export function flagKey(flag: string): string {
-  return flag.replace(/^no-/, '').replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
-}
-
 /** The switches as `ts-engine serve`'s flags (commander's parse) set them. */
 export function switchesFromFlags(flags: Readonly<Record<string, unknown>>): Switches {
   const resolved = {} as Switches;
   for (const name of NAMES) {
     const spec: SwitchSpec = SWITCHES[name];
-    const keys = [spec.flag, ...(spec.sglangFlag ? [spec.sglangFlag] : [])].map(flagKey);
+    const keys = flagNames(spec).map(flagKey);
     // A `--no-x` flag is commander's negatable option: it stores the value itself.
     const flipped = spec.flag.startsWith('no-')
       ? flags[flagKey(spec.flag)] === false
@@ -114,15 +106,7 @@ export function switchesFromFlags(flags: Readonly<Record<string, unknown>>): Swi
 
 /** The flags to declare, in table order: [flag, help]. */
 export function switchFlags(): [flag: string, help: string][] {
-  return NAMES.flatMap((name) => {
-    const spec: SwitchSpec = SWITCHES[name];
-    return [
-      [`--${spec.flag}`, spec.help] as [string, string],
-      ...(spec.sglangFlag
-        ? [[`--${spec.sglangFlag}`, `SGLang's name for --${spec.flag}`] as [string, string]]
-        : []),
-    ];
-  });
+  return NAMES.flatMap((name) => declaredFlags(SWITCHES[name]));
 }
 
 type ReportedSwitch = {
