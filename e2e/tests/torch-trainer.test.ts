@@ -96,7 +96,10 @@ async function oneByOne(url: string, bodies: unknown[]): Promise<Reply[]> {
 describe.skipIf(!PYTHON || !MODEL_1B || TRAINER_DEVICE !== 'cuda')(
   'a trainer on this GPU pushing the 1B-shaped checkpoint over CUDA IPC (TS_E2E_MODEL)',
   () => {
-    it.each([['one rank', []]])(
+    it.each([
+      ['one rank', []],
+      ['two data-parallel ranks on the GPU, each opening the same handles', ['--dp-size', '2']],
+    ])(
       'the sign-flipped checkpoint in 64 MiB buckets, in the RL order, %s: then generates as a fresh server on it',
       async (_, args) => {
         const flipped = flippedBf16(MODEL_1B as string);

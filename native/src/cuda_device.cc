@@ -26,6 +26,8 @@ std::unique_ptr<Device> createCudaDevice(int) {
 #include <cstring>
 #include <stdexcept>
 
+#include "cuda_check.h"
+#include "cuda_ipc_handles.h"
 #include "cuda_kernels.h"
 #include "kernels/cuda/cuda_kernels.h"
 
@@ -43,12 +45,6 @@ struct Driver {
   decltype(&cuMemSetAccess) setAccess;
   decltype(&cuMemGetAllocationGranularity) granularity;
 };
-
-void checkRuntime(cudaError_t status, const std::string& call) {
-  if (status != cudaSuccess) {
-    throw std::runtime_error(call + " failed: " + cudaGetErrorName(status) + " (" + cudaGetErrorString(status) + ")");
-  }
-}
 
 template <typename F>
 void load(F& function, const char* symbol) {
@@ -180,14 +176,12 @@ class CudaDevice final : public Device {
     cudaIpcMemHandle_t h;
     if (bytes != sizeof h) throw std::runtime_error("a CUDA IPC handle is " + std::to_string(sizeof h) + " bytes");
     std::memcpy(&h, handle, sizeof h);
-    void* base = nullptr;
-    checkRuntime(cudaIpcOpenMemHandle(&base, h, cudaIpcMemLazyEnablePeerAccess), "cudaIpcOpenMemHandle");
-    return reinterpret_cast<uintptr_t>(base);
+    return openIpcHandle(index_, h);
   }
 
   void closeIpc(uintptr_t address) override {
     bind();
-    checkRuntime(cudaIpcCloseMemHandle(reinterpret_cast<void*>(address)), "cudaIpcCloseMemHandle");
+    closeIpcHandle(index_, address);
   }
 
   void waitIpcEvent(const uint8_t* event, size_t bytes) override {
@@ -195,8 +189,7 @@ class CudaDevice final : public Device {
     cudaIpcEventHandle_t h;
     if (bytes != sizeof h) throw std::runtime_error("a CUDA IPC event is " + std::to_string(sizeof h) + " bytes");
     std::memcpy(&h, event, sizeof h);
-    cudaEvent_t opened;
-    checkRuntime(cudaIpcOpenEventHandle(&opened, h), "cudaIpcOpenEventHandle");
+    cudaEvent_t opened = openIpcEvent(h);
     cudaError_t waited = cudaStreamWaitEvent(stream_, opened, 0);
     cudaEventDestroy(opened);
     checkRuntime(waited, "cudaStreamWaitEvent");

@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "cuda_check.h"
 #include "kernels/checked_kernels.h"
 #include "kernels/cuda/blas.h"
 #include "kernels/cuda/content_error.h"
@@ -15,22 +16,16 @@ namespace {
 // Uploads up to this size (step metadata) go through pinned staging without a wait.
 constexpr size_t kStagedUploadBytes = size_t(1) << 20;
 
-void check(cudaError_t status, const std::string& call) {
-  if (status != cudaSuccess) {
-    throw std::runtime_error(call + " failed: " + cudaGetErrorName(status) + " (" + cudaGetErrorString(status) + ")");
-  }
-}
-
 }  // namespace
 
 CudaKernels::CudaKernels(int device, cudaStream_t stream) : device_(device), stream_(stream) {
   enter();
-  check(cudaDeviceGetAttribute(&multiprocessors_, cudaDevAttrMultiProcessorCount, device), "cudaDeviceGetAttribute");
-  check(cudaMalloc(reinterpret_cast<void**>(&error_), sizeof(ContentError)), "cudaMalloc(content error)");
-  check(cudaMallocHost(reinterpret_cast<void**>(&errorHost_), sizeof(ContentError)), "cudaMallocHost(content error)");
-  check(cudaMemsetAsync(error_, 0, sizeof(ContentError), stream_), "cudaMemsetAsync(content error)");
+  checkRuntime(cudaDeviceGetAttribute(&multiprocessors_, cudaDevAttrMultiProcessorCount, device), "cudaDeviceGetAttribute");
+  checkRuntime(cudaMalloc(reinterpret_cast<void**>(&error_), sizeof(ContentError)), "cudaMalloc(content error)");
+  checkRuntime(cudaMallocHost(reinterpret_cast<void**>(&errorHost_), sizeof(ContentError)), "cudaMallocHost(content error)");
+  checkRuntime(cudaMemsetAsync(error_, 0, sizeof(ContentError), stream_), "cudaMemsetAsync(content error)");
   for (Staging& slot : staging_)
-    check(cudaEventCreateWithFlags(&slot.free, cudaEventDisableTiming), "cudaEventCreate(staging)");
+    checkRuntime(cudaEventCreateWithFlags(&slot.free, cudaEventDisableTiming), "cudaEventCreate(staging)");
 }
 
 CudaKernels::~CudaKernels() {
@@ -53,7 +48,7 @@ CudaKernels::~CudaKernels() {
 }
 
 cudaStream_t CudaKernels::enter() const {
-  check(cudaSetDevice(device_), "cudaSetDevice");
+  checkRuntime(cudaSetDevice(device_), "cudaSetDevice");
   return stream_;
 }
 
@@ -78,23 +73,23 @@ void* CudaKernels::scratch(size_t bytes) {
   if (capturing_) throw std::logic_error("scratch cannot grow during a capture: run the step once before capturing it");
   dropGraphs();  // they read the scratch that is about to move
   size_t grown = std::max(bytes, scratchBytes_ * 2);
-  if (scratch_) check(cudaFreeAsync(scratch_, stream_), "cudaFreeAsync(scratch)");
+  if (scratch_) checkRuntime(cudaFreeAsync(scratch_, stream_), "cudaFreeAsync(scratch)");
   scratch_ = nullptr;
   scratchBytes_ = 0;
-  check(cudaMallocAsync(&scratch_, grown, stream_), "cudaMallocAsync(scratch of " + std::to_string(grown) + " bytes)");
+  checkRuntime(cudaMallocAsync(&scratch_, grown, stream_), "cudaMallocAsync(scratch of " + std::to_string(grown) + " bytes)");
   scratchBytes_ = grown;
   return scratch_;
 }
 
 void CudaKernels::finish(const char* call) {
   if (capturing_) throw std::logic_error(std::string(call) + ": cannot wait for the stream during a capture");
-  check(cudaMemcpyAsync(errorHost_, error_, sizeof(ContentError), cudaMemcpyDeviceToHost, stream_),
+  checkRuntime(cudaMemcpyAsync(errorHost_, error_, sizeof(ContentError), cudaMemcpyDeviceToHost, stream_),
         std::string(call) + ": cudaMemcpyAsync(content error)");
-  check(cudaStreamSynchronize(stream_), std::string(call) + ": cudaStreamSynchronize");
+  checkRuntime(cudaStreamSynchronize(stream_), std::string(call) + ": cudaStreamSynchronize");
   if (errorHost_->code == kNoError) return;
   std::string message = describe(*errorHost_);
-  check(cudaMemsetAsync(error_, 0, sizeof(ContentError), stream_), "cudaMemsetAsync(content error)");
-  check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+  checkRuntime(cudaMemsetAsync(error_, 0, sizeof(ContentError), stream_), "cudaMemsetAsync(content error)");
+  checkRuntime(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
   throw std::invalid_argument(message);
 }
 
@@ -103,7 +98,7 @@ void CudaKernels::upload(uintptr_t device, const void* host, size_t bytes) {
   if (capturing_) throw std::logic_error("upload: no host copies during a capture");
   cudaStream_t stream = enter();
   if (bytes > kStagedUploadBytes) {
-    check(cudaMemcpyAsync(reinterpret_cast<void*>(device), host, bytes, cudaMemcpyHostToDevice, stream),
+    checkRuntime(cudaMemcpyAsync(reinterpret_cast<void*>(device), host, bytes, cudaMemcpyHostToDevice, stream),
           "upload: cudaMemcpyAsync");
     finish("upload");
     return;
@@ -112,17 +107,17 @@ void CudaKernels::upload(uintptr_t device, const void* host, size_t bytes) {
   // not wait for work still on the stream (a resume's KV zeroing).
   Staging& slot = staging_[nextStaging_];
   nextStaging_ = (nextStaging_ + 1) % kStagingSlots;
-  check(cudaEventSynchronize(slot.free), "upload: cudaEventSynchronize(staging)");
-  if (!slot.bytes) check(cudaMallocHost(&slot.bytes, kStagedUploadBytes), "upload: cudaMallocHost(staging)");
+  checkRuntime(cudaEventSynchronize(slot.free), "upload: cudaEventSynchronize(staging)");
+  if (!slot.bytes) checkRuntime(cudaMallocHost(&slot.bytes, kStagedUploadBytes), "upload: cudaMallocHost(staging)");
   std::memcpy(slot.bytes, host, bytes);
-  check(cudaMemcpyAsync(reinterpret_cast<void*>(device), slot.bytes, bytes, cudaMemcpyHostToDevice, stream),
+  checkRuntime(cudaMemcpyAsync(reinterpret_cast<void*>(device), slot.bytes, bytes, cudaMemcpyHostToDevice, stream),
         "upload: cudaMemcpyAsync");
-  check(cudaEventRecord(slot.free, stream), "upload: cudaEventRecord(staging)");
+  checkRuntime(cudaEventRecord(slot.free, stream), "upload: cudaEventRecord(staging)");
 }
 
 void CudaKernels::download(void* host, uintptr_t device, size_t bytes) {
   if (capturing_) throw std::logic_error("download: no host copies during a capture");
-  check(cudaMemcpyAsync(host, reinterpret_cast<const void*>(device), bytes, cudaMemcpyDeviceToHost, enter()),
+  checkRuntime(cudaMemcpyAsync(host, reinterpret_cast<const void*>(device), bytes, cudaMemcpyDeviceToHost, enter()),
         "download: cudaMemcpyAsync");
   finish("download");
 }
@@ -135,21 +130,21 @@ int CudaKernels::queueDownload(uintptr_t device, size_t bytes) {
   PinnedDownload& d = downloads_[slot];
   try {
     if (!d.copied) {
-      check(cudaEventCreateWithFlags(&d.copied, cudaEventDisableTiming), "queueDownload: cudaEventCreate");
-      check(cudaMallocHost(reinterpret_cast<void**>(&d.error), sizeof(ContentError)), "queueDownload: cudaMallocHost");
+      checkRuntime(cudaEventCreateWithFlags(&d.copied, cudaEventDisableTiming), "queueDownload: cudaEventCreate");
+      checkRuntime(cudaMallocHost(reinterpret_cast<void**>(&d.error), sizeof(ContentError)), "queueDownload: cudaMallocHost");
     }
     if (d.capacity < bytes) {  // a slot's earlier copy was waited for when it was taken
       cudaFreeHost(d.bytes);
       d.bytes = nullptr;
       d.capacity = 0;
-      check(cudaMallocHost(&d.bytes, bytes), "queueDownload: cudaMallocHost(" + std::to_string(bytes) + " bytes)");
+      checkRuntime(cudaMallocHost(&d.bytes, bytes), "queueDownload: cudaMallocHost(" + std::to_string(bytes) + " bytes)");
       d.capacity = bytes;
     }
-    check(cudaMemcpyAsync(d.bytes, reinterpret_cast<const void*>(device), bytes, cudaMemcpyDeviceToHost, stream),
+    checkRuntime(cudaMemcpyAsync(d.bytes, reinterpret_cast<const void*>(device), bytes, cudaMemcpyDeviceToHost, stream),
           "queueDownload: cudaMemcpyAsync");
-    check(cudaMemcpyAsync(d.error, error_, sizeof(ContentError), cudaMemcpyDeviceToHost, stream),
+    checkRuntime(cudaMemcpyAsync(d.error, error_, sizeof(ContentError), cudaMemcpyDeviceToHost, stream),
           "queueDownload: cudaMemcpyAsync(content error)");
-    check(cudaEventRecord(d.copied, stream), "queueDownload: cudaEventRecord");
+    checkRuntime(cudaEventRecord(d.copied, stream), "queueDownload: cudaEventRecord");
   } catch (...) {
     queued_.take(ticket, bytes);
     throw;
@@ -160,7 +155,7 @@ int CudaKernels::queueDownload(uintptr_t device, size_t bytes) {
 void CudaKernels::takeDownload(int ticket, void* host, size_t bytes) {
   PinnedDownload& d = downloads_[queued_.take(ticket, bytes)];
   enter();
-  check(cudaEventSynchronize(d.copied), "takeDownload: cudaEventSynchronize");
+  checkRuntime(cudaEventSynchronize(d.copied), "takeDownload: cudaEventSynchronize");
   // A content error recorded before the copy: the usual report (it waits for the whole stream).
   if (d.error->code != kNoError) finish("takeDownload");
   std::memcpy(host, d.bytes, bytes);
@@ -177,9 +172,9 @@ void CudaKernels::useScratch(uintptr_t address, size_t bytes) {
     throw std::invalid_argument("useScratch: " + std::to_string(bytes) + " bytes is less than the GEMM workspace (" +
                                 std::to_string(Blas::kWorkspaceBytes) + ")");
   }
-  check(cudaStreamSynchronize(enter()), "useScratch: cudaStreamSynchronize");
+  checkRuntime(cudaStreamSynchronize(enter()), "useScratch: cudaStreamSynchronize");
   dropGraphs();  // they read the scratch being replaced
-  if (scratch_) check(cudaFreeAsync(scratch_, stream_), "useScratch: cudaFreeAsync");
+  if (scratch_) checkRuntime(cudaFreeAsync(scratch_, stream_), "useScratch: cudaFreeAsync");
   scratch_ = nullptr;
   scratchBytes_ = 0;
   given_ = address;
@@ -191,7 +186,7 @@ void CudaKernels::useScratch(uintptr_t address, size_t bytes) {
 void CudaKernels::forgetScratch(uintptr_t begin, uintptr_t end) {
   planValid_ = false;
   if (!given_ || given_ < begin || given_ >= end) return;
-  check(cudaStreamSynchronize(enter()), "forgetScratch: cudaStreamSynchronize");
+  checkRuntime(cudaStreamSynchronize(enter()), "forgetScratch: cudaStreamSynchronize");
   dropGraphs();
   given_ = 0;
   givenBytes_ = 0;
@@ -205,18 +200,18 @@ void CudaKernels::scratchMapped(uintptr_t begin, uintptr_t end, bool mapped) {
 
 void CudaKernels::trimScratch() {
   planValid_ = false;
-  check(cudaStreamSynchronize(enter()), "trimScratch: cudaStreamSynchronize");
+  checkRuntime(cudaStreamSynchronize(enter()), "trimScratch: cudaStreamSynchronize");
   if (!given_) {  // scratch given with useScratch stays: its owner unmaps it, graphs stay valid
     dropGraphs();
     if (blas_) blas_->releaseWorkspace();  // the handle itself keeps 2 MiB (see blas.h)
-    if (scratch_) check(cudaFreeAsync(scratch_, stream_), "trimScratch: cudaFreeAsync");
+    if (scratch_) checkRuntime(cudaFreeAsync(scratch_, stream_), "trimScratch: cudaFreeAsync");
     scratch_ = nullptr;
     scratchBytes_ = 0;
-    check(cudaStreamSynchronize(stream_), "trimScratch: cudaStreamSynchronize");
+    checkRuntime(cudaStreamSynchronize(stream_), "trimScratch: cudaStreamSynchronize");
   }
   cudaMemPool_t pool;
-  check(cudaDeviceGetDefaultMemPool(&pool, device_), "cudaDeviceGetDefaultMemPool");
-  check(cudaMemPoolTrimTo(pool, 0), "cudaMemPoolTrimTo");
+  checkRuntime(cudaDeviceGetDefaultMemPool(&pool, device_), "cudaDeviceGetDefaultMemPool");
+  checkRuntime(cudaMemPoolTrimTo(pool, 0), "cudaMemPoolTrimTo");
 }
 
 void CudaKernels::synchronize() {

@@ -1,3 +1,4 @@
+// @module-tag cuda
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEVICE, FIXTURES } from '../model/runner.test-helpers.js';
