@@ -14,91 +14,104 @@ const LAYOUTS: RotaryLayout[] = ['half-split', 'adjacent'];
 const cases = DTYPES.flatMap((dtype) => LAYOUTS.map((layout) => [dtype, layout] as const));
 
 describeKernels.each(cases)('rotary and storeKv in %s', (dtype: DType, layout: RotaryLayout) => {
-  it(`rotates q and k of a fused qkv buffer in place (${layout})`, async () => {
-    const w = new Workspace();
-    const random = seeded(11);
-    const tokens = 6;
-    const [qHeads, kvHeads, headDim] = [4, 2, 16];
-    const stride = (qHeads + 2 * kvHeads) * headDim + 3; // q | k | v, plus padding
-    for (const rotaryDim of [headDim, 10]) {
-      const qkv = randomTensor(random, tokens * stride, dtype);
-      const positions = Int32Array.from({ length: tokens }, () => Math.floor(random() * 500));
-      const invFreq = Float32Array.from(
-        { length: rotaryDim / 2 },
-        (_, i) => 10000 ** ((-2 * i) / rotaryDim),
-      );
-      const address = await w.tensor(qkv, dtype);
-      const kOffset = qHeads * headDim * dtypeBytes(dtype);
-      w.ops.rotary({
-        q: address,
-        k: address + kOffset,
-        positions: await w.upload(positions),
-        tokens,
-        qHeads,
-        kvHeads,
-        headDim,
-        rotaryDim,
-        qStride: stride,
-        kStride: stride,
-        invFreq: await w.upload(invFreq),
-        layout,
-        dtype,
-      });
-      const expected = Float64Array.from(qkv);
-      const shape = { headDim, rotaryDim, stride, layout };
-      rotaryReference(expected, positions, invFreq, { ...shape, heads: qHeads });
-      const kView = expected.subarray(qHeads * headDim);
-      rotaryReference(kView, positions, invFreq, { ...shape, heads: kvHeads });
-      const got = w.read(address, tokens * stride, dtype);
-      expectClose(got, expected, dtype);
-      for (let t = 0; t < tokens; t++) {
-        for (let i = (qHeads + kvHeads) * headDim; i < stride; i++) {
-          expect(got[t * stride + i]).toBe(qkv[t * stride + i]); // v and padding untouched
-        }
-        for (let h = 0; h < qHeads + kvHeads; h++) {
-          for (let d = rotaryDim; d < headDim; d++) {
-            const i = t * stride + h * headDim + d;
-            expect(got[i]).toBe(qkv[i]); // dims past rotaryDim untouched
+  // Rows padded off 16-byte alignment take the element-wise kernel; aligned rows the vector one.
+  it.each([
+    ['padded rows', 16, 3, [16, 10]],
+    ['16-byte aligned rows', 64, 0, [64, 48]],
+  ])(
+    `rotates q and k of a fused qkv buffer in place (${layout}, %s)`,
+    async (_, headDim, padding, rotaryDims) => {
+      const w = new Workspace();
+      const random = seeded(11);
+      const tokens = 6;
+      const [qHeads, kvHeads] = [4, 2];
+      const stride = (qHeads + 2 * kvHeads) * headDim + padding; // q | k | v, plus padding
+      for (const rotaryDim of rotaryDims) {
+        const qkv = randomTensor(random, tokens * stride, dtype);
+        const positions = Int32Array.from({ length: tokens }, () => Math.floor(random() * 500));
+        const invFreq = Float32Array.from(
+          { length: rotaryDim / 2 },
+          (_, i) => 10000 ** ((-2 * i) / rotaryDim),
+        );
+        const address = await w.tensor(qkv, dtype);
+        const kOffset = qHeads * headDim * dtypeBytes(dtype);
+        w.ops.rotary({
+          q: address,
+          k: address + kOffset,
+          positions: await w.upload(positions),
+          tokens,
+          qHeads,
+          kvHeads,
+          headDim,
+          rotaryDim,
+          qStride: stride,
+          kStride: stride,
+          invFreq: await w.upload(invFreq),
+          layout,
+          dtype,
+        });
+        const expected = Float64Array.from(qkv);
+        const shape = { headDim, rotaryDim, stride, layout };
+        rotaryReference(expected, positions, invFreq, { ...shape, heads: qHeads });
+        const kView = expected.subarray(qHeads * headDim);
+        rotaryReference(kView, positions, invFreq, { ...shape, heads: kvHeads });
+        const got = w.read(address, tokens * stride, dtype);
+        expectClose(got, expected, dtype);
+        for (let t = 0; t < tokens; t++) {
+          for (let i = (qHeads + kvHeads) * headDim; i < stride; i++) {
+            expect(got[t * stride + i]).toBe(qkv[t * stride + i]); // v and padding untouched
+          }
+          for (let h = 0; h < qHeads + kvHeads; h++) {
+            for (let d = rotaryDim; d < headDim; d++) {
+              const i = t * stride + h * headDim + d;
+              expect(got[i]).toBe(qkv[i]); // dims past rotaryDim untouched
+            }
           }
         }
       }
-    }
-  });
+    },
+  );
 });
 
 describeKernels.each(DTYPES)('storeKv in %s', (dtype: DType) => {
-  it('writes strided k and v rows into their slots and skips negative slots', async () => {
-    const w = new Workspace();
-    const random = seeded(12);
-    const [tokens, kvHeads, headDim, slotCount] = [5, 2, 12, 20];
-    const row = kvHeads * headDim;
-    const [kStride, vStride] = [row + 5, 3 * row];
-    const k = randomTensor(random, tokens * kStride, dtype);
-    const v = randomTensor(random, tokens * vStride, dtype);
-    const slots = Int32Array.of(7, 0, 19, -1, 4);
-    const kCache = await w.tensor(new Float32Array(slotCount * row), dtype);
-    const vCache = await w.tensor(new Float32Array(slotCount * row), dtype);
-    w.ops.storeKv({
-      kCache,
-      vCache,
-      k: await w.tensor(k, dtype),
-      v: await w.tensor(v, dtype),
-      slots: await w.upload(slots),
-      tokens,
-      kvHeads,
-      headDim,
-      kStride,
-      vStride,
-      dtype,
-    });
-    const expectedK = new Float32Array(slotCount * row);
-    const expectedV = new Float32Array(slotCount * row);
-    slots.forEach((slot, t) => {
-      if (slot < 0) return;
-      expectedK.set(k.subarray(t * kStride, t * kStride + row), slot * row);
-      expectedV.set(v.subarray(t * vStride, t * vStride + row), slot * row);
-    });
-    expect(Array.from(w.read(kCache, slotCount * row, dtype))).toEqual(Array.from(expectedK));
-    expect(Array.from(w.read(vCache, slotCount * row, dtype))).toEqual(Array.from(expectedV));
-  });
+  it.each([
+    ['rows off 16-byte alignment', 12, 5],
+    ['16-byte aligned rows', 16, 32],
+  ])(
+    'writes strided k and v rows into their slots and skips negative slots (%s)',
+    async (_, headDim, kPadding) => {
+      const w = new Workspace();
+      const random = seeded(12);
+      const [tokens, kvHeads, slotCount] = [5, 2, 20];
+      const row = kvHeads * headDim;
+      const [kStride, vStride] = [row + kPadding, 3 * row];
+      const k = randomTensor(random, tokens * kStride, dtype);
+      const v = randomTensor(random, tokens * vStride, dtype);
+      const slots = Int32Array.of(7, 0, 19, -1, 4);
+      const kCache = await w.tensor(new Float32Array(slotCount * row), dtype);
+      const vCache = await w.tensor(new Float32Array(slotCount * row), dtype);
+      w.ops.storeKv({
+        kCache,
+        vCache,
+        k: await w.tensor(k, dtype),
+        v: await w.tensor(v, dtype),
+        slots: await w.upload(slots),
+        tokens,
+        kvHeads,
+        headDim,
+        kStride,
+        vStride,
+        dtype,
+      });
+      const expectedK = new Float32Array(slotCount * row);
+      const expectedV = new Float32Array(slotCount * row);
+      slots.forEach((slot, t) => {
+        if (slot < 0) return;
+        expectedK.set(k.subarray(t * kStride, t * kStride + row), slot * row);
+        expectedV.set(v.subarray(t * vStride, t * vStride + row), slot * row);
+      });
+      expect(Array.from(w.read(kCache, slotCount * row, dtype))).toEqual(Array.from(expectedK));
+      expect(Array.from(w.read(vCache, slotCount * row, dtype))).toEqual(Array.from(expectedV));
+    },
+  );
 });
