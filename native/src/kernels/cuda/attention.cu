@@ -148,7 +148,7 @@ void launchForDim(const AttentionParams& p, dim3 grid, bool decode, bool tensorC
       using Shape = DecodeShape<D>;
       cudaFuncSetAttribute(attendDecode<T, D, Shape>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                            static_cast<int>(Shape::kBytes));
-      attendDecode<T, D, Shape><<<grid, Shape::kWarps * 32, Shape::kBytes, stream>>>(p);
+      launchOverlapped(attendDecode<T, D, Shape>, grid, Shape::kWarps * 32, Shape::kBytes, stream, p);
       return;
     }
   }

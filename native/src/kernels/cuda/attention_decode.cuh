@@ -9,6 +9,7 @@
 #pragma once
 
 #include "kernels/cuda/attention_tile.cuh"
+#include "kernels/cuda/overlapped_launch.cuh"
 
 namespace ts::cuda {
 
@@ -16,8 +17,8 @@ constexpr int kDecodeRows = 16;  // query rows per item
 constexpr int kMinSplitKeys = 128;
 
 // A decode block's shape: Warps warps, each walking Keys-key tiles (16 or 32: one softmax update
-// per tile) through a ring of Stages tiles, its copies asking L2 for PrefetchBytes (0, 64, 128 or
-// 256) around each 16-byte chunk. Ring rows are padded by 16 bytes (so ldmatrix's eight rows fall
+// per tile) through a ring of Stages tiles, its copies asking L2 for PrefetchBytes (0 or 128)
+// around each 16-byte chunk. Ring rows are padded by 16 bytes (so ldmatrix's eight rows fall
 // in distinct banks) or, without PaddedRows, unpadded with their chunks XOR-swizzled by key. The
 // defaults read the most per second on the H200 (e2e/bench/attention_decode_probe.cu; ncu: copies
 // into a swizzled ring ask L2 for 2.0x the sectors DRAM delivers, into padded rows 1.5x).
@@ -43,14 +44,9 @@ __device__ __forceinline__ unsigned sharedAddress(const void* at) {
 // around them.
 template <int PrefetchBytes = 0>
 __device__ __forceinline__ void copy16(void* to, const void* from, bool valid) {
-  if constexpr (PrefetchBytes == 256) {
-    asm volatile("cp.async.cg.shared.global.L2::256B [%0], [%1], 16, %2;\n" ::"r"(sharedAddress(to)), "l"(from),
-                 "r"(valid ? 16 : 0));
-  } else if constexpr (PrefetchBytes == 128) {
+  static_assert(PrefetchBytes == 0 || PrefetchBytes == 128, "L2 prefetch of 0 or 128 bytes");
+  if constexpr (PrefetchBytes == 128) {
     asm volatile("cp.async.cg.shared.global.L2::128B [%0], [%1], 16, %2;\n" ::"r"(sharedAddress(to)), "l"(from),
-                 "r"(valid ? 16 : 0));
-  } else if constexpr (PrefetchBytes == 64) {
-    asm volatile("cp.async.cg.shared.global.L2::64B [%0], [%1], 16, %2;\n" ::"r"(sharedAddress(to)), "l"(from),
                  "r"(valid ? 16 : 0));
   } else {
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(sharedAddress(to)), "l"(from),
@@ -111,6 +107,8 @@ __global__ void __launch_bounds__(Shape::kWarps * 32) attendDecode(AttentionPara
   constexpr int kWarps = Shape::kWarps, kKeys = Shape::kKeys;
   constexpr int kChunks = D / 8;  // 16-byte chunks per key row
   constexpr int kDimTiles = D / 16;
+  waitForPriorGrid();
+  allowNextGrid();
   if (static_cast<int>(blockIdx.x) >= *p.itemCount) return;
   extern __shared__ float4 sharedRaw[];
   char* shared = reinterpret_cast<char*>(sharedRaw);

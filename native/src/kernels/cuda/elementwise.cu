@@ -4,6 +4,7 @@
 
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/cuda_kernels.h"
+#include "kernels/cuda/overlapped_launch.cuh"
 
 namespace ts::cuda {
 namespace {
@@ -15,11 +16,15 @@ constexpr int kThreads = 256;
 
 template <typename T>
 __global__ void addElements(T* out, const T* a, const T* b, size_t n) {
+  waitForPriorGrid();
+  allowNextGrid();
   TS_FOR_EACH(i, n) { out[i] = fromFloat<T>(toFloat(a[i]) + toFloat(b[i])); }
 }
 
 template <typename T>
 __global__ void siluAndMulElements(T* out, const T* gateUp, int inter, size_t n) {
+  waitForPriorGrid();
+  allowNextGrid();
   TS_FOR_EACH(i, n) {
     size_t row = i / inter, column = i % inter;
     float gate = toFloat(gateUp[row * 2 * inter + column]);
@@ -31,6 +36,8 @@ __global__ void siluAndMulElements(T* out, const T* gateUp, int inter, size_t n)
 // Rows of 16-byte vectors: one vector of gate and of up per thread, rows along y (no division).
 template <typename T>
 __global__ void siluAndMulVectors(T* out, const T* gateUp, int inter, int rows) {
+  waitForPriorGrid();
+  allowNextGrid();
   constexpr int V = kVector<T>;
   int perRow = inter / V;
   for (int row = blockIdx.y; row < rows; row += gridDim.y) {
@@ -59,7 +66,8 @@ void CudaKernels::add(uintptr_t out, uintptr_t a, uintptr_t b, size_t n, DType d
   cudaStream_t stream = enter();
   withElementType(dtype, [&](auto type) {
     using T = typename decltype(type)::type;
-    addElements<<<gridFor(n, kThreads), kThreads, 0, stream>>>(at<T>(out), at<const T>(a), at<const T>(b), n);
+    launchOverlapped(addElements<T>, gridFor(n, kThreads), kThreads, 0, stream, at<T>(out), at<const T>(a),
+                     at<const T>(b), n);
   });
   checkLaunch("add");
 }
@@ -71,10 +79,11 @@ void CudaKernels::siluAndMul(const SiluAndMulArgs& a) {
     using T = typename decltype(type)::type;
     if (a.inter % kVector<T> == 0 && (a.out | a.gateUp) % 16 == 0) {
       dim3 grid(gridFor(a.inter / kVector<T>, kThreads), std::min(a.rows, 65535));
-      siluAndMulVectors<<<grid, kThreads, 0, stream>>>(at<T>(a.out), at<const T>(a.gateUp), a.inter, a.rows);
+      launchOverlapped(siluAndMulVectors<T>, grid, kThreads, 0, stream, at<T>(a.out), at<const T>(a.gateUp), a.inter,
+                       a.rows);
     } else {
-      siluAndMulElements<<<gridFor(n, kThreads), kThreads, 0, stream>>>(at<T>(a.out), at<const T>(a.gateUp), a.inter,
-                                                                        n);
+      launchOverlapped(siluAndMulElements<T>, gridFor(n, kThreads), kThreads, 0, stream, at<T>(a.out),
+                       at<const T>(a.gateUp), a.inter, n);
     }
   });
   checkLaunch("siluAndMul");

@@ -6,6 +6,7 @@
 // the cuBLAS path and the CPU do.
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/gemv.h"
+#include "kernels/cuda/overlapped_launch.cuh"
 
 namespace ts::cuda {
 namespace {
@@ -26,7 +27,11 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
   for (int j = 0; j < kColumns; ++j) {
     rows[j] = reinterpret_cast<const uint4*>(w + static_cast<size_t>(min(first + j, n - 1)) * k);
+    if (threadIdx.x < vectors) asm volatile("prefetch.global.L2 [%0];\n" ::"l"(rows[j] + threadIdx.x));
   }
+  // The weights' first vectors are on their way to L2 while the kernel before this one finishes.
+  waitForPriorGrid();
+  allowNextGrid();
 #pragma unroll 2
   for (int c = threadIdx.x; c < vectors; c += kThreads) {
     uint4 bits[kColumns];
@@ -67,8 +72,8 @@ __global__ void __launch_bounds__(kThreads)
 template <typename T, int M>
 void launchRows(cudaStream_t stream, uintptr_t out, uintptr_t a, uintptr_t w, uintptr_t bias, int m, int n, int k) {
   unsigned blocks = static_cast<unsigned>((n + kColumns - 1) / kColumns);
-  gemvColumns<T, M><<<blocks, kThreads, 0, stream>>>(at<T>(out), at<const T>(a), at<const T>(w), at<const T>(bias),
-                                                      m, n, k);
+  launchOverlapped(gemvColumns<T, M>, blocks, kThreads, 0, stream, at<T>(out), at<const T>(a), at<const T>(w),
+                   at<const T>(bias), m, n, k);
 }
 
 }  // namespace

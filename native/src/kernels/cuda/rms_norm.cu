@@ -7,6 +7,7 @@
 
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/cuda_kernels.h"
+#include "kernels/cuda/overlapped_launch.cuh"
 
 namespace ts::cuda {
 namespace {
@@ -25,6 +26,8 @@ struct NormRows {
 // x is the row to normalize; with kAdd it is the residual, and delta is added into it first.
 template <typename T, int K, bool kAdd>
 __global__ void normalizeHeldRows(T* out, T* x, const T* delta, const T* weight, NormRows s) {
+  waitForPriorGrid();
+  allowNextGrid();
   constexpr int V = kVector<T>;
   __shared__ float scratch[32];
   size_t offset = s.offset();
@@ -61,6 +64,8 @@ __global__ void normalizeHeldRows(T* out, T* x, const T* delta, const T* weight,
 
 template <typename T, bool kAdd>
 __global__ void normalizeRows(T* out, T* x, const T* delta, const T* weight, NormRows s) {
+  waitForPriorGrid();
+  allowNextGrid();
   __shared__ float scratch[32];
   size_t offset = s.offset();
   T* row = x + offset;
@@ -91,7 +96,8 @@ void launchNorm(cudaStream_t stream, uintptr_t out, uintptr_t x, uintptr_t delta
     int threads = std::min(1024, (vectors + 31) / 32 * 32);
     int perThread = (vectors + threads - 1) / threads;
     auto launch = [&](auto kernel) {
-      kernel<<<rows, threads, 0, stream>>>(at<T>(out), at<T>(x), at<const T>(delta), at<const T>(weight), s);
+      launchOverlapped(kernel, rows, threads, 0, stream, at<T>(out), at<T>(x), at<const T>(delta), at<const T>(weight),
+                       s);
     };
     if (perThread == 1) launch(normalizeHeldRows<T, 1, kAdd>);
     else if (perThread == 2) launch(normalizeHeldRows<T, 2, kAdd>);
@@ -99,8 +105,8 @@ void launchNorm(cudaStream_t stream, uintptr_t out, uintptr_t x, uintptr_t delta
     return;
   }
   int threads = s.dim >= 4096 ? 1024 : s.dim >= 1024 ? 512 : 128;
-  normalizeRows<T, kAdd><<<rows, threads, 0, stream>>>(at<T>(out), at<T>(x), at<const T>(delta),
-                                                        at<const T>(weight), s);
+  launchOverlapped(normalizeRows<T, kAdd>, rows, threads, 0, stream, at<T>(out), at<T>(x), at<const T>(delta),
+                   at<const T>(weight), s);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/cuda_kernels.h"
+#include "kernels/cuda/overlapped_launch.cuh"
 
 namespace ts::cuda {
 namespace {
@@ -20,6 +21,8 @@ struct RotaryShape {
 // thread working out its own angle, so that a decode step's few tokens still spread over the GPU.
 template <typename T>
 __global__ void rotatePairs(T* q, T* k, const int32_t* positions, const float* invFreq, RotaryShape s) {
+  waitForPriorGrid();
+  allowNextGrid();
   int t = blockIdx.x;
   int head = blockIdx.y * s.headsPerBlock + threadIdx.x / s.half, i = threadIdx.x % s.half;
   if (threadIdx.x >= s.headsPerBlock * s.half || head >= s.qHeads + s.kvHeads) return;
@@ -42,6 +45,8 @@ __global__ void rotatePairs(T* q, T* k, const int32_t* positions, const float* i
 template <typename T>
 __global__ void rotateVectors(T* q, T* k, const int32_t* positions, const float* invFreq, RotaryShape s,
                               int chunksPerHead, long long chunks) {
+  waitForPriorGrid();
+  allowNextGrid();
   constexpr int V = kVector<T>;
   long long c = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (c >= chunks) return;
@@ -106,13 +111,13 @@ void CudaKernels::rotary(const RotaryArgs& a) {
       long long chunks = static_cast<long long>(a.tokens) * (a.qHeads + a.kvHeads) * chunksPerHead;
       unsigned blocks = static_cast<unsigned>((chunks + kVectorThreads - 1) / kVectorThreads);
       if (blocks > 0) {
-        rotateVectors<<<blocks, kVectorThreads, 0, stream>>>(at<T>(a.q), at<T>(a.k), at<const int32_t>(a.positions),
-                                                            at<const float>(a.invFreq), shape, chunksPerHead, chunks);
+        launchOverlapped(rotateVectors<T>, blocks, kVectorThreads, 0, stream, at<T>(a.q), at<T>(a.k),
+                         at<const int32_t>(a.positions), at<const float>(a.invFreq), shape, chunksPerHead, chunks);
       }
       return;
     }
-    rotatePairs<<<grid, threads, 0, stream>>>(at<T>(a.q), at<T>(a.k), at<const int32_t>(a.positions),
-                                              at<const float>(a.invFreq), shape);
+    launchOverlapped(rotatePairs<T>, grid, threads, 0, stream, at<T>(a.q), at<T>(a.k), at<const int32_t>(a.positions),
+                     at<const float>(a.invFreq), shape);
   });
   checkLaunch("rotary");
 }

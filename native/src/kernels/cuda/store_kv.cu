@@ -1,6 +1,7 @@
 // Copies each token's k and v rows into their cache slots; a negative slot skips its token.
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/cuda_kernels.h"
+#include "kernels/cuda/overlapped_launch.cuh"
 
 namespace ts::cuda {
 namespace {
@@ -10,6 +11,8 @@ constexpr int kThreads = 128;
 // One block per token.
 __global__ void storeRows(char* kCache, char* vCache, const char* k, const char* v, const int32_t* slots,
                           size_t rowBytes, size_t kStrideBytes, size_t vStrideBytes) {
+  waitForPriorGrid();
+  allowNextGrid();
   int t = blockIdx.x;
   int slot = slots[t];
   if (slot < 0) return;
@@ -21,6 +24,8 @@ __global__ void storeRows(char* kCache, char* vCache, const char* k, const char*
 // token's k or v row, so a decode step's few tokens still spread over the GPU.
 __global__ void storeVectors(uint4* kCache, uint4* vCache, const uint4* k, const uint4* v, const int32_t* slots,
                              int rowVectors, int kStrideVectors, int vStrideVectors, long long vectors) {
+  waitForPriorGrid();
+  allowNextGrid();
   long long c = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (c >= vectors) return;
   int i = static_cast<int>(c % rowVectors);
@@ -44,17 +49,16 @@ void CudaKernels::storeKv(const StoreKvArgs& a) {
     long long vectors = static_cast<long long>(a.tokens) * 2 * (rowBytes / 16);
     unsigned blocks = static_cast<unsigned>((vectors + kThreads - 1) / kThreads);
     if (blocks > 0) {
-      storeVectors<<<blocks, kThreads, 0, stream>>>(at<uint4>(a.kCache), at<uint4>(a.vCache), at<const uint4>(a.k),
-                                                   at<const uint4>(a.v), at<const int32_t>(a.slots),
-                                                   static_cast<int>(rowBytes / 16), static_cast<int>(kStrideBytes / 16),
-                                                   static_cast<int>(vStrideBytes / 16), vectors);
+      launchOverlapped(storeVectors, blocks, kThreads, 0, stream, at<uint4>(a.kCache), at<uint4>(a.vCache),
+                       at<const uint4>(a.k), at<const uint4>(a.v), at<const int32_t>(a.slots),
+                       static_cast<int>(rowBytes / 16), static_cast<int>(kStrideBytes / 16),
+                       static_cast<int>(vStrideBytes / 16), vectors);
     }
     checkLaunch("storeKv");
     return;
   }
-  storeRows<<<a.tokens, 128, 0, stream>>>(at<char>(a.kCache), at<char>(a.vCache), at<const char>(a.k),
-                                          at<const char>(a.v), at<const int32_t>(a.slots), rowBytes, kStrideBytes,
-                                          vStrideBytes);
+  launchOverlapped(storeRows, a.tokens, 128, 0, stream, at<char>(a.kCache), at<char>(a.vCache), at<const char>(a.k),
+                   at<const char>(a.v), at<const int32_t>(a.slots), rowBytes, kStrideBytes, vStrideBytes);
   checkLaunch("storeKv");
 }
 
