@@ -7,7 +7,6 @@ import type {
   GemmArgs,
   RmsNormArgs,
   RotaryArgs,
-  RotaryStoreKvArgs,
   SampleArgs,
   SiluAndMulArgs,
   StoreKvArgs,
@@ -93,7 +92,11 @@ export class Ops extends DeviceTransfers {
    * `positions` [tokens]: angle = position * invFreq[i], invFreq float32 [rotaryDim / 2].
    */
   rotary(args: RotaryArgs): void {
-    this.#native.rotary(nativeRotary(args));
+    this.#native.rotary({
+      ...args,
+      layout: layoutCode(args.layout),
+      dtype: dtypeCode(args.dtype),
+    });
   }
 
   /**
@@ -101,18 +104,7 @@ export class Ops extends DeviceTransfers {
    * caches [slots, kvHeads * headDim] at slot `slots[t]` (int32 [tokens]; negative: skipped).
    */
   storeKv(args: StoreKvArgs): void {
-    this.#native.storeKv(nativeStoreKv(args));
-  }
-
-  /**
-   * `rotary(args.rotary)` then `storeKv(args.store)`, with the same result: one launch on CUDA
-   * where the k stored is the k rotated, rows are 16-byte vectors and the whole head rotates.
-   */
-  rotaryStoreKv(args: RotaryStoreKvArgs): void {
-    this.#native.rotaryStoreKv({
-      rotary: nativeRotary(args.rotary),
-      store: nativeStoreKv(args.store),
-    });
+    this.#native.storeKv({ ...args, dtype: dtypeCode(args.dtype) });
   }
 
   /**
@@ -256,12 +248,4 @@ export class Ops extends DeviceTransfers {
 export function createOps(saver: MemorySaver): Ops {
   const native = nativeOf(saver);
   return new Ops(new (loadAddon().NativeOps)(native), native.deviceName);
-}
-
-function nativeRotary(args: RotaryArgs) {
-  return { ...args, layout: layoutCode(args.layout), dtype: dtypeCode(args.dtype) };
-}
-
-function nativeStoreKv(args: StoreKvArgs) {
-  return { ...args, dtype: dtypeCode(args.dtype) };
 }

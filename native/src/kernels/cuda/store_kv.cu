@@ -2,7 +2,6 @@
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/cuda_kernels.h"
 #include "kernels/cuda/overlapped_launch.cuh"
-#include "kernels/cuda/store_kv.cuh"
 
 namespace ts::cuda {
 namespace {
@@ -46,7 +45,7 @@ void CudaKernels::storeKv(const StoreKvArgs& a) {
   size_t element = dtypeSize(a.dtype);
   size_t rowBytes = static_cast<size_t>(a.kvHeads) * a.headDim * element;
   size_t kStrideBytes = a.kStride * element, vStrideBytes = a.vStride * element;
-  if (storeVectorsFit(a)) {
+  if ((a.kCache | a.vCache | a.k | a.v | rowBytes | kStrideBytes | vStrideBytes) % 16 == 0) {
     long long vectors = static_cast<long long>(a.tokens) * 2 * (rowBytes / 16);
     unsigned blocks = static_cast<unsigned>((vectors + kThreads - 1) / kThreads);
     if (blocks > 0) {
