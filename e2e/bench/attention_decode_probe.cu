@@ -82,8 +82,8 @@ P* upload(Batch& b, const std::vector<P>& host) {
   return at;
 }
 
-// One decode token per sequence, splits chosen as CudaKernels::attention chooses them.
-Batch makeBatch(int batch, int context, int multiprocessors) {
+// One decode token per sequence, splits chosen as CudaKernels::attention chooses them (or `splits`).
+Batch makeBatch(int batch, int context, int multiprocessors, int splits) {
   Batch b{batch, context};
   int pagesPerSeq = (context + kPageSize - 1) / kPageSize;
   size_t slots = size_t(batch) * pagesPerSeq * kPageSize;
@@ -101,7 +101,8 @@ Batch makeBatch(int batch, int context, int multiprocessors) {
   std::vector<int2> items(batch);
   for (int s = 0; s < batch; ++s) items[s] = make_int2(s, 0);
   long long blocks = static_cast<long long>(batch) * kKvHeads;
-  b.splits = static_cast<int>(std::clamp<long long>((8LL * multiprocessors + blocks - 1) / blocks, 1, kMaxSplits));
+  b.splits = splits > 0 ? splits
+                        : static_cast<int>(std::clamp<long long>((8LL * multiprocessors + blocks - 1) / blocks, 1, kMaxSplits));
   long long rowsAll = static_cast<long long>(batch) * kKvHeads * kGroup;
 
   AttentionParams& p = b.params;
@@ -186,30 +187,46 @@ int main(int argc, char** argv) {
 
   // The first is the production shape (DecodeShape<64>'s defaults), the second the one before it.
   std::vector<Variant> variants = {
-      variant<4, 3, 16, 128, true>(), variant<4, 4, 16, 0, false>(), variant<4, 3, 16, 0, false>(),
-      variant<4, 3, 16, 0, true>(),   variant<4, 4, 16, 128, true>(), variant<4, 2, 32, 128, true>(),
-      variant<8, 3, 16, 128, true>(),
+      variant<4, 2, 32, 128, true>(), variant<4, 3, 16, 128, true>(), variant<4, 4, 16, 0, false>(),
+      variant<4, 3, 16, 0, false>(),  variant<4, 3, 16, 0, true>(),   variant<4, 4, 16, 128, true>(),
+      variant<4, 2, 32, 0, true>(),   variant<8, 3, 16, 128, true>(), variant<2, 4, 16, 128, true>(),
   };
 
-  if (const char* only = std::getenv("VARIANT")) variants = {variants.at(std::atoi(only))};
+  if (const char* only = std::getenv("VARIANT")) {
+    std::vector<Variant> chosen;
+    for (const char* at = only; *at; at += std::strcspn(at, ",") + (at[std::strcspn(at, ",")] ? 1 : 0)) {
+      chosen.push_back(variants.at(std::atoi(at)));
+    }
+    variants = chosen;
+  }
+  // SPLITS=4,8,16,32: each shape once per split count instead of the count CudaKernels chooses.
+  std::vector<int> splitCounts = {0};
+  if (const char* list = std::getenv("SPLITS")) {
+    splitCounts.clear();
+    for (const char* at = list; *at; at += std::strcspn(at, ",") + (at[std::strcspn(at, ",")] ? 1 : 0)) {
+      splitCounts.push_back(std::atoi(at));
+    }
+  }
 
   std::printf("| batch | context | splits | shape | us | KV TB/s | max diff vs first |\n| --- | --- | --- | --- | --- | --- | --- |\n");
   for (auto [batch, context] : shapes) {
-    Batch b = makeBatch(batch, context, multiprocessors);
-    // Every shape runs once untimed first, so none pays for the clocks settling after the fill.
-    for (const Variant& v : variants) v.run(b);
-    std::vector<float> reference;
-    for (const Variant& v : variants) {
-      float ms = v.run(b);
-      std::vector<float> out = output(b);
-      if (reference.empty()) reference = out;
-      float diff = 0;
-      for (size_t i = 0; i < out.size(); ++i) diff = std::max(diff, std::fabs(out[i] - reference[i]));
-      std::printf("| %d | %d | %d | %s | %.1f | %.2f | %.3g |\n", batch, context, b.splits, v.name.c_str(), ms * 1e3,
-                  b.kvBytes / ms / 1e9, diff);
-      std::fflush(stdout);
+    for (int splits : splitCounts) {
+      Batch b = makeBatch(batch, context, multiprocessors, splits);
+      // Every shape runs once untimed first, so none pays for the clocks settling after the fill.
+      for (const Variant& v : variants) v.run(b);
+      std::vector<float> reference;
+      for (const Variant& v : variants) {
+        float ms = v.run(b);
+        std::vector<float> out = output(b);
+        if (reference.empty()) reference = out;
+        float diff = 0;
+        for (size_t i = 0; i < out.size(); ++i) diff = std::max(diff, std::fabs(out[i] - reference[i]));
+        std::printf("| %d | %d | %d | %s | %.1f | %.2f | %.3g |\n", batch, context, b.splits, v.name.c_str(),
+                    ms * 1e3, b.kvBytes / ms / 1e9, diff);
+        std::fflush(stdout);
+      }
+      for (void* at : b.buffers) CHECK(cudaFree(at));
     }
-    for (void* at : b.buffers) CHECK(cudaFree(at));
   }
   return 0;
 }

@@ -4,6 +4,8 @@
       --print-units base node dist/bench/decode-bench.js ... > ncu.csv
   python3 e2e/bench/ncu_kernel_table.py ncu.csv [--steps N]
 --steps divides the totals by the number of decode steps profiled, giving microseconds per step.
+--from-last N --marker K keeps only the launches from the N-th last launch of kernel K on (say the
+embedding's gatherRows, launched twice a decode step), so a prefill before the steps does not count.
 """
 import argparse
 import re
@@ -14,18 +16,24 @@ from collections import defaultdict
 parser = argparse.ArgumentParser()
 parser.add_argument("csv")
 parser.add_argument("--steps", type=int, default=1)
+parser.add_argument("--from-last", type=int, default=0)
+parser.add_argument("--marker", default="gatherRows")
 args = parser.parse_args()
 
 text = open(args.csv, encoding="utf-8", errors="replace").read()
 start = text.find('"ID"')
-rows = csv.DictReader(io.StringIO(text[start:]))
-total_ns = defaultdict(float)
-count = defaultdict(int)
-for row in rows:
+launches = []
+for row in csv.DictReader(io.StringIO(text[start:])):
     if row.get("Metric Name") != "gpu__time_duration.sum":
         continue
     name = re.sub(r"^void |\(anonymous namespace\)::|<unnamed>::", "", row["Kernel Name"])
-    name = name.split("(")[0].split("<")[0][:60]
+    launches.append((name.split("(")[0].split("<")[0][:60], row))
+if args.from_last:
+    marks = [i for i, (name, _) in enumerate(launches) if name.endswith(args.marker)]
+    launches = launches[marks[-args.from_last]:] if len(marks) >= args.from_last else launches
+total_ns = defaultdict(float)
+count = defaultdict(int)
+for name, row in launches:
     total_ns[name] += float(row["Metric Value"].replace(",", ""))
     count[name] += 1
 

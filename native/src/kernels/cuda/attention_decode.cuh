@@ -20,9 +20,10 @@ constexpr int kMinSplitKeys = 128;
 // per tile) through a ring of Stages tiles, its copies asking L2 for PrefetchBytes (0 or 128)
 // around each 16-byte chunk. Ring rows are padded by 16 bytes (so ldmatrix's eight rows fall
 // in distinct banks) or, without PaddedRows, unpadded with their chunks XOR-swizzled by key. The
-// defaults read the most per second on the H200 (e2e/bench/attention_decode_probe.cu; ncu: copies
-// into a swizzled ring ask L2 for 2.0x the sectors DRAM delivers, into padded rows 1.5x).
-template <int D, int Warps = 4, int Stages = 3, int Keys = 16, int PrefetchBytes = 128, bool PaddedRows = true>
+// defaults read the most per second on the H200 (e2e/bench/attention_decode_probe.cu: two 32-key
+// stages beat three of 16 keys by 1-5% at every batch 8-256 and context 512-8192; ncu: copies into
+// a swizzled ring ask L2 for 2.0x the sectors DRAM delivers, into padded rows 1.5x).
+template <int D, int Warps = 4, int Stages = 2, int Keys = 32, int PrefetchBytes = 128, bool PaddedRows = true>
 struct DecodeShape {
   static_assert(Keys == 16 || Keys == 32, "a tile is one or two 16-key MMA tiles");
   static constexpr int kWarps = Warps, kStages = Stages, kKeys = Keys, kPrefetch = PrefetchBytes;
