@@ -4,7 +4,8 @@
 // at Llama-3.2-1B's heads (8 kv heads, 4 query heads each, 64 wide), pages of 16 in order, every
 // sequence at one context. Each shape's output is checked against the default shape's.
 //   nvcc -std=c++20 -O3 -arch=sm_90 -I native/src -o /tmp/adp e2e/bench/attention_decode_probe.cu
-//   /tmp/adp 256 8192 [64 2048 ...]        (pairs of batch, context; VARIANT=i runs the i-th alone)
+//   /tmp/adp 256 8192 [64 2048 ...]        (pairs of batch, context)
+// VARIANT=i,j runs those variants alone; SPLITS=8,16 runs each shape once per split count.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -168,6 +169,15 @@ Variant variant() {
   return {name, [](Batch& b) { return runShape<Shape>(b); }};
 }
 
+// "1,4,8" as {1, 4, 8}.
+std::vector<int> numbers(const char* list) {
+  std::vector<int> values;
+  for (const char* at = list; *at; at += std::strcspn(at, ",") + (at[std::strcspn(at, ",")] ? 1 : 0)) {
+    values.push_back(std::atoi(at));
+  }
+  return values;
+}
+
 int main(int argc, char** argv) {
   std::vector<std::pair<int, int>> shapes;
   for (int i = 1; i + 1 < argc; i += 2) shapes.emplace_back(std::atoi(argv[i]), std::atoi(argv[i + 1]));
@@ -194,19 +204,12 @@ int main(int argc, char** argv) {
 
   if (const char* only = std::getenv("VARIANT")) {
     std::vector<Variant> chosen;
-    for (const char* at = only; *at; at += std::strcspn(at, ",") + (at[std::strcspn(at, ",")] ? 1 : 0)) {
-      chosen.push_back(variants.at(std::atoi(at)));
-    }
+    for (int i : numbers(only)) chosen.push_back(variants.at(i));
     variants = chosen;
   }
   // SPLITS=4,8,16,32: each shape once per split count instead of the count CudaKernels chooses.
   std::vector<int> splitCounts = {0};
-  if (const char* list = std::getenv("SPLITS")) {
-    splitCounts.clear();
-    for (const char* at = list; *at; at += std::strcspn(at, ",") + (at[std::strcspn(at, ",")] ? 1 : 0)) {
-      splitCounts.push_back(std::atoi(at));
-    }
-  }
+  if (const char* list = std::getenv("SPLITS")) splitCounts = numbers(list);
 
   std::printf("| batch | context | splits | shape | us | KV TB/s | max diff vs first |\n| --- | --- | --- | --- | --- | --- | --- |\n");
   for (auto [batch, context] : shapes) {
