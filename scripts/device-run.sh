@@ -147,16 +147,19 @@ for _ in range(600):
       ;;
     llama-cpp-build) ;;  # started before the addon's build, above
     profile-decode)
-      # Each kernel's GPU time at decode batch PROFILE_BATCH (default 1; ncu, graph nodes one by one), summed by kernel;
-      # PROFILE_CONTEXT: decode over that many keys instead of after a 16-token prompt; PROFILE_TOKENS steps (16).
+      # Each kernel's GPU time at decode batch PROFILE_BATCH (default 1; ncu, graph nodes one by one, L2 not flushed
+      # between them, as in a step), summed by kernel over the last half of the PROFILE_TOKENS decode steps (16) and
+      # divided by their count; PROFILE_CONTEXT: decode over that many keys instead of after a 16-token prompt.
       model=random:1b
       shape="--prompt 16"
       [ -n "${PROFILE_CONTEXT:-}" ] && shape="--context $PROFILE_CONTEXT"
       [ -f "$MODEL_1B/config.json" ] && model="$MODEL_1B"
-      (cd packages/engine && ncu --clock-control none --graph-profiling node --metrics gpu__time_duration.sum \
+      (cd packages/engine && ncu --clock-control none --cache-control none --graph-profiling node --metrics gpu__time_duration.sum \
         --csv --print-units base node dist/bench/decode-bench.js --device cuda --model "$model" \
         --batches "${PROFILE_BATCH:-1}" $shape --new-tokens "${PROFILE_TOKENS:-16}" --reps 1 > "$out/ncu-decode-${PROFILE_BATCH:-1}.csv" 2> "$out/ncu-decode.err")
-      python3 e2e/bench/ncu_kernel_table.py "$out/ncu-decode-${PROFILE_BATCH:-1}.csv" | tee "$out/profile-decode-${PROFILE_BATCH:-1}.md"
+      tokens=${PROFILE_TOKENS:-16}
+      python3 e2e/bench/ncu_kernel_table.py "$out/ncu-decode-${PROFILE_BATCH:-1}.csv" --from-last "$tokens" \
+        --steps $((tokens / 2)) | tee "$out/profile-decode-${PROFILE_BATCH:-1}.md"
       tail -5 "$out/ncu-decode.err"
       ;;
     probe-attention)
