@@ -154,12 +154,13 @@ for _ in range(600):
       shape="--prompt 16"
       [ -n "${PROFILE_CONTEXT:-}" ] && shape="--context $PROFILE_CONTEXT"
       [ -f "$MODEL_1B/config.json" ] && model="$MODEL_1B"
+      tokens=${PROFILE_TOKENS:-16}
+      counted=$((tokens / 2))  # two gatherRows launches a decode step mark where the counted steps begin
       (cd packages/engine && ncu --clock-control none --cache-control none --graph-profiling node --metrics gpu__time_duration.sum \
         --csv --print-units base node dist/bench/decode-bench.js --device cuda --model "$model" \
-        --batches "${PROFILE_BATCH:-1}" $shape --new-tokens "${PROFILE_TOKENS:-16}" --reps 1 > "$out/ncu-decode-${PROFILE_BATCH:-1}.csv" 2> "$out/ncu-decode.err")
-      tokens=${PROFILE_TOKENS:-16}
-      python3 e2e/bench/ncu_kernel_table.py "$out/ncu-decode-${PROFILE_BATCH:-1}.csv" --from-last "$tokens" \
-        --steps $((tokens / 2)) | tee "$out/profile-decode-${PROFILE_BATCH:-1}.md"
+        --batches "${PROFILE_BATCH:-1}" $shape --new-tokens "$tokens" --reps 1 > "$out/ncu-decode-${PROFILE_BATCH:-1}.csv" 2> "$out/ncu-decode.err")
+      python3 e2e/bench/ncu_kernel_table.py "$out/ncu-decode-${PROFILE_BATCH:-1}.csv" --from-last $((2 * counted)) \
+        --steps "$counted" | tee "$out/profile-decode-${PROFILE_BATCH:-1}.md"
       tail -5 "$out/ncu-decode.err"
       ;;
     probe-attention)

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <functional>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -172,9 +173,8 @@ Variant variant() {
 // "1,4,8" as {1, 4, 8}.
 std::vector<int> numbers(const char* list) {
   std::vector<int> values;
-  for (const char* at = list; *at; at += std::strcspn(at, ",") + (at[std::strcspn(at, ",")] ? 1 : 0)) {
-    values.push_back(std::atoi(at));
-  }
+  std::istringstream items(list);
+  for (std::string item; std::getline(items, item, ',');) values.push_back(std::stoi(item));
   return values;
 }
 

@@ -30,7 +30,9 @@ for row in csv.DictReader(io.StringIO(text[start:])):
     launches.append((name.split("(")[0].split("<")[0][:60], row))
 if args.from_last:
     marks = [i for i, (name, _) in enumerate(launches) if name.endswith(args.marker)]
-    launches = launches[marks[-args.from_last]:] if len(marks) >= args.from_last else launches
+    if len(marks) < args.from_last:
+        raise SystemExit(f"--from-last {args.from_last}: only {len(marks)} launches of {args.marker} in {args.csv}")
+    launches = launches[marks[-args.from_last]:]
 total_ns = defaultdict(float)
 count = defaultdict(int)
 for name, row in launches:
