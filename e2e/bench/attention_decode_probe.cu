@@ -5,7 +5,8 @@
 // sequence at one context. Each shape's output is checked against the default shape's.
 //   nvcc -std=c++20 -O3 -arch=sm_90 -I native/src -o /tmp/adp e2e/bench/attention_decode_probe.cu
 //   /tmp/adp 256 8192 [64 2048 ...]        (pairs of batch, context)
-// VARIANT=i,j runs those variants alone; SPLITS=8,16 runs each shape once per split count.
+// VARIANT=i,j runs those variants alone; SPLITS=8,16 runs each shape once per split count (0: the
+// engine's choice); SCRUB=1 writes 256 MB between timed launches, so no launch finds the KV in L2.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "kernels/cuda/attention_decode.cuh"
+#include "kernels/cuda/attention_splits.h"
 #include "runtime_check.h"
 
 using namespace ts::cuda;
@@ -45,20 +47,30 @@ __global__ void fillRandom(uint16_t* data, size_t count, unsigned seed) {
   }
 }
 
+constexpr size_t kScrubBytes = size_t(256) << 20;
+void* scrub = nullptr;  // set when SCRUB=1
+
 float timeMs(const std::function<void()>& launch, int reps) {
   cudaEvent_t start, stop;
   CHECK(cudaEventCreate(&start));
   CHECK(cudaEventCreate(&stop));
   launch();
   CHECK(cudaDeviceSynchronize());
-  CHECK(cudaEventRecord(start));
-  for (int i = 0; i < reps; ++i) launch();
-  CHECK(cudaEventRecord(stop));
-  CHECK(cudaEventSynchronize(stop));
-  float ms = 0;
-  CHECK(cudaEventElapsedTime(&ms, start, stop));
+  float total = 0;
+  for (int i = 0; i < (scrub ? reps : 1); ++i) {
+    if (scrub) CHECK(cudaMemsetAsync(scrub, i, kScrubBytes));
+    CHECK(cudaEventRecord(start));
+    for (int j = 0; j < (scrub ? 1 : reps); ++j) launch();
+    CHECK(cudaEventRecord(stop));
+    CHECK(cudaEventSynchronize(stop));
+    float ms = 0;
+    CHECK(cudaEventElapsedTime(&ms, start, stop));
+    total += ms;
+  }
   CHECK(cudaGetLastError());
-  return ms / reps;
+  CHECK(cudaEventDestroy(start));
+  CHECK(cudaEventDestroy(stop));
+  return total / reps;
 }
 
 struct Batch {
@@ -84,8 +96,9 @@ P* upload(Batch& b, const std::vector<P>& host) {
   return at;
 }
 
-// One decode token per sequence, splits chosen as CudaKernels::attention chooses them (or `splits`).
-Batch makeBatch(int batch, int context, int multiprocessors, int splits) {
+// One decode token per sequence, splits chosen as CudaKernels::attention chooses them (or `splits`)
+// for `resident` blocks at once.
+Batch makeBatch(int batch, int context, long long resident, int splits) {
   Batch b{batch, context};
   int pagesPerSeq = (context + kPageSize - 1) / kPageSize;
   size_t slots = size_t(batch) * pagesPerSeq * kPageSize;
@@ -103,8 +116,7 @@ Batch makeBatch(int batch, int context, int multiprocessors, int splits) {
   std::vector<int2> items(batch);
   for (int s = 0; s < batch; ++s) items[s] = make_int2(s, 0);
   long long blocks = static_cast<long long>(batch) * kKvHeads;
-  b.splits = splits > 0 ? splits
-                        : static_cast<int>(std::clamp<long long>((8LL * multiprocessors + blocks - 1) / blocks, 1, kMaxSplits));
+  b.splits = splits > 0 ? splits : decodeKeySplits(blocks, resident, kMaxSplits);
   long long rowsAll = static_cast<long long>(batch) * kKvHeads * kGroup;
 
   AttentionParams& p = b.params;
@@ -161,12 +173,12 @@ struct Variant {
   std::function<float(Batch&)> run;
 };
 
-template <int Warps, int Stages, int Keys, int Prefetch, bool Padded>
+template <int Warps, int Stages, int Keys, int Prefetch, bool Padded, int MinSplitKeys = 128>
 Variant variant() {
-  using Shape = DecodeShape<kDim, Warps, Stages, Keys, Prefetch, Padded>;
-  char name[128];
-  std::snprintf(name, sizeof name, "warps %d, stages %d, keys %d, L2 prefetch %d, %s rows (%zu KB)", Warps, Stages,
-                Keys, Prefetch, Padded ? "padded" : "swizzled", Shape::kBytes / 1024);
+  using Shape = DecodeShape<kDim, Warps, Stages, Keys, Prefetch, Padded, MinSplitKeys>;
+  char name[160];
+  std::snprintf(name, sizeof name, "warps %d, stages %d, keys %d, L2 prefetch %d, %s rows (%zu KB), splits of %d+ keys",
+                Warps, Stages, Keys, Prefetch, Padded ? "padded" : "swizzled", Shape::kBytes / 1024, MinSplitKeys);
   return {name, [](Batch& b) { return runShape<Shape>(b); }};
 }
 
@@ -194,12 +206,25 @@ int main(int argc, char** argv) {
   float streamMs = timeMs([&] { streamRead<<<multiprocessors * 8, 512>>>(stream, streamCount, sink); }, 10);
   std::printf("streaming read of 8 GiB: %.2f TB/s\n\n", streamCount * sizeof(uint4) / streamMs / 1e9);
   CHECK(cudaFree(stream));
+  if (const char* on = std::getenv("SCRUB"); on && std::strcmp(on, "1") == 0) CHECK(cudaMalloc(&scrub, kScrubBytes));
+
+  using Production = DecodeShape<kDim>;
+  auto production = attendDecode<T, kDim, Production>;
+  CHECK(cudaFuncSetAttribute(production, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                             static_cast<int>(Production::kBytes)));
+  int perMultiprocessor = 0;
+  CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&perMultiprocessor, production, Production::kWarps * 32,
+                                                      Production::kBytes));
+  long long resident = static_cast<long long>(perMultiprocessor) * multiprocessors;
+  std::printf("production shape: %d blocks per multiprocessor, %lld resident; L2 scrub %s\n\n", perMultiprocessor,
+              resident, scrub ? "on" : "off");
 
   // The first is the production shape (DecodeShape<64>'s defaults), the second the one before it.
   std::vector<Variant> variants = {
       variant<4, 2, 32, 128, true>(), variant<4, 3, 16, 128, true>(), variant<4, 4, 16, 0, false>(),
       variant<4, 3, 16, 0, false>(),  variant<4, 3, 16, 0, true>(),   variant<4, 4, 16, 128, true>(),
       variant<4, 2, 32, 0, true>(),   variant<8, 3, 16, 128, true>(), variant<2, 4, 16, 128, true>(),
+      variant<4, 2, 32, 128, true, 256>(), variant<4, 2, 32, 128, true, 512>(), variant<4, 2, 32, 128, true, 1024>(),
   };
 
   if (const char* only = std::getenv("VARIANT")) {
@@ -214,7 +239,7 @@ int main(int argc, char** argv) {
   std::printf("| batch | context | splits | shape | us | KV TB/s | max diff vs first |\n| --- | --- | --- | --- | --- | --- | --- |\n");
   for (auto [batch, context] : shapes) {
     for (int splits : splitCounts) {
-      Batch b = makeBatch(batch, context, multiprocessors, splits);
+      Batch b = makeBatch(batch, context, resident, splits);
       // Every shape runs once untimed first, so none pays for the clocks settling after the fill.
       for (const Variant& v : variants) v.run(b);
       std::vector<float> reference;

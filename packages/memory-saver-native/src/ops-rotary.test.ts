@@ -14,17 +14,20 @@ const LAYOUTS: RotaryLayout[] = ['half-split', 'adjacent'];
 const cases = DTYPES.flatMap((dtype) => LAYOUTS.map((layout) => [dtype, layout] as const));
 
 describeKernels.each(cases)('rotary and storeKv in %s', (dtype: DType, layout: RotaryLayout) => {
-  // Rows padded off 16-byte alignment take the element-wise kernel; aligned rows the vector one.
+  // Rows padded off 16-byte alignment take the element-wise kernel; aligned rows the vector one,
+  // whose block per token loops over its vectors past 512 of them (many heads) and over its angles
+  // past its thread count (wide heads, few of them).
   it.each([
-    ['padded rows', 16, 3, [16, 10]],
-    ['16-byte aligned rows', 64, 0, [64, 48]],
+    ['padded rows', 16, 3, [16, 10], [4, 2]],
+    ['16-byte aligned rows', 64, 0, [64, 48], [4, 2]],
+    ['many heads', 128, 0, [128], [64, 8]],
+    ['few wide heads', 512, 0, [512, 256], [1, 1]],
   ])(
     `rotates q and k of a fused qkv buffer in place (${layout}, %s)`,
-    async (_, headDim, padding, rotaryDims) => {
+    async (_, headDim, padding, rotaryDims, [qHeads, kvHeads]) => {
       const w = new Workspace();
       const random = seeded(11);
       const tokens = 6;
-      const [qHeads, kvHeads] = [4, 2];
       const stride = (qHeads + 2 * kvHeads) * headDim + padding; // q | k | v, plus padding
       for (const rotaryDim of rotaryDims) {
         const qkv = randomTensor(random, tokens * stride, dtype);

@@ -9,11 +9,12 @@
 // planned item count return at once. Decode-like batches (few query rows per sequence) take
 // 16-row items (on tensor cores, attention_decode.cuh, for bfloat16 / float16 heads of 64 or
 // 128); longer queries take 64-row items (32 for head sizes above 128). Keys are split when the
-// items alone would not fill the GPU twice over (eight times for the tensor-core kernel, whose
-// items split no further than 128 keys a part).
+// items alone would not fill the GPU twice over, or for the tensor-core kernel as
+// attention_splits.h works out (its items split no further than 128 keys a part).
 #include <algorithm>
 
 #include "kernels/cuda/attention_decode.cuh"
+#include "kernels/cuda/attention_splits.h"
 #include "kernels/cuda/attention_tile.cuh"
 #include "kernels/cuda/content_error.h"
 #include "kernels/cuda/cuda_kernels.h"
@@ -23,8 +24,7 @@ namespace {
 
 constexpr int kPlanThreads = 1024;
 constexpr size_t kMaxPartialBytes = size_t(64) << 20;
-// Keys are split only while the (item, kv head) blocks are fewer than twice the multiprocessors,
-// so their counters fit in this for any GPU of up to 8192 multiprocessors.
+// A split launch has a counter per (item, kv head) block: more blocks than fit here are not split.
 constexpr size_t kMaxCounterBytes = size_t(64) << 10;
 
 struct PlanArgs {
@@ -159,6 +159,27 @@ void launchForDim(const AttentionParams& p, dim3 grid, bool decode, bool tensorC
   }
 }
 
+// Blocks of the tensor-core decode kernel resident per multiprocessor. Worked out once per
+// process: every GPU of one process is taken to be of one kind (a wrong count only costs speed).
+template <typename T, int D>
+long long decodeResidencyFor() {
+  static const long long resident = [] {
+    using Shape = DecodeShape<D>;
+    auto kernel = attendDecode<T, D, Shape>;
+    cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(Shape::kBytes));
+    int blocks = 0;
+    cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, Shape::kWarps * 32, Shape::kBytes);
+    return static_cast<long long>(std::max(blocks, 1));
+  }();
+  return resident;
+}
+
+long long decodeResidency(DType dtype, int dim) {
+  bool half = dtype == DType::F16;
+  if (dim == 64) return half ? decodeResidencyFor<__half, 64>() : decodeResidencyFor<__nv_bfloat16, 64>();
+  return half ? decodeResidencyFor<__half, 128>() : decodeResidencyFor<__nv_bfloat16, 128>();
+}
+
 size_t aligned(size_t bytes) { return (bytes + 255) / 256 * 256; }
 
 }  // namespace
@@ -190,10 +211,11 @@ void CudaKernels::attention(const AttentionArgs& a) {
   size_t vector = 16 / dtypeSize(a.dtype);
   bool vectorKv = a.headDim % vector == 0 && a.kCache % 16 == 0 && a.vCache % 16 == 0;
   bool tensorCores = decode && tensorCoreDecode(a.dtype, a.headDim, vectorKv, a.qStride, a.q);
-  // Blocks to aim for: twice the multiprocessors, or eight times for the tensor-core decode kernel
-  // (three resident per multiprocessor; more, shorter blocks even out the last wave).
-  long long wanted = (tensorCores ? 8LL : 2LL) * multiprocessors_;
-  int splits = static_cast<int>(std::clamp<long long>((wanted + blocks - 1) / blocks, 1, kMaxSplits));
+  // The tile kernels split until there are twice as many blocks as multiprocessors.
+  int splits = tensorCores ? decodeKeySplits(blocks, decodeResidency(a.dtype, dim) * multiprocessors_, kMaxSplits)
+                           : static_cast<int>(std::clamp<long long>(
+                                 (2LL * multiprocessors_ + blocks - 1) / blocks, 1, kMaxSplits));
+  if (blocks * static_cast<long long>(sizeof(int)) > static_cast<long long>(kMaxCounterBytes)) splits = 1;
   while (splits > 1 && splits * rowsAll * (a.headDim + 2) * sizeof(float) > kMaxPartialBytes) splits /= 2;
 
   int counterCount = splits > 1 ? static_cast<int>(blocks) : 0;

@@ -14,16 +14,17 @@
 namespace ts::cuda {
 
 constexpr int kDecodeRows = 16;  // query rows per item
-constexpr int kMinSplitKeys = 128;
 
 // A decode block's shape: Warps warps, each walking Keys-key tiles (16 or 32: one softmax update
 // per tile) through a ring of Stages tiles, its copies asking L2 for PrefetchBytes (0 or 128)
 // around each 16-byte chunk. Ring rows are padded by 16 bytes (so ldmatrix's eight rows fall
-// in distinct banks) or, without PaddedRows, unpadded with their chunks XOR-swizzled by key. The
+// in distinct banks) or, without PaddedRows, unpadded with their chunks XOR-swizzled by key; a
+// split has at least MinSplitKeys keys (an item of fewer keys takes fewer splits). The
 // defaults read the most per second on the H200 (e2e/bench/attention_decode_probe.cu: two 32-key
 // stages beat three of 16 keys by 1-5% at every batch 8-256 and context 512-8192; ncu: copies into
 // a swizzled ring ask L2 for 2.0x the sectors DRAM delivers, into padded rows 1.5x).
-template <int D, int Warps = 4, int Stages = 2, int Keys = 32, int PrefetchBytes = 128, bool PaddedRows = true>
+template <int D, int Warps = 4, int Stages = 2, int Keys = 32, int PrefetchBytes = 128, bool PaddedRows = true,
+          int MinSplitKeys = 128>
 struct DecodeShape {
   static_assert(Keys == 16 || Keys == 32, "a tile is one or two 16-key MMA tiles");
   static constexpr int kWarps = Warps, kStages = Stages, kKeys = Keys, kPrefetch = PrefetchBytes;
@@ -35,6 +36,7 @@ struct DecodeShape {
   static constexpr int kMergeBytes = Warps * kDecodeRows * (kMergePitch + 2) * 4;
   static constexpr size_t kBytes = kRingBytes > kMergeBytes ? kRingBytes : kMergeBytes;
   static constexpr int kRound = Warps * Keys;  // keys the block takes per round
+  static constexpr int kMinSplitKeys = MinSplitKeys;
 };
 
 __device__ __forceinline__ unsigned sharedAddress(const void* at) {
@@ -123,7 +125,7 @@ __global__ void __launch_bounds__(Shape::kWarps * 32) attendDecode(AttentionPara
   int keyCount = firstPosition + (firstRow + rows - 1) / p.group + 1;
   // An item's keys split in at most p.splits parts of at least kMinSplitKeys; the blocks of parts
   // it does not have return.
-  int splits = min(p.splits, (keyCount + kMinSplitKeys - 1) / kMinSplitKeys);
+  int splits = min(p.splits, (keyCount + Shape::kMinSplitKeys - 1) / Shape::kMinSplitKeys);
   if (split >= splits) return;
   int rounds = (keyCount + Shape::kRound - 1) / Shape::kRound, perSplit = (rounds + splits - 1) / splits;
   int keyBegin = split * perSplit * Shape::kRound, keyEnd = min(keyCount, keyBegin + perSplit * Shape::kRound);

@@ -26,12 +26,18 @@ struct NormRows {
 // x is the row to normalize; with kAdd it is the residual, and delta is added into it first.
 template <typename T, int K, bool kAdd>
 __global__ void normalizeHeldRows(T* out, T* x, const T* delta, const T* weight, NormRows s) {
+  constexpr int V = kVector<T>;
+  int vectors = s.dim / V;
+  uint4 weights[K];  // loaded before the wait: no kernel of the step writes them
+#pragma unroll
+  for (int k = 0; k < K; ++k) {
+    int c = threadIdx.x + k * blockDim.x;
+    if (c < vectors) weights[k] = *reinterpret_cast<const uint4*>(weight + c * V);
+  }
   waitForPriorGrid();
   allowNextGrid();
-  constexpr int V = kVector<T>;
   __shared__ float scratch[32];
   size_t offset = s.offset();
-  int vectors = s.dim / V;
   float values[K][V];
   float squares = 0.0f;
 #pragma unroll
@@ -55,7 +61,7 @@ __global__ void normalizeHeldRows(T* out, T* x, const T* delta, const T* weight,
     int c = threadIdx.x + k * blockDim.x;
     if (c >= vectors) continue;
     float scale[V];
-    loadVector(weight + c * V, scale);
+    loadVector(reinterpret_cast<const T*>(&weights[k]), scale);
 #pragma unroll
     for (int j = 0; j < V; ++j) values[k][j] = values[k][j] * inverseRms * scale[j];
     storeVector(out + offset + c * V, values[k]);

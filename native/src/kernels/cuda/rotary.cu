@@ -10,7 +10,7 @@ namespace {
 
 constexpr int kMaxHalf = 1024;  // rotaryDim / 2: one block's threads
 constexpr int kBlockPairs = 256;
-constexpr int kVectorThreads = 128;
+constexpr int kMaxTokenThreads = 512;
 
 struct RotaryShape {
   int qHeads, kvHeads, headDim, half, qStride, kStride, headsPerBlock;
@@ -38,52 +38,66 @@ __global__ void rotatePairs(T* q, T* k, const int32_t* positions, const float* i
 }
 
 
-// The same rotation, 16 bytes at a time, where every row and stride is 16-byte aligned: a thread
-// takes V consecutive pairs of one head of one token (half-split: x[i..i+V) with x[half+i..];
-// adjacent: the V / 2 pairs of one 16-byte vector), so a decode step's q and k move in a few
-// vector loads per thread.
+// The same rotation, 16 bytes at a time, where every row and stride is 16-byte aligned, a block per
+// token: a thread takes V consecutive pairs of one head (half-split: x[i..i+V) with x[half+i..];
+// adjacent: the V / 2 pairs of one 16-byte vector). The token's angles are worked out once into
+// shared memory while the first vectors load, not once per head.
 template <typename T>
-__global__ void rotateVectors(T* q, T* k, const int32_t* positions, const float* invFreq, RotaryShape s,
-                              int chunksPerHead, long long chunks) {
+struct HeadVectors {
+  static constexpr int V = kVector<T>;
+  T* x;
+  int chunk;
+  float first[V], second[V];
+
+  __device__ HeadVectors(T* q, T* k, const RotaryShape& s, int t, int item, int chunksPerHead) {
+    int head = item / chunksPerHead;
+    chunk = item % chunksPerHead;
+    x = head < s.qHeads ? q + static_cast<size_t>(t) * s.qStride + head * s.headDim
+                        : k + static_cast<size_t>(t) * s.kStride + (head - s.qHeads) * s.headDim;
+    loadVector(x + chunk * V, first);
+    if (!s.adjacent) loadVector(x + s.half + chunk * V, second);
+  }
+
+  __device__ void rotateAndStore(const RotaryShape& s, const float* sines, const float* cosines) {
+    if (s.adjacent) {
+#pragma unroll
+      for (int j = 0; j < V / 2; ++j) {
+        int pair = chunk * V / 2 + j;
+        float x1 = first[2 * j], x2 = first[2 * j + 1];
+        first[2 * j] = x1 * cosines[pair] - x2 * sines[pair];
+        first[2 * j + 1] = x2 * cosines[pair] + x1 * sines[pair];
+      }
+      storeVector(x + chunk * V, first);
+      return;
+    }
+#pragma unroll
+    for (int j = 0; j < V; ++j) {
+      int pair = chunk * V + j;
+      float x1 = first[j], x2 = second[j];
+      first[j] = x1 * cosines[pair] - x2 * sines[pair];
+      second[j] = x2 * cosines[pair] + x1 * sines[pair];
+    }
+    storeVector(x + chunk * V, first);
+    storeVector(x + s.half + chunk * V, second);
+  }
+};
+
+template <typename T>
+__global__ void rotateTokenVectors(T* q, T* k, const int32_t* positions, const float* invFreq, RotaryShape s,
+                                   int chunksPerHead) {
   waitForPriorGrid();
   allowNextGrid();
-  constexpr int V = kVector<T>;
-  long long c = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (c >= chunks) return;
-  int chunk = static_cast<int>(c % chunksPerHead);
-  long long headOfToken = c / chunksPerHead;
-  int heads = s.qHeads + s.kvHeads;
-  int head = static_cast<int>(headOfToken % heads), t = static_cast<int>(headOfToken / heads);
-  T* x = head < s.qHeads ? q + static_cast<size_t>(t) * s.qStride + head * s.headDim
-                         : k + static_cast<size_t>(t) * s.kStride + (head - s.qHeads) * s.headDim;
+  __shared__ float sines[kMaxHalf], cosines[kMaxHalf];
+  int t = blockIdx.x, items = (s.qHeads + s.kvHeads) * chunksPerHead;
+  int item = threadIdx.x;
+  HeadVectors<T> mine(q, k, s, t, item < items ? item : 0, chunksPerHead);
   float position = static_cast<float>(positions[t]);
-  if (s.adjacent) {
-    float v[V];
-    loadVector(x + chunk * V, v);
-#pragma unroll
-    for (int j = 0; j < V / 2; ++j) {
-      float sine, cosine;
-      sincosf(position * invFreq[chunk * V / 2 + j], &sine, &cosine);
-      float x1 = v[2 * j], x2 = v[2 * j + 1];
-      v[2 * j] = x1 * cosine - x2 * sine;
-      v[2 * j + 1] = x2 * cosine + x1 * sine;
-    }
-    storeVector(x + chunk * V, v);
-    return;
+  for (int i = threadIdx.x; i < s.half; i += blockDim.x) sincosf(position * invFreq[i], &sines[i], &cosines[i]);
+  __syncthreads();
+  if (item < items) mine.rotateAndStore(s, sines, cosines);
+  for (item += blockDim.x; item < items; item += blockDim.x) {
+    HeadVectors<T>(q, k, s, t, item, chunksPerHead).rotateAndStore(s, sines, cosines);
   }
-  float first[V], second[V];
-  loadVector(x + chunk * V, first);
-  loadVector(x + s.half + chunk * V, second);
-#pragma unroll
-  for (int j = 0; j < V; ++j) {
-    float sine, cosine;
-    sincosf(position * invFreq[chunk * V + j], &sine, &cosine);
-    float x1 = first[j], x2 = second[j];
-    first[j] = x1 * cosine - x2 * sine;
-    second[j] = x2 * cosine + x1 * sine;
-  }
-  storeVector(x + chunk * V, first);
-  storeVector(x + s.half + chunk * V, second);
 }
 
 }  // namespace
@@ -108,11 +122,11 @@ void CudaKernels::rotary(const RotaryArgs& a) {
                    perHead % V == 0;
     if (aligned) {
       int chunksPerHead = perHead / V;
-      long long chunks = static_cast<long long>(a.tokens) * (a.qHeads + a.kvHeads) * chunksPerHead;
-      unsigned blocks = static_cast<unsigned>((chunks + kVectorThreads - 1) / kVectorThreads);
-      if (blocks > 0) {
-        launchOverlapped(rotateVectors<T>, blocks, kVectorThreads, 0, stream, at<T>(a.q), at<T>(a.k),
-                         at<const int32_t>(a.positions), at<const float>(a.invFreq), shape, chunksPerHead, chunks);
+      int items = (a.qHeads + a.kvHeads) * chunksPerHead;
+      int vectorThreads = std::min(kMaxTokenThreads, (items + 31) / 32 * 32);
+      if (a.tokens > 0) {
+        launchOverlapped(rotateTokenVectors<T>, a.tokens, vectorThreads, 0, stream, at<T>(a.q), at<T>(a.k),
+                         at<const int32_t>(a.positions), at<const float>(a.invFreq), shape, chunksPerHead);
       }
       return;
     }
