@@ -10,7 +10,7 @@
 // 16-row items (on tensor cores, attention_decode.cuh, for bfloat16 / float16 heads of 64 or
 // 128); longer queries take 64-row items (32 for head sizes above 128). Keys are split when the
 // items alone would not fill the GPU twice over, or for the tensor-core kernel as
-// attention_splits.h works out (its items split no further than 128 keys a part).
+// attention_splits.h works out (its items split no further than DecodeShape::kMinSplitKeys a part).
 #include <algorithm>
 
 #include "kernels/cuda/attention_decode.cuh"
@@ -212,7 +212,8 @@ void CudaKernels::attention(const AttentionArgs& a) {
   bool vectorKv = a.headDim % vector == 0 && a.kCache % 16 == 0 && a.vCache % 16 == 0;
   bool tensorCores = decode && tensorCoreDecode(a.dtype, a.headDim, vectorKv, a.qStride, a.q);
   // The tile kernels split until there are twice as many blocks as multiprocessors.
-  int splits = tensorCores ? decodeKeySplits(blocks, decodeResidency(a.dtype, dim) * multiprocessors_, kMaxSplits)
+  int splits = tensorCores ? decodeKeySplits(blocks, multiprocessors_,
+                                             decodeResidency(a.dtype, dim) * multiprocessors_, kMaxSplits)
                            : static_cast<int>(std::clamp<long long>(
                                  (2LL * multiprocessors_ + blocks - 1) / blocks, 1, kMaxSplits));
   if (blocks * static_cast<long long>(sizeof(int)) > static_cast<long long>(kMaxCounterBytes)) splits = 1;
