@@ -211,8 +211,11 @@ void CudaKernels::attention(const AttentionArgs& a) {
   size_t vector = 16 / dtypeSize(a.dtype);
   bool vectorKv = a.headDim % vector == 0 && a.kCache % 16 == 0 && a.vCache % 16 == 0;
   bool tensorCores = decode && tensorCoreDecode(a.dtype, a.headDim, vectorKv, a.qStride, a.q);
-  // The tile kernels split until there are twice as many blocks as multiprocessors.
-  int splits = tensorCores ? decodeKeySplits(blocks, multiprocessors_,
+  // The tile kernels split until there are twice as many blocks as multiprocessors. The decode
+  // kernel's count is for the blocks likely to have an item (itemBound is an upper bound): one per
+  // sequence, or more where its rows fill more items (a decode step: exactly one per sequence).
+  long long likelyItems = std::min(itemBound, std::max<long long>(batch.numSeqs, (rowsTotal + 15) / 16));
+  int splits = tensorCores ? decodeKeySplits(likelyItems * a.kvHeads, multiprocessors_,
                                              decodeResidency(a.dtype, dim) * multiprocessors_, kMaxSplits)
                            : static_cast<int>(std::clamp<long long>(
                                  (2LL * multiprocessors_ + blocks - 1) / blocks, 1, kMaxSplits));
