@@ -18,13 +18,13 @@ describeKernels.each(cases)('rotary and storeKv in %s', (dtype: DType, layout: R
   // whose block per token loops over its vectors past 512 of them (many heads) and over its angles
   // past its thread count (wide heads, few of them).
   it.each([
-    ['padded rows', 16, 3, [16, 10], [4, 2]],
-    ['16-byte aligned rows', 64, 0, [64, 48], [4, 2]],
-    ['many heads', 128, 0, [128], [64, 8]],
-    ['few wide heads', 512, 0, [512, 256], [1, 1]],
+    ['padded rows', 16, 3, [16, 10], 4, 2],
+    ['16-byte aligned rows', 64, 0, [64, 48], 4, 2],
+    ['many heads', 128, 0, [128], 64, 8],
+    ['few wide heads', 512, 0, [512, 256], 1, 1],
   ])(
     `rotates q and k of a fused qkv buffer in place (${layout}, %s)`,
-    async (_, headDim, padding, rotaryDims, [qHeads, kvHeads]) => {
+    async (_, headDim, padding, rotaryDims, qHeads, kvHeads) => {
       const w = new Workspace();
       const random = seeded(11);
       const tokens = 6;
