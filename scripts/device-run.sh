@@ -39,7 +39,8 @@ for step in "$@"; do
       [ "${PIPESTATUS[0]}" = 0 ] || status=1
       # The kernels again in plain stream order (no programmatic dependent launch), appended to that log.
       (cd $pkg && TS_DEVICE=cuda TS_OVERLAPPED_LAUNCH=0 node node_modules/vitest/vitest.mjs run --no-file-parallelism \
-        $(cd $pkg && ls src/ops-*.test.ts) 2>&1) | tail -6 | sed 's/^/plain launches: /' | tee -a "$out/test-native-cuda.log"
+        $(ls src/ops-*.test.ts) 2>&1) | sed 's/\x1b\[[0-9;]*m//g' | grep -aE 'Test Files|Tests |FAIL' \
+        | sed 's/^/plain launches: /' | tee -a "$out/test-native-cuda.log"
       [ "${PIPESTATUS[0]}" = 0 ] || status=1
       (cd $pkg && node node_modules/vitest/vitest.mjs run 2>&1) | tail -6 | tee "$out/test-native-cpu.log"
       ;;
