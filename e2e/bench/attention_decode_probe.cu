@@ -208,13 +208,7 @@ int main(int argc, char** argv) {
   CHECK(cudaFree(stream));
   if (const char* on = std::getenv("SCRUB"); on && std::strcmp(on, "1") == 0) CHECK(cudaMalloc(&scrub, kScrubBytes));
 
-  using Production = DecodeShape<kDim>;
-  auto production = attendDecode<T, kDim, Production>;
-  CHECK(cudaFuncSetAttribute(production, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                             static_cast<int>(Production::kBytes)));
-  int perMultiprocessor = 0;
-  CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&perMultiprocessor, production, Production::kWarps * 32,
-                                                      Production::kBytes));
+  int perMultiprocessor = decodeBlocksPerMultiprocessor<T, kDim>();
   long long resident = static_cast<long long>(perMultiprocessor) * multiprocessors;
   std::printf("production shape: %d blocks per multiprocessor, %lld resident; L2 scrub %s\n\n", perMultiprocessor,
               resident, scrub ? "on" : "off");

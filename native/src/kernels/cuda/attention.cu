@@ -163,14 +163,7 @@ void launchForDim(const AttentionParams& p, dim3 grid, bool decode, bool tensorC
 // process: every GPU of one process is taken to be of one kind (a wrong count only costs speed).
 template <typename T, int D>
 long long decodeResidencyFor() {
-  static const long long resident = [] {
-    using Shape = DecodeShape<D>;
-    auto kernel = attendDecode<T, D, Shape>;
-    cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(Shape::kBytes));
-    int blocks = 0;
-    cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, Shape::kWarps * 32, Shape::kBytes);
-    return static_cast<long long>(std::max(blocks, 1));
-  }();
+  static const long long resident = decodeBlocksPerMultiprocessor<T, D>();
   return resident;
 }
 

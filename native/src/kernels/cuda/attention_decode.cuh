@@ -308,4 +308,15 @@ __global__ void __launch_bounds__(Shape::kWarps * 32) attendDecode(AttentionPara
   if (splits > 1) mergeSplitsIfLast<T>(p, blockIdx.x, kvHead, qStart, firstRow, rows, splits);
 }
 
+// attendDecode<T, D, Shape> blocks resident per multiprocessor of the current device (at least 1;
+// host code: it raises the kernel's dynamic shared memory limit to Shape::kBytes first).
+template <typename T, int D, typename Shape = DecodeShape<D>>
+int decodeBlocksPerMultiprocessor() {
+  auto kernel = attendDecode<T, D, Shape>;
+  cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(Shape::kBytes));
+  int blocks = 0;
+  cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, Shape::kWarps * 32, Shape::kBytes);
+  return blocks > 1 ? blocks : 1;
+}
+
 }  // namespace ts::cuda

@@ -8,7 +8,7 @@
 namespace ts::cuda {
 namespace {
 
-constexpr int kMaxHalf = 1024;  // rotaryDim / 2: one block's threads
+constexpr int kMaxHalf = 1024;  // rotaryDim / 2: rotatePairs' threads, rotateTokenVectors' angles
 constexpr int kBlockPairs = 256;
 constexpr int kMaxTokenThreads = 512;
 
