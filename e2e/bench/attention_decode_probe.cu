@@ -137,6 +137,7 @@ Batch makeBatch(int batch, int context, int multiprocessors, long long resident,
   p.splits = b.splits;
   p.scaleLog2 = 0.125f * 1.4426950408889634f;
   p.vectorKv = true;
+  p.planSettled = true;
   p.rowsAll = rowsAll;
   p.items = upload(b, items);
   p.itemCount = upload(b, std::vector<int>{batch});

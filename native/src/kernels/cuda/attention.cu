@@ -230,7 +230,8 @@ void CudaKernels::attention(const AttentionArgs& a) {
                 a.tokens, group, rowsPerItem, itemBound, items, itemCount, error_, counters, counterCount};
   PlanKey key{batch.queryStart, batch.seqLens, batch.pageTable, batch.numSeqs, batch.pageTableStride, batch.pageSize,
               a.tokens, group, rowsPerItem, a.kvHeads, splits, itemBound, base};
-  if (!(batch.reusePlan && planValid_ && key == lastPlan_)) {
+  bool planSettled = batch.reusePlan && planValid_ && key == lastPlan_;
+  if (!planSettled) {
     planItems<<<1, kPlanThreads, 0, stream>>>(plan);
     checkLaunch("attention (plan)");
     lastPlan_ = key;
@@ -255,6 +256,7 @@ void CudaKernels::attention(const AttentionArgs& a) {
   p.splits = splits;
   p.scaleLog2 = a.scale * 1.4426950408889634f;
   p.vectorKv = vectorKv;
+  p.planSettled = planSettled;
   p.rowsAll = rowsAll;
   p.items = items;
   p.itemCount = itemCount;

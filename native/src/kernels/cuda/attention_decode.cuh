@@ -112,8 +112,9 @@ __global__ void __launch_bounds__(Shape::kWarps * 32) attendDecode(AttentionPara
   constexpr int kWarps = Shape::kWarps, kKeys = Shape::kKeys;
   constexpr int kChunks = D / 8;  // 16-byte chunks per key row
   constexpr int kDimTiles = D / 16;
-  waitForPriorGrid();
-  allowNextGrid();
+  // Without a settled plan the grid waits first (the plan was just written); with one, it waits
+  // once the metadata and the first page-table entries are read, before Q or any key is.
+  if (!p.planSettled) waitForPriorGrid(), allowNextGrid();
   if (static_cast<int>(blockIdx.x) >= *p.itemCount) return;
   extern __shared__ float4 sharedRaw[];
   char* shared = reinterpret_cast<char*>(sharedRaw);
@@ -131,23 +132,6 @@ __global__ void __launch_bounds__(Shape::kWarps * 32) attendDecode(AttentionPara
   if (split >= splits) return;
   int rounds = (keyCount + Shape::kRound - 1) / Shape::kRound, perSplit = (rounds + splits - 1) / splits;
   int keyBegin = split * perSplit * Shape::kRound, keyEnd = min(keyCount, keyBegin + perSplit * Shape::kRound);
-
-  // This thread's two rows of the m16n8 fragments, their last visible keys and Q as A fragments.
-  int rowOf[2] = {lane / 4, lane / 4 + 8}, lastKey[2];
-  uint32_t qa[kDimTiles][4];
-  const T* q = static_cast<const T*>(p.q);
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    int r = rowOf[h], f = firstRow + r;
-    lastKey[h] = r < rows ? firstPosition + f / p.group : -1;
-    const T* qRow = q + static_cast<size_t>(qStart + f / p.group) * p.qStride +
-                    static_cast<size_t>(kvHead * p.group + f % p.group) * D + (lane % 4) * 2;
-#pragma unroll
-    for (int t = 0; t < kDimTiles; ++t) {
-      qa[t][h] = r < rows ? *reinterpret_cast<const uint32_t*>(qRow + 16 * t) : 0u;
-      qa[t][h + 2] = r < rows ? *reinterpret_cast<const uint32_t*>(qRow + 16 * t + 8) : 0u;
-    }
-  }
 
   const T* kCache = static_cast<const T*>(p.kCache);
   const T* vCache = static_cast<const T*>(p.vCache);
@@ -183,12 +167,34 @@ __global__ void __launch_bounds__(Shape::kWarps * 32) attendDecode(AttentionPara
     commitCopies();
   };
 
+  long long firstOffsets[Shape::kStages];
+#pragma unroll
+  for (int i = 0; i < Shape::kStages; ++i) firstOffsets[i] = keyOffset(i);
+  if (p.planSettled) waitForPriorGrid(), allowNextGrid();
+
+  // This thread's two rows of the m16n8 fragments, their last visible keys and Q as A fragments.
+  int rowOf[2] = {lane / 4, lane / 4 + 8}, lastKey[2];
+  uint32_t qa[kDimTiles][4];
+  const T* q = static_cast<const T*>(p.q);
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    int r = rowOf[h], f = firstRow + r;
+    lastKey[h] = r < rows ? firstPosition + f / p.group : -1;
+    const T* qRow = q + static_cast<size_t>(qStart + f / p.group) * p.qStride +
+                    static_cast<size_t>(kvHead * p.group + f % p.group) * D + (lane % 4) * 2;
+#pragma unroll
+    for (int t = 0; t < kDimTiles; ++t) {
+      qa[t][h] = r < rows ? *reinterpret_cast<const uint32_t*>(qRow + 16 * t) : 0u;
+      qa[t][h + 2] = r < rows ? *reinterpret_cast<const uint32_t*>(qRow + 16 * t + 8) : 0u;
+    }
+  }
+
   float o[2 * kDimTiles][4] = {}, maxScore[2] = {-INFINITY, -INFINITY}, sum[2] = {};
 #pragma unroll
-  for (int i = 0; i < Shape::kStages - 1; ++i) copyTile(i, keyOffset(i));
+  for (int i = 0; i < Shape::kStages - 1; ++i) copyTile(i, firstOffsets[i]);
   // The page-table read for the next tile to copy is issued a tile early: it is not waited for
   // before the copies it addresses.
-  long long nextOffset = keyOffset(Shape::kStages - 1);
+  long long nextOffset = firstOffsets[Shape::kStages - 1];
   for (int i = 0; i < warpTiles; ++i) {
     waitCopies<Shape::kStages - 2>();
     __syncwarp();  // tile i is in; every lane is done with tile i - 1, whose stage is refilled now

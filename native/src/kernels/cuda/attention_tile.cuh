@@ -30,6 +30,9 @@ struct AttentionParams {
   int qHeads, kvHeads, headDim, qStride, group, splits;
   float scaleLog2;
   bool vectorKv;  // cache rows can be read 16 bytes at a time
+  // No kernel of this step writes the items or the batch metadata (an earlier call planned them):
+  // the decode kernel reads them, and its first page-table entries, before its grid wait.
+  bool planSettled;
   long long rowsAll;  // tokens * qHeads
   const int2* items;  // (sequence, first row)
   const int* itemCount;
