@@ -217,10 +217,10 @@ int main(int argc, char** argv) {
   // The first is the production shape (DecodeShape<64>'s defaults), the second the one before it;
   // 9-11 split at 128, 256, 1024 keys; 12-16 have smaller rings (more blocks resident).
   std::vector<Variant> variants = {
-      variant<4, 2, 32, 128, true>(), variant<4, 3, 16, 128, true>(), variant<4, 4, 16, 0, false>(),
+      variant<4, 3, 16, 128, true>(), variant<4, 2, 32, 128, true>(), variant<4, 4, 16, 0, false>(),
       variant<4, 3, 16, 0, false>(),  variant<4, 3, 16, 0, true>(),   variant<4, 4, 16, 128, true>(),
       variant<4, 2, 32, 0, true>(),   variant<8, 3, 16, 128, true>(), variant<2, 4, 16, 128, true>(),
-      variant<4, 2, 32, 128, true, 128>(), variant<4, 2, 32, 128, true, 256>(), variant<4, 2, 32, 128, true, 1024>(),
+      variant<4, 3, 16, 128, true, 128>(), variant<4, 3, 16, 128, true, 256>(), variant<4, 3, 16, 128, true, 1024>(),
       variant<2, 2, 32, 128, true>(),      variant<2, 3, 32, 128, true>(),      variant<4, 2, 16, 128, true>(),
       variant<1, 4, 32, 128, true>(),      variant<2, 4, 32, 128, true>(),
   };

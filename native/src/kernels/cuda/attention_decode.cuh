@@ -20,12 +20,13 @@ constexpr int kDecodeRows = 16;  // query rows per item
 // around each 16-byte chunk. Ring rows are padded by 16 bytes (so ldmatrix's eight rows fall
 // in distinct banks) or, without PaddedRows, unpadded with their chunks XOR-swizzled by key; a
 // split has at least MinSplitKeys keys (an item of fewer keys takes fewer splits). The
-// defaults read the most per second on the H200 (e2e/bench/attention_decode_probe.cu: two 32-key
-// stages beat three of 16 keys by 1-5% at every batch 8-256 and context 512-8192; ncu: copies into
-// a swizzled ring ask L2 for 2.0x the sectors DRAM delivers, into padded rows 1.5x; splits of 512+
-// keys rather than 128+, with an L2 scrub between launches: 1.93 vs 1.66 TB/s at 64 x 512, 1.18 vs
-// 1.04 at 16 x 512, the same at 8192).
-template <int D, int Warps = 4, int Stages = 2, int Keys = 32, int PrefetchBytes = 128, bool PaddedRows = true,
+// defaults read the most per second on the H200 over batches 1-256 and contexts 512-8192, the KV
+// never in L2 (e2e/bench/attention_decode_probe.cu, SCRUB=1): three 16-key stages, a 54 KB ring at
+// D = 64 and four blocks per multiprocessor, beat two 32-key stages (72 KB, three) by 18-20% at 64 x
+// 512 and 64 x 2048 and match them within 1% elsewhere, and come within 3% of the best of 16 shapes
+// everywhere; copies into a swizzled ring ask L2 for 2.0x the sectors DRAM delivers, into padded
+// rows 1.5x (ncu); splits of 512+ keys rather than 128+: 1.93 vs 1.66 TB/s at 64 x 512.
+template <int D, int Warps = 4, int Stages = 3, int Keys = 16, int PrefetchBytes = 128, bool PaddedRows = true,
           int MinSplitKeys = 512>
 struct DecodeShape {
   static_assert(Keys == 16 || Keys == 32, "a tile is one or two 16-key MMA tiles");
