@@ -115,7 +115,10 @@ __global__ void __launch_bounds__(Shape::kWarps * 32) attendDecode(AttentionPara
   constexpr int kDimTiles = D / 16;
   // Without a settled plan the grid waits first (the plan was just written); with one, it waits
   // once the metadata and the first page-table entries are read, before Q or any key is.
-  if (!p.planSettled) waitForPriorGrid(), allowNextGrid();
+  if (!p.planSettled) {
+    waitForPriorGrid();
+    allowNextGrid();
+  }
   if (static_cast<int>(blockIdx.x) >= *p.itemCount) return;
   extern __shared__ float4 sharedRaw[];
   char* shared = reinterpret_cast<char*>(sharedRaw);
@@ -171,7 +174,10 @@ __global__ void __launch_bounds__(Shape::kWarps * 32) attendDecode(AttentionPara
   long long firstOffsets[Shape::kStages];
 #pragma unroll
   for (int i = 0; i < Shape::kStages; ++i) firstOffsets[i] = keyOffset(i);
-  if (p.planSettled) waitForPriorGrid(), allowNextGrid();
+  if (p.planSettled) {
+    waitForPriorGrid();
+    allowNextGrid();
+  }
 
   // This thread's two rows of the m16n8 fragments, their last visible keys and Q as A fragments.
   int rowOf[2] = {lane / 4, lane / 4 + 8}, lastKey[2];

@@ -7,10 +7,10 @@
 //    however few they are, so the count is the one of least ceil(blocks x splits / resident) x
 //    (1 / splits + kSplitOverhead), kSplitOverhead being a block's fixed cost (its start, its
 //    partial softmax, the merge) as a share of an unsplit block; ties go to fewer splits.
-// Measured on the H200 (e2e/bench/attention_decode_probe.cu, SCRUB=1, 132 multiprocessors, 3
-// blocks resident on each; 8 kv heads): the best counts were 16 at batch 1 x 8192 keys, 8 at 4 x
-// 8192, 4 at 8 x 8192, 2 at 16 x 4096, 1 at 32 x 2048, 3 at 64 x 2048 (1.29 waves unsplit), 1 at
-// 256 x 512 and 256 x 2048.
+// Measured on the H200 with the earlier 72 KB DecodeShape (e2e/bench/attention_decode_probe.cu,
+// SCRUB=1, 132 multiprocessors, 3 blocks resident on each, 4 with today's; 8 kv heads): the best
+// counts were 16 at batch 1 x 8192 keys, 8 at 4 x 8192, 4 at 8 x 8192, 2 at 16 x 4096, 1 at 32 x
+// 2048, 3 at 64 x 2048 (1.29 waves unsplit), 1 at 256 x 512 and 256 x 2048.
 #pragma once
 
 #include <algorithm>
