@@ -151,6 +151,7 @@ class NativeOps : public Napi::ObjectWrap<NativeOps> {
                         InstanceMethod<&NativeOps::add>("add"),
                         TS_KERNEL(rotary),
                         TS_KERNEL(storeKv),
+                        TS_KERNEL(rotaryStoreKv),
                         TS_KERNEL(attention),
                         TS_KERNEL(siluAndMul),
                         TS_KERNEL(gemm),

@@ -48,6 +48,32 @@ class Check {
   const char* kernel_;
 };
 
+void checkRotary(const RotaryArgs& a, const char* kernel) {
+  Check c(kernel);
+  c.address(a.q, "q").address(a.k, "k").address(a.positions, "positions").address(a.invFreq, "invFreq");
+  c.positive(a.tokens, "tokens").positive(a.qHeads, "qHeads").positive(a.kvHeads, "kvHeads");
+  c.positive(a.headDim, "headDim");
+  c.positive(a.rotaryDim, "rotaryDim")
+      .that(a.rotaryDim % 2 == 0 && a.rotaryDim <= a.headDim,
+            "rotaryDim must be even and at most headDim (" + std::to_string(a.headDim) + "), got " +
+                std::to_string(a.rotaryDim));
+  c.atLeast(a.qStride, 1LL * a.qHeads * a.headDim, "qStride");
+  c.atLeast(a.kStride, 1LL * a.kvHeads * a.headDim, "kStride");
+  c.that(a.layout == RotaryLayout::HalfSplit || a.layout == RotaryLayout::Adjacent,
+         "layout must be 0 (half-split) or 1 (adjacent), got " + std::to_string(static_cast<int>(a.layout)));
+  c.dtype(a.dtype);
+}
+
+void checkStoreKv(const StoreKvArgs& a, const char* kernel) {
+  Check c(kernel);
+  c.address(a.kCache, "kCache").address(a.vCache, "vCache").address(a.k, "k").address(a.v, "v");
+  c.address(a.slots, "slots");
+  c.positive(a.tokens, "tokens").positive(a.kvHeads, "kvHeads").positive(a.headDim, "headDim");
+  c.atLeast(a.kStride, 1LL * a.kvHeads * a.headDim, "kStride");
+  c.atLeast(a.vStride, 1LL * a.kvHeads * a.headDim, "vStride");
+  c.dtype(a.dtype);
+}
+
 class CheckedKernels final : public Kernels {
  public:
   explicit CheckedKernels(std::unique_ptr<Kernels> inner) : inner_(std::move(inner)) {}
@@ -87,31 +113,19 @@ class CheckedKernels final : public Kernels {
   }
 
   void rotary(const RotaryArgs& a) override {
-    Check c("rotary");
-    c.address(a.q, "q").address(a.k, "k").address(a.positions, "positions").address(a.invFreq, "invFreq");
-    c.positive(a.tokens, "tokens").positive(a.qHeads, "qHeads").positive(a.kvHeads, "kvHeads");
-    c.positive(a.headDim, "headDim");
-    c.positive(a.rotaryDim, "rotaryDim")
-        .that(a.rotaryDim % 2 == 0 && a.rotaryDim <= a.headDim,
-              "rotaryDim must be even and at most headDim (" + std::to_string(a.headDim) + "), got " +
-                  std::to_string(a.rotaryDim));
-    c.atLeast(a.qStride, 1LL * a.qHeads * a.headDim, "qStride");
-    c.atLeast(a.kStride, 1LL * a.kvHeads * a.headDim, "kStride");
-    c.that(a.layout == RotaryLayout::HalfSplit || a.layout == RotaryLayout::Adjacent,
-           "layout must be 0 (half-split) or 1 (adjacent), got " + std::to_string(static_cast<int>(a.layout)));
-    c.dtype(a.dtype);
+    checkRotary(a, "rotary");
     inner_->rotary(a);
   }
 
   void storeKv(const StoreKvArgs& a) override {
-    Check c("storeKv");
-    c.address(a.kCache, "kCache").address(a.vCache, "vCache").address(a.k, "k").address(a.v, "v");
-    c.address(a.slots, "slots");
-    c.positive(a.tokens, "tokens").positive(a.kvHeads, "kvHeads").positive(a.headDim, "headDim");
-    c.atLeast(a.kStride, 1LL * a.kvHeads * a.headDim, "kStride");
-    c.atLeast(a.vStride, 1LL * a.kvHeads * a.headDim, "vStride");
-    c.dtype(a.dtype);
+    checkStoreKv(a, "storeKv");
     inner_->storeKv(a);
+  }
+
+  void rotaryStoreKv(const RotaryStoreKvArgs& a) override {
+    checkRotary(a.rotary, "rotaryStoreKv (rotary)");
+    checkStoreKv(a.store, "rotaryStoreKv (store)");
+    inner_->rotaryStoreKv(a);
   }
 
   void attention(const AttentionArgs& a) override {

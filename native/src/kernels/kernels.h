@@ -110,6 +110,16 @@ void fields(StoreKvArgs& a, F&& f) {
   f("dtype", a.dtype);
 }
 
+// A decoder layer's rotary, then its KV store.
+struct RotaryStoreKvArgs {
+  RotaryArgs rotary;
+  StoreKvArgs store;
+};
+template <typename F>
+void fields(RotaryStoreKvArgs& a, F&& f) {
+  f("rotary", a.rotary), f("store", a.store);
+}
+
 struct AttentionArgs {
   uintptr_t out, q, kCache, vCache;
   AttentionBatch batch;
@@ -219,6 +229,13 @@ class Kernels {
   // Writes each token's k and v rows (kvHeads * headDim, row strides kStride / vStride) into
   // the caches [slots, kvHeads * headDim] at slots (int32 [tokens]); a negative slot skips its token.
   virtual void storeKv(const StoreKvArgs& a) = 0;
+
+  // rotary(a.rotary) then storeKv(a.store), with the same result; a backend may do both in one
+  // pass where store.k is rotary.k.
+  virtual void rotaryStoreKv(const RotaryStoreKvArgs& a) {
+    rotary(a.rotary);
+    storeKv(a.store);
+  }
 
   // Causal attention of a batch of sequences over their paged KV. Query token i of sequence s
   // (of qLen = queryStart[s+1] - queryStart[s]) sits at position seqLens[s] - qLen + i and sees

@@ -80,6 +80,12 @@ export interface StoreKvArgs {
   dtype: DType;
 }
 
+/** A decoder layer's rotary, then its KV store (`Ops.rotaryStoreKv`). */
+export interface RotaryStoreKvArgs {
+  rotary: RotaryArgs;
+  store: StoreKvArgs;
+}
+
 export interface AttentionArgs {
   out: DeviceAddress;
   q: DeviceAddress;

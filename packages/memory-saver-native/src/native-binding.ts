@@ -123,6 +123,7 @@ export interface NativeOps {
   add(out: number, a: number, b: number, n: number, dtype: number): void;
   rotary(args: NativeArgs<RotaryArgs>): void;
   storeKv(args: NativeArgs<StoreKvArgs>): void;
+  rotaryStoreKv(args: { rotary: NativeArgs<RotaryArgs>; store: NativeArgs<StoreKvArgs> }): void;
   attention(args: NativeArgs<AttentionArgs>): void;
   siluAndMul(args: NativeArgs<SiluAndMulArgs>): void;
   gemm(args: NativeArgs<GemmArgs>): void;

@@ -50,6 +50,16 @@ describeKernels('kernel argument errors', () => {
     expect(() =>
       w.ops.storeKv({ ...storeKv, headDim: 8, kStride: 15, vStride: 16, dtype: 'float32' }),
     ).toThrow('storeKv: kStride must be at least 16, got 15');
+    const store = { ...storeKv, headDim: 8, kStride: 16, vStride: 16, dtype: 'float32' } as const;
+    expect(() => w.ops.rotaryStoreKv({ rotary: { ...rotary, rotaryDim: 9 }, store })).toThrow(
+      /^rotaryStoreKv \(rotary\): rotaryDim must be even/,
+    );
+    expect(() => w.ops.rotaryStoreKv({ rotary, store: { ...store, vStride: 15 } })).toThrow(
+      'rotaryStoreKv (store): vStride must be at least 16, got 15',
+    );
+    expect(() => w.ops.rotaryStoreKv({ rotary, store: { ...store, slots: 1.5 } })).toThrow(
+      /rotaryStoreKv: slots must be an address/,
+    );
   });
 
   it('rejects attention shapes and batch metadata that do not fit', async () => {

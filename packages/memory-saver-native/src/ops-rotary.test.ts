@@ -118,3 +118,68 @@ describeKernels.each(DTYPES)('storeKv in %s', (dtype: DType) => {
     },
   );
 });
+
+describeKernels.each(cases)('rotaryStoreKv in %s', (dtype: DType, layout: RotaryLayout) => {
+  // The first two shapes take CUDA's one-launch kernel (the second with more vectors a token than
+  // its block has threads); the others (part of each head rotated, rows off 16-byte alignment)
+  // run rotary then storeKv there. Every backend must equal the two calls.
+  it.each([
+    ['whole heads, aligned rows', 64, 64, 0, 4],
+    ['whole heads, more vectors than threads', 128, 128, 0, 64],
+    ['part of each head rotated', 64, 48, 0, 4],
+    ['rows off 16-byte alignment', 16, 16, 3, 4],
+  ])(
+    `leaves q, k and both caches as rotary then storeKv do (${layout}, %s)`,
+    async (_, headDim, rotaryDim, padding, qHeads) => {
+      const w = new Workspace();
+      const random = seeded(13);
+      const [tokens, kvHeads, slotCount] = [7, 2, 12];
+      const stride = (qHeads + 2 * kvHeads) * headDim + padding;
+      const row = kvHeads * headDim;
+      const qkv = randomTensor(random, tokens * stride, dtype);
+      const positions = await w.upload(
+        Int32Array.from({ length: tokens }, () => Math.floor(random() * 500)),
+      );
+      const invFreq = await w.upload(
+        Float32Array.from({ length: rotaryDim / 2 }, (_, i) => 10000 ** ((-2 * i) / rotaryDim)),
+      );
+      const slots = await w.upload(Int32Array.of(3, 0, 11, -1, 5, 8, 1));
+      const element = dtypeBytes(dtype);
+      const layer = async () => {
+        const q = await w.tensor(qkv, dtype);
+        const kCache = await w.tensor(new Float32Array(slotCount * row), dtype);
+        const vCache = await w.tensor(new Float32Array(slotCount * row), dtype);
+        const k = q + qHeads * headDim * element;
+        const v = k + kvHeads * headDim * element;
+        const rotary = {
+          q,
+          k,
+          positions,
+          tokens,
+          qHeads,
+          kvHeads,
+          headDim,
+          rotaryDim,
+          qStride: stride,
+          kStride: stride,
+          invFreq,
+          layout,
+          dtype,
+        };
+        const store = { kCache, vCache, k, v, slots, tokens, kvHeads, headDim, dtype };
+        return { rotary, store: { ...store, kStride: stride, vStride: stride } };
+      };
+      const [fused, apart] = [await layer(), await layer()];
+      w.ops.rotaryStoreKv(fused);
+      w.ops.rotary(apart.rotary);
+      w.ops.storeKv(apart.store);
+      const read = (at: number, n: number) => Array.from(w.read(at, n, dtype));
+      expect(read(fused.rotary.q, tokens * stride)).toEqual(read(apart.rotary.q, tokens * stride));
+      for (const cache of ['kCache', 'vCache'] as const) {
+        const got = read(fused.store[cache], slotCount * row);
+        expect(got).toEqual(read(apart.store[cache], slotCount * row));
+        expect(got.some((x) => x !== 0)).toBe(true);
+      }
+    },
+  );
+});

@@ -7,6 +7,7 @@ import type {
   GemmArgs,
   RmsNormArgs,
   RotaryArgs,
+  RotaryStoreKvArgs,
   SampleArgs,
   SiluAndMulArgs,
   StoreKvArgs,
@@ -92,11 +93,7 @@ export class Ops extends DeviceTransfers {
    * `positions` [tokens]: angle = position * invFreq[i], invFreq float32 [rotaryDim / 2].
    */
   rotary(args: RotaryArgs): void {
-    this.#native.rotary({
-      ...args,
-      layout: layoutCode(args.layout),
-      dtype: dtypeCode(args.dtype),
-    });
+    this.#native.rotary(nativeRotary(args));
   }
 
   /**
@@ -104,7 +101,18 @@ export class Ops extends DeviceTransfers {
    * caches [slots, kvHeads * headDim] at slot `slots[t]` (int32 [tokens]; negative: skipped).
    */
   storeKv(args: StoreKvArgs): void {
-    this.#native.storeKv({ ...args, dtype: dtypeCode(args.dtype) });
+    this.#native.storeKv(nativeStoreKv(args));
+  }
+
+  /**
+   * `rotary(args.rotary)` then `storeKv(args.store)`, with the same result: one launch on CUDA
+   * where the k stored is the k rotated, rows are 16-byte vectors and the whole head rotates.
+   */
+  rotaryStoreKv(args: RotaryStoreKvArgs): void {
+    this.#native.rotaryStoreKv({
+      rotary: nativeRotary(args.rotary),
+      store: nativeStoreKv(args.store),
+    });
   }
 
   /**
@@ -248,4 +256,12 @@ export class Ops extends DeviceTransfers {
 export function createOps(saver: MemorySaver): Ops {
   const native = nativeOf(saver);
   return new Ops(new (loadAddon().NativeOps)(native), native.deviceName);
+}
+
+function nativeRotary(args: RotaryArgs) {
+  return { ...args, layout: layoutCode(args.layout), dtype: dtypeCode(args.dtype) };
+}
+
+function nativeStoreKv(args: StoreKvArgs) {
+  return { ...args, dtype: dtypeCode(args.dtype) };
 }

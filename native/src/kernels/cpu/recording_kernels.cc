@@ -34,6 +34,9 @@ class RecordingKernels final : public Kernels {
   void storeKv(const StoreKvArgs& a) override {
     run([=, this] { inner_->storeKv(a); });
   }
+  void rotaryStoreKv(const RotaryStoreKvArgs& a) override {
+    run([=, this] { inner_->rotaryStoreKv(a); });
+  }
   void attention(const AttentionArgs& a) override {
     run([=, this] { inner_->attention(a); });
   }

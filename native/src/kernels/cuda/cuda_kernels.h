@@ -33,6 +33,7 @@ class CudaKernels final : public Kernels {
   void add(uintptr_t out, uintptr_t a, uintptr_t b, size_t n, DType dtype) override;
   void rotary(const RotaryArgs& a) override;
   void storeKv(const StoreKvArgs& a) override;
+  void rotaryStoreKv(const RotaryStoreKvArgs& a) override;
   void attention(const AttentionArgs& a) override;
   void siluAndMul(const SiluAndMulArgs& a) override;
   void gemm(const GemmArgs& args) override;

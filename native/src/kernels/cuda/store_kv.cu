@@ -2,6 +2,7 @@
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/cuda_kernels.h"
 #include "kernels/cuda/overlapped_launch.cuh"
+#include "kernels/cuda/store_kv.cuh"
 
 namespace ts::cuda {
 namespace {
@@ -45,7 +46,7 @@ void CudaKernels::storeKv(const StoreKvArgs& a) {
   size_t element = dtypeSize(a.dtype);
   size_t rowBytes = static_cast<size_t>(a.kvHeads) * a.headDim * element;
   size_t kStrideBytes = a.kStride * element, vStrideBytes = a.vStride * element;
-  if ((a.kCache | a.vCache | a.k | a.v | rowBytes | kStrideBytes | vStrideBytes) % 16 == 0) {
+  if (storeVectorsFit(a)) {
     long long vectors = static_cast<long long>(a.tokens) * 2 * (rowBytes / 16);
     unsigned blocks = static_cast<unsigned>((vectors + kThreads - 1) / kThreads);
     if (blocks > 0) {

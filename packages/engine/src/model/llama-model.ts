@@ -106,34 +106,36 @@ export class LlamaModel {
         dtype,
       });
       if (c.qkNorm) this.normalizeHeads(qkv, k, t, p, dtype);
-      ops.rotary({
-        q: qkv,
-        k,
-        positions: at(meta.offsets.positions),
-        tokens: t,
-        qHeads: this.heads,
-        kvHeads: this.kvHeads,
-        headDim: c.headDim,
-        rotaryDim: c.headDim,
-        qStride: this.qkvWidth,
-        kStride: this.qkvWidth,
-        invFreq: this.inverseFrequencies,
-        layout: c.rotaryLayout,
-        dtype,
-      });
       const [kCache, vCache] = [kv.keyAddress(l), kv.valueAddress(l)];
-      ops.storeKv({
-        kCache,
-        vCache,
-        k,
-        v,
-        slots: at(meta.offsets.slots),
-        tokens: t,
-        kvHeads: this.kvHeads,
-        headDim: c.headDim,
-        kStride: this.qkvWidth,
-        vStride: this.qkvWidth,
-        dtype,
+      ops.rotaryStoreKv({
+        rotary: {
+          q: qkv,
+          k,
+          positions: at(meta.offsets.positions),
+          tokens: t,
+          qHeads: this.heads,
+          kvHeads: this.kvHeads,
+          headDim: c.headDim,
+          rotaryDim: c.headDim,
+          qStride: this.qkvWidth,
+          kStride: this.qkvWidth,
+          invFreq: this.inverseFrequencies,
+          layout: c.rotaryLayout,
+          dtype,
+        },
+        store: {
+          kCache,
+          vCache,
+          k,
+          v,
+          slots: at(meta.offsets.slots),
+          tokens: t,
+          kvHeads: this.kvHeads,
+          headDim: c.headDim,
+          kStride: this.qkvWidth,
+          vStride: this.qkvWidth,
+          dtype,
+        },
       });
       ops.attention({
         out: attention,

@@ -84,32 +84,34 @@ export function tensorParallelLayer(
     dtype,
   });
   ops.gemm({ out: b.qkv, a: b.normed, w: weights.qkv, m: tokens, n: qkvWidth, k: dim, dtype });
-  ops.rotary({
-    q: b.qkv,
-    k,
-    positions: b.positions,
-    tokens,
-    ...heads,
-    rotaryDim: headDim,
-    qStride: qkvWidth,
-    kStride: qkvWidth,
-    invFreq: b.invFreq,
-    layout: shape.rotaryLayout,
-    dtype,
-  });
   const { kvHeads } = heads;
   const caches = { kCache: b.kCache, vCache: b.vCache };
-  ops.storeKv({
-    ...caches,
-    k,
-    v,
-    slots: b.slots,
-    tokens,
-    kvHeads,
-    headDim,
-    kStride: qkvWidth,
-    vStride: qkvWidth,
-    dtype,
+  ops.rotaryStoreKv({
+    rotary: {
+      q: b.qkv,
+      k,
+      positions: b.positions,
+      tokens,
+      ...heads,
+      rotaryDim: headDim,
+      qStride: qkvWidth,
+      kStride: qkvWidth,
+      invFreq: b.invFreq,
+      layout: shape.rotaryLayout,
+      dtype,
+    },
+    store: {
+      ...caches,
+      k,
+      v,
+      slots: b.slots,
+      tokens,
+      kvHeads,
+      headDim,
+      kStride: qkvWidth,
+      vStride: qkvWidth,
+      dtype,
+    },
   });
   const batch = {
     numSeqs: 1,
