@@ -4,7 +4,6 @@
 // to kMaxVectors 16-byte vectors of the row in registers, so the row is read once; else a loop
 // reads it twice. Every element is read, and the sum taken, before any is written: out may be x.
 #include <algorithm>
-#include <cstdlib>
 
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/cuda_kernels.h"
@@ -14,15 +13,13 @@ namespace ts::cuda {
 namespace {
 
 constexpr int kMaxVectors = 4;
-constexpr int kWarpVectors = 8;
-constexpr int kWarpRows = 4;
 
 struct NormRows {
   int dim, rowsPerGroup;
   size_t groupStride;
   float eps;
-  __device__ size_t offset(int row) const {
-    return row / rowsPerGroup * groupStride + static_cast<size_t>(row % rowsPerGroup) * dim;
+  __device__ size_t offset() const {
+    return blockIdx.x / rowsPerGroup * groupStride + static_cast<size_t>(blockIdx.x % rowsPerGroup) * dim;
   }
 };
 
@@ -40,7 +37,7 @@ __global__ void normalizeHeldRows(T* out, T* x, const T* delta, const T* weight,
   waitForPriorGrid();
   allowNextGrid();
   __shared__ float scratch[32];
-  size_t offset = s.offset(blockIdx.x);
+  size_t offset = s.offset();
   float values[K][V];
   float squares = 0.0f;
 #pragma unroll
@@ -71,59 +68,12 @@ __global__ void normalizeHeldRows(T* out, T* x, const T* delta, const T* weight,
   }
 }
 
-// The same for rows of at most 32 * kWarpVectors vectors, a warp per row (kWarpRows rows a
-// block): each lane holds K vectors, and the sum is a warp's shuffles, with no barrier.
-template <typename T, int K, bool kAdd>
-__global__ void normalizeWarpRows(T* out, T* x, const T* delta, const T* weight, NormRows s, int rows) {
-  constexpr int V = kVector<T>;
-  int vectors = s.dim / V, lane = threadIdx.x % 32;
-  uint4 weights[K];
-#pragma unroll
-  for (int k = 0; k < K; ++k) {
-    int c = lane + 32 * k;
-    if (c < vectors) weights[k] = *reinterpret_cast<const uint4*>(weight + c * V);
-  }
-  waitForPriorGrid();
-  allowNextGrid();
-  int row = blockIdx.x * kWarpRows + threadIdx.x / 32;
-  if (row >= rows) return;
-  size_t offset = s.offset(row);
-  float values[K][V];
-  float squares = 0.0f;
-#pragma unroll
-  for (int k = 0; k < K; ++k) {
-    int c = lane + 32 * k;
-    if (c >= vectors) continue;
-    loadVector(x + offset + c * V, values[k]);
-    if constexpr (kAdd) {
-      float added[V];
-      loadVector(delta + offset + c * V, added);
-#pragma unroll
-      for (int j = 0; j < V; ++j) values[k][j] = toFloat(fromFloat<T>(values[k][j] + added[j]));
-      storeVector(x + offset + c * V, values[k]);
-    }
-#pragma unroll
-    for (int j = 0; j < V; ++j) squares += values[k][j] * values[k][j];
-  }
-  float inverseRms = 1.0f / sqrtf(warpSum(squares) / static_cast<float>(s.dim) + s.eps);
-#pragma unroll
-  for (int k = 0; k < K; ++k) {
-    int c = lane + 32 * k;
-    if (c >= vectors) continue;
-    float scale[V];
-    loadVector(reinterpret_cast<const T*>(&weights[k]), scale);
-#pragma unroll
-    for (int j = 0; j < V; ++j) values[k][j] = values[k][j] * inverseRms * scale[j];
-    storeVector(out + offset + c * V, values[k]);
-  }
-}
-
 template <typename T, bool kAdd>
 __global__ void normalizeRows(T* out, T* x, const T* delta, const T* weight, NormRows s) {
   waitForPriorGrid();
   allowNextGrid();
   __shared__ float scratch[32];
-  size_t offset = s.offset(blockIdx.x);
+  size_t offset = s.offset();
   T* row = x + offset;
   float squares = 0.0f;
   for (int i = threadIdx.x; i < s.dim; i += blockDim.x) {
@@ -148,19 +98,6 @@ void launchNorm(cudaStream_t stream, uintptr_t out, uintptr_t x, uintptr_t delta
   constexpr int V = kVector<T>;
   int vectors = s.dim / V;
   bool aligned = (out | x | delta | weight) % 16 == 0 && s.dim % V == 0 && s.groupStride % V == 0;
-  static bool warpForm = !getenv("TS_NORM_BLOCKS");  // TEMPORARY A/B
-  if (aligned && vectors <= 32 * kWarpVectors && warpForm) {
-    auto launch = [&](auto kernel) {
-      launchOverlapped(kernel, (rows + kWarpRows - 1) / kWarpRows, 32 * kWarpRows, 0, stream, at<T>(out), at<T>(x),
-                       at<const T>(delta), at<const T>(weight), s, rows);
-    };
-    int perLane = (vectors + 31) / 32;
-    if (perLane == 1) launch(normalizeWarpRows<T, 1, kAdd>);
-    else if (perLane == 2) launch(normalizeWarpRows<T, 2, kAdd>);
-    else if (perLane <= 4) launch(normalizeWarpRows<T, 4, kAdd>);
-    else launch(normalizeWarpRows<T, kWarpVectors, kAdd>);
-    return;
-  }
   if (aligned && vectors <= kMaxVectors * 1024) {
     int threads = std::min(1024, (vectors + 31) / 32 * 32);
     int perThread = (vectors + threads - 1) / threads;
