@@ -1,7 +1,6 @@
 // add, siluAndMul and convert: grid-stride loops over the elements (siluAndMul over 16-byte
-// vectors where its rows allow). silu uses the fast exponential and division (two special-function
-// instructions an element; IEEE expf and division cost 1.8x the kernel's time at 256 x 8192 on
-// the H200, where it otherwise runs at the rate of its bytes).
+// vectors where its rows allow). silu uses the fast exponential and division: on the H200 at
+// decode batch 256 (1B) siluAndMul took 75 us a step with them, 91 with IEEE expf and division.
 #include <algorithm>
 
 #include "kernels/cuda/common.cuh"

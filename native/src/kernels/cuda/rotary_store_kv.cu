@@ -1,9 +1,10 @@
 // A decoder layer's rotary and KV store in one launch, a block per token: its angles once into
 // shared memory, then a thread per rotation item (HeadVectors) of a q or k head, rotated k also
 // written into the token's cache slot, and a thread per 16-byte vector of a v head, copied into
-// its slot. Other shapes run rotary then storeKv.
+// its slot. Other shapes run rotary then storeKv. On the H200 (1B, decode at 512 keys) it takes 62 us
+// a step at batch 64 where rotary and storeKv took 55 + 42 (ncu), and decode ran 2.3% / 1.9% faster
+// at batch 64 / 256 (three alternated pairs in one call).
 #include <algorithm>
-#include <cstdlib>
 
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/cuda_kernels.h"
@@ -60,8 +61,7 @@ bool fused(const RotaryStoreKvArgs& a) {
 }  // namespace
 
 void CudaKernels::rotaryStoreKv(const RotaryStoreKvArgs& a) {
-  static bool apart = getenv("TS_ROTARY_STORE_APART") != nullptr;  // TEMPORARY A/B
-  if (!fused(a) || apart) {
+  if (!fused(a)) {
     rotary(a.rotary);
     storeKv(a.store);
     return;
