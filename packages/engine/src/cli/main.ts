@@ -8,6 +8,7 @@ import { switchFlags } from '../protocol/switches.js';
 import { createServer } from '../server/index.js';
 import { gracefulShutdown } from './graceful-shutdown.js';
 import { loadProgress } from './load-progress.js';
+import { serveFlags } from './serve-flags.js';
 import { type ServeFlags, serveSettings } from './serve-options.js';
 
 async function serve(flags: ServeFlags): Promise<void> {
@@ -52,34 +53,8 @@ const program = new Command('ts-engine').description(
 );
 const serveCommand = program
   .command('serve')
-  .description('serve a model over HTTP (SGLang- and OpenAI-compatible)')
-  .option(
-    '--model <path>',
-    'Hugging Face model directory, llama2.c .bin, or builtin:tiny',
-    'builtin:tiny',
-  )
-  .option('--device <device>', 'auto, cuda or cpu', 'auto')
-  .option('--host <host>', 'address to bind', '127.0.0.1')
-  .option('--port <port>', 'port to listen on', '30000')
-  .option(
-    '--dtype <dtype>',
-    "auto (the checkpoint's; float32 runs as bfloat16 on a GPU, float32 on the CPU), float32, bfloat16 or float16",
-    'auto',
-  )
-  .option('--admin-key <key>', 'bearer key for the control endpoints (or TS_ENGINE_ADMIN_KEY)')
-  .option(
-    '--cors-allow-origins <origins>',
-    'comma-separated origins browser pages may call from (default: none; * for any)',
-  )
-  .option(
-    '--checkpoint-dir <dir>',
-    'update_weights_from_disk reads checkpoints only under this directory',
-  )
-  .option(
-    '--shutdown-timeout <seconds>',
-    'on SIGTERM/SIGINT, how long running requests may finish',
-    '10',
-  );
+  .description('serve a model over HTTP (SGLang- and OpenAI-compatible)');
+for (const [flag, help, fallback] of serveFlags()) serveCommand.option(flag, help, fallback);
 for (const [flag, help, fallback] of numberFlags()) serveCommand.option(flag, help, fallback);
 for (const [flag, help] of switchFlags()) serveCommand.option(flag, help);
 serveCommand.action(async (flags: ServeFlags) => {

@@ -81,8 +81,12 @@ describe('serveSettings', () => {
   });
 
   it('names the flag that is wrong', () => {
-    expect(() => serveSettings({ ...defaults, device: 'tpu' })).toThrow(/--device/);
-    expect(() => serveSettings({ ...defaults, dtype: 'int8' })).toThrow(/--dtype/);
+    expect(() => serveSettings({ ...defaults, device: 'tpu' })).toThrow(
+      "--device must be one of auto, cuda, cpu, got 'tpu'",
+    );
+    expect(() => serveSettings({ ...defaults, dtype: 'int8' })).toThrow(
+      "--dtype must be one of auto, float32, bfloat16, float16, got 'int8'",
+    );
     expect(() => serveSettings({ ...defaults, port: '70000' })).toThrow(/--port/);
     expect(() => serveSettings({ ...defaults, shutdownTimeout: 'soon' })).toThrow(
       /--shutdown-timeout/,

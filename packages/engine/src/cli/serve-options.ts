@@ -1,26 +1,16 @@
-import { DTYPE_CHOICES, type DtypeChoice } from '../model/serving-dtype.js';
 import { numberOptionsFromFlags } from '../protocol/number-options.js';
 import type { LaunchOptions } from '../protocol/options.js';
 import { switchesFromFlags } from '../protocol/switches.js';
 import type { ServerOptions } from '../server/create-server.js';
 import { LOOPBACK_HOSTS } from '../server/http-guards.js';
+import { chosen, type ServeFlagValues } from './serve-flags.js';
 
 /**
- * `ts-engine serve` flags as commander parses them (kebab-case flags, camelCase keys); the
- * flags of the switches (switches.ts) and numeric options (number-options.ts) come in under
- * their own keys.
+ * `ts-engine serve` flags as commander parses them (kebab-case flags, camelCase keys): the
+ * command's own (serve-flags.ts), then the switches (switches.ts) and numeric options
+ * (number-options.ts) under their own keys.
  */
-export interface ServeFlags extends Readonly<Record<string, unknown>> {
-  model: string;
-  device: string;
-  host: string;
-  port: string;
-  dtype: string;
-  adminKey?: string;
-  corsAllowOrigins?: string;
-  checkpointDir?: string;
-  shutdownTimeout: string;
-}
+export type ServeFlags = Readonly<ServeFlagValues> & Readonly<Record<string, unknown>>;
 
 export interface ServeSettings {
   launch: LaunchOptions;
@@ -43,10 +33,8 @@ export function serveSettings(
   flags: ServeFlags,
   env: Readonly<Record<string, string | undefined>> = process.env,
 ): ServeSettings {
-  if (!['auto', 'cuda', 'cpu'].includes(flags.device))
-    throw new Error(`--device must be auto, cuda or cpu`);
-  if (!(DTYPE_CHOICES as readonly string[]).includes(flags.dtype))
-    throw new Error(`--dtype must be ${DTYPE_CHOICES.join(', ')}`);
+  const device = chosen('device', flags.device);
+  const dtype = chosen('dtype', flags.dtype);
   const port = integer('port', flags.port);
   if (port < 0 || port > 65535) throw new Error('--port must be in 0..65535');
   const shutdownTimeout = Number(flags.shutdownTimeout);
@@ -74,8 +62,8 @@ export function serveSettings(
           ],
     launch: {
       model: flags.model,
-      device: flags.device as LaunchOptions['device'],
-      dtype: flags.dtype as DtypeChoice,
+      device,
+      dtype,
       ...numberOptionsFromFlags(flags),
       ...switchesFromFlags(flags),
     },

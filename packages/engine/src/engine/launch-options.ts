@@ -1,6 +1,11 @@
 import { DTYPE_CHOICES } from '../model/serving-dtype.js';
 import { resolveNumberOptions } from '../protocol/number-options.js';
-import type { DeviceChoice, LaunchOptions, ResolvedOptions } from '../protocol/options.js';
+import {
+  DEVICE_CHOICES,
+  type DeviceChoice,
+  type LaunchOptions,
+  type ResolvedOptions,
+} from '../protocol/options.js';
 import { resolveSwitches } from '../protocol/switches.js';
 
 /**
@@ -21,8 +26,8 @@ export function resolveOptions(options: LaunchOptions, gpuCount: number): Resolv
   };
   if (!DTYPE_CHOICES.includes(resolved.dtype))
     throw new RangeError(`dtype must be one of ${DTYPE_CHOICES.join(', ')}`);
-  if (!['auto', 'cuda', 'cpu'].includes(resolved.device))
-    throw new RangeError("device must be 'auto', 'cuda' or 'cpu'");
+  if (!(DEVICE_CHOICES as readonly string[]).includes(resolved.device))
+    throw new RangeError(`device must be one of ${DEVICE_CHOICES.join(', ')}`);
   if (resolved.gpuIds.length !== dpSize)
     throw new RangeError(`gpuIds must name one GPU per rank (${dpSize})`);
   if (typeof resolved.model !== 'string' || resolved.model === '')

@@ -3,7 +3,8 @@ import type { DtypeChoice } from '../model/serving-dtype.js';
 import type { NumberOptionName, NumberOptions } from './number-options.js';
 import type { Switches } from './switches.js';
 
-export type DeviceChoice = 'auto' | 'cuda' | 'cpu';
+export const DEVICE_CHOICES = ['auto', 'cuda', 'cpu'] as const;
+export type DeviceChoice = (typeof DEVICE_CHOICES)[number];
 
 /**
  * Launch options; the on/off ones are declared in switches.ts, the numeric ones in
