@@ -36,7 +36,7 @@ describe('decode bench options', () => {
   });
 
   it('rejects what it cannot run', () => {
-    expect(() => requestedDevice(['--device', 'tpu'])).toThrow(/--device is auto, cpu, cuda/);
+    expect(() => requestedDevice(['--device', 'tpu'])).toThrow(/--device is auto, cuda, cpu/);
     expect(() => requestedDevice(['--batch', '1'])).toThrow(/Unknown option/);
     expect(() => readBenchOptions(['--dtype', 'int8'], 'cpu')).toThrow(/--dtype is one of/);
     expect(() => readBenchOptions(['--batches', '1,0'], 'cpu')).toThrow(/--batches takes positive/);

@@ -1,10 +1,13 @@
 import { parseArgs } from 'node:util';
 import type { DeviceKind } from '@ts/memory-saver-native';
 import type { TensorDtype } from '../model/loader/tensor-source.js';
+import { DTYPE_CHOICES } from '../model/serving-dtype.js';
+import { NUMBER_OPTIONS } from '../protocol/number-options.js';
+import { DEVICE_CHOICES } from '../protocol/options.js';
 
 const GiB = 1024 ** 3;
-const DTYPES: readonly string[] = ['float32', 'bfloat16', 'float16'];
-const DEVICES: readonly string[] = ['auto', 'cpu', 'cuda'];
+const DTYPES: readonly string[] = DTYPE_CHOICES.filter((dtype) => dtype !== 'auto');
+const DEVICES: readonly string[] = DEVICE_CHOICES;
 
 /** Everything one run of the decode bench does; defaults depend on the device. */
 export interface DecodeBenchOptions {
@@ -47,7 +50,7 @@ function parse(args: readonly string[]) {
       'graphs-only': { type: 'boolean', default: false },
       reps: { type: 'string', default: '5' },
       'bandwidth-gib': { type: 'string', default: '1' },
-      'page-size': { type: 'string', default: '16' },
+      'page-size': { type: 'string', default: String(NUMBER_OPTIONS.pageSize.default) },
       seed: { type: 'string', default: '0' },
     },
   }).values;
