@@ -170,8 +170,9 @@ for _ in range(600):
       ;;
     probe-attention)
       # The decode attention kernel alone per DecodeShape, beside a streaming read and the PyTorch
-      # probe's SDPA at the same shapes (KV TB/s side by side).
-      shapes="256 8192 64 8192 8 8192 256 2048 128 2048 64 2048 256 512"
+      # probe's SDPA at the same shapes (KV TB/s side by side); PROBE_SHAPES (pairs of batch, context)
+      # for others, SCRUB=1 to time each call alone with the L2 scrubbed, in both.
+      shapes="${PROBE_SHAPES:-256 8192 64 8192 8 8192 256 2048 128 2048 64 2048 256 512}"
       nvcc -std=c++20 -O3 -arch=sm_90 -I native/src -o /tmp/attention_decode_probe e2e/bench/attention_decode_probe.cu \
         && /tmp/attention_decode_probe $shapes 2>&1 | tee "$out/probe-attention.md"
       python3 e2e/bench/sdpa_decode_probe.py $shapes 2>/dev/null | tee "$out/probe-attention-sdpa.md"

@@ -2,8 +2,10 @@
 [batch, kv heads, context, 64] bf16 caches, 32 query heads, enable_gqa), timed per backend at the
 shapes of attention_decode_probe.cu, so the KV read rates sit side by side:
   python3 e2e/bench/sdpa_decode_probe.py 256 8192 64 8192 ...   (pairs of batch, context)
+SCRUB=1 times each call alone after writing 256 MB (no call finds the KV in L2), as the CUDA probe's
+SCRUB=1 does; otherwise 20 calls back to back.
 """
-import sys, warnings, torch, torch.nn.functional as F
+import os, sys, warnings, torch, torch.nn.functional as F
 from contextlib import nullcontext
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
@@ -12,6 +14,30 @@ args = [int(a) for a in sys.argv[1:]] or [256, 8192, 64, 8192, 8, 8192, 128, 204
 backends = {'default': None, 'flash': SDPBackend.FLASH_ATTENTION, 'efficient': SDPBackend.EFFICIENT_ATTENTION,
             'cudnn': SDPBackend.CUDNN_ATTENTION}
 warnings.filterwarnings('ignore')
+scrub = torch.empty(256 << 20, dtype=torch.uint8, device='cuda') if os.environ.get('SCRUB') == '1' else None
+
+
+def time_ms(run, reps=20):
+    """Mean ms a call: each alone after a scrub with SCRUB=1, else reps back to back."""
+    start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    if scrub is None:
+        start.record()
+        for _ in range(reps):
+            run()
+        stop.record()
+        torch.cuda.synchronize()
+        return start.elapsed_time(stop) / reps
+    total = 0.0
+    for i in range(reps):
+        scrub.fill_(i)
+        start.record()
+        run()
+        stop.record()
+        torch.cuda.synchronize()
+        total += start.elapsed_time(stop)
+    return total / reps
+
+
 print('| batch | context | backend | us | KV TB/s |\n| --- | --- | --- | --- | --- |')
 for batch, context in zip(args[::2], args[1::2]):
     q = torch.randn(batch, NH, 1, HD, device='cuda', dtype=torch.bfloat16)
@@ -29,12 +55,6 @@ for batch, context in zip(args[::2], args[1::2]):
             continue
         for _ in range(3):
             run()
-        start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        for _ in range(20):
-            run()
-        stop.record()
-        torch.cuda.synchronize()
-        ms = start.elapsed_time(stop) / 20
+        ms = time_ms(run)
         print(f'| {batch} | {context} | {name} | {ms * 1e3:.1f} | {kv_bytes / ms / 1e9:.2f} |', flush=True)
     del q, k, v
