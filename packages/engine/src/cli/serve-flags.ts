@@ -66,6 +66,10 @@ type Defaulted = {
   [K in ServeFlagName]: (typeof SERVE_FLAGS)[K] extends { default: string } ? K : never;
 }[ServeFlagName];
 
+type ChoiceFlag = {
+  [K in ServeFlagName]: (typeof SERVE_FLAGS)[K] extends { choices: readonly string[] } ? K : never;
+}[ServeFlagName];
+
 /** The flags' values as commander gives them: strings, present where the flag has a default. */
 export type ServeFlagValues = { [K in Defaulted]: string } & {
   [K in Exclude<ServeFlagName, Defaulted>]?: string;
@@ -81,7 +85,7 @@ export function serveFlags(): [flag: string, help: string, fallback?: string][] 
 }
 
 /** A choice flag's value as its type, or an error naming the flag and what it takes. */
-export function chosen<K extends 'device' | 'dtype'>(
+export function chosen<K extends ChoiceFlag>(
   name: K,
   value: string,
 ): (typeof SERVE_FLAGS)[K]['choices'][number] {
