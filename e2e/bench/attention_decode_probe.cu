@@ -6,7 +6,8 @@
 //   nvcc -std=c++20 -O3 -arch=sm_90 -I native/src -o /tmp/adp e2e/bench/attention_decode_probe.cu
 //   /tmp/adp 256 8192 [64 2048 ...]        (pairs of batch, context)
 // VARIANT=i,j runs those variants alone; SPLITS=8,16 runs each shape once per split count (0: the
-// engine's choice); SCRUB=1 writes 256 MB between timed launches, so no launch finds the KV in L2.
+// engine's choice); SCRUB=1 writes 256 MB between timed launches, so no launch finds the KV in L2;
+// PAGE=n pages of n slots. The last column is the output's largest difference from float64.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -27,7 +28,8 @@
 using namespace ts::cuda;
 using T = __nv_bfloat16;
 
-constexpr int kKvHeads = 8, kGroup = 4, kDim = 64, kPageSize = 16;
+constexpr int kKvHeads = 8, kGroup = 4, kDim = 64;
+int pageSize = 16;  // slots a page; PAGE=n for others
 
 __global__ void streamRead(const uint4* data, size_t count, unsigned* sink) {
   unsigned acc = 0;
@@ -100,8 +102,8 @@ P* upload(Batch& b, const std::vector<P>& host) {
 // with `resident` blocks at once.
 Batch makeBatch(int batch, int context, int multiprocessors, long long resident, int splits) {
   Batch b{batch, context};
-  int pagesPerSeq = (context + kPageSize - 1) / kPageSize;
-  size_t slots = size_t(batch) * pagesPerSeq * kPageSize;
+  int pagesPerSeq = (context + pageSize - 1) / pageSize;
+  size_t slots = size_t(batch) * pagesPerSeq * pageSize;
   size_t cacheElements = slots * kKvHeads * kDim;
   b.kvBytes = size_t(batch) * context * kKvHeads * kDim * 2 * sizeof(T);
   auto* kCache = deviceArray<uint16_t>(b, cacheElements);
@@ -128,7 +130,7 @@ Batch makeBatch(int batch, int context, int multiprocessors, long long resident,
   p.seqLens = upload(b, seqLens);
   p.pageTable = upload(b, pages);
   p.pageTableStride = pagesPerSeq;
-  p.pageSize = kPageSize;
+  p.pageSize = pageSize;
   p.qHeads = kKvHeads * kGroup;
   p.kvHeads = kKvHeads;
   p.headDim = kDim;
@@ -150,16 +152,55 @@ Batch makeBatch(int batch, int context, int multiprocessors, long long resident,
   return b;
 }
 
+float bf16(uint16_t bits) {
+  uint32_t word = static_cast<uint32_t>(bits) << 16;
+  float value;
+  std::memcpy(&value, &word, 4);
+  return value;
+}
+
 std::vector<float> output(const Batch& b) {
   size_t count = b.params.rowsAll * kDim;
   std::vector<uint16_t> bits(count);
   CHECK(cudaMemcpy(bits.data(), b.params.out, count * 2, cudaMemcpyDeviceToHost));
   std::vector<float> values(count);
-  for (size_t i = 0; i < count; ++i) {
-    uint32_t word = static_cast<uint32_t>(bits[i]) << 16;
-    std::memcpy(&values[i], &word, 4);
-  }
+  for (size_t i = 0; i < count; ++i) values[i] = bf16(bits[i]);
   return values;
+}
+
+// The largest difference between `out` and softmax(q k^T / 8) v in double precision, over the first
+// and last sequences.
+double referenceDiff(const Batch& b, const std::vector<float>& out) {
+  const AttentionParams& p = b.params;
+  int pagesPerSeq = p.pageTableStride;
+  size_t seqElements = size_t(pagesPerSeq) * pageSize * kKvHeads * kDim, qElements = size_t(kKvHeads) * kGroup * kDim;
+  double worst = 0;
+  for (int seq : {0, b.batch - 1}) {
+    std::vector<uint16_t> k(seqElements), v(seqElements), q(qElements);
+    CHECK(cudaMemcpy(k.data(), static_cast<const uint16_t*>(p.kCache) + seq * seqElements, seqElements * 2, cudaMemcpyDeviceToHost));
+    CHECK(cudaMemcpy(v.data(), static_cast<const uint16_t*>(p.vCache) + seq * seqElements, seqElements * 2, cudaMemcpyDeviceToHost));
+    CHECK(cudaMemcpy(q.data(), static_cast<const uint16_t*>(p.q) + seq * qElements, qElements * 2, cudaMemcpyDeviceToHost));
+    for (int head = 0; head < kKvHeads * kGroup; ++head) {
+      int kvHead = head / kGroup;
+      auto at = [&](int key, int d) { return (size_t(key) * kKvHeads + kvHead) * kDim + d; };
+      std::vector<double> scores(b.context);
+      double top = -INFINITY, total = 0;
+      for (int key = 0; key < b.context; ++key) {
+        double dot = 0;
+        for (int d = 0; d < kDim; ++d)
+          dot += bf16(q[head * kDim + d]) * bf16(k[at(key, d)]);
+        scores[key] = dot * 0.125;
+        top = std::max(top, scores[key]);
+      }
+      for (double& score : scores) total += score = std::exp(score - top);
+      for (int d = 0; d < kDim; ++d) {
+        double value = 0;
+        for (int key = 0; key < b.context; ++key) value += scores[key] * bf16(v[at(key, d)]);
+        worst = std::max(worst, std::fabs(value / total - out[(size_t(seq) * kKvHeads * kGroup + head) * kDim + d]));
+      }
+    }
+  }
+  return worst;
 }
 
 template <typename Shape>
@@ -195,6 +236,7 @@ int main(int argc, char** argv) {
   std::vector<std::pair<int, int>> shapes;
   for (int i = 1; i + 1 < argc; i += 2) shapes.emplace_back(std::atoi(argv[i]), std::atoi(argv[i + 1]));
   if (shapes.empty()) shapes = {{256, 8192}, {64, 8192}, {8, 8192}, {128, 2048}, {256, 2048}};
+  if (const char* page = std::getenv("PAGE")) pageSize = std::atoi(page);
   int multiprocessors = 0;
   CHECK(cudaDeviceGetAttribute(&multiprocessors, cudaDevAttrMultiProcessorCount, 0));
 
@@ -234,7 +276,7 @@ int main(int argc, char** argv) {
   std::vector<int> splitCounts = {0};
   if (const char* list = std::getenv("SPLITS")) splitCounts = numbers(list);
 
-  std::printf("| batch | context | splits | shape | us | KV TB/s | max diff vs first |\n| --- | --- | --- | --- | --- | --- | --- |\n");
+  std::printf("| batch | context | splits | shape | us | KV TB/s | max diff vs first | vs float64 |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n");
   for (auto [batch, context] : shapes) {
     for (int splits : splitCounts) {
       Batch b = makeBatch(batch, context, multiprocessors, resident, splits);
@@ -247,8 +289,8 @@ int main(int argc, char** argv) {
         if (reference.empty()) reference = out;
         float diff = 0;
         for (size_t i = 0; i < out.size(); ++i) diff = std::max(diff, std::fabs(out[i] - reference[i]));
-        std::printf("| %d | %d | %d | %s | %.1f | %.2f | %.3g |\n", batch, context, b.splits, v.name.c_str(),
-                    ms * 1e3, b.kvBytes / ms / 1e9, diff);
+        std::printf("| %d | %d | %d | %s | %.1f | %.2f | %.3g | %.3g |\n", batch, context, b.splits, v.name.c_str(),
+                    ms * 1e3, b.kvBytes / ms / 1e9, diff, referenceDiff(b, out));
         std::fflush(stdout);
       }
       for (void* at : b.buffers) CHECK(cudaFree(at));

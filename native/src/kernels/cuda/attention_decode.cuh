@@ -94,11 +94,25 @@ __device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], 
   }
 }
 
-// Two float32 values as one register of two T, the first in the low half.
+// Two float32 values as one register of two T, the first in the low half: one conversion
+// instruction, rounding to nearest even as fromFloat does for the finite values P holds.
 template <typename T>
 __device__ __forceinline__ uint32_t packPair(float low, float high) {
-  T pair[2] = {fromFloat<T>(low), fromFloat<T>(high)};
-  return *reinterpret_cast<const uint32_t*>(pair);
+  if constexpr (std::is_same_v<T, __half>) {
+    __half2 pair = __floats2half2_rn(low, high);
+    return *reinterpret_cast<const uint32_t*>(&pair);
+  } else {
+    __nv_bfloat162 pair = __floats2bfloat162_rn(low, high);
+    return *reinterpret_cast<const uint32_t*>(&pair);
+  }
+}
+
+// 2^x by the multi-function unit alone, results below 2^-126 flushed to zero (exp2f spends four
+// more instructions on that range, which no softmax weight needs).
+__device__ __forceinline__ float exp2Approx(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
 }
 
 // The byte offset of 16-byte chunk `chunk` of key row `key` in a ring tile.
@@ -146,12 +160,24 @@ __global__ void __launch_bounds__(Shape::kWarps * 32) attendDecode(AttentionPara
   int warpTiles = tiles > warp ? (tiles - warp + kWarps - 1) / kWarps : 0;
   auto tileStart = [&](int i) { return keyBegin + (warp + kWarps * i) * kKeys; };
 
-  // The cache offset of this lane's key (lane % kKeys) in the warp's i-th tile, or -1 past the split.
-  auto keyOffset = [&](int i) {
+  // This lane's key (lane % kKeys) in the warp's i-th tile, or -1 past the split; its page-table
+  // entry (a load the loop does not wait for until the tile after); its offset in the cache.
+  auto laneKey = [&](int i) {
     int key = tileStart(i) + lane % kKeys;
-    if (i >= warpTiles || key >= keyEnd) return -1LL;
-    return (static_cast<long long>(pages[key / p.pageSize]) * p.pageSize + key % p.pageSize) * cacheRow +
-           static_cast<long long>(kvHead) * D;
+    return i < warpTiles && key < keyEnd ? key : -1;
+  };
+  bool pagesOfTwoPower = (p.pageSize & (p.pageSize - 1)) == 0;
+  int pageShift = __ffs(p.pageSize) - 1;
+  auto lanePage = [&](int i) {
+    int key = laneKey(i);
+    if (key < 0) return -1;
+    return pages[pagesOfTwoPower ? key >> pageShift : key / p.pageSize];
+  };
+  auto keyOffset = [&](int i, int page) {
+    int key = laneKey(i);
+    if (key < 0) return -1LL;
+    int inPage = pagesOfTwoPower ? key & (p.pageSize - 1) : key % p.pageSize;
+    return (static_cast<long long>(page) * p.pageSize + inPage) * cacheRow + static_cast<long long>(kvHead) * D;
   };
   // Issues the copies of this warp's i-th tile into ring stage i % kStages (a group either way).
   auto copyTile = [&](int i, long long offset) {
@@ -171,9 +197,9 @@ __global__ void __launch_bounds__(Shape::kWarps * 32) attendDecode(AttentionPara
     commitCopies();
   };
 
-  long long firstOffsets[Shape::kStages];
+  int firstPages[Shape::kStages];
 #pragma unroll
-  for (int i = 0; i < Shape::kStages; ++i) firstOffsets[i] = keyOffset(i);
+  for (int i = 0; i < Shape::kStages; ++i) firstPages[i] = lanePage(i);
   if (p.planSettled) {
     waitForPriorGrid();
     allowNextGrid();
@@ -198,15 +224,15 @@ __global__ void __launch_bounds__(Shape::kWarps * 32) attendDecode(AttentionPara
 
   float o[2 * kDimTiles][4] = {}, maxScore[2] = {-INFINITY, -INFINITY}, sum[2] = {};
 #pragma unroll
-  for (int i = 0; i < Shape::kStages - 1; ++i) copyTile(i, firstOffsets[i]);
-  // The page-table read for the next tile to copy is issued a tile early: it is not waited for
-  // before the copies it addresses.
-  long long nextOffset = firstOffsets[Shape::kStages - 1];
+  for (int i = 0; i < Shape::kStages - 1; ++i) copyTile(i, keyOffset(i, firstPages[i]));
+  // Each page-table entry is read an iteration before the copy it addresses, so the loop waits for
+  // it only after a tile's work.
+  int nextPage = firstPages[Shape::kStages - 1];
   for (int i = 0; i < warpTiles; ++i) {
     waitCopies<Shape::kStages - 2>();
     __syncwarp();  // tile i is in; every lane is done with tile i - 1, whose stage is refilled now
-    long long offset = nextOffset;
-    nextOffset = keyOffset(i + Shape::kStages);
+    long long offset = keyOffset(i + Shape::kStages - 1, nextPage);
+    nextPage = lanePage(i + Shape::kStages);
     copyTile(i + Shape::kStages - 1, offset);
     const char* keys = ring + (i % Shape::kStages) * 2 * Shape::kTileBytes;
     const char* values = keys + Shape::kTileBytes;
@@ -243,7 +269,7 @@ __global__ void __launch_bounds__(Shape::kWarps * 32) attendDecode(AttentionPara
       tileMax[h] = fmaxf(tileMax[h], __shfl_xor_sync(0xffffffffu, tileMax[h], 2));
       float newMax = fmaxf(maxScore[h], tileMax[h]);
       float base = newMax == -INFINITY ? 0.0f : newMax;
-      correction[h] = exp2f(maxScore[h] - base);
+      correction[h] = exp2Approx(maxScore[h] - base);
       maxScore[h] = newMax;
       sum[h] *= correction[h];
     }
@@ -252,7 +278,7 @@ __global__ void __launch_bounds__(Shape::kWarps * 32) attendDecode(AttentionPara
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         int h = e >> 1;
-        s[n][e] = exp2f(s[n][e] - (maxScore[h] == -INFINITY ? 0.0f : maxScore[h]));
+        s[n][e] = exp2Approx(s[n][e] - (maxScore[h] == -INFINITY ? 0.0f : maxScore[h]));
         sum[h] += s[n][e];
       }
     }
