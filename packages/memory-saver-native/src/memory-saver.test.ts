@@ -77,6 +77,25 @@ describe(`MemorySaver on ${DEVICE}`, () => {
     await expect(s.checksum(a, 3)).rejects.toThrow(/multiple of 8/);
   });
 
+  it('checksums as the sum of mixWord over 8-byte words, on 16-byte words or 8-byte ones', async () => {
+    const s = open();
+    const a = await s.allocate(3 * MiB + 5, { tag: 'x' });
+    const bytes = patternBytes(a.size, 7);
+    await s.copyFromHost(a, bytes);
+    // offset 8 leaves the 16-byte loads for the 8-byte path; odd and even word counts; a partial tail.
+    for (const [offset, length] of [
+      [0, a.size],
+      [8, a.size - 8],
+      [0, 3 * MiB - 8],
+      [8, 3 * MiB - 8],
+      [16, 4096],
+    ]) {
+      expect(await s.checksum(a, offset, length)).toBe(
+        checksumOf(bytes.subarray(offset, offset + length)),
+      );
+    }
+  });
+
   it('rejects double pause, resume of an active tag and work on paused memory', async () => {
     const s = open();
     const a = await s.allocate(MiB, { tag: 'kv_cache' });
@@ -300,3 +319,23 @@ describe.runIf(DEVICE === 'cuda')('MemorySaver on cuda: the driver sees the memo
     expect(await s.checksum(w)).toBe(sum);
   });
 });
+
+const WORD = (1n << 64n) - 1n;
+
+/** checksum.h's mixWord and its sum, in BigInt: the reference both backends' kernels are held to. */
+function mixWord(word: bigint, index: bigint): bigint {
+  let z = word ^ ((index * 0x9e3779b97f4a7c15n) & WORD);
+  z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & WORD;
+  z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & WORD;
+  return z ^ (z >> 31n);
+}
+
+function checksumOf(bytes: Uint8Array): bigint {
+  const padded = new Uint8Array(Math.ceil(bytes.length / 8) * 8);
+  padded.set(bytes);
+  const words = new DataView(padded.buffer);
+  let sum = 0n;
+  for (let i = 0; i < padded.length / 8; i++)
+    sum = (sum + mixWord(words.getBigUint64(i * 8, true), BigInt(i))) & WORD;
+  return sum;
+}
