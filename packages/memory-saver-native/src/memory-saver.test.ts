@@ -83,13 +83,14 @@ describe(`MemorySaver on ${DEVICE}`, () => {
     const bytes = patternBytes(a.size, 7);
     await s.copyFromHost(a, bytes);
     // offset 8 leaves the 16-byte loads for the 8-byte path; odd and even word counts; a partial tail.
-    for (const [offset, length] of [
+    const ranges: [offset: number, length: number][] = [
       [0, a.size],
       [8, a.size - 8],
       [0, 3 * MiB - 8],
       [8, 3 * MiB - 8],
       [16, 4096],
-    ]) {
+    ];
+    for (const [offset, length] of ranges) {
       expect(await s.checksum(a, offset, length)).toBe(
         checksumOf(bytes.subarray(offset, offset + length)),
       );
