@@ -182,7 +182,8 @@ double referenceDiff(const Batch& b, const std::vector<float>& out) {
     CHECK(cudaMemcpy(q.data(), static_cast<const uint16_t*>(p.q) + seq * qElements, qElements * 2, cudaMemcpyDeviceToHost));
     for (int head = 0; head < kKvHeads * kGroup; ++head) {
       int kvHead = head / kGroup;
-      auto at = [&](int key, int d) { return (size_t(key) * kKvHeads + kvHead) * kDim + d; };
+      // The sequence's pages are consecutive, so its key k is slot k of the copied range.
+      auto at = [&](int key, int d) { return ts::KvLayout{kKvHeads, kDim, pageSize}.offset(key, kvHead) + d; };
       std::vector<double> scores(b.context);
       double top = -INFINITY, total = 0;
       for (int key = 0; key < b.context; ++key) {

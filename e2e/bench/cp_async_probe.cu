@@ -1,8 +1,9 @@
 // How the ways of copying a decode tile from global to shared memory load L2: each warp streams
 // 16-key tiles (16 rows of 128 bytes, rows `rowStride` bytes apart in global memory: 128 for a
-// contiguous page, 1024 for one kv head of Llama-3.2-1B's [slot][8 heads][64] rows) through a
-// ring of 3 stages, and sums what lands. attendDecode's copies asked L2 for twice the sectors
-// DRAM gave (ncu, session 2026-12-02 #5); cuDNN's for once. Run it under
+// contiguous page, 1024 for one kv head of the [slot][8 heads][64] rows Llama-3.2-1B's caches
+// had before kv_layout.h) through a ring of 3 stages, and sums what lands. attendDecode's
+// copies asked L2 for twice the sectors DRAM gave (ncu, session 2026-12-02 #5); cuDNN's for
+// once. Run it under
 //   ncu --metrics lts__t_sectors_srcunit_tex_op_read.sum,lts__t_requests_srcunit_tex_op_read.sum,dram__sectors_read.sum
 // to see sectors per request for each way.
 //   nvcc -std=c++20 -O3 -arch=sm_90 -o /tmp/cpp e2e/bench/cp_async_probe.cu && /tmp/cpp

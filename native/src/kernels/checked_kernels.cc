@@ -69,6 +69,7 @@ void checkStoreKv(const StoreKvArgs& a, const char* kernel) {
   c.address(a.kCache, "kCache").address(a.vCache, "vCache").address(a.k, "k").address(a.v, "v");
   c.address(a.slots, "slots");
   c.positive(a.tokens, "tokens").positive(a.kvHeads, "kvHeads").positive(a.headDim, "headDim");
+  c.positive(a.pageSize, "pageSize");
   c.atLeast(a.kStride, 1LL * a.kvHeads * a.headDim, "kStride");
   c.atLeast(a.vStride, 1LL * a.kvHeads * a.headDim, "vStride");
   c.dtype(a.dtype);

@@ -100,14 +100,14 @@ void fields(RotaryArgs& a, F&& f) {
 
 struct StoreKvArgs {
   uintptr_t kCache, vCache, k, v, slots;  // slots: int32 [tokens]
-  int tokens, kvHeads, headDim, kStride, vStride;
+  int tokens, kvHeads, headDim, kStride, vStride, pageSize;
   DType dtype;
 };
 template <typename F>
 void fields(StoreKvArgs& a, F&& f) {
   f("kCache", a.kCache), f("vCache", a.vCache), f("k", a.k), f("v", a.v), f("slots", a.slots), f("tokens", a.tokens);
   f("kvHeads", a.kvHeads), f("headDim", a.headDim), f("kStride", a.kStride), f("vStride", a.vStride);
-  f("dtype", a.dtype);
+  f("pageSize", a.pageSize), f("dtype", a.dtype);
 }
 
 // A decoder layer's rotary, then its KV store.
@@ -227,7 +227,8 @@ class Kernels {
   virtual void rotary(const RotaryArgs& a) = 0;
 
   // Writes each token's k and v rows (kvHeads * headDim, row strides kStride / vStride) into
-  // the caches [slots, kvHeads * headDim] at slots (int32 [tokens]); a negative slot skips its token.
+  // the caches at slots (int32 [tokens]), laid out as kv_layout.h says (pages of pageSize slots,
+  // [kv head][slot][headDim] each); a negative slot skips its token.
   virtual void storeKv(const StoreKvArgs& a) = 0;
 
   // rotary(a.rotary) then storeKv(a.store), with the same result; a backend may do both in one
@@ -237,7 +238,8 @@ class Kernels {
     storeKv(a.store);
   }
 
-  // Causal attention of a batch of sequences over their paged KV. Query token i of sequence s
+  // Causal attention of a batch of sequences over their paged KV (kv_layout.h, batch.pageSize
+  // slots a page). Query token i of sequence s
   // (of qLen = queryStart[s+1] - queryStart[s]) sits at position seqLens[s] - qLen + i and sees
   // keys 0..position. Covers prefill, prefill after a cached prefix, and decode (qLen = 1).
   // q: [tokens, qHeads * headDim] (row stride qStride); out: [tokens, qHeads * headDim].

@@ -22,8 +22,9 @@ export interface KvPoolOptions extends KvPoolShape {
 }
 
 /**
- * The paged KV cache of one model: for every layer a K and a V buffer of
- * `numPages * pageSize` slots of `kvHeads * headDim` values, all in one allocation of the
+ * The paged KV cache of one model: for every layer a K and a V buffer of `numPages` pages,
+ * each `[kvHeads][pageSize][headDim]` values (`native/src/kernels/kv_layout.h`: a head's keys of
+ * a page in one run), all in one allocation of the
  * `kv_cache` tag. Its page allocator and every table that points into it live outside the
  * tag, so they survive a release (only the KV values are discarded).
  */
@@ -75,7 +76,7 @@ export class KvPool {
     return this.allocation.size;
   }
 
-  /** Device address of layer `layer`'s K buffer, laid out [slot, kvHeads * headDim]. */
+  /** Device address of layer `layer`'s K buffer, laid out [page][kvHeads][pageSize][headDim]. */
   keyAddress(layer: number): number {
     return this.address(2 * this.checkLayer(layer));
   }

@@ -77,6 +77,8 @@ export interface StoreKvArgs {
   headDim: number;
   kStride: number;
   vStride: number;
+  /** Slots a page: a cache is pages of [kvHeads][pageSize][headDim] (`native/src/kernels/kv_layout.h`). */
+  pageSize: number;
   dtype: DType;
 }
 

@@ -46,11 +46,23 @@ describeKernels('kernel argument errors', () => {
     expect(() => w.ops.rotary({ ...rotary, layout: 'diagonal' as never })).toThrow(
       /layout must be 'half-split' or 'adjacent'/,
     );
-    const storeKv = { kCache: a, vCache: a, k: a, v: a, slots: a, tokens: 1, kvHeads: 2 } as const;
+    const storeKv = {
+      kCache: a,
+      vCache: a,
+      k: a,
+      v: a,
+      slots: a,
+      tokens: 1,
+      kvHeads: 2,
+      pageSize: 4,
+    } as const;
     expect(() =>
       w.ops.storeKv({ ...storeKv, headDim: 8, kStride: 15, vStride: 16, dtype: 'float32' }),
     ).toThrow('storeKv: kStride must be at least 16, got 15');
     const store = { ...storeKv, headDim: 8, kStride: 16, vStride: 16, dtype: 'float32' } as const;
+    expect(() => w.ops.storeKv({ ...store, pageSize: 0 })).toThrow(
+      'storeKv: pageSize must be positive, got 0',
+    );
     expect(() => w.ops.rotaryStoreKv({ rotary: { ...rotary, rotaryDim: 9 }, store })).toThrow(
       /^rotaryStoreKv \(rotary\): rotaryDim must be even/,
     );

@@ -89,7 +89,17 @@ export interface AttentionCase {
   scale: number;
 }
 
-/** out[tokens, qHeads * headDim] from q (row stride qStride) and caches [slots, kvHeads * headDim]. */
+/** Where head `head` of cache slot `slot` starts: pages of [kvHeads][pageSize][headDim] (kv_layout.h). */
+export function kvOffset(
+  c: { kvHeads: number; headDim: number; pageSize: number },
+  slot: number,
+  head: number,
+): number {
+  const page = Math.floor(slot / c.pageSize);
+  return ((page * c.kvHeads + head) * c.pageSize + (slot % c.pageSize)) * c.headDim;
+}
+
+/** out[tokens, qHeads * headDim] from q (row stride qStride) and paged caches (`kvOffset`). */
 export function attentionReference(
   c: AttentionCase,
   q: Float32Array,
@@ -98,7 +108,6 @@ export function attentionReference(
 ) {
   const tokens = c.qLens.reduce((sum, n) => sum + n, 0);
   const out = new Float32Array(tokens * c.qHeads * c.headDim);
-  const cacheRow = c.kvHeads * c.headDim;
   let token = 0;
   c.qLens.forEach((qLen, s) => {
     const seqLen = c.seqLens[s] as number;
@@ -112,7 +121,7 @@ export function attentionReference(
         const qBase = token * c.qStride + h * c.headDim;
         const scores: number[] = [];
         for (let key = 0; key <= position; key++) {
-          const kBase = slot(key) * cacheRow + kvHead * c.headDim;
+          const kBase = kvOffset(c, slot(key), kvHead);
           let dot = 0;
           for (let d = 0; d < c.headDim; d++)
             dot += (q[qBase + d] as number) * (kCache[kBase + d] as number);
@@ -123,7 +132,7 @@ export function attentionReference(
         const total = weights.reduce((sum, w) => sum + w, 0);
         const outBase = (token * c.qHeads + h) * c.headDim;
         weights.forEach((weight, key) => {
-          const vBase = slot(key) * cacheRow + kvHead * c.headDim;
+          const vBase = kvOffset(c, slot(key), kvHead);
           for (let d = 0; d < c.headDim; d++) {
             out[outBase + d] =
               (out[outBase + d] as number) + (weight / total) * (vCache[vBase + d] as number);

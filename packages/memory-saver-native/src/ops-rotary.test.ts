@@ -7,7 +7,7 @@ import {
   seeded,
   Workspace,
 } from './ops.test-helpers.js';
-import { rotaryReference } from './ops-reference.test-helpers.js';
+import { kvOffset, rotaryReference } from './ops-reference.test-helpers.js';
 import { type DType, dtypeBytes, type RotaryLayout } from './ops-types.js';
 
 const LAYOUTS: RotaryLayout[] = ['half-split', 'adjacent'];
@@ -81,11 +81,11 @@ describeKernels.each(DTYPES)('storeKv in %s', (dtype: DType) => {
     ['rows off 16-byte alignment', 12, 5],
     ['16-byte aligned rows', 16, 32],
   ])(
-    'writes strided k and v rows into their slots and skips negative slots (%s)',
+    "writes strided k and v heads into their slots' pages and skips negative slots (%s)",
     async (_, headDim, kPadding) => {
       const w = new Workspace();
       const random = seeded(12);
-      const [tokens, kvHeads, slotCount] = [5, 2, 20];
+      const [tokens, kvHeads, slotCount, pageSize] = [5, 2, 20, 4];
       const row = kvHeads * headDim;
       const [kStride, vStride] = [row + kPadding, 3 * row];
       const k = randomTensor(random, tokens * kStride, dtype);
@@ -104,14 +104,19 @@ describeKernels.each(DTYPES)('storeKv in %s', (dtype: DType) => {
         headDim,
         kStride,
         vStride,
+        pageSize,
         dtype,
       });
       const expectedK = new Float32Array(slotCount * row);
       const expectedV = new Float32Array(slotCount * row);
       slots.forEach((slot, t) => {
         if (slot < 0) return;
-        expectedK.set(k.subarray(t * kStride, t * kStride + row), slot * row);
-        expectedV.set(v.subarray(t * vStride, t * vStride + row), slot * row);
+        for (let h = 0; h < kvHeads; h++) {
+          const to = kvOffset({ kvHeads, headDim, pageSize }, slot, h);
+          const [kFrom, vFrom] = [t * kStride + h * headDim, t * vStride + h * headDim];
+          expectedK.set(k.subarray(kFrom, kFrom + headDim), to);
+          expectedV.set(v.subarray(vFrom, vFrom + headDim), to);
+        }
       });
       expect(Array.from(w.read(kCache, slotCount * row, dtype))).toEqual(Array.from(expectedK));
       expect(Array.from(w.read(vCache, slotCount * row, dtype))).toEqual(Array.from(expectedV));
@@ -133,7 +138,7 @@ describeKernels.each(cases)('rotaryStoreKv in %s', (dtype: DType, layout: Rotary
     async (_, headDim, rotaryDim, padding, qHeads) => {
       const w = new Workspace();
       const random = seeded(13);
-      const [tokens, kvHeads, slotCount] = [7, 2, 12];
+      const [tokens, kvHeads, slotCount, pageSize] = [7, 2, 12, 4];
       const stride = (qHeads + 2 * kvHeads) * headDim + padding;
       const row = kvHeads * headDim;
       const qkv = randomTensor(random, tokens * stride, dtype);
@@ -166,7 +171,7 @@ describeKernels.each(cases)('rotaryStoreKv in %s', (dtype: DType, layout: Rotary
           layout,
           dtype,
         };
-        const store = { kCache, vCache, k, v, slots, tokens, kvHeads, headDim, dtype };
+        const store = { kCache, vCache, k, v, slots, tokens, kvHeads, headDim, pageSize, dtype };
         return { rotary, store: { ...store, kStride: stride, vStride: stride } };
       };
       const [fused, apart] = [await layer(), await layer()];

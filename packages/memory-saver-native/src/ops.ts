@@ -98,7 +98,8 @@ export class Ops extends DeviceTransfers {
 
   /**
    * Writes token t's k and v rows (kvHeads * headDim; row strides kStride, vStride) into the
-   * caches [slots, kvHeads * headDim] at slot `slots[t]` (int32 [tokens]; negative: skipped).
+   * caches at slot `slots[t]` (int32 [tokens]; negative: skipped): pages of pageSize slots,
+   * each [kvHeads][pageSize][headDim].
    */
   storeKv(args: StoreKvArgs): void {
     this.#native.storeKv(nativeStoreKv(args));

@@ -12,6 +12,7 @@
 #include "kernels/cpu/cpu_kernels.h"
 #include "kernels/cpu/simd.h"
 #include "kernels/cpu/thread_pool.h"
+#include "kernels/kv_layout.h"
 
 namespace ts::cpu {
 namespace {
@@ -100,7 +101,7 @@ void attendItem(const Problem& p, const WorkItem& item) {
 
   const AttentionBatch& batch = *p.batch;
   const int32_t* pages = batch.pageTable + static_cast<size_t>(item.seq) * batch.pageTableStride;
-  size_t cacheRow = static_cast<size_t>(p.kvHeads) * headDim;
+  KvLayout layout{p.kvHeads, headDim, batch.pageSize};
   int keyCount = item.firstPosition + (item.endToken - item.firstToken);
   const float* kRows[kKeyBlock];
   const float* vRows[kKeyBlock];
@@ -108,9 +109,9 @@ void attendItem(const Problem& p, const WorkItem& item) {
     int block = std::min(kKeyBlock, keyCount - firstKey);
     for (int j = 0; j < block; ++j) {
       int key = firstKey + j;
-      size_t slot = static_cast<size_t>(pages[key / batch.pageSize]) * batch.pageSize + key % batch.pageSize;
-      const T* kSource = at<const T>(p.kCache) + slot * cacheRow + static_cast<size_t>(item.kvHead) * headDim;
-      const T* vSource = at<const T>(p.vCache) + slot * cacheRow + static_cast<size_t>(item.kvHead) * headDim;
+      size_t offset = layout.offset(pages[key / batch.pageSize], key % batch.pageSize, item.kvHead);
+      const T* kSource = at<const T>(p.kCache) + offset;
+      const T* vSource = at<const T>(p.vCache) + offset;
       if constexpr (std::is_same_v<T, float>) {
         kRows[j] = kSource;
         vRows[j] = vSource;

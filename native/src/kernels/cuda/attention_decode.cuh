@@ -154,7 +154,7 @@ __global__ void __launch_bounds__(Shape::kWarps * 32) attendDecode(AttentionPara
   const T* kCache = static_cast<const T*>(p.kCache);
   const T* vCache = static_cast<const T*>(p.vCache);
   const int32_t* pages = p.pageTable + static_cast<size_t>(seq) * p.pageTableStride;
-  long long cacheRow = static_cast<long long>(p.kvHeads) * D;
+  KvLayout layout{p.kvHeads, D, p.pageSize};
   char* ring = shared + warp * Shape::kStages * 2 * Shape::kTileBytes;
   int tiles = max(0, (keyEnd - keyBegin + kKeys - 1) / kKeys);
   int warpTiles = tiles > warp ? (tiles - warp + kWarps - 1) / kWarps : 0;
@@ -177,7 +177,7 @@ __global__ void __launch_bounds__(Shape::kWarps * 32) attendDecode(AttentionPara
     int key = laneKey(i);
     if (key < 0) return -1LL;
     int inPage = pagesOfTwoPower ? key & (p.pageSize - 1) : key % p.pageSize;
-    return (static_cast<long long>(page) * p.pageSize + inPage) * cacheRow + static_cast<long long>(kvHead) * D;
+    return static_cast<long long>(layout.offset(page, inPage, kvHead));
   };
   // Issues the copies of this warp's i-th tile into ring stage i % kStages (a group either way).
   auto copyTile = [&](int i, long long offset) {

@@ -11,6 +11,7 @@
 #include <type_traits>
 
 #include "kernels/cuda/common.cuh"
+#include "kernels/kv_layout.h"
 
 namespace ts::cuda {
 
@@ -201,15 +202,14 @@ __global__ void __launch_bounds__(kAttentionThreads) attendTiles(AttentionParams
     lastKey[i] = r < rows ? firstPosition + (firstRow + r) / p.group : -1;
   }
   const int32_t* pages = p.pageTable + static_cast<size_t>(seq) * p.pageTableStride;
-  long long cacheRow = static_cast<long long>(p.kvHeads) * p.headDim;
+  KvLayout layout{p.kvHeads, p.headDim, p.pageSize};
 
   for (int tileStart = keyBegin; tileStart < keyEnd; tileStart += kKeyTile) {
     __syncthreads();  // the previous tile is consumed
     if (threadIdx.x < kKeyTile) {
       int key = tileStart + threadIdx.x;
-      long long slot = -1;
-      if (key < keyEnd) slot = static_cast<long long>(pages[key / p.pageSize]) * p.pageSize + key % p.pageSize;
-      offsets[threadIdx.x] = slot < 0 ? -1 : slot * cacheRow + static_cast<long long>(kvHead) * p.headDim;
+      offsets[threadIdx.x] =
+          key < keyEnd ? static_cast<long long>(layout.offset(pages[key / p.pageSize], key % p.pageSize, kvHead)) : -1;
     }
     __syncthreads();
     loadKv<T, D>(ks, vs, offsets, p);

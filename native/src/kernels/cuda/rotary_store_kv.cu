@@ -1,9 +1,9 @@
 // A decoder layer's rotary and KV store in one launch, a block per token: its angles once into
 // shared memory, then a thread per rotation item (HeadVectors) of a q or k head, rotated k also
 // written into the token's cache slot, and a thread per 16-byte vector of a v head, copied into
-// its slot. Other shapes run rotary then storeKv. On the H200 (1B, decode at 512 keys) it takes 62 us
-// a step at batch 64 where rotary and storeKv took 55 + 42 (ncu), and decode ran 2.3% / 1.9% faster
-// at batch 64 / 256 (three alternated pairs in one call).
+// its slot (kv_layout.h). Other shapes run rotary then storeKv. On the H200 (1B, decode at 512
+// keys) it takes 62 us a step at batch 64 where rotary and storeKv took 55 + 42 (ncu), and decode
+// ran 2.3% / 1.9% faster at batch 64 / 256 (three alternated pairs in one call).
 #include <algorithm>
 
 #include "kernels/cuda/common.cuh"
@@ -18,7 +18,8 @@ namespace {
 constexpr int kMaxThreads = 512;
 
 struct StoreShape {
-  int vStride, rowElements;  // v's row stride; a cache slot's elements (kvHeads * headDim)
+  int vStride;  // v's row stride
+  KvLayout layout;
 };
 
 template <typename T>
@@ -32,19 +33,19 @@ __global__ void rotateAndStoreToken(T* q, T* k, const T* v, T* kCache, T* vCache
   int t = blockIdx.x, rotations = (s.qHeads + s.kvHeads) * chunksPerHead;
   int items = rotations + s.kvHeads * (s.headDim / V);
   int slot = slots[t];
-  T* kSlot = slot < 0 ? nullptr : kCache + static_cast<size_t>(slot) * store.rowElements;
   int item = threadIdx.x;
   HeadVectors<T> mine(q, k, s, t, item < rotations ? item : 0, chunksPerHead);
   tokenAngles(static_cast<float>(positions[t]), invFreq, s.half, sines, cosines);
   for (; item < items; item += blockDim.x) {
     if (item < rotations) {
       HeadVectors<T> head = item == threadIdx.x ? mine : HeadVectors<T>(q, k, s, t, item, chunksPerHead);
-      T* copy = head.head >= s.qHeads && kSlot ? kSlot + (head.head - s.qHeads) * s.headDim : nullptr;
+      T* copy = head.head >= s.qHeads && slot >= 0 ? kCache + store.layout.offset(slot, head.head - s.qHeads) : nullptr;
       head.rotateAndStore(s, sines, cosines, copy);
     } else if (slot >= 0) {
-      int vector = item - rotations;
+      int vector = item - rotations, headVectors = s.headDim / V;
       const uint4* from = reinterpret_cast<const uint4*>(v + static_cast<size_t>(t) * store.vStride);
-      reinterpret_cast<uint4*>(vCache + static_cast<size_t>(slot) * store.rowElements)[vector] = from[vector];
+      T* to = vCache + store.layout.offset(slot, vector / headVectors) + (vector % headVectors) * V;
+      *reinterpret_cast<uint4*>(to) = from[vector];
     }
   }
 }
@@ -74,7 +75,7 @@ void CudaKernels::rotaryStoreKv(const RotaryStoreKvArgs& a) {
     int chunksPerHead = rotaryVectorSpan(r) / kVector<T>;
     int items = (r.qHeads + r.kvHeads) * chunksPerHead + r.kvHeads * (r.headDim / kVector<T>);
     int threads = std::min(kMaxThreads, (items + 31) / 32 * 32);
-    StoreShape store{s.vStride, s.kvHeads * s.headDim};
+    StoreShape store{s.vStride, KvLayout{s.kvHeads, s.headDim, s.pageSize}};
     if (r.tokens > 0) {
       launchOverlapped(rotateAndStoreToken<T>, r.tokens, threads, 0, stream, at<T>(r.q), at<T>(r.k), at<const T>(s.v),
                        at<T>(s.kCache), at<T>(s.vCache), at<const int32_t>(r.positions), at<const int32_t>(s.slots),

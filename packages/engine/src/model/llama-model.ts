@@ -134,6 +134,7 @@ export class LlamaModel {
           headDim: c.headDim,
           kStride: this.qkvWidth,
           vStride: this.qkvWidth,
+          pageSize: kv.shape.pageSize,
           dtype,
         },
       });

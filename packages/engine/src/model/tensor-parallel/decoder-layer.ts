@@ -110,6 +110,7 @@ export function tensorParallelLayer(
       headDim,
       kStride: qkvWidth,
       vStride: qkvWidth,
+      pageSize: shape.pageSize,
       dtype,
     },
   });
