@@ -24,6 +24,7 @@ describe('decode bench options', () => {
       dtype: 'bfloat16',
       batches: [1, 64],
       newTokens: 128,
+      bandwidthBytes: 8 * 1024 ** 3,
     });
     expect(cuda.reps).toBe(3);
     expect(readBenchOptions(['--context', '2048', '--graphs-only'], 'cuda')).toMatchObject({

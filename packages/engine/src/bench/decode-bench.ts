@@ -1,6 +1,6 @@
 // pnpm bench:decode [--device cpu|cuda] [--model random:100m|random:1b|PATH] [--dtype float32]
 //   [--batches 1,8] [--prompt 128 | --context 2048] [--new-tokens 32] [--reps 5] [--graphs-only]
-//   [--bandwidth-gib 1]
+//   [--bandwidth-gib 1 (cpu), 8 (cuda)]
 // Prefill and greedy decode tokens/s per batch size, beside the memory-bandwidth floor of
 // decode: every weight byte read once per step at the read bandwidth measured in the same run.
 import { availableParallelism } from 'node:os';

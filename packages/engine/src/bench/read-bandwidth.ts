@@ -8,7 +8,10 @@ export interface ReadBandwidth {
   bytes: number;
   /** Timed passes over the whole buffer. */
   passes: number;
-  /** Median rate of a read-only pass over the whole buffer, 1e9 bytes per second. */
+  /**
+   * Median rate of a read-only pass over the whole buffer, 1e9 bytes per second, less a call's
+   * fixed cost (the median of passes over 4 KiB: launch, sync and the result's copy back).
+   */
   gbPerS: number;
   /**
    * The same pass over a range that stays in cache (CPU only, else null): when this is not
@@ -42,6 +45,7 @@ export async function measureReadBandwidth(
     await saver.fill(buffer, 0x5a);
     await saver.checksum(buffer);
     const ms = await medianMs(passes, () => saver.checksum(buffer));
+    const fixedMs = await medianMs(passes, () => saver.checksum(buffer, 0, 4096));
     let cachedGbPerS: number | null = null;
     if (saver.device === 'cpu') {
       const cached = Math.min(8 * MiB, bytes);
@@ -49,7 +53,8 @@ export async function measureReadBandwidth(
       cachedGbPerS =
         cached / 1e6 / (await medianMs(4 * passes, () => saver.checksum(buffer, 0, cached)));
     }
-    return { bytes, passes, gbPerS: bytes / 1e6 / ms, cachedGbPerS };
+    const readMs = ms > fixedMs ? ms - fixedMs : ms;
+    return { bytes, passes, gbPerS: bytes / 1e6 / readMs, cachedGbPerS };
   } finally {
     await saver.free(buffer);
   }
