@@ -5,11 +5,7 @@
 
 #include <cstddef>
 
-#if defined(__CUDACC__)
-#define TS_KV_HOST_DEVICE __host__ __device__
-#else
-#define TS_KV_HOST_DEVICE
-#endif
+#include "host_device.h"
 
 namespace ts {
 
@@ -17,11 +13,11 @@ struct KvLayout {
   int kvHeads, headDim, pageSize;
 
   // The element offset of head `head` of the key at `inPage` in page `page`.
-  TS_KV_HOST_DEVICE size_t offset(long long page, int inPage, int head) const {
+  TS_HOST_DEVICE size_t offset(long long page, int inPage, int head) const {
     return static_cast<size_t>((page * kvHeads + head) * pageSize + inPage) * static_cast<size_t>(headDim);
   }
   // The same by slot: slot = page * pageSize + its place in the page.
-  TS_KV_HOST_DEVICE size_t offset(long long slot, int head) const {
+  TS_HOST_DEVICE size_t offset(long long slot, int head) const {
     long long page = slot / pageSize;
     return offset(page, static_cast<int>(slot - page * pageSize), head);
   }

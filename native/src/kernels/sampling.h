@@ -8,13 +8,7 @@
 #include <cstdint>
 #include <cstring>
 
-#if !defined(TS_HOST_DEVICE)
-#if defined(__CUDACC__)
-#define TS_HOST_DEVICE __host__ __device__
-#else
-#define TS_HOST_DEVICE
-#endif
-#endif
+#include "host_device.h"
 
 namespace ts {
 
