@@ -120,18 +120,21 @@ void fields(RotaryStoreKvArgs& a, F&& f) {
   f("rotary", a.rotary), f("store", a.store);
 }
 
+// batchInvariant: each query row's bits independent of the batch, of how many query rows its
+// sequence has in it and of the cached prefix: keys in fixed chunks, merged in one order.
 struct AttentionArgs {
   uintptr_t out, q, kCache, vCache;
   AttentionBatch batch;
   int tokens, qHeads, kvHeads, headDim, qStride;
   float scale;
   DType dtype;
+  bool batchInvariant;
 };
 template <typename F>
 void fields(AttentionArgs& a, F&& f) {
   f("out", a.out), f("q", a.q), f("kCache", a.kCache), f("vCache", a.vCache), f("batch", a.batch);
   f("tokens", a.tokens), f("qHeads", a.qHeads), f("kvHeads", a.kvHeads), f("headDim", a.headDim);
-  f("qStride", a.qStride), f("scale", a.scale), f("dtype", a.dtype);
+  f("qStride", a.qStride), f("scale", a.scale), f("dtype", a.dtype), f("batchInvariant", a.batchInvariant);
 }
 
 struct SiluAndMulArgs {
@@ -144,15 +147,17 @@ void fields(SiluAndMulArgs& a, F&& f) {
   f("out", a.out), f("gateUp", a.gateUp), f("rows", a.rows), f("inter", a.inter), f("dtype", a.dtype);
 }
 
+// batchInvariant: each row's bits independent of m (issue 17's deterministic mode).
 struct GemmArgs {
   uintptr_t out, a, w, bias;  // bias: 0 = none
   int m, n, k;
   DType dtype;
+  bool batchInvariant;
 };
 template <typename F>
 void fields(GemmArgs& a, F&& f) {
   f("out", a.out), f("a", a.a), f("w", a.w), f("bias", a.bias), f("m", a.m), f("n", a.n), f("k", a.k);
-  f("dtype", a.dtype);
+  f("dtype", a.dtype), f("batchInvariant", a.batchInvariant);
 }
 
 struct SampleArgs {

@@ -101,6 +101,11 @@ export interface AttentionArgs {
   qStride: number;
   scale: number;
   dtype: DType;
+  /**
+   * Each query row's bits independent of the batch, of its sequence's other query rows and of
+   * a cached prefix (keys in fixed chunks merged in one order); left out: false.
+   */
+  batchInvariant?: boolean;
 }
 
 export interface SiluAndMulArgs {
@@ -121,6 +126,8 @@ export interface GemmArgs {
   n: number;
   k: number;
   dtype: DType;
+  /** Each row's bits independent of m (one k order, no split, no shape-picked kernel); left out: false. */
+  batchInvariant?: boolean;
 }
 
 export interface SampleArgs {

@@ -400,7 +400,7 @@ describeKernels('kernel argument errors', () => {
     expect(() => native.upload(a, [1, 2] as never)).toThrow('upload: bytes must be a Uint8Array');
     // A kernel with an argument struct takes one object, read field by field in struct order.
     expect(() => native.gemm(7 as never)).toThrow('gemm expects an object of arguments');
-    const gemm = { out: a, a, w: a, bias: 0, m: 1, n: 1, k: 1, dtype: 0 };
+    const gemm = { out: a, a, w: a, bias: 0, m: 1, n: 1, k: 1, dtype: 0, batchInvariant: false };
     expect(() => native.gemm({ ...gemm, w: undefined } as never)).toThrow(
       'gemm: w must be a number',
     );
@@ -410,10 +410,13 @@ describeKernels('kernel argument errors', () => {
     expect(() => native.gemm({ ...gemm, dtype: 5 })).toThrow(
       'gemm: dtype must be 0 (float32), 1 (bfloat16) or 2 (float16), got 5',
     );
+    expect(() => native.gemm({ ...gemm, batchInvariant: 1 as never })).toThrow(
+      'gemm: batchInvariant must be a boolean',
+    );
     // A nested struct (the attention batch) is an object of its own, its fields named alone.
     const batch = { numSeqs: 1, queryStart: a, seqLens: a, pageTable: a, pageTableStride: 1 };
     const attention = { out: a, q: a, kCache: a, vCache: a, tokens: 1, qHeads: 1, kvHeads: 1 };
-    const shape = { headDim: 4, qStride: 4, scale: 1, dtype: 0 };
+    const shape = { headDim: 4, qStride: 4, scale: 1, dtype: 0, batchInvariant: false };
     expect(() => native.attention({ ...attention, ...shape, batch: 1 } as never)).toThrow(
       'attention: batch must be an object',
     );

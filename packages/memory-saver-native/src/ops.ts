@@ -126,6 +126,7 @@ export class Ops extends DeviceTransfers {
       ...args,
       batch: { ...args.batch, reusePlan: args.batch.reusePlan ?? false },
       dtype: dtypeCode(args.dtype),
+      batchInvariant: args.batchInvariant ?? false,
     });
   }
 
@@ -136,7 +137,12 @@ export class Ops extends DeviceTransfers {
 
   /** out[m, n] = a[m, k] · w[n, k]ᵀ (+ bias[n] unless bias is 0): a Linear, [out, in] weights. */
   gemm(args: GemmArgs): void {
-    this.#native.gemm({ ...args, bias: args.bias ?? 0, dtype: dtypeCode(args.dtype) });
+    this.#native.gemm({
+      ...args,
+      bias: args.bias ?? 0,
+      dtype: dtypeCode(args.dtype),
+      batchInvariant: args.batchInvariant ?? false,
+    });
   }
 
   /** Converts n elements from `inType` to `outType`. */

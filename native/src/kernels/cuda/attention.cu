@@ -11,6 +11,8 @@
 // 128); longer queries take 64-row items (32 for head sizes above 128). Keys are split when the
 // items alone would not fill the GPU twice over, or for the tensor-core kernel as
 // attention_splits.h works out (its items split no further than DecodeShape::kMinSplitKeys a part).
+// Batch-invariant calls take 16-row items in every phase and split keys in fixed chunks
+// (attention_chunks.cuh), so prefill, chunked prefill, decode and a cached prefix agree bit for bit.
 #include <algorithm>
 
 #include "kernels/cuda/attention_decode.cuh"
@@ -26,6 +28,8 @@ constexpr int kPlanThreads = 1024;
 constexpr size_t kMaxPartialBytes = size_t(64) << 20;
 // A split launch has a counter per (item, kv head) block: more blocks than fit here are not split.
 constexpr size_t kMaxCounterBytes = size_t(64) << 10;
+// Keys per chunk of a batch-invariant launch: a multiple of both kernels' key rounds (64, 32).
+constexpr int kChunkKeys = 512;
 
 struct PlanArgs {
   const int32_t* queryStart;
@@ -194,7 +198,8 @@ void CudaKernels::attention(const AttentionArgs& a) {
   int group = a.qHeads / a.kvHeads;
   int dim = a.headDim <= 32 ? 32 : a.headDim <= 64 ? 64 : a.headDim <= 128 ? 128 : 256;
   long long rowsTotal = static_cast<long long>(a.tokens) * group;
-  bool decode = rowsTotal <= 16LL * batch.numSeqs;
+  bool invariant = a.batchInvariant;
+  bool decode = invariant || rowsTotal <= 16LL * batch.numSeqs;
   int rowsPerItem = decode ? 16 : dim > 128 ? 32 : 64;
   long long itemBound =
       std::min(rowsTotal, (rowsTotal + static_cast<long long>(batch.numSeqs) * (rowsPerItem - 1)) / rowsPerItem);
@@ -214,12 +219,25 @@ void CudaKernels::attention(const AttentionArgs& a) {
                                  (2LL * multiprocessors_ + blocks - 1) / blocks, 1, kMaxSplits));
   if (blocks * static_cast<long long>(sizeof(int)) > static_cast<long long>(kMaxCounterBytes)) splits = 1;
   while (splits > 1 && splits * rowsAll * (a.headDim + 2) * sizeof(float) > kMaxPartialBytes) splits /= 2;
+  long long launchItems = itemBound;
+  if (invariant) {
+    // As many chunks as the longest sequence the page table holds; items launched in groups whose
+    // partials fit the scratch.
+    long long maxKeys = std::max(1LL, static_cast<long long>(batch.pageTableStride) * batch.pageSize);
+    splits = static_cast<int>(std::min<long long>((maxKeys + kChunkKeys - 1) / kChunkKeys, 1 << 16));
+    long long itemBytes = static_cast<long long>(splits) * a.kvHeads * kChunkRows * (a.headDim + 2) * sizeof(float);
+    long long fit = std::min(static_cast<long long>(kMaxPartialBytes) / itemBytes,
+                             static_cast<long long>(kMaxCounterBytes / sizeof(int)) / a.kvHeads);
+    if (splits > 1) launchItems = std::min(itemBound, fit);
+    if (launchItems < 1) throw std::invalid_argument("attention: a batch-invariant item's partials exceed the scratch");
+  }
 
-  int counterCount = splits > 1 ? static_cast<int>(blocks) : 0;
+  int counterCount = splits > 1 ? static_cast<int>(invariant ? launchItems * a.kvHeads : blocks) : 0;
+  long long partialRows = invariant ? static_cast<long long>(launchItems) * a.kvHeads * kChunkRows : rowsAll;
   size_t itemBytes = aligned(itemBound * sizeof(int2)), countBytes = aligned(sizeof(int));
   size_t counterBytes = aligned(counterCount * sizeof(int));
-  size_t accBytes = splits > 1 ? aligned(splits * rowsAll * a.headDim * sizeof(float)) : 0;
-  size_t statsBytes = splits > 1 ? aligned(splits * rowsAll * sizeof(float2)) : 0;
+  size_t accBytes = splits > 1 ? aligned(splits * partialRows * a.headDim * sizeof(float)) : 0;
+  size_t statsBytes = splits > 1 ? aligned(splits * partialRows * sizeof(float2)) : 0;
   char* base = static_cast<char*>(scratch(itemBytes + countBytes + counterBytes + accBytes + statsBytes));
   auto* items = reinterpret_cast<int2*>(base);
   auto* itemCount = reinterpret_cast<int*>(base + itemBytes);
@@ -263,18 +281,23 @@ void CudaKernels::attention(const AttentionArgs& a) {
   p.splitCounters = counters;
   p.partialAcc = splits > 1 ? reinterpret_cast<float*>(partials) : nullptr;
   p.partialStats = splits > 1 ? reinterpret_cast<float2*>(partials + accBytes) : nullptr;
+  p.chunkKeys = invariant ? kChunkKeys : 0;
+  p.launchItems = static_cast<int>(launchItems);
 
-  dim3 grid(static_cast<unsigned>(itemBound), a.kvHeads, splits);
-  withElementType(a.dtype, [&](auto type) {
-    using T = typename decltype(type)::type;
-    switch (dim) {
-      case 32: launchForDim<T, 32>(p, grid, decode, tensorCores, stream); break;
-      case 64: launchForDim<T, 64>(p, grid, decode, tensorCores, stream); break;
-      case 128: launchForDim<T, 128>(p, grid, decode, tensorCores, stream); break;
-      default: launchForDim<T, 256>(p, grid, decode, tensorCores, stream); break;
-    }
-    checkLaunch("attention");
-  });
+  for (long long first = 0; first < itemBound; first += launchItems) {
+    p.itemOffset = static_cast<int>(first);
+    dim3 grid(static_cast<unsigned>(std::min(launchItems, itemBound - first)), a.kvHeads, splits);
+    withElementType(a.dtype, [&](auto type) {
+      using T = typename decltype(type)::type;
+      switch (dim) {
+        case 32: launchForDim<T, 32>(p, grid, decode, tensorCores, stream); break;
+        case 64: launchForDim<T, 64>(p, grid, decode, tensorCores, stream); break;
+        case 128: launchForDim<T, 128>(p, grid, decode, tensorCores, stream); break;
+        default: launchForDim<T, 256>(p, grid, decode, tensorCores, stream); break;
+      }
+      checkLaunch("attention");
+    });
+  }
 }
 
 }  // namespace ts::cuda

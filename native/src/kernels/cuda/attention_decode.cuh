@@ -9,6 +9,7 @@
 #pragma once
 
 #include "kernels/cuda/attention_tile.cuh"
+#include "kernels/cuda/mma.cuh"
 #include "kernels/cuda/overlapped_launch.cuh"
 
 namespace ts::cuda {
@@ -42,71 +43,6 @@ struct DecodeShape {
   static constexpr int kMinSplitKeys = MinSplitKeys;
 };
 
-__device__ __forceinline__ unsigned sharedAddress(const void* at) {
-  return static_cast<unsigned>(__cvta_generic_to_shared(at));
-}
-
-// 16 bytes from global to shared memory, or 16 zero bytes when !valid; L2 fetches PrefetchBytes
-// around them.
-template <int PrefetchBytes = 0>
-__device__ __forceinline__ void copy16(void* to, const void* from, bool valid) {
-  static_assert(PrefetchBytes == 0 || PrefetchBytes == 128, "L2 prefetch of 0 or 128 bytes");
-  if constexpr (PrefetchBytes == 128) {
-    asm volatile("cp.async.cg.shared.global.L2::128B [%0], [%1], 16, %2;\n" ::"r"(sharedAddress(to)), "l"(from),
-                 "r"(valid ? 16 : 0));
-  } else {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(sharedAddress(to)), "l"(from),
-                 "r"(valid ? 16 : 0));
-  }
-}
-__device__ __forceinline__ void commitCopies() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int Pending>
-__device__ __forceinline__ void waitCopies() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(Pending));
-}
-
-__device__ __forceinline__ void loadMatrices(uint32_t (&r)[4], const void* at) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(sharedAddress(at)));
-}
-__device__ __forceinline__ void loadMatricesTransposed(uint32_t (&r)[4], const void* at) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(sharedAddress(at)));
-}
-
-// c += a b for one m16n8k16 tile (a row-major 16x16, b column-major 16x8, c float32 16x8).
-template <typename T>
-__device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  if constexpr (std::is_same_v<T, __half>) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-        "{%0, %1, %2, %3};\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  } else {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-        "{%0, %1, %2, %3};\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  }
-}
-
-// Two float32 values as one register of two T, the first in the low half: one conversion
-// instruction, rounding to nearest even as fromFloat does for the finite values P holds.
-template <typename T>
-__device__ __forceinline__ uint32_t packPair(float low, float high) {
-  if constexpr (std::is_same_v<T, __half>) {
-    __half2 pair = __floats2half2_rn(low, high);
-    return *reinterpret_cast<const uint32_t*>(&pair);
-  } else {
-    __nv_bfloat162 pair = __floats2bfloat162_rn(low, high);
-    return *reinterpret_cast<const uint32_t*>(&pair);
-  }
-}
-
 // 2^x by the multi-function unit alone, results below 2^-126 flushed to zero (exp2f spends four
 // more instructions on that range, which no softmax weight needs).
 __device__ __forceinline__ float exp2Approx(float x) {
@@ -133,23 +69,25 @@ __global__ void __launch_bounds__(Shape::kWarps * 32) attendDecode(AttentionPara
     waitForPriorGrid();
     allowNextGrid();
   }
-  if (static_cast<int>(blockIdx.x) >= *p.itemCount) return;
+  int itemIndex = p.itemOffset + static_cast<int>(blockIdx.x);
+  if (itemIndex >= *p.itemCount) return;
   extern __shared__ float4 sharedRaw[];
   char* shared = reinterpret_cast<char*>(sharedRaw);
   int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
 
-  int2 item = p.items[blockIdx.x];
+  int2 item = p.items[itemIndex];
   int seq = item.x, firstRow = item.y, kvHead = blockIdx.y, split = blockIdx.z;
   int qStart = p.queryStart[seq], qLen = p.queryStart[seq + 1] - qStart;
   int firstPosition = p.seqLens[seq] - qLen;
   int rows = min(kDecodeRows, qLen * p.group - firstRow);
   int keyCount = firstPosition + (firstRow + rows - 1) / p.group + 1;
-  // An item's keys split in at most p.splits parts of at least kMinSplitKeys; the blocks of parts
-  // it does not have return.
-  int splits = min(p.splits, (keyCount + Shape::kMinSplitKeys - 1) / Shape::kMinSplitKeys);
+  // An item's keys split in at most p.splits parts of at least kMinSplitKeys (or in fixed
+  // chunks, keyRange); the blocks of parts it does not have return.
+  int splits = p.chunkKeys > 0 ? 0 : min(p.splits, (keyCount + Shape::kMinSplitKeys - 1) / Shape::kMinSplitKeys);
+  KeyRange range = keyRange(p, keyCount, split, max(splits, 1), Shape::kRound);
+  splits = range.splits;
   if (split >= splits) return;
-  int rounds = (keyCount + Shape::kRound - 1) / Shape::kRound, perSplit = (rounds + splits - 1) / splits;
-  int keyBegin = split * perSplit * Shape::kRound, keyEnd = min(keyCount, keyBegin + perSplit * Shape::kRound);
+  int keyBegin = range.begin, keyEnd = range.end;
 
   const T* kCache = static_cast<const T*>(p.kCache);
   const T* vCache = static_cast<const T*>(p.vCache);
@@ -269,7 +207,8 @@ __global__ void __launch_bounds__(Shape::kWarps * 32) attendDecode(AttentionPara
       tileMax[h] = fmaxf(tileMax[h], __shfl_xor_sync(0xffffffffu, tileMax[h], 2));
       float newMax = fmaxf(maxScore[h], tileMax[h]);
       float base = newMax == -INFINITY ? 0.0f : newMax;
-      correction[h] = exp2Approx(maxScore[h] - base);
+      // Exactly 1 while the max holds, so that keys a row does not see change none of its bits.
+      correction[h] = newMax == maxScore[h] ? 1.0f : exp2Approx(maxScore[h] - base);
       maxScore[h] = newMax;
       sum[h] *= correction[h];
     }
@@ -339,12 +278,13 @@ __global__ void __launch_bounds__(Shape::kWarps * 32) attendDecode(AttentionPara
     if (splits == 1) {
       static_cast<T*>(p.out)[row * D + d] = fromFloat<T>(value / total);
     } else {
-      long long slot = split * p.rowsAll + row;
+      long long slot = p.chunkKeys > 0 ? chunkSlot(p, split, blockIdx.x, kvHead, r) : split * p.rowsAll + row;
       p.partialAcc[slot * D + d] = value;
       if (d == 0) p.partialStats[slot] = make_float2(rowMax, total);
     }
   }
-  if (splits > 1) mergeSplitsIfLast<T>(p, blockIdx.x, kvHead, qStart, firstRow, rows, splits);
+  if (splits > 1 && p.chunkKeys > 0) foldChunksIfLast<T, true>(p, blockIdx.x, kvHead, qStart, firstRow, rows, splits);
+  else if (splits > 1) mergeSplitsIfLast<T>(p, blockIdx.x, kvHead, qStart, firstRow, rows, splits);
 }
 
 // attendDecode<T, D, Shape> blocks resident per multiprocessor of the current device (at least 1;

@@ -10,37 +10,12 @@
 #include <cmath>
 #include <type_traits>
 
+#include "kernels/cuda/attention_chunks.cuh"
+#include "kernels/cuda/attention_params.cuh"
 #include "kernels/cuda/common.cuh"
 #include "kernels/kv_layout.h"
 
 namespace ts::cuda {
-
-constexpr int kAttentionThreads = 128;
-constexpr int kKeyTile = 32;
-constexpr int kMaxSplits = 16;
-
-struct AttentionParams {
-  void* out;
-  const void* q;
-  const void* kCache;
-  const void* vCache;
-  const int32_t* queryStart;
-  const int32_t* seqLens;
-  const int32_t* pageTable;
-  int pageTableStride, pageSize;
-  int qHeads, kvHeads, headDim, qStride, group, splits;
-  float scaleLog2;
-  bool vectorKv;  // cache rows can be read 16 bytes at a time
-  // No kernel of this step writes the items or the batch metadata (an earlier call planned them):
-  // the decode kernel reads them, and its first page-table entries, before its grid wait.
-  bool planSettled;
-  long long rowsAll;  // tokens * qHeads
-  const int2* items;  // (sequence, first row)
-  const int* itemCount;
-  int* splitCounters;    // splits > 1: [items, kvHeads] blocks done, zero between launches
-  float* partialAcc;     // splits > 1: [splits, rowsAll, headDim], unnormalized
-  float2* partialStats;  // splits > 1: [splits, rowsAll] (running max, sum)
-};
 
 template <int D, int RT>
 struct TileShape {
@@ -165,7 +140,8 @@ template <typename T, int D, int RT>
 __global__ void __launch_bounds__(kAttentionThreads) attendTiles(AttentionParams p) {
   using Shape = TileShape<D, RT>;
   constexpr int kCols = D / 8, kKeys = kKeyTile / 8;
-  if (static_cast<int>(blockIdx.x) >= *p.itemCount) return;
+  int itemIndex = p.itemOffset + static_cast<int>(blockIdx.x);
+  if (itemIndex >= *p.itemCount) return;
   extern __shared__ float4 sharedRaw[];
   float* qs = reinterpret_cast<float*>(sharedRaw);
   float* ks = qs + Shape::kRows * Shape::kQPitch;
@@ -174,14 +150,15 @@ __global__ void __launch_bounds__(kAttentionThreads) attendTiles(AttentionParams
   long long* offsets = reinterpret_cast<long long*>(ps + Shape::kRows * Shape::kPPitch);
   for (int i = threadIdx.x; i < Shape::kFloats; i += kAttentionThreads) qs[i] = 0.0f;
 
-  int2 item = p.items[blockIdx.x];
+  int2 item = p.items[itemIndex];
   int seq = item.x, firstRow = item.y, kvHead = blockIdx.y, split = blockIdx.z;
   int qStart = p.queryStart[seq], qLen = p.queryStart[seq + 1] - qStart;
   int firstPosition = p.seqLens[seq] - qLen;
   int rows = min(Shape::kRows, qLen * p.group - firstRow);
   int keyCount = firstPosition + (firstRow + rows - 1) / p.group + 1;
-  int tiles = (keyCount + kKeyTile - 1) / kKeyTile, perSplit = (tiles + p.splits - 1) / p.splits;
-  int keyBegin = split * perSplit * kKeyTile, keyEnd = min(keyCount, keyBegin + perSplit * kKeyTile);
+  KeyRange range = keyRange(p, keyCount, split, p.splits, kKeyTile);
+  if (split >= range.splits) return;  // a whole block: before any barrier
+  int splits = range.splits, keyBegin = range.begin, keyEnd = range.end;
   __syncthreads();
 
   const T* q = static_cast<const T*>(p.q);
@@ -286,7 +263,7 @@ __global__ void __launch_bounds__(kAttentionThreads) attendTiles(AttentionParams
     if (r >= rows) continue;
     int f = firstRow + r;
     long long row = static_cast<long long>(qStart + f / p.group) * p.qHeads + kvHead * p.group + f % p.group;
-    if (p.splits == 1) {
+    if (splits == 1) {
       T* out = static_cast<T*>(p.out) + row * p.headDim;
       float inverse = 1.0f / sum[i];
 #pragma unroll
@@ -294,7 +271,7 @@ __global__ void __launch_bounds__(kAttentionThreads) attendTiles(AttentionParams
         if (column(c, tx) < p.headDim) out[column(c, tx)] = fromFloat<T>(acc[i][c] * inverse);
       }
     } else {
-      long long slot = split * p.rowsAll + row;
+      long long slot = p.chunkKeys > 0 ? chunkSlot(p, split, blockIdx.x, kvHead, r) : split * p.rowsAll + row;
       float* out = p.partialAcc + slot * p.headDim;
 #pragma unroll
       for (int c = 0; c < kCols; ++c) {
@@ -303,7 +280,8 @@ __global__ void __launch_bounds__(kAttentionThreads) attendTiles(AttentionParams
       if (tx == 0) p.partialStats[slot] = make_float2(maxScore[i], sum[i]);
     }
   }
-  if (p.splits > 1) mergeSplitsIfLast<T>(p, blockIdx.x, kvHead, qStart, firstRow, rows, p.splits);
+  if (splits > 1 && p.chunkKeys > 0) foldChunksIfLast<T, false>(p, blockIdx.x, kvHead, qStart, firstRow, rows, splits);
+  else if (splits > 1) mergeSplitsIfLast<T>(p, blockIdx.x, kvHead, qStart, firstRow, rows, splits);
 }
 
 }  // namespace ts::cuda

@@ -1,10 +1,11 @@
 // out = a · wᵀ (+ bias): a few rows of a through gemv.cu, more through cuBLAS (blas.cc has the
-// mapping onto its column-major call).
+// mapping onto its column-major call); batch-invariant calls through gemm_invariant.cu.
 // A bias is written into every row of out first and cuBLAS adds the product to it (beta = 1):
 // acc + bias is then rounded once, in float32, as on the CPU.
 #include "kernels/cuda/blas.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/cuda_kernels.h"
+#include "kernels/cuda/gemm_invariant.h"
 #include "kernels/cuda/gemv.h"
 
 namespace ts::cuda {
@@ -23,6 +24,11 @@ __global__ void broadcastRows(T* out, const T* row, int rows, int n) {
 void CudaKernels::gemm(const GemmArgs& args) {
   cudaStream_t stream = enter();
   needGivenScratch("gemm");
+  if (args.batchInvariant) {
+    launchInvariantGemm(stream, args);
+    checkLaunch("gemm (batch-invariant)");
+    return;
+  }
   if (launchGemv(stream, args.out, args.a, args.w, args.bias, args.m, args.n, args.k, args.dtype)) {
     checkLaunch("gemm (gemv)");
     return;

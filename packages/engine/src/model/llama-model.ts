@@ -16,6 +16,12 @@ import type { Workspace } from './workspace.js';
  * summed over the ranks), the embedding and lm_head its vocabulary rows (the embedding zero
  * outside them, then summed; lm_head's scores gathered into the full vocabulary).
  */
+/** Tensor parallel (null: the whole model here); batch-invariant GEMMs and attention. */
+export interface ModelKernels {
+  parallel?: ModelParallel | null;
+  batchInvariant?: boolean;
+}
+
 export class LlamaModel {
   private readonly heads: number;
   private readonly kvHeads: number;
@@ -23,14 +29,18 @@ export class LlamaModel {
   private readonly qWidth: number;
   private readonly kvWidth: number;
   private readonly qkvWidth: number;
+  private readonly parallel: ModelParallel | null;
+  private readonly batchInvariant: boolean;
 
   constructor(
     readonly config: ModelConfig,
     private readonly weights: LoadedWeights,
     private readonly ops: Ops,
     private readonly inverseFrequencies: number,
-    private readonly parallel: ModelParallel | null = null,
+    { parallel = null, batchInvariant = false }: ModelKernels = {},
   ) {
+    this.parallel = parallel;
+    this.batchInvariant = batchInvariant;
     this.heads = parallel?.dims.numHeads ?? config.numHeads;
     this.kvHeads = parallel?.dims.numKvHeads ?? config.numKvHeads;
     this.inter = parallel?.dims.intermediateSize ?? config.intermediateSize;
@@ -51,6 +61,7 @@ export class LlamaModel {
   forward(ws: Workspace, meta: StepMetadata, kv: KvPool, allPositions = false): number {
     const { config: c, ops } = this;
     const dtype = ws.dims.dtype;
+    const batchInvariant = this.batchInvariant;
     const t = meta.tokens;
     const w = (name: string) => this.weights.address(name);
     const metadata = ws.address('metadata');
@@ -104,6 +115,7 @@ export class LlamaModel {
         n: this.qkvWidth,
         k: c.hiddenSize,
         dtype,
+        batchInvariant,
       });
       if (c.qkNorm) this.normalizeHeads(qkv, k, t, p, dtype);
       const [kCache, vCache] = [kv.keyAddress(l), kv.valueAddress(l)];
@@ -151,6 +163,7 @@ export class LlamaModel {
         qStride: this.qkvWidth,
         scale: 1 / Math.sqrt(c.headDim),
         dtype,
+        batchInvariant,
       });
       // At TP > 1, rank 0 alone holds o's bias: added once before the sum.
       const oBiasName = `${p}self_attn.o_proj.bias`;
@@ -164,6 +177,7 @@ export class LlamaModel {
         n: c.hiddenSize,
         k: this.qWidth,
         dtype,
+        batchInvariant,
       });
       this.sumOverRanks(hidden, t * c.hiddenSize, dtype);
       ops.addRmsNorm({
@@ -184,6 +198,7 @@ export class LlamaModel {
         n: 2 * this.inter,
         k: c.hiddenSize,
         dtype,
+        batchInvariant,
       });
       ops.siluAndMul({ out: activation, gateUp, rows: t, inter: this.inter, dtype });
       ops.gemm({
@@ -194,6 +209,7 @@ export class LlamaModel {
         n: c.hiddenSize,
         k: this.inter,
         dtype,
+        batchInvariant,
       });
       this.sumOverRanks(hidden, t * c.hiddenSize, dtype);
       if (l + 1 < c.numLayers) {
@@ -211,12 +227,30 @@ export class LlamaModel {
     const head = this.weights.has('lm_head.weight') ? w('lm_head.weight') : table;
     const logits = ws.address('logits');
     if (!this.parallel) {
-      ops.gemm({ out: logits, a: normed, w: head, m: rows, n: c.vocabSize, k: dim, dtype });
+      ops.gemm({
+        out: logits,
+        a: normed,
+        w: head,
+        m: rows,
+        n: c.vocabSize,
+        k: dim,
+        dtype,
+        batchInvariant,
+      });
       return rows;
     }
     const rankVocab = this.parallel.dims.vocabSize;
     const rankLogits = ws.address('rankLogits');
-    ops.gemm({ out: rankLogits, a: normed, w: head, m: rows, n: rankVocab, k: dim, dtype });
+    ops.gemm({
+      out: rankLogits,
+      a: normed,
+      w: head,
+      m: rows,
+      n: rankVocab,
+      k: dim,
+      dtype,
+      batchInvariant,
+    });
     this.parallel.comm.allGather(rankLogits, rows * rankVocab, dtype, logits, rows);
     return rows;
   }

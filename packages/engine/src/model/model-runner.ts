@@ -40,6 +40,13 @@ export interface QueuedSample {
   take(): { tokens: number[]; logprobs?: number[] };
 }
 
+/** How a runner's kernels run: tensor parallel or not, batch-invariant or not. */
+export interface RunnerKernels {
+  parallel?: ModelParallel | null;
+  /** GEMMs and attention whose rows do not depend on the batch (the deterministic switch). */
+  batchInvariant?: boolean;
+}
+
 /**
  * Runs forward passes of one model on one device: builds each step's metadata, uploads it in
  * one copy, runs the model, and samples on the device so only token ids come back.
@@ -71,7 +78,7 @@ export class ModelRunner {
     config: ModelConfig,
     weights: LoadedWeights,
     limits: RunnerLimits,
-    parallel: ModelParallel | null = null,
+    { parallel = null, batchInvariant = false }: RunnerKernels = {},
   ): Promise<ModelRunner> {
     const dtype = weights.layout.dtype;
     const heads = parallel?.dims.numHeads ?? config.numHeads;
@@ -98,7 +105,10 @@ export class ModelRunner {
     const frequencies = inverseFrequencies(config);
     const constants = await saver.allocate(frequencies.byteLength);
     await saver.copyFromHost(constants, new Uint8Array(frequencies.buffer));
-    const model = new LlamaModel(config, weights, ops, Number(constants.address), parallel);
+    const model = new LlamaModel(config, weights, ops, Number(constants.address), {
+      parallel,
+      batchInvariant,
+    });
     return new ModelRunner(config, dtype, ops, model, workspace, constants, parallel !== null);
   }
 

@@ -59,6 +59,8 @@ export interface RunnerSizes {
   maxInputLogprobRows: number;
   maxContext: number;
   pageSize: number;
+  /** The deterministic switch: the runner's kernels batch-invariant (spec rule 14). */
+  deterministic?: boolean;
 }
 
 /** The rank's runner; its workspace in `cuda_graph` (discarded on release, mapped on resume). */
@@ -76,5 +78,8 @@ export function createRankRunner(
     maxPagesPerSeq: Math.ceil(sizes.maxContext / sizes.pageSize),
     workspaceTag: 'cuda_graph',
   };
-  return ModelRunner.create(saver, createOps(saver), config, weights, limits, parallel);
+  return ModelRunner.create(saver, createOps(saver), config, weights, limits, {
+    parallel,
+    batchInvariant: sizes.deterministic ?? false,
+  });
 }

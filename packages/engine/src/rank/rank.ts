@@ -29,6 +29,8 @@ export interface RankOptions {
   /** Longest sequence (prompt + output) a request may reach. */
   maxContext: number;
   prefixCache: boolean;
+  /** Batch-invariant kernels: a request's bits independent of its batch (spec rule 14). */
+  deterministic?: boolean;
   /** Decode steps as captured CUDA graphs where the device can capture (default true). */
   cudaGraphs?: boolean;
   /** Launch each pass before collecting the one before (default true). */
