@@ -1,5 +1,7 @@
+// @module-tag cuda
 import { describe, expect, it } from 'vitest';
 import type { GenerateChunk, GenerateInput, GenerateOutput, SamplingInput } from '../engine-api.js';
+import { DEVICE } from '../model/runner.test-helpers.js';
 import { createServer } from '../server/create-server.js';
 import type { Engine } from './engine.js';
 import { engineLauncher } from './engine.test-helpers.js';
@@ -7,8 +9,8 @@ import { engineLauncher } from './engine.test-helpers.js';
 // Spec rule 14 (deterministic inference), the rows of issue 17's table on the real engine:
 // each row compares the tokens and the logprobs, bit for bit, of the same requests run two
 // ways. The CPU backend computes every row of a batch on its own, so every row holds there
-// with the option on or off; on CUDA the option is refused until its kernels are
-// batch-invariant (issue 17), so this file runs on the CPU only.
+// with the option on or off; on CUDA only with it on (batch-invariant GEMMs and attention), in
+// float32 and in bfloat16 (the tensor-core GEMM).
 
 const N = 8;
 const TOKENS = 48;
@@ -24,9 +26,9 @@ const PROMPTS = [
   'Sleep, wake, pause, continue, retract.',
 ];
 
-const launch = engineLauncher({
+const launchEngine = engineLauncher({
   model: 'builtin:tiny',
-  device: 'cpu',
+  device: DEVICE,
   dtype: 'float32',
   numPages: 256,
   maxContext: 512,
@@ -141,7 +143,7 @@ const all = Array.from({ length: N }, (_, i) => request(i));
 
 describe('the bitwise comparison', () => {
   it('sees one ulp in one logprob, and one token', async () => {
-    const engine = await launch();
+    const engine = await launchEngine();
     const [out] = await oneAtATime(engine, [request(0)]);
     const output = out as GenerateOutput;
     const pairs = output.metaInfo.outputTokenLogprobs ?? [];
@@ -161,9 +163,24 @@ describe('the bitwise comparison', () => {
   });
 });
 
-describe.each([false, true])(
-  'deterministic %s on the CPU: the same request gives the same bytes (rule 14)',
-  (deterministic) => {
+type Mode = [deterministic: boolean, dtype: 'float32' | 'bfloat16'];
+const MODES: Mode[] =
+  DEVICE === 'cpu'
+    ? [
+        [false, 'float32'],
+        [true, 'float32'],
+        [true, 'bfloat16'],
+      ]
+    : [
+        [true, 'float32'],
+        [true, 'bfloat16'],
+      ];
+
+describe.each(MODES)(
+  `deterministic %s on ${DEVICE} in %s: the same request gives the same bytes (rule 14)`,
+  (deterministic: boolean, dtype: Mode[1]) => {
+    const launch = (options: Parameters<typeof launchEngine>[0] = {}) =>
+      launchEngine({ dtype, ...options });
     it('the same N requests one at a time, twice (the second time from the prefix cache)', async () => {
       const engine = await launch({ deterministic });
       const first = await oneAtATime(engine, all);

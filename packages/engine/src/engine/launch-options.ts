@@ -32,8 +32,6 @@ export function resolveOptions(options: LaunchOptions, gpuCount: number): Resolv
     throw new RangeError(`gpuIds must name one GPU per rank (${dpSize})`);
   if (typeof resolved.model !== 'string' || resolved.model === '')
     throw new RangeError('model must be a path or builtin:tiny');
-  if (resolved.deterministic && runsOnCuda(resolved.device, gpuCount))
-    throw new RangeError(DETERMINISTIC_ON_CUDA);
   if (resolved.tpSize > 1 && runsOnCuda(resolved.device, gpuCount))
     throw new RangeError(TENSOR_PARALLEL_ON_CUDA);
   return resolved;
@@ -44,16 +42,6 @@ export const TENSOR_PARALLEL_ON_CUDA =
   '--tp-size > 1 is not available on CUDA in this build: tensor parallelism across GPUs needs ' +
   'NCCL, which comes with the multi-GPU build (issue 19). Use --device cpu (ranks as threads ' +
   'with a shared-memory all-reduce), or --tp-size 1.';
-
-/**
- * Why `deterministic` is refused on CUDA. Its GEMMs choose tiling and split-K by the batch's
- * row count and its attention splits the KV by length, so a request's bytes depend on its
- * companions there; accepting the option would promise what the kernels do not keep.
- */
-export const DETERMINISTIC_ON_CUDA =
-  '--deterministic is not yet available on CUDA: its kernels are not batch-invariant yet ' +
-  '(GEMM tiling and split-K follow the batch size, attention splits the KV by length), so ' +
-  'outputs would still depend on the batch (issue 17). Use --device cpu, or leave it off.';
 
 /**
  * Whether the ranks will run on a GPU: `cuda`, or `auto` on a machine with one (the rank's

@@ -56,14 +56,14 @@ export const SWITCHES = {
    * Deterministic inference (spec rule 14): a request's tokens and logprobs depend only on the
    * request, not on its batch companions, prefix-cache hits, retraction, sleep/wake or the
    * data-parallel rank. The CPU backend already computes every row independently of the batch,
-   * so there it changes nothing (engine.determinism.test.ts is the evidence); on CUDA it is
-   * refused until the batch-invariant kernels exist (issue 17).
+   * so there it changes nothing (engine.determinism.test.ts is the evidence); on CUDA the GEMMs
+   * and attention run batch-invariant (`batchInvariant` of their kernel arguments).
    */
   deterministic: {
     default: false,
     flag: 'deterministic',
     sglangFlag: 'enable-deterministic-inference',
-    help: 'the same request gives the same tokens and logprobs whatever else runs (CPU only for now: refused on CUDA, issue 17)',
+    help: 'the same request gives the same tokens and logprobs whatever else runs (batch-invariant kernels)',
     serverInfo: 'enable_deterministic_inference',
   },
 } as const satisfies Record<string, SwitchSpec>;
