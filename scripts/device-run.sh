@@ -2,7 +2,7 @@
 # Runs on the device machine (after scripts/device-pack.sh here): unpacks Node and the modules,
 # builds the native addon with the machine's own cmake and nvcc, then runs the given steps.
 #   scripts/device-run.sh llama-cpp-build test-native test-engine test-e2e test-trainer bench-memory model-1b reference-1b \
-#     bench-decode decode-vs-probe bench-sleep bench-rollout bench-ipc llama-cpp probe-attention probe-cp-async test-torch-store
+#     bench-decode decode-vs-probe deterministic-cost bench-sleep bench-rollout bench-ipc llama-cpp probe-attention probe-cp-async test-torch-store
 # model-1b makes the Llama-3.2-1B-shaped checkpoint (random bf16 weights, $MODEL_1B), times
 # transformers on it and writes its reference logits; the steps after it use that checkpoint.
 set -uo pipefail
@@ -104,6 +104,22 @@ for step in "$@"; do
           python3 .device/torch_decode_probe.py > "$out/probe-$ctx.log" 2>&1
         python3 -c "import json; d = json.load(open('/tmp/probe-$ctx/res.json')); \
 print('probe', $ctx, round(d['HBM_read_sum_TBps'], 2), 'TB/s', {k: v['tok_s'] for k, v in d['decode_ctx$ctx'].items()})"
+      done
+      ;;
+    deterministic-cost)
+      # Issue 17's cost: bench:decode's rows with and without batch-invariant kernels, batches 64 and
+      # 256 (DECODE_CONTEXTS), then bench:rollout with and without --enable-deterministic-inference.
+      for ctx in ${DECODE_CONTEXTS:-512 2048}; do
+        (cd packages/engine && node dist/bench/decode-bench.js --device cuda --model random:1b \
+          --batches 1,64,256 --context "$ctx" --new-tokens 64 --reps 2 --graphs-only --deterministic 2>&1) \
+          > "$out/deterministic-decode-$ctx.md"
+        [ "${PIPESTATUS[0]}" = 0 ] || status=1
+        grep -E '^\| cuda|graphs:' "$out/deterministic-decode-$ctx.md"
+      done
+      for variant in "" "--enable-deterministic-inference"; do
+        (cd packages/engine && node dist/bench/rollout-bench.js --device cuda --model "$MODEL_1B" ${ROLLOUT_ARGS:-} $variant 2>&1) \
+          | tee -a "$out/deterministic-rollout.md" | grep -E '^engine|^\| cuda'
+        [ "${PIPESTATUS[0]}" = 0 ] || status=1
       done
       ;;
     bench-ipc)

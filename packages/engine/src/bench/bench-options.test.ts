@@ -13,6 +13,7 @@ describe('decode bench options', () => {
       newTokens: 32,
       context: null,
       launches: true,
+      deterministic: false,
       reps: 5,
       bandwidthBytes: 1024 ** 3,
       pageSize: 16,
@@ -27,10 +28,9 @@ describe('decode bench options', () => {
       bandwidthBytes: 8 * 1024 ** 3,
     });
     expect(cuda.reps).toBe(3);
-    expect(readBenchOptions(['--context', '2048', '--graphs-only'], 'cuda')).toMatchObject({
-      context: 2048,
-      launches: false,
-    });
+    expect(
+      readBenchOptions(['--context', '2048', '--graphs-only', '--deterministic'], 'cuda'),
+    ).toMatchObject({ context: 2048, launches: false, deterministic: true });
     expect(readBenchOptions(['--bandwidth-gib', '0.5'], 'cpu').bandwidthBytes).toBe(
       512 * 1024 ** 2,
     );

@@ -24,6 +24,8 @@ export interface DecodeBenchOptions {
   context: number | null;
   /** Also time decode steps as single launches beside the captured graphs. */
   launches: boolean;
+  /** Also time every mode with batch-invariant kernels (the deterministic switch's), row beside row. */
+  deterministic: boolean;
   reps: number;
   bandwidthBytes: number;
   pageSize: number;
@@ -61,6 +63,7 @@ function parse(args: readonly string[]) {
       'new-tokens': { type: 'string' },
       context: { type: 'string' },
       'graphs-only': { type: 'boolean', default: false },
+      deterministic: { type: 'boolean', default: false },
       reps: { type: 'string', default: '5' },
       'bandwidth-gib': { type: 'string' },
       'page-size': { type: 'string', default: String(NUMBER_OPTIONS.pageSize.default) },
@@ -106,6 +109,7 @@ export function readBenchOptions(args: readonly string[], device: DeviceKind): D
     newTokens: positiveInt('new-tokens', pick('new-tokens')),
     context: values.context === undefined ? null : positiveInt('context', values.context),
     launches: !values['graphs-only'],
+    deterministic: values.deterministic,
     reps: positiveInt('reps', values.reps),
     bandwidthBytes: Math.round(bandwidthGiB * GiB),
     pageSize: positiveInt('page-size', values['page-size']),

@@ -1,6 +1,8 @@
 // pnpm bench:decode [--device cpu|cuda] [--model random:100m|random:1b|PATH] [--dtype float32]
 //   [--batches 1,8] [--prompt 128 | --context 2048] [--new-tokens 32] [--reps 5] [--graphs-only]
-//   [--bandwidth-gib 1 (cpu), 8 (cuda)]
+//   [--bandwidth-gib 1 (cpu), 8 (cuda)] [--deterministic]
+// --deterministic: each row again with batch-invariant kernels (a second runner on the same
+// weights and KV pool), to read the deterministic switch's cost beside it.
 // Prefill and greedy decode tokens/s per batch size, beside the memory-bandwidth floor of
 // decode: every weight byte read once per step at the read bandwidth measured in the same run.
 import { availableParallelism } from 'node:os';
@@ -35,6 +37,8 @@ interface BenchModel {
   config: ModelConfig;
   size: ModelSize;
   runner: ModelRunner;
+  /** --deterministic: the runner with batch-invariant kernels. */
+  invariantRunner: ModelRunner | null;
   kv: KvPool;
   loadSeconds: number;
 }
@@ -62,12 +66,19 @@ async function loadBenchModel(
   });
   const limits = limitsFor(workloads, o.pageSize, o.context === null);
   const runner = await ModelRunner.create(saver, createOps(saver), config, weights, limits);
-  return { config, size: modelSize(checkpoint, o.dtype), runner, kv, loadSeconds };
+  const invariantRunner = o.deterministic
+    ? await ModelRunner.create(saver, createOps(saver), config, weights, limits, {
+        batchInvariant: true,
+      })
+    : null;
+  const size = modelSize(checkpoint, o.dtype);
+  return { config, size, runner, invariantRunner, kv, loadSeconds };
 }
 
 /** Median prefill (null without one) and decode tokens/s of `reps` runs of one batch size. */
 function measureBatch(
   m: BenchModel,
+  runner: ModelRunner,
   o: DecodeBenchOptions,
   batch: number,
 ): { prefill: number | null; decode: number } {
@@ -77,12 +88,12 @@ function measureBatch(
     const seed = o.seed + rep + 1;
     if (o.context !== null) {
       const first = randomPrompts(batch, 1, m.config.vocabSize, seed).map((p) => p[0] ?? 0);
-      const ms = timeDecodeOverContext(m.runner, m.kv, first, o.context, o.newTokens);
+      const ms = timeDecodeOverContext(runner, m.kv, first, o.context, o.newTokens);
       decode.push((batch * o.newTokens) / (ms / 1000));
       continue;
     }
     const prompts = randomPrompts(batch, o.promptTokens, m.config.vocabSize, seed);
-    const times = timePrefillAndDecode(m.runner, m.kv, prompts, o.newTokens);
+    const times = timePrefillAndDecode(runner, m.kv, prompts, o.newTokens);
     prefill.push((batch * o.promptTokens) / (times.prefillMs / 1000));
     decode.push((batch * o.newTokens) / (times.decodeMs / 1000));
   }
@@ -152,30 +163,37 @@ async function main(): Promise<void> {
   const bandwidth = await measureReadBandwidth(saver, o.bandwidthBytes);
   const m = await loadBenchModel(saver, o, workloads);
   printHeader(saver, bandwidth, m, o);
+  const runners = [m.runner, ...(m.invariantRunner ? [m.invariantRunner] : [])];
   // Warm-up: first touches of the workspace and the kernels' threads.
   const warmBatch = Math.max(...o.batches);
-  if (o.context === null) {
-    const warmPrompts = randomPrompts(warmBatch, Math.min(o.promptTokens, 8), m.config.vocabSize);
-    timePrefillAndDecode(m.runner, m.kv, warmPrompts, 1);
-  } else {
-    timeDecodeOverContext(m.runner, m.kv, new Array(warmBatch).fill(0), o.context, 2);
+  for (const runner of runners) {
+    if (o.context === null) {
+      const warmPrompts = randomPrompts(warmBatch, Math.min(o.promptTokens, 8), m.config.vocabSize);
+      timePrefillAndDecode(runner, m.kv, warmPrompts, 1);
+    } else {
+      timeDecodeOverContext(runner, m.kv, new Array(warmBatch).fill(0), o.context, 2);
+    }
   }
   const meanContext = meanContextOf(o);
-  // Decode steps as captured graphs (where the device has them) and as single launches, side by side.
+  // Decode steps as captured graphs (where the device has them) and as single launches, side by
+  // side; with --deterministic, each also through the batch-invariant kernels.
   const modes = m.runner.graphsEnabled ? (o.launches ? [true, false] : [true]) : [false];
   for (const batch of o.batches) {
     for (const graphs of modes) {
-      m.runner.graphsEnabled = graphs;
-      const rate = measureBatch(m, o, batch);
-      const bytes = m.size.bytesPerDecodeStep + kvBytesPerStep(m, o, batch);
-      const floor = (batch * bandwidth.gbPerS * 1e9) / bytes;
-      console.log(
-        `| ${saver.deviceName} | ${benchModelLabel(o.model)} | ${formatCount(m.size.parameters / 1e6)}M | ` +
-          `${o.dtype} | ${graphs ? 'graph' : 'launches'} | ${batch} | ${Math.round(meanContext)} | ` +
-          `${rate.prefill === null ? '—' : formatRate(rate.prefill)} | ` +
-          `${formatRate(rate.decode)} | ${formatRate((bytes * rate.decode) / batch / 1e9)} | ` +
-          `${formatRate(floor)} | ${(rate.decode / floor).toFixed(2)} |`,
-      );
+      for (const runner of runners) {
+        runner.graphsEnabled = graphs;
+        const rate = measureBatch(m, runner, o, batch);
+        const bytes = m.size.bytesPerDecodeStep + kvBytesPerStep(m, o, batch);
+        const floor = (batch * bandwidth.gbPerS * 1e9) / bytes;
+        const steps = `${graphs ? 'graph' : 'launches'}${runner === m.runner ? '' : ', invariant'}`;
+        console.log(
+          `| ${saver.deviceName} | ${benchModelLabel(o.model)} | ${formatCount(m.size.parameters / 1e6)}M | ` +
+            `${o.dtype} | ${steps} | ${batch} | ${Math.round(meanContext)} | ` +
+            `${rate.prefill === null ? '—' : formatRate(rate.prefill)} | ` +
+            `${formatRate(rate.decode)} | ${formatRate((bytes * rate.decode) / batch / 1e9)} | ` +
+            `${formatRate(floor)} | ${(rate.decode / floor).toFixed(2)} |`,
+        );
+      }
     }
   }
   const g = m.runner.graphStats;
@@ -184,7 +202,7 @@ async function main(): Promise<void> {
       (g.lastFailure ? ` (last: ${g.lastFailure})` : ''),
   );
   console.log(`\ntotal ${((performance.now() - started) / 1000).toFixed(0)} s`);
-  await m.runner.free(saver);
+  for (const runner of runners) await runner.free(saver);
 }
 
 await runBench(

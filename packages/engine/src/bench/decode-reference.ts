@@ -25,6 +25,8 @@ export interface DecodeReferenceSetup {
   /** Decode steps per run (its --new-tokens), and runs (its --reps; the median is kept). */
   steps: number;
   reps: number;
+  /** Batch-invariant kernels, as the engine's deterministic switch runs them. */
+  batchInvariant: boolean;
 }
 
 /** Greedy decode steps timed as bench:decode times them (forward + sampling, graphs on). */
@@ -56,7 +58,9 @@ export async function measureDecodeReference(s: DecodeReferenceSetup): Promise<D
     dtype: s.dtype,
   });
   const limits = limitsFor([workload], s.pageSize, false);
-  const runner = await ModelRunner.create(saver, createOps(saver), config, weights, limits);
+  const runner = await ModelRunner.create(saver, createOps(saver), config, weights, limits, {
+    batchInvariant: s.batchInvariant,
+  });
   try {
     const firstTokens = (rep: number) =>
       randomPrompts(s.batch, 1, config.vocabSize, rep + 1).map((p) => p[0] ?? 0);

@@ -17,6 +17,8 @@ export interface RolloutOptions extends RolloutShape {
   scheduleConservativeness: number | undefined;
   /** Wait for each pass before planning the next (the engine's overlap schedule off). */
   disableOverlapSchedule: boolean;
+  /** The engine's deterministic switch (batch-invariant kernels), to read its cost. */
+  deterministic: boolean;
   /** Decode steps the in-process decode reference times. */
   referenceSteps: number;
 }
@@ -47,6 +49,7 @@ function parse(args: readonly string[]) {
       'max-batch-tokens': { type: 'string' },
       'schedule-conservativeness': { type: 'string' },
       'disable-overlap-schedule': { type: 'boolean', default: false },
+      'enable-deterministic-inference': { type: 'boolean', default: false },
       'reference-steps': { type: 'string' },
     },
   }).values;
@@ -106,6 +109,7 @@ export function readRolloutOptions(args: readonly string[]): RolloutOptions {
     maxBatchTokens: optionalInt('max-batch-tokens'),
     scheduleConservativeness: conservativeness === undefined ? undefined : Number(conservativeness),
     disableOverlapSchedule: values['disable-overlap-schedule'],
+    deterministic: values['enable-deterministic-inference'],
     referenceSteps: positiveInt('reference-steps', pick('reference-steps') as string),
   };
 }

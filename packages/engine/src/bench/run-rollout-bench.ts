@@ -47,7 +47,7 @@ function engineLine(o: RolloutOptions, info: ModelInfo, startSeconds: number) {
   return (
     `engine: ${info.device}, max running ${s.maxRunning} (${o.maxRunning ? 'given' : 'derived from the KV pool'}), ` +
     `max batch tokens ${s.maxBatchTokens}, KV pool ${s.maxTotalTokens} tokens in pages of ${s.pageSize}, ` +
-    `prefix cache ${on('prefixCache')}, graphs ${on('cudaGraphs')}, overlap schedule ${on('overlapSchedule')}; started in ${startSeconds.toFixed(1)} s.`
+    `prefix cache ${on('prefixCache')}, graphs ${on('cudaGraphs')}, overlap schedule ${on('overlapSchedule')}, deterministic ${on('deterministic')}; started in ${startSeconds.toFixed(1)} s.`
   );
 }
 
@@ -76,6 +76,7 @@ export async function runRolloutBench(
       : {}),
     ...(o.maxBatchTokens !== undefined ? { maxBatchTokens: o.maxBatchTokens } : {}),
     overlapSchedule: !o.disableOverlapSchedule,
+    deterministic: o.deterministic,
   });
   const info = engine.modelInfo();
   let result: Awaited<ReturnType<typeof runRollout>>;
@@ -101,6 +102,7 @@ export async function runRolloutBench(
     context,
     steps: o.referenceSteps,
     reps: REFERENCE_REPS,
+    batchInvariant: o.deterministic,
   });
   print(
     `step ms = wall ÷ forward passes (${result.passes}); forward ms and in forward % = the rank's ` +
@@ -122,6 +124,7 @@ export async function runRolloutBench(
     print(
       `\nthe same with bench:decode: pnpm bench:decode --device ${o.device} --model ${o.model} ` +
         `--dtype ${info.dtype} --batches ${batch} --context ${context} ` +
-        `--new-tokens ${o.referenceSteps} --reps ${REFERENCE_REPS} --graphs-only`,
+        `--new-tokens ${o.referenceSteps} --reps ${REFERENCE_REPS} --graphs-only` +
+        (o.deterministic ? ' --deterministic (its invariant row)' : ''),
     );
 }
