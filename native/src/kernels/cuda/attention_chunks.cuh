@@ -33,17 +33,7 @@ __device__ __forceinline__ float chunkWeight(float partMax, float max) {
 template <typename T, bool Divide>
 __device__ void foldChunksIfLast(const AttentionParams& p, int item, int kvHead, int qStart, int firstRow, int rows,
                                  int chunks) {
-  __shared__ bool lastChunk;
-  __threadfence();
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    int* counter = p.splitCounters + static_cast<size_t>(item) * p.kvHeads + kvHead;
-    lastChunk = atomicAdd(counter, 1) == chunks - 1;
-    if (lastChunk) *counter = 0;
-  }
-  __syncthreads();
-  if (!lastChunk) return;
-  __threadfence();
+  if (!finishesLastSplit(p, item, kvHead, chunks)) return;
   for (int c = threadIdx.x; c < rows * p.headDim; c += blockDim.x) {
     int r = c / p.headDim, d = c % p.headDim, f = firstRow + r;
     float max = -INFINITY, sum = 0.0f, value = 0.0f;

@@ -56,4 +56,22 @@ __device__ __forceinline__ KeyRange keyRange(const AttentionParams& p, int keyCo
   return {splits, split * perSplit, min(keyCount, split * perSplit + perSplit)};
 }
 
+// Whether this block is the last of the `splits` blocks of its (item, kv head) to finish (the
+// threadfence-reduction pattern): then the other blocks' partials are visible to it. The last one
+// resets the counter for the next launch, as a captured graph replays this one. Every thread of
+// the block calls it.
+__device__ __forceinline__ bool finishesLastSplit(const AttentionParams& p, int item, int kvHead, int splits) {
+  __shared__ bool last;
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    int* counter = p.splitCounters + static_cast<size_t>(item) * p.kvHeads + kvHead;
+    last = atomicAdd(counter, 1) == splits - 1;
+    if (last) *counter = 0;
+  }
+  __syncthreads();
+  if (last) __threadfence();
+  return last;
+}
+
 }  // namespace ts::cuda

@@ -113,22 +113,11 @@ __device__ void combineRow(const AttentionParams& p, long long row, int lane, in
 }
 
 // With more than one split (`splits` of them for this item), the block of an (item, kv head) that
-// finishes last merges the splits' partials of its rows (the threadfence-reduction pattern); its counter is reset for the
-// next launch, as a captured graph replays this one.
+// finishes last (finishesLastSplit) merges the splits' partials of its rows.
 template <typename T>
 __device__ void mergeSplitsIfLast(const AttentionParams& p, int item, int kvHead, int qStart, int firstRow, int rows,
                                   int splits) {
-  __shared__ bool lastSplit;
-  __threadfence();
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    int* counter = p.splitCounters + static_cast<size_t>(item) * p.kvHeads + kvHead;
-    lastSplit = atomicAdd(counter, 1) == splits - 1;
-    if (lastSplit) *counter = 0;
-  }
-  __syncthreads();
-  if (!lastSplit) return;
-  __threadfence();
+  if (!finishesLastSplit(p, item, kvHead, splits)) return;
   for (int r = threadIdx.x / 32; r < rows; r += blockDim.x / 32) {
     int f = firstRow + r;
     combineRow<T>(p, static_cast<long long>(qStart + f / p.group) * p.qHeads + kvHead * p.group + f % p.group,
