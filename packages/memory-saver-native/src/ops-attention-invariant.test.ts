@@ -31,7 +31,10 @@ describeKernels.each(
   const qHeads = 8;
   const kvHeads = 2;
   const qStride = qHeads * headDim;
+  // Page-table entries per sequence: the chunk count follows it (6 chunks of 512 keys); the
+  // wide table makes 128, whose partials need the items launched in groups on CUDA.
   const stride = Math.ceil(3000 / PAGE);
+  const wideStride = 4096;
   const pages = Math.ceil(LENGTH / PAGE) + 200;
 
   async function setup() {
@@ -52,15 +55,19 @@ describeKernels.each(
   }
 
   /** The sequence's rows of `way` as output bits, [count, qHeads * headDim]. */
-  async function run(s: Awaited<ReturnType<typeof setup>>, way: Way): Promise<Uint32Array> {
+  async function run(
+    s: Awaited<ReturnType<typeof setup>>,
+    way: Way,
+    tableStride = stride,
+  ): Promise<Uint32Array> {
     const { w } = s;
     const seqLens = [way.first + way.count, ...way.others.map(([, len]) => len)];
     const qLens = [way.count, ...way.others.map(([rows]) => rows)];
-    const table = new Int32Array(seqLens.length * stride).fill(-1);
+    const table = new Int32Array(seqLens.length * tableStride).fill(-1);
     for (let p = 0; p < Math.ceil(LENGTH / PAGE); p++) table[p] = Math.ceil(LENGTH / PAGE) - 1 - p;
     way.others.forEach(([, len], o) => {
       // Other sequences read pages past the sequence's: any of them, the values do not matter.
-      for (let p = 0; p < Math.ceil(len / PAGE); p++) table[(o + 1) * stride + p] = p % 200;
+      for (let p = 0; p < Math.ceil(len / PAGE); p++) table[(o + 1) * tableStride + p] = p % 200;
     });
     // The sequence's query row for position i is row i of q, wherever the batch puts it.
     const tokens = qLens.reduce((sum, n) => sum + n, 0);
@@ -74,7 +81,7 @@ describeKernels.each(
       queryStart: await w.upload(queryStart),
       seqLens: await w.upload(Int32Array.from(seqLens)),
       pageTable: await w.upload(table),
-      pageTableStride: stride,
+      pageTableStride: tableStride,
       pageSize: PAGE,
     };
     w.ops.attention({
@@ -109,8 +116,14 @@ describeKernels.each(
       { first: 512, count: 1, others: [[1, 7]] },
       { first: 1023, count: 3, others: [] },
     ];
-    for (const way of ways)
-      expect(await run(s, way), JSON.stringify(way)).toEqual(rowsOf(way.first, way.count));
+    for (const way of ways) {
+      const label = JSON.stringify(way);
+      expect(await run(s, way), label).toEqual(rowsOf(way.first, way.count));
+      expect(await run(s, way, wideStride), `${label}, wide table`).toEqual(
+        rowsOf(way.first, way.count),
+      );
+    }
+    expect(await run(s, { first: 0, count: LENGTH, others: [] }, wideStride)).toEqual(whole);
   });
 
   it('matches the reference', async () => {
