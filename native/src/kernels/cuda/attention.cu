@@ -224,9 +224,11 @@ void CudaKernels::attention(const AttentionArgs& a) {
     // As many chunks as the longest sequence the page table holds; items launched in groups whose
     // partials fit the scratch.
     long long maxKeys = std::max(1LL, static_cast<long long>(batch.pageTableStride) * batch.pageSize);
-    splits = static_cast<int>(std::min<long long>((maxKeys + kChunkKeys - 1) / kChunkKeys, 1 << 16));
-    long long itemBytes = static_cast<long long>(splits) * a.kvHeads * kChunkRows * (a.headDim + 2) * sizeof(float);
-    long long fit = std::min(static_cast<long long>(kMaxPartialBytes) / itemBytes,
+    long long chunks = (maxKeys + kChunkKeys - 1) / kChunkKeys;
+    if (chunks > 65535) throw std::invalid_argument("attention: page tables past 65535 chunks of keys");
+    splits = static_cast<int>(chunks);
+    long long partialBytesPerItem = chunks * a.kvHeads * kChunkRows * (a.headDim + 2) * sizeof(float);
+    long long fit = std::min(static_cast<long long>(kMaxPartialBytes) / partialBytesPerItem,
                              static_cast<long long>(kMaxCounterBytes / sizeof(int)) / a.kvHeads);
     if (splits > 1) launchItems = std::min(itemBound, fit);
     if (launchItems < 1) throw std::invalid_argument("attention: a batch-invariant item's partials exceed the scratch");

@@ -83,11 +83,10 @@ __global__ void __launch_bounds__(Shape::kWarps * 32) attendDecode(AttentionPara
   int keyCount = firstPosition + (firstRow + rows - 1) / p.group + 1;
   // An item's keys split in at most p.splits parts of at least kMinSplitKeys (or in fixed
   // chunks, keyRange); the blocks of parts it does not have return.
-  int splits = p.chunkKeys > 0 ? 0 : min(p.splits, (keyCount + Shape::kMinSplitKeys - 1) / Shape::kMinSplitKeys);
-  KeyRange range = keyRange(p, keyCount, split, max(splits, 1), Shape::kRound);
-  splits = range.splits;
+  int wanted = min(p.splits, (keyCount + Shape::kMinSplitKeys - 1) / Shape::kMinSplitKeys);
+  KeyRange range = keyRange(p, keyCount, split, wanted, Shape::kRound);
+  int splits = range.splits, keyBegin = range.begin, keyEnd = range.end;
   if (split >= splits) return;
-  int keyBegin = range.begin, keyEnd = range.end;
 
   const T* kCache = static_cast<const T*>(p.kCache);
   const T* vCache = static_cast<const T*>(p.vCache);

@@ -16,9 +16,10 @@ import type { Workspace } from './workspace.js';
  * summed over the ranks), the embedding and lm_head its vocabulary rows (the embedding zero
  * outside them, then summed; lm_head's scores gathered into the full vocabulary).
  */
-/** Tensor parallel (null: the whole model here); batch-invariant GEMMs and attention. */
+/** How the model's kernels run: tensor parallel or not (null: the whole model here), batch-invariant or not. */
 export interface ModelKernels {
   parallel?: ModelParallel | null;
+  /** GEMMs and attention whose rows do not depend on the batch (the deterministic switch). */
   batchInvariant?: boolean;
 }
 

@@ -2,13 +2,12 @@ import type { KvPool } from '@ts/kv-pool';
 import type { Allocation, MemorySaver, Ops } from '@ts/memory-saver-native';
 import { DecodeGraphs, decodeBucket, type GraphStats } from './decode-graphs.js';
 import type { ForwardSequence, SamplingSpec } from './forward-batch.js';
-import { LlamaModel } from './llama-model.js';
+import { LlamaModel, type ModelKernels } from './llama-model.js';
 import type { ModelConfig } from './loader/model-config.js';
 import { inverseFrequencies } from './loader/rope.js';
 import type { TensorDtype } from './loader/tensor-source.js';
 import { samplingKey } from './sampling-keys.js';
 import { buildStepMetadata } from './step-metadata.js';
-import type { ModelParallel } from './tensor-parallel/model-parallel.js';
 import type { LoadedWeights } from './weights/load-weights.js';
 import { MAX_LOGIT_BIAS, MAX_TOP_LOGPROBS, Workspace } from './workspace.js';
 
@@ -38,13 +37,6 @@ export interface SampleRequest {
 /** Tokens sampled on the device, read by `take` (once) when they are needed. */
 export interface QueuedSample {
   take(): { tokens: number[]; logprobs?: number[] };
-}
-
-/** How a runner's kernels run: tensor parallel or not, batch-invariant or not. */
-export interface RunnerKernels {
-  parallel?: ModelParallel | null;
-  /** GEMMs and attention whose rows do not depend on the batch (the deterministic switch). */
-  batchInvariant?: boolean;
 }
 
 /**
@@ -78,7 +70,7 @@ export class ModelRunner {
     config: ModelConfig,
     weights: LoadedWeights,
     limits: RunnerLimits,
-    { parallel = null, batchInvariant = false }: RunnerKernels = {},
+    { parallel = null, batchInvariant = false }: ModelKernels = {},
   ): Promise<ModelRunner> {
     const dtype = weights.layout.dtype;
     const heads = parallel?.dims.numHeads ?? config.numHeads;
